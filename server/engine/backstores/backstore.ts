@@ -1,0 +1,60 @@
+/**
+ * The one interface every backstore (LIO "storage object" backend) implements.
+ *
+ * Offsets and lengths are in bytes and always multiples of `blockSize`; the SCSI
+ * layer range-checks LBAs before calling, so a backstore may assume valid ranges.
+ */
+
+export type BackstorePlugin = "ramdisk" | "fileio" | "block";
+
+export interface Backstore {
+  readonly plugin: BackstorePlugin;
+  /** Logical block size in bytes: 512 or 4096. */
+  readonly blockSize: number;
+  /** Capacity in bytes, a multiple of blockSize. */
+  readonly sizeBytes: number;
+  /**
+   * true: write-back. A write may sit in a volatile cache until flush() or a FUA
+   * write; MODE SENSE reports WCE=1. false: write-through, every write is stable
+   * on return (SBC-4 §4.15).
+   */
+  readonly writeBack: boolean;
+
+  /** Reads `length` bytes at `offset`. The returned buffer may be a view into backstore memory: callers must not keep it past the next write. */
+  read(offset: number, length: number): Promise<Buffer>;
+  /** Writes `data` at `offset`. With `fua`, the data is on stable storage when the promise resolves. */
+  write(offset: number, data: Buffer, fua: boolean): Promise<void>;
+  /** SYNCHRONIZE CACHE: everything written so far reaches stable storage. */
+  flush(): Promise<void>;
+  /** Deallocates a range (UNMAP / WRITE SAME with UNMAP); reads of it return zeros afterwards. Optional. */
+  unmap?(offset: number, length: number): Promise<void>;
+  /** Grows the backstore to `newSizeBytes`. Optional: block devices take their size from the device. */
+  resize?(newSizeBytes: number): Promise<void>;
+  /** Flushes and releases file descriptors and memory. */
+  close(): Promise<void>;
+}
+
+/** What it takes to open a backstore (saveconfig.json storage object fields). */
+export interface BackstoreSpec {
+  plugin: BackstorePlugin;
+  /** Storage object name (used for messages). */
+  name: string;
+  /** Capacity in bytes: required for ramdisk, and for fileio when the file does not exist yet. */
+  size?: number;
+  /** fileio: path of a regular file; block: path of a block device. */
+  dev?: string;
+  /** 512 (default) or 4096. */
+  blockSize?: number;
+  /** Write-back cache (fileio `write_back`, LIO emulate_write_cache). Default false: write-through. */
+  writeBack?: boolean;
+  /** fileio: create the file sparse (ftruncate) rather than preallocated. Default true. */
+  sparse?: boolean;
+  /** block: open read-only. */
+  readonly?: boolean;
+}
+
+/**
+ * Opens or creates a backstore. Implemented in backstores/index.ts.
+ * Throws an Error with a clear, admin-readable message (missing file, not a block device, size too small...).
+ */
+export type OpenBackstore = (spec: BackstoreSpec) => Promise<Backstore>;

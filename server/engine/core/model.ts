@@ -1,0 +1,184 @@
+/**
+ * LIO's object model: storage objects, targets, TPGs, LUNs, portals, node ACLs
+ * and mapped LUNs (lio-model.md §1.3–1.6). Plain objects with invariants; the
+ * Engine (core/engine.ts) is the only thing that creates or deletes them.
+ */
+import type { Backstore, BackstorePlugin } from "../backstores/backstore";
+import type { DeviceInfo, LunBinding, NexusIdentity, ResolvedLun, ScsiDevice, ScsiNexusView } from "../scsi/types";
+import type { AttributeMap, ParameterMap } from "./defaults";
+
+export class StorageObject implements DeviceInfo {
+  /** Set by the engine right after construction. */
+  device!: ScsiDevice;
+  /** TPG LUNs that export this object. */
+  readonly exports = new Set<TpgLun>();
+
+  constructor(
+    readonly plugin: BackstorePlugin,
+    readonly name: string,
+    public wwn: string,
+    public backstore: Backstore,
+    readonly attributes: AttributeMap,
+    /** fileio/block: backing path. */
+    readonly dev: string | undefined,
+    public vendorId: string,
+    public productIdBase: string,
+    public revision: string,
+  ) {}
+
+  /** `/backstores/<plugin>/<name>`, the saveconfig.json reference. */
+  get path(): string {
+    return `/backstores/${this.plugin}/${this.name}`;
+  }
+
+  get key(): string {
+    return `${this.plugin}/${this.name}`;
+  }
+
+  /** With emulate_model_alias=1 the INQUIRY product is the object's name truncated to 16 (LIO). */
+  get productId(): string {
+    return this.attributes.emulate_model_alias ? this.name.slice(0, 16) : this.productIdBase;
+  }
+
+  get sizeBytes(): number {
+    return this.backstore.sizeBytes;
+  }
+
+  get writeBack(): boolean {
+    return this.backstore.writeBack;
+  }
+}
+
+export class TpgLun {
+  constructor(
+    readonly tpg: Tpg,
+    readonly index: number,
+    readonly storageObject: StorageObject,
+    readonly alias: string,
+  ) {}
+}
+
+export class MappedLun {
+  constructor(
+    /** LUN number the initiator sees. */
+    readonly index: number,
+    /** TPG LUN index it maps to. */
+    readonly tpgLun: number,
+    public writeProtect: boolean,
+    readonly alias: string,
+  ) {}
+}
+
+export interface ChapCredentials {
+  userid?: string;
+  password?: string;
+  mutualUserid?: string;
+  mutualPassword?: string;
+}
+
+export class NodeAcl {
+  readonly mappedLuns = new Map<number, MappedLun>();
+  tag: string | undefined;
+  chap: ChapCredentials = {};
+
+  constructor(
+    readonly tpg: Tpg,
+    /** Initiator IQN, lowercase (RFC 7143 names are case-insensitive). */
+    readonly initiatorName: string,
+    readonly attributes: AttributeMap,
+    /** cmdsn_depth: the queue depth this initiator gets (defaults to the TPG's default_cmdsn_depth). */
+    public cmdsnDepth: number,
+  ) {}
+}
+
+export class Tpg {
+  readonly luns = new Map<number, TpgLun>();
+  /** Portal keys "ip:port" (IPv6 bracketed), as LIO names np/ entries. */
+  readonly portals = new Set<string>();
+  readonly nodeAcls = new Map<string, NodeAcl>();
+  chap: ChapCredentials = {};
+  /** Bumped by the engine on every change to LUNs, ACLs or attributes; views re-resolve on change. */
+  generation = 0;
+
+  constructor(
+    readonly target: Target,
+    readonly tag: number,
+    public enabled: boolean,
+    readonly attributes: AttributeMap,
+    readonly parameters: ParameterMap,
+    /** Relative Target Port Identifier, unique within the engine (VPD 0x83). */
+    readonly relativeTargetPortId: number,
+  ) {}
+
+  /** Demo mode: any initiator may log in and sees every TPG LUN. */
+  get demoMode(): boolean {
+    return this.attributes.generate_node_acls === 1;
+  }
+
+  /** The node ACL for an initiator, or undefined. */
+  aclFor(initiatorName: string): NodeAcl | undefined {
+    return this.nodeAcls.get(initiatorName.toLowerCase());
+  }
+
+  /** May this initiator log in (and see the target in SendTargets)? */
+  admits(initiatorName: string): boolean {
+    return this.demoMode || this.aclFor(initiatorName) !== undefined;
+  }
+
+  /**
+   * The LUNs an initiator sees: its ACL's mapped LUNs, or in demo mode every TPG
+   * LUN under demo_mode_write_protect. Resolved live, so LUN changes show at once.
+   */
+  nexusView(identity: NexusIdentity): ScsiNexusView {
+    const tpg = this;
+    let cachedAt = -1;
+    let byLun = new Map<number, LunBinding>();
+    let sorted: number[] = [];
+    const refresh = () => {
+      if (cachedAt === tpg.generation) return;
+      cachedAt = tpg.generation;
+      byLun = new Map(tpg.bindingsFor(identity.initiatorName).map((b) => [b.lun, b]));
+      sorted = [...byLun.keys()].sort((a, b) => a - b);
+    };
+    return {
+      identity,
+      resolve(lun: number): ResolvedLun | undefined {
+        refresh();
+        const binding = byLun.get(lun);
+        const tpgLun = binding && tpg.luns.get(binding.tpgLunIndex);
+        if (!binding || !tpgLun) return undefined;
+        return { binding, device: tpgLun.storageObject.device, relativeTargetPortId: tpg.relativeTargetPortId };
+      },
+      luns(): number[] {
+        refresh();
+        return sorted;
+      },
+    };
+  }
+
+  /** LUN bindings for an initiator: its ACL's mapped LUNs, or all LUNs in demo mode. */
+  bindingsFor(initiatorName: string): LunBinding[] {
+    const acl = this.aclFor(initiatorName);
+    if (acl) {
+      return [...acl.mappedLuns.values()]
+        .filter((m) => this.luns.has(m.tpgLun))
+        .map((m) => ({ lun: m.index, tpgLunIndex: m.tpgLun, writeProtect: m.writeProtect }));
+    }
+    if (!this.demoMode) return [];
+    const wp = this.attributes.demo_mode_write_protect === 1;
+    return [...this.luns.values()].map((l) => ({ lun: l.index, tpgLunIndex: l.index, writeProtect: wp }));
+  }
+}
+
+export class Target {
+  readonly tpgs = new Map<number, Tpg>();
+  constructor(
+    /** Target IQN (LIO `wwn`), lowercase. */
+    readonly iqn: string,
+  ) {}
+}
+
+/** Discovery authentication (saveconfig `fabric_modules[name=iscsi]`). */
+export interface DiscoveryAuth extends ChapCredentials {
+  enabled: boolean;
+}

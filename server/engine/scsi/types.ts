@@ -1,0 +1,142 @@
+/**
+ * The contract between a transport (iSCSI) and SCSI emulation.
+ *
+ * The transport collects a command's whole Data-Out payload first (immediate,
+ * unsolicited and solicited data), then calls `ScsiNexusPort.execute()` and turns
+ * the `ScsiResult` into Data-In / SCSI Response PDUs, truncating Data-In to the
+ * Expected Data Transfer Length and setting residuals (RFC 7143 §11.4.5).
+ */
+
+/** SAM-5 status codes. */
+export const ScsiStatus = {
+  GOOD: 0x00,
+  CHECK_CONDITION: 0x02,
+  CONDITION_MET: 0x04,
+  BUSY: 0x08,
+  RESERVATION_CONFLICT: 0x18,
+  TASK_SET_FULL: 0x28,
+  ACA_ACTIVE: 0x30,
+  TASK_ABORTED: 0x40,
+} as const;
+
+/** Task attributes as carried in the iSCSI SCSI Command PDU (RFC 7143 §11.3.1). */
+export const TaskAttribute = {
+  UNTAGGED: 0,
+  SIMPLE: 1,
+  ORDERED: 2,
+  HEAD_OF_QUEUE: 3,
+  ACA: 4,
+} as const;
+
+export interface ScsiTask {
+  /** The CDB, as received (16 bytes, or more with an extended CDB AHS). */
+  cdb: Buffer;
+  /** LUN number as the initiator addresses it (the mapped LUN under an ACL). */
+  lun: number;
+  /** Expected Data Transfer Length from the transport. */
+  expectedDataTransferLength: number;
+  /** R bit: the initiator expects Data-In. */
+  read: boolean;
+  /** W bit: the initiator sends Data-Out. */
+  write: boolean;
+  /** Data-Out payload, collected in full by the transport (length ≤ EDTL). */
+  dataOut?: Buffer;
+  taskAttribute: number;
+  /** Initiator Task Tag, for task management (ABORT TASK). */
+  taskTag: number;
+  /** Aborted by task management; long operations may check it. */
+  signal?: AbortSignal;
+}
+
+export interface ScsiResult {
+  status: number;
+  /** Sense data (fixed or descriptor format) for CHECK CONDITION. */
+  sense?: Buffer;
+  /** Data-In payload, possibly longer than EDTL: the transport truncates and reports overflow. */
+  dataIn?: Buffer;
+  /**
+   * Bytes the CDB itself asked to move, when that differs from what dataIn/dataOut
+   * shows (e.g. WRITE(10) whose TRANSFER LENGTH disagrees with EDTL). The transport
+   * compares it with EDTL to set residual overflow/underflow. Defaults: dataIn.length
+   * for reads, EDTL for writes.
+   */
+  cdbTransferLength?: number;
+}
+
+/**
+ * What one I_T nexus (an iSCSI session) sees: the LUNs it may address.
+ * The core builds it from the TPG's LUNs and the session's node ACL (or demo mode).
+ */
+export interface LunBinding {
+  /** LUN number seen by the initiator. */
+  lun: number;
+  /** The TPG LUN index behind it (LIO `tpg_lun`). */
+  tpgLunIndex: number;
+  /** Mapped LUN write_protect, or demo_mode_write_protect for a dynamic ACL. */
+  writeProtect: boolean;
+}
+
+/** Identity of the I_T nexus, for VPD 0x83, persistent reservations and unit attentions. */
+export interface NexusIdentity {
+  initiatorName: string;
+  /** ISID as 12 hex digits. */
+  isid: string;
+  targetName: string;
+  tpgTag: number;
+  /** A key unique per I_T nexus: `${initiatorName},i,0x${isid}|${targetName},t,0x${tpgTag}`. */
+  key: string;
+}
+
+/**
+ * What SCSI emulation needs to know about a storage object. `core/StorageObject`
+ * implements it; attributes are read live, so a changed attribute takes effect
+ * on the next command.
+ */
+export interface DeviceInfo {
+  readonly name: string;
+  readonly plugin: string;
+  /** Unit serial number (LIO `wwn/vpd_unit_serial`), a UUID string. */
+  readonly wwn: string;
+  /** T10 vendor identification, ≤ 8 chars (LIO default `LIO-ORG`). */
+  readonly vendorId: string;
+  /** Product identification, ≤ 16 chars. */
+  readonly productId: string;
+  /** Product revision level, ≤ 4 chars. */
+  readonly revision: string;
+  /** LIO storage-object attributes (lio-model.md §2.1), e.g. emulate_write_cache. */
+  readonly attributes: Readonly<Record<string, number>>;
+  readonly backstore: import("../backstores/backstore").Backstore;
+}
+
+/** A LUN as one nexus resolves it. */
+export interface ResolvedLun {
+  binding: LunBinding;
+  /** The device's SCSI emulation (scsi/ScsiDisk). */
+  device: ScsiDevice;
+  /** Relative Target Port Identifier of the TPG the nexus came through (VPD 0x83). */
+  relativeTargetPortId: number;
+}
+
+/** SCSI emulation of one logical unit, shared by every nexus that sees it. */
+export interface ScsiDevice {
+  execute(task: ScsiTask, nexus: ScsiNexusView, lun: ResolvedLun): Promise<ScsiResult>;
+  /**
+   * Task management that changes device state (SAM-5 §7): LUN RESET, TARGET WARM/COLD
+   * RESET, CLEAR TASK SET. The transport aborts its own in-flight tasks; the device clears
+   * reservations as the function requires and queues the unit attentions for the other nexuses
+   * (e.g. 29h/03h BUS DEVICE RESET FUNCTION OCCURRED).
+   */
+  taskManagement?(fn: "lun_reset" | "target_warm_reset" | "target_cold_reset" | "clear_task_set" | "abort_task_set", by: NexusIdentity): void;
+  /** The I_T nexus is gone (session closed): drop its SPC-2 reservation and pending state. */
+  nexusLost?(nexus: NexusIdentity): void;
+  /** The nexus logged in: queue 29h/00h POWER ON, RESET, OR BUS DEVICE RESET OCCURRED for it. */
+  nexusCreated?(nexus: NexusIdentity): void;
+}
+
+/** One I_T nexus's view of the target: built by core from the TPG and the node ACL. */
+export interface ScsiNexusView {
+  readonly identity: NexusIdentity;
+  resolve(lun: number): ResolvedLun | undefined;
+  /** Every LUN number this nexus may address, ascending (REPORT LUNS). */
+  luns(): number[];
+}
