@@ -1,0 +1,513 @@
+/**
+ * targetcli's /etc/target/saveconfig.json, both ways (lio-model.md §1.1–1.5).
+ *
+ * parseSaveconfig() validates the whole file first and either refuses it with
+ * every problem (ConfigImportError) or returns the configuration Portico will
+ * apply plus `notHonoured`: every key or object in the file that Portico does not
+ * act on, by name. Nothing is dropped silently.
+ *
+ * formatSaveconfig() writes the file as rtslib does: json.dump(sort_keys=True,
+ * indent=2) + "\n" (ensure_ascii: non-ASCII as \uXXXX).
+ */
+import {
+  nodeAclAttributeDefaults,
+  storageObjectAttributeDefaults,
+  tpgAttributeDefaults,
+  tpgAttributeRanges,
+  tpgParameterDefaults,
+} from "../engine/core/defaults";
+import { EngineError } from "../engine/core/errors";
+import { normalizeIscsiName, portalKey, validateStorageObjectName, validateUnitSerial } from "../engine/core/names";
+import type { BackstorePlugin } from "../engine/backstores/backstore";
+import { capabilities, DEFAULT_ALUA_GROUP, READ_ONLY_SO_ATTRIBUTES } from "./capabilities";
+import { ConfigImportError, type ConfigIssue } from "./errors";
+import {
+  emptyConfig,
+  storageObjectPath,
+  type Chap,
+  type LunConfig,
+  type MappedLunConfig,
+  type NodeAclConfig,
+  type PorticoConfig,
+  type StorageObjectConfig,
+  type TargetConfig,
+  type TpgConfig,
+} from "./model";
+
+export interface ParsedSaveconfig {
+  config: PorticoConfig;
+  /** Human-readable, one per key/object not acted on, e.g. `storage_objects[0].alua_tpgs ignored`. */
+  notHonoured: string[];
+}
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+
+const CHAP_KEYS = ["chap_userid", "chap_password", "chap_mutual_userid", "chap_mutual_password"] as const;
+
+class Reader {
+  readonly issues: ConfigIssue[] = [];
+  readonly notHonoured: string[] = [];
+
+  error(path: string, message: string): void {
+    this.issues.push({ path, message });
+  }
+  ignore(path: string, why = "ignored"): void {
+    this.notHonoured.push(`${path} ${why}`);
+  }
+  /** Reports keys of `obj` outside `known`. */
+  unknownKeys(obj: Json, path: string, known: readonly string[]): void {
+    for (const k of Object.keys(obj)) if (!known.includes(k)) this.ignore(`${path}.${k}`, "ignored (unknown key)");
+  }
+  str(obj: Json, key: string, path: string, required = false): string | undefined {
+    const v = obj[key];
+    if (v === undefined || v === null) {
+      if (required) this.error(`${path}.${key}`, "is required");
+      return undefined;
+    }
+    if (typeof v !== "string") {
+      this.error(`${path}.${key}`, `must be a string, got ${JSON.stringify(v)}`);
+      return undefined;
+    }
+    return v;
+  }
+  int(obj: Json, key: string, path: string, range: [number, number], required = false): number | undefined {
+    const v = obj[key];
+    if (v === undefined || v === null) {
+      if (required) this.error(`${path}.${key}`, "is required");
+      return undefined;
+    }
+    if (typeof v !== "number" || !Number.isInteger(v) || v < range[0] || v > range[1]) {
+      this.error(`${path}.${key}`, `must be an integer in ${range[0]}..${range[1]}, got ${JSON.stringify(v)}`);
+      return undefined;
+    }
+    return v;
+  }
+  bool(obj: Json, key: string, path: string): boolean | undefined {
+    const v = obj[key];
+    if (v === undefined || v === null) return undefined;
+    // rtslib accepts 0/1 for booleans in older dumps.
+    if (v === 0 || v === 1) return v === 1;
+    if (typeof v !== "boolean") {
+      this.error(`${path}.${key}`, `must be true or false, got ${JSON.stringify(v)}`);
+      return undefined;
+    }
+    return v;
+  }
+  list(obj: Json, key: string, path: string): Json[] {
+    const v = obj[key];
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) {
+      this.error(`${path}.${key}`, "must be a list");
+      return [];
+    }
+    return v.map((item, i) => {
+      if (!isObject(item)) {
+        this.error(`${path}.${key}[${i}]`, "must be an object");
+        return {};
+      }
+      return item;
+    });
+  }
+  map(obj: Json, key: string, path: string): Json {
+    const v = obj[key];
+    if (v === undefined || v === null) return {};
+    if (!isObject(v)) {
+      this.error(`${path}.${key}`, "must be an object");
+      return {};
+    }
+    return v;
+  }
+  /** Runs an engine validator, turning its EngineError into an issue at `path`. */
+  check<T>(path: string, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof EngineError) {
+        this.error(path, err.message);
+        return undefined;
+      }
+      throw err;
+    }
+  }
+  chap(obj: Json, path: string): Chap {
+    const chap: Chap = {};
+    for (const key of CHAP_KEYS) {
+      const v = this.str(obj, key, path);
+      if (v === undefined || v === "") continue;
+      if (!capabilities.chap) {
+        this.ignore(`${path}.${key}`, "not yet supported");
+        continue;
+      }
+      if (v.length > 255 || v === "NULL") this.error(`${path}.${key}`, "must be at most 255 characters and not NULL");
+      const field = { chap_userid: "userid", chap_password: "password", chap_mutual_userid: "mutualUserid", chap_mutual_password: "mutualPassword" }[key] as keyof Chap;
+      chap[field] = v;
+    }
+    return chap;
+  }
+}
+
+/** Parses saveconfig.json text (or an already parsed value); throws ConfigImportError listing every problem. */
+export function parseSaveconfig(input: string | unknown): ParsedSaveconfig {
+  let doc: unknown = input;
+  if (typeof input === "string") {
+    try {
+      doc = JSON.parse(input);
+    } catch (err) {
+      throw new ConfigImportError([{ path: "", message: `not valid JSON: ${(err as Error).message}` }]);
+    }
+  }
+  if (!isObject(doc)) throw new ConfigImportError([{ path: "", message: "the file must hold a JSON object with storage_objects and targets" }]);
+  const r = new Reader();
+  const config = emptyConfig();
+  r.unknownKeys(doc, "", ["fabric_modules", "storage_objects", "targets"]);
+  r.notHonoured.forEach((s, i, a) => (a[i] = s.replace(/^\./, "")));
+
+  r.list(doc, "fabric_modules", "").forEach((fm, i) => readFabricModule(r, fm, `fabric_modules[${i}]`, config));
+
+  const soPaths = new Set<string>();
+  const skippedSoPaths = new Set<string>();
+  r.list(doc, "storage_objects", "").forEach((raw, i) => {
+    const so = readStorageObject(r, raw, `storage_objects[${i}]`);
+    if (so === "skipped") {
+      const plugin = typeof raw.plugin === "string" ? raw.plugin : "?";
+      if (typeof raw.name === "string") skippedSoPaths.add(`/backstores/${plugin}/${raw.name}`);
+      return;
+    }
+    if (!so) return;
+    const p = storageObjectPath(so);
+    if (soPaths.has(p)) return r.error(`storage_objects[${i}]`, `${p} appears twice`);
+    soPaths.add(p);
+    config.storageObjects.push(so);
+  });
+
+  const targetNames = new Set<string>();
+  r.list(doc, "targets", "").forEach((raw, i) => {
+    const t = readTarget(r, raw, `targets[${i}]`, skippedSoPaths);
+    if (!t) return;
+    if (targetNames.has(t.wwn)) return r.error(`targets[${i}].wwn`, `target ${t.wwn} appears twice`);
+    targetNames.add(t.wwn);
+    config.targets.push(t);
+  });
+
+  if (r.issues.length) throw new ConfigImportError(r.issues);
+  return { config, notHonoured: r.notHonoured };
+}
+
+function readFabricModule(r: Reader, fm: Json, path: string, config: PorticoConfig): void {
+  const name = r.str(fm, "name", path, true);
+  if (name !== "iscsi") return r.ignore(path, `(fabric ${name ?? "?"}) ignored: only iscsi is supported`);
+  const enabled = r.bool(fm, "discovery_enable_auth", path) ?? false;
+  r.unknownKeys(fm, path, ["name", "discovery_enable_auth", "discovery_userid", "discovery_password", "discovery_mutual_userid", "discovery_mutual_password"]);
+  if (!capabilities.chap) {
+    if (enabled) r.ignore(`${path}.discovery_enable_auth`, "not yet supported (discovery authentication)");
+    for (const k of ["discovery_userid", "discovery_password", "discovery_mutual_userid", "discovery_mutual_password"]) {
+      if (typeof fm[k] === "string" && fm[k] !== "") r.ignore(`${path}.${k}`, "not yet supported");
+    }
+    return;
+  }
+  config.discoveryAuth = {
+    enabled,
+    userid: r.str(fm, "discovery_userid", path) || undefined,
+    password: r.str(fm, "discovery_password", path) || undefined,
+    mutualUserid: r.str(fm, "discovery_mutual_userid", path) || undefined,
+    mutualPassword: r.str(fm, "discovery_mutual_password", path) || undefined,
+  };
+}
+
+const SO_KEYS: Record<BackstorePlugin, string[]> = {
+  fileio: ["dev", "size", "write_back", "wwn", "aio"],
+  block: ["dev", "readonly", "write_back", "wwn", "exclusive"],
+  ramdisk: ["size", "wwn", "nullio"],
+};
+
+function readStorageObject(r: Reader, raw: Json, path: string): StorageObjectConfig | "skipped" | undefined {
+  const pluginRaw = r.str(raw, "plugin", path, true);
+  const nameRaw = r.str(raw, "name", path, true);
+  if (pluginRaw === undefined || nameRaw === undefined) return undefined;
+  const plugin = (pluginRaw === "rd_mcp" ? "ramdisk" : pluginRaw) as BackstorePlugin;
+  if (!(plugin in SO_KEYS)) {
+    r.ignore(path, `(plugin ${pluginRaw}, ${nameRaw}) ignored: plugin not supported (use ramdisk, fileio or block)`);
+    return "skipped";
+  }
+  const name = r.check(`${path}.name`, () => validateStorageObjectName(nameRaw));
+  r.unknownKeys(raw, path, ["name", "plugin", "attributes", "alua_tpgs", ...SO_KEYS[plugin]]);
+  if (Array.isArray(raw.alua_tpgs) && raw.alua_tpgs.length > 0) r.ignore(`${path}.alua_tpgs`, "ignored");
+
+  const wwnRaw = r.str(raw, "wwn", path);
+  const wwn = wwnRaw === undefined ? undefined : r.check(`${path}.wwn`, () => validateUnitSerial(wwnRaw));
+  const size = r.int(raw, "size", path, [0, Number.MAX_SAFE_INTEGER]);
+  const dev = r.str(raw, "dev", path, plugin !== "ramdisk");
+  if (plugin === "ramdisk" && size === undefined) r.error(`${path}.size`, "is required for a ramdisk");
+  if (plugin === "fileio" && r.bool(raw, "aio", path) === true) r.ignore(`${path}.aio`, "ignored (Portico uses its own I/O path)");
+  if (plugin === "block" && r.bool(raw, "exclusive", path) === false) r.notHonoured.push(`${path}.exclusive=false not yet supported (the device is opened exclusively)`);
+  if (plugin === "ramdisk" && r.bool(raw, "nullio", path) === true) r.ignore(`${path}.nullio`, "not yet supported (a normal ramdisk is created)");
+  const readonly = plugin === "block" ? (r.bool(raw, "readonly", path) ?? false) : false;
+
+  const attrsRaw = r.map(raw, "attributes", path);
+  const blockSizeRaw = attrsRaw.block_size;
+  const blockSize = blockSizeRaw === undefined ? 512 : blockSizeRaw;
+  if (blockSize !== 512 && blockSize !== 4096) r.error(`${path}.attributes.block_size`, `block size ${JSON.stringify(blockSize)} is not supported: use 512 or 4096`);
+  const known = storageObjectAttributeDefaults(plugin, 512);
+  const attributes: Record<string, number> = {};
+  for (const [k, v] of Object.entries(attrsRaw)) {
+    if (READ_ONLY_SO_ATTRIBUTES.has(k)) {
+      r.ignore(`${path}.attributes.${k}`, "ignored (read-only)");
+      continue;
+    }
+    if (!(k in known)) {
+      r.ignore(`${path}.attributes.${k}`, "not yet supported");
+      continue;
+    }
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
+      r.error(`${path}.attributes.${k}`, `must be a non-negative integer, got ${JSON.stringify(v)}`);
+      continue;
+    }
+    if (k === "block_size" || k === "emulate_write_cache") continue; // facts of the backstore (blockSize, writeBack)
+    attributes[k] = v;
+  }
+  // fileio/block write_back is the backstore's cache mode; LIO mirrors it in emulate_write_cache.
+  const writeBack = plugin === "ramdisk" ? false : (r.bool(raw, "write_back", path) ?? attrsRaw.emulate_write_cache === 1);
+  if (name === undefined) return undefined;
+  return { plugin, name, dev, size, wwn, writeBack, blockSize: blockSize as number, readonly, attributes };
+}
+
+function readTarget(r: Reader, raw: Json, path: string, skippedSoPaths: Set<string>): TargetConfig | undefined {
+  const fabric = r.str(raw, "fabric", path) ?? "iscsi";
+  if (fabric !== "iscsi") {
+    r.ignore(path, `(fabric ${fabric}, ${String(raw.wwn)}) ignored: only iscsi is supported`);
+    return undefined;
+  }
+  r.unknownKeys(raw, path, ["wwn", "fabric", "tpgs", "parameters"]);
+  for (const k of Object.keys(r.map(raw, "parameters", path))) r.ignore(`${path}.parameters.${k}`, "ignored");
+  const wwnRaw = r.str(raw, "wwn", path, true);
+  const wwn = wwnRaw === undefined ? undefined : r.check(`${path}.wwn`, () => normalizeIscsiName(wwnRaw, "wwn"));
+  const tpgs: TpgConfig[] = [];
+  const portalOwners = new Map<string, number>();
+  r.list(raw, "tpgs", path).forEach((t, i) => {
+    const tpg = readTpg(r, t, `${path}.tpgs[${i}]`, tpgs, skippedSoPaths);
+    if (!tpg) return;
+    for (const p of tpg.portals) {
+      const key = portalKey(p.ip, p.port);
+      const owner = portalOwners.get(key);
+      if (owner !== undefined) r.error(`${path}.tpgs[${i}].portals`, `TPGs within a target cannot share ${key} (tpg${owner} has it)`);
+      portalOwners.set(key, tpg.tag);
+    }
+    tpgs.push(tpg);
+  });
+  return wwn === undefined ? undefined : { wwn, tpgs };
+}
+
+function readTpg(r: Reader, raw: Json, path: string, siblings: TpgConfig[], skippedSoPaths: Set<string>): TpgConfig | undefined {
+  r.unknownKeys(raw, path, ["tag", "enable", "attributes", "parameters", "luns", "portals", "node_acls", ...CHAP_KEYS]);
+  let tag = r.int(raw, "tag", path, [1, 65535]);
+  if (raw.tag === undefined) for (tag = 1; siblings.some((s) => s.tag === tag); tag++);
+  if (tag !== undefined && siblings.some((s) => s.tag === tag)) r.error(`${path}.tag`, `tpg${tag} appears twice`);
+  const enabled = r.bool(raw, "enable", path) ?? true;
+
+  const attributes: Record<string, number> = {};
+  for (const [k, v] of Object.entries(r.map(raw, "attributes", path))) {
+    const range = tpgAttributeRanges[k];
+    if (!(k in tpgAttributeDefaults) || !range) {
+      r.ignore(`${path}.attributes.${k}`, "not yet supported");
+      continue;
+    }
+    if (typeof v !== "number" || !Number.isInteger(v) || v < range[0] || v > range[1]) {
+      r.error(`${path}.attributes.${k}`, `must be an integer in ${range[0]}..${range[1]}, got ${JSON.stringify(v)}`);
+      continue;
+    }
+    attributes[k] = v;
+  }
+  const parameters: Record<string, string> = {};
+  for (const [k, v] of Object.entries(r.map(raw, "parameters", path))) {
+    if (!(k in tpgParameterDefaults)) {
+      r.ignore(`${path}.parameters.${k}`, "not yet supported");
+      continue;
+    }
+    if (typeof v !== "string" || v.length > 255) {
+      r.error(`${path}.parameters.${k}`, `must be a string of at most 255 characters, got ${JSON.stringify(v)}`);
+      continue;
+    }
+    parameters[k] = v;
+  }
+  if (!capabilities.chap && attributes.authentication === 1) {
+    // LIO: authentication=0 puts None back into AuthMethod (iscsit_ta_authentication).
+    attributes.authentication = 0;
+    if (parameters.AuthMethod !== undefined && !parameters.AuthMethod.split(",").includes("None")) parameters.AuthMethod = "CHAP,None";
+    r.notHonoured.push(`${path}.attributes.authentication=1 not yet supported (no CHAP): set to 0, access is controlled by node ACLs only`);
+  }
+  const chap = r.chap(raw, path);
+
+  const luns: LunConfig[] = [];
+  const skippedLuns = new Set<number>();
+  r.list(raw, "luns", path).forEach((l, i) => {
+    const lp = `${path}.luns[${i}]`;
+    r.unknownKeys(l, lp, ["index", "storage_object", "alias", "alua_tg_pt_gp_name"]);
+    const index = r.int(l, "index", lp, [0, 65535], true);
+    const soRaw = r.str(l, "storage_object", lp, true);
+    const alias = r.str(l, "alias", lp);
+    const group = r.str(l, "alua_tg_pt_gp_name", lp);
+    if (group !== undefined && group !== DEFAULT_ALUA_GROUP) r.ignore(`${lp}.alua_tg_pt_gp_name`, `(${group}) not yet supported`);
+    if (index === undefined || soRaw === undefined) return;
+    const storageObject = soRaw.startsWith("/backstores/") ? soRaw.replace(/^\/backstores\/rd_mcp\//, "/backstores/ramdisk/") : `/backstores/${soRaw}`;
+    if (skippedSoPaths.has(storageObject)) {
+      skippedLuns.add(index);
+      return r.ignore(lp, `ignored: its storage object ${storageObject} is not imported`);
+    }
+    if (luns.some((x) => x.index === index)) return r.error(`${lp}.index`, `lun${index} appears twice`);
+    if (luns.some((x) => x.storageObject === storageObject)) return r.error(`${lp}.storage_object`, `${storageObject} is already exported by another LUN of this TPG`);
+    luns.push({ index, storageObject, alias: alias || undefined });
+  });
+
+  const portals = r.list(raw, "portals", path).flatMap((p, i) => {
+    const pp = `${path}.portals[${i}]`;
+    r.unknownKeys(p, pp, ["ip_address", "port", "iser", "offload"]);
+    const ip = r.str(p, "ip_address", pp, true);
+    const port = r.int(p, "port", pp, [1, 65535]) ?? 3260;
+    if (r.bool(p, "iser", pp) === true) r.ignore(`${pp}.iser`, "not yet supported (iSER)");
+    if (r.bool(p, "offload", pp) === true) r.ignore(`${pp}.offload`, "not yet supported (cxgbit offload)");
+    if (ip === undefined) return [];
+    if (!/^(\[[0-9a-fA-F:.]+\]|[0-9a-fA-F:.]+)$/.test(ip) || ip === "") {
+      r.error(`${pp}.ip_address`, `"${ip}" is not an IPv4 or bracketed IPv6 address`);
+      return [];
+    }
+    return [{ ip, port }];
+  });
+
+  const nodeAcls: NodeAclConfig[] = [];
+  r.list(raw, "node_acls", path).forEach((a, i) => {
+    const ap = `${path}.node_acls[${i}]`;
+    const acl = readNodeAcl(r, a, ap, luns, skippedLuns);
+    if (!acl) return;
+    if (nodeAcls.some((x) => x.initiatorName === acl.initiatorName)) return r.error(`${ap}.node_wwn`, `ACL for ${acl.initiatorName} appears twice`);
+    nodeAcls.push(acl);
+  });
+  if (tag === undefined) return undefined;
+  return { tag, enabled, attributes, parameters, chap, luns, portals, nodeAcls };
+}
+
+function readNodeAcl(r: Reader, raw: Json, path: string, luns: LunConfig[], skippedLuns: Set<number>): NodeAclConfig | undefined {
+  r.unknownKeys(raw, path, ["node_wwn", "attributes", "mapped_luns", "tag", "cmdsn_depth", "tcq_depth", ...CHAP_KEYS]);
+  const wwnRaw = r.str(raw, "node_wwn", path, true);
+  const initiatorName = wwnRaw === undefined ? undefined : r.check(`${path}.node_wwn`, () => normalizeIscsiName(wwnRaw, "initiatorName"));
+  const tag = r.str(raw, "tag", path);
+  if (tag !== undefined && tag !== "" && !/^[^.\s]{1,64}$/.test(tag)) r.error(`${path}.tag`, `ACL tag "${tag}" is invalid: 1 to 64 characters, no '.' or spaces`);
+  const depthRaw = raw.cmdsn_depth ?? raw.tcq_depth;
+  let cmdsnDepth: number | undefined;
+  if (depthRaw !== undefined && depthRaw !== "default") {
+    const n = typeof depthRaw === "string" ? Number(depthRaw) : depthRaw;
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 512) r.error(`${path}.cmdsn_depth`, `must be an integer in 1..512, got ${JSON.stringify(depthRaw)}`);
+    else cmdsnDepth = n;
+  }
+  const attributes: Record<string, number> = {};
+  for (const [k, v] of Object.entries(r.map(raw, "attributes", path))) {
+    if (!(k in nodeAclAttributeDefaults)) {
+      r.ignore(`${path}.attributes.${k}`, "not yet supported");
+      continue;
+    }
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
+      r.error(`${path}.attributes.${k}`, `must be a non-negative integer, got ${JSON.stringify(v)}`);
+      continue;
+    }
+    attributes[k] = v;
+  }
+  const chap = r.chap(raw, path);
+  const mappedLuns: MappedLunConfig[] = [];
+  r.list(raw, "mapped_luns", path).forEach((m, i) => {
+    const mp = `${path}.mapped_luns[${i}]`;
+    r.unknownKeys(m, mp, ["index", "tpg_lun", "write_protect", "alias"]);
+    const index = r.int(m, "index", mp, [0, 65535], true);
+    const tpgLun = r.int(m, "tpg_lun", mp, [0, 65535], true);
+    const writeProtect = r.bool(m, "write_protect", mp) ?? false;
+    const alias = r.str(m, "alias", mp);
+    if (index === undefined || tpgLun === undefined) return;
+    if (skippedLuns.has(tpgLun)) return r.ignore(mp, `ignored: tpg_lun ${tpgLun} is not imported`);
+    if (!luns.some((l) => l.index === tpgLun)) return r.error(`${mp}.tpg_lun`, `the TPG has no lun${tpgLun} to map`);
+    if (mappedLuns.some((x) => x.index === index)) return r.error(`${mp}.index`, `mapped_lun${index} appears twice`);
+    mappedLuns.push({ index, tpgLun, writeProtect, alias: alias || undefined });
+  });
+  if (initiatorName === undefined) return undefined;
+  return { initiatorName, tag: tag || undefined, cmdsnDepth, attributes, chap, mappedLuns };
+}
+
+// ---- export ------------------------------------------------------------------
+
+function chapKeys(chap: Chap): Json {
+  if (!capabilities.chap) return {};
+  const out: Json = {};
+  if (chap.userid) out.chap_userid = chap.userid;
+  if (chap.password) out.chap_password = chap.password;
+  if (chap.mutualUserid) out.chap_mutual_userid = chap.mutualUserid;
+  if (chap.mutualPassword) out.chap_mutual_password = chap.mutualPassword;
+  return out;
+}
+
+/** The saveconfig.json object (keys as rtslib dumps them) for a configuration. */
+export function toSaveconfig(config: PorticoConfig): Json {
+  const fabricModules: Json[] = [];
+  const da = config.discoveryAuth;
+  if (capabilities.chap && da.enabled) {
+    const fm: Json = { name: "iscsi", discovery_enable_auth: true };
+    if (da.userid) fm.discovery_userid = da.userid;
+    if (da.password) fm.discovery_password = da.password;
+    if (da.mutualUserid) fm.discovery_mutual_userid = da.mutualUserid;
+    if (da.mutualPassword) fm.discovery_mutual_password = da.mutualPassword;
+    fabricModules.push(fm);
+  }
+  const storageObjects = config.storageObjects.map((so) => {
+    const attributes: Record<string, number> = { ...so.attributes, block_size: so.blockSize, emulate_write_cache: so.writeBack ? 1 : 0 };
+    for (const k of READ_ONLY_SO_ATTRIBUTES) delete attributes[k];
+    const out: Json = { attributes, name: so.name, plugin: so.plugin, wwn: so.wwn };
+    if (so.plugin === "fileio") Object.assign(out, { aio: false, dev: so.dev, size: so.size, write_back: so.writeBack });
+    if (so.plugin === "block") Object.assign(out, { dev: so.dev, readonly: so.readonly, write_back: so.writeBack });
+    if (so.plugin === "ramdisk") out.size = so.size;
+    return out;
+  });
+  const targets = config.targets.map((t) => ({
+    fabric: "iscsi",
+    tpgs: t.tpgs.map((tpg) => ({
+      attributes: tpg.attributes,
+      enable: tpg.enabled,
+      luns: tpg.luns.map((l) => ({ alias: l.alias, alua_tg_pt_gp_name: DEFAULT_ALUA_GROUP, index: l.index, storage_object: l.storageObject })),
+      node_acls: tpg.nodeAcls.map((a) => {
+        const out: Json = {
+          attributes: a.attributes,
+          mapped_luns: a.mappedLuns.map((m) => ({ alias: m.alias, index: m.index, tpg_lun: m.tpgLun, write_protect: m.writeProtect })),
+          node_wwn: a.initiatorName,
+          ...chapKeys(a.chap),
+        };
+        if (a.tag) out.tag = a.tag;
+        // Only when it differs from the TPG's default_cmdsn_depth, so targetcli-made files round-trip unchanged.
+        if (a.cmdsnDepth !== undefined && a.cmdsnDepth !== (tpg.attributes.default_cmdsn_depth ?? 64)) out.cmdsn_depth = a.cmdsnDepth;
+        return out;
+      }),
+      parameters: tpg.parameters,
+      portals: tpg.portals.map((p) => ({ ip_address: p.ip, iser: false, offload: false, port: p.port })),
+      tag: tpg.tag,
+      ...chapKeys(tpg.chap),
+    })),
+    wwn: t.wwn,
+  }));
+  return { fabric_modules: fabricModules, storage_objects: storageObjects, targets };
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (isObject(v)) {
+    const out: Json = {};
+    for (const k of Object.keys(v).sort()) if (v[k] !== undefined) out[k] = sortKeys(v[k]);
+    return out;
+  }
+  return v;
+}
+
+/** Serializes like Python's json.dump(obj, sort_keys=True, indent=2) + "\n" (ensure_ascii). */
+export function stringifySaveconfig(doc: unknown): string {
+  const text = JSON.stringify(sortKeys(doc), null, 2).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return `${text}\n`;
+}
+
+export function formatSaveconfig(config: PorticoConfig): string {
+  return stringifySaveconfig(toSaveconfig(config));
+}

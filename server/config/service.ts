@@ -1,0 +1,471 @@
+/**
+ * ConfigService: the only writer of the configuration.
+ *
+ * Every change runs as one transaction across the database and the engine:
+ *   BEGIN IMMEDIATE → engine change and row writes (order per change) → COMMIT.
+ * If the engine refuses, the SQL transaction is rolled back (the DB is unchanged);
+ * if a row write or the COMMIT fails, the undo steps registered so far put the
+ * engine back. Changes are serialized, so at most one transaction is open.
+ */
+import os from "node:os";
+import { randomBytes } from "node:crypto";
+import type Database from "better-sqlite3";
+import type { PorticoDb } from "../db";
+import type { Engine } from "../engine/core/engine";
+import { EngineError } from "../engine/core/errors";
+import { normalizeIscsiName, portalKey } from "../engine/core/names";
+import type { BackstorePlugin } from "../engine/backstores/backstore";
+import { applyConfig, createStorageObjectIn, snapshotStorageObject, snapshotTarget, snapshotTpg, splitPortalKey } from "./apply";
+import { ConfigImportError, type ConfigIssue } from "./errors";
+import { paths, storageObjectPath, type PorticoConfig, type RestoreWarning, type StorageObjectConfig } from "./model";
+import { formatSaveconfig, parseSaveconfig } from "./saveconfig";
+import * as store from "./store";
+
+export interface ImportResult {
+  notHonoured: string[];
+  storageObjects: number;
+  targets: number;
+  cleared: boolean;
+}
+
+export interface CreateStorageObjectInput {
+  plugin: BackstorePlugin;
+  name: string;
+  dev?: string;
+  size?: number;
+  wwn?: string;
+  writeBack?: boolean;
+  blockSize?: number;
+  readonly?: boolean;
+  sparse?: boolean;
+  attributes?: Record<string, number>;
+}
+
+type Undo = () => unknown;
+
+/** `iqn.2003-01.org.linux-iscsi.<host>.<machine>:sn.<12 hex>` (rtslib generate_wwn, lio-model.md §3.4). */
+export function generateTargetWwn(): string {
+  const host = os.hostname().split(".")[0].replace(/_/g, "").toLowerCase() || "portico";
+  const machine = os.machine().replace(/_/g, "").toLowerCase();
+  return `iqn.2003-01.org.linux-iscsi.${host}.${machine}:sn.${randomBytes(6).toString("hex")}`;
+}
+
+export class ConfigService {
+  /** Objects that failed at the last restore, with the reason. */
+  warnings: RestoreWarning[] = [];
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly db: PorticoDb,
+    private readonly sqlite: Database.Database,
+    readonly engine: Engine,
+  ) {}
+
+  // ---- reads -------------------------------------------------------------
+
+  /** The stored configuration (including objects that failed to restore). */
+  config(): PorticoConfig {
+    return store.loadConfig(this.db);
+  }
+
+  exportSaveconfig(): string {
+    return formatSaveconfig(this.config());
+  }
+
+  // ---- restore -------------------------------------------------------------
+
+  /** DB → engine at start-up. Objects that fail are reported in `warnings`; the rest serve. */
+  async restore(): Promise<RestoreWarning[]> {
+    return this.serialize(async () => {
+      const warnings: RestoreWarning[] = [];
+      await applyConfig(this.engine, this.config(), (object, err) => warnings.push({ object, reason: messageOf(err) }), { restore: true });
+      this.warnings = warnings;
+      return warnings;
+    });
+  }
+
+  // ---- import --------------------------------------------------------------
+
+  /**
+   * restoreconfig: applies a saveconfig.json. With `clear`, replaces everything;
+   * without, refuses objects that already exist (rtslib). All-or-nothing.
+   */
+  async importSaveconfig(input: string | unknown, opts: { clear?: boolean } = {}): Promise<ImportResult> {
+    const { config, notHonoured } = parseSaveconfig(input);
+    const clear = opts.clear ?? false;
+    return this.transaction(async (undo) => {
+      const current = this.config();
+      const issues: ConfigIssue[] = [];
+      const known = new Set(config.storageObjects.map(storageObjectPath));
+      if (!clear) {
+        const have = new Set(current.storageObjects.map(storageObjectPath));
+        for (const so of config.storageObjects) {
+          const p = storageObjectPath(so);
+          if (have.has(p)) issues.push({ path: p, message: "storage object already exists (import with clear to replace everything)" });
+        }
+        for (const t of config.targets) {
+          if (current.targets.some((c) => c.wwn === t.wwn)) issues.push({ path: paths.target(t.wwn), message: "target already exists (import with clear to replace everything)" });
+        }
+        for (const p of have) known.add(p);
+      }
+      for (const t of config.targets) {
+        for (const tpg of t.tpgs) {
+          for (const l of tpg.luns) {
+            if (!known.has(l.storageObject)) issues.push({ path: paths.lun(t.wwn, tpg.tag, l.index), message: `storage object ${l.storageObject} does not exist` });
+          }
+        }
+      }
+      if (issues.length) throw new ConfigImportError(issues);
+
+      if (clear) {
+        store.deleteAll(this.db);
+        await this.engine.clear();
+        this.warnings = [];
+        // Undo puts the previous configuration back (ramdisk contents do not survive a clear, as in LIO).
+        undo(async () => {
+          await this.engine.clear();
+          const warnings: RestoreWarning[] = [];
+          await applyConfig(this.engine, current, (object, err) => warnings.push({ object, reason: messageOf(err) }));
+          this.warnings = warnings;
+        });
+      }
+      for (const so of config.storageObjects) {
+        const key = `${so.plugin}/${so.name}`;
+        undo(async () => {
+          if (this.engine.storageObjects.has(key)) await this.engine.deleteStorageObject(so.plugin, so.name);
+        });
+      }
+      for (const t of config.targets) {
+        undo(async () => {
+          if (this.engine.targets.has(t.wwn)) await this.engine.deleteTarget(t.wwn);
+        });
+      }
+      // Undo runs in reverse: targets go before the storage objects they export.
+      await applyConfig(this.engine, config).catch((err) => {
+        throw err instanceof EngineError ? new ConfigImportError([{ path: "", message: err.message }]) : err;
+      });
+      for (const so of config.storageObjects) store.insertStorageObject(this.db, snapshotStorageObject(this.engine.storageObject(so.plugin, so.name)));
+      for (const t of config.targets) store.insertTarget(this.db, snapshotTarget(this.engine.target(t.wwn)));
+      if (config.discoveryAuth.enabled) {
+        store.setDiscoveryAuth(this.db, config.discoveryAuth);
+        this.engine.discoveryAuth = { ...config.discoveryAuth };
+      }
+      return { notHonoured, storageObjects: config.storageObjects.length, targets: config.targets.length, cleared: clear };
+    });
+  }
+
+  // ---- storage objects --------------------------------------------------------
+
+  async createStorageObject(input: CreateStorageObjectInput): Promise<StorageObjectConfig> {
+    return this.transaction(async (undo) => {
+      const so = await this.engine.createStorageObject({
+        plugin: input.plugin,
+        name: input.name,
+        dev: input.dev,
+        size: input.size,
+        wwn: input.wwn,
+        writeBack: input.writeBack,
+        blockSize: input.blockSize,
+        readonly: input.readonly,
+        sparse: input.sparse,
+        attributes: input.attributes,
+      });
+      undo(() => this.engine.deleteStorageObject(so.plugin, so.name));
+      const snap = snapshotStorageObject(so);
+      store.insertStorageObject(this.db, snap);
+      return snap;
+    });
+  }
+
+  async deleteStorageObject(plugin: BackstorePlugin, name: string): Promise<void> {
+    return this.transaction(async (undo) => {
+      const key = `${plugin}/${name}`;
+      const live = this.engine.storageObjects.get(key);
+      // The engine names the LUNs that still export it (the DB's RESTRICT would only say "constraint failed").
+      if (live && live.exports.size > 0) await this.engine.deleteStorageObject(plugin, name);
+      const rows = this.dbWrite(() => store.deleteStorageObjectRow(this.db, plugin, name));
+      if (live) {
+        const snap = snapshotStorageObject(live);
+        await this.engine.deleteStorageObject(plugin, name);
+        // Best effort: a ramdisk's contents are gone once it is closed.
+        undo(() => createStorageObjectIn(this.engine, snap));
+      } else if (rows === 0) throw new EngineError(`storage object ${key} does not exist`, "not_found", "name");
+      this.dropWarnings(storageObjectPath({ plugin, name }));
+    });
+  }
+
+  // ---- targets and TPGs ------------------------------------------------------
+
+  /** Creates a target (IQN generated when absent) with tpg1, enabled, as targetcli does. */
+  async createTarget(input: { wwn?: string; tpg?: boolean } = {}): Promise<{ wwn: string }> {
+    return this.transaction(async (undo) => {
+      const target = this.engine.createTarget(input.wwn ?? generateTargetWwn());
+      undo(() => this.engine.deleteTarget(target.iqn));
+      if (input.tpg ?? true) this.engine.createTpg(target.iqn, 1, { enabled: true });
+      store.insertTarget(this.db, snapshotTarget(target));
+      return { wwn: target.iqn };
+    });
+  }
+
+  async deleteTarget(wwn: string): Promise<void> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    return this.transaction(async (undo) => {
+      const live = this.engine.targets.get(iqn);
+      const rows = this.dbWrite(() => store.deleteTargetRow(this.db, iqn));
+      if (live) {
+        const snap = snapshotTarget(live);
+        await this.engine.deleteTarget(iqn);
+        undo(() => applyConfig(this.engine, { storageObjects: [], targets: [snap] }, () => undefined));
+      } else if (rows === 0) throw new EngineError(`target ${iqn} does not exist`, "not_found", "wwn");
+      this.dropWarnings(paths.target(iqn));
+    });
+  }
+
+  async createTpg(wwn: string, tag?: number): Promise<{ tag: number }> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    return this.transaction(async (undo) => {
+      const tpg = this.engine.createTpg(iqn, tag, { enabled: true });
+      undo(() => this.engine.deleteTpg(iqn, tpg.tag));
+      this.dbWrite(() => store.insertTpg(this.db, iqn, snapshotTpg(tpg)));
+      return { tag: tpg.tag };
+    });
+  }
+
+  async deleteTpg(wwn: string, tag: number): Promise<void> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    return this.transaction(async (undo) => {
+      const live = this.engine.targets.get(iqn)?.tpgs.get(tag);
+      const rows = this.dbWrite(() => store.deleteTpgRow(this.db, iqn, tag));
+      if (live) {
+        const snap = snapshotTpg(live);
+        await this.engine.deleteTpg(iqn, tag);
+        undo(() => rebuildTpg(this.engine, iqn, snap));
+      } else if (rows === 0) throw new EngineError(`target ${iqn} has no tpg${tag}`, "not_found", "tag");
+      this.dropWarnings(paths.tpg(iqn, tag));
+    });
+  }
+
+  async setTpgEnabled(wwn: string, tag: number, enabled: boolean): Promise<void> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    return this.transaction(async (undo) => {
+      const tpg = this.engine.tpg(iqn, tag);
+      const before = tpg.enabled;
+      this.dbWrite(() => store.updateTpg(this.db, iqn, tag, { enabled }));
+      await this.engine.setTpgEnabled(iqn, tag, enabled);
+      undo(() => this.engine.setTpgEnabled(iqn, tag, before));
+    });
+  }
+
+  /** Sets several TPG attributes at once: all are validated by the engine, or none is applied. */
+  async setTpgAttributes(wwn: string, tag: number, attributes: Record<string, number>): Promise<Record<string, number>> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    return this.transaction(async (undo) => {
+      const tpg = this.engine.tpg(iqn, tag);
+      const before = { ...tpg.attributes };
+      undo(() => {
+        for (const [k, v] of Object.entries(before)) tpg.attributes[k] = v;
+        tpg.generation++;
+      });
+      for (const [k, v] of Object.entries(attributes)) this.engine.setTpgAttribute(iqn, tag, k, v);
+      this.dbWrite(() => store.updateTpg(this.db, iqn, tag, { attributes: { ...tpg.attributes } }));
+      return { ...tpg.attributes };
+    });
+  }
+
+  // ---- LUNs ------------------------------------------------------------------
+
+  async createLun(wwn: string, tag: number, storageObject: string, opts: { index?: number; alias?: string } = {}): Promise<{ index: number; alias: string }> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    return this.transaction(async (undo) => {
+      const lun = this.engine.createLun(iqn, tag, storageObject, opts);
+      undo(() => this.engine.deleteLun(iqn, tag, lun.index));
+      this.dbWrite(() => store.insertLun(this.db, iqn, tag, lun.index, lun.storageObject.path, lun.alias));
+      return { index: lun.index, alias: lun.alias };
+    });
+  }
+
+  async deleteLun(wwn: string, tag: number, index: number): Promise<void> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    return this.transaction(async (undo) => {
+      const tpg = this.engine.targets.get(iqn)?.tpgs.get(tag);
+      const live = tpg?.luns.get(index);
+      const rows = this.dbWrite(() => store.deleteLunRow(this.db, iqn, tag, index));
+      if (tpg && live) {
+        const dependants = [...tpg.nodeAcls.values()].flatMap((a) =>
+          [...a.mappedLuns.values()].filter((m) => m.tpgLun === index).map((m) => ({ acl: a.initiatorName, m })),
+        );
+        this.engine.deleteLun(iqn, tag, index);
+        undo(() => {
+          this.engine.createLun(iqn, tag, live.storageObject.path, { index, alias: live.alias });
+          for (const { acl, m } of dependants) this.engine.createMappedLun(iqn, tag, acl, { index: m.index, tpgLun: m.tpgLun, writeProtect: m.writeProtect, alias: m.alias });
+        });
+      } else if (rows === 0) throw new EngineError(`tpg${tag} of ${iqn} has no lun${index}`, "not_found", "index");
+      this.dropWarnings(paths.lun(iqn, tag, index));
+    });
+  }
+
+  // ---- portals ---------------------------------------------------------------
+
+  async createPortal(wwn: string, tag: number, ip: string, port = 3260): Promise<{ key: string }> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    return this.transaction(async (undo) => {
+      const key = await this.engine.createPortal(iqn, tag, ip, port);
+      undo(() => this.engine.deletePortal(iqn, tag, key));
+      const p = splitPortalKey(key);
+      this.dbWrite(() => store.insertPortal(this.db, iqn, tag, p.ip, p.port));
+      return { key };
+    });
+  }
+
+  async deletePortal(wwn: string, tag: number, ip: string, port = 3260): Promise<void> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    const key = portalKey(ip, port);
+    const p = splitPortalKey(key);
+    return this.transaction(async (undo) => {
+      const live = this.engine.targets.get(iqn)?.tpgs.get(tag)?.portals.has(key) ?? false;
+      let rows = this.dbWrite(() => store.deletePortalRow(this.db, iqn, tag, p.ip, p.port));
+      if (rows === 0 && p.ip !== ip) rows = this.dbWrite(() => store.deletePortalRow(this.db, iqn, tag, ip, port));
+      if (live) {
+        await this.engine.deletePortal(iqn, tag, key);
+        undo(() => this.engine.createPortal(iqn, tag, p.ip, p.port));
+      } else if (rows === 0) throw new EngineError(`tpg${tag} of ${iqn} has no portal ${key}`, "not_found", "ip");
+      this.dropWarnings(paths.portal(iqn, tag, key));
+    });
+  }
+
+  // ---- node ACLs and mapped LUNs ---------------------------------------------
+
+  async createNodeAcl(
+    wwn: string,
+    tag: number,
+    initiatorName: string,
+    opts: { tag?: string; cmdsnDepth?: number; attributes?: Record<string, number> } = {},
+  ): Promise<{ initiatorName: string }> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    return this.transaction(async (undo) => {
+      const acl = this.engine.createNodeAcl(iqn, tag, initiatorName, opts);
+      undo(() => this.engine.deleteNodeAcl(iqn, tag, acl.initiatorName));
+      this.dbWrite(() =>
+        store.insertNodeAcl(this.db, iqn, tag, {
+          initiatorName: acl.initiatorName,
+          tag: acl.tag,
+          cmdsnDepth: acl.cmdsnDepth,
+          attributes: { ...acl.attributes },
+          chap: { ...acl.chap },
+          mappedLuns: [],
+        }),
+      );
+      return { initiatorName: acl.initiatorName };
+    });
+  }
+
+  async deleteNodeAcl(wwn: string, tag: number, initiatorName: string): Promise<void> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    const name = normalizeIscsiName(initiatorName, "initiatorName");
+    return this.transaction(async (undo) => {
+      const tpg = this.engine.targets.get(iqn)?.tpgs.get(tag);
+      const live = tpg?.aclFor(name);
+      const rows = this.dbWrite(() => store.deleteNodeAclRow(this.db, iqn, tag, name));
+      if (tpg && live) {
+        const snap = snapshotTpg(tpg).nodeAcls.find((a) => a.initiatorName === name)!;
+        await this.engine.deleteNodeAcl(iqn, tag, name);
+        undo(() => applyNodeAclSnapshot(this.engine, iqn, tag, snap));
+      } else if (rows === 0) throw new EngineError(`tpg${tag} of ${iqn} has no ACL for ${name}`, "not_found", "initiatorName");
+      this.dropWarnings(paths.acl(iqn, tag, name));
+    });
+  }
+
+  async createMappedLun(
+    wwn: string,
+    tag: number,
+    initiatorName: string,
+    spec: { index: number; tpgLun: number; writeProtect?: boolean; alias?: string },
+  ): Promise<{ index: number; alias: string }> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    const name = normalizeIscsiName(initiatorName, "initiatorName");
+    return this.transaction(async (undo) => {
+      const m = this.engine.createMappedLun(iqn, tag, name, spec);
+      undo(() => this.engine.deleteMappedLun(iqn, tag, name, m.index));
+      this.dbWrite(() => store.insertMappedLun(this.db, iqn, tag, name, m.index, m.tpgLun, m.writeProtect, m.alias));
+      return { index: m.index, alias: m.alias };
+    });
+  }
+
+  async deleteMappedLun(wwn: string, tag: number, initiatorName: string, index: number): Promise<void> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    const name = normalizeIscsiName(initiatorName, "initiatorName");
+    return this.transaction(async (undo) => {
+      const live = this.engine.targets.get(iqn)?.tpgs.get(tag)?.aclFor(name)?.mappedLuns.get(index);
+      const rows = this.dbWrite(() => store.deleteMappedLunRow(this.db, iqn, tag, name, index));
+      if (live) {
+        this.engine.deleteMappedLun(iqn, tag, name, index);
+        undo(() => this.engine.createMappedLun(iqn, tag, name, { index, tpgLun: live.tpgLun, writeProtect: live.writeProtect, alias: live.alias }));
+      } else if (rows === 0) throw new EngineError(`ACL ${name} has no mapped_lun${index}`, "not_found", "index");
+      this.dropWarnings(paths.mappedLun(iqn, tag, name, index));
+    });
+  }
+
+  // ---- machinery -------------------------------------------------------------
+
+  /** Runs changes one at a time, in arrival order. */
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private transaction<T>(fn: (undo: (step: Undo) => void) => Promise<T>): Promise<T> {
+    return this.serialize(async () => {
+      const steps: Undo[] = [];
+      this.sqlite.exec("BEGIN IMMEDIATE");
+      try {
+        const result = await fn((step) => steps.push(step));
+        this.sqlite.exec("COMMIT");
+        return result;
+      } catch (err) {
+        if (this.sqlite.inTransaction) this.sqlite.exec("ROLLBACK");
+        for (const step of steps.reverse()) {
+          try {
+            await step();
+          } catch (undoErr) {
+            process.stderr.write(`portico: could not undo part of a failed change: ${messageOf(undoErr)}\n`);
+          }
+        }
+        throw err;
+      }
+    });
+  }
+
+  /** Row writes: a constraint the engine did not catch becomes a clear EngineError. */
+  private dbWrite<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? "";
+      if (code.startsWith("SQLITE_CONSTRAINT")) throw new EngineError(`the stored configuration refused the change: ${(err as Error).message}`, "exists");
+      throw err;
+    }
+  }
+
+  private dropWarnings(prefix: string): void {
+    this.warnings = this.warnings.filter((w) => w.object !== prefix && !w.object.startsWith(`${prefix}/`));
+  }
+}
+
+async function rebuildTpg(engine: Engine, iqn: string, snap: ReturnType<typeof snapshotTpg>): Promise<void> {
+  engine.createTpg(iqn, snap.tag, { enabled: false, attributes: snap.attributes, parameters: snap.parameters });
+  if (Object.keys(snap.chap).length) engine.setTpgAuth(iqn, snap.tag, snap.chap);
+  for (const l of snap.luns) engine.createLun(iqn, snap.tag, l.storageObject, { index: l.index, alias: l.alias });
+  for (const p of snap.portals) await engine.createPortal(iqn, snap.tag, p.ip, p.port).catch(() => undefined);
+  for (const a of snap.nodeAcls) applyNodeAclSnapshot(engine, iqn, snap.tag, a);
+  if (snap.enabled) await engine.setTpgEnabled(iqn, snap.tag, true);
+}
+
+function applyNodeAclSnapshot(engine: Engine, iqn: string, tag: number, a: ReturnType<typeof snapshotTpg>["nodeAcls"][number]): void {
+  engine.createNodeAcl(iqn, tag, a.initiatorName, { attributes: a.attributes, tag: a.tag, cmdsnDepth: a.cmdsnDepth, chap: a.chap });
+  for (const m of a.mappedLuns) engine.createMappedLun(iqn, tag, a.initiatorName, { index: m.index, tpgLun: m.tpgLun, writeProtect: m.writeProtect, alias: m.alias });
+}
+
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
