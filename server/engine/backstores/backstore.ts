@@ -19,6 +19,13 @@ export interface Backstore {
    * on return (SBC-4 §4.15).
    */
   readonly writeBack: boolean;
+  /** true when the backing device was opened read-only (block `readonly`): writes are refused as write-protected. */
+  readonly readonly?: boolean;
+  /**
+   * true when unmap() really deallocates (ramdisk pages dropped, fileio punch-hole);
+   * false when it falls back to writing zeros. Either way, unmapped ranges read back as zeros.
+   */
+  readonly reclaims?: boolean;
 
   /** Reads `length` bytes at `offset`. The returned buffer may be a view into backstore memory: callers must not keep it past the next write. */
   read(offset: number, length: number): Promise<Buffer>;
@@ -28,6 +35,12 @@ export interface Backstore {
   flush(): Promise<void>;
   /** Deallocates a range (UNMAP / WRITE SAME with UNMAP); reads of it return zeros afterwards. Optional. */
   unmap?(offset: number, length: number): Promise<void>;
+  /**
+   * Provisioning status of the range starting at `offset` (GET LBA STATUS): whether
+   * it is mapped and how many bytes share that status (≥ blockSize, ≤ `length`). Optional:
+   * without it every block counts as mapped.
+   */
+  status?(offset: number, length: number): Promise<{ mapped: boolean; length: number }>;
   /** Grows the backstore to `newSizeBytes`. Optional: block devices take their size from the device. */
   resize?(newSizeBytes: number): Promise<void>;
   /** Flushes and releases file descriptors and memory. */

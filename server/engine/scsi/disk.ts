@@ -1,0 +1,573 @@
+/**
+ * ScsiDisk: SPC-4/SBC-3 emulation of one logical unit (LIO's spc_parse_cdb +
+ * sbc_parse_cdb for a disk). One handler per opcode in COMMANDS; execute() does
+ * what every command shares (unit attentions, reservations, write protect) and
+ * turns a thrown SenseError into CHECK CONDITION. Shared by every nexus that sees
+ * the LU; per-nexus state (unit attentions) is keyed by NexusIdentity.key.
+ */
+import {
+  Opcode,
+  MaintenanceIn,
+  ServiceActionIn16,
+  allocationLength,
+  parseInquiry,
+  parseLbaCdb,
+  parseModeSelect,
+  parseModeSense,
+  parseRequestSense,
+  parseServiceActionIn16,
+  parseStartStop,
+  type LbaCdb,
+} from "./cdb";
+import {
+  standardInquiry,
+  vpdBlockDeviceCharacteristics,
+  vpdBlockLimits,
+  vpdDeviceIdentification,
+  vpdExtendedInquiry,
+  vpdLogicalBlockProvisioning,
+  vpdSupportedPages,
+  vpdUnitSerial,
+} from "./inquiry";
+import { reportLunsData } from "./luns";
+import { modePages, modeSenseData, type ModeContext, type ModeState, type PageControl } from "./mode";
+import {
+  Asc,
+  SenseError,
+  SenseKey,
+  buildSense,
+  invalidFieldInCdb,
+  invalidFieldInParameterList,
+  invalidOpcode,
+  lbaOutOfRange,
+  parameterListLengthError,
+  writeProtected,
+} from "./sense";
+import { UnitAttentions } from "./ua";
+import { ScsiStatus, type DeviceInfo, type NexusIdentity, type ResolvedLun, type ScsiDevice, type ScsiNexusView, type ScsiResult, type ScsiTask } from "./types";
+
+/** Everything a handler needs for one command. */
+export interface CommandContext {
+  readonly disk: ScsiDisk;
+  readonly task: ScsiTask;
+  readonly cdb: Buffer;
+  readonly nexus: ScsiNexusView;
+  readonly lun: ResolvedLun;
+}
+
+export type CommandHandler = (c: CommandContext) => Promise<ScsiResult> | ScsiResult;
+
+export interface CommandDef {
+  name: string;
+  handler: CommandHandler;
+  /** Modifies the medium: refused on a write-protected LUN (DATA PROTECT). */
+  writes?: boolean;
+  /** INQUIRY, REPORT LUNS, REQUEST SENSE: neither blocked by nor consuming a unit attention (SPC-4 §5.14). */
+  uaExempt?: boolean;
+}
+
+const GOOD: ScsiResult = Object.freeze({ status: ScsiStatus.GOOD }) as ScsiResult;
+
+/** Data-In limited to the allocation length (SPC-4 §4.2.5.6). */
+export function dataIn(data: Buffer, alloc: number): ScsiResult {
+  return { status: ScsiStatus.GOOD, dataIn: data.length > alloc ? data.subarray(0, alloc) : data };
+}
+
+export class ScsiDisk implements ScsiDevice {
+  readonly unitAttentions = new UnitAttentions();
+  /** Every I_T nexus known to this LU (logged in and not lost), for "all other nexuses" UAs. */
+  readonly nexuses = new Set<string>();
+  readonly modeState: ModeState = { dSense: false, swp: false };
+  private lastCapacity: number;
+
+  constructor(readonly info: DeviceInfo) {
+    this.lastCapacity = info.backstore.sizeBytes;
+  }
+
+  // ---- geometry and attributes -------------------------------------------
+
+  get blockSize(): number {
+    return this.info.backstore.blockSize;
+  }
+  /** Number of logical blocks. */
+  get blocks(): number {
+    return Math.floor(this.info.backstore.sizeBytes / this.info.backstore.blockSize);
+  }
+  attr(name: string): number {
+    return this.info.attributes[name] ?? 0;
+  }
+  get writeCache(): boolean {
+    return this.info.backstore.writeBack;
+  }
+  get thinUnmap(): boolean {
+    return this.attr("emulate_tpu") === 1;
+  }
+  get thinWriteSame(): boolean {
+    return this.attr("emulate_tpws") === 1;
+  }
+  /** MAX TRANSFER LENGTH in blocks: hw_max_sectors, limited like LIO's iSCSI fabric (65535 4 KiB pages). */
+  get maxTransferBlocks(): number {
+    const fabric = Math.floor((65535 * 4096) / this.blockSize);
+    return Math.min(this.attr("hw_max_sectors") || fabric, fabric);
+  }
+
+  /** Is the LUN write-protected for this nexus (mapped LUN write_protect, read-only backstore, SWP)? */
+  isWriteProtected(lun: ResolvedLun): boolean {
+    return lun.binding.writeProtect || this.info.backstore.readonly === true || this.modeState.swp;
+  }
+
+  modeContext(): ModeContext {
+    return {
+      state: this.modeState,
+      writeCache: this.writeCache,
+      uaIntlckCtrl: this.attr("emulate_ua_intlck_ctrl"),
+      tas: this.attr("emulate_tas") === 1,
+      restrictedReordering: this.attr("emulate_rest_reord") === 1,
+    };
+  }
+
+  // ---- ScsiDevice ----------------------------------------------------------
+
+  nexusCreated(nexus: NexusIdentity): void {
+    this.nexuses.add(nexus.key);
+    this.unitAttentions.clear(nexus.key);
+    this.unitAttentions.add(nexus.key, Asc.POWER_ON_RESET);
+  }
+
+  nexusLost(nexus: NexusIdentity): void {
+    this.nexuses.delete(nexus.key);
+    this.unitAttentions.clear(nexus.key);
+    this.onNexusLost(nexus);
+  }
+
+  taskManagement(fn: "lun_reset" | "target_warm_reset" | "target_cold_reset" | "clear_task_set" | "abort_task_set", by: NexusIdentity): void {
+    switch (fn) {
+      case "lun_reset":
+      case "target_warm_reset":
+      case "target_cold_reset":
+        // SAM-5 §6.4: a reset releases SPC-2 reservations (not persistent ones) and
+        // establishes 29h/03h for every other I_T nexus.
+        this.onReset();
+        this.unitAttentions.addAll(this.nexuses, Asc.BUS_DEVICE_RESET_FUNCTION, by.key);
+        break;
+      case "clear_task_set":
+        // SAM-5 §7.5 with TST=000b: other initiators lose their tasks: 2Fh/00h.
+        this.unitAttentions.addAll(this.nexuses, Asc.COMMANDS_CLEARED_BY_ANOTHER_INITIATOR, by.key);
+        break;
+      case "abort_task_set":
+        break;
+    }
+  }
+
+  /** Hooks for reservations (overridden state lives in subclass-free fields set up by pr.ts). */
+  protected onReset(): void {
+    this.reservationHooks?.reset();
+  }
+  protected onNexusLost(nexus: NexusIdentity): void {
+    this.reservationHooks?.nexusLost(nexus);
+  }
+  /** Set by the reservation module (phase 2); undefined means no reservation support. */
+  reservationHooks?: {
+    reset(): void;
+    nexusLost(nexus: NexusIdentity): void;
+    /** Returns a RESERVATION CONFLICT result, or undefined when the command may proceed. */
+    check(c: CommandContext, def: CommandDef): ScsiResult | undefined;
+  };
+
+  /** Sense data in the format the control mode page selects (D_SENSE). */
+  sense(key: number, code: readonly [number, number], extra: SenseError["extra"] = {}): Buffer {
+    return buildSense({ key, asc: code[0], ascq: code[1], information: extra.information, fieldPointer: extra.fieldPointer }, this.modeState.dSense);
+  }
+
+  async execute(task: ScsiTask, nexus: ScsiNexusView, lun: ResolvedLun): Promise<ScsiResult> {
+    const key = nexus.identity.key;
+    try {
+      this.nexuses.add(key);
+      this.checkCapacityChange();
+      const def = commandFor(task.cdb, this);
+      if (!def?.uaExempt) {
+        // SPC-4 §5.14: a pending unit attention terminates any other command, and is then cleared.
+        const ua = this.unitAttentions.take(key);
+        if (ua) return { status: ScsiStatus.CHECK_CONDITION, sense: this.sense(SenseKey.UNIT_ATTENTION, ua) };
+      }
+      if (!def) throw invalidOpcode();
+      const c: CommandContext = { disk: this, task, cdb: task.cdb, nexus, lun };
+      const conflict = this.reservationHooks?.check(c, def);
+      if (conflict) return conflict;
+      if (def.writes && this.isWriteProtected(lun)) {
+        throw this.modeState.swp && !lun.binding.writeProtect ? new SenseError(SenseKey.DATA_PROTECT, Asc.SOFTWARE_WRITE_PROTECTED) : writeProtected();
+      }
+      return await def.handler(c);
+    } catch (err) {
+      if (err instanceof SenseError) {
+        const r: ScsiResult = { status: ScsiStatus.CHECK_CONDITION, sense: this.sense(err.key, err.code, err.extra) };
+        if (err.extra.cdbTransferLength !== undefined) r.cdbTransferLength = err.extra.cdbTransferLength;
+        return r;
+      }
+      console.error(`[scsi] ${this.info.name}: opcode 0x${task.cdb[0]?.toString(16)} failed:`, err);
+      return { status: ScsiStatus.CHECK_CONDITION, sense: this.sense(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE) };
+    }
+  }
+
+  /** A grown backstore: every nexus learns it through 2Ah/09h CAPACITY DATA HAS CHANGED (SBC-3 §4.10). */
+  private checkCapacityChange(): void {
+    const size = this.info.backstore.sizeBytes;
+    if (size === this.lastCapacity) return;
+    this.lastCapacity = size;
+    this.unitAttentions.addAll(this.nexuses, Asc.CAPACITY_DATA_CHANGED);
+  }
+
+  // ---- helpers shared by handlers ------------------------------------------
+
+  /** SBC-3 §4.5: LBA + length must stay within capacity, with no wrap. */
+  checkRange(lba: number, blocks: number): void {
+    if (lba + blocks > this.blocks || lba > Number.MAX_SAFE_INTEGER) throw lbaOutOfRange();
+  }
+
+  /** RDPROTECT/WRPROTECT/VRPROTECT must be 0 without protection information (SBC-3 §5.2, LIO sbc_check_prot). */
+  checkProtect(p: LbaCdb): void {
+    if (p.protect !== 0 && !this.attr("pi_prot_type")) throw invalidFieldInCdb(1, 5);
+  }
+
+  /**
+   * The Data-Out blocks of a write, handling an EDTL that disagrees with the CDB as
+   * Linux LIO does (target_cmd_size_check): the command is executed for the data that
+   * arrived in whole blocks and the difference is reported as a residual; a partial
+   * block that leaves the CDB short is refused (INVALID FIELD IN COMMAND IU).
+   */
+  writeData(c: CommandContext, blocks: number): { data: Buffer; blocks: number; cdbTransferLength?: number } {
+    const bs = this.blockSize;
+    const cdbBytes = blocks * bs;
+    const data = c.task.dataOut ?? Buffer.alloc(0);
+    const edtl = c.task.expectedDataTransferLength;
+    if (edtl === cdbBytes && data.length >= cdbBytes) return { data: data.subarray(0, cdbBytes), blocks };
+    const usable = Math.min(edtl, cdbBytes, data.length);
+    if (usable % bs !== 0) {
+      throw new SenseError(SenseKey.ILLEGAL_REQUEST, Asc.INVALID_FIELD_IN_COMMAND_IU, { cdbTransferLength: cdbBytes });
+    }
+    return { data: data.subarray(0, usable), blocks: usable / bs, cdbTransferLength: cdbBytes === edtl ? undefined : cdbBytes };
+  }
+
+  /** Parameter list of a command (MODE SELECT, UNMAP, PR OUT ...): the Data-Out bytes, at most `length`. */
+  parameterList(c: CommandContext, length: number): Buffer {
+    const data = c.task.dataOut ?? Buffer.alloc(0);
+    if (data.length < length) throw parameterListLengthError();
+    return data.subarray(0, length);
+  }
+}
+
+// ---- the command table ------------------------------------------------------
+
+/** Opcode → definition. Opcodes with service actions resolve through `serviceActions`. */
+export const COMMANDS = new Map<number, CommandDef>();
+/** (opcode << 16 | service action) → definition, for SERVICE ACTION IN(16), MAINTENANCE IN, PR IN/OUT. */
+export const SERVICE_ACTIONS = new Map<number, CommandDef>();
+/** Opcodes whose service action selects the command. */
+export const SA_OPCODES = new Set<number>([Opcode.SERVICE_ACTION_IN_16, Opcode.MAINTENANCE_IN]);
+/** Commands the device may leave out by attribute (emulate_pr, emulate_caw, emulate_3pc, emulate_rsoc, emulate_tpu). */
+const GATES = new Map<number, (d: ScsiDisk) => boolean>();
+
+export function defineCommand(opcode: number, def: CommandDef, gate?: (d: ScsiDisk) => boolean): void {
+  COMMANDS.set(opcode, def);
+  if (gate) GATES.set(opcode, gate);
+}
+export function defineServiceAction(opcode: number, sa: number, def: CommandDef, gate?: (d: ScsiDisk) => boolean): void {
+  SA_OPCODES.add(opcode);
+  SERVICE_ACTIONS.set((opcode << 16) | sa, def);
+  if (gate) GATES.set((opcode << 16) | sa, gate);
+}
+
+export function commandFor(cdb: Buffer, disk?: ScsiDisk): CommandDef | undefined {
+  const op = cdb[0];
+  let key = op;
+  let def = COMMANDS.get(op);
+  if (SA_OPCODES.has(op)) {
+    const k = (op << 16) | (cdb[1] & 0x1f);
+    const sa = SERVICE_ACTIONS.get(k);
+    if (sa) {
+      key = k;
+      def = sa;
+    }
+  }
+  const gate = GATES.get(key);
+  if (disk && gate && !gate(disk)) return undefined;
+  return def;
+}
+
+// ---- SPC commands -----------------------------------------------------------
+
+function inquiry(c: CommandContext): ScsiResult {
+  const p = parseInquiry(c.cdb);
+  const d = c.disk;
+  if (p.cmddt) throw invalidFieldInCdb(1, 1); // CmdDt is obsolete (SPC-4 §6.6.1)
+  if (!p.evpd) {
+    if (p.pageCode !== 0) throw invalidFieldInCdb(2);
+    return dataIn(standardInquiry(d.info), p.allocationLength);
+  }
+  let page: Buffer;
+  switch (p.pageCode) {
+    case 0x00:
+      page = vpdSupportedPages();
+      break;
+    case 0x80:
+      page = vpdUnitSerial(d.info);
+      break;
+    case 0x83:
+      page = vpdDeviceIdentification(d.info, { relativeTargetPortId: c.lun.relativeTargetPortId, identity: c.nexus.identity });
+      break;
+    case 0x86:
+      page = vpdExtendedInquiry(d.info, d.writeCache);
+      break;
+    case 0xb0: {
+      const tp = d.thinUnmap || d.thinWriteSame;
+      page = vpdBlockLimits({
+        maxCompareAndWriteBlocks: d.attr("emulate_caw") ? 1 : 0,
+        maxTransferLength: d.maxTransferBlocks,
+        optimalTransferLength: Math.min(d.attr("optimal_sectors") || d.maxTransferBlocks, d.maxTransferBlocks),
+        maxUnmapLbaCount: d.attr("max_unmap_lba_count"),
+        maxUnmapDescriptors: d.attr("max_unmap_block_desc_count"),
+        unmapGranularity: d.attr("unmap_granularity"),
+        unmapGranularityAlignment: d.attr("unmap_granularity_alignment"),
+        maxWriteSameLength: d.attr("max_write_same_len"),
+        thinProvisioning: tp,
+      });
+      break;
+    }
+    case 0xb1:
+      page = vpdBlockDeviceCharacteristics(d.attr("is_nonrot") === 1);
+      break;
+    case 0xb2:
+      page = vpdLogicalBlockProvisioning({
+        lbpu: d.thinUnmap,
+        lbpws: d.thinWriteSame,
+        lbprz: (d.thinUnmap || d.thinWriteSame) && d.attr("unmap_zeroes_data") === 1,
+      });
+      break;
+    default:
+      throw invalidFieldInCdb(2);
+  }
+  return dataIn(page, p.allocationLength);
+}
+
+function testUnitReady(): ScsiResult {
+  return GOOD;
+}
+
+function requestSense(c: CommandContext): ScsiResult {
+  const p = parseRequestSense(c.cdb);
+  const ua = c.disk.unitAttentions.take(c.nexus.identity.key);
+  const info = ua
+    ? { key: SenseKey.UNIT_ATTENTION, asc: ua[0], ascq: ua[1] }
+    : { key: SenseKey.NO_SENSE, asc: 0, ascq: 0 };
+  // SPC-4 §6.29: DESC selects the format of the returned sense data.
+  return dataIn(buildSense(info, p.desc), p.allocationLength);
+}
+
+function reportLuns(c: CommandContext): ScsiResult {
+  return { status: ScsiStatus.GOOD, dataIn: reportLunsData(c.cdb, c.nexus) };
+}
+
+function modeSense(c: CommandContext): ScsiResult {
+  const p = parseModeSense(c.cdb);
+  const d = c.disk;
+  // Saved values are not implemented (SPC-4 §6.11: SAVING PARAMETERS NOT SUPPORTED).
+  if (p.pc === 3) throw new SenseError(SenseKey.ILLEGAL_REQUEST, Asc.SAVING_PARAMETERS_NOT_SUPPORTED, { fieldPointer: { cd: true, byte: 2, bit: 7 } });
+  const pages = modePages(p.pageCode, p.subpageCode, p.pc as PageControl, d.modeContext());
+  if (!pages) throw invalidFieldInCdb(2, 5);
+  const data = modeSenseData({
+    ten: p.ten,
+    dbd: p.dbd,
+    llbaa: p.llbaa,
+    writeProtect: d.isWriteProtected(c.lun),
+    dpofua: d.attr("emulate_fua_write") === 1,
+    blocks: d.blocks,
+    blockSize: d.blockSize,
+    pages,
+  });
+  return dataIn(data, p.allocationLength);
+}
+
+/**
+ * MODE SELECT (SPC-4 §6.9): only the control page's D_SENSE and SWP may change; any
+ * other field must match its current value (LIO accepts no changes at all).
+ */
+function modeSelect(c: CommandContext): ScsiResult {
+  const p = parseModeSelect(c.cdb);
+  const d = c.disk;
+  if (!p.pf) throw invalidFieldInCdb(1, 4);
+  if (p.sp) throw invalidFieldInCdb(1, 0); // no saved pages
+  if (p.parameterListLength === 0) return GOOD;
+  const data = d.parameterList(c, p.parameterListLength);
+  const hdr = p.ten ? 8 : 4;
+  if (data.length < hdr) throw parameterListLengthError();
+  const bdLen = p.ten ? data.readUInt16BE(6) : data[3];
+  let off = hdr + bdLen;
+  if (off > data.length) throw parameterListLengthError();
+  const next: ModeState = { ...d.modeState };
+  const ctx = d.modeContext();
+  while (off < data.length) {
+    if (off + 2 > data.length) throw parameterListLengthError();
+    const code = data[off] & 0x3f;
+    const spf = (data[off] & 0x40) !== 0;
+    if (spf) throw invalidFieldInParameterList(off);
+    const len = data[off + 1] + 2;
+    if (off + len > data.length) throw parameterListLengthError();
+    const given = data.subarray(off, off + len);
+    const current = modePages(code, 0, 0, ctx);
+    const changeable = modePages(code, 0, 1, ctx);
+    if (!current || !changeable || current.length !== len) throw invalidFieldInParameterList(off);
+    for (let i = 2; i < len; i++) {
+      // PS bit (byte 0 bit 7) is ignored on MODE SELECT; bits outside the changeable mask must not change.
+      if ((given[i] ^ current[i]) & ~changeable[i] & 0xff) throw invalidFieldInParameterList(off + i);
+    }
+    if (code === 0x0a) {
+      next.dSense = (given[2] & 0x04) !== 0;
+      next.swp = (given[4] & 0x08) !== 0;
+    }
+    off += len;
+  }
+  const changed = next.dSense !== d.modeState.dSense || next.swp !== d.modeState.swp;
+  Object.assign(d.modeState, next);
+  // SPC-4 §7.5.2: other nexuses learn of changed mode parameters through 2Ah/01h.
+  if (changed) d.unitAttentions.addAll(d.nexuses, Asc.MODE_PARAMETERS_CHANGED, c.nexus.identity.key);
+  return GOOD;
+}
+
+// ---- SBC commands -----------------------------------------------------------
+
+function readCapacity10(c: CommandContext): ScsiResult {
+  const d = c.disk;
+  const b = Buffer.alloc(8);
+  const last = d.blocks - 1;
+  b.writeUInt32BE(last > 0xffffffff ? 0xffffffff : last, 0);
+  b.writeUInt32BE(d.blockSize, 4);
+  return { status: ScsiStatus.GOOD, dataIn: b };
+}
+
+function readCapacity16(c: CommandContext): ScsiResult {
+  const d = c.disk;
+  const p = parseServiceActionIn16(c.cdb);
+  const b = Buffer.alloc(32);
+  b.writeBigUInt64BE(BigInt(d.blocks - 1), 0);
+  b.writeUInt32BE(d.blockSize, 8);
+  const pi = d.attr("pi_prot_type");
+  if (pi) b[12] = ((pi - 1) << 1) | 0x01;
+  // LBPME when UNMAP or WRITE SAME with UNMAP is enabled; LBPRZ when unmapped blocks read as zeros (SBC-3 §5.16.2).
+  if (d.thinUnmap || d.thinWriteSame) {
+    b[14] |= 0x80;
+    if (d.attr("unmap_zeroes_data")) b[14] |= 0x40;
+  }
+  return dataIn(b, p.allocationLength);
+}
+
+async function read(c: CommandContext): Promise<ScsiResult> {
+  const d = c.disk;
+  const p = parseLbaCdb(c.cdb);
+  d.checkProtect(p);
+  d.checkRange(p.lba, p.blocks);
+  if (p.blocks > d.maxTransferBlocks) throw invalidFieldInCdb(c.cdb.length >= 16 ? 10 : 7);
+  const bs = d.blockSize;
+  const cdbBytes = p.blocks * bs;
+  // Read only what the initiator will take (the transport truncates to EDTL anyway).
+  const want = Math.min(cdbBytes, Math.ceil(c.task.expectedDataTransferLength / bs) * bs);
+  const data = want > 0 ? await d.info.backstore.read(p.lba * bs, want) : Buffer.alloc(0);
+  const r: ScsiResult = { status: ScsiStatus.GOOD, dataIn: data };
+  if (want !== cdbBytes) r.cdbTransferLength = cdbBytes;
+  return r;
+}
+
+async function write(c: CommandContext): Promise<ScsiResult> {
+  const d = c.disk;
+  const p = parseLbaCdb(c.cdb);
+  d.checkProtect(p);
+  d.checkRange(p.lba, p.blocks);
+  if (p.blocks > d.maxTransferBlocks) throw invalidFieldInCdb(c.cdb.length >= 16 ? 10 : 7);
+  const w = d.writeData(c, p.blocks);
+  if (w.blocks > 0) await d.info.backstore.write(p.lba * d.blockSize, w.data, p.fua && d.attr("emulate_fua_write") === 1);
+  const r: ScsiResult = { status: ScsiStatus.GOOD };
+  if (w.cdbTransferLength !== undefined) r.cdbTransferLength = w.cdbTransferLength;
+  return r;
+}
+
+/** First differing byte, or -1. */
+export function firstMismatch(a: Buffer, b: Buffer): number {
+  if (a.equals(b)) return -1;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return n;
+}
+
+/** The miscompare of VERIFY / COMPARE AND WRITE (SBC-3 §5.2): INFORMATION = offset of the first differing byte. */
+export function miscompare(offset: number): SenseError {
+  return new SenseError(SenseKey.MISCOMPARE, Asc.MISCOMPARE_DURING_VERIFY, { information: offset });
+}
+
+/** VERIFY(10/12/16) (SBC-3 §5.29): BYTCHK 0 checks the range; 1 compares; 3 compares one block against each. */
+async function verify(c: CommandContext): Promise<ScsiResult> {
+  const d = c.disk;
+  const p = parseLbaCdb(c.cdb);
+  d.checkProtect(p);
+  if (p.bytchk === 2) throw invalidFieldInCdb(1, 1);
+  d.checkRange(p.lba, p.blocks);
+  if (p.bytchk === 0 || p.blocks === 0) return GOOD;
+  const bs = d.blockSize;
+  const expected = p.bytchk === 1 ? p.blocks * bs : bs;
+  const data = d.parameterList(c, expected);
+  const medium = await d.info.backstore.read(p.lba * bs, p.blocks * bs);
+  if (p.bytchk === 1) {
+    const at = firstMismatch(medium, data);
+    if (at >= 0) throw miscompare(at);
+  } else {
+    for (let i = 0; i < p.blocks; i++) {
+      const at = firstMismatch(medium.subarray(i * bs, (i + 1) * bs), data);
+      if (at >= 0) throw miscompare(i * bs + at);
+    }
+  }
+  return GOOD;
+}
+
+async function synchronizeCache(c: CommandContext): Promise<ScsiResult> {
+  const d = c.disk;
+  const p = parseLbaCdb(c.cdb);
+  d.checkRange(p.lba, p.blocks);
+  await d.info.backstore.flush();
+  return GOOD;
+}
+
+/**
+ * START STOP UNIT (SBC-3 §5.25): a virtual disk has no motor and no medium to eject;
+ * LOEJ on a non-removable device is refused, anything else is accepted.
+ */
+function startStopUnit(c: CommandContext): ScsiResult {
+  const p = parseStartStop(c.cdb);
+  if (p.loej && p.powerCondition === 0) throw invalidFieldInCdb(4, 1);
+  return GOOD;
+}
+
+function noop(): ScsiResult {
+  return GOOD;
+}
+
+function serviceActionIn16Unsupported(): ScsiResult {
+  throw invalidFieldInCdb(1, 4);
+}
+
+defineCommand(Opcode.TEST_UNIT_READY, { name: "TEST UNIT READY", handler: testUnitReady });
+defineCommand(Opcode.INQUIRY, { name: "INQUIRY", handler: inquiry, uaExempt: true });
+defineCommand(Opcode.REQUEST_SENSE, { name: "REQUEST SENSE", handler: requestSense, uaExempt: true });
+defineCommand(Opcode.REPORT_LUNS, { name: "REPORT LUNS", handler: reportLuns, uaExempt: true });
+defineCommand(Opcode.MODE_SENSE_6, { name: "MODE SENSE(6)", handler: modeSense });
+defineCommand(Opcode.MODE_SENSE_10, { name: "MODE SENSE(10)", handler: modeSense });
+defineCommand(Opcode.MODE_SELECT_6, { name: "MODE SELECT(6)", handler: modeSelect });
+defineCommand(Opcode.MODE_SELECT_10, { name: "MODE SELECT(10)", handler: modeSelect });
+defineCommand(Opcode.READ_CAPACITY_10, { name: "READ CAPACITY(10)", handler: readCapacity10 });
+defineServiceAction(Opcode.SERVICE_ACTION_IN_16, ServiceActionIn16.READ_CAPACITY_16, { name: "READ CAPACITY(16)", handler: readCapacity16 });
+defineCommand(Opcode.SERVICE_ACTION_IN_16, { name: "SERVICE ACTION IN(16)", handler: serviceActionIn16Unsupported });
+for (const op of [Opcode.READ_6, Opcode.READ_10, Opcode.READ_12, Opcode.READ_16]) defineCommand(op, { name: "READ", handler: read });
+for (const op of [Opcode.WRITE_6, Opcode.WRITE_10, Opcode.WRITE_12, Opcode.WRITE_16]) defineCommand(op, { name: "WRITE", handler: write, writes: true });
+for (const op of [Opcode.VERIFY_10, Opcode.VERIFY_12, Opcode.VERIFY_16]) defineCommand(op, { name: "VERIFY", handler: verify });
+for (const op of [Opcode.SYNCHRONIZE_CACHE_10, Opcode.SYNCHRONIZE_CACHE_16]) defineCommand(op, { name: "SYNCHRONIZE CACHE", handler: synchronizeCache });
+defineCommand(Opcode.START_STOP_UNIT, { name: "START STOP UNIT", handler: startStopUnit });
+for (const op of [Opcode.REZERO_UNIT, Opcode.SEEK_6, Opcode.SEEK_10]) defineCommand(op, { name: "SEEK", handler: noop });
+
+export { allocationLength, MaintenanceIn };
