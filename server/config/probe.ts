@@ -7,6 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Backstore, BackstoreSpec, OpenBackstore } from "../engine/backstores/backstore";
+import { openBackstore } from "../engine/backstores/index";
 import type { DeviceInfo, ScsiDevice } from "../engine/scsi/types";
 
 function probe(spec: BackstoreSpec, sizeBytes: number): Backstore {
@@ -70,3 +71,10 @@ export function offlineDevice(_info: DeviceInfo): ScsiDevice {
     },
   };
 }
+
+/**
+ * For the CLI while the appliance is stopped: fileio objects are opened for real
+ * (a new file is created, as targetcli does at create time, so the appliance finds
+ * it at start); ramdisks and block devices are only checked.
+ */
+export const offlineBackstore: OpenBackstore = (spec) => (spec.plugin === "fileio" ? openBackstore(spec) : probeBackstore(spec));

@@ -141,8 +141,8 @@ export class ConfigService {
         });
       }
       // Undo runs in reverse: targets go before the storage objects they export.
-      await applyConfig(this.engine, config).catch((err) => {
-        throw err instanceof EngineError ? new ConfigImportError([{ path: "", message: err.message }]) : err;
+      await applyConfig(this.engine, config, (object, err) => {
+        throw err instanceof EngineError ? new ConfigImportError([{ path: object, message: err.message }]) : err;
       });
       for (const so of config.storageObjects) store.insertStorageObject(this.db, snapshotStorageObject(this.engine.storageObject(so.plugin, so.name)));
       for (const t of config.targets) store.insertTarget(this.db, snapshotTarget(this.engine.target(t.wwn)));

@@ -5,7 +5,7 @@
 import Database from "better-sqlite3";
 import { drizzle, type BetterSQLite3Database } from "drizzle-orm/better-sqlite3";
 import { migrate } from "drizzle-orm/better-sqlite3/migrator";
-import { mkdirSync } from "node:fs";
+import fs, { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as schema from "./schema";
@@ -45,6 +45,8 @@ export function openDatabase(dataDir: string, opts: { readonly?: boolean } = {})
       sqlite.pragma("synchronous = FULL");
     }
     sqlite.pragma("foreign_keys = ON");
+    // The configuration will hold CHAP secrets: owner-only, like /etc/target/saveconfig.json.
+    if (!opts.readonly) fs.chmodSync(file, 0o600);
     const db = drizzle(sqlite, { schema });
     if (!opts.readonly) migrate(db, { migrationsFolder });
     return {

@@ -1,0 +1,40 @@
+import { z } from "zod";
+import { unitSerialSchema } from "./common";
+
+export const pluginSchema = z.enum(["ramdisk", "fileio", "block"]);
+export const storageObjectNameSchema = z.string().regex(/^[^\s/]{1,64}$/, "1 to 64 characters, no spaces or '/'");
+const blockSizeSchema = z.union([z.literal(512), z.literal(4096)], { message: "block size is 512 or 4096" });
+const sizeSchema = z.number().int("size is a whole number of bytes").positive("size must be more than 0");
+const pathSchema = z.string().trim().min(1, "required").startsWith("/", "an absolute path");
+
+export const createStorageObjectSchema = z.discriminatedUnion("plugin", [
+  z.object({
+    plugin: z.literal("ramdisk"),
+    name: storageObjectNameSchema,
+    size: sizeSchema,
+    wwn: unitSerialSchema.optional(),
+    blockSize: blockSizeSchema.optional(),
+  }),
+  z.object({
+    plugin: z.literal("fileio"),
+    name: storageObjectNameSchema,
+    dev: pathSchema,
+    size: sizeSchema.optional(),
+    writeBack: z.boolean().optional(),
+    sparse: z.boolean().optional(),
+    wwn: unitSerialSchema.optional(),
+    blockSize: blockSizeSchema.optional(),
+  }),
+  z.object({
+    plugin: z.literal("block"),
+    name: storageObjectNameSchema,
+    dev: pathSchema,
+    readonly: z.boolean().optional(),
+    writeBack: z.boolean().optional(),
+    wwn: unitSerialSchema.optional(),
+    blockSize: blockSizeSchema.optional(),
+  }),
+]);
+export type CreateStorageObjectInput = z.infer<typeof createStorageObjectSchema>;
+
+export const storageObjectRefSchema = z.object({ plugin: pluginSchema, name: storageObjectNameSchema });

@@ -1,0 +1,45 @@
+import { z } from "zod";
+import { iscsiNameSchema, lunIndexSchema, tpgRefSchema, tpgTagSchema } from "./common";
+
+export const createTargetSchema = z.object({
+  /** Generated (iqn.2003-01.org.linux-iscsi.<host>.<arch>:sn.<hex>) when absent. */
+  wwn: iscsiNameSchema.optional(),
+  /** Also create tpg1, enabled (targetcli's behaviour). Default true. */
+  tpg: z.boolean().optional(),
+});
+export const targetRefSchema = z.object({ wwn: iscsiNameSchema });
+
+export const createTpgSchema = z.object({ wwn: iscsiNameSchema, tag: tpgTagSchema.optional() });
+export const setTpgEnabledSchema = tpgRefSchema.extend({ enabled: z.boolean() });
+export const setTpgAttributesSchema = tpgRefSchema.extend({
+  attributes: z.record(z.string().regex(/^[a-z0-9_]+$/, "not an attribute name"), z.number().int("attributes are integers")),
+});
+
+export const createLunSchema = tpgRefSchema.extend({
+  /** `/backstores/<plugin>/<name>`, `<plugin>/<name>` or a unique name. */
+  storageObject: z.string().trim().min(1, "required"),
+  index: lunIndexSchema.optional(),
+  alias: z.string().regex(/^[^\s/]{1,64}$/, "1 to 64 characters, no spaces or '/'").optional(),
+});
+export const lunRefSchema = tpgRefSchema.extend({ index: lunIndexSchema });
+
+const ipSchema = z
+  .string()
+  .trim()
+  .refine((v) => /^(\d{1,3}\.){3}\d{1,3}$/.test(v) || /^\[?[0-9a-fA-F:.]*:[0-9a-fA-F:.]*\]?$/.test(v), { message: "an IPv4 or IPv6 address" });
+export const portalSchema = tpgRefSchema.extend({ ip: ipSchema, port: z.number().int().min(1).max(65535).default(3260) });
+
+export const createNodeAclSchema = tpgRefSchema.extend({
+  initiatorName: iscsiNameSchema,
+  aclTag: z.string().regex(/^[^.\s]{1,64}$/, "1 to 64 characters, no '.' or spaces").optional(),
+  cmdsnDepth: z.number().int().min(1).max(512).optional(),
+});
+export const nodeAclRefSchema = tpgRefSchema.extend({ initiatorName: iscsiNameSchema });
+
+export const createMappedLunSchema = nodeAclRefSchema.extend({
+  index: lunIndexSchema,
+  tpgLun: lunIndexSchema,
+  writeProtect: z.boolean().optional(),
+  alias: z.string().regex(/^[^\s/]{1,64}$/).optional(),
+});
+export const mappedLunRefSchema = nodeAclRefSchema.extend({ index: lunIndexSchema });

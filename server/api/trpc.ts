@@ -1,0 +1,87 @@
+/**
+ * tRPC setup: context, error shape and the base procedure.
+ *
+ * Errors: an EngineError becomes a TRPCError with its message and `data.field`
+ * (the input it concerns) so the console can show it next to that input; a zod
+ * rejection carries `data.field` (first issue's path) and `data.zodError`; a refused
+ * saveconfig.json carries `data.issues` (path + message each).
+ */
+import { initTRPC, TRPCError } from "@trpc/server";
+import superjson from "superjson";
+import { ZodError } from "zod";
+import { ConfigImportError, type ConfigIssue } from "../config/errors";
+import type { ConfigService } from "../config/service";
+import type { Engine } from "../engine/core/engine";
+import { EngineError } from "../engine/core/errors";
+
+export interface AppInfo {
+  version: string;
+  startedAt: number;
+  dataDir: string;
+  /** The console's URL, when served over HTTP. */
+  url?: string;
+}
+
+export interface Context {
+  service: ConfigService;
+  engine: Engine;
+  app: AppInfo;
+  /** Who is calling: the CLI (runtime-file token), the console, or an in-process caller. */
+  actor: "cli" | "console" | "internal";
+}
+
+const CODE_BY_ENGINE_CODE: Record<EngineError["code"], TRPCError["code"]> = {
+  not_found: "NOT_FOUND",
+  exists: "CONFLICT",
+  in_use: "CONFLICT",
+  invalid: "BAD_REQUEST",
+  io: "BAD_REQUEST",
+};
+
+function toTrpcError(err: unknown): TRPCError | undefined {
+  if (err instanceof EngineError) return new TRPCError({ code: CODE_BY_ENGINE_CODE[err.code], message: err.message, cause: err });
+  if (err instanceof ConfigImportError) return new TRPCError({ code: "BAD_REQUEST", message: err.message, cause: err });
+  return undefined;
+}
+
+const t = initTRPC.context<Context>().create({
+  transformer: superjson,
+  errorFormatter({ shape, error }) {
+    const cause = error.cause;
+    let field: string | undefined;
+    let issues: ConfigIssue[] | undefined;
+    let zodError: ReturnType<typeof flatten> | undefined;
+    if (cause instanceof EngineError) field = cause.field;
+    if (cause instanceof ConfigImportError) issues = cause.issues;
+    if (cause instanceof ZodError) {
+      zodError = flatten(cause);
+      field = cause.issues[0]?.path.map(String).join(".") || undefined;
+    }
+    return { ...shape, data: { ...shape.data, field, issues, zodError, engineCode: cause instanceof EngineError ? cause.code : undefined } };
+  },
+});
+
+function flatten(err: ZodError): { formErrors: string[]; fieldErrors: Record<string, string[]> } {
+  const fieldErrors: Record<string, string[]> = {};
+  const formErrors: string[] = [];
+  for (const issue of err.issues) {
+    const key = issue.path.map(String).join(".");
+    if (!key) formErrors.push(issue.message);
+    else (fieldErrors[key] ??= []).push(issue.message);
+  }
+  return { formErrors, fieldErrors };
+}
+
+/** Turns engine and import refusals into typed tRPC errors; anything else stays INTERNAL_SERVER_ERROR (never a crash). */
+const mapErrors = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok) {
+    const mapped = toTrpcError(result.error.cause);
+    if (mapped) throw mapped;
+  }
+  return result;
+});
+
+export const router = t.router;
+export const procedure = t.procedure.use(mapErrors);
+export const createCallerFactory = t.createCallerFactory;

@@ -1,0 +1,188 @@
+/**
+ * `portico` — the appliance's targetctl:
+ *
+ *   portico restoreconfig FILE [--clear]   apply a targetcli saveconfig.json (all-or-nothing)
+ *   portico saveconfig [FILE]              write the configuration (stdout without FILE)
+ *   portico status                         running or not, URL, object and session counts
+ *
+ * While the appliance runs, every command goes THROUGH it (HTTP + the token from
+ * `<data dir>/portico.runtime.json`), so the running engine and its DB never
+ * disagree. While it is stopped, commands work on the DB directly, with the same
+ * validation (an engine that checks backing files but opens nothing).
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
+import superjson from "superjson";
+import type { AppRouter } from "./api/root";
+import { engineStatus } from "./api/tree";
+import { ConfigImportError } from "./config/errors";
+import { offlineBackstore, offlineDevice, probeBackstore } from "./config/probe";
+import { ConfigService } from "./config/service";
+import { databaseFile, openDatabase } from "./db";
+import { Engine } from "./engine/core/engine";
+import { EngineError } from "./engine/core/errors";
+import { readRuntime, readSettings, runtimeUrl, TOKEN_HEADER, version, writeFileAtomic, type RuntimeInfo } from "./runtime";
+
+const USAGE = `usage:
+  portico restoreconfig FILE [--clear]   apply a targetcli saveconfig.json (all-or-nothing)
+  portico saveconfig [FILE]              write the configuration (to stdout without FILE)
+  portico status                         is the appliance running; what it serves
+environment: PORTICO_DATA_DIR (default ./data)`;
+
+class UsageError extends Error {}
+
+function client(info: RuntimeInfo) {
+  return createTRPCClient<AppRouter>({
+    links: [httpLink({ url: `${runtimeUrl(info)}/api/trpc`, transformer: superjson, headers: { [TOKEN_HEADER]: info.token } })],
+  });
+}
+
+/** The stopped appliance's configuration, opened with an engine that validates but opens nothing. */
+async function offline(dataDir: string) {
+  const db = openDatabase(dataDir);
+  const engine = new Engine({ openBackstore: offlineBackstore, createDevice: offlineDevice });
+  const service = new ConfigService(db.db, db.sqlite, engine);
+  await service.restore();
+  return {
+    db,
+    service,
+    close: async () => {
+      await engine.shutdown();
+      db.close();
+    },
+  };
+}
+
+function printReport(notHonoured: string[]): void {
+  if (notHonoured.length === 0) return;
+  process.stderr.write(`not honoured (${notHonoured.length}):\n${notHonoured.map((s) => `  ${s}\n`).join("")}`);
+}
+
+async function restoreconfig(args: string[]): Promise<void> {
+  const clear = args.includes("--clear") || args.includes("clear_existing");
+  const files = args.filter((a) => !a.startsWith("--") && a !== "clear_existing");
+  if (files.length !== 1) throw new UsageError("restoreconfig needs exactly one FILE");
+  const file = path.resolve(files[0]);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`);
+  }
+  const { dataDir } = readSettings();
+  const running = readRuntime(dataDir);
+  const result = running
+    ? await client(running).config.import.mutate({ config: text, clear })
+    : await (async () => {
+        const o = await offline(dataDir);
+        try {
+          return await o.service.importSaveconfig(text, { clear });
+        } finally {
+          await o.close();
+        }
+      })();
+  printReport(result.notHonoured);
+  process.stdout.write(
+    `restored ${result.storageObjects} storage object(s) and ${result.targets} target(s) from ${file}${result.cleared ? " (previous configuration cleared)" : ""}${running ? " into the running appliance" : ""}\n`,
+  );
+}
+
+async function saveconfig(args: string[]): Promise<void> {
+  if (args.length > 1) throw new UsageError("saveconfig takes at most one FILE");
+  const { dataDir } = readSettings();
+  const running = readRuntime(dataDir);
+  let text: string;
+  if (running) text = await client(running).config.export.query();
+  else {
+    if (!fs.existsSync(databaseFile(dataDir))) throw new Error(`no configuration in ${dataDir} (no ${path.basename(databaseFile(dataDir))})`);
+    const db = openDatabase(dataDir);
+    try {
+      // No engine needed: the stored configuration is exported as it is.
+      const service = new ConfigService(db.db, db.sqlite, new Engine({ openBackstore: probeBackstore, createDevice: offlineDevice }));
+      text = service.exportSaveconfig();
+    } finally {
+      db.close();
+    }
+  }
+  if (args.length === 0) {
+    process.stdout.write(text);
+    return;
+  }
+  const file = path.resolve(args[0]);
+  writeFileAtomic(file, text);
+  process.stderr.write(`configuration saved to ${file}\n`);
+}
+
+async function status(): Promise<void> {
+  const { dataDir } = readSettings();
+  const running = readRuntime(dataDir);
+  let s: ReturnType<typeof engineStatus>;
+  if (running) {
+    s = await client(running).system.status.query();
+    process.stdout.write(`Portico ${s.version}: running (pid ${running.pid}) at ${runtimeUrl(running)}, up ${s.uptimeSeconds} s\n`);
+  } else {
+    process.stdout.write(`Portico ${version()}: not running (data ${dataDir})\n`);
+    if (!fs.existsSync(databaseFile(dataDir))) {
+      process.stdout.write("no configuration yet: `portico restoreconfig FILE` adds one\n");
+      return;
+    }
+    const db = openDatabase(dataDir);
+    try {
+      const service = new ConfigService(db.db, db.sqlite, new Engine({ openBackstore: probeBackstore, createDevice: offlineDevice }));
+      s = engineStatus(service, { version: version(), startedAt: Date.now() });
+    } finally {
+      db.close();
+    }
+  }
+  const c = s.counts;
+  process.stdout.write(
+    `storage objects: ${c.storageObjects}\ntargets: ${c.targets}\nTPGs: ${c.tpgs}\nLUNs: ${c.luns}\nnode ACLs: ${c.nodeAcls}\nportals: ${c.portals}${running ? ` (${c.portalsListening} listening)` : ""}\nsessions: ${running ? c.sessions : 0}\n`,
+  );
+  if (running) {
+    for (const p of s.portals) process.stdout.write(`  portal ${p.key} (${p.wwn} tpg${p.tag}): ${p.listening ? "listening" : `not listening${p.error ? `: ${p.error}` : ""}`}\n`);
+    for (const w of s.warnings) process.stdout.write(`  warning: ${w.object}: ${w.reason}\n`);
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof TRPCClientError) {
+    const data = err.data as { issues?: { path: string; message: string }[]; field?: string } | undefined;
+    if (data?.issues?.length) return `configuration refused:\n${data.issues.map((i) => `  ${i.path ? `${i.path}: ` : ""}${i.message}`).join("\n")}`;
+    const cause = (err.cause as { code?: string } | undefined)?.code;
+    if (cause === "ECONNREFUSED") return "the appliance's runtime file exists but it does not answer; is it starting or stopping?";
+    return err.message;
+  }
+  if (err instanceof ConfigImportError || err instanceof EngineError || err instanceof Error) return err.message;
+  return String(err);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  try {
+    switch (command) {
+      case "restoreconfig":
+        await restoreconfig(args);
+        return 0;
+      case "saveconfig":
+        await saveconfig(args);
+        return 0;
+      case "status":
+        await status();
+        return 0;
+      case "help":
+      case "--help":
+      case "-h":
+        process.stdout.write(`${USAGE}\n`);
+        return 0;
+      default:
+        throw new UsageError(command ? `unknown command "${command}"` : "no command given");
+    }
+  } catch (err) {
+    process.stderr.write(`portico: ${describe(err)}\n`);
+    if (err instanceof UsageError) process.stderr.write(`${USAGE}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code));

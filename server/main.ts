@@ -1,0 +1,193 @@
+/**
+ * The appliance: one Node.js process.
+ *
+ *   DB (migrations) → engine → restore configuration (portals open) → HTTP:
+ *   /api/trpc/* → tRPC (this process, the real engine and DB); everything else → Next.
+ *
+ * Settings: PORTICO_DATA_DIR (./data), PORTICO_HTTP_HOST (127.0.0.1), PORTICO_HTTP_PORT (3000).
+ * `--dev` runs the console with `next dev`.
+ */
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { TRPCError } from "@trpc/server";
+import { createHTTPHandler } from "@trpc/server/adapters/standalone";
+import { appRouter } from "./api/root";
+import type { Context } from "./api/trpc";
+import { ConfigService } from "./config/service";
+import { offlineDevice } from "./config/probe";
+import { openDatabase, type OpenedDatabase } from "./db";
+import type { Engine } from "./engine/core/engine";
+import { packageRoot, readRuntime, readSettings, removeRuntime, TOKEN_HEADER, version, writeRuntime } from "./runtime";
+
+const SHUTDOWN_TIMEOUT_MS = 9_000;
+
+function log(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+function fail(message: string): never {
+  process.stderr.write(`portico: ${message}\n`);
+  process.exit(1);
+}
+
+async function makeEngine(): Promise<Engine> {
+  try {
+    const { createEngine } = await import("./engine/index");
+    return createEngine();
+  } catch (err) {
+    // While the transport is being built the fabric may not load yet; serve the console and API anyway, and say so.
+    process.stderr.write(`portico: WARNING: the iSCSI fabric could not be loaded (${(err as Error).message}); running without iSCSI\n`);
+    const { Engine } = await import("./engine/core/engine");
+    const { openBackstore } = await import("./engine/backstores/index");
+    return new Engine({ openBackstore, createDevice: offlineDevice });
+  }
+}
+
+type RequestHandler = (req: http.IncomingMessage, res: http.ServerResponse) => unknown;
+
+async function makeConsoleHandler(dev: boolean, settings: { httpHost: string; httpPort: number }): Promise<{ handler?: RequestHandler; upgrade?: unknown; note?: string }> {
+  if (!dev && !fs.existsSync(path.join(packageRoot, ".next", "BUILD_ID"))) {
+    return { note: "the console is not built (run `npx next build`): serving the API only" };
+  }
+  process.env.NEXT_TELEMETRY_DISABLED ??= "1";
+  const { default: next } = await import("next");
+  const app = next({ dev, dir: packageRoot, hostname: settings.httpHost, port: settings.httpPort });
+  await app.prepare();
+  const upgrade = (app as unknown as { getUpgradeHandler?: () => unknown }).getUpgradeHandler?.();
+  return { handler: app.getRequestHandler() as RequestHandler, upgrade };
+}
+
+async function main(): Promise<void> {
+  const dev = process.argv.includes("--dev");
+  let settings: ReturnType<typeof readSettings>;
+  try {
+    settings = readSettings();
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const running = readRuntime(settings.dataDir);
+  if (running) fail(`already running for ${settings.dataDir} (pid ${running.pid}, http://${running.httpHost}:${running.httpPort})`);
+
+  let db: OpenedDatabase;
+  try {
+    db = openDatabase(settings.dataDir);
+  } catch (err) {
+    fail(`cannot open the database in ${settings.dataDir}: ${(err as Error).message}`);
+  }
+  const engine = await makeEngine();
+  const service = new ConfigService(db.db, db.sqlite, engine);
+  const warnings = await service.restore();
+
+  const startedAt = Date.now();
+  const token = randomBytes(24).toString("hex");
+  const app = { version: version(), startedAt, dataDir: settings.dataDir, url: undefined as string | undefined };
+
+  const trpc = createHTTPHandler({
+    router: appRouter,
+    basePath: "/api/trpc/",
+    maxBodySize: 16 * 1024 * 1024,
+    createContext: ({ req }): Context => {
+      const given = req.headers[TOKEN_HEADER];
+      if (given !== undefined && given !== token) throw new TRPCError({ code: "UNAUTHORIZED", message: "wrong token: is the runtime file from another start?" });
+      return { service, engine, app, actor: given === token ? "cli" : "console" };
+    },
+    onError: ({ error, path: p }) => {
+      if (error.code === "INTERNAL_SERVER_ERROR") process.stderr.write(`portico: ${p ?? "?"}: ${error.message}\n${error.cause?.stack ?? ""}\n`);
+    },
+  });
+
+  let consoleHandler: Awaited<ReturnType<typeof makeConsoleHandler>> = {};
+  try {
+    consoleHandler = await makeConsoleHandler(dev, settings);
+  } catch (err) {
+    consoleHandler = { note: `the console could not start (${(err as Error).message}): serving the API only` };
+  }
+
+  const server = http.createServer((req, res) => {
+    const url = req.url ?? "/";
+    try {
+      if (url === "/api/trpc" || url.startsWith("/api/trpc/") || url.startsWith("/api/trpc?")) {
+        trpc(req, res);
+        return;
+      }
+      if (consoleHandler.handler) {
+        Promise.resolve(consoleHandler.handler(req, res)).catch((err: unknown) => {
+          process.stderr.write(`portico: console request ${url} failed: ${(err as Error).message}\n`);
+          if (!res.headersSent) res.writeHead(500).end("internal error");
+        });
+        return;
+      }
+      res.writeHead(503, { "content-type": "text/plain; charset=utf-8" }).end(`Portico ${app.version}: ${consoleHandler.note}\n`);
+    } catch (err) {
+      process.stderr.write(`portico: request ${url} failed: ${(err as Error).message}\n`);
+      if (!res.headersSent) res.writeHead(500).end("internal error");
+    }
+  });
+  if (typeof consoleHandler.upgrade === "function") {
+    const upgrade = consoleHandler.upgrade as (req: http.IncomingMessage, socket: unknown, head: Buffer) => void;
+    server.on("upgrade", (req, socket, head) => upgrade(req, socket, head));
+  }
+
+  const shutdownEngine = async () => {
+    await engine.shutdown().catch((err: unknown) => process.stderr.write(`portico: engine shutdown: ${(err as Error).message}\n`));
+    db.close();
+  };
+
+  await new Promise<void>((resolve) => {
+    server.once("error", async (err: NodeJS.ErrnoException) => {
+      const where = `${settings.httpHost}:${settings.httpPort}`;
+      const message =
+        err.code === "EADDRINUSE"
+          ? `HTTP address ${where} is already in use: stop what uses it or set PORTICO_HTTP_PORT`
+          : err.code === "EADDRNOTAVAIL"
+            ? `HTTP address ${where} is not an address of this machine: check PORTICO_HTTP_HOST`
+            : `cannot listen on ${where}: ${err.message}`;
+      await shutdownEngine();
+      fail(message);
+    });
+    server.listen(settings.httpPort, settings.httpHost, () => resolve());
+  });
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : settings.httpPort;
+  const hostForUrl = settings.httpHost.includes(":") ? `[${settings.httpHost}]` : settings.httpHost;
+  app.url = `http://${hostForUrl}:${port}`;
+
+  writeRuntime(settings.dataDir, { pid: process.pid, httpHost: settings.httpHost, httpPort: port, token, startedAt: new Date(startedAt).toISOString() });
+
+  const tree = service.config();
+  const portals = tree.targets.reduce((n, t) => n + t.tpgs.reduce((m, g) => m + g.portals.length, 0), 0);
+  const listening = engine.fabric ? engine.portalKeys().length : 0;
+  log(
+    `Portico ${app.version} ready: console ${app.url}${dev ? " (dev)" : ""} — ${tree.targets.length} target(s), ${portals} portal(s) (${listening} listening), data ${settings.dataDir}`,
+  );
+  if (consoleHandler.note) log(`portico: ${consoleHandler.note}`);
+  for (const w of warnings) log(`portico: restore warning: ${w.object}: ${w.reason}`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`portico: ${signal}: shutting down`);
+    const hard = setTimeout(() => {
+      process.stderr.write(`portico: shutdown took longer than ${SHUTDOWN_TIMEOUT_MS / 1000} s; exiting\n`);
+      removeRuntime(settings.dataDir);
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS);
+    hard.unref();
+    server.close();
+    server.closeIdleConnections();
+    await shutdownEngine();
+    server.closeAllConnections();
+    removeRuntime(settings.dataDir);
+    clearTimeout(hard);
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+  // A bug in one request must not take the appliance down; log it and keep serving.
+  process.on("uncaughtException", (err) => process.stderr.write(`portico: uncaught: ${err.stack ?? err.message}\n`));
+  process.on("unhandledRejection", (err) => process.stderr.write(`portico: unhandled rejection: ${(err as Error)?.stack ?? String(err)}\n`));
+}
+
+main().catch((err: unknown) => fail((err as Error).stack ?? String(err)));

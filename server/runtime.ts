@@ -1,0 +1,111 @@
+/**
+ * Process helpers shared by server/main.ts and server/cli.ts: settings from the
+ * environment, and the runtime file `<data dir>/portico.runtime.json` through
+ * which the CLI finds (and authenticates to) a running appliance.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+export interface Settings {
+  dataDir: string;
+  httpHost: string;
+  httpPort: number;
+}
+
+export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const port = Number(env.PORTICO_HTTP_PORT ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORTICO_HTTP_PORT=${env.PORTICO_HTTP_PORT} is not a port number`);
+  return {
+    dataDir: path.resolve(env.PORTICO_DATA_DIR || "./data"),
+    httpHost: env.PORTICO_HTTP_HOST || "127.0.0.1",
+    httpPort: port,
+  };
+}
+
+export function version(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "0.0.0";
+  }
+}
+
+export interface RuntimeInfo {
+  pid: number;
+  httpHost: string;
+  httpPort: number;
+  /** Random per start; the CLI sends it as `x-portico-token`. */
+  token: string;
+  startedAt: string;
+}
+
+export const RUNTIME_FILE_NAME = "portico.runtime.json";
+export const TOKEN_HEADER = "x-portico-token";
+
+export function runtimeFile(dataDir: string): string {
+  return path.join(dataDir, RUNTIME_FILE_NAME);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The running appliance for this data dir, or undefined (no file, or a stale one from a killed process). */
+export function readRuntime(dataDir: string): RuntimeInfo | undefined {
+  let info: RuntimeInfo;
+  try {
+    info = JSON.parse(fs.readFileSync(runtimeFile(dataDir), "utf8")) as RuntimeInfo;
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(info.pid) || !alive(info.pid) || info.pid === process.pid) return undefined;
+  return info;
+}
+
+/** Writes a file atomically: temp file (exclusive, mode 0600), fsync, rename (as rtslib's save_to_file). */
+export function writeFileAtomic(file: string, content: string): void {
+  const tmp = `${file}.${process.pid}.temp`;
+  const fd = fs.openSync(tmp, "wx", 0o600);
+  try {
+    fs.writeSync(fd, content);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  fs.chmodSync(file, 0o600);
+}
+
+export function writeRuntime(dataDir: string, info: RuntimeInfo): void {
+  writeFileAtomic(runtimeFile(dataDir), `${JSON.stringify(info, null, 2)}\n`);
+}
+
+export function removeRuntime(dataDir: string): void {
+  try {
+    const info = JSON.parse(fs.readFileSync(runtimeFile(dataDir), "utf8")) as RuntimeInfo;
+    if (info.pid !== process.pid) return;
+  } catch {
+    return;
+  }
+  fs.rmSync(runtimeFile(dataDir), { force: true });
+}
+
+/** Where to reach the running appliance's HTTP server from this host. */
+export function runtimeUrl(info: Pick<RuntimeInfo, "httpHost" | "httpPort">): string {
+  const host = info.httpHost === "0.0.0.0" ? "127.0.0.1" : info.httpHost === "::" || info.httpHost === "[::]" ? "[::1]" : info.httpHost;
+  const h = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+  return `http://${h}:${info.httpPort}`;
+}
