@@ -44,6 +44,8 @@ import {
   writeProtected,
 } from "./sense";
 import { UnitAttentions } from "./ua";
+import { registerPrCommands } from "./commands-pr";
+import { PersistentReservations, type PrNexus, type PrSavedState, type PrUnitAttention } from "./pr";
 import { ScsiStatus, type DeviceInfo, type NexusIdentity, type ResolvedLun, type ScsiDevice, type ScsiNexusView, type ScsiResult, type ScsiTask } from "./types";
 
 /** Everything a handler needs for one command. */
@@ -64,6 +66,10 @@ export interface CommandDef {
   writes?: boolean;
   /** INQUIRY, REPORT LUNS, REQUEST SENSE: neither blocked by nor consuming a unit attention (SPC-4 §5.14). */
   uaExempt?: boolean;
+  /** How the command meets reservations (pr.ts ConflictKind); default "write" when `writes`, else "read". */
+  conflict?: import("./pr").ConflictKind;
+  /** REPORT SUPPORTED OPERATION CODES: CDB usage data (bits the device examines), SPC-4 §6.35.3. */
+  usage?: number[];
 }
 
 const GOOD: ScsiResult = Object.freeze({ status: ScsiStatus.GOOD }) as ScsiResult;
@@ -159,20 +165,52 @@ export class ScsiDisk implements ScsiDevice {
     }
   }
 
-  /** Hooks for reservations (overridden state lives in subclass-free fields set up by pr.ts). */
   protected onReset(): void {
-    this.reservationHooks?.reset();
+    this.pr.resetSpc2();
   }
   protected onNexusLost(nexus: NexusIdentity): void {
-    this.reservationHooks?.nexusLost(nexus);
+    this.pr.resetSpc2(nexus.key);
+    this.prNexuses.delete(nexus.key);
   }
-  /** Set by the reservation module (phase 2); undefined means no reservation support. */
-  reservationHooks?: {
-    reset(): void;
-    nexusLost(nexus: NexusIdentity): void;
-    /** Returns a RESERVATION CONFLICT result, or undefined when the command may proceed. */
-    check(c: CommandContext, def: CommandDef): ScsiResult | undefined;
-  };
+
+  // ---- reservations ----------------------------------------------------------
+
+  readonly pr = new PersistentReservations();
+  /** The PR view of every nexus seen (for unit attentions to registrants). */
+  readonly prNexuses = new Map<string, PrNexus>();
+  /**
+   * APTPL persistence (SPC-4 §5.12.5): called after every PR OUT that changes state while
+   * APTPL is (or was just) active, with the state to save, or undefined to delete it. The config
+   * layer stores it and hands it back through loadPersistentReservations() at start-up.
+   */
+  onAptplChange?: (state: PrSavedState | undefined) => void;
+
+  loadPersistentReservations(state: PrSavedState): void {
+    this.pr.load(state);
+  }
+
+  prNexus(c: CommandContext): PrNexus {
+    const id = c.nexus.identity;
+    let n = this.prNexuses.get(id.key);
+    if (!n || n.relativeTargetPortId !== c.lun.relativeTargetPortId) {
+      n = {
+        key: id.key,
+        initiatorName: id.initiatorName.toLowerCase(),
+        isid: id.isid.toLowerCase(),
+        targetPort: `${id.targetName.toLowerCase()},t,0x${id.tpgTag.toString(16).padStart(4, "0")}`,
+        relativeTargetPortId: c.lun.relativeTargetPortId,
+      };
+      this.prNexuses.set(id.key, n);
+    }
+    return n;
+  }
+
+  /** Queues reservation unit attentions for every known nexus a registration matches. */
+  queuePrUnitAttentions(uas: PrUnitAttention[]): void {
+    for (const ua of uas) {
+      for (const n of this.prNexuses.values()) if (this.pr.matches(ua.registration, n)) this.unitAttentions.add(n.key, ua.code);
+    }
+  }
 
   /** Sense data in the format the control mode page selects (D_SENSE). */
   sense(key: number, code: readonly [number, number], extra: SenseError["extra"] = {}): Buffer {
@@ -192,8 +230,10 @@ export class ScsiDisk implements ScsiDevice {
       }
       if (!def) throw invalidOpcode();
       const c: CommandContext = { disk: this, task, cdb: task.cdb, nexus, lun };
-      const conflict = this.reservationHooks?.check(c, def);
-      if (conflict) return conflict;
+      if (this.attr("emulate_pr") === 1 || this.pr.spc2Holder !== undefined) {
+        const kind = def.conflict ?? (def.writes ? "write" : "read");
+        if (this.pr.conflicts(this.prNexus(c), kind)) return { status: ScsiStatus.RESERVATION_CONFLICT };
+      }
       if (def.writes && this.isWriteProtected(lun)) {
         throw this.modeState.swp && !lun.binding.writeProtect ? new SenseError(SenseKey.DATA_PROTECT, Asc.SOFTWARE_WRITE_PROTECTED) : writeProtected();
       }
@@ -552,22 +592,24 @@ function serviceActionIn16Unsupported(): ScsiResult {
   throw invalidFieldInCdb(1, 4);
 }
 
-defineCommand(Opcode.TEST_UNIT_READY, { name: "TEST UNIT READY", handler: testUnitReady });
-defineCommand(Opcode.INQUIRY, { name: "INQUIRY", handler: inquiry, uaExempt: true });
-defineCommand(Opcode.REQUEST_SENSE, { name: "REQUEST SENSE", handler: requestSense, uaExempt: true });
-defineCommand(Opcode.REPORT_LUNS, { name: "REPORT LUNS", handler: reportLuns, uaExempt: true });
+defineCommand(Opcode.TEST_UNIT_READY, { name: "TEST UNIT READY", handler: testUnitReady, conflict: "spc2" });
+defineCommand(Opcode.INQUIRY, { name: "INQUIRY", handler: inquiry, uaExempt: true, conflict: "none" });
+defineCommand(Opcode.REQUEST_SENSE, { name: "REQUEST SENSE", handler: requestSense, uaExempt: true, conflict: "none" });
+defineCommand(Opcode.REPORT_LUNS, { name: "REPORT LUNS", handler: reportLuns, uaExempt: true, conflict: "none" });
 defineCommand(Opcode.MODE_SENSE_6, { name: "MODE SENSE(6)", handler: modeSense });
 defineCommand(Opcode.MODE_SENSE_10, { name: "MODE SENSE(10)", handler: modeSense });
-defineCommand(Opcode.MODE_SELECT_6, { name: "MODE SELECT(6)", handler: modeSelect });
-defineCommand(Opcode.MODE_SELECT_10, { name: "MODE SELECT(10)", handler: modeSelect });
-defineCommand(Opcode.READ_CAPACITY_10, { name: "READ CAPACITY(10)", handler: readCapacity10 });
-defineServiceAction(Opcode.SERVICE_ACTION_IN_16, ServiceActionIn16.READ_CAPACITY_16, { name: "READ CAPACITY(16)", handler: readCapacity16 });
+defineCommand(Opcode.MODE_SELECT_6, { name: "MODE SELECT(6)", handler: modeSelect, conflict: "write" });
+defineCommand(Opcode.MODE_SELECT_10, { name: "MODE SELECT(10)", handler: modeSelect, conflict: "write" });
+defineCommand(Opcode.READ_CAPACITY_10, { name: "READ CAPACITY(10)", handler: readCapacity10, conflict: "spc2" });
+defineServiceAction(Opcode.SERVICE_ACTION_IN_16, ServiceActionIn16.READ_CAPACITY_16, { name: "READ CAPACITY(16)", handler: readCapacity16, conflict: "spc2" });
 defineCommand(Opcode.SERVICE_ACTION_IN_16, { name: "SERVICE ACTION IN(16)", handler: serviceActionIn16Unsupported });
 for (const op of [Opcode.READ_6, Opcode.READ_10, Opcode.READ_12, Opcode.READ_16]) defineCommand(op, { name: "READ", handler: read });
 for (const op of [Opcode.WRITE_6, Opcode.WRITE_10, Opcode.WRITE_12, Opcode.WRITE_16]) defineCommand(op, { name: "WRITE", handler: write, writes: true });
 for (const op of [Opcode.VERIFY_10, Opcode.VERIFY_12, Opcode.VERIFY_16]) defineCommand(op, { name: "VERIFY", handler: verify });
-for (const op of [Opcode.SYNCHRONIZE_CACHE_10, Opcode.SYNCHRONIZE_CACHE_16]) defineCommand(op, { name: "SYNCHRONIZE CACHE", handler: synchronizeCache });
+for (const op of [Opcode.SYNCHRONIZE_CACHE_10, Opcode.SYNCHRONIZE_CACHE_16]) defineCommand(op, { name: "SYNCHRONIZE CACHE", handler: synchronizeCache, conflict: "write" });
 defineCommand(Opcode.START_STOP_UNIT, { name: "START STOP UNIT", handler: startStopUnit });
 for (const op of [Opcode.REZERO_UNIT, Opcode.SEEK_6, Opcode.SEEK_10]) defineCommand(op, { name: "SEEK", handler: noop });
+
+registerPrCommands(defineCommand);
 
 export { allocationLength, MaintenanceIn };

@@ -1,0 +1,91 @@
+/**
+ * PERSISTENT RESERVE IN/OUT (SPC-4 §6.13, §6.14) and SPC-2 RESERVE/RELEASE(6/10)
+ * handlers over the pure state machine in pr.ts. All gated by emulate_pr.
+ */
+import { Opcode, parsePrIn, parsePrOut, parseReserve10 } from "./cdb";
+import type { CommandContext, ScsiDisk } from "./disk";
+import { PrInAction, ReservationConflict, parsePrOutParams } from "./pr";
+import { invalidFieldInCdb, parameterListLengthError } from "./sense";
+import { ScsiStatus, type ScsiResult } from "./types";
+import type { CommandDef } from "./disk";
+
+type Define = (opcode: number, def: CommandDef, gate?: (d: ScsiDisk) => boolean) => void;
+
+function prIn(c: CommandContext): ScsiResult {
+  const p = parsePrIn(c.cdb);
+  const pr = c.disk.pr;
+  let data: Buffer;
+  switch (p.serviceAction) {
+    case PrInAction.READ_KEYS:
+      data = pr.readKeys();
+      break;
+    case PrInAction.READ_RESERVATION:
+      data = pr.readReservation();
+      break;
+    case PrInAction.REPORT_CAPABILITIES:
+      data = pr.reportCapabilities();
+      break;
+    case PrInAction.READ_FULL_STATUS:
+      data = pr.readFullStatus();
+      break;
+    default:
+      throw invalidFieldInCdb(1, 4);
+  }
+  return { status: ScsiStatus.GOOD, dataIn: data.length > p.allocationLength ? data.subarray(0, p.allocationLength) : data };
+}
+
+function prOut(c: CommandContext): ScsiResult {
+  const d = c.disk;
+  const p = parsePrOut(c.cdb);
+  const data = c.task.dataOut ?? Buffer.alloc(0);
+  if (data.length < Math.min(p.parameterListLength, 24)) throw parameterListLengthError();
+  const params = parsePrOutParams(p.serviceAction, data.subarray(0, p.parameterListLength), p.parameterListLength);
+  const wasAptpl = d.pr.aptpl;
+  const generation = d.pr.generation;
+  const reservation = d.pr.reservation;
+  try {
+    const uas = d.pr.out(d.prNexus(c), p.serviceAction, p.scope, p.type, params);
+    d.queuePrUnitAttentions(uas);
+  } catch (err) {
+    if (err instanceof ReservationConflict) return { status: ScsiStatus.RESERVATION_CONFLICT };
+    throw err;
+  }
+  const changed = generation !== d.pr.generation || reservation !== d.pr.reservation;
+  const aptpl = d.pr.aptpl || d.attr("force_pr_aptpl") === 1;
+  if (d.onAptplChange && changed && (aptpl || wasAptpl)) d.onAptplChange(aptpl ? d.pr.save() : undefined);
+  return { status: ScsiStatus.GOOD };
+}
+
+/** RESERVE(6)/(10) (SPC-2 §7.21): the whole LU for this nexus; third-party and extents are not supported. */
+function reserve(c: CommandContext): ScsiResult {
+  if (c.cdb[0] === Opcode.RESERVE_10) {
+    const p = parseReserve10(c.cdb);
+    if (p.thirdParty || p.longId) throw invalidFieldInCdb(1, p.thirdParty ? 4 : 1);
+  } else if (c.cdb[1] & 0x01) throw invalidFieldInCdb(1, 0); // extents
+  try {
+    c.disk.pr.reserveSpc2(c.disk.prNexus(c));
+  } catch (err) {
+    if (err instanceof ReservationConflict) return { status: ScsiStatus.RESERVATION_CONFLICT };
+    throw err;
+  }
+  return { status: ScsiStatus.GOOD };
+}
+
+function release(c: CommandContext): ScsiResult {
+  if (c.cdb[0] === Opcode.RELEASE_10) {
+    const p = parseReserve10(c.cdb);
+    if (p.thirdParty || p.longId) throw invalidFieldInCdb(1, p.thirdParty ? 4 : 1);
+  }
+  c.disk.pr.releaseSpc2(c.disk.prNexus(c));
+  return { status: ScsiStatus.GOOD };
+}
+
+export function registerPrCommands(define: Define): void {
+  const gate = (d: ScsiDisk) => d.attr("emulate_pr") === 1;
+  define(Opcode.PERSISTENT_RESERVE_IN, { name: "PERSISTENT RESERVE IN", handler: prIn, conflict: "spc2" }, gate);
+  define(Opcode.PERSISTENT_RESERVE_OUT, { name: "PERSISTENT RESERVE OUT", handler: prOut, conflict: "spc2" }, gate);
+  define(Opcode.RESERVE_6, { name: "RESERVE(6)", handler: reserve, conflict: "none" }, gate);
+  define(Opcode.RESERVE_10, { name: "RESERVE(10)", handler: reserve, conflict: "none" }, gate);
+  define(Opcode.RELEASE_6, { name: "RELEASE(6)", handler: release, conflict: "none" }, gate);
+  define(Opcode.RELEASE_10, { name: "RELEASE(10)", handler: release, conflict: "none" }, gate);
+}
