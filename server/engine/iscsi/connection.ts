@@ -1,0 +1,807 @@
+/**
+ * One iSCSI connection: framing, login, then full feature phase with one handler
+ * per opcode (RFC 7143 §11). Every handler runs inside a guard: an exception is
+ * logged and drops this connection only.
+ *
+ * Hot path: PDUs arrive as views (stream.ts); Data-In goes out as views of the
+ * device's buffer behind slab-allocated headers; writes in one tick are corked
+ * and leave in one writev.
+ */
+import type net from "node:net";
+import type { Engine } from "../core/engine";
+import type { ScsiNexusView, ScsiResult } from "../scsi/types";
+import { ScsiStatus } from "../scsi/types";
+import { sendTargets } from "./discovery";
+import { LoginMachine, LoginStatus, type LoginFailure, type LoginEnv, type LoginReply } from "./login";
+import type { SessionParams } from "./negotiation";
+import {
+  AhsType, DataIn, DataOut, HeaderSlab, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, NopIn, NopOut,
+  Opcode, R2T, RESERVED_TAG, Reject, RejectReason, ScsiCommand, ScsiResponse, TaskMgmtRequest, TaskMgmtResponse,
+  TextRequest, TextResponse, encodePdu, parseAhs, type DataInHeader, type LoginRequestHeader, type Pdu, type PduCodec,
+} from "./pdu";
+import { Session, Task, snLt } from "./session";
+import { PduStream, type FrameError } from "./stream";
+import { decodeText, encodeText, type TextPairs } from "./text";
+
+export type LogFn = (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
+
+/** What a connection needs from the fabric. */
+export interface ConnectionHost {
+  readonly engine: Engine;
+  readonly log: LogFn;
+  readonly nopInIntervalMs?: number;
+  readonly nopInTimeoutMs?: number;
+  readonly loginTimeoutMs?: number;
+  loginEnv(conn: Connection): LoginEnv;
+  /** Turns a completed login into a session (TSIH, reinstatement), or refuses it. */
+  completeLogin(conn: Connection, login: LoginMachine, h: LoginRequestHeader): Session | LoginFailure;
+  loginFailed(conn: Connection, login: LoginMachine, failure: LoginFailure): void;
+  connectionClosed(conn: Connection): void;
+  dispatch(task: Task, view: ScsiNexusView): Promise<ScsiResult>;
+  /** Every live session (LUN and target resets reach beyond this nexus). */
+  allSessions(): Iterable<Session>;
+  closeSession(session: Session): Promise<void>;
+}
+
+/** Login-phase values (RFC 7143 §13.12: 8192 until negotiated). */
+const LOGIN_PARAMS: SessionParams = {
+  headerDigest: false, dataDigest: false, maxConnections: 1, initialR2T: true, immediateData: true,
+  maxRecvDataSegmentLength: 8192, maxXmitDataSegmentLength: 8192, maxBurstLength: 262144, firstBurstLength: 65536,
+  defaultTime2Wait: 2, defaultTime2Retain: 20, maxOutstandingR2T: 1, dataPduInOrder: true, dataSequenceInOrder: true,
+  errorRecoveryLevel: 0,
+};
+
+/** Largest write we buffer for one command (a bigger EDTL is refused with CHECK CONDITION). */
+const MAX_WRITE_LENGTH = 64 * 1024 * 1024;
+
+const TMF = { ABORT_TASK: 1, ABORT_TASK_SET: 2, CLEAR_ACA: 3, CLEAR_TASK_SET: 4, LUN_RESET: 5, TARGET_WARM_RESET: 6, TARGET_COLD_RESET: 7, TASK_REASSIGN: 8 } as const;
+const TmfResponse = { COMPLETE: 0, NO_TASK: 1, NO_LUN: 2, REASSIGN_UNSUPPORTED: 4, NOT_SUPPORTED: 5 } as const;
+
+type Handler = (c: Connection, pdu: Pdu) => void;
+
+export class Connection {
+  state: "login" | "ffp" | "logout" | "closed" = "login";
+  readonly stream: PduStream;
+  readonly login: LoginMachine;
+  session: Session | undefined;
+  params: SessionParams = LOGIN_PARAMS;
+  statSN = 0;
+  cid = 0;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly closed: Promise<void>;
+  private resolveClosed!: () => void;
+  private readonly slab = new HeaderSlab();
+  private corked = false;
+  private loginTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private pingDeadline: NodeJS.Timeout | undefined;
+  private pingTtt = 0;
+  /** Text response continuation (RFC 7143 §11.10.2): the rest of an answer too big for one PDU. */
+  private textPending: { ttt: number; rest: Buffer } | undefined;
+  private textGather: { ttt: number; parts: Buffer[]; size: number } | undefined;
+  private readonly dataInHdr: DataInHeader = {
+    final: false, ack: false, overflow: false, underflow: false, hasStatus: false, status: 0, lun: 0, itt: 0, ttt: RESERVED_TAG,
+    statSN: 0, expCmdSN: 0, maxCmdSN: 0, dataSN: 0, bufferOffset: 0, residualCount: 0,
+  };
+
+  constructor(
+    readonly host: ConnectionHost,
+    readonly socket: net.Socket,
+    readonly listenerKey: string,
+  ) {
+    this.remoteAddress = socket.remoteAddress ?? "";
+    this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = socket.localAddress ?? "";
+    this.localPort = socket.localPort ?? 0;
+    this.closed = new Promise((r) => (this.resolveClosed = r));
+    this.login = new LoginMachine(host.loginEnv(this));
+    this.stream = new PduStream(
+      { maxRecvDataSegmentLength: 8192 },
+      (pdu) => this.guard(() => this.onPdu(pdu)),
+      (err) => this.guard(() => this.onFrameError(err)),
+    );
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => this.guard(() => this.stream.push(chunk)));
+    // A PDU cut short by EOF can never complete: the connection is over (RFC 7143 §7.1 at ERL 0).
+    socket.on("end", () => this.destroy("peer closed"));
+    socket.on("error", (err) => this.destroy(`socket error: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
+    socket.on("close", () => this.destroy("closed"));
+    socket.on("drain", () => socket.resume());
+    this.loginTimer = setTimeout(() => {
+      if (this.state !== "login") return;
+      this.host.loginFailed(this, this.login, { status: LoginStatus.INITIATOR_ERROR, reason: "login timeout", message: "login did not complete in time" });
+      this.destroy("login timeout");
+    }, host.loginTimeoutMs ?? 15_000);
+    this.loginTimer.unref();
+  }
+
+  get describe(): string {
+    return `${this.remoteAddress}:${this.remotePort}`;
+  }
+
+  // ---- guards and teardown -------------------------------------------------------------------
+
+  private guard(fn: () => void): void {
+    if (this.state === "closed") return;
+    try {
+      fn();
+    } catch (err) {
+      this.host.log("error", "iSCSI connection handler failed; dropping the connection", { remote: this.describe, error: String((err as Error)?.stack ?? err) });
+      this.destroy("internal error");
+    }
+  }
+
+  /** Drops the connection now. Idempotent. */
+  destroy(reason: string): void {
+    if (this.state === "closed") return;
+    const wasLogin = this.state === "login";
+    this.state = "closed";
+    clearTimeout(this.loginTimer);
+    clearTimeout(this.pingTimer);
+    clearTimeout(this.pingDeadline);
+    if (wasLogin && this.login.first && reason !== "login timeout" && reason !== "login failed") {
+      this.host.log("info", "iSCSI connection closed during login", { remote: this.describe, reason });
+    }
+    this.socket.destroy();
+    this.host.connectionClosed(this);
+    this.resolveClosed();
+  }
+
+  /** Lets queued writes flush, then closes (after a Logout Response or a failed login). */
+  closeAfterFlush(reason: string): void {
+    if (this.state === "closed") return;
+    this.state = "logout";
+    clearTimeout(this.pingTimer);
+    clearTimeout(this.pingDeadline);
+    process.nextTick(() => {
+      this.socket.end();
+      setTimeout(() => this.destroy(reason), 2000).unref();
+    });
+  }
+
+  // ---- sending -------------------------------------------------------------------------------
+
+  /** Queues a PDU; all PDUs of one tick leave in one writev (cork now, uncork next tick). */
+  send<H>(codec: PduCodec<H>, header: H, data?: Buffer): void {
+    if (this.state === "closed" || this.socket.destroyed) return;
+    const parts = encodePdu(codec, header, data, {
+      headerDigest: this.params.headerDigest,
+      dataDigest: this.params.dataDigest,
+      slab: this.slab,
+    });
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    let ok = true;
+    for (const p of parts) ok = this.socket.write(p) && ok;
+    // Backpressure: stop reading new commands until the socket drains.
+    if (!ok) this.socket.pause();
+  }
+
+  private nextStatSN(): number {
+    const s = this.statSN;
+    this.statSN = (this.statSN + 1) >>> 0;
+    return s;
+  }
+
+  reject(reason: number, bhs: Buffer): void {
+    const s = this.session;
+    this.send(Reject, {
+      final: true, reason, itt: RESERVED_TAG, statSN: this.nextStatSN(),
+      expCmdSN: s?.expCmdSN ?? 0, maxCmdSN: s?.maxCmdSN ?? 0, dataSN: 0,
+    }, Buffer.from(bhs.subarray(0, 48)));
+  }
+
+  /** Reject, then drop: the RFC's answer when ERL 0 cannot recover (RFC 7143 §7.1.1). */
+  private protocolFailure(reason: number, bhs: Buffer, why: string): void {
+    this.host.log("warn", `iSCSI protocol error: ${why}; dropping the connection`, { remote: this.describe });
+    this.reject(reason, bhs);
+    this.closeAfterFlush(why);
+  }
+
+  // ---- receiving -----------------------------------------------------------------------------
+
+  private onFrameError(err: FrameError): void {
+    if (err.kind === "oversize") {
+      const why = `DataSegmentLength ${err.dataSegmentLength} exceeds MaxRecvDataSegmentLength ${this.stream.maxRecvDataSegmentLength}`;
+      if (this.state === "login") {
+        this.host.log("warn", `iSCSI login refused: ${why}`, { remote: this.describe });
+        this.failLogin(undefined, { status: LoginStatus.INITIATOR_ERROR, reason: "protocol error", message: why }, err.bhs);
+      } else {
+        this.protocolFailure(RejectReason.PROTOCOL_ERROR, err.bhs, why);
+      }
+      return;
+    }
+    if (err.kind === "header_digest") {
+      // The header cannot be trusted, so neither can its lengths: resynchronising is impossible.
+      this.host.log("warn", "iSCSI header digest error; dropping the connection", { remote: this.describe });
+      this.destroy("header digest error");
+      return;
+    }
+    this.protocolFailure(RejectReason.DATA_DIGEST_ERROR, err.pdu.bhs, "data digest error");
+  }
+
+  private onPdu(pdu: Pdu): void {
+    if (this.state === "login") return this.onLoginPdu(pdu);
+    if (this.state !== "ffp") return; // after Logout: ignore (RFC 7143 §11.14)
+    this.armPing();
+    const handler = FFP_HANDLERS[pdu.opcode];
+    if (handler) handler(this, pdu);
+    else this.reject(RejectReason.COMMAND_NOT_SUPPORTED, pdu.bhs);
+  }
+
+  // ---- login -----------------------------------------------------------------------------------
+
+  private onLoginPdu(pdu: Pdu): void {
+    if (pdu.opcode !== Opcode.LOGIN_REQUEST) {
+      // RFC 7143 §6.3: only Login Requests before the login completes.
+      this.host.log("warn", `iSCSI opcode 0x${pdu.opcode.toString(16)} during login; dropping the connection`, { remote: this.describe });
+      this.destroy("non-login PDU during login");
+      return;
+    }
+    const h = LoginRequest.decode(pdu.bhs);
+    if (!this.login.first) {
+      // RFC 7143 §11.13.4: the first Login Response's StatSN starts the connection's StatSN.
+      this.statSN = h.expStatSN;
+      this.cid = h.cid;
+    }
+    const reply = this.login.handle(h, pdu.data);
+    if (reply.outcome === "fail") return this.failLogin(h, reply.failure!);
+    let data = encodeText(reply.keys);
+    // Bound our answer (NotUnderstood amplification, CVE-2026-63887): it must fit the initiator's 8192.
+    if (data.length > 8192) return this.failLogin(h, { status: LoginStatus.INITIATOR_ERROR, reason: "protocol error", message: "login answer exceeds 8192 bytes" });
+    if (reply.outcome === "continue") return this.sendLoginResponse(h, reply, 0, h.cmdSN, data);
+
+    const result = this.host.completeLogin(this, this.login, h);
+    if (!(result instanceof Session)) return this.failLogin(h, result);
+    this.session = result;
+    this.sendLoginResponse(h, reply, result.tsih, result.maxCmdSN, data);
+    data = Buffer.alloc(0);
+    // Full feature phase: digests and our MaxRecvDataSegmentLength apply from the next PDU on (RFC 7143 §11.13).
+    this.params = result.params;
+    this.stream.headerDigest = this.params.headerDigest;
+    this.stream.dataDigest = this.params.dataDigest;
+    this.stream.maxRecvDataSegmentLength = this.params.maxRecvDataSegmentLength;
+    this.state = "ffp";
+    clearTimeout(this.loginTimer);
+    this.armPing();
+  }
+
+  private sendLoginResponse(h: LoginRequestHeader, reply: LoginReply, tsih: number, maxCmdSN: number, data: Buffer, status = 0): void {
+    this.send(LoginResponse, {
+      transit: reply.transit, cont: false, csg: reply.csg, nsg: reply.nsg, versionMax: 0, versionActive: 0,
+      isid: h.isid, tsih, itt: h.itt, statSN: this.nextStatSN(), expCmdSN: h.cmdSN, maxCmdSN,
+      statusClass: status >> 8, statusDetail: status & 0xff,
+    }, data);
+  }
+
+  /** A failed login: answer with the status class and detail, then close (RFC 7143 §11.13.5). */
+  private failLogin(h: LoginRequestHeader | undefined, failure: LoginFailure, rawBhs?: Buffer): void {
+    const req = h ?? (rawBhs && (rawBhs[0] & 0x3f) === Opcode.LOGIN_REQUEST ? LoginRequest.decode(rawBhs) : undefined);
+    this.host.loginFailed(this, this.login, failure);
+    if (req) {
+      this.sendLoginResponse(req, { transit: false, csg: req.csg, nsg: 0, keys: [], outcome: "fail" }, 0, req.cmdSN, Buffer.alloc(0), failure.status);
+    }
+    this.closeAfterFlush("login failed");
+  }
+
+  // ---- keepalive (NOP-In ping, RFC 7143 §11.19) --------------------------------------------------
+
+  private armPing(): void {
+    clearTimeout(this.pingDeadline);
+    this.pingDeadline = undefined;
+    if (this.pingTimer) this.pingTimer.refresh();
+    else {
+      const interval = this.host.nopInIntervalMs ?? 15_000;
+      if (interval <= 0) return;
+      this.pingTimer = setTimeout(() => this.guard(() => this.ping()), interval);
+      this.pingTimer.unref();
+    }
+  }
+
+  private ping(): void {
+    if (this.state !== "ffp") return;
+    this.pingTtt = this.session!.ttt();
+    // Unsolicited NOP-In: ITT reserved, a TTT that asks for an answer, StatSN not advanced.
+    this.send(NopIn, { final: true, lun: 0, itt: RESERVED_TAG, ttt: this.pingTtt, statSN: this.statSN, expCmdSN: this.session!.expCmdSN, maxCmdSN: this.session!.maxCmdSN });
+    this.pingDeadline = setTimeout(() => {
+      this.host.log("warn", "iSCSI initiator did not answer NOP-In; dropping the connection", { remote: this.describe });
+      this.destroy("NOP-In timeout");
+    }, this.host.nopInTimeoutMs ?? 30_000);
+    this.pingDeadline.unref();
+  }
+
+  // ---- NOP-Out -------------------------------------------------------------------------------------
+
+  handleNopOut(pdu: Pdu): void {
+    const h = NopOut.decode(pdu.bhs);
+    if (h.ttt !== RESERVED_TAG) {
+      // The answer to our ping (armPing already cleared the deadline).
+      return;
+    }
+    if (h.itt === RESERVED_TAG) {
+      // RFC 7143 §11.18: ITT 0xFFFFFFFF asks for no answer and must be immediate.
+      if (!pdu.immediate) this.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
+      return;
+    }
+    const s = this.session!;
+    const ping = pdu.data.length ? Buffer.from(pdu.data) : undefined;
+    const lun = h.lun;
+    s.sequence(h.cmdSN, pdu.immediate, () => {
+      if (!pdu.immediate) s.credit();
+      this.send(NopIn, { final: true, lun: lun < 0 ? 0 : lun, itt: h.itt, ttt: RESERVED_TAG, statSN: this.nextStatSN(), expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN }, ping);
+    });
+  }
+
+  // ---- SCSI Command ---------------------------------------------------------------------------------
+
+  handleScsiCommand(pdu: Pdu): void {
+    const s = this.session!;
+    if (s.type === "Discovery") return this.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
+    const h = ScsiCommand.decode(pdu.bhs);
+    let cdb = h.cdb;
+    let readLength = h.edtl;
+    if (pdu.ahs.length) {
+      const ahs = parseAhs(pdu.ahs);
+      if (!ahs) return this.reject(RejectReason.INVALID_PDU_FIELD, pdu.bhs);
+      for (const a of ahs) {
+        if (a.type === AhsType.EXTENDED_CDB) cdb = Buffer.concat([h.cdb, a.value]);
+        else if (a.type === AhsType.BIDI_READ_LENGTH && a.value.length >= 5) readLength = a.value.readUInt32BE(1);
+      }
+    }
+    const imm = pdu.data;
+    const p = this.params;
+    // RFC 7143 §13.10/§13.14: immediate data needs W, ImmediateData=Yes, and stays within EDTL and FirstBurstLength.
+    if (imm.length && (!h.write || !p.immediateData || imm.length > h.edtl || imm.length > p.firstBurstLength)) {
+      return this.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
+    }
+    if (s.tasks.has(h.itt)) return this.reject(RejectReason.TASK_IN_PROGRESS, pdu.bhs);
+    const task = new Task(s, this, {
+      cdb, lun: h.lun, edtl: h.edtl, readLength: h.read && !h.write ? h.edtl : readLength, read: h.read, write: h.write,
+      attr: h.attr, itt: h.itt, cmdSN: h.cmdSN, immediate: pdu.immediate,
+    });
+    let registered = false;
+    const outcome = s.sequence(h.cmdSN, pdu.immediate, () => {
+      task.released = true;
+      if (registered) this.maybeExecute(task);
+    });
+    if (outcome === "dropped") {
+      this.host.log("info", "iSCSI command outside the CmdSN window dropped", { remote: this.describe, cmdSN: h.cmdSN, expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN });
+      return;
+    }
+    s.tasks.set(h.itt, task);
+    registered = true;
+    if (!h.write || h.edtl === 0) {
+      // Nothing to collect.
+    } else if (h.edtl > MAX_WRITE_LENGTH) {
+      task.expectedDataTransferLength = 0;
+      task.write = false;
+      task.state = "running";
+      this.respond(task, { status: ScsiStatus.CHECK_CONDITION, sense: fixedSense(0x05, 0x24, 0x00) });
+      return;
+    } else if (imm.length === h.edtl) {
+      task.dataOut = imm; // all data was immediate: no copy
+      task.received = imm.length;
+    } else {
+      task.dataOut = Buffer.allocUnsafe(h.edtl);
+      imm.copy(task.dataOut, 0);
+      task.received = imm.length;
+      task.unsolicitedNext = imm.length;
+      // Unsolicited Data-Out follows only with InitialR2T=No and F=0 (RFC 7143 §13.10, §11.3.4).
+      task.unsolicitedEnd = !p.initialR2T && !h.final ? Math.min(p.firstBurstLength, h.edtl) : imm.length;
+      task.nextR2TOffset = task.unsolicitedEnd;
+      task.r2ts = new Map();
+      this.issueR2Ts(task);
+    }
+    // Ordering of maybeExecute: released may already be true (in-window, in order).
+    this.maybeExecute(task);
+  }
+
+  /** Solicits data with R2Ts: each ≤ MaxBurstLength, at most MaxOutstandingR2T at once (RFC 7143 §11.8). */
+  private issueR2Ts(task: Task): void {
+    const s = task.session;
+    const p = this.params;
+    while (task.r2ts!.size < p.maxOutstandingR2T && task.nextR2TOffset < task.expectedDataTransferLength) {
+      const offset = task.nextR2TOffset;
+      const length = Math.min(p.maxBurstLength, task.expectedDataTransferLength - offset);
+      const ttt = s.ttt();
+      task.r2ts!.set(ttt, { offset, length, next: offset, dataSN: 0 });
+      task.nextR2TOffset += length;
+      // R2T carries the current StatSN without advancing it (RFC 7143 §11.8.3).
+      this.send(R2T, {
+        final: true, lun: task.lun, itt: task.taskTag, ttt, statSN: this.statSN, expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN,
+        r2tSN: task.r2tSN++, bufferOffset: offset, desiredLength: length,
+      });
+    }
+  }
+
+  handleDataOut(pdu: Pdu): void {
+    const s = this.session!;
+    const h = DataOut.decode(pdu.bhs);
+    const task = s.tasks.get(h.itt);
+    if (!task || task.state !== "data" || !task.dataOut || task.received >= task.expectedDataTransferLength) {
+      // Data for a task we dropped (outside the window) or aborted: discard it (RFC 7143 §11.5.1 allows it).
+      return;
+    }
+    const len = pdu.data.length;
+    const off = h.bufferOffset;
+    if (h.ttt === RESERVED_TAG) {
+      if (off !== task.unsolicitedNext || off + len > task.unsolicitedEnd || h.dataSN !== task.unsolicitedDataSN) {
+        return this.protocolFailure(RejectReason.PROTOCOL_ERROR, pdu.bhs, `unsolicited Data-Out out of sequence (offset ${off}, DataSN ${h.dataSN})`);
+      }
+      task.unsolicitedNext += len;
+      task.unsolicitedDataSN++;
+    } else {
+      const r2t = task.r2ts?.get(h.ttt);
+      if (!r2t) return this.protocolFailure(RejectReason.INVALID_PDU_FIELD, pdu.bhs, "Data-Out for an unknown Target Transfer Tag");
+      // DataPDUInOrder=Yes: offsets ascend without gaps; DataSN restarts at 0 per R2T (RFC 7143 §11.7.5).
+      if (off !== r2t.next || off + len > r2t.offset + r2t.length || h.dataSN !== r2t.dataSN) {
+        return this.protocolFailure(RejectReason.PROTOCOL_ERROR, pdu.bhs, `Data-Out out of sequence (offset ${off}, DataSN ${h.dataSN})`);
+      }
+      r2t.next += len;
+      r2t.dataSN++;
+      if (r2t.next === r2t.offset + r2t.length) {
+        task.r2ts!.delete(h.ttt);
+      }
+    }
+    pdu.data.copy(task.dataOut, off);
+    task.received += len;
+    if (task.r2ts && task.r2ts.size < this.params.maxOutstandingR2T) this.issueR2Ts(task);
+    this.maybeExecute(task);
+  }
+
+  private maybeExecute(task: Task): void {
+    if (task.state !== "data" || !task.released || task.aborted) return;
+    if (task.write && task.received < task.expectedDataTransferLength) return;
+    task.state = "running";
+    const view = task.session.view!;
+    this.host.dispatch(task, view).then(
+      (result) => this.guard(() => this.respond(task, result)),
+      (err) => this.guard(() => {
+        this.host.log("error", "SCSI dispatch failed", { remote: this.describe, error: String(err) });
+        this.respond(task, { status: ScsiStatus.CHECK_CONDITION, sense: fixedSense(0x04, 0x44, 0x00) });
+      }),
+    );
+  }
+
+  /** Turns a ScsiResult into Data-In and/or a SCSI Response (RFC 7143 §11.4, §11.7). */
+  respond(task: Task, result: ScsiResult): void {
+    const s = task.session;
+    if (task.state === "done") return;
+    s.tasks.delete(task.taskTag);
+    if (!task.immediate) s.credit();
+    if (task.aborted === "self" || this.state !== "ffp") {
+      // Aborted by its own nexus: no response (RFC 7143 §11.5.1; SAM-5 §7.3).
+      task.finish();
+      return;
+    }
+    if (task.aborted === "other") result = { status: ScsiStatus.TASK_ABORTED };
+
+    const edtl = task.expectedDataTransferLength;
+    const readLen = task.readLength;
+    const dataIn = task.read ? result.dataIn : undefined;
+    const sent = dataIn ? Math.min(dataIn.length, readLen) : 0;
+    // Residuals (RFC 7143 §11.4.5): what the CDB wanted vs. what the initiator expected.
+    let readOver = false, readUnder = false, readResidual = 0;
+    if (task.read) {
+      const wanted = result.cdbTransferLength !== undefined && !task.write ? result.cdbTransferLength : (dataIn?.length ?? 0);
+      if (wanted > readLen) { readOver = true; readResidual = wanted - readLen; }
+      else if (sent < readLen) { readUnder = true; readResidual = readLen - sent; }
+    }
+    let writeOver = false, writeUnder = false, writeResidual = 0;
+    if (task.write) {
+      const wanted = result.cdbTransferLength ?? edtl;
+      if (wanted > edtl) { writeOver = true; writeResidual = wanted - edtl; }
+      else if (wanted < edtl) { writeUnder = true; writeResidual = edtl - wanted; }
+    }
+    const bidi = task.read && task.write;
+    const over = bidi ? writeOver : task.read ? readOver : writeOver;
+    const under = bidi ? writeUnder : task.read ? readUnder : writeUnder;
+    const residual = bidi ? writeResidual : task.read ? readResidual : writeResidual;
+    const collapse = result.status === ScsiStatus.GOOD && !result.sense && !bidi;
+
+    let dataSN = 0;
+    if (sent > 0) dataSN = this.sendDataIn(task, dataIn!.subarray(0, sent), collapse ? { over, under, residual } : undefined);
+    if (!(collapse && sent > 0)) {
+      const sense = result.sense;
+      let data: Buffer | undefined;
+      if (sense && sense.length) {
+        data = Buffer.allocUnsafe(2 + sense.length);
+        data.writeUInt16BE(sense.length, 0);
+        sense.copy(data, 2);
+      }
+      this.send(ScsiResponse, {
+        final: true, bidiOverflow: bidi && readOver, bidiUnderflow: bidi && readUnder, overflow: over, underflow: under,
+        response: 0, status: result.status, itt: task.taskTag, snackTag: 0, statSN: this.nextStatSN(),
+        expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN, expDataSN: task.read ? dataSN : task.r2tSN,
+        bidiResidualCount: bidi ? readResidual : 0, residualCount: residual,
+      }, data);
+    }
+    task.finish();
+  }
+
+  /**
+   * Data-In: PDUs of at most the initiator's MaxRecvDataSegmentLength, sequences (F bit)
+   * of at most MaxBurstLength, DataSN from 0 across sequences; status in the last one
+   * when `status` is given (RFC 7143 §11.7.1). Returns the number of PDUs sent.
+   */
+  private sendDataIn(task: Task, data: Buffer, status?: { over: boolean; under: boolean; residual: number }): number {
+    const s = task.session;
+    const mx = this.params.maxXmitDataSegmentLength;
+    const burst = this.params.maxBurstLength;
+    const h = this.dataInHdr;
+    const len = data.length;
+    let dataSN = 0;
+    let off = 0;
+    while (off < len) {
+      const seqEnd = Math.min(len, off + burst);
+      while (off < seqEnd) {
+        const n = Math.min(mx, seqEnd - off);
+        const last = off + n === len;
+        const withStatus = last && status !== undefined;
+        h.final = off + n === seqEnd;
+        h.hasStatus = withStatus;
+        h.status = withStatus ? ScsiStatus.GOOD : 0;
+        h.overflow = withStatus && status!.over;
+        h.underflow = withStatus && status!.under;
+        h.residualCount = withStatus ? status!.residual : 0;
+        h.statSN = withStatus ? this.nextStatSN() : 0;
+        h.lun = task.lun < 0 ? 0 : task.lun;
+        h.itt = task.taskTag;
+        h.expCmdSN = s.expCmdSN;
+        h.maxCmdSN = s.maxCmdSN;
+        h.dataSN = dataSN++;
+        h.bufferOffset = off;
+        this.send(DataIn, h, data.subarray(off, off + n));
+        off += n;
+      }
+    }
+    return dataSN;
+  }
+
+  // ---- Task management --------------------------------------------------------------------------------
+
+  handleTaskMgmt(pdu: Pdu): void {
+    const s = this.session!;
+    const h = TaskMgmtRequest.decode(pdu.bhs);
+    if (s.type === "Discovery") return this.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
+    s.sequence(h.cmdSN, pdu.immediate, () => {
+      if (!pdu.immediate) s.credit();
+      this.taskManagement(h.function, h.lun, h.refTaskTag, h.refCmdSN, h.cmdSN).then(
+        (response) => this.guard(() => {
+          this.send(TaskMgmtResponse, { final: true, response, itt: h.itt, statSN: this.nextStatSN(), expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN });
+        }),
+        (err) => this.guard(() => {
+          this.host.log("error", "task management failed", { remote: this.describe, error: String(err) });
+          this.destroy("task management failed");
+        }),
+      );
+    });
+  }
+
+  /** SAM-5 §7 functions as RFC 7143 §11.5.1 maps them; answers once affected tasks are quiet. */
+  private async taskManagement(fn: number, lun: number, refTaskTag: number, refCmdSN: number, cmdSN: number): Promise<number> {
+    const s = this.session!;
+    const view = s.view!;
+    const identity = s.identity!;
+    const resolved = () => view.resolve(lun);
+    switch (fn) {
+      case TMF.ABORT_TASK: {
+        const task = s.tasks.get(refTaskTag);
+        if (task && task.state !== "done") {
+          await quiesce([abortTask(task, "self")]);
+          return TmfResponse.COMPLETE;
+        }
+        // Not received yet but inside the window and older than this TMF: consider it received (case b).
+        if (s.inWindow(refCmdSN) && snLt(refCmdSN, cmdSN)) {
+          s.skip(refCmdSN);
+          return TmfResponse.COMPLETE;
+        }
+        return TmfResponse.NO_TASK;
+      }
+      case TMF.ABORT_TASK_SET:
+      case TMF.CLEAR_TASK_SET: {
+        const r = resolved();
+        if (!r) return TmfResponse.NO_LUN;
+        const own = s.liveTasks((t) => t.lun === lun).map((t) => abortTask(t, "self"));
+        const others: Promise<void>[] = [];
+        if (fn === TMF.CLEAR_TASK_SET) {
+          for (const other of this.host.allSessions()) {
+            if (other === s || other.tpg !== s.tpg) continue;
+            for (const t of other.liveTasks((t) => other.view?.resolve(t.lun)?.device === r.device)) others.push(abortTask(t, "other"));
+          }
+        }
+        r.device.taskManagement?.(fn === TMF.CLEAR_TASK_SET ? "clear_task_set" : "abort_task_set", identity);
+        await quiesce([...own, ...others]);
+        return TmfResponse.COMPLETE;
+      }
+      case TMF.LUN_RESET: {
+        const r = resolved();
+        if (!r) return TmfResponse.NO_LUN;
+        const waits: Promise<void>[] = [];
+        for (const other of this.host.allSessions()) {
+          for (const t of other.liveTasks((t) => other.view?.resolve(t.lun)?.device === r.device)) waits.push(abortTask(t, other === s ? "self" : "other"));
+        }
+        r.device.taskManagement?.("lun_reset", identity);
+        await quiesce(waits);
+        return TmfResponse.COMPLETE;
+      }
+      case TMF.TARGET_WARM_RESET:
+      case TMF.TARGET_COLD_RESET: {
+        const waits: Promise<void>[] = [];
+        const target = s.tpg!.target;
+        const sessions = [...this.host.allSessions()].filter((o) => o.tpg?.target === target);
+        for (const other of sessions) for (const t of other.liveTasks()) waits.push(abortTask(t, other === s ? "self" : "other"));
+        const devices = new Set(
+          [...target.tpgs.values()].flatMap((tpg) => [...tpg.luns.values()].map((l) => l.storageObject.device)),
+        );
+        const kind = fn === TMF.TARGET_WARM_RESET ? "target_warm_reset" : "target_cold_reset";
+        for (const d of devices) d?.taskManagement?.(kind, identity);
+        await quiesce(waits);
+        if (fn === TMF.TARGET_COLD_RESET) {
+          // Cold reset ends every session of the target, this one after its response (RFC 7143 §11.5.1).
+          setTimeout(() => {
+            for (const other of sessions) void this.host.closeSession(other);
+          }, 50).unref();
+        }
+        return TmfResponse.COMPLETE;
+      }
+      case TMF.TASK_REASSIGN:
+        return TmfResponse.REASSIGN_UNSUPPORTED;
+      default:
+        return TmfResponse.NOT_SUPPORTED;
+    }
+  }
+
+  // ---- Text -----------------------------------------------------------------------------------------------
+
+  handleText(pdu: Pdu): void {
+    const s = this.session!;
+    const h = TextRequest.decode(pdu.bhs);
+    const data = Buffer.from(pdu.data);
+    s.sequence(h.cmdSN, pdu.immediate, () => {
+      if (!pdu.immediate) s.credit();
+      this.text(h.itt, h.ttt, h.cont, h.lun, data, pdu.bhs);
+    });
+  }
+
+  private text(itt: number, ttt: number, cont: boolean, lun: number, data: Buffer, bhs: Buffer): void {
+    const s = this.session!;
+    const reply = (payload: Buffer, final: boolean, replyTtt: number) =>
+      this.send(TextResponse, { final, cont: !final, lun: lun < 0 ? 0 : lun, itt, ttt: replyTtt, statSN: this.nextStatSN(), expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN }, payload);
+
+    // Continuing a long answer: the initiator echoes our TTT with an empty request (RFC 7143 §11.10.4).
+    if (ttt !== RESERVED_TAG && this.textPending && this.textPending.ttt === ttt) {
+      return this.sendTextChunk(this.textPending.rest, reply);
+    }
+    this.textPending = undefined;
+    // The initiator's request continues (C bit): gather, and ask for more with an empty answer.
+    if (cont) {
+      const g = this.textGather && (ttt === this.textGather.ttt) ? this.textGather : { ttt: s.ttt(), parts: [], size: 0 };
+      g.parts.push(data);
+      g.size += data.length;
+      if (g.size > 64 * 1024) return this.protocolFailure(RejectReason.PROTOCOL_ERROR, bhs, "Text request too long");
+      this.textGather = g;
+      return reply(Buffer.alloc(0), false, g.ttt);
+    }
+    let text = data;
+    if (this.textGather && ttt === this.textGather.ttt) text = Buffer.concat([...this.textGather.parts, data]);
+    this.textGather = undefined;
+
+    const decoded = decodeText(text);
+    if (!decoded.ok) return this.reject(RejectReason.PROTOCOL_ERROR, bhs);
+    const out: TextPairs = [];
+    const rest: TextPairs = [];
+    for (const [k, v] of decoded.pairs) {
+      if (k === "SendTargets") {
+        out.push(...sendTargets(this.host.engine.enabledTpgs(), s.initiatorName, v === "All" && s.type !== "Discovery" ? "" : v, this.localAddress, s.tpg));
+      } else {
+        rest.push([k, v]);
+      }
+    }
+    const neg = s.negotiation.respond(rest, { phase: "ffp", discovery: s.type === "Discovery", target: s.tpg?.parameters ?? {} });
+    out.push(...neg.responses);
+    // A renegotiated MaxRecvDataSegmentLength takes effect for what we send next.
+    const declared = s.negotiation.declared.get("MaxRecvDataSegmentLength");
+    if (declared) this.params = { ...this.params, maxXmitDataSegmentLength: Number(declared) };
+    this.sendTextChunk(encodeText(out), reply);
+  }
+
+  private sendTextChunk(payload: Buffer, reply: (payload: Buffer, final: boolean, ttt: number) => void): void {
+    const max = this.params.maxXmitDataSegmentLength;
+    if (payload.length <= max) {
+      this.textPending = undefined;
+      return reply(payload, true, RESERVED_TAG);
+    }
+    const ttt = this.session!.ttt();
+    this.textPending = { ttt, rest: payload.subarray(max) };
+    reply(payload.subarray(0, max), false, ttt);
+  }
+
+  // ---- Logout ------------------------------------------------------------------------------------------------
+
+  handleLogout(pdu: Pdu): void {
+    const s = this.session!;
+    const h = LogoutRequest.decode(pdu.bhs);
+    s.sequence(h.cmdSN, pdu.immediate, () => {
+      if (!pdu.immediate) s.credit();
+      // 0 close session, 1 close connection (CID must be ours, MaxConnections=1), 2 recovery: not at ERL 0.
+      const response = h.reason === 0 ? 0 : h.reason === 1 ? (h.cid === this.cid ? 0 : 1) : 2;
+      const finish = () => this.guard(() => {
+        this.send(LogoutResponse, {
+          final: true, response, itt: h.itt, statSN: this.nextStatSN(), expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN,
+          time2Wait: response === 0 ? 0 : this.params.defaultTime2Wait, time2Retain: 0,
+        });
+        if (response === 0) this.closeAfterFlush("logout");
+      });
+      if (response !== 0) return finish();
+      // Outstanding commands complete before the Logout Response (RFC 7143 §11.14).
+      this.state = "logout";
+      void quiesce(s.liveTasks().map((t) => t.done)).then(finish);
+    });
+  }
+}
+
+function abortTask(task: Task, by: "self" | "other"): Promise<void> {
+  if (task.state === "data") {
+    // Not dispatched yet: it ends here (its Data-Out will be discarded).
+    task.abort(by);
+    if (by === "other") {
+      task.state = "running";
+      task.conn.respond(task, { status: ScsiStatus.TASK_ABORTED });
+    } else {
+      task.session.tasks.delete(task.taskTag);
+      if (!task.immediate && task.released) task.session.credit();
+      task.finish();
+    }
+    return Promise.resolve();
+  }
+  task.abort(by);
+  return task.done;
+}
+
+/** Waits for tasks to finish, at most 5 s (a device that ignores the abort signal cannot hang a TMF forever). */
+function quiesce(waits: Promise<void>[]): Promise<void> {
+  if (waits.length === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, 5000);
+    t.unref();
+    void Promise.all(waits).then(() => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
+/** Fixed-format sense data (SPC-4 §4.5.3). */
+export function fixedSense(key: number, asc: number, ascq: number): Buffer {
+  const b = Buffer.alloc(18);
+  b[0] = 0x70;
+  b[2] = key;
+  b[7] = 10;
+  b[12] = asc;
+  b[13] = ascq;
+  return b;
+}
+
+/** One handler per opcode (SPDK style); anything else is answered with Reject. */
+const FFP_HANDLERS: Record<number, Handler> = {
+  [Opcode.NOP_OUT]: (c, p) => c.handleNopOut(p),
+  [Opcode.SCSI_COMMAND]: (c, p) => c.handleScsiCommand(p),
+  [Opcode.TASK_MGMT_REQUEST]: (c, p) => c.handleTaskMgmt(p),
+  [Opcode.TEXT_REQUEST]: (c, p) => c.handleText(p),
+  [Opcode.SCSI_DATA_OUT]: (c, p) => c.handleDataOut(p),
+  [Opcode.LOGOUT_REQUEST]: (c, p) => c.handleLogout(p),
+  // A second login on a logged-in connection is a protocol error (RFC 7143 §6.3).
+  [Opcode.LOGIN_REQUEST]: (c, p) => c.reject(RejectReason.PROTOCOL_ERROR, p.bhs),
+  // SNACK needs ERL ≥ 1 (RFC 7143 §11.16).
+  [Opcode.SNACK_REQUEST]: (c, p) => c.reject(RejectReason.PROTOCOL_ERROR, p.bhs),
+};

@@ -1,0 +1,317 @@
+/**
+ * The iSCSI fabric (LIO's iscsi_target_mod): portals, connections and sessions.
+ * Implements the engine's FabricDriver. Login routing: a connection accepted on
+ * listener `portalKey(ip, port)` reaches the TPG that has that portal
+ * (`engine.tpgForLogin`).
+ */
+import net from "node:net";
+import type { Engine, FabricDriver, SessionInfo } from "../core/engine";
+import { EngineError } from "../core/errors";
+import { listenAddress, portalKey } from "../core/names";
+import { dispatchScsi } from "../scsi/dispatch";
+import type { NexusIdentity, ScsiNexusView, ScsiResult, ScsiTask } from "../scsi/types";
+import { startChap } from "./chap";
+import { Connection, type ConnectionHost, type LogFn } from "./connection";
+import { LoginStatus, type LoginEnv, type LoginFailure, type LoginMachine } from "./login";
+import type { LoginRequestHeader } from "./pdu";
+import { Session, type Task } from "./session";
+
+export interface IscsiFabricOptions {
+  /** Idle time before the target pings with a NOP-In (default: node ACL nopin_timeout, 15 s). */
+  nopInIntervalMs?: number;
+  /** Time the initiator has to answer a NOP-In ping (default: nopin_response_timeout, 30 s). */
+  nopInTimeoutMs?: number;
+  /** Time a login may take (default: TPG login_timeout, 15 s). */
+  loginTimeoutMs?: number;
+  log?: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
+  /** SCSI dispatch (default scsi/dispatch.ts dispatchScsi); tests may substitute a stub. */
+  dispatch?: (task: ScsiTask, view: ScsiNexusView) => Promise<ScsiResult>;
+}
+
+export interface LoginFailureRecord {
+  reason: string;
+  initiatorName: string;
+  targetName?: string;
+  at: number;
+}
+
+const MAX_FAILURE_RECORDS = 200;
+
+export class IscsiFabric implements FabricDriver, ConnectionHost {
+  readonly log: LogFn;
+  readonly nopInIntervalMs?: number;
+  readonly nopInTimeoutMs?: number;
+  readonly loginTimeoutMs?: number;
+  private readonly servers = new Map<string, net.Server>();
+  private readonly connections = new Set<Connection>();
+  private readonly liveSessions = new Map<number, Session>();
+  private nextTsih = 1;
+  private shuttingDown = false;
+  private successes = 0;
+  private readonly failures: LoginFailureRecord[] = [];
+  private readonly dispatchFn: (task: ScsiTask, view: ScsiNexusView) => Promise<ScsiResult>;
+
+  constructor(
+    readonly engine: Engine,
+    private readonly options: IscsiFabricOptions = {},
+  ) {
+    this.log = options.log ?? defaultLog;
+    this.nopInIntervalMs = options.nopInIntervalMs;
+    this.nopInTimeoutMs = options.nopInTimeoutMs;
+    this.loginTimeoutMs = options.loginTimeoutMs;
+    this.dispatchFn = options.dispatch ?? dispatchScsi;
+  }
+
+  // ---- FabricDriver ------------------------------------------------------------------------------
+
+  async openPortal(ip: string, port: number): Promise<void> {
+    const key = portalKey(ip, port);
+    if (this.servers.has(key)) return;
+    const server = net.createServer((socket) => this.accept(socket, key));
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        server.close();
+        reject(portalError(key, err));
+      };
+      server.once("error", onError);
+      server.listen({ host: listenAddress(ip), port, exclusive: true }, () => {
+        server.off("error", onError);
+        resolve();
+      });
+    });
+    server.on("error", (err) => this.log("error", `portal ${key}: ${err.message}`));
+    this.servers.set(key, server);
+    this.log("info", `iSCSI portal ${key} listening`);
+  }
+
+  async closePortal(ip: string, port: number): Promise<void> {
+    const key = portalKey(ip, port);
+    const server = this.servers.get(key);
+    if (!server) return;
+    this.servers.delete(key);
+    // Existing sessions stay: close() only stops accepting.
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  sessions(): SessionInfo[] {
+    return [...this.liveSessions.values()].filter((s) => !s.ended).map((s) => this.info(s));
+  }
+
+  async closeSessions(match: (s: SessionInfo) => boolean): Promise<void> {
+    const doomed = [...this.liveSessions.values()].filter((s) => !s.ended && match(this.info(s)));
+    await Promise.all(doomed.map((s) => this.closeSession(s)));
+  }
+
+  async shutdown(): Promise<void> {
+    this.shuttingDown = true;
+    await Promise.all([...this.servers.keys()].map((key) => {
+      const sep = key.lastIndexOf(":");
+      return this.closePortal(key.slice(0, sep), Number(key.slice(sep + 1)));
+    }));
+    // Let in-flight commands finish (bounded), then end everything.
+    const inflight = [...this.liveSessions.values()].flatMap((s) => s.liveTasks().filter((t) => t.state === "running").map((t) => t.done));
+    await boundedWait(inflight, 5000);
+    await Promise.all([...this.liveSessions.values()].map((s) => this.closeSession(s)));
+    for (const c of [...this.connections]) c.destroy("shutdown");
+  }
+
+  /** Successful logins and the most recent failures (last 200), for the console. */
+  loginStats(): { successes: number; failures: LoginFailureRecord[] } {
+    return { successes: this.successes, failures: [...this.failures] };
+  }
+
+  // ---- ConnectionHost ------------------------------------------------------------------------------
+
+  dispatch(task: Task, view: ScsiNexusView): Promise<ScsiResult> {
+    return this.dispatchFn(task, view);
+  }
+
+  allSessions(): Iterable<Session> {
+    return this.liveSessions.values();
+  }
+
+  loginEnv(conn: Connection): LoginEnv {
+    return {
+      listenerKey: conn.listenerKey,
+      findTpg: (targetName) => this.engine.tpgForLogin(targetName, conn.listenerKey),
+      discoveryAuth: () => {
+        const a = this.engine.discoveryAuth;
+        return { required: a.enabled, credentials: a.userid && a.password ? a : undefined };
+      },
+      startChap: (credentials) => startChap(credentials),
+    };
+  }
+
+  completeLogin(conn: Connection, login: LoginMachine, h: LoginRequestHeader): Session | LoginFailure {
+    if (h.tsih !== 0) {
+      // Adding a connection to a session: MaxConnections is 1 (RFC 7143 §13.2).
+      return this.liveSessions.has(h.tsih)
+        ? { status: LoginStatus.TOO_MANY_CONNECTIONS, reason: "too many connections", message: `session ${h.tsih} already has its connection` }
+        : { status: LoginStatus.SESSION_DOES_NOT_EXIST, reason: "session does not exist", message: `no session with TSIH ${h.tsih}` };
+    }
+    const tsih = this.allocateTsih();
+    if (tsih === 0) return { status: LoginStatus.OUT_OF_RESOURCES, reason: "protocol error", message: "no free TSIH" };
+    const params = login.params();
+    const tpg = login.tpg;
+    let identity: NexusIdentity | undefined;
+    let view: ScsiNexusView | undefined;
+    let depth = 1;
+    if (login.sessionType === "Normal" && tpg) {
+      identity = {
+        initiatorName: login.initiatorName,
+        isid: h.isid,
+        targetName: tpg.target.iqn,
+        tpgTag: tpg.tag,
+        key: `${login.initiatorName},i,0x${h.isid}|${tpg.target.iqn},t,0x${tpg.tag.toString(16).padStart(4, "0")}`,
+      };
+      // Session reinstatement (RFC 7143 §6.3.5): same initiator, ISID and target portal group, TSIH 0.
+      for (const old of this.liveSessions.values()) {
+        if (!old.ended && old.identity?.key === identity.key) {
+          this.log("info", "iSCSI session reinstatement", { initiator: login.initiatorName, isid: h.isid, tsih: old.tsih });
+          void this.closeSession(old, true);
+        }
+      }
+      view = tpg.nexusView(identity);
+      depth = tpg.aclFor(login.initiatorName)?.cmdsnDepth ?? tpg.attributes.default_cmdsn_depth;
+    }
+    const session = new Session(
+      tsih, login.sessionType, login.initiatorName, login.initiatorAlias, h.isid, tpg, identity, view,
+      login.negotiation, params, login.authMethod === "CHAP", h.cmdSN, Math.max(1, depth),
+    );
+    session.connections.add(conn);
+    this.liveSessions.set(tsih, session);
+    if (view && identity) {
+      for (const lun of view.luns()) {
+        const device = view.resolve(lun)?.device;
+        if (!device || session.devices.has(device)) continue;
+        session.devices.add(device);
+        try {
+          device.nexusCreated?.(identity);
+        } catch (err) {
+          this.log("error", "nexusCreated hook failed", { error: String(err) });
+        }
+      }
+    }
+    this.successes++;
+    this.log("info", "iSCSI login", {
+      initiator: login.initiatorName, target: tpg?.target.iqn, tpg: tpg?.tag, type: login.sessionType, tsih, remote: conn.describe,
+    });
+    return session;
+  }
+
+  loginFailed(conn: Connection, login: LoginMachine, failure: LoginFailure): void {
+    this.log("info", `iSCSI login refused: ${failure.message}`, {
+      status: `0x${failure.status.toString(16).padStart(4, "0")}`, reason: failure.reason, initiator: login.initiatorName || undefined, remote: conn.describe,
+    });
+    const targetName = login.targetName && this.engine.targets.has(login.targetName) ? login.targetName : login.targetName;
+    this.failures.push({ reason: failure.reason, initiatorName: login.initiatorName, targetName, at: Date.now() });
+    if (this.failures.length > MAX_FAILURE_RECORDS) this.failures.splice(0, this.failures.length - MAX_FAILURE_RECORDS);
+  }
+
+  connectionClosed(conn: Connection): void {
+    this.connections.delete(conn);
+    const s = conn.session;
+    if (s && !s.ended) void this.closeSession(s);
+  }
+
+  /**
+   * Ends a session: aborts its tasks (no responses: the nexus is gone), closes its
+   * connections, waits for running commands (bounded), then tells every device
+   * nexusLost. `now` runs the hooks at once (reinstatement: the new nexus has the same key).
+   */
+  async closeSession(s: Session, now = false): Promise<void> {
+    if (s.ended) return;
+    s.ended = true;
+    this.liveSessions.delete(s.tsih);
+    const running = s.liveTasks();
+    for (const t of running) t.abort("self");
+    for (const c of [...s.connections]) c.destroy("session closed");
+    const lost = () => {
+      if (!s.identity) return;
+      const devices = new Set(s.devices);
+      for (const lun of s.view?.luns() ?? []) {
+        const d = s.view?.resolve(lun)?.device;
+        if (d) devices.add(d);
+      }
+      for (const d of devices) {
+        try {
+          d.nexusLost?.(s.identity);
+        } catch (err) {
+          this.log("error", "nexusLost hook failed", { error: String(err) });
+        }
+      }
+    };
+    if (now) return lost();
+    await boundedWait(running.map((t) => t.done), 5000);
+    lost();
+  }
+
+  // ---- internals -----------------------------------------------------------------------------------
+
+  private accept(socket: net.Socket, key: string): void {
+    if (this.shuttingDown) {
+      socket.destroy();
+      return;
+    }
+    const conn = new Connection(this, socket, key);
+    this.connections.add(conn);
+  }
+
+  private allocateTsih(): number {
+    for (let i = 0; i < 0xffff; i++) {
+      const t = this.nextTsih;
+      this.nextTsih = this.nextTsih >= 0xffff ? 1 : this.nextTsih + 1;
+      if (!this.liveSessions.has(t)) return t;
+    }
+    return 0;
+  }
+
+  private info(s: Session): SessionInfo {
+    return {
+      id: s.id,
+      sessionType: s.type,
+      initiatorName: s.initiatorName,
+      initiatorAlias: s.initiatorAlias,
+      targetName: s.tpg?.target.iqn,
+      tpgTag: s.tpg?.tag,
+      isid: s.isid,
+      tsih: s.tsih,
+      loginTime: s.loginTime,
+      authenticated: s.authenticated,
+      connections: [...s.connections].map((c) => ({
+        cid: c.cid, remoteAddress: c.remoteAddress, remotePort: c.remotePort, localAddress: c.localAddress, localPort: c.localPort,
+      })),
+      parameters: s.negotiation.report(),
+    };
+  }
+}
+
+function portalError(key: string, err: NodeJS.ErrnoException): EngineError {
+  switch (err.code) {
+    case "EADDRINUSE":
+      return new EngineError(`portal ${key}: address already in use`, "in_use", "port");
+    case "EADDRNOTAVAIL":
+      return new EngineError(`portal ${key}: address not available on this host`, "invalid", "ip");
+    case "EACCES":
+      return new EngineError(`portal ${key}: permission denied (ports below 1024 need privileges)`, "invalid", "port");
+    default:
+      return new EngineError(`portal ${key}: ${err.message}`, "io", "port");
+  }
+}
+
+function boundedWait(waits: Promise<unknown>[], ms: number): Promise<void> {
+  if (!waits.length) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    t.unref();
+    void Promise.all(waits).then(() => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
+const defaultLog: LogFn = (level, msg, fields) => {
+  if (level === "info") return;
+  console.error(`[iscsi] ${level}: ${msg}${fields ? ` ${JSON.stringify(fields)}` : ""}`);
+};

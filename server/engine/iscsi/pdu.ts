@@ -1,0 +1,438 @@
+/**
+ * iSCSI PDU codec (RFC 7143 §11): one codec per opcode with `decode(bhs)` and
+ * `encode(header, bhs)`, described as field tables so every opcode, initiator
+ * and target side, shares one small interpreter. Pure: no I/O, no state.
+ *
+ * A PDU on the wire is BHS (48 bytes) + AHS (TotalAHSLength × 4) + [HeaderDigest]
+ * + data segment padded to 4 + [DataDigest]. Lengths and digests are handled by
+ * the framer (stream.ts) and `encodePdu`; the codecs only know BHS fields.
+ */
+import { crc32c } from "@node-rs/crc32";
+
+export const BHS_LENGTH = 48;
+/** RFC 7143 §11.2.1.5: Target Transfer Tag / ITT value meaning "none". */
+export const RESERVED_TAG = 0xffffffff;
+
+export const Opcode = {
+  NOP_OUT: 0x00,
+  SCSI_COMMAND: 0x01,
+  TASK_MGMT_REQUEST: 0x02,
+  LOGIN_REQUEST: 0x03,
+  TEXT_REQUEST: 0x04,
+  SCSI_DATA_OUT: 0x05,
+  LOGOUT_REQUEST: 0x06,
+  SNACK_REQUEST: 0x10,
+  NOP_IN: 0x20,
+  SCSI_RESPONSE: 0x21,
+  TASK_MGMT_RESPONSE: 0x22,
+  LOGIN_RESPONSE: 0x23,
+  TEXT_RESPONSE: 0x24,
+  SCSI_DATA_IN: 0x25,
+  LOGOUT_RESPONSE: 0x26,
+  R2T: 0x31,
+  ASYNC_MESSAGE: 0x32,
+  REJECT: 0x3f,
+} as const;
+
+export const OPCODE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Opcode).map(([k, v]) => [v, k]));
+
+/** Reject reasons (RFC 7143 §11.17.1). */
+export const RejectReason = {
+  DATA_DIGEST_ERROR: 0x02,
+  SNACK_REJECT: 0x03,
+  PROTOCOL_ERROR: 0x04,
+  COMMAND_NOT_SUPPORTED: 0x05,
+  IMMEDIATE_COMMAND_REJECT: 0x06,
+  TASK_IN_PROGRESS: 0x07,
+  INVALID_DATA_ACK: 0x08,
+  INVALID_PDU_FIELD: 0x09,
+  OUT_OF_RESOURCES: 0x0a,
+  WAITING_FOR_LOGOUT: 0x0c,
+} as const;
+
+/** AHS types (RFC 7143 §11.2.2). */
+export const AhsType = { EXTENDED_CDB: 1, BIDI_READ_LENGTH: 2 } as const;
+
+// ---- LUN (SAM-5 §4.7): peripheral (method 0) below 256, flat space (method 1) above, as LIO does.
+
+/** Decodes a single-level LUN; unsupported addressing methods give -1 (resolves to nothing). */
+export function decodeLun(buf: Buffer, off: number): number {
+  const b0 = buf[off];
+  const method = b0 >> 6;
+  if (method === 0) return b0 === 0 ? buf[off + 1] : -1;
+  if (method === 1) return ((b0 & 0x3f) << 8) | buf[off + 1];
+  return -1;
+}
+
+export function encodeLun(lun: number, buf: Buffer, off: number): void {
+  buf.fill(0, off, off + 8);
+  if (lun < 0) {
+    buf[off] = 0xff;
+    buf[off + 1] = 0xff;
+  } else if (lun < 256) {
+    buf[off + 1] = lun;
+  } else {
+    buf[off] = 0x40 | ((lun >> 8) & 0x3f);
+    buf[off + 1] = lun & 0xff;
+  }
+}
+
+// ---- field tables ---------------------------------------------------------------------------
+
+type Field =
+  | { name: string; t: "flag"; off: number; mask: number }
+  | { name: string; t: "bits"; off: number; shift: number; mask: number }
+  | { name: string; t: "u8" | "u16" | "u32" | "lun" | "isid"; off: number }
+  | { name: string; t: "bytes"; off: number; len: number };
+
+const I = { name: "immediate", t: "flag", off: 0, mask: 0x40 } as const;
+const F = { name: "final", t: "flag", off: 1, mask: 0x80 } as const;
+const u32 = (name: string, off: number): Field => ({ name, t: "u32", off });
+const LUN = { name: "lun", t: "lun", off: 8 } as const;
+const ITT = u32("itt", 16);
+const TTT = u32("ttt", 20);
+
+export interface PduCodec<H> {
+  readonly opcode: number;
+  readonly name: string;
+  readonly fields: readonly Field[];
+  decode(bhs: Buffer): H;
+  /** Writes opcode and fields into a 48-byte BHS (lengths are written by encodePdu). */
+  encode(h: H, bhs: Buffer): void;
+}
+
+function codec<H>(opcode: number, fields: Field[]): PduCodec<H> {
+  const name = OPCODE_NAMES[opcode];
+  return {
+    opcode,
+    name,
+    fields,
+    decode(bhs: Buffer): H {
+      const h: Record<string, unknown> = {};
+      for (const f of fields) {
+        switch (f.t) {
+          case "flag": h[f.name] = (bhs[f.off] & f.mask) !== 0; break;
+          case "bits": h[f.name] = (bhs[f.off] >> f.shift) & f.mask; break;
+          case "u8": h[f.name] = bhs[f.off]; break;
+          case "u16": h[f.name] = bhs.readUInt16BE(f.off); break;
+          case "u32": h[f.name] = bhs.readUInt32BE(f.off); break;
+          case "lun": h[f.name] = decodeLun(bhs, f.off); break;
+          case "isid": h[f.name] = bhs.toString("hex", f.off, f.off + 6); break;
+          // A view, not a copy: the CDB lives as long as the receive chunk.
+          case "bytes": h[f.name] = bhs.subarray(f.off, f.off + f.len); break;
+        }
+      }
+      return h as H;
+    },
+    encode(hdr: H, bhs: Buffer): void {
+      const h = hdr as Record<string, unknown>;
+      bhs.fill(0, 0, BHS_LENGTH);
+      bhs[0] = opcode;
+      for (const f of fields) {
+        const v = h[f.name];
+        switch (f.t) {
+          case "flag": if (v) bhs[f.off] |= f.mask; break;
+          case "bits": bhs[f.off] |= (((v as number) ?? 0) & f.mask) << f.shift; break;
+          case "u8": bhs[f.off] = (v as number) ?? 0; break;
+          case "u16": bhs.writeUInt16BE(((v as number) ?? 0) & 0xffff, f.off); break;
+          case "u32": bhs.writeUInt32BE(((v as number) ?? 0) >>> 0, f.off); break;
+          case "lun": encodeLun((v as number) ?? 0, bhs, f.off); break;
+          case "isid": bhs.write(((v as string) ?? "").padStart(12, "0").slice(0, 12), f.off, 6, "hex"); break;
+          case "bytes": if (v) (v as Buffer).copy(bhs, f.off, 0, Math.min(f.len, (v as Buffer).length)); break;
+        }
+      }
+    },
+  };
+}
+
+// ---- header types -------------------------------------------------------------------------
+
+interface CmdCommon { immediate: boolean; itt: number; cmdSN: number; expStatSN: number }
+interface StatusCommon { itt: number; statSN: number; expCmdSN: number; maxCmdSN: number }
+
+export interface NopOutHeader extends CmdCommon { final: boolean; lun: number; ttt: number }
+export interface ScsiCommandHeader extends CmdCommon {
+  final: boolean; read: boolean; write: boolean; attr: number; lun: number; edtl: number; cdb: Buffer;
+}
+export interface TaskMgmtRequestHeader extends CmdCommon {
+  final: boolean; function: number; lun: number; refTaskTag: number; refCmdSN: number; expDataSN: number;
+}
+export interface LoginRequestHeader {
+  immediate: boolean; transit: boolean; cont: boolean; csg: number; nsg: number; versionMax: number; versionMin: number;
+  isid: string; tsih: number; itt: number; cid: number; cmdSN: number; expStatSN: number;
+}
+export interface TextRequestHeader extends CmdCommon { final: boolean; cont: boolean; lun: number; ttt: number }
+export interface DataOutHeader { final: boolean; lun: number; itt: number; ttt: number; expStatSN: number; dataSN: number; bufferOffset: number }
+export interface LogoutRequestHeader extends CmdCommon { final: boolean; reason: number; cid: number }
+export interface SnackRequestHeader { final: boolean; type: number; lun: number; itt: number; ttt: number; expStatSN: number; begRun: number; runLength: number }
+
+export interface NopInHeader extends StatusCommon { final: boolean; lun: number; ttt: number }
+export interface ScsiResponseHeader extends StatusCommon {
+  final: boolean; bidiOverflow: boolean; bidiUnderflow: boolean; overflow: boolean; underflow: boolean;
+  response: number; status: number; snackTag: number; expDataSN: number; bidiResidualCount: number; residualCount: number;
+}
+export interface TaskMgmtResponseHeader extends StatusCommon { final: boolean; response: number }
+export interface LoginResponseHeader extends StatusCommon {
+  transit: boolean; cont: boolean; csg: number; nsg: number; versionMax: number; versionActive: number;
+  isid: string; tsih: number; statusClass: number; statusDetail: number;
+}
+export interface TextResponseHeader extends StatusCommon { final: boolean; cont: boolean; lun: number; ttt: number }
+export interface DataInHeader extends StatusCommon {
+  final: boolean; ack: boolean; overflow: boolean; underflow: boolean; hasStatus: boolean; status: number;
+  lun: number; ttt: number; dataSN: number; bufferOffset: number; residualCount: number;
+}
+export interface LogoutResponseHeader extends StatusCommon { final: boolean; response: number; time2Wait: number; time2Retain: number }
+export interface R2THeader extends StatusCommon { final: boolean; lun: number; ttt: number; r2tSN: number; bufferOffset: number; desiredLength: number }
+export interface AsyncMessageHeader extends StatusCommon {
+  final: boolean; lun: number; asyncEvent: number; asyncVCode: number; parameter1: number; parameter2: number; parameter3: number;
+}
+export interface RejectHeader extends StatusCommon { final: boolean; reason: number; dataSN: number }
+
+const CMD = [I, ITT, u32("cmdSN", 24), u32("expStatSN", 28)];
+const STATUS = [ITT, u32("statSN", 24), u32("expCmdSN", 28), u32("maxCmdSN", 32)];
+
+// ---- one codec per opcode -----------------------------------------------------------------
+
+export const NopOut = codec<NopOutHeader>(Opcode.NOP_OUT, [...CMD, F, LUN, TTT]);
+export const ScsiCommand = codec<ScsiCommandHeader>(Opcode.SCSI_COMMAND, [
+  ...CMD, F,
+  { name: "read", t: "flag", off: 1, mask: 0x40 },
+  { name: "write", t: "flag", off: 1, mask: 0x20 },
+  { name: "attr", t: "bits", off: 1, shift: 0, mask: 0x07 },
+  LUN, u32("edtl", 20),
+  { name: "cdb", t: "bytes", off: 32, len: 16 },
+]);
+export const TaskMgmtRequest = codec<TaskMgmtRequestHeader>(Opcode.TASK_MGMT_REQUEST, [
+  ...CMD, F, { name: "function", t: "bits", off: 1, shift: 0, mask: 0x7f }, LUN,
+  u32("refTaskTag", 20), u32("refCmdSN", 32), u32("expDataSN", 36),
+]);
+export const LoginRequest = codec<LoginRequestHeader>(Opcode.LOGIN_REQUEST, [
+  I,
+  { name: "transit", t: "flag", off: 1, mask: 0x80 },
+  { name: "cont", t: "flag", off: 1, mask: 0x40 },
+  { name: "csg", t: "bits", off: 1, shift: 2, mask: 3 },
+  { name: "nsg", t: "bits", off: 1, shift: 0, mask: 3 },
+  { name: "versionMax", t: "u8", off: 2 },
+  { name: "versionMin", t: "u8", off: 3 },
+  { name: "isid", t: "isid", off: 8 },
+  { name: "tsih", t: "u16", off: 14 },
+  ITT,
+  { name: "cid", t: "u16", off: 20 },
+  u32("cmdSN", 24), u32("expStatSN", 28),
+]);
+export const TextRequest = codec<TextRequestHeader>(Opcode.TEXT_REQUEST, [...CMD, F, { name: "cont", t: "flag", off: 1, mask: 0x40 }, LUN, TTT]);
+export const DataOut = codec<DataOutHeader>(Opcode.SCSI_DATA_OUT, [
+  F, LUN, ITT, TTT, u32("expStatSN", 28), u32("dataSN", 36), u32("bufferOffset", 40),
+]);
+export const LogoutRequest = codec<LogoutRequestHeader>(Opcode.LOGOUT_REQUEST, [
+  ...CMD, F, { name: "reason", t: "bits", off: 1, shift: 0, mask: 0x7f }, { name: "cid", t: "u16", off: 20 },
+]);
+export const SnackRequest = codec<SnackRequestHeader>(Opcode.SNACK_REQUEST, [
+  F, { name: "type", t: "bits", off: 1, shift: 0, mask: 0x0f }, LUN, ITT, TTT, u32("expStatSN", 28),
+  u32("begRun", 40), u32("runLength", 44),
+]);
+
+export const NopIn = codec<NopInHeader>(Opcode.NOP_IN, [...STATUS, F, LUN, TTT]);
+export const ScsiResponse = codec<ScsiResponseHeader>(Opcode.SCSI_RESPONSE, [
+  ...STATUS, F,
+  { name: "bidiOverflow", t: "flag", off: 1, mask: 0x10 },
+  { name: "bidiUnderflow", t: "flag", off: 1, mask: 0x08 },
+  { name: "overflow", t: "flag", off: 1, mask: 0x04 },
+  { name: "underflow", t: "flag", off: 1, mask: 0x02 },
+  { name: "response", t: "u8", off: 2 },
+  { name: "status", t: "u8", off: 3 },
+  u32("snackTag", 20), u32("expDataSN", 36), u32("bidiResidualCount", 40), u32("residualCount", 44),
+]);
+export const TaskMgmtResponse = codec<TaskMgmtResponseHeader>(Opcode.TASK_MGMT_RESPONSE, [...STATUS, F, { name: "response", t: "u8", off: 2 }]);
+export const LoginResponse = codec<LoginResponseHeader>(Opcode.LOGIN_RESPONSE, [
+  ...STATUS,
+  { name: "transit", t: "flag", off: 1, mask: 0x80 },
+  { name: "cont", t: "flag", off: 1, mask: 0x40 },
+  { name: "csg", t: "bits", off: 1, shift: 2, mask: 3 },
+  { name: "nsg", t: "bits", off: 1, shift: 0, mask: 3 },
+  { name: "versionMax", t: "u8", off: 2 },
+  { name: "versionActive", t: "u8", off: 3 },
+  { name: "isid", t: "isid", off: 8 },
+  { name: "tsih", t: "u16", off: 14 },
+  { name: "statusClass", t: "u8", off: 36 },
+  { name: "statusDetail", t: "u8", off: 37 },
+]);
+export const TextResponse = codec<TextResponseHeader>(Opcode.TEXT_RESPONSE, [...STATUS, F, { name: "cont", t: "flag", off: 1, mask: 0x40 }, LUN, TTT]);
+export const DataIn = codec<DataInHeader>(Opcode.SCSI_DATA_IN, [
+  ...STATUS, F,
+  { name: "ack", t: "flag", off: 1, mask: 0x40 },
+  { name: "overflow", t: "flag", off: 1, mask: 0x04 },
+  { name: "underflow", t: "flag", off: 1, mask: 0x02 },
+  { name: "hasStatus", t: "flag", off: 1, mask: 0x01 },
+  { name: "status", t: "u8", off: 3 },
+  LUN, TTT, u32("dataSN", 36), u32("bufferOffset", 40), u32("residualCount", 44),
+]);
+export const LogoutResponse = codec<LogoutResponseHeader>(Opcode.LOGOUT_RESPONSE, [
+  ...STATUS, F, { name: "response", t: "u8", off: 2 },
+  { name: "time2Wait", t: "u16", off: 40 }, { name: "time2Retain", t: "u16", off: 42 },
+]);
+export const R2T = codec<R2THeader>(Opcode.R2T, [
+  ...STATUS, F, LUN, TTT, u32("r2tSN", 36), u32("bufferOffset", 40), u32("desiredLength", 44),
+]);
+export const AsyncMessage = codec<AsyncMessageHeader>(Opcode.ASYNC_MESSAGE, [
+  ...STATUS, F, LUN, { name: "asyncEvent", t: "u8", off: 36 }, { name: "asyncVCode", t: "u8", off: 37 },
+  { name: "parameter1", t: "u16", off: 38 }, { name: "parameter2", t: "u16", off: 40 }, { name: "parameter3", t: "u16", off: 42 },
+]);
+export const Reject = codec<RejectHeader>(Opcode.REJECT, [...STATUS, F, { name: "reason", t: "u8", off: 2 }, u32("dataSN", 36)]);
+
+export const CODECS: Record<number, PduCodec<unknown>> = Object.fromEntries(
+  [NopOut, ScsiCommand, TaskMgmtRequest, LoginRequest, TextRequest, DataOut, LogoutRequest, SnackRequest,
+    NopIn, ScsiResponse, TaskMgmtResponse, LoginResponse, TextResponse, DataIn, LogoutResponse, R2T, AsyncMessage, Reject,
+  ].map((c) => [c.opcode, c as PduCodec<unknown>]),
+);
+
+// ---- a framed PDU ---------------------------------------------------------------------------
+
+/** A received PDU: views into the receive buffer, never copies. */
+export interface Pdu {
+  opcode: number;
+  immediate: boolean;
+  bhs: Buffer;
+  /** Additional header segments (TotalAHSLength × 4 bytes), empty when none. */
+  ahs: Buffer;
+  /** Data segment without padding. */
+  data: Buffer;
+}
+
+export function opcodeOf(bhs: Buffer): number {
+  return bhs[0] & 0x3f;
+}
+
+export function dataSegmentLengthOf(bhs: Buffer, off = 0): number {
+  return (bhs[off + 5] << 16) | (bhs[off + 6] << 8) | bhs[off + 7];
+}
+
+export function writeLengths(bhs: Buffer, ahsLength: number, dataLength: number): void {
+  bhs[4] = ahsLength >> 2;
+  bhs[5] = (dataLength >> 16) & 0xff;
+  bhs[6] = (dataLength >> 8) & 0xff;
+  bhs[7] = dataLength & 0xff;
+}
+
+export function pad4(n: number): number {
+  return (4 - (n & 3)) & 3;
+}
+
+/** The AHS entries of a PDU: [type, value view]. Malformed AHS gives undefined. */
+export function parseAhs(ahs: Buffer): { type: number; value: Buffer }[] | undefined {
+  const out: { type: number; value: Buffer }[] = [];
+  let off = 0;
+  while (off < ahs.length) {
+    if (off + 3 > ahs.length) return undefined;
+    const len = ahs.readUInt16BE(off);
+    const type = ahs[off + 2];
+    // AHSLength counts the bytes after the reserved byte (RFC 7143 §11.2.2.1), each AHS padded to 4.
+    const end = off + 4 + len - 1;
+    if (len < 1 || end > ahs.length) return undefined;
+    out.push({ type, value: ahs.subarray(off + 4, end) });
+    off += 3 + len + pad4(3 + len);
+  }
+  return out;
+}
+
+/** Builds an AHS segment: [len(2) type(1) reserved(1) value…] padded to 4. */
+export function buildAhs(entries: { type: number; value: Buffer }[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const e of entries) {
+    const len = e.value.length + 1;
+    const b = Buffer.alloc(3 + len + pad4(3 + len));
+    b.writeUInt16BE(len, 0);
+    b[2] = e.type;
+    e.value.copy(b, 4);
+    parts.push(b);
+  }
+  return Buffer.concat(parts);
+}
+
+// ---- CRC32C digests (RFC 7143 §11.2.3, RFC 3720 App. B.4) ----------------------------------
+
+/** CRC32C over buffers, as the 32-bit value. */
+export function crc32cOf(...bufs: Buffer[]): number {
+  let c = 0;
+  for (const b of bufs) c = crc32c(b, c);
+  return c >>> 0;
+}
+
+/** Header digest over BHS + AHS. */
+export function headerDigest(bhs: Buffer, ahs?: Buffer): number {
+  let c = crc32c(bhs);
+  if (ahs && ahs.length) c = crc32c(ahs, c);
+  return c >>> 0;
+}
+
+const ZERO_PAD = Buffer.alloc(4);
+/** Data digest covers the data segment and its pad bytes. */
+export function dataDigest(data: Buffer): number {
+  let c = crc32c(data);
+  const p = pad4(data.length);
+  if (p) c = crc32c(ZERO_PAD.subarray(0, p), c);
+  return c >>> 0;
+}
+
+// ---- building outgoing PDUs -----------------------------------------------------------------
+
+/**
+ * Bump allocator for outgoing headers: hands out slices of a preallocated slab.
+ * A slice is never reused (the socket may still hold it until the write flushes),
+ * a slab is simply dropped when full and reclaimed by GC once its writes are done.
+ */
+export class HeaderSlab {
+  private slab: Buffer;
+  private used = 0;
+  constructor(private readonly size = 64 * 1024) {
+    this.slab = Buffer.allocUnsafe(size);
+  }
+  take(n: number): Buffer {
+    if (n > this.size) return Buffer.allocUnsafe(n);
+    if (this.used + n > this.size) {
+      this.slab = Buffer.allocUnsafe(this.size);
+      this.used = 0;
+    }
+    const b = this.slab.subarray(this.used, this.used + n);
+    this.used += (n + 7) & ~7;
+    return b;
+  }
+}
+
+const defaultSlab = new HeaderSlab();
+
+export interface EncodeOptions {
+  headerDigest?: boolean;
+  dataDigest?: boolean;
+  ahs?: Buffer;
+  slab?: HeaderSlab;
+}
+
+/**
+ * Serializes one PDU into the buffers to hand to socket.write (no copy of `data`):
+ * [BHS+AHS(+HeaderDigest)] [data] [pad(+DataDigest)].
+ */
+export function encodePdu<H>(c: PduCodec<H>, h: H, data: Buffer | undefined, opts: EncodeOptions = {}): Buffer[] {
+  const ahsLen = opts.ahs?.length ?? 0;
+  const dlen = data?.length ?? 0;
+  const slab = opts.slab ?? defaultSlab;
+  const head = slab.take(BHS_LENGTH + ahsLen + (opts.headerDigest ? 4 : 0));
+  const bhs = head.subarray(0, BHS_LENGTH);
+  c.encode(h, bhs);
+  writeLengths(bhs, ahsLen, dlen);
+  if (ahsLen) opts.ahs!.copy(head, BHS_LENGTH);
+  if (opts.headerDigest) head.writeUInt32LE(headerDigest(bhs, opts.ahs), BHS_LENGTH + ahsLen);
+  if (!dlen) return [head];
+  const p = pad4(dlen);
+  const tailLen = p + (opts.dataDigest ? 4 : 0);
+  if (!tailLen) return [head, data!];
+  const tail = slab.take(tailLen);
+  tail.fill(0, 0, p);
+  if (opts.dataDigest) tail.writeUInt32LE(dataDigest(data!), p);
+  return [head, data!, tail];
+}
+
+/** One contiguous buffer for a PDU (tests, login): concatenation of encodePdu's parts. */
+export function encodePduBuffer<H>(c: PduCodec<H>, h: H, data?: Buffer, opts: EncodeOptions = {}): Buffer {
+  return Buffer.concat(encodePdu(c, h, data, { ...opts, slab: new HeaderSlab(256) }));
+}

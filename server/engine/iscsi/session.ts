@@ -1,0 +1,205 @@
+/**
+ * An iSCSI session (I_T nexus) and its commands: CmdSN window, task table, the
+ * LUN devices it notified. One connection per session (MaxConnections=1, ERL 0).
+ */
+import type { Tpg } from "../core/model";
+import type { NexusIdentity, ScsiDevice, ScsiNexusView, ScsiTask } from "../scsi/types";
+import type { Connection } from "./connection";
+import type { Negotiation, SessionParams } from "./negotiation";
+
+/** RFC 1982 serial number arithmetic on 32 bits (RFC 7143 §4.2.2.1). */
+export function snLt(a: number, b: number): boolean {
+  return a !== b && ((a - b) | 0) < 0;
+}
+export function snLe(a: number, b: number): boolean {
+  return a === b || snLt(a, b);
+}
+export function snAdd(a: number, n: number): number {
+  return (a + n) >>> 0;
+}
+
+/** One SCSI command from its SCSI Command PDU to its response. */
+export class Task implements ScsiTask {
+  cdb: Buffer;
+  lun: number;
+  expectedDataTransferLength: number;
+  read: boolean;
+  write: boolean;
+  dataOut?: Buffer;
+  taskAttribute: number;
+  taskTag: number;
+
+  /** Read EDTL of a bidirectional command (AHS type 2), else EDTL. */
+  readLength: number;
+  cmdSN: number;
+  immediate: boolean;
+  /** Released by the CmdSN window (in order). */
+  released = false;
+  state: "data" | "running" | "done" = "data";
+  /** Bytes of Data-Out received. */
+  received = 0;
+  /** Unsolicited data ends here (immediate + unsolicited Data-Out, ≤ FirstBurstLength). */
+  unsolicitedEnd = 0;
+  unsolicitedNext = 0;
+  unsolicitedDataSN = 0;
+  nextR2TOffset = 0;
+  r2tSN = 0;
+  /** Outstanding R2Ts by TTT. */
+  r2ts: Map<number, { offset: number; length: number; next: number; dataSN: number }> | undefined;
+  /** Aborted by task management: "self" = by this nexus (no response), "other" = TASK ABORTED status. */
+  aborted: "self" | "other" | undefined;
+  private controller: AbortController | undefined;
+  private doneResolve: (() => void) | undefined;
+  private donePromise: Promise<void> | undefined;
+
+  constructor(
+    readonly session: Session,
+    readonly conn: Connection,
+    init: { cdb: Buffer; lun: number; edtl: number; readLength: number; read: boolean; write: boolean; attr: number; itt: number; cmdSN: number; immediate: boolean },
+  ) {
+    this.cdb = init.cdb;
+    this.lun = init.lun;
+    this.expectedDataTransferLength = init.edtl;
+    this.readLength = init.readLength;
+    this.read = init.read;
+    this.write = init.write;
+    this.taskAttribute = init.attr;
+    this.taskTag = init.itt;
+    this.cmdSN = init.cmdSN;
+    this.immediate = init.immediate;
+  }
+
+  /** Created on first use, so commands nobody aborts allocate no AbortController. */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort();
+    }
+    return this.controller.signal;
+  }
+
+  abort(by: "self" | "other"): void {
+    if (this.aborted || this.state === "done") return;
+    this.aborted = by;
+    this.controller?.abort();
+  }
+
+  /** Resolves when the task has finished (response sent or suppressed). */
+  get done(): Promise<void> {
+    if (this.state === "done") return Promise.resolve();
+    if (!this.donePromise) this.donePromise = new Promise((r) => (this.doneResolve = r));
+    return this.donePromise;
+  }
+
+  finish(): void {
+    if (this.state === "done") return;
+    this.state = "done";
+    this.doneResolve?.();
+  }
+}
+
+export class Session {
+  readonly id: string;
+  readonly loginTime = Date.now();
+  readonly connections = new Set<Connection>();
+  /** In-flight SCSI tasks by ITT. */
+  readonly tasks = new Map<number, Task>();
+  expCmdSN: number;
+  maxCmdSN: number;
+  /** Non-immediate commands received ahead of ExpCmdSN, waiting for the gap to fill. */
+  private readonly held = new Map<number, () => void>();
+  /** CmdSNs an ABORT TASK declared received (RFC 7143 §11.5.1 case b). */
+  private readonly skipped = new Set<number>();
+  /** Devices told nexusCreated, told nexusLost at the end. */
+  readonly devices = new Set<ScsiDevice>();
+  private nextTtt = 1;
+  ended = false;
+
+  constructor(
+    readonly tsih: number,
+    readonly type: "Normal" | "Discovery",
+    readonly initiatorName: string,
+    readonly initiatorAlias: string | undefined,
+    readonly isid: string,
+    readonly tpg: Tpg | undefined,
+    readonly identity: NexusIdentity | undefined,
+    readonly view: ScsiNexusView | undefined,
+    readonly negotiation: Negotiation,
+    readonly params: SessionParams,
+    readonly authenticated: boolean,
+    firstCmdSN: number,
+    /** Queue depth: the CmdSN window (node ACL cmdsn_depth, or TPG default_cmdsn_depth). */
+    readonly depth: number,
+  ) {
+    this.id = `${type === "Discovery" ? "d" : "s"}${tsih}-${isid}`;
+    this.expCmdSN = firstCmdSN >>> 0;
+    this.maxCmdSN = snAdd(this.expCmdSN, depth - 1);
+  }
+
+  /** A Target Transfer Tag, never 0xFFFFFFFF. */
+  ttt(): number {
+    const t = this.nextTtt;
+    this.nextTtt = this.nextTtt >= 0x7fffffff ? 1 : this.nextTtt + 1;
+    return t;
+  }
+
+  /**
+   * Orders commands by CmdSN (RFC 7143 §4.2.2.1, §3.2.2.1): immediate ones run at once;
+   * others run when CmdSN = ExpCmdSN, wait when inside the window, and are silently
+   * dropped outside it (libiscsi iSCSIcmdsn tests exactly this).
+   */
+  sequence(cmdSN: number, immediate: boolean, run: () => void): "run" | "held" | "dropped" {
+    if (immediate) {
+      run();
+      return "run";
+    }
+    if (cmdSN === this.expCmdSN) {
+      this.expCmdSN = snAdd(this.expCmdSN, 1);
+      run();
+      this.drainHeld();
+      return "run";
+    }
+    if (snLt(this.expCmdSN, cmdSN) && snLe(cmdSN, this.maxCmdSN) && !this.held.has(cmdSN)) {
+      this.held.set(cmdSN, run);
+      return "held";
+    }
+    return "dropped";
+  }
+
+  private drainHeld(): void {
+    for (;;) {
+      if (this.skipped.delete(this.expCmdSN)) {
+        this.expCmdSN = snAdd(this.expCmdSN, 1);
+        this.credit();
+        continue;
+      }
+      const next = this.held.get(this.expCmdSN);
+      if (!next) return;
+      this.held.delete(this.expCmdSN);
+      this.expCmdSN = snAdd(this.expCmdSN, 1);
+      next();
+    }
+  }
+
+  /** ABORT TASK for a command not yet received: treat its CmdSN as received (RFC 7143 §11.5.1 b). */
+  skip(cmdSN: number): void {
+    this.skipped.add(cmdSN);
+    this.drainHeld();
+  }
+
+  inWindow(cmdSN: number): boolean {
+    return snLe(this.expCmdSN, cmdSN) && snLe(cmdSN, this.maxCmdSN);
+  }
+
+  /** A non-immediate command finished: open the window by one (kernel iscsit_increment_maxcmdsn). */
+  credit(): void {
+    this.maxCmdSN = snAdd(this.maxCmdSN, 1);
+  }
+
+  /** Tasks matching a predicate that are not done yet. */
+  liveTasks(pred: (t: Task) => boolean = () => true): Task[] {
+    const out: Task[] = [];
+    for (const t of this.tasks.values()) if (t.state !== "done" && pred(t)) out.push(t);
+    return out;
+  }
+}

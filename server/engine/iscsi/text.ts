@@ -1,0 +1,57 @@
+/**
+ * Text key codec (RFC 7143 §6.1): `key=value` pairs, each terminated by a NUL.
+ * Pure; bounds are checked here so the negotiation never sees an oversized key.
+ */
+
+/** RFC 7143 §6.1: key names up to 63 bytes; values up to 255 unless a key says otherwise. */
+export const MAX_KEY_LENGTH = 63;
+export const MAX_VALUE_LENGTH = 255;
+/** Binary CHAP values (CHAP_C/CHAP_R) may be long: 1024-byte challenges as hex, RFC 7143 §12.1.3. */
+const LONG_VALUE_KEYS = new Set(["CHAP_C", "CHAP_R", "CHAP_N", "TargetAddress"]);
+export const MAX_LONG_VALUE_LENGTH = 2 + 2 * 1024;
+
+const KEY_RE = /^[A-Za-z0-9.\-+@_]+$/;
+
+export type TextPairs = [string, string][];
+
+export type DecodeResult = { ok: true; pairs: TextPairs } | { ok: false; error: string };
+
+/**
+ * Parses a text data segment. A trailing segment without NUL is accepted (some
+ * initiators omit the last terminator); empty segments between NULs are skipped.
+ * Duplicate keys are a protocol error (RFC 7143 §6.2) and reported as such.
+ */
+export function decodeText(data: Buffer, opts: { allowDuplicates?: boolean } = {}): DecodeResult {
+  const pairs: TextPairs = [];
+  const seen = new Set<string>();
+  let start = 0;
+  while (start < data.length) {
+    let end = data.indexOf(0, start);
+    if (end < 0) end = data.length;
+    if (end > start) {
+      const item = data.toString("utf8", start, end);
+      const eq = item.indexOf("=");
+      if (eq <= 0) return { ok: false, error: `malformed text key "${clip(item)}"` };
+      const key = item.slice(0, eq);
+      const value = item.slice(eq + 1);
+      if (key.length > MAX_KEY_LENGTH) return { ok: false, error: `key "${clip(key)}" is longer than ${MAX_KEY_LENGTH} bytes` };
+      if (!KEY_RE.test(key)) return { ok: false, error: `key "${clip(key)}" has characters outside RFC 7143 §6.1` };
+      const max = LONG_VALUE_KEYS.has(key) ? MAX_LONG_VALUE_LENGTH : MAX_VALUE_LENGTH;
+      if (Buffer.byteLength(value) > max) return { ok: false, error: `value of ${key} is longer than ${max} bytes` };
+      if (seen.has(key) && !opts.allowDuplicates) return { ok: false, error: `key ${key} sent twice` };
+      seen.add(key);
+      pairs.push([key, value]);
+    }
+    start = end + 1;
+  }
+  return { ok: true, pairs };
+}
+
+export function encodeText(pairs: TextPairs): Buffer {
+  if (pairs.length === 0) return Buffer.alloc(0);
+  return Buffer.from(pairs.map(([k, v]) => `${k}=${v}\0`).join(""), "utf8");
+}
+
+function clip(s: string): string {
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
+}
