@@ -46,7 +46,11 @@ export function formatValue(n: number): string {
   return String(n);
 }
 
-/** Upper bounds (`le`) of the latency buckets in seconds: 2^(i+1) µs; the last bucket is +Inf. */
+/**
+ * Upper bounds (`le`) of the latency buckets in seconds: 2^(i+1) µs; the last bucket is +Inf.
+ * IoStats buckets are [2^i, 2^(i+1)), so a latency of exactly 2^(i+1) µs is counted one
+ * bucket up; with sub-microsecond float latencies that is immaterial.
+ */
 export const LATENCY_BUCKET_BOUNDS_SECONDS: readonly number[] = Array.from({ length: HISTOGRAM_BUCKETS - 1 }, (_, i) => 2 ** (i + 1) / 1e6);
 const LE_STRINGS = [...LATENCY_BUCKET_BOUNDS_SECONDS.map(formatValue), "+Inf"];
 

@@ -161,6 +161,16 @@ describe("IoHandle counters", () => {
     expect(lun.c[Counter.IN_FLIGHT]).toBe(0);
   });
 
+  it("accepts a shared clock read for start and done", () => {
+    const { stats, lun, h } = setup();
+    const now = stats.now();
+    expect(now).toBe(1000);
+    const t = h.start(now - 0.5);
+    h.done(t, IoKind.READ, 512, ScsiStatus.GOOD, -1, now + 1.5); // 2000 µs
+    expect(lun.c[Counter.READ_LATENCY_SUM_US]).toBeCloseTo(2000, 6);
+    expect(lun.c[Counter.READ_HISTOGRAM + 10]).toBe(1); // 2000 µs ∈ [1024, 2048)
+  });
+
   it("counts unmapped LUN commands in the appliance total only", () => {
     const { stats, session, conn, lun } = setup();
     const h = stats.handle(session, conn, undefined);
