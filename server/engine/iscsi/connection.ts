@@ -435,16 +435,16 @@ export class Connection {
     const off = h.bufferOffset;
     if (h.ttt === RESERVED_TAG) {
       if (off !== task.unsolicitedNext || off + len > task.unsolicitedEnd || h.dataSN !== task.unsolicitedDataSN) {
-        return this.protocolFailure(RejectReason.PROTOCOL_ERROR, pdu.bhs, `unsolicited Data-Out out of sequence (offset ${off}, DataSN ${h.dataSN})`);
+        return this.failDataOut(task, `unsolicited Data-Out out of sequence (offset ${off}, DataSN ${h.dataSN})`);
       }
       task.unsolicitedNext += len;
       task.unsolicitedDataSN++;
     } else {
       const r2t = task.r2ts?.get(h.ttt);
-      if (!r2t) return this.protocolFailure(RejectReason.INVALID_PDU_FIELD, pdu.bhs, "Data-Out for an unknown Target Transfer Tag");
+      if (!r2t) return this.failDataOut(task, "Data-Out for an unknown Target Transfer Tag");
       // DataPDUInOrder=Yes: offsets ascend without gaps; DataSN restarts at 0 per R2T (RFC 7143 §11.7.5).
       if (off !== r2t.next || off + len > r2t.offset + r2t.length || h.dataSN !== r2t.dataSN) {
-        return this.protocolFailure(RejectReason.PROTOCOL_ERROR, pdu.bhs, `Data-Out out of sequence (offset ${off}, DataSN ${h.dataSN})`);
+        return this.failDataOut(task, `Data-Out out of sequence (offset ${off}, DataSN ${h.dataSN})`);
       }
       r2t.next += len;
       r2t.dataSN++;
@@ -456,6 +456,19 @@ export class Connection {
     task.received += len;
     if (task.r2ts && task.r2ts.size < this.params.maxOutstandingR2T) this.issueR2Ts(task);
     this.maybeExecute(task);
+  }
+
+  /**
+   * A Data-Out sequence error (wrong DataSN, offset or TTT). ERL 0 cannot recover the
+   * data, but the connection can: the command ends with CHECK CONDITION (ABORTED COMMAND,
+   * DATA PHASE ERROR) and its remaining Data-Out is discarded (RFC 7143 §7.12 lets the
+   * target terminate a command early).
+   */
+  private failDataOut(task: Task, why: string): void {
+    this.host.log("warn", `iSCSI ${why}; failing the command`, { remote: this.describe, itt: task.taskTag });
+    task.r2ts?.clear();
+    task.state = "running";
+    this.respond(task, { status: ScsiStatus.CHECK_CONDITION, sense: fixedSense(0x0b, 0x4b, 0x00) });
   }
 
   private maybeExecute(task: Task): void {
