@@ -139,7 +139,7 @@ function StorageObjects({ tree }: { tree: Tree }) {
       {tree.storageObjects.length === 0 ? (
         <p className="text-sm text-slate-500">No storage objects.</p>
       ) : (
-        <table className="w-full text-left text-sm" aria-label="Storage objects">
+        <table className="w-full text-left text-sm [&_td]:pr-3 [&_th]:pr-3" aria-label="Storage objects">
           <thead className="text-xs uppercase text-slate-500">
             <tr>
               <th className="py-1">Name</th>
@@ -158,9 +158,9 @@ function StorageObjects({ tree }: { tree: Tree }) {
                   {so.error && <div className="text-xs text-amber-700 dark:text-amber-400">{so.error}</div>}
                 </td>
                 <td>{so.plugin}</td>
-                <td className="tabular-nums">{formatBytes(so.size)}</td>
+                <td className="whitespace-nowrap tabular-nums">{formatBytes(so.size)}</td>
                 <td className="font-mono text-xs">{so.dev ?? "memory"}</td>
-                <td>{so.writeBack ? "write-back" : "write-through"}</td>
+                <td className="whitespace-nowrap">{so.writeBack ? "write-back" : "write-through"}</td>
                 <td className="text-xs">
                   {so.usedBy.length === 0
                     ? "–"

@@ -254,3 +254,38 @@ describe("single changes", () => {
     expect(JSON.parse(fx.service.exportSaveconfig()).targets[0].tpgs[0].attributes.generate_node_acls).toBe(0);
   });
 });
+
+describe("restore with a portal address in use", () => {
+  it("reports the portal and still serves the rest of the TPG", async () => {
+    const { EngineError } = await import("@/server/engine/core/errors");
+    const opened: string[] = [];
+    const fabric = {
+      async openPortal(ip: string, port: number) {
+        if (port === 3999) throw new EngineError(`address ${ip}:${port} is already in use`, "in_use", "port");
+        opened.push(`${ip}:${port}`);
+      },
+      async closePortal() {},
+      sessions: () => [],
+      async closeSessions() {},
+      async shutdown() {},
+    };
+    const { wwn } = await fx.service.createTarget({ wwn: "iqn.2024-01.com.example:t1" });
+    await fx.service.createStorageObject({ plugin: "ramdisk", name: "r0", size: 1 << 20 });
+    await fx.service.createLun(wwn, 1, "r0");
+    await fx.service.createPortal(wwn, 1, "127.0.0.1", 3998);
+    await fx.service.createPortal(wwn, 1, "127.0.0.1", 3999);
+    fx = await fx.restart();
+    fx.engine.attachFabric(fabric);
+    const warnings = await fx.service.restore();
+    expect(warnings).toEqual([{ object: `/iscsi/${wwn}/tpg1/portals/127.0.0.1:3999`, reason: "address 127.0.0.1:3999 is already in use" }]);
+    expect(opened).toEqual(["127.0.0.1:3998"]);
+    expect(fx.engine.tpg(wwn, 1).luns.size).toBe(1);
+    expect(fx.engine.tpg(wwn, 1).enabled).toBe(true);
+    const { configTree } = await import("@/server/api/tree");
+    const portals = configTree(fx.service).targets[0].tpgs[0].portals;
+    expect(portals.map((p) => [p.key, p.listening, p.error ?? null])).toEqual([
+      ["127.0.0.1:3998", true, null],
+      ["127.0.0.1:3999", false, "address 127.0.0.1:3999 is already in use"],
+    ]);
+  });
+});
