@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { tpgParameterDefaults } from "../../../server/engine/core/defaults";
-import { Negotiation, parseNumber } from "../../../server/engine/iscsi/negotiation";
+import { Negotiation, parseNumber, type NegotiationContext } from "../../../server/engine/iscsi/negotiation";
 import { decodeText, encodeText } from "../../../server/engine/iscsi/text";
 
-const normal = { phase: "login" as const, discovery: false, target: { ...tpgParameterDefaults } };
+const normal: NegotiationContext = { phase: "login", discovery: false, target: { ...tpgParameterDefaults } };
 const answer = (pairs: [string, string][], ctx = normal, n = new Negotiation()) => Object.fromEntries(n.respond(pairs, ctx).responses);
 
 describe("text codec", () => {
