@@ -25,6 +25,8 @@ export interface ChapOptions {
   mutual?: { user: string; secret: string };
   /** Send this as our CHAP_C (reflection tests). */
   forceChallenge?: Buffer;
+  /** Send the target's own challenge back as ours (reflection-attack tests). */
+  reflect?: boolean;
   /** Encode CHAP_R as base64 (0b) instead of hex. */
   base64?: boolean;
 }
@@ -324,8 +326,8 @@ export class IscsiClient {
         const digest = createHash(hash).update(Buffer.from([id])).update(c.secret).update(challenge).digest();
         const keys: [string, string][] = [["CHAP_N", c.user], ["CHAP_R", c.base64 ? `0b${digest.toString("base64")}` : `0x${digest.toString("hex")}`]];
         const myId = 77;
-        const myChallenge = c.forceChallenge ?? randomBytes(16);
-        if (c.mutual || c.forceChallenge) keys.push(["CHAP_I", String(myId)], ["CHAP_C", `0x${myChallenge.toString("hex")}`]);
+        const myChallenge = c.reflect ? challenge : c.forceChallenge ?? randomBytes(16);
+        if (c.mutual || c.forceChallenge || c.reflect) keys.push(["CHAP_I", String(myId)], ["CHAP_C", `0x${myChallenge.toString("hex")}`]);
         r = await this.loginPdu({ csg: 0, nsg: 1, transit: true, keys, itt });
         if (!r) return fail(r);
         h = record(r);
