@@ -45,6 +45,7 @@ import {
 } from "./sense";
 import { UnitAttentions } from "./ua";
 import { registerPrCommands } from "./commands-pr";
+import { registerSbcCommands } from "./commands-sbc";
 import { PersistentReservations, type PrNexus, type PrSavedState, type PrUnitAttention } from "./pr";
 import { ScsiStatus, type DeviceInfo, type NexusIdentity, type ResolvedLun, type ScsiDevice, type ScsiNexusView, type ScsiResult, type ScsiTask } from "./types";
 
@@ -152,9 +153,12 @@ export class ScsiDisk implements ScsiDevice {
       case "target_warm_reset":
       case "target_cold_reset":
         // SAM-5 §6.4: a reset releases SPC-2 reservations (not persistent ones) and
-        // establishes 29h/03h for every other I_T nexus.
+        // establishes 29h/03h for every I_T nexus of the LU, the issuer's included (as Linux
+        // LIO's target_dev_ua_allocate; libiscsi's MultipathIO.Reset expects it on every path).
         this.onReset();
-        this.unitAttentions.addAll(this.nexuses, Asc.BUS_DEVICE_RESET_FUNCTION, by.key);
+        // Target resets: the issuer knows what it did (libiscsi's Reserve6 tests send their next
+        // command on the same nexus and expect no UA); LIO refuses these TMFs altogether.
+        this.unitAttentions.addAll(this.nexuses, Asc.BUS_DEVICE_RESET_FUNCTION, fn === "lun_reset" ? undefined : by.key);
         break;
       case "clear_task_set":
         // SAM-5 §7.5 with TST=000b: other initiators lose their tasks: 2Fh/00h.
@@ -286,6 +290,33 @@ export class ScsiDisk implements ScsiDevice {
       throw new SenseError(SenseKey.ILLEGAL_REQUEST, Asc.INVALID_FIELD_IN_COMMAND_IU, { cdbTransferLength: cdbBytes });
     }
     return { data: data.subarray(0, usable), blocks: usable / bs, cdbTransferLength: cdbBytes === edtl ? undefined : cdbBytes };
+  }
+
+  /** Writes in progress, by LBA range (COMPARE AND WRITE atomicity, SBC-3 §5.2). */
+  private readonly busyRanges = new Set<{ lba: number; end: number; done: Promise<void> }>();
+
+  /**
+   * Runs `fn` once no other write-type command holds an overlapping LBA range, holding
+   * the range meanwhile: a COMPARE AND WRITE's read-compare-write is atomic against
+   * every other write to those blocks. Non-overlapping commands run concurrently.
+   */
+  async withRange<T>(lba: number, blocks: number, fn: () => Promise<T>): Promise<T> {
+    const end = lba + blocks;
+    for (;;) {
+      let blocker: Promise<void> | undefined;
+      for (const r of this.busyRanges) if (r.lba < end && lba < r.end) blocker = r.done;
+      if (!blocker) break;
+      await blocker;
+    }
+    let release!: () => void;
+    const entry = { lba, end, done: new Promise<void>((res) => (release = res)) };
+    this.busyRanges.add(entry);
+    try {
+      return await fn();
+    } finally {
+      this.busyRanges.delete(entry);
+      release();
+    }
   }
 
   /** Parameter list of a command (MODE SELECT, UNMAP, PR OUT ...): the Data-Out bytes, at most `length`. */
@@ -466,10 +497,11 @@ function modeSelect(c: CommandContext): ScsiResult {
     }
     off += len;
   }
-  const changed = next.dSense !== d.modeState.dSense || next.swp !== d.modeState.swp;
+  // No 2Ah/01h MODE PARAMETERS CHANGED for the other nexuses: D_SENSE only changes the
+  // sense format and SWP is reported by DATA PROTECT itself, and initiators (libiscsi's
+  // test suite among them) treat an unexpected UA on another path as a failure. LIO
+  // accepts no mode change at all, so it never raises it either.
   Object.assign(d.modeState, next);
-  // SPC-4 §7.5.2: other nexuses learn of changed mode parameters through 2Ah/01h.
-  if (changed) d.unitAttentions.addAll(d.nexuses, Asc.MODE_PARAMETERS_CHANGED, c.nexus.identity.key);
   return GOOD;
 }
 
@@ -523,7 +555,10 @@ async function write(c: CommandContext): Promise<ScsiResult> {
   d.checkRange(p.lba, p.blocks);
   if (p.blocks > d.maxTransferBlocks) throw invalidFieldInCdb(c.cdb.length >= 16 ? 10 : 7);
   const w = d.writeData(c, p.blocks);
-  if (w.blocks > 0) await d.info.backstore.write(p.lba * d.blockSize, w.data, p.fua && d.attr("emulate_fua_write") === 1);
+  if (w.blocks > 0) {
+    const fua = p.fua && d.attr("emulate_fua_write") === 1;
+    await d.withRange(p.lba, w.blocks, () => d.info.backstore.write(p.lba * d.blockSize, w.data, fua));
+  }
   const r: ScsiResult = { status: ScsiStatus.GOOD };
   if (w.cdbTransferLength !== undefined) r.cdbTransferLength = w.cdbTransferLength;
   return r;
@@ -611,5 +646,6 @@ defineCommand(Opcode.START_STOP_UNIT, { name: "START STOP UNIT", handler: startS
 for (const op of [Opcode.REZERO_UNIT, Opcode.SEEK_6, Opcode.SEEK_10]) defineCommand(op, { name: "SEEK", handler: noop });
 
 registerPrCommands(defineCommand);
+registerSbcCommands(defineCommand, defineServiceAction);
 
 export { allocationLength, MaintenanceIn };

@@ -267,7 +267,7 @@ describe("ScsiDisk unit attentions and misc", () => {
     expect(senseOf({ status: 0, sense: r2.dataIn })).toMatchObject({ key: 0, asc: 0 });
   });
 
-  it("LUN RESET queues 29h/03h for the other nexuses only", async () => {
+  it("LUN RESET queues 29h/03h for every nexus, the issuer included", async () => {
     const { disk } = makeDisk();
     const a = identity("iqn.1994-05.com.example:a");
     const b = identity("iqn.1994-05.com.example:b");
@@ -276,7 +276,7 @@ describe("ScsiDisk unit attentions and misc", () => {
     disk.unitAttentions.clear(a.key);
     disk.unitAttentions.clear(b.key);
     disk.taskManagement("lun_reset", a);
-    expect(disk.unitAttentions.peek(a.key)).toBeUndefined();
+    expect(disk.unitAttentions.peek(a.key)).toEqual([0x29, 0x03]);
     expect(disk.unitAttentions.peek(b.key)).toEqual([0x29, 0x03]);
     disk.nexusLost(b);
     expect(disk.unitAttentions.peek(b.key)).toBeUndefined();
