@@ -12,7 +12,7 @@ async function main() {
   const engine = createEngine();
   const iqn = "iqn.2003-01.org.linux-iscsi.portico:score";
   const thin = [b, c].includes("thin");
-  const attributes = thin ? { emulate_tpu: 1, emulate_tpws: 1 } : {};
+  const attributes: Record<string, number> = thin ? { emulate_tpu: 1, emulate_tpws: 1 } : {};
   const so =
     plugin === "ramdisk"
       ? await engine.createStorageObject({ plugin: "ramdisk", name: "rd", size: Number(a), attributes })
