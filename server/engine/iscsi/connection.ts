@@ -110,11 +110,16 @@ export class Connection {
     socket.on("error", (err) => this.destroy(`socket error: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
     socket.on("close", () => this.destroy("closed"));
     socket.on("drain", () => socket.resume());
+    this.startLoginTimer(host.loginTimeoutMs ?? 15_000);
+  }
+
+  private startLoginTimer(ms: number): void {
+    clearTimeout(this.loginTimer);
     this.loginTimer = setTimeout(() => {
       if (this.state !== "login") return;
       this.host.loginFailed(this, this.login, { status: LoginStatus.INITIATOR_ERROR, reason: "login timeout", message: "login did not complete in time" });
       this.destroy("login timeout");
-    }, host.loginTimeoutMs ?? 15_000);
+    }, ms);
     this.loginTimer.unref();
   }
 
@@ -253,8 +258,13 @@ export class Connection {
       this.statSN = h.expStatSN;
       this.cid = h.cid;
     }
+    const first = !this.login.first;
     const reply = this.login.handle(h, pdu.data);
     if (reply.outcome === "fail") return this.failLogin(h, reply.failure!);
+    // Once the TPG is known its login_timeout attribute applies (unless the fabric overrides it).
+    if (first && this.login.tpg && this.host.loginTimeoutMs === undefined) {
+      this.startLoginTimer((this.login.tpg.attributes.login_timeout ?? 15) * 1000);
+    }
     let data = encodeText(reply.keys);
     // Bound our answer (NotUnderstood amplification, CVE-2026-63887): it must fit the initiator's 8192.
     if (data.length > 8192) return this.failLogin(h, { status: LoginStatus.INITIATOR_ERROR, reason: "protocol error", message: "login answer exceeds 8192 bytes" });
