@@ -15,7 +15,7 @@ export interface RawPdu {
   data: Buffer;
 }
 
-export function textData(keys: Record<string, string>): Buffer {
+export function textData(keys: Record<string, string>): Buffer<ArrayBufferLike> {
   return Buffer.from(Object.entries(keys).map(([k, v]) => `${k}=${v}\0`).join(""), "utf8");
 }
 
@@ -33,7 +33,7 @@ function pad4(n: number): number {
 }
 
 /** Builds a PDU: BHS fields given as byte offsets, data padded to 4. DataSegmentLength may be forced (for lies). */
-export function pdu(opcode: number, flags: number, fields: (bhs: Buffer) => void, data = Buffer.alloc(0), dslOverride?: number): Buffer {
+export function pdu(opcode: number, flags: number, fields: (bhs: Buffer) => void, data: Buffer<ArrayBufferLike> = Buffer.alloc(0), dslOverride?: number): Buffer {
   const bhs = Buffer.alloc(48);
   bhs[0] = opcode;
   bhs[1] = flags;
