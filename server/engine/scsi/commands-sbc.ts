@@ -141,7 +141,12 @@ async function compareAndWrite(c: CommandContext): Promise<ScsiResult> {
   const d = c.disk;
   const p = parseCompareAndWrite(c.cdb);
   d.checkProtect(p);
-  if (p.blocks === 0) return GOOD;
+  // NUMBER OF LOGICAL BLOCKS 0 moves no data; Data-Out that disagrees with it (e.g. an
+  // initiator's 256 wrapped to 0) is an invalid CDB rather than a silent no-op.
+  if (p.blocks === 0) {
+    if (c.task.expectedDataTransferLength !== 0) throw invalidFieldInCdb(13);
+    return GOOD;
+  }
   if (p.blocks > 1) throw invalidFieldInCdb(13);
   d.checkRange(p.lba, p.blocks);
   const bs = d.blockSize;

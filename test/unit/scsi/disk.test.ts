@@ -309,3 +309,70 @@ describe("ScsiDisk unit attentions and misc", () => {
     expect(senseOf(await run(disk, task([0, 0, 0, 0, 0, 0])))).toMatchObject({ key: 6, asc: 0x2a, ascq: 0x09 });
   });
 });
+
+describe("ScsiDisk phase-2 SBC commands", () => {
+  const caw = (lba: number, n: number) => {
+    const c = rw16(0x89, BigInt(lba), 0);
+    c[10] = c[11] = c[12] = 0;
+    c[13] = n;
+    return c;
+  };
+  it("COMPARE AND WRITE writes on match and reports the miscompare offset", async () => {
+    const { disk, backstore } = makeDisk();
+    await backstore.write(0, Buffer.alloc(512, 0x41), false);
+    const ok = Buffer.concat([Buffer.alloc(512, 0x41), Buffer.alloc(512, 0x42)]);
+    expect((await run(disk, task(caw(0, 1), { dataOut: ok }))).status).toBe(0);
+    expect((await backstore.read(0, 512))[0]).toBe(0x42);
+    const bad = Buffer.concat([Buffer.alloc(512, 0x42), Buffer.alloc(512, 0x43)]);
+    bad[37] = 0;
+    expect(senseOf(await run(disk, task(caw(0, 1), { dataOut: bad })))).toMatchObject({ key: 0x0e, asc: 0x1d, information: 37n });
+    expect(senseOf(await run(disk, task(caw(0, 2), { dataOut: Buffer.alloc(2048) })))).toMatchObject({ key: 5, asc: 0x24 });
+    expect(senseOf(await run(disk, task(caw(0, 0), { dataOut: Buffer.alloc(2048) })))).toMatchObject({ key: 5, asc: 0x24 });
+  });
+
+  it("WRITE SAME fills the range; with UNMAP and zeros it deallocates", async () => {
+    const { disk, backstore } = makeDisk({ attrs: { emulate_tpws: 1 } });
+    const ws = rw10(0x41, 4, 3);
+    expect((await run(disk, task(ws, { dataOut: Buffer.alloc(512, 9) }))).status).toBe(0);
+    expect((await backstore.read(4 * 512, 3 * 512)).equals(Buffer.alloc(1536, 9))).toBe(true);
+    expect(senseOf(await run(disk, task(rw10(0x41, 4, 0), { dataOut: Buffer.alloc(512) })))).toMatchObject({ asc: 0x24 });
+    const unmap = rw10(0x41, 0, 2048, 0x08);
+    expect((await run(disk, task(unmap, { dataOut: Buffer.alloc(512) }))).status).toBe(0);
+    expect(backstore.allocatedBytes).toBe(0);
+    // UNMAP bit without emulate_tpws is refused.
+    const { disk: plain } = makeDisk();
+    expect(senseOf(await run(plain, task(unmap, { dataOut: Buffer.alloc(512) })))).toMatchObject({ key: 5, asc: 0x24 });
+  });
+
+  it("UNMAP deallocates within the Block Limits and GET LBA STATUS reports it", async () => {
+    const { disk, backstore } = makeDisk({ attrs: { emulate_tpu: 1 } });
+    await backstore.write(0, Buffer.alloc(2048 * 512, 1), false);
+    const param = Buffer.alloc(24);
+    param.writeUInt16BE(22, 0);
+    param.writeUInt16BE(16, 2);
+    param.writeBigUInt64BE(0n, 8);
+    param.writeUInt32BE(2048, 16);
+    expect((await run(disk, task([0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0], { dataOut: param }))).status).toBe(0);
+    expect((await backstore.read(0, 512)).equals(Buffer.alloc(512))).toBe(true);
+    const g = Buffer.alloc(16);
+    g[0] = 0x9e;
+    g[1] = 0x12;
+    g.writeUInt32BE(64, 10);
+    const st = (await run(disk, task([...g]))).dataIn!;
+    expect(st[8 + 12]).toBe(1);
+    param.writeUInt32BE(9000, 16);
+    expect(senseOf(await run(disk, task([0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0], { dataOut: param })))).toMatchObject({ asc: 0x26 });
+  });
+
+  it("REPORT SUPPORTED OPERATION CODES lists commands and usage data with DPO/FUA", async () => {
+    const { disk } = makeDisk();
+    const all = (await run(disk, task([0xa3, 0x0c, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0]))).dataIn!;
+    const ops = new Set<number>();
+    for (let off = 4; off < 4 + all.readUInt32BE(0); off += 8) ops.add(all[off]);
+    expect([0x28, 0x2a, 0x12, 0x5e, 0x89].every((o) => ops.has(o))).toBe(true);
+    const one = (await run(disk, task([0xa3, 0x0c, 0x01, 0x28, 0, 0, 0, 0, 1, 0, 0, 0]))).dataIn!;
+    expect(one[1] & 7).toBe(3);
+    expect(one.readUInt16BE(2)).toBe(10);
+    expect(one[4 + 1] & 0x18).toBe(0x18);
+  });
+});
