@@ -161,3 +161,102 @@ export const PRODUCT_ID_BY_PLUGIN: Record<string, string> = {
   ramdisk: "RAMDISK-MCP",
 };
 export const DEFAULT_REVISION = "4.0";
+
+/**
+ * How each storage object attribute may be changed (lio-model.md §2.1, K-cfs store functions).
+ * `exported: false` = LIO refuses the change while any LUN exports the object ("not while exported").
+ * `fixed` = the value Portico runs with and the only one it accepts (LIO ignores or refuses the rest).
+ */
+export interface SoAttributeRule {
+  range?: [number, number];
+  values?: number[];
+  exported?: false;
+  fixed?: number;
+  readOnly?: boolean;
+  /** Why a fixed value cannot change, for the error message. */
+  why?: string;
+}
+
+const BOOL: [number, number] = [0, 1];
+const U32: [number, number] = [0, 0xffffffff];
+
+export const storageObjectAttributeRules: Record<string, SoAttributeRule> = {
+  block_size: { values: [512, 4096], exported: false },
+  hw_block_size: { readOnly: true },
+  hw_max_sectors: { readOnly: true },
+  hw_queue_depth: { readOnly: true },
+  emulate_model_alias: { range: BOOL, exported: false },
+  emulate_dpo: { fixed: 1, why: "deprecated in LIO (writes are ignored)" },
+  emulate_fua_read: { fixed: 1, why: "deprecated in LIO (writes are ignored)" },
+  emulate_fua_write: { range: BOOL },
+  emulate_write_cache: { range: BOOL, why: "it follows the backstore's write_back mode, chosen when the storage object is created" },
+  emulate_ua_intlck_ctrl: { range: [0, 2], exported: false },
+  emulate_tas: { range: BOOL, exported: false },
+  emulate_tpu: { range: BOOL },
+  emulate_tpws: { range: BOOL },
+  emulate_caw: { range: BOOL },
+  emulate_3pc: { range: BOOL },
+  emulate_pr: { range: BOOL, exported: false },
+  emulate_rsoc: { range: BOOL },
+  emulate_rest_reord: { fixed: 0, why: "LIO only implements restricted reordering 0" },
+  enforce_pr_isids: { range: BOOL },
+  force_pr_aptpl: { range: BOOL, exported: false },
+  is_nonrot: { range: BOOL },
+  pi_prot_type: { fixed: 0, why: "T10 protection information is not supported" },
+  pi_prot_format: { fixed: 0, why: "T10 protection information is not supported" },
+  pi_prot_verify: { fixed: 0, why: "T10 protection information is not supported" },
+  max_unmap_lba_count: { range: U32 },
+  max_unmap_block_desc_count: { range: U32 },
+  unmap_granularity: { range: U32 },
+  unmap_granularity_alignment: { range: U32 },
+  unmap_zeroes_data: { range: BOOL, exported: false },
+  max_write_same_len: { range: U32 },
+  optimal_sectors: { range: U32, exported: false },
+  queue_depth: { range: [1, 0xffffffff], exported: false },
+  alua_support: { fixed: 1, why: "read-only in LIO for these backstores" },
+  pgr_support: { fixed: 1, why: "read-only in LIO for these backstores" },
+};
+
+/** Node ACL attribute ranges (lio-model.md §2.3). */
+export const nodeAclAttributeRanges: Record<string, [number, number]> = {
+  dataout_timeout: [2, 60],
+  dataout_timeout_retries: [1, 15],
+  default_erl: [0, 2],
+  nopin_response_timeout: [3, 60],
+  nopin_timeout: [3, 60],
+  random_datain_pdu_offsets: [0, 1],
+  random_datain_seq_offsets: [0, 1],
+  random_r2t_offsets: [0, 1],
+};
+
+/** iSCSI TPG parameter types (lio-model.md §2.4): what a value must look like. */
+export type ParameterRule =
+  | { kind: "list"; values: string[] }
+  | { kind: "bool" }
+  | { kind: "number"; range: [number, number] }
+  | { kind: "text" }
+  | { kind: "fixed"; values: string[]; why: string };
+
+export const tpgParameterRules: Record<string, ParameterRule> = {
+  AuthMethod: { kind: "list", values: ["CHAP", "None"] },
+  HeaderDigest: { kind: "list", values: ["CRC32C", "None"] },
+  DataDigest: { kind: "list", values: ["CRC32C", "None"] },
+  MaxConnections: { kind: "fixed", values: ["1"], why: "a session has one connection (MC/S is not supported)" },
+  TargetAlias: { kind: "text" },
+  InitialR2T: { kind: "bool" },
+  ImmediateData: { kind: "bool" },
+  MaxRecvDataSegmentLength: { kind: "number", range: [512, 16777215] },
+  MaxXmitDataSegmentLength: { kind: "number", range: [512, 16777215] },
+  MaxBurstLength: { kind: "number", range: [512, 16777215] },
+  FirstBurstLength: { kind: "number", range: [512, 16777215] },
+  DefaultTime2Wait: { kind: "number", range: [0, 3600] },
+  DefaultTime2Retain: { kind: "number", range: [0, 3600] },
+  MaxOutstandingR2T: { kind: "number", range: [1, 65535] },
+  DataPDUInOrder: { kind: "bool" },
+  DataSequenceInOrder: { kind: "bool" },
+  ErrorRecoveryLevel: { kind: "fixed", values: ["0"], why: "only ErrorRecoveryLevel 0 is implemented" },
+  IFMarker: { kind: "fixed", values: ["No"], why: "markers are not supported (LIO always rejects them)" },
+  OFMarker: { kind: "fixed", values: ["No"], why: "markers are not supported (LIO always rejects them)" },
+  IFMarkInt: { kind: "fixed", values: ["Reject"], why: "markers are not supported (LIO always rejects them)" },
+  OFMarkInt: { kind: "fixed", values: ["Reject"], why: "markers are not supported (LIO always rejects them)" },
+};

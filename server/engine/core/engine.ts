@@ -11,10 +11,13 @@ import {
   DEFAULT_VENDOR_ID,
   PRODUCT_ID_BY_PLUGIN,
   nodeAclAttributeDefaults,
+  nodeAclAttributeRanges,
   storageObjectAttributeDefaults,
+  storageObjectAttributeRules,
   tpgAttributeDefaults,
   tpgAttributeRanges,
   tpgParameterDefaults,
+  tpgParameterRules,
 } from "./defaults";
 import { EngineError } from "./errors";
 import { MappedLun, NodeAcl, StorageObject, Target, Tpg, TpgLun, type ChapCredentials, type DiscoveryAuth } from "./model";
@@ -62,7 +65,26 @@ export interface FabricDriver {
 export interface StorageObjectSpec extends BackstoreSpec {
   wwn?: string;
   attributes?: Record<string, number>;
+  /** INQUIRY identity; LIO's defaults (LIO-ORG, FILEIO/IBLOCK/RAMDISK-MCP, 4.0) when absent. */
+  vendorId?: string;
+  productId?: string;
+  revision?: string;
 }
+
+/** INQUIRY identity of a storage object (LIO `wwn/` configfs group). */
+export interface StorageObjectIdentity {
+  /** Unit serial (VPD 0x80, and the NAA designator of VPD 0x83), a UUID. */
+  wwn?: string;
+  /** T10 VENDOR IDENTIFICATION, 1..8 printable ASCII characters. */
+  vendorId?: string;
+  /** PRODUCT IDENTIFICATION, 1..16 printable ASCII characters (turns emulate_model_alias off). */
+  productId?: string;
+  /** PRODUCT REVISION LEVEL, 1..4 printable ASCII characters. */
+  revision?: string;
+}
+
+/** What a LUN-set change did to the nexuses of one TPG (for REPORTED LUNS DATA HAS CHANGED). */
+type LunViews = Map<string, string>;
 
 export interface EngineOptions {
   openBackstore: OpenBackstore;
@@ -113,6 +135,7 @@ export class Engine {
       throw new EngineError(`block size ${blockSize} is not supported: use 512 or 4096`, "invalid", "blockSize");
     }
     const wwn = spec.wwn ? validateUnitSerial(spec.wwn) : randomUUID();
+    const identity = checkIdentity({ vendorId: spec.vendorId, productId: spec.productId, revision: spec.revision });
     const attributes = storageObjectAttributeDefaults(spec.plugin, blockSize);
     if (spec.writeBack) attributes.emulate_write_cache = 1;
     const overrides = spec.attributes ?? {};
@@ -137,9 +160,9 @@ export class Engine {
       backstore,
       attributes,
       spec.dev,
-      DEFAULT_VENDOR_ID,
-      PRODUCT_ID_BY_PLUGIN[spec.plugin],
-      DEFAULT_REVISION,
+      identity.vendorId ?? DEFAULT_VENDOR_ID,
+      identity.productId ?? PRODUCT_ID_BY_PLUGIN[spec.plugin],
+      identity.revision ?? DEFAULT_REVISION,
     );
     so.device = this.options.createDevice(so);
     this.storageObjects.set(key, so);
@@ -149,11 +172,108 @@ export class Engine {
   async deleteStorageObject(plugin: string, name: string): Promise<void> {
     const so = this.storageObject(plugin, name);
     if (so.exports.size > 0) {
-      const luns = [...so.exports].map((l) => `${l.tpg.target.iqn} tpg${l.tpg.tag} lun${l.index}`);
-      throw new EngineError(`storage object ${so.key} is exported by ${luns.join(", ")}: delete those LUNs first`, "in_use");
+      throw new EngineError(`storage object ${so.key} is exported by ${exportNames(so)}: delete those LUNs first`, "in_use");
     }
     this.storageObjects.delete(so.key);
     await so.backstore.close();
+  }
+
+  /**
+   * Sets storage object attributes, all or none (lio-model.md §2.1). Refused: unknown or
+   * read-only attributes, values out of range, a change LIO refuses while the object is
+   * exported (the error names the LUNs), emulate_tpu/tpws/unmap_zeroes_data without UNMAP
+   * support (max_unmap_block_desc_count 0). The SCSI layer reads attributes live, so an
+   * accepted change applies to the next command.
+   */
+  async setStorageObjectAttributes(plugin: string, name: string, changes: Record<string, number>): Promise<Record<string, number>> {
+    const so = this.storageObject(plugin, name);
+    const next = { ...so.attributes };
+    for (const [k, v] of Object.entries(changes)) {
+      const rule = storageObjectAttributeRules[k];
+      if (!rule || !(k in so.attributes)) throw new EngineError(`unknown storage object attribute "${k}"`, "invalid", k);
+      if (rule.readOnly) throw new EngineError(`attribute ${k} is read-only: the backstore decides it`, "invalid", k);
+      if (!Number.isInteger(v)) throw new EngineError(`attribute ${k} must be an integer`, "invalid", k);
+      if (v === so.attributes[k]) continue;
+      if (rule.fixed !== undefined) throw new EngineError(`attribute ${k} can only be ${rule.fixed}: ${rule.why}`, "invalid", k);
+      if (rule.values && !rule.values.includes(v)) throw new EngineError(`attribute ${k} must be one of ${rule.values.join(", ")}`, "invalid", k);
+      if (rule.range && (v < rule.range[0] || v > rule.range[1])) throw new EngineError(`attribute ${k} must be an integer in ${rule.range[0]}..${rule.range[1]}`, "invalid", k);
+      if (k === "emulate_write_cache") throw new EngineError(`attribute emulate_write_cache cannot be changed: ${rule.why}`, "invalid", k);
+      if (rule.exported === false && so.exports.size > 0) {
+        throw new EngineError(`attribute ${k} cannot change while ${so.key} is exported (by ${exportNames(so)}), as in LIO: remove those LUNs first`, "in_use", k);
+      }
+      next[k] = v;
+    }
+    for (const k of ["emulate_tpu", "emulate_tpws", "unmap_zeroes_data"]) {
+      if (next[k] === 1 && so.attributes[k] !== 1 && !(next.max_unmap_block_desc_count > 0)) {
+        throw new EngineError(`attribute ${k}=1 needs UNMAP support: max_unmap_block_desc_count is 0`, "invalid", k);
+      }
+    }
+    if (next.optimal_sectors > next.hw_max_sectors) {
+      throw new EngineError(`attribute optimal_sectors must be at most hw_max_sectors (${next.hw_max_sectors})`, "invalid", "optimal_sectors");
+    }
+    if (next.queue_depth > next.hw_queue_depth) {
+      throw new EngineError(`attribute queue_depth must be in 1..hw_queue_depth (${next.hw_queue_depth})`, "invalid", "queue_depth");
+    }
+    if (next.block_size !== so.attributes.block_size) {
+      // A new logical block size means re-opening the backstore with it (not exported: checked above).
+      if (so.plugin === "ramdisk") throw new EngineError("a ramdisk's block_size is fixed at creation: re-create it with the block size you want", "invalid", "block_size");
+      const reopened = await this.options
+        .openBackstore({ plugin: so.plugin, name: so.name, dev: so.dev, size: so.sizeBytes, blockSize: next.block_size, writeBack: so.writeBack, readonly: so.backstore.readonly })
+        .catch((err: unknown) => {
+          throw new EngineError(`cannot re-open ${so.key} with block size ${next.block_size}: ${(err as Error).message}`, "io", "block_size");
+        });
+      await so.backstore.close();
+      so.backstore = reopened;
+      next.hw_block_size = reopened.blockSize;
+      const hw = storageObjectAttributeDefaults(so.plugin, reopened.blockSize);
+      next.hw_max_sectors = hw.hw_max_sectors;
+      if (next.optimal_sectors > next.hw_max_sectors) next.optimal_sectors = next.hw_max_sectors;
+      so.device = this.options.createDevice(so);
+    }
+    Object.assign(so.attributes, next);
+    return { ...so.attributes };
+  }
+
+  /** Sets the unit serial, vendor, product and revision: refused while exported, as LIO does (target_wwn_*_store). */
+  setStorageObjectIdentity(plugin: string, name: string, identity: StorageObjectIdentity): void {
+    const so = this.storageObject(plugin, name);
+    const checked = checkIdentity(identity);
+    const wwn = identity.wwn !== undefined ? validateUnitSerial(identity.wwn) : undefined;
+    const field = Object.keys(identity).find((k) => identity[k as keyof StorageObjectIdentity] !== undefined) ?? "wwn";
+    if (so.exports.size > 0) {
+      throw new EngineError(`the identity of ${so.key} cannot change while it is exported (by ${exportNames(so)}), as in LIO: remove those LUNs first`, "in_use", field);
+    }
+    if (wwn !== undefined) so.wwn = wwn;
+    if (checked.vendorId !== undefined) so.vendorId = checked.vendorId;
+    if (checked.revision !== undefined) so.revision = checked.revision;
+    if (checked.productId !== undefined) {
+      so.productIdBase = checked.productId;
+      // An explicit product id wins over the name-as-model alias.
+      so.attributes.emulate_model_alias = 0;
+    }
+  }
+
+  /**
+   * Grows a storage object (fileio: the file; ramdisk: its capacity). Shrinking is refused:
+   * initiators would lose data they wrote. Every nexus gets CAPACITY DATA HAS CHANGED
+   * (2Ah/09h, SBC-3 §4.10) from the SCSI layer on its next command.
+   */
+  async resizeStorageObject(plugin: string, name: string, sizeBytes: number): Promise<number> {
+    const so = this.storageObject(plugin, name);
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new EngineError("size must be a positive number of bytes", "invalid", "size");
+    const bs = so.backstore.blockSize;
+    const target = sizeBytes - (sizeBytes % bs);
+    if (target < so.sizeBytes) {
+      throw new EngineError(`${so.key} cannot shrink from ${so.sizeBytes} to ${target} bytes: initiators would lose data (only growing is supported)`, "invalid", "size");
+    }
+    if (target === so.sizeBytes) return so.sizeBytes;
+    if (!so.backstore.resize || so.plugin === "block") {
+      throw new EngineError(`${so.key} takes its size from the block device: grow the device itself`, "invalid", "size");
+    }
+    await so.backstore.resize(target).catch((err: unknown) => {
+      throw new EngineError(`cannot grow ${so.key}: ${(err as Error).message}`, "io", "size");
+    });
+    return so.sizeBytes;
   }
 
   // ---- targets and TPGs -------------------------------------------------
@@ -198,6 +318,7 @@ export class Engine {
     for (const [k, v] of Object.entries(opts.attributes ?? {})) checkTpgAttribute(k, v);
     Object.assign(attributes, opts.attributes ?? {});
     const parameters = { ...tpgParameterDefaults };
+    if (attributes.authentication === 1) parameters.AuthMethod = "CHAP";
     for (const [k, v] of Object.entries(opts.parameters ?? {})) checkTpgParameter(k, v);
     Object.assign(parameters, opts.parameters ?? {});
     const tpg = new Tpg(target, t, opts.enabled ?? true, attributes, parameters, this.nextRtpi++);
@@ -224,8 +345,14 @@ export class Engine {
   setTpgAttribute(iqn: string, tag: number, name: string, value: number): void {
     const tpg = this.tpg(iqn, tag);
     checkTpgAttribute(name, value);
+    const before = this.lunViews(tpg);
     tpg.attributes[name] = value;
+    // LIO iscsit_ta_authentication: authentication=1 removes None from AuthMethod, 0 puts it back.
+    if (name === "authentication") tpg.parameters.AuthMethod = value === 1 ? "CHAP" : "CHAP,None";
+    // LIO iscsit_ta_generate_node_acls: demo mode needs cached dynamic ACLs.
+    if (name === "generate_node_acls" && value === 1) tpg.attributes.cache_dynamic_acls = 1;
     tpg.generation++;
+    if (name === "generate_node_acls" || name === "demo_mode_write_protect") this.lunsChanged(tpg, before);
   }
 
   setTpgParameter(iqn: string, tag: number, name: string, value: string): void {
@@ -235,7 +362,45 @@ export class Engine {
   }
 
   setTpgAuth(iqn: string, tag: number, chap: ChapCredentials): void {
-    this.tpg(iqn, tag).chap = { ...chap };
+    this.tpg(iqn, tag).chap = checkChap(chap);
+  }
+
+  setNodeAclAuth(iqn: string, tag: number, initiatorName: string, chap: ChapCredentials): void {
+    this.nodeAcl(iqn, tag, initiatorName).chap = checkChap(chap);
+  }
+
+  setDiscoveryAuth(auth: DiscoveryAuth): void {
+    this.discoveryAuth = { ...checkChap(auth), enabled: Boolean(auth.enabled) };
+  }
+
+  /** Node ACL attributes (lio-model.md §2.3), all or none. */
+  setNodeAclAttributes(iqn: string, tag: number, initiatorName: string, changes: Record<string, number>): Record<string, number> {
+    const acl = this.nodeAcl(iqn, tag, initiatorName);
+    for (const [k, v] of Object.entries(changes)) checkNodeAclAttribute(k, v);
+    Object.assign(acl.attributes, changes);
+    return { ...acl.attributes };
+  }
+
+  /** cmdsn_depth: the command window new sessions of this initiator get (LIO applies it at the next login). */
+  setNodeAclCmdsnDepth(iqn: string, tag: number, initiatorName: string, depth: number): void {
+    const acl = this.nodeAcl(iqn, tag, initiatorName);
+    if (!Number.isInteger(depth) || depth < 1 || depth > 512) throw new EngineError("cmdsn_depth must be an integer in 1..512", "invalid", "cmdsnDepth");
+    acl.cmdsnDepth = depth;
+  }
+
+  /** ACL tag (targetcli's initiator groups); undefined removes it. */
+  setNodeAclTag(iqn: string, tag: number, initiatorName: string, aclTag: string | undefined): void {
+    const acl = this.nodeAcl(iqn, tag, initiatorName);
+    if (aclTag !== undefined) checkAclTag(aclTag);
+    acl.tag = aclTag;
+  }
+
+  setMappedLunWriteProtect(iqn: string, tag: number, initiatorName: string, index: number, writeProtect: boolean): void {
+    const acl = this.nodeAcl(iqn, tag, initiatorName);
+    const m = acl.mappedLuns.get(index);
+    if (!m) throw new EngineError(`ACL ${acl.initiatorName} has no mapped_lun${index}`, "not_found", "index");
+    m.writeProtect = writeProtect;
+    acl.tpg.generation++;
   }
 
   // ---- LUNs ------------------------------------------------------------
@@ -250,10 +415,12 @@ export class Engine {
     for (const l of tpg.luns.values()) {
       if (l.storageObject === so) throw new EngineError(`${so.path} is already exported by lun${l.index} of this TPG`, "exists", "storageObject");
     }
+    const before = this.lunViews(tpg);
     const lun = new TpgLun(tpg, index, so, opts.alias ?? randomUUID().slice(-10));
     tpg.luns.set(index, lun);
     so.exports.add(lun);
     tpg.generation++;
+    this.lunsChanged(tpg, before);
     return lun;
   }
 
@@ -261,6 +428,7 @@ export class Engine {
     const tpg = this.tpg(iqn, tag);
     const lun = tpg.luns.get(index);
     if (!lun) throw new EngineError(`tpg${tag} of ${iqn} has no lun${index}`, "not_found", "index");
+    const before = this.lunViews(tpg);
     // Mapped LUNs pointing at it go too, as in LIO (the configfs symlinks dangle otherwise).
     for (const acl of tpg.nodeAcls.values()) {
       for (const m of [...acl.mappedLuns.values()]) if (m.tpgLun === index) acl.mappedLuns.delete(m.index);
@@ -268,6 +436,7 @@ export class Engine {
     tpg.luns.delete(index);
     lun.storageObject.exports.delete(lun);
     tpg.generation++;
+    this.lunsChanged(tpg, before);
   }
 
   // ---- portals -----------------------------------------------------------
@@ -327,21 +496,29 @@ export class Engine {
     for (const k of Object.keys(opts.attributes ?? {})) {
       if (!(k in nodeAclAttributeDefaults)) throw new EngineError(`unknown node ACL attribute "${k}"`, "invalid", k);
     }
-    if (opts.tag !== undefined && !/^[^.\s]{1,64}$/.test(opts.tag)) {
-      throw new EngineError(`ACL tag "${opts.tag}" is invalid: 1 to 64 characters, no '.' or spaces`, "invalid", "tag");
+    for (const [k, v] of Object.entries(opts.attributes ?? {})) checkNodeAclAttribute(k, v);
+    if (opts.tag !== undefined) checkAclTag(opts.tag);
+    if (opts.cmdsnDepth !== undefined && (!Number.isInteger(opts.cmdsnDepth) || opts.cmdsnDepth < 1 || opts.cmdsnDepth > 512)) {
+      throw new EngineError("cmdsn_depth must be an integer in 1..512", "invalid", "cmdsnDepth");
     }
+    const chap = checkChap(opts.chap ?? {});
+    const before = this.lunViews(tpg);
     const acl = new NodeAcl(tpg, name, { ...nodeAclAttributeDefaults, ...opts.attributes }, opts.cmdsnDepth ?? tpg.attributes.default_cmdsn_depth);
     acl.tag = opts.tag;
-    acl.chap = { ...opts.chap };
+    acl.chap = chap;
     tpg.nodeAcls.set(name, acl);
     tpg.generation++;
+    this.lunsChanged(tpg, before);
     return acl;
   }
 
   async deleteNodeAcl(iqn: string, tag: number, initiatorName: string): Promise<void> {
     const acl = this.nodeAcl(iqn, tag, initiatorName);
+    const before = this.lunViews(acl.tpg);
     acl.tpg.nodeAcls.delete(acl.initiatorName);
     acl.tpg.generation++;
+    // In demo mode the initiator stays logged in and falls back to the TPG's LUNs.
+    this.lunsChanged(acl.tpg, before);
     if (!acl.tpg.demoMode) {
       await this.fabric?.closeSessions(
         (s) => s.targetName === acl.tpg.target.iqn && s.tpgTag === acl.tpg.tag && s.initiatorName === acl.initiatorName,
@@ -361,16 +538,65 @@ export class Engine {
     }
     if (acl.mappedLuns.has(spec.index)) throw new EngineError(`ACL ${acl.initiatorName} already has mapped_lun${spec.index}`, "exists", "index");
     if (!acl.tpg.luns.has(spec.tpgLun)) throw new EngineError(`tpg${tag} of ${iqn} has no lun${spec.tpgLun} to map`, "not_found", "tpgLun");
+    const before = this.lunViews(acl.tpg);
     const m = new MappedLun(spec.index, spec.tpgLun, spec.writeProtect ?? false, spec.alias ?? randomUUID().slice(-10));
     acl.mappedLuns.set(spec.index, m);
     acl.tpg.generation++;
+    this.lunsChanged(acl.tpg, before);
     return m;
   }
 
   deleteMappedLun(iqn: string, tag: number, initiatorName: string, index: number): void {
     const acl = this.nodeAcl(iqn, tag, initiatorName);
+    const before = this.lunViews(acl.tpg);
     if (!acl.mappedLuns.delete(index)) throw new EngineError(`ACL ${acl.initiatorName} has no mapped_lun${index}`, "not_found", "index");
     acl.tpg.generation++;
+    this.lunsChanged(acl.tpg, before);
+  }
+
+  // ---- REPORTED LUNS DATA HAS CHANGED --------------------------------------
+
+  /** The nexuses of a TPG the SCSI devices know (`<initiator>,i,0x<isid>|<iqn>,t,0x<tag>`), by initiator. */
+  private tpgNexuses(tpg: Tpg): Map<string, Set<string>> {
+    const suffix = `|${tpg.target.iqn},t,0x${tpg.tag.toString(16).padStart(4, "0")}`;
+    const byInitiator = new Map<string, Set<string>>();
+    for (const lun of tpg.luns.values()) {
+      for (const key of lun.storageObject.device?.nexusKeys?.() ?? []) {
+        if (!key.endsWith(suffix)) continue;
+        const initiator = key.slice(0, key.indexOf(",i,0x"));
+        let set = byInitiator.get(initiator);
+        if (!set) byInitiator.set(initiator, (set = new Set()));
+        set.add(key);
+      }
+    }
+    return byInitiator;
+  }
+
+  /** What every initiator with a nexus on this TPG sees now (LUN → TPG LUN, write protect). */
+  private lunViews(tpg: Tpg): LunViews {
+    const views: LunViews = new Map();
+    for (const initiator of this.tpgNexuses(tpg).keys()) views.set(initiator, viewKey(tpg, initiator));
+    return views;
+  }
+
+  /**
+   * After a change to a TPG's LUNs, ACLs or mapped LUNs: every nexus whose LUN inventory
+   * changed gets 3Fh/0Eh REPORTED LUNS DATA HAS CHANGED on the LUNs it already had
+   * (SPC-4 §5.14; LIO target_luns_data_has_changed skips the new LUN itself).
+   */
+  private lunsChanged(tpg: Tpg, before: LunViews): void {
+    if (before.size === 0) return;
+    const nexuses = this.tpgNexuses(tpg);
+    for (const [initiator, was] of before) {
+      if (viewKey(tpg, initiator) === was) continue;
+      const keys = nexuses.get(initiator);
+      if (!keys) continue;
+      const previous = new Set(JSON.parse(was).map((b: [number, number]) => b[1]));
+      for (const b of tpg.bindingsFor(initiator)) {
+        if (!previous.has(b.tpgLunIndex)) continue;
+        tpg.luns.get(b.tpgLunIndex)?.storageObject.device?.reportedLunsChanged?.((k) => keys.has(k));
+      }
+    }
   }
 
   // ---- lookups for the fabric ------------------------------------------
@@ -421,9 +647,92 @@ function checkTpgAttribute(name: string, value: number): void {
   }
 }
 
-function checkTpgParameter(name: string, value: string): void {
-  if (!(name in tpgParameterDefaults)) throw new EngineError(`unknown iSCSI parameter "${name}"`, "invalid", name);
+/** Validates an iSCSI parameter's value against its RFC 7143 type and LIO's range (lio-model.md §2.4). */
+export function checkTpgParameter(name: string, value: string): void {
+  const rule = tpgParameterRules[name];
+  if (!(name in tpgParameterDefaults) || !rule) throw new EngineError(`unknown iSCSI parameter "${name}"`, "invalid", name);
   if (typeof value !== "string" || value.length > 255) throw new EngineError(`iSCSI parameter ${name} must be at most 255 characters`, "invalid", name);
+  switch (rule.kind) {
+    case "list": {
+      const items = value.split(",");
+      if (!value || items.some((v) => !rule.values.includes(v)) || new Set(items).size !== items.length) {
+        throw new EngineError(`iSCSI parameter ${name} must be a comma-separated list of ${rule.values.join(", ")}`, "invalid", name);
+      }
+      break;
+    }
+    case "bool":
+      if (value !== "Yes" && value !== "No") throw new EngineError(`iSCSI parameter ${name} must be Yes or No`, "invalid", name);
+      break;
+    case "number": {
+      const n = /^\d+$/.test(value) ? Number(value) : NaN;
+      if (!(n >= rule.range[0] && n <= rule.range[1])) throw new EngineError(`iSCSI parameter ${name} must be a number in ${rule.range[0]}..${rule.range[1]}`, "invalid", name);
+      break;
+    }
+    case "text":
+      if (!/^[\x20-\x7e\u00a0-\uffff]*$/.test(value)) throw new EngineError(`iSCSI parameter ${name} must be printable text`, "invalid", name);
+      break;
+    case "fixed":
+      if (!rule.values.includes(value)) throw new EngineError(`iSCSI parameter ${name} can only be ${rule.values.join(" or ")}: ${rule.why}`, "invalid", name);
+      break;
+  }
+}
+
+function checkNodeAclAttribute(name: string, value: number): void {
+  const range = nodeAclAttributeRanges[name];
+  if (!range) throw new EngineError(`unknown node ACL attribute "${name}"`, "invalid", name);
+  if (!Number.isInteger(value) || value < range[0] || value > range[1]) {
+    throw new EngineError(`node ACL attribute ${name} must be an integer in ${range[0]}..${range[1]}`, "invalid", name);
+  }
+}
+
+function checkAclTag(tag: string): void {
+  if (!/^[^.\s]{1,64}$/.test(tag)) throw new EngineError(`ACL tag "${tag}" is invalid: 1 to 64 characters, no '.' or spaces`, "invalid", "tag");
+}
+
+const CHAP_FIELDS = ["userid", "password", "mutualUserid", "mutualPassword"] as const;
+
+/**
+ * CHAP credentials as LIO stores them (auth/ attributes): each at most 255 characters,
+ * never the literal NULL (rtslib _set_auth_attr). Messages never include a value.
+ */
+export function checkChap(chap: ChapCredentials): ChapCredentials {
+  const out: ChapCredentials = {};
+  for (const f of CHAP_FIELDS) {
+    const v = chap[f];
+    if (v === undefined || v === "") continue;
+    if (typeof v !== "string" || v.length > 255 || v === "NULL" || /[\x00-\x1f]/.test(v)) {
+      throw new EngineError(`CHAP ${f} must be 1 to 255 printable characters (and not NULL)`, "invalid", f);
+    }
+    out[f] = v;
+  }
+  if ((out.mutualUserid || out.mutualPassword) && !(out.userid && out.password)) {
+    throw new EngineError("mutual CHAP needs the initiator's userid and password too", "invalid", "userid");
+  }
+  return out;
+}
+
+/** INQUIRY identity strings: printable ASCII, space padded by the SCSI layer (SPC-4 §6.6.2). */
+function checkIdentity(id: { vendorId?: string; productId?: string; revision?: string }): { vendorId?: string; productId?: string; revision?: string } {
+  const limits = { vendorId: 8, productId: 16, revision: 4 } as const;
+  const out: { vendorId?: string; productId?: string; revision?: string } = {};
+  for (const k of ["vendorId", "productId", "revision"] as const) {
+    const v = id[k];
+    if (v === undefined) continue;
+    if (typeof v !== "string" || v.length < 1 || v.length > limits[k] || !/^[\x20-\x7e]+$/.test(v)) {
+      throw new EngineError(`${k} must be 1 to ${limits[k]} printable ASCII characters`, "invalid", k);
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+function exportNames(so: StorageObject): string {
+  return [...so.exports].map((l) => `${l.tpg.target.iqn} tpg${l.tpg.tag} lun${l.index}`).join(", ");
+}
+
+function viewKey(tpg: Tpg, initiator: string): string {
+  // Write protect is not part of the LUN inventory REPORT LUNS returns.
+  return JSON.stringify(tpg.bindingsFor(initiator).map((b) => [b.lun, b.tpgLunIndex]));
 }
 
 export type { BackstorePlugin };

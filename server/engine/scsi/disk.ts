@@ -141,6 +141,14 @@ export class ScsiDisk implements ScsiDevice {
     this.unitAttentions.add(nexus.key, Asc.POWER_ON_RESET);
   }
 
+  nexusKeys(): Iterable<string> {
+    return this.nexuses;
+  }
+
+  reportedLunsChanged(match: (nexusKey: string) => boolean): void {
+    for (const k of this.nexuses) if (match(k)) this.unitAttentions.add(k, Asc.REPORTED_LUNS_DATA_CHANGED);
+  }
+
   nexusLost(nexus: NexusIdentity): void {
     this.nexuses.delete(nexus.key);
     this.unitAttentions.clear(nexus.key);

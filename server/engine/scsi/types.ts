@@ -131,6 +131,10 @@ export interface ScsiDevice {
   nexusLost?(nexus: NexusIdentity): void;
   /** The nexus logged in: queue 29h/00h POWER ON, RESET, OR BUS DEVICE RESET OCCURRED for it. */
   nexusCreated?(nexus: NexusIdentity): void;
+  /** Keys (NexusIdentity.key) of the I_T nexuses this LU knows (core: live reconfiguration). */
+  nexusKeys?(): Iterable<string>;
+  /** The LUN inventory of some nexuses changed: queue 3Fh/0Eh REPORTED LUNS DATA HAS CHANGED for those that match. */
+  reportedLunsChanged?(match: (nexusKey: string) => boolean): void;
 }
 
 /** One I_T nexus's view of the target: built by core from the TPG and the node ACL. */
