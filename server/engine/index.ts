@@ -4,6 +4,8 @@
  */
 import { openBackstore } from "./backstores";
 import { Engine } from "./core/engine";
+import { IoSampler } from "./core/sampler";
+import { IoStats } from "./core/stats";
 import { IscsiFabric, type IscsiFabricOptions } from "./iscsi/fabric";
 import { ScsiDisk } from "./scsi/disk";
 
@@ -11,8 +13,32 @@ export { Engine } from "./core/engine";
 export type { SessionInfo, StorageObjectSpec, FabricDriver } from "./core/engine";
 export { EngineError } from "./core/errors";
 
-export function createEngine(options: IscsiFabricOptions = {}): Engine {
+/** What live monitoring needs from an engine: the counters, the 1 Hz sampler (not started) and the fabric. */
+export interface EngineMonitor {
+  stats: IoStats;
+  sampler: IoSampler;
+  fabric: IscsiFabric;
+}
+
+const monitors = new WeakMap<Engine, EngineMonitor>();
+
+/** The monitor of an engine made by createEngine (undefined for an engine without the iSCSI fabric). */
+export function engineMonitor(engine: Engine): EngineMonitor | undefined {
+  return monitors.get(engine);
+}
+
+/** PORTICO_STATS=off (or 0/false) switches IO counting off: the overhead benchmark's baseline. */
+export function statsEnabledFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = (env.PORTICO_STATS ?? "").trim().toLowerCase();
+  return !(v === "off" || v === "0" || v === "false" || v === "no");
+}
+
+export function createEngine(options: IscsiFabricOptions & { statsEnabled?: boolean } = {}): Engine {
   const engine = new Engine({ openBackstore, createDevice: (info) => new ScsiDisk(info) });
-  engine.attachFabric(new IscsiFabric(engine, options));
+  const stats = options.stats ?? new IoStats();
+  stats.enabled = options.statsEnabled ?? statsEnabledFromEnv();
+  const fabric = new IscsiFabric(engine, { ...options, stats });
+  engine.attachFabric(fabric);
+  monitors.set(engine, { stats, sampler: new IoSampler(stats), fabric });
   return engine;
 }

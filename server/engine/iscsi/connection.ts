@@ -11,11 +11,12 @@ import type net from "node:net";
 import type { Engine } from "../core/engine";
 import type { ScsiNexusView, ScsiResult } from "../scsi/types";
 import { ScsiStatus } from "../scsi/types";
+import { ioKindOfCdb, senseKeyOf, type ConnectionCounters, type IoHandle, type IoStats, type LunCounters } from "../core/stats";
 import { sendTargets } from "./discovery";
 import { LoginMachine, LoginStatus, type LoginFailure, type LoginEnv, type LoginReply } from "./login";
 import type { SessionParams } from "./negotiation";
 import {
-  AhsType, DataIn, DataOut, HeaderSlab, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, NopIn, NopOut,
+  AhsType, AsyncMessage, DataIn, DataOut, HeaderSlab, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, NopIn, NopOut,
   Opcode, R2T, RESERVED_TAG, Reject, RejectReason, ScsiCommand, ScsiResponse, TaskMgmtRequest, TaskMgmtResponse,
   TextRequest, TextResponse, encodePdu, parseAhs, type DataInHeader, type LoginRequestHeader, type Pdu, type PduCodec,
 } from "./pdu";
@@ -41,6 +42,12 @@ export interface ConnectionHost {
   /** Every live session (LUN and target resets reach beyond this nexus). */
   allSessions(): Iterable<Session>;
   closeSession(session: Session): Promise<void>;
+  /** IO statistics (core/stats.ts); the hooks follow the notes at the end of stats.ts. */
+  readonly stats: IoStats;
+  /** The socket closed during login after the first Login Request (counted as "connection_lost"). */
+  loginLost(conn: Connection, login: LoginMachine): void;
+  /** A noteworthy event on this connection (a unit attention reported, a reset requested), for the event log. */
+  notice(conn: Connection, type: "unit_attention" | "reset", fields: Record<string, unknown>): void;
 }
 
 /** Login-phase values (RFC 7143 §13.12: 8192 until negotiated). */
@@ -72,6 +79,12 @@ export class Connection {
   readonly localAddress: string;
   readonly localPort: number;
   readonly closed: Promise<void>;
+  /** IO statistics of this connection (set at login); handles cached per initiator LUN, rebuilt when the TPG changes. */
+  stats: ConnectionCounters | undefined;
+  /** Why the connection ended (the first reason given: "logout", "peer closed", ...). */
+  closeReason: string | undefined;
+  private readonly handles = new Map<number, IoHandle>();
+  private handlesGeneration = -1;
   private resolveClosed!: () => void;
   private readonly slab = new HeaderSlab();
   private corked = false;
@@ -144,11 +157,13 @@ export class Connection {
     if (this.state === "closed") return;
     const wasLogin = this.state === "login";
     this.state = "closed";
+    this.closeReason ??= reason;
     clearTimeout(this.loginTimer);
     clearTimeout(this.pingTimer);
     clearTimeout(this.pingDeadline);
     if (wasLogin && this.login.first && reason !== "login timeout" && reason !== "login failed") {
       this.host.log("info", "iSCSI connection closed during login", { remote: this.describe, reason });
+      this.host.loginLost(this, this.login);
     }
     this.socket.destroy();
     this.host.connectionClosed(this);
@@ -159,6 +174,7 @@ export class Connection {
   closeAfterFlush(reason: string): void {
     if (this.state === "closed") return;
     this.state = "logout";
+    this.closeReason ??= reason;
     clearTimeout(this.pingTimer);
     clearTimeout(this.pingDeadline);
     process.nextTick(() => {
@@ -486,13 +502,61 @@ export class Connection {
     if (task.write && task.received < task.expectedDataTransferLength) return;
     task.state = "running";
     const view = task.session.view!;
+    const io = this.handleFor(task.lun);
+    task.io = io;
+    task.t0 = io.start();
     this.host.dispatch(task, view).then(
-      (result) => this.guard(() => this.respond(task, result)),
-      (err) => this.guard(() => {
+      (result) => (this.state === "closed" ? this.abandon(task) : this.guard(() => this.respond(task, result))),
+      (err) => (this.state === "closed" ? this.abandon(task) : this.guard(() => {
         this.host.log("error", "SCSI dispatch failed", { remote: this.describe, error: String(err) });
         this.respond(task, { status: ScsiStatus.CHECK_CONDITION, sense: fixedSense(0x04, 0x44, 0x00) });
-      }),
+      })),
     );
+  }
+
+  /**
+   * The IO statistics handle for an initiator LUN number (stats.ts "How the transport hooks in"):
+   * cached per connection, rebuilt when the TPG's generation moves (a LUN or ACL changed).
+   */
+  handleFor(lun: number): IoHandle {
+    const s = this.session!;
+    const gen = s.tpg ? s.tpg.generation : 0;
+    if (gen !== this.handlesGeneration) {
+      this.handles.clear();
+      this.handlesGeneration = gen;
+    }
+    let h = this.handles.get(lun);
+    if (!h) {
+      h = this.host.stats.handle(s.stats!, this.stats!, this.lunStats(lun));
+      this.handles.set(lun, h);
+    }
+    return h;
+  }
+
+  /** The TPG LUN's counters behind an initiator LUN number, or undefined if this nexus does not map it. */
+  private lunStats(lun: number): LunCounters | undefined {
+    const s = this.session!;
+    const tpg = s.tpg;
+    const resolved = s.view?.resolve(lun);
+    const tpgLun = resolved && tpg?.luns.get(resolved.binding.tpgLunIndex);
+    if (!tpg || !tpgLun) return undefined;
+    return this.host.stats.lun(tpg.target.iqn, tpg.tag, tpgLun.index, tpgLun.storageObject.name, tpgLun.storageObject.plugin);
+  }
+
+  /** A command that finished after its connection closed: no response, but its counters and waiters still end. */
+  private abandon(task: Task): void {
+    if (task.state === "done") return;
+    task.session.tasks.delete(task.taskTag);
+    this.countDone(task, 0, ScsiStatus.TASK_ABORTED, undefined);
+    task.finish();
+  }
+
+  /** Exactly one IoHandle.done per start (stats.ts): a task not dispatched has t0 = -1 and is not counted. */
+  private countDone(task: Task, bytes: number, status: number, sense: Buffer | undefined): void {
+    const io = task.io;
+    if (!io) return;
+    task.io = undefined;
+    io.done(task.t0, ioKindOfCdb(task.cdb), bytes, status, status === ScsiStatus.CHECK_CONDITION ? senseKeyOf(sense) : 0);
   }
 
   /** Turns a ScsiResult into Data-In and/or a SCSI Response (RFC 7143 §11.4, §11.7). */
@@ -503,6 +567,7 @@ export class Connection {
     if (!task.immediate) s.credit();
     if (task.aborted === "self" || this.state !== "ffp") {
       // Aborted by its own nexus: no response (RFC 7143 §11.5.1; SAM-5 §7.3).
+      this.countDone(task, 0, ScsiStatus.TASK_ABORTED, undefined);
       task.finish();
       return;
     }
@@ -548,7 +613,31 @@ export class Connection {
         bidiResidualCount: bidi ? readResidual : 0, residualCount: residual,
       }, data);
     }
+    if (task.io) this.countDone(task, task.read ? sent : task.write ? task.received : 0, result.status, result.sense);
+    if (result.status === ScsiStatus.CHECK_CONDITION && senseKeyOf(result.sense) === 6) this.noticeUnitAttention(task, result.sense!);
     task.finish();
+  }
+
+  /** A unit attention reported to this nexus (SPC-4 §5.14): rare, so it goes to the event log. */
+  private noticeUnitAttention(task: Task, sense: Buffer): void {
+    const fixed = (sense[0] & 0x7f) <= 0x71;
+    const asc = fixed ? sense[12] : sense[2];
+    const ascq = fixed ? sense[13] : sense[3];
+    this.host.notice(this, "unit_attention", { lun: task.lun, asc, ascq });
+  }
+
+  /**
+   * Asks the initiator to log out: Async Message, AsyncEvent 1 "target requests Logout"
+   * (RFC 7143 §11.9.1); Parameter3 is the time in seconds it has to do so. The caller drops
+   * the session if it does not.
+   */
+  requestLogout(seconds: number): void {
+    const s = this.session;
+    if (this.state !== "ffp" || !s) return;
+    this.send(AsyncMessage, {
+      final: true, lun: 0, itt: RESERVED_TAG, statSN: this.nextStatSN(), expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN,
+      asyncEvent: 1, asyncVCode: 0, parameter1: 0, parameter2: 0, parameter3: Math.max(0, Math.min(0xffff, Math.round(seconds))),
+    });
   }
 
   /**
@@ -596,6 +685,11 @@ export class Connection {
     const s = this.session!;
     const h = TaskMgmtRequest.decode(pdu.bhs);
     if (s.type === "Discovery") return this.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
+    const fnLun = h.function === TMF.ABORT_TASK || h.function >= TMF.TARGET_WARM_RESET ? undefined : this.lunStats(h.lun);
+    this.host.stats.taskManagementRequest(h.function, s.stats, fnLun);
+    if (h.function >= TMF.LUN_RESET && h.function <= TMF.TARGET_COLD_RESET) {
+      this.host.notice(this, "reset", { function: h.function, lun: h.function === TMF.LUN_RESET ? h.lun : undefined });
+    }
     s.sequence(h.cmdSN, pdu.immediate, () => {
       if (!pdu.immediate) s.credit();
       this.taskManagement(h.function, h.lun, h.refTaskTag, h.refCmdSN, h.cmdSN).then(

@@ -4,10 +4,12 @@
  * listener `portalKey(ip, port)` reaches the TPG that has that portal
  * (`engine.tpgForLogin`).
  */
+import { EventEmitter } from "node:events";
 import net from "node:net";
 import type { Engine, FabricDriver, SessionInfo } from "../core/engine";
 import { EngineError } from "../core/errors";
 import { listenAddress, portalKey } from "../core/names";
+import { IoStats, loginFailureReason, type LoginFailureReason as StatsLoginFailureReason } from "../core/stats";
 import { dispatchScsi } from "../scsi/dispatch";
 import type { NexusIdentity, ScsiNexusView, ScsiResult, ScsiTask } from "../scsi/types";
 import { startChap } from "./chap";
@@ -26,7 +28,35 @@ export interface IscsiFabricOptions {
   log?: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
   /** SCSI dispatch (default scsi/dispatch.ts dispatchScsi); tests may substitute a stub. */
   dispatch?: (task: ScsiTask, view: ScsiNexusView) => Promise<ScsiResult>;
+  /** IO statistics (default: a new IoStats, counting on). */
+  stats?: IoStats;
 }
+
+/**
+ * What the fabric tells the event log (fabric.events 'event'): logins, logouts and
+ * session ends, refused logins with their reason, resets and unit attentions.
+ */
+export interface FabricEvent {
+  type: "login" | "logout" | "login_failed" | "reset" | "unit_attention";
+  at: number;
+  initiatorName?: string;
+  targetName?: string;
+  tpgTag?: number;
+  sessionId?: string;
+  remote?: string;
+  /** login_failed: the LOGIN_FAILURE_REASONS value; logout: why the session ended. */
+  reason?: string;
+  message?: string;
+  lun?: number;
+  detail?: Record<string, unknown>;
+}
+
+/** LoginFailure.reason (login.ts, for the log) → the closed label set of core/stats. */
+const STATS_REASON: Record<string, StatsLoginFailureReason | undefined> = {
+  "login timeout": "timeout",
+  "protocol error": "protocol_error",
+  "missing parameter": "missing_parameter",
+};
 
 export interface LoginFailureRecord {
   reason: string;
@@ -50,6 +80,10 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
   private successes = 0;
   private readonly failures: LoginFailureRecord[] = [];
   private readonly dispatchFn: (task: ScsiTask, view: ScsiNexusView) => Promise<ScsiResult>;
+  /** IO statistics: counters per LUN, session and connection (core/stats.ts). */
+  readonly stats: IoStats;
+  /** 'event' (FabricEvent): a bounded stream for the event log; listeners must not throw. */
+  readonly events = new EventEmitter();
 
   constructor(
     readonly engine: Engine,
@@ -60,6 +94,7 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     this.nopInTimeoutMs = options.nopInTimeoutMs;
     this.loginTimeoutMs = options.loginTimeoutMs;
     this.dispatchFn = options.dispatch ?? dispatchScsi;
+    this.stats = options.stats ?? new IoStats();
   }
 
   // ---- FabricDriver ------------------------------------------------------------------------------
@@ -193,6 +228,16 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
       }
     }
     this.successes++;
+    session.stats = this.stats.openSession(session.id, {
+      initiatorName: login.initiatorName, targetName: tpg?.target.iqn, tpgTag: tpg?.tag, isid: h.isid, sessionType: login.sessionType,
+    });
+    conn.stats = this.stats.openConnection(session.stats, conn.cid, conn.describe);
+    if (login.sessionType === "Normal" && tpg) this.stats.loginSucceeded(tpg.target.iqn, tpg.tag);
+    else this.stats.loginSucceeded(undefined, undefined);
+    this.emitEvent({
+      type: "login", at: Date.now(), initiatorName: login.initiatorName, targetName: tpg?.target.iqn, tpgTag: tpg?.tag, sessionId: session.id,
+      remote: conn.describe, detail: { sessionType: login.sessionType, tsih, isid: h.isid, chap: login.authMethod === "CHAP" },
+    });
     this.log("info", "iSCSI login", {
       initiator: login.initiatorName, target: tpg?.target.iqn, tpg: tpg?.tag, type: login.sessionType, tsih, remote: conn.describe,
     });
@@ -206,6 +251,64 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     const targetName = login.targetName && this.engine.targets.has(login.targetName) ? login.targetName : login.targetName;
     this.failures.push({ reason: failure.reason, initiatorName: login.initiatorName, targetName, at: Date.now() });
     if (this.failures.length > MAX_FAILURE_RECORDS) this.failures.splice(0, this.failures.length - MAX_FAILURE_RECORDS);
+    const reason = STATS_REASON[failure.reason] ?? loginFailureReason(failure.status >> 8, failure.status & 0xff);
+    this.countLoginFailure(login, reason, failure.message, conn);
+  }
+
+  loginLost(conn: Connection, login: LoginMachine): void {
+    this.countLoginFailure(login, "connection_lost", "connection closed during login", conn);
+  }
+
+  /** Counts a refused login; the target label only when the engine has that target (bounded label space). */
+  private countLoginFailure(login: LoginMachine, reason: StatsLoginFailureReason, message: string, conn: Connection): void {
+    const known = login.targetName !== undefined && login.targetName !== "" && this.engine.targets.has(login.targetName);
+    this.stats.loginFailed(reason, known ? login.targetName : undefined, known ? login.tpg?.tag : undefined);
+    this.emitEvent({
+      type: "login_failed", at: Date.now(), initiatorName: login.initiatorName || undefined, targetName: login.targetName || undefined,
+      tpgTag: login.tpg?.tag, remote: conn.describe, reason, message,
+    });
+  }
+
+  notice(conn: Connection, type: "unit_attention" | "reset", fields: Record<string, unknown>): void {
+    const s = conn.session;
+    const { lun, ...detail } = fields;
+    this.emitEvent({
+      type, at: Date.now(), initiatorName: s?.initiatorName, targetName: s?.tpg?.target.iqn, tpgTag: s?.tpg?.tag, sessionId: s?.id,
+      remote: conn.describe, lun: typeof lun === "number" ? lun : undefined, detail,
+    });
+  }
+
+  /**
+   * The console's "disconnect": asks the initiator to log out (Async Message, AsyncEvent 1,
+   * RFC 7143 §11.9.1) and drops the session if it is still there after `timeoutMs`.
+   * Resolves with how it ended; rejects with an EngineError for an unknown session.
+   */
+  async disconnectSession(id: string, opts: { timeoutMs?: number } = {}): Promise<"logout" | "dropped"> {
+    const s = [...this.liveSessions.values()].find((x) => x.id === id && !x.ended);
+    if (!s) throw new EngineError(`no session ${id}`, "not_found", "id");
+    const timeoutMs = Math.max(0, opts.timeoutMs ?? 5000);
+    s.endReason = "disconnected by the administrator";
+    for (const c of s.connections) c.requestLogout(Math.ceil(timeoutMs / 1000));
+    const closed = Promise.all([...s.connections].map((c) => c.closed));
+    const timedOut = await new Promise<boolean>((resolve) => {
+      const t = setTimeout(() => resolve(true), timeoutMs);
+      void closed.then(() => {
+        clearTimeout(t);
+        resolve(false);
+      });
+    });
+    if (!timedOut && s.ended) return "logout";
+    await this.closeSession(s);
+    return "dropped";
+  }
+
+  private emitEvent(e: FabricEvent): void {
+    if (this.events.listenerCount("event") === 0) return;
+    try {
+      this.events.emit("event", e);
+    } catch (err) {
+      this.log("error", "event listener failed", { error: String(err) });
+    }
   }
 
   connectionClosed(conn: Connection): void {
@@ -223,6 +326,14 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     if (s.ended) return;
     s.ended = true;
     this.liveSessions.delete(s.tsih);
+    const first = [...s.connections][0];
+    const reason = s.endReason ?? (now ? "reinstated" : this.shuttingDown ? "shutdown" : first?.closeReason ?? "closed");
+    for (const c of s.connections) if (c.stats) this.stats.closeConnection(c.stats);
+    if (s.stats) this.stats.closeSession(s.stats);
+    this.emitEvent({
+      type: "logout", at: Date.now(), initiatorName: s.initiatorName, targetName: s.tpg?.target.iqn, tpgTag: s.tpg?.tag, sessionId: s.id,
+      remote: first?.describe, reason, detail: { sessionType: s.type, durationMs: Date.now() - s.loginTime },
+    });
     const running = s.liveTasks();
     for (const t of running) t.abort("self");
     for (const c of [...s.connections]) c.destroy("session closed");

@@ -3,6 +3,7 @@
  * LUN devices it notified. One connection per session (MaxConnections=1, ERL 0).
  */
 import type { Tpg } from "../core/model";
+import type { IoHandle, SessionCounters } from "../core/stats";
 import type { NexusIdentity, ScsiDevice, ScsiNexusView, ScsiTask } from "../scsi/types";
 import type { Connection } from "./connection";
 import type { Negotiation, SessionParams } from "./negotiation";
@@ -46,6 +47,9 @@ export class Task implements ScsiTask {
   r2tSN = 0;
   /** Outstanding R2Ts by TTT. */
   r2ts: Map<number, { offset: number; length: number; next: number; dataSN: number }> | undefined;
+  /** IO statistics: the (connection, LUN) handle and the start time from IoHandle.start (-1: not counted). */
+  io: IoHandle | undefined;
+  t0 = -1;
   /** Aborted by task management: "self" = by this nexus (no response), "other" = TASK ABORTED status. */
   aborted: "self" | "other" | undefined;
   private controller: AbortController | undefined;
@@ -114,6 +118,10 @@ export class Session {
   readonly devices = new Set<ScsiDevice>();
   private nextTtt = 1;
   ended = false;
+  /** IO statistics of this session (core/stats.ts), from login to close. */
+  stats: SessionCounters | undefined;
+  /** Set when something decides the session's end before its connection closes (e.g. the console's disconnect). */
+  endReason: string | undefined;
 
   constructor(
     readonly tsih: number,
