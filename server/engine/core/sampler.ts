@@ -128,6 +128,8 @@ export interface SamplerOptions {
   intervalMs?: number;
   /** Ring buffer length in samples (default 900: 15 min at 1 Hz). */
   capacity?: number;
+  /** Length of an aggregate "minute" in ms (default 60 000; tests shorten it). */
+  minuteMs?: number;
 }
 
 class Series {
@@ -164,6 +166,7 @@ class Series {
 export class IoSampler extends EventEmitter {
   readonly capacity: number;
   readonly intervalMs: number;
+  readonly minuteMs: number;
   /** Wall-clock ms per slot. */
   private readonly times: Float64Array;
   /** Next slot to write; total samples taken. */
@@ -191,6 +194,7 @@ export class IoSampler extends EventEmitter {
     this.clock = opts.clock ?? Date.now;
     this.intervalMs = opts.intervalMs ?? 1000;
     this.capacity = opts.capacity ?? 900;
+    this.minuteMs = opts.minuteMs && opts.minuteMs > 0 ? opts.minuteMs : 60_000;
     this.times = new Float64Array(this.capacity);
     this.appliance = new Series("appliance", "appliance", stats.appliance, this.capacity, true);
   }
@@ -232,7 +236,7 @@ export class IoSampler extends EventEmitter {
       s.set.c[Counter.WRITE_LATENCY_MAX_US] = 0;
     }
     this.lastT = now;
-    this.currentMinute = Math.floor(now / 60_000);
+    this.currentMinute = Math.floor(now / this.minuteMs);
   }
 
   /** One sample. The timer calls it each second; tests call it with a fake clock. */
@@ -260,9 +264,9 @@ export class IoSampler extends EventEmitter {
 
     if (this.listenerCount("sample") > 0) this.emitSample(now, dt, slot);
 
-    const minute = Math.floor(now / 60_000);
+    const minute = Math.floor(now / this.minuteMs);
     if (minute !== this.currentMinute) {
-      const start = this.currentMinute * 60_000;
+      const start = this.currentMinute * this.minuteMs;
       this.currentMinute = minute;
       this.closeMinute(start);
     }

@@ -1,0 +1,22 @@
+import { z } from "zod";
+import { procedure, router } from "../trpc";
+import { needMonitor } from "./sessions";
+
+export const eventsRouter = router({
+  /** The event log, newest first, filtered by type, target, initiator and time; `before` pages. */
+  list: procedure
+    .input(
+      z.object({
+        types: z.array(z.string().min(1).max(40)).max(20).optional(),
+        target: z.string().max(300).optional(),
+        initiator: z.string().max(300).optional(),
+        from: z.number().int().nonnegative().optional(),
+        to: z.number().int().nonnegative().optional(),
+        before: z.number().int().positive().optional(),
+        limit: z.number().int().min(1).max(1000).default(200),
+      }),
+    )
+    .query(({ input }) => needMonitor().events(input)),
+
+  facets: procedure.query(() => needMonitor().eventFacets()),
+});

@@ -1,0 +1,71 @@
+/**
+ * The event log's front door for the rest of the server: `recordEvent()` appends an
+ * event (a configuration change and who made it, a disconnect...) to history.db.
+ * Before the monitor starts (unit tests, the CLI) it does nothing.
+ */
+
+export interface EventInput {
+  /** Wall-clock ms (default now). */
+  at?: number;
+  /** login | logout | login_failed | reset | unit_attention | config | ... */
+  type: string;
+  targetName?: string;
+  tpgTag?: number;
+  initiatorName?: string;
+  sessionId?: string;
+  remote?: string;
+  lun?: number;
+  /** Who did it: the console user name, "cli", "console". */
+  actor?: string;
+  reason?: string;
+  message?: string;
+  detail?: Record<string, unknown>;
+}
+
+const SINK = Symbol.for("portico.eventSink");
+type Registry = { [SINK]?: (e: EventInput) => void };
+
+/** Set by the monitor (server/history/monitor.ts). */
+export function setEventSink(sink: ((e: EventInput) => void) | undefined): void {
+  (globalThis as Registry)[SINK] = sink;
+}
+
+/** Appends an event; never throws. */
+export function recordEvent(e: EventInput): void {
+  try {
+    (globalThis as Registry)[SINK]?.(e);
+  } catch {
+    // the event log must never break what it observes
+  }
+}
+
+/**
+ * For the tRPC middleware: a mutation ran. `path` is the procedure ("targets.create"),
+ * `input` its input with secrets removed, `ok` whether it succeeded.
+ */
+export function recordConfigChange(path: string, actor: string, ok: boolean, input?: unknown, error?: string): void {
+  if (path.startsWith("auth.")) return; // logins are the console's business, and carry passwords
+  recordEvent({
+    type: "config",
+    actor,
+    reason: path,
+    message: ok ? undefined : (error ?? "failed"),
+    detail: { ok, input: redact(input) },
+  });
+}
+
+const SECRET = /password|secret|token/i;
+
+/** Input without secrets (CHAP passwords, tokens), and bounded in size. */
+export function redact(v: unknown, depth = 0): unknown {
+  if (v === null || v === undefined || typeof v === "number" || typeof v === "boolean") return v;
+  if (typeof v === "string") return v.length > 200 ? `${v.slice(0, 200)}…` : v;
+  if (depth > 4) return "…";
+  if (Array.isArray(v)) return v.slice(0, 20).map((x) => redact(x, depth + 1));
+  if (typeof v === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v as Record<string, unknown>).slice(0, 40)) out[k] = SECRET.test(k) ? "••••" : redact(x, depth + 1);
+    return out;
+  }
+  return String(v);
+}

@@ -1,0 +1,474 @@
+/**
+ * Live monitoring in the appliance process: starts the 1 Hz sampler, stores its
+ * minute aggregates (7 days) and the event log (30 days / 100 000 rows) in
+ * history.db, serves GET /metrics, and answers the sessions/monitor/events routers.
+ *
+ * server/main.ts calls startMonitor() once; the routers find the instance with
+ * getMonitor() (a process-wide registry: see toolchain.md on module singletons).
+ */
+import { timingSafeEqual } from "node:crypto";
+import type http from "node:http";
+import { and, asc, desc, eq, gte, like, lt, lte, sql, type SQL } from "drizzle-orm";
+import type { Engine, SessionInfo } from "../engine/core/engine";
+import { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from "../engine/core/metrics";
+import type { IoHistory, IoSample, IoSampler, MinuteAggregate } from "../engine/core/sampler";
+import { Counter, errorCount, type IoStats } from "../engine/core/stats";
+import { engineMonitor } from "../engine/index";
+import type { FabricEvent, IscsiFabric } from "../engine/iscsi/fabric";
+import { openHistory, type OpenedHistory } from "./db";
+import { setEventSink, type EventInput } from "./events";
+import { events, minuteStats, monitorSettings } from "./schema";
+
+export const MINUTE_RETENTION_MS = 7 * 24 * 3600_000;
+export const EVENT_RETENTION_MS = 30 * 24 * 3600_000;
+export const EVENT_MAX_ROWS = 100_000;
+const PRUNE_EVERY_MS = 3600_000;
+
+export type HistoryRange = "15m" | "1h" | "24h" | "7d";
+/** Range → [span ms, bucket ms] of the stored history (15m comes from the sampler's rings). */
+const RANGES: Record<Exclude<HistoryRange, "15m">, [number, number]> = {
+  "1h": [3600_000, 60_000],
+  "24h": [24 * 3600_000, 5 * 60_000],
+  "7d": [7 * 24 * 3600_000, 30 * 60_000],
+};
+
+export interface SessionRow extends SessionInfo {
+  iops: number;
+  mbps: number;
+  readIops: number;
+  writeIops: number;
+  readMBps: number;
+  writeMBps: number;
+  queueDepth: number;
+  /** Commands and bytes since login. */
+  totals: { readCommands: number; writeCommands: number; otherCommands: number; readBytes: number; writeBytes: number; errors: number };
+}
+
+export interface LunRow {
+  key: string;
+  targetName: string;
+  tpgTag: number;
+  lun: number;
+  storageObject: string;
+  backstore: string;
+  sizeBytes: number;
+  latest: IoSample | undefined;
+  totals: { readCommands: number; writeCommands: number; otherCommands: number; readBytes: number; writeBytes: number; errors: number; inFlight: number };
+}
+
+export interface EventRow {
+  id: number;
+  at: number;
+  type: string;
+  targetName: string | null;
+  tpgTag: number | null;
+  initiatorName: string | null;
+  sessionId: string | null;
+  remote: string | null;
+  lun: number | null;
+  actor: string | null;
+  reason: string | null;
+  message: string | null;
+  detail: Record<string, unknown> | null;
+}
+
+export interface EventFilter {
+  types?: string[];
+  target?: string;
+  initiator?: string;
+  from?: number;
+  to?: number;
+  /** Rows with id < before (paging, newest first). */
+  before?: number;
+  limit?: number;
+}
+
+/** One point of a stored-history chart: a bucket of minutes. */
+export interface HistoryPoint {
+  t: number;
+  readIops: number;
+  writeIops: number;
+  readMBps: number;
+  writeMBps: number;
+  readP99Us: number;
+  writeP99Us: number;
+  readMaxUs: number;
+  writeMaxUs: number;
+  avgQueueDepth: number;
+  errors: number;
+}
+
+export type HistoryResult =
+  | { range: "15m"; source: "live"; live: IoHistory | undefined }
+  | { range: Exclude<HistoryRange, "15m">; source: "stored"; bucketMs: number; from: number; to: number; points: HistoryPoint[] };
+
+function totalsOf(c: Float64Array) {
+  return {
+    readCommands: c[Counter.READ_COMMANDS],
+    writeCommands: c[Counter.WRITE_COMMANDS],
+    otherCommands: c[Counter.OTHER_COMMANDS],
+    readBytes: c[Counter.READ_BYTES],
+    writeBytes: c[Counter.WRITE_BYTES],
+    errors: errorCount(c),
+  };
+}
+
+export class Monitor {
+  readonly stats: IoStats;
+  readonly sampler: IoSampler;
+  readonly fabric: IscsiFabric;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private insertsSincePrune = 0;
+  private readonly insertMinute;
+  private readonly insertEvent;
+  private readonly onFabricEvent = (e: FabricEvent) => this.record({ ...e, actor: undefined });
+  private readonly unsubscribeMinute: () => void;
+  closed = false;
+
+  constructor(
+    readonly engine: Engine,
+    readonly history: OpenedHistory,
+  ) {
+    const m = engineMonitor(engine);
+    if (!m) throw new Error("the engine has no iSCSI fabric to monitor");
+    this.stats = m.stats;
+    this.sampler = m.sampler;
+    this.fabric = m.fabric;
+    const s = history.sqlite;
+    this.insertMinute = s.prepare(
+      `INSERT OR REPLACE INTO minute_stats (minute, scope, key, target_name, tpg_tag, lun, storage_object, initiator_name, samples,
+        read_commands, write_commands, other_commands, read_bytes, write_bytes, errors, read_p50_us, read_p99_us, read_max_us,
+        write_p50_us, write_p99_us, write_max_us, avg_queue_depth, max_queue_depth)
+       VALUES (@minute, @scope, @key, @targetName, @tpgTag, @lun, @storageObject, @initiatorName, @samples, @readCommands, @writeCommands,
+        @otherCommands, @readBytes, @writeBytes, @errors, @readP50Us, @readP99Us, @readMaxUs, @writeP50Us, @writeP99Us, @writeMaxUs,
+        @avgQueueDepth, @maxQueueDepth)`,
+    );
+    this.insertEvent = s.prepare(
+      `INSERT INTO events (at, type, target_name, tpg_tag, initiator_name, session_id, remote, lun, actor, reason, message, detail)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.unsubscribeMinute = this.sampler.onMinute((rows) => this.storeMinutes(rows));
+    this.fabric.events.on("event", this.onFabricEvent);
+    setEventSink((e) => this.record(e));
+    this.syncLuns();
+    this.sampler.start();
+    this.prune();
+    const every = (ms: number, fn: () => void) => {
+      const t = setInterval(() => {
+        try {
+          fn();
+        } catch (err) {
+          process.stderr.write(`portico: monitor: ${(err as Error).message}\n`);
+        }
+      }, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(PRUNE_EVERY_MS, () => this.prune());
+    // LUNs appear in /metrics and the charts from configuration, not only once they see IO.
+    every(5_000, () => this.syncLuns());
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    this.sampler.stop();
+    this.unsubscribeMinute();
+    this.fabric.events.off("event", this.onFabricEvent);
+    setEventSink(undefined);
+    this.history.close();
+  }
+
+  // ---- writing ------------------------------------------------------------------------------------
+
+  private storeMinutes(rows: MinuteAggregate[]): void {
+    if (this.closed || rows.length === 0) return;
+    const tx = this.history.sqlite.transaction((list: MinuteAggregate[]) => {
+      for (const r of list) {
+        this.insertMinute.run({
+          targetName: null, tpgTag: null, lun: null, storageObject: null, initiatorName: null,
+          ...r,
+        });
+      }
+    });
+    tx(rows);
+  }
+
+  /** Appends to the event log; never throws (a full disk must not break a login). */
+  record(e: EventInput): void {
+    if (this.closed) return;
+    try {
+      this.insertEvent.run(
+        e.at ?? Date.now(), e.type, e.targetName ?? null, e.tpgTag ?? null, e.initiatorName ?? null, e.sessionId ?? null,
+        e.remote ?? null, e.lun ?? null, e.actor ?? null, e.reason ?? null, e.message ?? null,
+        e.detail && Object.keys(e.detail).length ? JSON.stringify(e.detail) : null,
+      );
+      // A login flood must not outgrow the cap between hourly prunes.
+      if (++this.insertsSincePrune >= 5_000) this.prune();
+    } catch (err) {
+      process.stderr.write(`portico: event log: ${(err as Error).message}\n`);
+    }
+  }
+
+  prune(now = Date.now()): void {
+    this.insertsSincePrune = 0;
+    const s = this.history.sqlite;
+    s.prepare("DELETE FROM minute_stats WHERE minute < ?").run(now - MINUTE_RETENTION_MS);
+    s.prepare("DELETE FROM events WHERE at < ?").run(now - EVENT_RETENTION_MS);
+    s.prepare("DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)").run(EVENT_MAX_ROWS);
+  }
+
+  /** Registers every configured LUN with the counters and forgets deleted ones. */
+  syncLuns(): void {
+    const seen = new Set<string>();
+    for (const target of this.engine.targets.values()) {
+      for (const tpg of target.tpgs.values()) {
+        for (const l of tpg.luns.values()) {
+          const c = this.stats.lun(target.iqn, tpg.tag, l.index, l.storageObject.name, l.storageObject.plugin);
+          seen.add(c.key);
+        }
+      }
+    }
+    for (const c of [...this.stats.luns.values()]) if (!seen.has(c.key)) this.stats.removeLun(c.targetName, c.tpgTag, c.lun);
+  }
+
+  // ---- reading ------------------------------------------------------------------------------------
+
+  sessions(): SessionRow[] {
+    const rows: SessionRow[] = [];
+    for (const info of this.fabric.sessions()) {
+      const latest = this.sampler.latest("session", info.id);
+      const counters = this.stats.sessions.get(info.id);
+      const readIops = latest?.readIops ?? 0;
+      const writeIops = latest?.writeIops ?? 0;
+      const readMBps = latest?.readMBps ?? 0;
+      const writeMBps = latest?.writeMBps ?? 0;
+      rows.push({
+        ...info,
+        readIops, writeIops, readMBps, writeMBps,
+        iops: readIops + writeIops + (latest?.otherIops ?? 0),
+        mbps: readMBps + writeMBps,
+        queueDepth: counters ? counters.c[Counter.IN_FLIGHT] : 0,
+        totals: counters ? totalsOf(counters.c) : { readCommands: 0, writeCommands: 0, otherCommands: 0, readBytes: 0, writeBytes: 0, errors: 0 },
+      });
+    }
+    return rows;
+  }
+
+  luns(): LunRow[] {
+    this.syncLuns();
+    const out: LunRow[] = [];
+    for (const c of this.stats.luns.values()) {
+      let sizeBytes = 0;
+      try {
+        sizeBytes = this.engine.tpg(c.targetName, c.tpgTag).luns.get(c.lun)?.storageObject.sizeBytes ?? 0;
+      } catch {
+        // deleted meanwhile
+      }
+      out.push({
+        key: c.key, targetName: c.targetName, tpgTag: c.tpgTag, lun: c.lun, storageObject: c.storageObject, backstore: c.backstore, sizeBytes,
+        latest: this.sampler.latest("lun", c.key),
+        totals: { ...totalsOf(c.c), inFlight: c.c[Counter.IN_FLIGHT] },
+      });
+    }
+    return out.sort((a, b) => (a.key < b.key ? -1 : 1));
+  }
+
+  overview() {
+    let capacityBytes = 0;
+    let storageObjects = 0;
+    for (const so of this.engine.storageObjects.values()) {
+      storageObjects++;
+      capacityBytes += so.sizeBytes;
+    }
+    const sessions = this.fabric.sessions();
+    const a = this.stats.appliance.c;
+    return {
+      statsEnabled: this.stats.enabled,
+      sessions: sessions.filter((s) => s.sessionType === "Normal").length,
+      discoverySessions: sessions.filter((s) => s.sessionType === "Discovery").length,
+      luns: this.luns().length,
+      storageObjects,
+      capacityBytes,
+      errorsTotal: errorCount(a) + errorCount(this.stats.unmappedLun.c),
+      loginFailuresTotal: [...this.stats.logins.values()].reduce((n, l) => n + l.failures.reduce((x, y) => x + y, 0), 0),
+      resetsTotal: this.stats.resets,
+      latest: this.sampler.latest("appliance"),
+      history: this.sampler.history("appliance", "appliance", 900),
+    };
+  }
+
+  /** A series' history: the live rings for 15 minutes, history.db minute rows (bucketed) beyond. */
+  seriesHistory(scope: "appliance" | "lun" | "session", key: string, range: HistoryRange, now = Date.now()): HistoryResult {
+    if (range === "15m") return { range, source: "live", live: this.sampler.history(scope, key, 900) };
+    const [span, bucketMs] = RANGES[range];
+    const from = now - span;
+    const b = sql.raw(String(bucketMs));
+    const rows = this.history.db
+      .select({
+        t: sql<number>`(${minuteStats.minute} / ${b}) * ${b}`,
+        readCommands: sql<number>`sum(${minuteStats.readCommands})`,
+        writeCommands: sql<number>`sum(${minuteStats.writeCommands})`,
+        readBytes: sql<number>`sum(${minuteStats.readBytes})`,
+        writeBytes: sql<number>`sum(${minuteStats.writeBytes})`,
+        seconds: sql<number>`sum(${minuteStats.samples})`,
+        readP99Us: sql<number>`max(${minuteStats.readP99Us})`,
+        writeP99Us: sql<number>`max(${minuteStats.writeP99Us})`,
+        readMaxUs: sql<number>`max(${minuteStats.readMaxUs})`,
+        writeMaxUs: sql<number>`max(${minuteStats.writeMaxUs})`,
+        avgQueueDepth: sql<number>`avg(${minuteStats.avgQueueDepth})`,
+        errors: sql<number>`sum(${minuteStats.errors})`,
+      })
+      .from(minuteStats)
+      .where(and(eq(minuteStats.scope, scope), eq(minuteStats.key, key), gte(minuteStats.minute, from)))
+      .groupBy(sql`1`)
+      .orderBy(sql`1`)
+      .all();
+    // Rates over the sampled seconds of the bucket (the sampler's 1 s samples), so a partly idle appliance is not averaged down by gaps.
+    const points = rows.map((r) => {
+      const sec = r.seconds > 0 ? (r.seconds * this.sampler.intervalMs) / 1000 : bucketMs / 1000;
+      return {
+        t: r.t,
+        readIops: r.readCommands / sec,
+        writeIops: r.writeCommands / sec,
+        readMBps: r.readBytes / sec / 1e6,
+        writeMBps: r.writeBytes / sec / 1e6,
+        readP99Us: r.readP99Us,
+        writeP99Us: r.writeP99Us,
+        readMaxUs: r.readMaxUs,
+        writeMaxUs: r.writeMaxUs,
+        avgQueueDepth: r.avgQueueDepth,
+        errors: r.errors,
+      };
+    });
+    return { range, source: "stored", bucketMs, from, to: now, points };
+  }
+
+  /** Stored minute rows of a series (tests and the CLI): oldest first. */
+  minutes(scope: string, key: string, limit = 10_080) {
+    return this.history.db
+      .select()
+      .from(minuteStats)
+      .where(and(eq(minuteStats.scope, scope), eq(minuteStats.key, key)))
+      .orderBy(asc(minuteStats.minute))
+      .limit(limit)
+      .all();
+  }
+
+  events(f: EventFilter = {}): EventRow[] {
+    const where: SQL[] = [];
+    if (f.types?.length) where.push(sql`${events.type} in ${f.types}`);
+    if (f.target) where.push(like(events.targetName, `%${escapeLike(f.target)}%`));
+    if (f.initiator) where.push(like(events.initiatorName, `%${escapeLike(f.initiator)}%`));
+    if (f.from !== undefined) where.push(gte(events.at, f.from));
+    if (f.to !== undefined) where.push(lte(events.at, f.to));
+    if (f.before !== undefined) where.push(lt(events.id, f.before));
+    const rows = this.history.db
+      .select()
+      .from(events)
+      .where(where.length ? and(...where) : undefined)
+      .orderBy(desc(events.id))
+      .limit(Math.min(Math.max(f.limit ?? 100, 1), 1000))
+      .all();
+    return rows.map((r) => ({ ...r, detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null }));
+  }
+
+  /** Distinct values for the Events page's filter menus. */
+  eventFacets() {
+    const s = this.history.sqlite;
+    const col = (c: string) =>
+      (s.prepare(`SELECT DISTINCT ${c} AS v FROM events WHERE ${c} IS NOT NULL ORDER BY ${c} LIMIT 200`).all() as { v: string }[]).map((r) => r.v);
+    return { types: col("type"), targets: col("target_name"), initiators: col("initiator_name") };
+  }
+
+  // ---- settings and /metrics ----------------------------------------------------------------------------
+
+  metricsToken(): string | undefined {
+    return this.history.db.select().from(monitorSettings).where(eq(monitorSettings.key, "metrics_token")).get()?.value || undefined;
+  }
+
+  setMetricsToken(token: string | undefined): void {
+    if (token) {
+      this.history.db
+        .insert(monitorSettings)
+        .values({ key: "metrics_token", value: token })
+        .onConflictDoUpdate({ target: monitorSettings.key, set: { value: token } })
+        .run();
+    } else {
+      this.history.db.delete(monitorSettings).where(eq(monitorSettings.key, "metrics_token")).run();
+    }
+  }
+
+  /**
+   * GET /metrics. Allowed from the loopback address always, and from elsewhere with the token
+   * set in Settings (`Authorization: Bearer <token>`, Prometheus' `authorization` / `bearer_token`).
+   * Returns false for any other URL (the caller serves it).
+   */
+  handleHttp(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const url = req.url ?? "/";
+    if (url !== "/metrics" && !url.startsWith("/metrics?")) return false;
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" }).end("method not allowed\n");
+      return true;
+    }
+    const remote = req.socket.remoteAddress ?? "";
+    const local = remote === "127.0.0.1" || remote === "::1" || remote === "::ffff:127.0.0.1";
+    const token = this.metricsToken();
+    const auth = req.headers.authorization ?? "";
+    const given = auth.toLowerCase().startsWith("bearer ") ? auth.slice(7).trim() : "";
+    const tokenOk = !!token && !!given && safeEqual(given, token);
+    if (!local && !tokenOk) {
+      res
+        .writeHead(token ? 401 : 403, { "content-type": "text/plain; charset=utf-8", ...(token ? { "www-authenticate": 'Bearer realm="portico metrics"' } : {}) })
+        .end(token ? "a valid bearer token is required\n" : "/metrics is served to localhost only until a token is set in Settings\n");
+      return true;
+    }
+    this.syncLuns();
+    const body = formatPrometheus(this.stats);
+    res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
+    res.end(req.method === "HEAD" ? undefined : body);
+    return true;
+  }
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function escapeLike(s: string): string {
+  return s.replace(/[%_]/g, "");
+}
+
+const REGISTRY = Symbol.for("portico.monitor");
+type Registry = { [REGISTRY]?: Monitor };
+
+/** The running monitor (started by server/main.ts), or undefined (unit tests, an engine without iSCSI). */
+export function getMonitor(): Monitor | undefined {
+  return (globalThis as Registry)[REGISTRY];
+}
+
+/**
+ * Starts monitoring for the appliance: opens history.db, starts the sampler, hooks
+ * the event log and returns the monitor. Never throws: without it the appliance
+ * still serves storage (the failure is logged and undefined returned).
+ */
+export function startMonitor(opts: { engine: Engine; dataDir: string }): Monitor | undefined {
+  try {
+    const m = new Monitor(opts.engine, openHistory(opts.dataDir));
+    (globalThis as Registry)[REGISTRY] = m;
+    process.once("exit", () => m.close());
+    return m;
+  } catch (err) {
+    process.stderr.write(`portico: monitoring is off: ${(err as Error).message}\n`);
+    return undefined;
+  }
+}
+
+/** For server/main.ts: serve /metrics if the monitor runs (returns true when it answered). */
+export function handleMonitorHttp(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  const m = getMonitor();
+  return m ? m.handleHttp(req, res) : false;
+}
