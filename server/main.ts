@@ -18,6 +18,7 @@ import type { Context } from "./api/trpc";
 import { ConfigService } from "./config/service";
 import { offlineDevice } from "./config/probe";
 import { openDatabase, type OpenedDatabase } from "./db";
+import { handleMonitorHttp, startMonitor } from "./history/monitor";
 import type { Engine } from "./engine/core/engine";
 import { packageRoot, readRuntime, readSettings, removeRuntime, TOKEN_HEADER, version, writeRuntime } from "./runtime";
 
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
   const engine = await makeEngine();
   const service = new ConfigService(db.db, db.sqlite, engine);
   const warnings = await service.restore();
+  startMonitor({ engine, dataDir: settings.dataDir }); // live IO statistics, history.db, event log, GET /metrics
 
   const startedAt = Date.now();
   const token = randomBytes(24).toString("hex");
@@ -111,6 +113,7 @@ async function main(): Promise<void> {
         trpc(req, res);
         return;
       }
+      if (handleMonitorHttp(req, res)) return; // GET /metrics (token or localhost), before any page redirect
       if (consoleHandler.handler) {
         Promise.resolve(consoleHandler.handler(req, res)).catch((err: unknown) => {
           process.stderr.write(`portico: console request ${url} failed: ${(err as Error).message}\n`);

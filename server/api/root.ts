@@ -2,9 +2,15 @@ import { configRouter } from "./routers/config";
 import { storageRouter } from "./routers/storage";
 import { systemRouter } from "./routers/system";
 import { targetsRouter } from "./routers/targets";
+import { eventsRouter } from "./routers/events";
+import { monitorRouter } from "./routers/monitor";
+import { sessionsRouter } from "./routers/sessions";
 import { createCallerFactory, router } from "./trpc";
 
 export const appRouter = router({
+  sessions: sessionsRouter,
+  monitor: monitorRouter,
+  events: eventsRouter,
   system: systemRouter,
   storage: storageRouter,
   targets: targetsRouter,

@@ -13,6 +13,7 @@ import { ConfigImportError, type ConfigIssue } from "../config/errors";
 import type { ConfigService } from "../config/service";
 import type { Engine } from "../engine/core/engine";
 import { EngineError } from "../engine/core/errors";
+import { recordConfigChange } from "../history/events";
 
 export interface AppInfo {
   version: string;
@@ -82,6 +83,16 @@ const mapErrors = t.middleware(async ({ next }) => {
   return result;
 });
 
+/** Every mutation goes to the event log (server/history/events.ts) with its path and who made it. */
+const audit = t.middleware(async ({ ctx, type, path, next, getRawInput }) => {
+  const result = await next();
+  if (type === "mutation") {
+    const who = (ctx as { session?: { username?: string } }).session?.username ?? ctx.actor;
+    recordConfigChange(path, who, result.ok, await getRawInput().catch(() => undefined), result.ok ? undefined : result.error.message);
+  }
+  return result;
+});
+
 export const router = t.router;
-export const procedure = t.procedure.use(mapErrors);
+export const procedure = t.procedure.use(mapErrors).use(audit);
 export const createCallerFactory = t.createCallerFactory;
