@@ -2,6 +2,8 @@
  * `portico` — the appliance's targetctl:
  *
  *   portico restoreconfig FILE [--clear]   apply a targetcli saveconfig.json (all-or-nothing)
+ *   portico restoreconfig --backup NAME    replace the configuration with a backup from <data dir>/backup
+ *   portico backups                        list the backups (newest first)
  *   portico saveconfig [FILE]              write the configuration (stdout without FILE)
  *   portico status                         running or not, URL, object and session counts
  *
@@ -16,6 +18,7 @@ import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
 import superjson from "superjson";
 import type { AppRouter } from "./api/root";
 import { engineStatus } from "./api/tree";
+import { backupDir, listBackups, readBackup } from "./config/backup";
 import { ConfigImportError } from "./config/errors";
 import { offlineBackstore, offlineDevice, probeBackstore } from "./config/probe";
 import { ConfigService } from "./config/service";
@@ -26,6 +29,8 @@ import { readRuntime, readSettings, runtimeUrl, TOKEN_HEADER, version, writeFile
 
 const USAGE = `usage:
   portico restoreconfig FILE [--clear]   apply a targetcli saveconfig.json (all-or-nothing)
+  portico restoreconfig --backup NAME    replace the configuration with a backup (see \`portico backups\`)
+  portico backups                        list configuration backups in <data dir>/backup, newest first
   portico saveconfig [FILE]              write the configuration (to stdout without FILE)
   portico status                         is the appliance running; what it serves
 environment: PORTICO_DATA_DIR (default ./data)`;
@@ -54,23 +59,44 @@ async function offline(dataDir: string) {
   };
 }
 
-function printReport(notHonoured: string[]): void {
+function printReport(notHonoured: string[], warnings: string[] = []): void {
+  if (warnings.length) process.stderr.write(`warnings (${warnings.length}):\n${warnings.map((s) => `  ${s}\n`).join("")}`);
   if (notHonoured.length === 0) return;
   process.stderr.write(`not honoured (${notHonoured.length}):\n${notHonoured.map((s) => `  ${s}\n`).join("")}`);
 }
 
-async function restoreconfig(args: string[]): Promise<void> {
-  const clear = args.includes("--clear") || args.includes("clear_existing");
-  const files = args.filter((a) => !a.startsWith("--") && a !== "clear_existing");
-  if (files.length !== 1) throw new UsageError("restoreconfig needs exactly one FILE");
-  const file = path.resolve(files[0]);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (err) {
-    throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`);
-  }
+async function backups(args: string[]): Promise<void> {
+  if (args.length) throw new UsageError("backups takes no arguments");
   const { dataDir } = readSettings();
+  const list = listBackups(dataDir);
+  if (list.length === 0) process.stdout.write(`no backups in ${backupDir(dataDir)}\n`);
+  for (const b of list) process.stdout.write(`${b.name}  ${b.size} bytes  ${new Date(b.mtime).toISOString()}\n`);
+}
+
+async function restoreconfig(args: string[]): Promise<void> {
+  const b = args.indexOf("--backup");
+  const backupName = b >= 0 ? args[b + 1] : undefined;
+  if (b >= 0 && !backupName) throw new UsageError("restoreconfig --backup needs a backup NAME (see `portico backups`)");
+  const rest = b >= 0 ? args.filter((_, i) => i !== b && i !== b + 1) : args;
+  const clear = backupName !== undefined || rest.includes("--clear") || rest.includes("clear_existing");
+  const files = rest.filter((a) => !a.startsWith("--") && a !== "clear_existing");
+  const { dataDir } = readSettings();
+  let text: string;
+  let file: string;
+  if (backupName !== undefined) {
+    if (files.length) throw new UsageError("restoreconfig takes a FILE or --backup NAME, not both");
+    // A backup replaces the whole configuration (it is one), as restoreconfig clear_existing.
+    text = readBackup(dataDir, backupName);
+    file = path.join(backupDir(dataDir), backupName);
+  } else {
+    if (files.length !== 1) throw new UsageError("restoreconfig needs exactly one FILE");
+    file = path.resolve(files[0]);
+    try {
+      text = fs.readFileSync(file, "utf8");
+    } catch (err) {
+      throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`);
+    }
+  }
   const running = readRuntime(dataDir);
   const result = running
     ? await client(running).config.import.mutate({ config: text, clear })
@@ -82,7 +108,7 @@ async function restoreconfig(args: string[]): Promise<void> {
           await o.close();
         }
       })();
-  printReport(result.notHonoured);
+  printReport(result.notHonoured, result.warnings);
   process.stdout.write(
     `restored ${result.storageObjects} storage object(s) and ${result.targets} target(s) from ${file}${result.cleared ? " (previous configuration cleared)" : ""}${running ? " into the running appliance" : ""}\n`,
   );
@@ -93,7 +119,8 @@ async function saveconfig(args: string[]): Promise<void> {
   const { dataDir } = readSettings();
   const running = readRuntime(dataDir);
   let text: string;
-  if (running) text = await client(running).config.export.query();
+  // The file is complete (CHAP secrets included) and written 0600, as targetcli does.
+  if (running) text = await client(running).config.export.query({ secrets: true });
   else {
     if (!fs.existsSync(databaseFile(dataDir))) throw new Error(`no configuration in ${dataDir} (no ${path.basename(databaseFile(dataDir))})`);
     const db = openDatabase(dataDir);
@@ -169,6 +196,9 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       case "status":
         await status();
+        return 0;
+      case "backups":
+        await backups(args);
         return 0;
       case "help":
       case "--help":

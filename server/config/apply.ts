@@ -7,6 +7,7 @@ import fs from "node:fs";
 import type { Engine } from "../engine/core/engine";
 import { EngineError } from "../engine/core/errors";
 import type { StorageObject, Target, Tpg } from "../engine/core/model";
+import { DEFAULT_REVISION, DEFAULT_VENDOR_ID, PRODUCT_ID_BY_PLUGIN } from "../engine/core/defaults";
 import { READ_ONLY_SO_ATTRIBUTES } from "./capabilities";
 import { paths, type NodeAclConfig, type PortalConfig, type StorageObjectConfig, type TargetConfig, type TpgConfig } from "./model";
 
@@ -44,6 +45,9 @@ export function createStorageObjectIn(engine: Engine, so: StorageObjectConfig): 
     writeBack: so.writeBack,
     readonly: so.plugin === "block" ? so.readonly : undefined,
     attributes: so.attributes,
+    vendorId: so.vendorId,
+    productId: so.productId,
+    revision: so.revision,
   });
 }
 
@@ -121,6 +125,9 @@ export function snapshotStorageObject(so: StorageObject): StorageObjectConfig {
     blockSize: so.backstore.blockSize,
     readonly: so.plugin === "block" ? Boolean((so.backstore as { readonly?: boolean }).readonly) : false,
     attributes,
+    ...(so.vendorId !== DEFAULT_VENDOR_ID ? { vendorId: so.vendorId } : {}),
+    ...(so.productIdBase !== PRODUCT_ID_BY_PLUGIN[so.plugin] ? { productId: so.productIdBase } : {}),
+    ...(so.revision !== DEFAULT_REVISION ? { revision: so.revision } : {}),
   };
 }
 

@@ -5,7 +5,7 @@
  */
 export const capabilities = {
   /** CHAP (per-TPG, per-ACL) and discovery authentication, enforced by the iSCSI fabric at login. */
-  chap: false,
+  chap: true,
 } as const;
 
 /** Storage object attributes LIO exposes read-only: rtslib never dumps them, and the backstore decides them. */

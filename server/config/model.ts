@@ -26,6 +26,10 @@ export interface StorageObjectConfig {
   readonly: boolean;
   /** Writable attributes that differ from, or restate, LIO's defaults. */
   attributes: Record<string, number>;
+  /** INQUIRY identity when set (LIO wwn/vendor_id, product_id, revision); not in saveconfig.json (rtslib has no key). */
+  vendorId?: string;
+  productId?: string;
+  revision?: string;
 }
 
 export interface LunConfig {

@@ -9,9 +9,13 @@
  * formatSaveconfig() writes the file as rtslib does: json.dump(sort_keys=True,
  * indent=2) + "\n" (ensure_ascii: non-ASCII as \uXXXX).
  */
+import { checkTpgParameter } from "../engine/core/engine";
 import {
   nodeAclAttributeDefaults,
+  nodeAclAttributeRanges,
   storageObjectAttributeDefaults,
+  storageObjectAttributeRules,
+  tpgParameterRules,
   tpgAttributeDefaults,
   tpgAttributeRanges,
   tpgParameterDefaults,
@@ -38,7 +42,12 @@ export interface ParsedSaveconfig {
   config: PorticoConfig;
   /** Human-readable, one per key/object not acted on, e.g. `storage_objects[0].alua_tpgs ignored`. */
   notHonoured: string[];
+  /** Applied, but worth the admin's attention (e.g. a CHAP secret shorter than RFC 7143 recommends), by name. */
+  warnings: string[];
 }
+
+/** RFC 7143 §12.1.3 recommends CHAP secrets of at least 96 bits (12 bytes). */
+export const MIN_CHAP_SECRET = 12;
 
 type Json = Record<string, unknown>;
 
@@ -49,6 +58,7 @@ const CHAP_KEYS = ["chap_userid", "chap_password", "chap_mutual_userid", "chap_m
 class Reader {
   readonly issues: ConfigIssue[] = [];
   readonly notHonoured: string[] = [];
+  readonly warnings: string[] = [];
 
   error(path: string, message: string): void {
     this.issues.push({ path, message });
@@ -141,6 +151,9 @@ class Reader {
         continue;
       }
       if (v.length > 255 || v === "NULL") this.error(`${path}.${key}`, "must be at most 255 characters and not NULL");
+      if (key.endsWith("password") && v.length < MIN_CHAP_SECRET) {
+        this.warnings.push(`${path}.${key} is shorter than ${MIN_CHAP_SECRET} characters (RFC 7143 recommends at least ${MIN_CHAP_SECRET}): imported, but change it`);
+      }
       const field = { chap_userid: "userid", chap_password: "password", chap_mutual_userid: "mutualUserid", chap_mutual_password: "mutualPassword" }[key] as keyof Chap;
       chap[field] = v;
     }
@@ -192,7 +205,7 @@ export function parseSaveconfig(input: string | unknown): ParsedSaveconfig {
   });
 
   if (r.issues.length) throw new ConfigImportError(r.issues);
-  return { config, notHonoured: r.notHonoured };
+  return { config, notHonoured: r.notHonoured, warnings: r.warnings };
 }
 
 function readFabricModule(r: Reader, fm: Json, path: string, config: PorticoConfig): void {
@@ -207,13 +220,19 @@ function readFabricModule(r: Reader, fm: Json, path: string, config: PorticoConf
     }
     return;
   }
-  config.discoveryAuth = {
-    enabled,
-    userid: r.str(fm, "discovery_userid", path) || undefined,
-    password: r.str(fm, "discovery_password", path) || undefined,
-    mutualUserid: r.str(fm, "discovery_mutual_userid", path) || undefined,
-    mutualPassword: r.str(fm, "discovery_mutual_password", path) || undefined,
-  };
+  const chap: Chap = {};
+  const fields = { discovery_userid: "userid", discovery_password: "password", discovery_mutual_userid: "mutualUserid", discovery_mutual_password: "mutualPassword" } as const;
+  for (const [key, field] of Object.entries(fields)) {
+    const v = r.str(fm, key, path);
+    if (v === undefined || v === "") continue;
+    if (v.length > 255 || v === "NULL") r.error(`${path}.${key}`, "must be at most 255 characters and not NULL");
+    if (field.endsWith("assword") && v.length < MIN_CHAP_SECRET) {
+      r.warnings.push(`${path}.${key} is shorter than ${MIN_CHAP_SECRET} characters (RFC 7143 recommends at least ${MIN_CHAP_SECRET}): imported, but change it`);
+    }
+    chap[field] = v;
+  }
+  if (enabled && !(chap.userid && chap.password)) r.error(`${path}.discovery_userid`, "discovery authentication needs discovery_userid and discovery_password");
+  config.discoveryAuth = { enabled, ...chap };
 }
 
 const SO_KEYS: Record<BackstorePlugin, string[]> = {
@@ -256,7 +275,8 @@ function readStorageObject(r: Reader, raw: Json, path: string): StorageObjectCon
       r.ignore(`${path}.attributes.${k}`, "ignored (read-only)");
       continue;
     }
-    if (!(k in known)) {
+    const rule = storageObjectAttributeRules[k];
+    if (!(k in known) || !rule) {
       r.ignore(`${path}.attributes.${k}`, "not yet supported");
       continue;
     }
@@ -265,6 +285,14 @@ function readStorageObject(r: Reader, raw: Json, path: string): StorageObjectCon
       continue;
     }
     if (k === "block_size" || k === "emulate_write_cache") continue; // facts of the backstore (blockSize, writeBack)
+    if (rule.fixed !== undefined && v !== rule.fixed) {
+      r.notHonoured.push(`${path}.attributes.${k}=${v} not honoured: ${rule.why} (${rule.fixed} is used)`);
+      continue;
+    }
+    if (rule.range && (v < rule.range[0] || v > rule.range[1])) {
+      r.error(`${path}.attributes.${k}`, `must be an integer in ${rule.range[0]}..${rule.range[1]}, got ${v}`);
+      continue;
+    }
     attributes[k] = v;
   }
   // fileio/block write_back is the backstore's cache mode; LIO mirrors it in emulate_write_cache.
@@ -329,7 +357,12 @@ function readTpg(r: Reader, raw: Json, path: string, siblings: TpgConfig[], skip
       r.error(`${path}.parameters.${k}`, `must be a string of at most 255 characters, got ${JSON.stringify(v)}`);
       continue;
     }
-    parameters[k] = v;
+    const rule = tpgParameterRules[k];
+    if (rule?.kind === "fixed" && !rule.values.includes(v)) {
+      r.notHonoured.push(`${path}.parameters.${k}=${v} not honoured: ${rule.why} (${tpgParameterDefaults[k]} is used)`);
+      continue;
+    }
+    if (r.check(`${path}.parameters.${k}`, () => (checkTpgParameter(k, v), true))) parameters[k] = v;
   }
   if (!capabilities.chap && attributes.authentication === 1) {
     // LIO: authentication=0 puts None back into AuthMethod (iscsit_ta_authentication).
@@ -406,8 +439,9 @@ function readNodeAcl(r: Reader, raw: Json, path: string, luns: LunConfig[], skip
       r.ignore(`${path}.attributes.${k}`, "not yet supported");
       continue;
     }
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
-      r.error(`${path}.attributes.${k}`, `must be a non-negative integer, got ${JSON.stringify(v)}`);
+    const range = nodeAclAttributeRanges[k];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < range[0] || v > range[1]) {
+      r.error(`${path}.attributes.${k}`, `must be an integer in ${range[0]}..${range[1]}, got ${JSON.stringify(v)}`);
       continue;
     }
     attributes[k] = v;
@@ -433,26 +467,34 @@ function readNodeAcl(r: Reader, raw: Json, path: string, luns: LunConfig[], skip
 
 // ---- export ------------------------------------------------------------------
 
-function chapKeys(chap: Chap): Json {
-  if (!capabilities.chap) return {};
-  const out: Json = {};
-  if (chap.userid) out.chap_userid = chap.userid;
-  if (chap.password) out.chap_password = chap.password;
-  if (chap.mutualUserid) out.chap_mutual_userid = chap.mutualUserid;
-  if (chap.mutualPassword) out.chap_mutual_password = chap.mutualPassword;
-  return out;
+export interface ExportOptions {
+  /**
+   * Include CHAP and discovery passwords (a complete saveconfig.json, as targetcli writes it).
+   * Default true for files; the API only sends them when the caller asks.
+   */
+  secrets?: boolean;
 }
 
 /** The saveconfig.json object (keys as rtslib dumps them) for a configuration. */
-export function toSaveconfig(config: PorticoConfig): Json {
+export function toSaveconfig(config: PorticoConfig, opts: ExportOptions = {}): Json {
+  const secrets = opts.secrets ?? true;
+  const chapKeys = (chap: Chap): Json => {
+    if (!capabilities.chap) return {};
+    const out: Json = {};
+    if (chap.userid) out.chap_userid = chap.userid;
+    if (chap.password && secrets) out.chap_password = chap.password;
+    if (chap.mutualUserid) out.chap_mutual_userid = chap.mutualUserid;
+    if (chap.mutualPassword && secrets) out.chap_mutual_password = chap.mutualPassword;
+    return out;
+  };
   const fabricModules: Json[] = [];
   const da = config.discoveryAuth;
   if (capabilities.chap && da.enabled) {
     const fm: Json = { name: "iscsi", discovery_enable_auth: true };
     if (da.userid) fm.discovery_userid = da.userid;
-    if (da.password) fm.discovery_password = da.password;
+    if (da.password && secrets) fm.discovery_password = da.password;
     if (da.mutualUserid) fm.discovery_mutual_userid = da.mutualUserid;
-    if (da.mutualPassword) fm.discovery_mutual_password = da.mutualPassword;
+    if (da.mutualPassword && secrets) fm.discovery_mutual_password = da.mutualPassword;
     fabricModules.push(fm);
   }
   const storageObjects = config.storageObjects.map((so) => {
@@ -508,6 +550,6 @@ export function stringifySaveconfig(doc: unknown): string {
   return `${text}\n`;
 }
 
-export function formatSaveconfig(config: PorticoConfig): string {
-  return stringifySaveconfig(toSaveconfig(config));
+export function formatSaveconfig(config: PorticoConfig, opts: ExportOptions = {}): string {
+  return stringifySaveconfig(toSaveconfig(config, opts));
 }

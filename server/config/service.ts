@@ -8,6 +8,7 @@
  * engine back. Changes are serialized, so at most one transaction is open.
  */
 import os from "node:os";
+import path from "node:path";
 import { randomBytes } from "node:crypto";
 import type Database from "better-sqlite3";
 import type { PorticoDb } from "../db";
@@ -18,10 +19,25 @@ import type { BackstorePlugin } from "../engine/backstores/backstore";
 import { applyConfig, createStorageObjectIn, snapshotStorageObject, snapshotTarget, snapshotTpg, splitPortalKey } from "./apply";
 import { ConfigImportError, type ConfigIssue } from "./errors";
 import { paths, storageObjectPath, type PorticoConfig, type RestoreWarning, type StorageObjectConfig } from "./model";
-import { formatSaveconfig, parseSaveconfig } from "./saveconfig";
+import { DEFAULT_MAX_BACKUP_FILES, listBackups, readBackup, saveBackup, type BackupInfo } from "./backup";
+import { formatSaveconfig, MIN_CHAP_SECRET, parseSaveconfig, type ExportOptions } from "./saveconfig";
+import type { StorageObjectIdentity } from "../engine/core/engine";
+import type { Chap, DiscoveryAuthConfig } from "./model";
 import * as store from "./store";
 
+/** Appliance settings kept in the settings table (targetcli's global preferences, lio-model.md §3.3). */
+export interface ConfigSettings {
+  /** targetcli auto_add_mapped_luns: map every TPG LUN into a new ACL, and a new LUN into every ACL. Default true. */
+  autoAddMappedLuns: boolean;
+  /** targetcli max_backup_files. Default 10. */
+  maxBackupFiles: number;
+}
+
+const SETTING_KEYS = { autoAddMappedLuns: "auto_add_mapped_luns", maxBackupFiles: "max_backup_files" } as const;
+
 export interface ImportResult {
+  /** Applied, but worth attention (short CHAP secrets), by name. */
+  warnings: string[];
   notHonoured: string[];
   storageObjects: number;
   targets: number;
@@ -39,6 +55,9 @@ export interface CreateStorageObjectInput {
   readonly?: boolean;
   sparse?: boolean;
   attributes?: Record<string, number>;
+  vendorId?: string;
+  productId?: string;
+  revision?: string;
 }
 
 type Undo = () => unknown;
@@ -68,8 +87,61 @@ export class ConfigService {
     return store.loadConfig(this.db);
   }
 
-  exportSaveconfig(): string {
-    return formatSaveconfig(this.config());
+  /** saveconfig.json text; with `secrets: false` the CHAP and discovery passwords are left out. */
+  exportSaveconfig(opts: ExportOptions = {}): string {
+    return formatSaveconfig(this.config(), opts);
+  }
+
+  settings(): ConfigSettings {
+    return {
+      autoAddMappedLuns: store.getSetting<boolean>(this.db, SETTING_KEYS.autoAddMappedLuns) ?? true,
+      maxBackupFiles: store.getSetting<number>(this.db, SETTING_KEYS.maxBackupFiles) ?? DEFAULT_MAX_BACKUP_FILES,
+    };
+  }
+
+  async setSettings(changes: Partial<ConfigSettings>): Promise<ConfigSettings> {
+    if (changes.maxBackupFiles !== undefined && (!Number.isInteger(changes.maxBackupFiles) || changes.maxBackupFiles < 1 || changes.maxBackupFiles > 1000)) {
+      throw new EngineError("max_backup_files must be an integer in 1..1000", "invalid", "maxBackupFiles");
+    }
+    return this.transaction(async () => {
+      if (changes.autoAddMappedLuns !== undefined) store.setSetting(this.db, SETTING_KEYS.autoAddMappedLuns, Boolean(changes.autoAddMappedLuns));
+      if (changes.maxBackupFiles !== undefined) store.setSetting(this.db, SETTING_KEYS.maxBackupFiles, changes.maxBackupFiles);
+      return this.settings();
+    });
+  }
+
+  // ---- backups -------------------------------------------------------------------
+
+  /** `<data dir>`: where the database lives (backups go to `<data dir>/backup`). */
+  get dataDir(): string | undefined {
+    const file = this.sqlite.name;
+    return file && file !== ":memory:" ? path.dirname(path.resolve(file)) : undefined;
+  }
+
+  listBackups(): BackupInfo[] {
+    return this.dataDir ? listBackups(this.dataDir) : [];
+  }
+
+  /** A backup's saveconfig.json text (with secrets: it is the file targetcli would restore). */
+  readBackup(name: string): string {
+    if (!this.dataDir) throw new EngineError("this configuration has no data directory", "not_found", "name");
+    return readBackup(this.dataDir, name);
+  }
+
+  /** Replaces the configuration with a backup (restoreconfig clear_existing), all-or-nothing. */
+  async restoreBackup(name: string): Promise<ImportResult> {
+    return this.importSaveconfig(this.readBackup(name), { clear: true });
+  }
+
+  /** After every committed change: a new backup when the configuration differs from the newest one. */
+  private backup(): void {
+    const dir = this.dataDir;
+    if (!dir) return;
+    try {
+      saveBackup(dir, this.exportSaveconfig({ secrets: true }), this.settings().maxBackupFiles);
+    } catch (err) {
+      process.stderr.write(`portico: could not write a configuration backup in ${dir}/backup: ${messageOf(err)}\n`);
+    }
   }
 
   // ---- restore -------------------------------------------------------------
@@ -91,7 +163,7 @@ export class ConfigService {
    * without, refuses objects that already exist (rtslib). All-or-nothing.
    */
   async importSaveconfig(input: string | unknown, opts: { clear?: boolean } = {}): Promise<ImportResult> {
-    const { config, notHonoured } = parseSaveconfig(input);
+    const { config, notHonoured, warnings } = parseSaveconfig(input);
     const clear = opts.clear ?? false;
     return this.transaction(async (undo) => {
       const current = this.config();
@@ -147,10 +219,12 @@ export class ConfigService {
       for (const so of config.storageObjects) store.insertStorageObject(this.db, snapshotStorageObject(this.engine.storageObject(so.plugin, so.name)));
       for (const t of config.targets) store.insertTarget(this.db, snapshotTarget(this.engine.target(t.wwn)));
       if (config.discoveryAuth.enabled) {
+        const before = { ...this.engine.discoveryAuth };
+        this.engine.setDiscoveryAuth(config.discoveryAuth);
+        undo(() => (this.engine.discoveryAuth = before));
         store.setDiscoveryAuth(this.db, config.discoveryAuth);
-        this.engine.discoveryAuth = { ...config.discoveryAuth };
       }
-      return { notHonoured, storageObjects: config.storageObjects.length, targets: config.targets.length, cleared: clear };
+      return { warnings, notHonoured, storageObjects: config.storageObjects.length, targets: config.targets.length, cleared: clear };
     });
   }
 
@@ -169,6 +243,9 @@ export class ConfigService {
         readonly: input.readonly,
         sparse: input.sparse,
         attributes: input.attributes,
+        vendorId: input.vendorId,
+        productId: input.productId,
+        revision: input.revision,
       });
       undo(() => this.engine.deleteStorageObject(so.plugin, so.name));
       const snap = snapshotStorageObject(so);
@@ -191,6 +268,52 @@ export class ConfigService {
         undo(() => createStorageObjectIn(this.engine, snap));
       } else if (rows === 0) throw new EngineError(`storage object ${key} does not exist`, "not_found", "name");
       this.dropWarnings(storageObjectPath({ plugin, name }));
+    });
+  }
+
+  /** Storage object attributes, all or none (refusals name the LUNs when LIO refuses "while exported"). */
+  async setStorageObjectAttributes(plugin: BackstorePlugin, name: string, attributes: Record<string, number>): Promise<Record<string, number>> {
+    return this.transaction(async (undo) => {
+      const so = this.engine.storageObject(plugin, name);
+      const before = { ...so.attributes };
+      const blockSize = so.attributes.block_size;
+      const result = await this.engine.setStorageObjectAttributes(plugin, name, attributes);
+      undo(async () => {
+        if (so.attributes.block_size !== blockSize) await this.engine.setStorageObjectAttributes(plugin, name, { block_size: blockSize });
+        Object.assign(so.attributes, before);
+      });
+      this.dbWrite(() => store.updateStorageObject(this.db, snapshotStorageObject(so)));
+      return result;
+    });
+  }
+
+  /** Unit serial (VPD 0x80/0x83), vendor, product, revision: refused while exported, as LIO does. */
+  async setStorageObjectIdentity(plugin: BackstorePlugin, name: string, identity: StorageObjectIdentity): Promise<StorageObjectConfig> {
+    return this.transaction(async (undo) => {
+      const so = this.engine.storageObject(plugin, name);
+      const before = { wwn: so.wwn, vendorId: so.vendorId, productIdBase: so.productIdBase, revision: so.revision, alias: so.attributes.emulate_model_alias };
+      this.engine.setStorageObjectIdentity(plugin, name, identity);
+      undo(() => {
+        Object.assign(so, { wwn: before.wwn, vendorId: before.vendorId, productIdBase: before.productIdBase, revision: before.revision });
+        so.attributes.emulate_model_alias = before.alias;
+      });
+      const snap = snapshotStorageObject(so);
+      this.dbWrite(() => store.updateStorageObject(this.db, snap));
+      return snap;
+    });
+  }
+
+  /**
+   * Grows a fileio or ramdisk storage object; initiators get CAPACITY DATA HAS CHANGED.
+   * The grown file cannot be shrunk back, so this change is not undone if the DB write failed
+   * (the next start re-reads the file's size).
+   */
+  async resizeStorageObject(plugin: BackstorePlugin, name: string, size: number): Promise<{ size: number }> {
+    return this.transaction(async () => {
+      const so = this.engine.storageObject(plugin, name);
+      const bytes = await this.engine.resizeStorageObject(plugin, name, size);
+      this.dbWrite(() => store.updateStorageObject(this.db, snapshotStorageObject(so)));
+      return { size: bytes };
     });
   }
 
@@ -266,21 +389,82 @@ export class ConfigService {
         for (const [k, v] of Object.entries(before)) tpg.attributes[k] = v;
         tpg.generation++;
       });
+      const params = { ...tpg.parameters };
+      undo(() => Object.assign(tpg.parameters, params));
+      // Validate everything before changing anything (the engine checks each as it goes).
       for (const [k, v] of Object.entries(attributes)) this.engine.setTpgAttribute(iqn, tag, k, v);
-      this.dbWrite(() => store.updateTpg(this.db, iqn, tag, { attributes: { ...tpg.attributes } }));
+      this.dbWrite(() => store.updateTpg(this.db, iqn, tag, { attributes: { ...tpg.attributes }, parameters: { ...tpg.parameters } }));
       return { ...tpg.attributes };
+    });
+  }
+
+  /** iSCSI parameters of a TPG (the target's side of login negotiation), all or none. */
+  async setTpgParameters(wwn: string, tag: number, parameters: Record<string, string>): Promise<Record<string, string>> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    return this.transaction(async (undo) => {
+      const tpg = this.engine.tpg(iqn, tag);
+      const before = { ...tpg.parameters };
+      undo(() => {
+        for (const k of Object.keys(tpg.parameters)) delete tpg.parameters[k];
+        Object.assign(tpg.parameters, before);
+      });
+      for (const [k, v] of Object.entries(parameters)) this.engine.setTpgParameter(iqn, tag, k, v);
+      this.dbWrite(() => store.updateTpg(this.db, iqn, tag, { parameters: { ...tpg.parameters } }));
+      return { ...tpg.parameters };
+    });
+  }
+
+  /** TPG CHAP credentials (used in demo mode, generate_node_acls=1). */
+  async setTpgAuth(wwn: string, tag: number, chap: Chap): Promise<void> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    checkNewSecrets(chap);
+    return this.transaction(async (undo) => {
+      const tpg = this.engine.tpg(iqn, tag);
+      const before = { ...tpg.chap };
+      this.engine.setTpgAuth(iqn, tag, chap);
+      undo(() => (tpg.chap = before));
+      this.dbWrite(() => store.updateTpgChap(this.db, iqn, tag, tpg.chap));
+    });
+  }
+
+  /** Discovery authentication (targetcli `/iscsi set discovery_auth`). */
+  async setDiscoveryAuth(auth: DiscoveryAuthConfig): Promise<void> {
+    checkNewSecrets(auth);
+    if (auth.enabled && !(auth.userid && auth.password)) throw new EngineError("discovery authentication needs a userid and a password", "invalid", "userid");
+    return this.transaction(async (undo) => {
+      const before = { ...this.engine.discoveryAuth };
+      this.engine.setDiscoveryAuth(auth);
+      undo(() => (this.engine.discoveryAuth = before));
+      this.dbWrite(() => store.setDiscoveryAuth(this.db, { ...this.engine.discoveryAuth }));
     });
   }
 
   // ---- LUNs ------------------------------------------------------------------
 
-  async createLun(wwn: string, tag: number, storageObject: string, opts: { index?: number; alias?: string } = {}): Promise<{ index: number; alias: string }> {
+  async createLun(
+    wwn: string,
+    tag: number,
+    storageObject: string,
+    opts: { index?: number; alias?: string; addMappedLuns?: boolean } = {},
+  ): Promise<{ index: number; alias: string; mapped: { initiatorName: string; index: number }[] }> {
     const iqn = normalizeIscsiName(wwn, "wwn");
     return this.transaction(async (undo) => {
       const lun = this.engine.createLun(iqn, tag, storageObject, opts);
       undo(() => this.engine.deleteLun(iqn, tag, lun.index));
       this.dbWrite(() => store.insertLun(this.db, iqn, tag, lun.index, lun.storageObject.path, lun.alias));
-      return { index: lun.index, alias: lun.alias };
+      const mapped: { initiatorName: string; index: number }[] = [];
+      if (opts.addMappedLuns ?? this.settings().autoAddMappedLuns) {
+        // targetcli UILUNs: into every ACL at the LUN's own index, or the lowest free one if taken.
+        for (const acl of this.engine.tpg(iqn, tag).nodeAcls.values()) {
+          let index = lun.index;
+          if (acl.mappedLuns.has(index)) for (index = 0; acl.mappedLuns.has(index); index++);
+          const m = this.engine.createMappedLun(iqn, tag, acl.initiatorName, { index, tpgLun: lun.index });
+          undo(() => acl.mappedLuns.has(m.index) && this.engine.deleteMappedLun(iqn, tag, acl.initiatorName, m.index));
+          this.dbWrite(() => store.insertMappedLun(this.db, iqn, tag, acl.initiatorName, m.index, m.tpgLun, m.writeProtect, m.alias));
+          mapped.push({ initiatorName: acl.initiatorName, index: m.index });
+        }
+      }
+      return { index: lun.index, alias: lun.alias, mapped };
     });
   }
 
@@ -339,12 +523,19 @@ export class ConfigService {
     wwn: string,
     tag: number,
     initiatorName: string,
-    opts: { tag?: string; cmdsnDepth?: number; attributes?: Record<string, number> } = {},
-  ): Promise<{ initiatorName: string }> {
+    opts: { tag?: string; cmdsnDepth?: number; attributes?: Record<string, number>; chap?: Chap; addMappedLuns?: boolean } = {},
+  ): Promise<{ initiatorName: string; mappedLuns: number[] }> {
     const iqn = normalizeIscsiName(wwn, "wwn");
+    if (opts.chap) checkNewSecrets(opts.chap);
     return this.transaction(async (undo) => {
-      const acl = this.engine.createNodeAcl(iqn, tag, initiatorName, opts);
+      const acl = this.engine.createNodeAcl(iqn, tag, initiatorName, { tag: opts.tag, cmdsnDepth: opts.cmdsnDepth, attributes: opts.attributes, chap: opts.chap });
       undo(() => this.engine.deleteNodeAcl(iqn, tag, acl.initiatorName));
+      if (opts.addMappedLuns ?? this.settings().autoAddMappedLuns) {
+        // targetcli UINodeACLs: every TPG LUN at its own index, read-write.
+        for (const lun of [...acl.tpg.luns.values()].sort((a, b) => a.index - b.index)) {
+          this.engine.createMappedLun(iqn, tag, acl.initiatorName, { index: lun.index, tpgLun: lun.index });
+        }
+      }
       this.dbWrite(() =>
         store.insertNodeAcl(this.db, iqn, tag, {
           initiatorName: acl.initiatorName,
@@ -352,10 +543,60 @@ export class ConfigService {
           cmdsnDepth: acl.cmdsnDepth,
           attributes: { ...acl.attributes },
           chap: { ...acl.chap },
-          mappedLuns: [],
+          mappedLuns: [...acl.mappedLuns.values()].map((m) => ({ index: m.index, tpgLun: m.tpgLun, writeProtect: m.writeProtect, alias: m.alias })),
         }),
       );
-      return { initiatorName: acl.initiatorName };
+      return { initiatorName: acl.initiatorName, mappedLuns: [...acl.mappedLuns.keys()] };
+    });
+  }
+
+  /** ACL tag (initiator group), cmdsn_depth and attributes (nopin timeouts...), all or none. */
+  async updateNodeAcl(
+    wwn: string,
+    tag: number,
+    initiatorName: string,
+    changes: { tag?: string | null; cmdsnDepth?: number; attributes?: Record<string, number> },
+  ): Promise<NodeAclView> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    const name = normalizeIscsiName(initiatorName, "initiatorName");
+    return this.transaction(async (undo) => {
+      const acl = this.engine.nodeAcl(iqn, tag, name);
+      const before = { tag: acl.tag, cmdsnDepth: acl.cmdsnDepth, attributes: { ...acl.attributes } };
+      undo(() => {
+        acl.tag = before.tag;
+        acl.cmdsnDepth = before.cmdsnDepth;
+        Object.assign(acl.attributes, before.attributes);
+      });
+      if (changes.tag !== undefined) this.engine.setNodeAclTag(iqn, tag, name, changes.tag ?? undefined);
+      if (changes.cmdsnDepth !== undefined) this.engine.setNodeAclCmdsnDepth(iqn, tag, name, changes.cmdsnDepth);
+      if (changes.attributes) this.engine.setNodeAclAttributes(iqn, tag, name, changes.attributes);
+      this.dbWrite(() => store.updateNodeAcl(this.db, iqn, tag, name, { tag: acl.tag ?? null, cmdsnDepth: acl.cmdsnDepth, attributes: { ...acl.attributes } }));
+      return { initiatorName: acl.initiatorName, tag: acl.tag ?? null, cmdsnDepth: acl.cmdsnDepth, attributes: { ...acl.attributes } };
+    });
+  }
+
+  /** Per-ACL CHAP (used when the TPG's authentication=1, or when the initiator asks for CHAP). */
+  async setNodeAclAuth(wwn: string, tag: number, initiatorName: string, chap: Chap): Promise<void> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    const name = normalizeIscsiName(initiatorName, "initiatorName");
+    checkNewSecrets(chap);
+    return this.transaction(async (undo) => {
+      const acl = this.engine.nodeAcl(iqn, tag, name);
+      const before = { ...acl.chap };
+      this.engine.setNodeAclAuth(iqn, tag, name, chap);
+      undo(() => (acl.chap = before));
+      this.dbWrite(() => store.updateNodeAcl(this.db, iqn, tag, name, { chap: { ...acl.chap } }));
+    });
+  }
+
+  async setMappedLunWriteProtect(wwn: string, tag: number, initiatorName: string, index: number, writeProtect: boolean): Promise<void> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    const name = normalizeIscsiName(initiatorName, "initiatorName");
+    return this.transaction(async (undo) => {
+      const before = this.engine.nodeAcl(iqn, tag, name).mappedLuns.get(index)?.writeProtect;
+      this.engine.setMappedLunWriteProtect(iqn, tag, name, index, writeProtect);
+      undo(() => this.engine.setMappedLunWriteProtect(iqn, tag, name, index, before ?? false));
+      this.dbWrite(() => store.updateMappedLun(this.db, iqn, tag, name, index, writeProtect));
     });
   }
 
@@ -421,6 +662,7 @@ export class ConfigService {
       try {
         const result = await fn((step) => steps.push(step));
         this.sqlite.exec("COMMIT");
+        this.backup();
         return result;
       } catch (err) {
         if (this.sqlite.inTransaction) this.sqlite.exec("ROLLBACK");
@@ -464,6 +706,33 @@ async function rebuildTpg(engine: Engine, iqn: string, snap: ReturnType<typeof s
 function applyNodeAclSnapshot(engine: Engine, iqn: string, tag: number, a: ReturnType<typeof snapshotTpg>["nodeAcls"][number]): void {
   engine.createNodeAcl(iqn, tag, a.initiatorName, { attributes: a.attributes, tag: a.tag, cmdsnDepth: a.cmdsnDepth, chap: a.chap });
   for (const m of a.mappedLuns) engine.createMappedLun(iqn, tag, a.initiatorName, { index: m.index, tpgLun: m.tpgLun, writeProtect: m.writeProtect, alias: m.alias });
+}
+
+export interface NodeAclView {
+  initiatorName: string;
+  tag: string | null;
+  cmdsnDepth: number;
+  attributes: Record<string, number>;
+}
+
+/**
+ * New CHAP secrets set through the API: 12..255 characters (RFC 7143 §12.1.3 recommends
+ * at least 96 bits; LIO stores up to 255), and the two directions must differ (a target
+ * that reuses the initiator's secret invites reflection attacks). Imports only warn.
+ * Messages never include a secret.
+ */
+export function checkNewSecrets(chap: Chap): void {
+  for (const f of ["password", "mutualPassword"] as const) {
+    const v = chap[f];
+    if (v === undefined || v === "") continue;
+    if (v.length < MIN_CHAP_SECRET || v.length > 255) {
+      throw new EngineError(`CHAP ${f === "password" ? "password" : "mutual password"} must be ${MIN_CHAP_SECRET} to 255 characters (RFC 7143 recommends at least ${MIN_CHAP_SECRET})`, "invalid", f);
+    }
+  }
+  if (chap.password && chap.mutualPassword && chap.password === chap.mutualPassword) {
+    throw new EngineError("the mutual CHAP password must differ from the initiator's password", "invalid", "mutualPassword");
+  }
+  if (chap.userid !== undefined && chap.userid.length > 255) throw new EngineError("CHAP userid must be at most 255 characters", "invalid", "userid");
 }
 
 export function messageOf(err: unknown): string {

@@ -66,6 +66,9 @@ export function loadConfig(db: PorticoDb): PorticoConfig {
       blockSize: r.blockSize,
       readonly: r.readonly,
       attributes: r.attributes,
+      ...(r.vendorId ? { vendorId: r.vendorId } : {}),
+      ...(r.productId ? { productId: r.productId } : {}),
+      ...(r.revision ? { revision: r.revision } : {}),
     })),
     targets: targetRows.map((t) => ({ wwn: t.wwn, tpgs: tpgRows.filter((g) => g.targetId === t.id).map(tpg) })),
     discoveryAuth: da ? { enabled: da.enabled, ...chapOf(da) } : { enabled: false },
@@ -116,8 +119,54 @@ export function insertStorageObject(db: PorticoDb, so: StorageObjectConfig): voi
       blockSize: so.blockSize,
       readonly: so.readonly,
       attributes: so.attributes,
+      vendorId: so.vendorId ?? null,
+      productId: so.productId ?? null,
+      revision: so.revision ?? null,
     })
     .run();
+}
+
+/** Rewrites a storage object's row from its snapshot (attributes, identity, size, block size). */
+export function updateStorageObject(db: PorticoDb, so: StorageObjectConfig): void {
+  const changes = db
+    .update(storageObjects)
+    .set({
+      size: so.size ?? 0,
+      wwn: required(so.wwn, "wwn for the storage object"),
+      blockSize: so.blockSize,
+      attributes: so.attributes,
+      vendorId: so.vendorId ?? null,
+      productId: so.productId ?? null,
+      revision: so.revision ?? null,
+    })
+    .where(and(eq(storageObjects.plugin, so.plugin), eq(storageObjects.name, so.name)))
+    .run().changes;
+  if (changes === 0) throw new Error(`database has no storage object ${so.plugin}/${so.name}`);
+}
+
+export function updateTpgChap(db: PorticoDb, wwn: string, tag: number, chap: Chap): void {
+  const id = required(tpgId(db, wwn, tag), `tpg${tag} of ${wwn}`);
+  db.update(tpgs).set(chapColumns(chap)).where(eq(tpgs.id, id)).run();
+}
+
+export function updateNodeAcl(
+  db: PorticoDb,
+  wwn: string,
+  tag: number,
+  initiatorName: string,
+  values: Partial<{ tag: string | null; cmdsnDepth: number; attributes: Record<string, number>; chap: Chap }>,
+): void {
+  const id = required(aclId(db, wwn, tag, initiatorName), `ACL ${initiatorName}`);
+  const { chap, ...rest } = values;
+  db.update(nodeAcls)
+    .set({ ...rest, ...(chap ? chapColumns(chap) : {}) })
+    .where(eq(nodeAcls.id, id))
+    .run();
+}
+
+export function updateMappedLun(db: PorticoDb, wwn: string, tag: number, initiatorName: string, index: number, writeProtect: boolean): void {
+  const a = required(aclId(db, wwn, tag, initiatorName), `ACL ${initiatorName}`);
+  db.update(mappedLuns).set({ writeProtect }).where(and(eq(mappedLuns.nodeAclId, a), eq(mappedLuns.index, index))).run();
 }
 
 export function deleteStorageObjectRow(db: PorticoDb, plugin: string, name: string): number {

@@ -1,12 +1,28 @@
-import { importConfigSchema } from "../schemas/config";
+import { backupNameSchema, discoveryAuthSchema, exportConfigSchema, importConfigSchema, settingsSchema } from "../schemas/config";
 import { procedure, router } from "../trpc";
 import { configTree } from "../tree";
+import { chapView } from "./targets";
+
+const backupsRouter = router({
+  /** targetcli-style rotating backups in `<data dir>/backup`, newest first. */
+  list: procedure.query(({ ctx }) => ctx.service.listBackups()),
+  /** Replaces the configuration with a backup (restoreconfig clear_existing), all-or-nothing. */
+  restore: procedure.input(backupNameSchema).mutation(({ ctx, input }) => ctx.service.restoreBackup(input.name)),
+  /** The backup's saveconfig.json text (it holds CHAP secrets, like the file targetcli keeps). */
+  download: procedure.input(backupNameSchema).query(({ ctx, input }) => ctx.service.readBackup(input.name)),
+});
 
 export const configRouter = router({
   /** The whole configuration tree, annotated with what is live. */
   tree: procedure.query(({ ctx }) => configTree(ctx.service)),
-  /** saveconfig.json text, exactly as targetcli writes it. */
-  export: procedure.query(({ ctx }) => ctx.service.exportSaveconfig()),
+  /** saveconfig.json text as targetcli writes it; CHAP passwords only with `secrets: true`. */
+  export: procedure.input(exportConfigSchema).query(({ ctx, input }) => ctx.service.exportSaveconfig({ secrets: input?.secrets ?? false })),
   /** restoreconfig: all-or-nothing; returns what in the file is not honoured, by name. */
   import: procedure.input(importConfigSchema).mutation(({ ctx, input }) => ctx.service.importSaveconfig(input.config, { clear: input.clear })),
+  settings: procedure.query(({ ctx }) => ctx.service.settings()),
+  setSettings: procedure.input(settingsSchema).mutation(({ ctx, input }) => ctx.service.setSettings(input)),
+  /** Discovery authentication (SendTargets sessions), passwords never returned. */
+  discoveryAuth: procedure.query(({ ctx }) => ({ enabled: ctx.engine.discoveryAuth.enabled, ...chapView(ctx.engine.discoveryAuth) })),
+  setDiscoveryAuth: procedure.input(discoveryAuthSchema).mutation(({ ctx, input }) => ctx.service.setDiscoveryAuth({ enabled: input.enabled, ...input.chap })),
+  backups: backupsRouter,
 });

@@ -9,12 +9,23 @@ import {
   mappedLunRefSchema,
   nodeAclRefSchema,
   portalSchema,
+  setMappedLunWriteProtectSchema,
+  setNodeAclAuthSchema,
   setTpgAttributesSchema,
+  setTpgAuthSchema,
   setTpgEnabledSchema,
+  setTpgParametersSchema,
   targetRefSchema,
+  updateNodeAclSchema,
 } from "../schemas/targets";
+import type { ChapCredentials } from "../../engine/core/model";
 import { procedure, router } from "../trpc";
 import { configTree } from "../tree";
+
+/** CHAP as the API shows it: user names, and only whether each password is set (never the secret). */
+export function chapView(c: ChapCredentials) {
+  return { userid: c.userid ?? null, passwordSet: Boolean(c.password), mutualUserid: c.mutualUserid ?? null, mutualPasswordSet: Boolean(c.mutualPassword) };
+}
 
 const tpgsRouter = router({
   create: procedure.input(createTpgSchema).mutation(({ ctx, input }) => ctx.service.createTpg(input.wwn, input.tag)),
@@ -23,12 +34,24 @@ const tpgsRouter = router({
   setAttributes: procedure
     .input(setTpgAttributesSchema)
     .mutation(({ ctx, input }) => ctx.service.setTpgAttributes(input.wwn, input.tag, input.attributes)),
+  /** Attributes and iSCSI parameters in force (LIO defaults included). */
+  get: procedure.input(tpgRefSchema).query(({ ctx, input }) => {
+    const tpg = ctx.engine.tpg(input.wwn, input.tag);
+    return { tag: tpg.tag, enabled: tpg.enabled, attributes: { ...tpg.attributes }, parameters: { ...tpg.parameters }, chap: chapView(tpg.chap) };
+  }),
+  setParameters: procedure
+    .input(setTpgParametersSchema)
+    .mutation(({ ctx, input }) => ctx.service.setTpgParameters(input.wwn, input.tag, input.parameters)),
+  /** TPG CHAP (demo mode). Passwords are write-only. */
+  setAuth: procedure.input(setTpgAuthSchema).mutation(({ ctx, input }) => ctx.service.setTpgAuth(input.wwn, input.tag, input.chap)),
 });
 
 const lunsRouter = router({
   create: procedure
     .input(createLunSchema)
-    .mutation(({ ctx, input }) => ctx.service.createLun(input.wwn, input.tag, input.storageObject, { index: input.index, alias: input.alias })),
+    .mutation(({ ctx, input }) =>
+      ctx.service.createLun(input.wwn, input.tag, input.storageObject, { index: input.index, alias: input.alias, addMappedLuns: input.addMappedLuns }),
+    ),
   delete: procedure.input(lunRefSchema).mutation(({ ctx, input }) => ctx.service.deleteLun(input.wwn, input.tag, input.index)),
 });
 
@@ -40,8 +63,33 @@ const portalsRouter = router({
 const aclsRouter = router({
   create: procedure
     .input(createNodeAclSchema)
-    .mutation(({ ctx, input }) => ctx.service.createNodeAcl(input.wwn, input.tag, input.initiatorName, { tag: input.aclTag, cmdsnDepth: input.cmdsnDepth })),
+    .mutation(({ ctx, input }) =>
+      ctx.service.createNodeAcl(input.wwn, input.tag, input.initiatorName, {
+        tag: input.aclTag,
+        cmdsnDepth: input.cmdsnDepth,
+        attributes: input.attributes,
+        chap: input.chap,
+        addMappedLuns: input.addMappedLuns,
+      }),
+    ),
   delete: procedure.input(nodeAclRefSchema).mutation(({ ctx, input }) => ctx.service.deleteNodeAcl(input.wwn, input.tag, input.initiatorName)),
+  get: procedure.input(nodeAclRefSchema).query(({ ctx, input }) => {
+    const acl = ctx.engine.nodeAcl(input.wwn, input.tag, input.initiatorName);
+    return {
+      initiatorName: acl.initiatorName,
+      tag: acl.tag ?? null,
+      cmdsnDepth: acl.cmdsnDepth,
+      attributes: { ...acl.attributes },
+      chap: chapView(acl.chap),
+      mappedLuns: [...acl.mappedLuns.values()].map((m) => ({ index: m.index, tpgLun: m.tpgLun, writeProtect: m.writeProtect, alias: m.alias })),
+    };
+  }),
+  /** ACL tag (null removes it), cmdsn_depth, attributes (nopin_timeout, ...). */
+  update: procedure.input(updateNodeAclSchema).mutation(({ ctx, input }) =>
+    ctx.service.updateNodeAcl(input.wwn, input.tag, input.initiatorName, { tag: input.aclTag, cmdsnDepth: input.cmdsnDepth, attributes: input.attributes }),
+  ),
+  /** Per-ACL CHAP. Passwords are write-only. */
+  setAuth: procedure.input(setNodeAclAuthSchema).mutation(({ ctx, input }) => ctx.service.setNodeAclAuth(input.wwn, input.tag, input.initiatorName, input.chap)),
 });
 
 const mappedLunsRouter = router({
@@ -56,6 +104,9 @@ const mappedLunsRouter = router({
   delete: procedure
     .input(mappedLunRefSchema)
     .mutation(({ ctx, input }) => ctx.service.deleteMappedLun(input.wwn, input.tag, input.initiatorName, input.index)),
+  setWriteProtect: procedure
+    .input(setMappedLunWriteProtectSchema)
+    .mutation(({ ctx, input }) => ctx.service.setMappedLunWriteProtect(input.wwn, input.tag, input.initiatorName, input.index, input.writeProtect)),
 });
 
 export const targetsRouter = router({

@@ -22,3 +22,28 @@ export const unitSerialSchema = z
   .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, "a unit serial is a UUID");
 
 export const tpgRefSchema = z.object({ wwn: iscsiNameSchema, tag: tpgTagSchema });
+
+/** RFC 7143 §12.1.3 recommends CHAP secrets of at least 96 bits; LIO stores up to 255 characters. */
+const secretSchema = z
+  .string()
+  .min(12, "CHAP secrets must be 12 to 255 characters (RFC 7143 recommends at least 12)")
+  .max(255, "CHAP secrets must be 12 to 255 characters")
+  .refine((v) => v !== "NULL" && !/[\x00-\x1f]/.test(v), { message: "not NULL, no control characters" });
+const useridSchema = z
+  .string()
+  .min(1, "required")
+  .max(255, "at most 255 characters")
+  .refine((v) => v !== "NULL" && !/[\x00-\x1f]/.test(v), { message: "not NULL, no control characters" });
+
+/** CHAP credentials: userid + password (one-way), plus mutualUserid + mutualPassword (mutual). Omit all to clear. */
+export const chapSchema = z
+  .object({
+    userid: useridSchema.optional(),
+    password: secretSchema.optional(),
+    mutualUserid: useridSchema.optional(),
+    mutualPassword: secretSchema.optional(),
+  })
+  .refine((c) => Boolean(c.userid) === Boolean(c.password), { message: "userid and password go together", path: ["password"] })
+  .refine((c) => Boolean(c.mutualUserid) === Boolean(c.mutualPassword), { message: "mutualUserid and mutualPassword go together", path: ["mutualPassword"] })
+  .refine((c) => !c.mutualUserid || Boolean(c.userid), { message: "mutual CHAP needs the one-way credentials too", path: ["userid"] })
+  .refine((c) => !c.password || c.password !== c.mutualPassword, { message: "the mutual password must differ from the initiator's", path: ["mutualPassword"] });

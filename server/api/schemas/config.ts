@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { chapSchema } from "./common";
 
 export const importConfigSchema = z.object({
   /** saveconfig.json text, or the parsed object. */
@@ -6,3 +7,21 @@ export const importConfigSchema = z.object({
   /** Replace everything (restoreconfig clear_existing); without it, existing objects are refused. */
   clear: z.boolean().default(false),
 });
+
+export const exportConfigSchema = z
+  .object({
+    /** Include CHAP and discovery passwords in clear (a complete, restorable file). Default false. */
+    secrets: z.boolean().default(false),
+  })
+  .optional();
+
+export const backupNameSchema = z.object({
+  name: z.string().regex(/^saveconfig-\d{8}-\d{2}:\d{2}:\d{2}(?:\.\d+)?-json\.gz$/, "a backup name: saveconfig-YYYYMMDD-HH:MM:SS-json.gz"),
+});
+
+export const settingsSchema = z.object({
+  autoAddMappedLuns: z.boolean().optional(),
+  maxBackupFiles: z.number().int().min(1, "keep at least 1 backup").max(1000).optional(),
+});
+
+export const discoveryAuthSchema = z.object({ enabled: z.boolean(), chap: chapSchema });

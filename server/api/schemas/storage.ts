@@ -6,6 +6,13 @@ export const storageObjectNameSchema = z.string().regex(/^[^\s/]{1,64}$/, "1 to 
 const blockSizeSchema = z.union([z.literal(512), z.literal(4096)], { message: "block size is 512 or 4096" });
 const sizeSchema = z.number().int("size is a whole number of bytes").positive("size must be more than 0");
 const pathSchema = z.string().trim().min(1, "required").startsWith("/", "an absolute path");
+const ascii = (max: number) => z.string().min(1, "required").max(max, `at most ${max} characters`).regex(/^[\x20-\x7e]+$/, "printable ASCII");
+/** INQUIRY identity (SPC-4 §6.6.2): vendor 8, product 16, revision 4 characters. */
+export const identityFields = {
+  vendorId: ascii(8).optional(),
+  productId: ascii(16).optional(),
+  revision: ascii(4).optional(),
+};
 
 export const createStorageObjectSchema = z.discriminatedUnion("plugin", [
   z.object({
@@ -14,6 +21,8 @@ export const createStorageObjectSchema = z.discriminatedUnion("plugin", [
     size: sizeSchema,
     wwn: unitSerialSchema.optional(),
     blockSize: blockSizeSchema.optional(),
+    attributes: z.record(z.string(), z.number().int()).optional(),
+    ...identityFields,
   }),
   z.object({
     plugin: z.literal("fileio"),
@@ -24,6 +33,8 @@ export const createStorageObjectSchema = z.discriminatedUnion("plugin", [
     sparse: z.boolean().optional(),
     wwn: unitSerialSchema.optional(),
     blockSize: blockSizeSchema.optional(),
+    attributes: z.record(z.string(), z.number().int()).optional(),
+    ...identityFields,
   }),
   z.object({
     plugin: z.literal("block"),
@@ -33,8 +44,16 @@ export const createStorageObjectSchema = z.discriminatedUnion("plugin", [
     writeBack: z.boolean().optional(),
     wwn: unitSerialSchema.optional(),
     blockSize: blockSizeSchema.optional(),
+    attributes: z.record(z.string(), z.number().int()).optional(),
+    ...identityFields,
   }),
 ]);
 export type CreateStorageObjectInput = z.infer<typeof createStorageObjectSchema>;
 
 export const storageObjectRefSchema = z.object({ plugin: pluginSchema, name: storageObjectNameSchema });
+
+export const setStorageObjectAttributesSchema = storageObjectRefSchema.extend({
+  attributes: z.record(z.string().regex(/^[a-z0-9_]+$/, "not an attribute name"), z.number().int("attributes are integers")),
+});
+export const setStorageObjectIdentitySchema = storageObjectRefSchema.extend({ wwn: unitSerialSchema.optional(), ...identityFields });
+export const resizeStorageObjectSchema = storageObjectRefSchema.extend({ size: sizeSchema });

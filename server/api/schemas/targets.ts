@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { iscsiNameSchema, lunIndexSchema, tpgRefSchema, tpgTagSchema } from "./common";
+import { chapSchema, iscsiNameSchema, lunIndexSchema, tpgRefSchema, tpgTagSchema } from "./common";
 
 export const createTargetSchema = z.object({
   /** Generated (iqn.2003-01.org.linux-iscsi.<host>.<arch>:sn.<hex>) when absent. */
@@ -20,6 +20,8 @@ export const createLunSchema = tpgRefSchema.extend({
   storageObject: z.string().trim().min(1, "required"),
   index: lunIndexSchema.optional(),
   alias: z.string().regex(/^[^\s/]{1,64}$/, "1 to 64 characters, no spaces or '/'").optional(),
+  /** targetcli add_mapped_luns: map the new LUN into every ACL (default: the auto_add_mapped_luns setting). */
+  addMappedLuns: z.boolean().optional(),
 });
 export const lunRefSchema = tpgRefSchema.extend({ index: lunIndexSchema });
 
@@ -33,8 +35,23 @@ export const createNodeAclSchema = tpgRefSchema.extend({
   initiatorName: iscsiNameSchema,
   aclTag: z.string().regex(/^[^.\s]{1,64}$/, "1 to 64 characters, no '.' or spaces").optional(),
   cmdsnDepth: z.number().int().min(1).max(512).optional(),
+  attributes: z.record(z.string().regex(/^[a-z0-9_]+$/), z.number().int()).optional(),
+  chap: chapSchema.optional(),
+  /** targetcli add_mapped_luns: map every TPG LUN at its own index (default: the auto_add_mapped_luns setting). */
+  addMappedLuns: z.boolean().optional(),
 });
 export const nodeAclRefSchema = tpgRefSchema.extend({ initiatorName: iscsiNameSchema });
+export const updateNodeAclSchema = nodeAclRefSchema.extend({
+  /** null removes the tag. */
+  aclTag: z.string().regex(/^[^.\s]{1,64}$/, "1 to 64 characters, no '.' or spaces").nullable().optional(),
+  cmdsnDepth: z.number().int().min(1).max(512).optional(),
+  attributes: z.record(z.string().regex(/^[a-z0-9_]+$/, "not an attribute name"), z.number().int()).optional(),
+});
+export const setNodeAclAuthSchema = nodeAclRefSchema.extend({ chap: chapSchema });
+export const setTpgAuthSchema = tpgRefSchema.extend({ chap: chapSchema });
+export const setTpgParametersSchema = tpgRefSchema.extend({
+  parameters: z.record(z.string().regex(/^[A-Za-z0-9]+$/, "not a parameter name"), z.string().max(255)),
+});
 
 export const createMappedLunSchema = nodeAclRefSchema.extend({
   index: lunIndexSchema,
@@ -43,3 +60,4 @@ export const createMappedLunSchema = nodeAclRefSchema.extend({
   alias: z.string().regex(/^[^\s/]{1,64}$/).optional(),
 });
 export const mappedLunRefSchema = nodeAclRefSchema.extend({ index: lunIndexSchema });
+export const setMappedLunWriteProtectSchema = mappedLunRefSchema.extend({ writeProtect: z.boolean() });

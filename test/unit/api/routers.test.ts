@@ -79,7 +79,7 @@ describe("procedures", () => {
     const { wwn } = await api.targets.create({ wwn: "iqn.2024-01.com.example:t1" });
     const lun = await api.targets.luns.create({ wwn, tag: 1, storageObject: "/backstores/ramdisk/r0" });
     await api.targets.portals.create({ wwn, tag: 1, ip: "127.0.0.1", port: 3260 });
-    await api.targets.acls.create({ wwn, tag: 1, initiatorName: "iqn.1994-05.com.redhat:client", aclTag: "web" });
+    await api.targets.acls.create({ wwn, tag: 1, initiatorName: "iqn.1994-05.com.redhat:client", aclTag: "web", addMappedLuns: false });
     await api.targets.mappedLuns.create({ wwn, tag: 1, initiatorName: "iqn.1994-05.com.redhat:client", index: 0, tpgLun: lun.index, writeProtect: true });
     await api.targets.tpgs.setAttributes({ wwn, tag: 1, attributes: { default_cmdsn_depth: 128 } });
     await api.targets.tpgs.setEnabled({ wwn, tag: 1, enabled: false });
