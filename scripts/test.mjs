@@ -15,8 +15,7 @@ import { ensureDebianPackages, ensureNextBuild, ensureNodeModules, root } from "
 
 const TEST_DEBIAN_PACKAGES = ["libiscsi-bin", "qemu-utils", "qemu-block-extra", "chromium", "util-linux"];
 const all = ["unit", "integration", "conformance", "e2e"];
-// conformance joins the default run once Portico reaches fail 0 on it; until then `npm test -- conformance`.
-const defaults = ["unit", "integration", "e2e"];
+const defaults = all;
 const wanted = process.argv.slice(2).filter((a) => all.includes(a));
 const suites = wanted.length ? wanted : defaults;
 
