@@ -1,14 +1,25 @@
 "use client";
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { createTRPCClient, httpBatchLink } from "@trpc/client";
 import { useState, type ReactNode } from "react";
 import superjson from "superjson";
 import type { AppRouter } from "@/server/api/root";
 import { TRPCProvider } from "./trpc";
 
+/** A session that ended (expired, logged out elsewhere, password changed) sends the browser to the login page. */
+function onAuthError(err: unknown) {
+  const code = (err as { data?: { code?: string } })?.data?.code;
+  if (code !== "UNAUTHORIZED" || typeof window === "undefined") return;
+  const here = window.location.pathname;
+  if (here === "/login" || here === "/onboarding") return;
+  window.location.assign(`/login?next=${encodeURIComponent(here + window.location.search)}`);
+}
+
 function makeQueryClient() {
   return new QueryClient({
-    defaultOptions: { queries: { staleTime: 1_000, retry: 1, refetchOnWindowFocus: true } },
+    queryCache: new QueryCache({ onError: onAuthError }),
+    mutationCache: new MutationCache({ onError: onAuthError }),
+    defaultOptions: { queries: { staleTime: 1_000, retry: (n, err) => (err as { data?: { code?: string } })?.data?.code !== "UNAUTHORIZED" && n < 1, refetchOnWindowFocus: true } },
   });
 }
 

@@ -4,23 +4,29 @@
  *   DB (migrations) → engine → restore configuration (portals open) → HTTP:
  *   /api/trpc/* → tRPC (this process, the real engine and DB); everything else → Next.
  *
- * Settings: PORTICO_DATA_DIR (./data), PORTICO_HTTP_HOST (127.0.0.1), PORTICO_HTTP_PORT (3000).
+ * Settings: PORTICO_DATA_DIR (./data), PORTICO_HTTP_HOST (0.0.0.0: the console has a login),
+ * PORTICO_HTTP_PORT (3000).
+ *
+ * Access: until an admin exists every page redirects to /onboarding; afterwards pages
+ * need the session cookie (else /login) and so does every tRPC procedure except login
+ * and the onboarding status. The CLI authenticates with the runtime-file token.
  * `--dev` runs the console with `next dev`.
  */
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { TRPCError } from "@trpc/server";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { appRouter } from "./api/root";
-import type { Context } from "./api/trpc";
+import { httpContextFactory, sessionOf } from "./auth/context";
+import { LoginRateLimiter } from "./auth/rate-limit";
+import { AuthStore } from "./auth/store";
 import { ConfigService } from "./config/service";
 import { offlineDevice } from "./config/probe";
 import { openDatabase, type OpenedDatabase } from "./db";
 import { handleMonitorHttp, startMonitor } from "./history/monitor";
 import type { Engine } from "./engine/core/engine";
-import { packageRoot, readRuntime, readSettings, removeRuntime, TOKEN_HEADER, version, writeRuntime } from "./runtime";
+import { packageRoot, readRuntime, readSettings, removeRuntime, version, writeRuntime } from "./runtime";
 
 const SHUTDOWN_TIMEOUT_MS = 9_000;
 
@@ -63,7 +69,8 @@ async function main(): Promise<void> {
   const dev = process.argv.includes("--dev");
   let settings: ReturnType<typeof readSettings>;
   try {
-    settings = readSettings();
+    // With a login in front of it, the console may listen on every address (the LAN) by default.
+    settings = readSettings({ ...process.env, PORTICO_HTTP_HOST: process.env.PORTICO_HTTP_HOST || "0.0.0.0" });
   } catch (err) {
     fail((err as Error).message);
   }
@@ -85,15 +92,14 @@ async function main(): Promise<void> {
   const token = randomBytes(24).toString("hex");
   const app = { version: version(), startedAt, dataDir: settings.dataDir, url: undefined as string | undefined };
 
+  const auth = new AuthStore(db.db);
+  const limiter = new LoginRateLimiter();
+
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: "/api/trpc/",
     maxBodySize: 16 * 1024 * 1024,
-    createContext: ({ req }): Context => {
-      const given = req.headers[TOKEN_HEADER];
-      if (given !== undefined && given !== token) throw new TRPCError({ code: "UNAUTHORIZED", message: "wrong token: is the runtime file from another start?" });
-      return { service, engine, app, actor: given === token ? "cli" : "console" };
-    },
+    createContext: httpContextFactory({ service, engine, app, auth, limiter, token }),
     onError: ({ error, path: p }) => {
       if (error.code === "INTERNAL_SERVER_ERROR") process.stderr.write(`portico: ${p ?? "?"}: ${error.message}\n${error.cause?.stack ?? ""}\n`);
     },
@@ -114,6 +120,11 @@ async function main(): Promise<void> {
         return;
       }
       if (handleMonitorHttp(req, res)) return; // GET /metrics (token or localhost), before any page redirect
+      const redirect = pageRedirect(url, auth.hasAdmin(), () => Boolean(sessionOf(auth, req)));
+      if (redirect) {
+        res.writeHead(303, { location: redirect, "cache-control": "no-store" }).end();
+        return;
+      }
       if (consoleHandler.handler) {
         Promise.resolve(consoleHandler.handler(req, res)).catch((err: unknown) => {
           process.stderr.write(`portico: console request ${url} failed: ${(err as Error).message}\n`);
@@ -191,6 +202,20 @@ async function main(): Promise<void> {
   // A bug in one request must not take the appliance down; log it and keep serving.
   process.on("uncaughtException", (err) => process.stderr.write(`portico: uncaught: ${err.stack ?? err.message}\n`));
   process.on("unhandledRejection", (err) => process.stderr.write(`portico: unhandled rejection: ${(err as Error)?.stack ?? String(err)}\n`));
+}
+
+/**
+ * Where a page request must go instead, if anywhere: /onboarding until an admin exists,
+ * /login without a session. Next's assets and the API are never redirected.
+ */
+function pageRedirect(url: string, onboarded: boolean, signedIn: () => boolean): string | undefined {
+  const u = new URL(url, "http://x");
+  const p = u.pathname;
+  if (p.startsWith("/_next/") || p.startsWith("/api/") || p === "/favicon.ico" || /\.(ico|png|svg|txt|webmanifest|js|css|map)$/.test(p)) return undefined;
+  if (!onboarded) return p === "/onboarding" ? undefined : "/onboarding";
+  if (p === "/login") return signedIn() ? "/" : undefined;
+  if (!signedIn()) return p === "/" ? "/login" : `/login?next=${encodeURIComponent(p + u.search)}`;
+  return undefined;
 }
 
 main().catch((err: unknown) => fail((err as Error).stack ?? String(err)));

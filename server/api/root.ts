@@ -1,4 +1,7 @@
+import { authRouter } from "./routers/auth";
 import { configRouter } from "./routers/config";
+import { hostRouter } from "./routers/host";
+import { onboardingRouter } from "./routers/onboarding";
 import { storageRouter } from "./routers/storage";
 import { systemRouter } from "./routers/system";
 import { targetsRouter } from "./routers/targets";
@@ -15,6 +18,9 @@ export const appRouter = router({
   storage: storageRouter,
   targets: targetsRouter,
   config: configRouter,
+  auth: authRouter,
+  onboarding: onboardingRouter,
+  host: hostRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -5,12 +5,19 @@
  * (the input it concerns) so the console can show it next to that input; a zod
  * rejection carries `data.field` (first issue's path) and `data.zodError`; a refused
  * saveconfig.json carries `data.issues` (path + message each).
+ *
+ * Access: `procedure` requires an admin session (cookie), the CLI's runtime-file
+ * token, or an in-process caller; `publicProcedure` is only for login and the
+ * onboarding status (server/api/routers/auth.ts, onboarding.ts).
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
 import { ZodError } from "zod";
 import { ConfigImportError, type ConfigIssue } from "../config/errors";
 import type { ConfigService } from "../config/service";
+import type { LoginRateLimiter } from "../auth/rate-limit";
+import type { AuthStore, SessionUser } from "../auth/store";
+import { FieldError } from "../console/errors";
 import type { Engine } from "../engine/core/engine";
 import { EngineError } from "../engine/core/errors";
 import { recordConfigChange } from "../history/events";
@@ -29,6 +36,13 @@ export interface Context {
   app: AppInfo;
   /** Who is calling: the CLI (runtime-file token), the console, or an in-process caller. */
   actor: "cli" | "console" | "internal";
+  /** Admin accounts and sessions (absent for callers that never log in, e.g. unit tests of other routers). */
+  auth?: AuthStore;
+  /** The admin this request's session cookie belongs to. */
+  session?: SessionUser;
+  limiter?: LoginRateLimiter;
+  /** Present for HTTP requests: who asked, and a way to set the session cookie on the response. */
+  http?: { ip: string; userAgent?: string; secure: boolean; setCookie(value: string): void };
 }
 
 const CODE_BY_ENGINE_CODE: Record<EngineError["code"], TRPCError["code"]> = {
@@ -42,6 +56,7 @@ const CODE_BY_ENGINE_CODE: Record<EngineError["code"], TRPCError["code"]> = {
 function toTrpcError(err: unknown): TRPCError | undefined {
   if (err instanceof EngineError) return new TRPCError({ code: CODE_BY_ENGINE_CODE[err.code], message: err.message, cause: err });
   if (err instanceof ConfigImportError) return new TRPCError({ code: "BAD_REQUEST", message: err.message, cause: err });
+  if (err instanceof FieldError) return new TRPCError({ code: err.code, message: err.message, cause: err });
   return undefined;
 }
 
@@ -52,7 +67,7 @@ const t = initTRPC.context<Context>().create({
     let field: string | undefined;
     let issues: ConfigIssue[] | undefined;
     let zodError: ReturnType<typeof flatten> | undefined;
-    if (cause instanceof EngineError) field = cause.field;
+    if (cause instanceof EngineError || cause instanceof FieldError) field = cause.field;
     if (cause instanceof ConfigImportError) issues = cause.issues;
     if (cause instanceof ZodError) {
       zodError = flatten(cause);
@@ -83,6 +98,12 @@ const mapErrors = t.middleware(async ({ next }) => {
   return result;
 });
 
+/** Admin session, CLI token, or in-process caller; everything else is UNAUTHORIZED. */
+const requireAdmin = t.middleware(({ ctx, next }) => {
+  if (ctx.actor === "cli" || ctx.actor === "internal" || ctx.session) return next();
+  throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in to the console first" });
+});
+
 /** Every mutation goes to the event log (server/history/events.ts) with its path and who made it. */
 const audit = t.middleware(async ({ ctx, type, path, next, getRawInput }) => {
   const result = await next();
@@ -94,5 +115,8 @@ const audit = t.middleware(async ({ ctx, type, path, next, getRawInput }) => {
 });
 
 export const router = t.router;
-export const procedure = t.procedure.use(mapErrors).use(audit);
+/** Reachable without a session: login and the onboarding status only. */
+export const publicProcedure = t.procedure.use(mapErrors);
+/** Every other procedure: requires an admin (see requireAdmin). */
+export const procedure = publicProcedure.use(requireAdmin).use(audit);
 export const createCallerFactory = t.createCallerFactory;

@@ -160,3 +160,30 @@ export const settings = sqliteTable("settings", {
   key: text("key").primaryKey(),
   value: text("value").notNull(),
 });
+
+/** The console's administrator (one today; a table so more can follow). Password: scrypt (server/auth/password.ts). */
+export const adminUsers = sqliteTable(
+  "admin_users",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    username: text("username").notNull(),
+    /** `scrypt$N$r$p$<salt b64>$<hash b64>`. */
+    passwordHash: text("password_hash").notNull(),
+    createdAt: integer("created_at").notNull(),
+    passwordChangedAt: integer("password_changed_at").notNull(),
+  },
+  (t) => [uniqueIndex("admin_users_username").on(t.username)],
+);
+
+/** Console sessions. Only the SHA-256 of the cookie value is stored, so a copy of the database logs nobody in. */
+export const adminSessions = sqliteTable("admin_sessions", {
+  tokenHash: text("token_hash").primaryKey(),
+  userId: integer("user_id")
+    .notNull()
+    .references(() => adminUsers.id, { onDelete: "cascade" }),
+  createdAt: integer("created_at").notNull(),
+  lastSeenAt: integer("last_seen_at").notNull(),
+  expiresAt: integer("expires_at").notNull(),
+  ip: text("ip"),
+  userAgent: text("user_agent"),
+});

@@ -125,15 +125,21 @@ describe("over HTTP (the adapter server/main.ts uses)", () => {
   it("puts the field of a refusal in error.data so the console can show it next to the input", async () => {
     const { createHTTPServer } = await import("@trpc/server/adapters/standalone");
     const { appRouter } = await import("@/server/api/root");
+    const { AuthStore } = await import("@/server/auth/store");
+    const { LoginRateLimiter } = await import("@/server/auth/rate-limit");
+    const { httpContextFactory } = await import("@/server/auth/context");
+    // The console's context, as server/main.ts builds it, signed in as an admin.
+    const auth = new AuthStore(fx.db.db);
+    const session = auth.createSession(await auth.createAdmin("admin", "correct horse battery"));
     const server = createHTTPServer({
       router: appRouter,
-      createContext: () => ({ service: fx.service, engine: fx.engine, app: { version: "test", startedAt: Date.now(), dataDir: fx.dir }, actor: "console" as const }),
+      createContext: httpContextFactory({ service: fx.service, engine: fx.engine, app: { version: "test", startedAt: Date.now(), dataDir: fx.dir }, auth, limiter: new LoginRateLimiter(), token: "t" }),
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as { port: number };
     try {
       const post = async (path: string, input: unknown) => {
-        const res = await fetch(`http://127.0.0.1:${port}/${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ json: input }) });
+        const res = await fetch(`http://127.0.0.1:${port}/${path}`, { method: "POST", headers: { "content-type": "application/json", cookie: `portico_session=${session.token}` }, body: JSON.stringify({ json: input }) });
         return { status: res.status, body: (await res.json()) as { error?: { json: { message: string; data: { field?: string; code: string } } } } };
       };
       const bad = await post("targets.create", { wwn: "iqn.bad name" });

@@ -1,0 +1,5 @@
+import { EventsPage } from "@/components/monitor/events";
+
+export default function Events() {
+  return <EventsPage />;
+}

@@ -1,0 +1,5 @@
+import { LunsPage } from "@/components/monitor/luns";
+
+export default function Luns() {
+  return <LunsPage />;
+}

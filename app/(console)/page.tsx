@@ -1,0 +1,5 @@
+import { Overview } from "@/components/pages/overview";
+
+export default function OverviewPage() {
+  return <Overview />;
+}

@@ -1,0 +1,5 @@
+import { SessionsPage } from "@/components/monitor/sessions";
+
+export default function Sessions() {
+  return <SessionsPage />;
+}

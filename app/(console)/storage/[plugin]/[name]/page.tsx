@@ -1,0 +1,5 @@
+import { StorageDetail } from "@/components/pages/storage";
+
+export default function StorageDetailPage() {
+  return <StorageDetail />;
+}

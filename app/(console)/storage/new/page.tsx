@@ -1,0 +1,5 @@
+import { StorageWizard } from "@/components/pages/storage-wizard";
+
+export default function NewStoragePage() {
+  return <StorageWizard />;
+}

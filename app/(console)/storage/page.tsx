@@ -1,0 +1,5 @@
+import { StorageList } from "@/components/pages/storage";
+
+export default function StoragePage() {
+  return <StorageList />;
+}

@@ -1,0 +1,5 @@
+import { NewTarget } from "@/components/pages/targets";
+
+export default function NewTargetPage() {
+  return <NewTarget />;
+}

@@ -1,0 +1,5 @@
+import { TargetList } from "@/components/pages/targets";
+
+export default function TargetsPage() {
+  return <TargetList />;
+}

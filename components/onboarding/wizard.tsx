@@ -1,0 +1,558 @@
+"use client";
+/**
+ * The onboarding wizard. The step is in the URL (?step=N); answers live in this
+ * component (and sessionStorage, without passwords and secrets) so Back/Next keep
+ * them. Each step validates with its zod schema, then with the server's checks;
+ * "Create" sends everything in one request that creates all of it or nothing.
+ */
+import { useMutation, useQuery } from "@tanstack/react-query";
+import { useRouter, useSearchParams } from "next/navigation";
+import { useEffect, useRef, useState, type ReactNode } from "react";
+import { adminAccountSchema } from "@/server/auth/schemas";
+import { applianceSchema, onboardingAccessSchema, onboardingStorageSchema, onboardingTargetSchema } from "@/server/console/schemas";
+import { formatBytes, newTargetName, serverErrors, sizeToBytes, SizeInput, zodErrors, type Errors, type SizeValue } from "../form";
+import { useTRPC } from "../trpc";
+import { Alert, Button, Card, Field, LoadingState, ErrorState, RadioCards, Select, Steps, TextInput, LinkButton } from "../ui";
+import { ConnectionInstructions, connectHost } from "./instructions";
+
+const STEPS = ["Admin", "Appliance", "Storage", "Target", "Access", "Review", "Create", "Connect"];
+const STEP_OF: Record<string, number> = { admin: 1, appliance: 2, storage: 3, target: 4, access: 5 };
+
+type Kind = "ramdisk" | "fileio" | "block" | "none";
+interface Initiator {
+  name: string;
+  auth: "none" | "chap" | "mutual";
+  userid: string;
+  password: string;
+  mutualUserid: string;
+  mutualPassword: string;
+}
+interface State {
+  admin: { username: string; password: string; confirm: string };
+  appliance: { name: string; iqnPrefix: string };
+  storage: { kind: Kind; name: string; size: SizeValue; dev: string; fileMode: "new" | "existing"; device: string };
+  target: { wwn: string; ip: string; port: string };
+  access: { mode: "open" | "acls"; initiators: Initiator[] };
+}
+const SECRET_KEYS = new Set(["password", "confirm", "mutualPassword"]);
+const STORAGE_KEY = "portico.onboarding";
+
+const emptyInitiator = (): Initiator => ({ name: "", auth: "none", userid: "", password: "", mutualUserid: "", mutualPassword: "" });
+
+function initialState(): State {
+  return {
+    admin: { username: "admin", password: "", confirm: "" },
+    appliance: { name: "", iqnPrefix: "" },
+    storage: { kind: "ramdisk", name: "disk0", size: { amount: "1", unit: "GiB" }, dev: "", fileMode: "new", device: "" },
+    target: { wwn: "", ip: "0.0.0.0", port: "3260" },
+    access: { mode: "open", initiators: [emptyInitiator()] },
+  };
+}
+
+/** The storage step as the API's schema reads it. */
+function storageInput(s: State["storage"]) {
+  if (s.kind === "none") return { kind: "none" as const };
+  if (s.kind === "ramdisk") return { kind: "ramdisk" as const, name: s.name.trim(), size: sizeToBytes(s.size) };
+  if (s.kind === "fileio") return { kind: "fileio" as const, name: s.name.trim(), dev: s.dev.trim(), size: s.fileMode === "new" ? sizeToBytes(s.size) : undefined };
+  return { kind: "block" as const, name: s.name.trim(), dev: s.device };
+}
+const targetInput = (t: State["target"]) => ({ wwn: t.wwn, ip: t.ip, port: t.port.trim() === "" ? Number.NaN : Number(t.port) });
+function accessInput(a: State["access"]) {
+  if (a.mode === "open") return { mode: "open" as const };
+  return {
+    mode: "acls" as const,
+    initiators: a.initiators.map((i) => ({
+      name: i.name,
+      auth: i.auth,
+      ...(i.auth !== "none" ? { userid: i.userid, password: i.password } : {}),
+      ...(i.auth === "mutual" ? { mutualUserid: i.mutualUserid, mutualPassword: i.mutualPassword } : {}),
+    })),
+  };
+}
+
+function stripSecrets<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v, (k, val) => (SECRET_KEYS.has(k) ? "" : val))) as T;
+}
+
+export function OnboardingWizard() {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const params = useSearchParams();
+  const step = Math.min(8, Math.max(1, Number(params.get("step") ?? 1) || 1));
+  const [state, setState] = useState<State>(initialState);
+  const [errors, setErrors] = useState<Errors>({});
+  const [created, setCreated] = useState<{ wwn: string; ip: string; port: number; chapUser?: string; notHonoured: string[] } | null>(null);
+  const loaded = useRef(false);
+  const heading = useRef<HTMLHeadingElement>(null);
+
+  const status = useQuery(trpc.onboarding.status.queryOptions());
+  const defaults = useQuery({ ...trpc.onboarding.defaults.queryOptions(), enabled: status.data?.onboarded === false || step === 8 });
+
+  // Restore answers kept across reloads (never the passwords), then fill in the machine's defaults.
+  useEffect(() => {
+    if (loaded.current) return;
+    loaded.current = true;
+    try {
+      const saved = sessionStorage.getItem(STORAGE_KEY);
+      if (saved) {
+        const s = JSON.parse(saved) as { state?: State; created?: typeof created };
+        if (s.state) setState((cur) => ({ ...cur, ...s.state }));
+        if (s.created) setCreated(s.created);
+      }
+    } catch {
+      /* a broken copy is ignored */
+    }
+  }, []);
+  useEffect(() => {
+    if (!loaded.current) return;
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ state: stripSecrets(state), created }));
+  }, [state, created]);
+  useEffect(() => {
+    const d = defaults.data;
+    if (!d) return;
+    setState((s) => ({
+      ...s,
+      appliance: { name: s.appliance.name || d.hostname, iqnPrefix: s.appliance.iqnPrefix || d.iqnPrefix },
+      storage: { ...s.storage, dev: s.storage.dev || `${d.dataDir}/disk0.img` },
+    }));
+  }, [defaults.data]);
+  useEffect(() => {
+    heading.current?.focus();
+  }, [step]);
+
+  const go = (n: number) => router.push(`/onboarding?step=${n}`, { scroll: false });
+  const update = <K extends keyof State>(key: K, patch: Partial<State[K]>) => {
+    setState((s) => ({ ...s, [key]: { ...s[key], ...patch } }));
+    setErrors((e) => {
+      const out: Errors = {};
+      for (const [k, v] of Object.entries(e)) if (!Object.keys(patch).some((p) => k === `${key}.${p}` || k.startsWith(`${key}.${p}.`)) && k !== "form") out[k] = v;
+      return out;
+    });
+  };
+
+  const checkStorage = useMutation(trpc.onboarding.checkStorage.mutationOptions());
+  const checkTarget = useMutation(trpc.onboarding.checkTarget.mutationOptions());
+  const complete = useMutation(trpc.onboarding.complete.mutationOptions());
+
+  if (status.isPending) return <LoadingState />;
+  if (status.isError) return <ErrorState error={status.error} retry={() => void status.refetch()} />;
+  if (status.data.onboarded && step < 8) {
+    return (
+      <Card>
+        <p className="mb-3">This appliance is already set up.</p>
+        <LinkButton tone="primary" href="/login">
+          Sign in
+        </LinkButton>
+      </Card>
+    );
+  }
+
+  const validateStep = (n: number): Errors | undefined => {
+    const parse = (schema: { safeParse: (v: unknown) => { success: boolean; error?: { issues: unknown[] } } }, value: unknown, prefix: string) => {
+      const r = (schema as typeof onboardingStorageSchema).safeParse(value);
+      return r.success ? undefined : zodErrors(r.error, prefix);
+    };
+    if (n === 1) return parse(adminAccountSchema, state.admin, "admin.");
+    if (n === 2) return parse(applianceSchema, state.appliance, "appliance.");
+    if (n === 3) return parse(onboardingStorageSchema, storageInput(state.storage), "storage.");
+    if (state.storage.kind === "none") return undefined;
+    if (n === 4) return parse(onboardingTargetSchema, targetInput(state.target), "target.");
+    if (n === 5) return parse(onboardingAccessSchema, accessInput(state.access), "access.");
+    return undefined;
+  };
+
+  const next = async () => {
+    const e = validateStep(step);
+    if (e) {
+      setErrors(e);
+      return;
+    }
+    try {
+      if (step === 3) await checkStorage.mutateAsync(storageInput(state.storage) as never);
+      if (step === 4) await checkTarget.mutateAsync(targetInput(state.target));
+    } catch (err) {
+      setErrors(serverErrors(err));
+      return;
+    }
+    setErrors({});
+    if (step === 3 && state.storage.kind === "none") return go(6);
+    if (step === 3 && !state.target.wwn) update("target", { wwn: newTargetName(state.appliance.iqnPrefix) });
+    go(step + 1);
+  };
+  const back = () => go(step === 6 && state.storage.kind === "none" ? 3 : step - 1);
+
+  const create = async () => {
+    for (const n of [1, 2, 3, 4, 5]) {
+      const e = validateStep(n);
+      if (e) {
+        setErrors(e);
+        return go(n);
+      }
+    }
+    go(7);
+    const none = state.storage.kind === "none";
+    try {
+      const r = await complete.mutateAsync({
+        admin: state.admin,
+        appliance: state.appliance,
+        storage: storageInput(state.storage) as never,
+        target: none ? undefined : targetInput(state.target),
+        access: none ? undefined : (accessInput(state.access) as never),
+      });
+      const chapUser = state.access.mode === "acls" ? state.access.initiators.find((i) => i.auth !== "none")?.userid : undefined;
+      setCreated(r.target ? { wwn: r.target.wwn, ip: r.target.ip, port: r.target.port, chapUser, notHonoured: r.notHonoured } : { wwn: "", ip: "", port: 0, notHonoured: r.notHonoured });
+      setState((s) => stripSecrets(s));
+      go(8);
+    } catch (err) {
+      const e = serverErrors(err);
+      setErrors(e);
+      const field = Object.keys(e).find((k) => k !== "form");
+      const owner = field ? STEP_OF[field.split(".")[0]] : undefined;
+      if (owner) go(owner);
+    }
+  };
+
+  const navButtons = (nextLabel = "Next", onNext: () => void = () => void next()) => (
+    <div className="mt-6 flex flex-wrap justify-between gap-2">
+      {step > 1 ? <Button onClick={back}>Back</Button> : <span />}
+      <Button tone="primary" onClick={onNext} busy={checkStorage.isPending || checkTarget.isPending} data-testid="wizard-next">
+        {nextLabel}
+      </Button>
+    </div>
+  );
+  const err = (k: string) => errors[k];
+  const d = defaults.data;
+
+  let body: ReactNode;
+  if (step === 1) {
+    body = (
+      <>
+        <p className="text-sm text-slate-600 dark:text-slate-400">The console will ask for this account from now on. Passwords are stored as scrypt hashes.</p>
+        <Field label="User name" error={err("admin.username")}>
+          {(p) => <TextInput {...p} autoComplete="username" value={state.admin.username} onChange={(e) => update("admin", { username: e.target.value })} />}
+        </Field>
+        <Field label="Password" hint="At least 10 characters." error={err("admin.password")}>
+          {(p) => <TextInput {...p} type="password" autoComplete="new-password" value={state.admin.password} onChange={(e) => update("admin", { password: e.target.value })} />}
+        </Field>
+        <Field label="Confirm password" error={err("admin.confirm")}>
+          {(p) => <TextInput {...p} type="password" autoComplete="new-password" value={state.admin.confirm} onChange={(e) => update("admin", { confirm: e.target.value })} />}
+        </Field>
+        {navButtons()}
+      </>
+    );
+  } else if (step === 2) {
+    body = (
+      <>
+        <Field label="Appliance name" hint="Shown in the console's header and browser tab." error={err("appliance.name")}>
+          {(p) => <TextInput {...p} value={state.appliance.name} onChange={(e) => update("appliance", { name: e.target.value })} />}
+        </Field>
+        <Field
+          label="IQN prefix for new targets"
+          hint={
+            <>
+              New targets are named <code>{state.appliance.iqnPrefix || "…"}:sn.&lt;12 hex digits&gt;</code>, as targetcli names them.
+            </>
+          }
+          error={err("appliance.iqnPrefix")}
+        >
+          {(p) => <TextInput {...p} className="font-mono" value={state.appliance.iqnPrefix} onChange={(e) => update("appliance", { iqnPrefix: e.target.value })} />}
+        </Field>
+        {navButtons()}
+      </>
+    );
+  } else if (step === 3) {
+    const s = state.storage;
+    body = (
+      <>
+        <RadioCards
+          legend="Where the first disk's data lives"
+          name="kind"
+          value={s.kind}
+          onChange={(kind) => update("storage", { kind })}
+          options={[
+            { value: "ramdisk", title: "RAM disk", description: "In memory: fast, emptied when the appliance stops. For trying things out." },
+            { value: "fileio", title: "File", description: "A file on this machine's filesystem: a new one of a given size, or an existing image." },
+            { value: "block", title: "Block device", description: "A whole disk or partition of this machine." },
+            { value: "none", title: "Not now", description: "Only set up admin access; add storage and targets later." },
+          ]}
+        />
+        {s.kind !== "none" && (
+          <Field label="Storage object name" hint="Up to 64 characters, no spaces or '/'." error={err("storage.name")}>
+            {(p) => <TextInput {...p} value={s.name} onChange={(e) => update("storage", { name: e.target.value })} />}
+          </Field>
+        )}
+        {s.kind === "fileio" && (
+          <>
+            <RadioCards
+              legend="File"
+              name="fileMode"
+              value={s.fileMode}
+              onChange={(fileMode) => update("storage", { fileMode })}
+              options={[
+                { value: "new", title: "Create a new file", description: "Sparse: space is used as data is written." },
+                { value: "existing", title: "Use an existing file", description: "Its size is the disk's size; the data stays." },
+              ]}
+            />
+            <Field label="File path" hint="An absolute path; its directory must exist." error={err("storage.dev")}>
+              {(p) => <TextInput {...p} className="font-mono" value={s.dev} onChange={(e) => update("storage", { dev: e.target.value })} />}
+            </Field>
+          </>
+        )}
+        {(s.kind === "ramdisk" || (s.kind === "fileio" && s.fileMode === "new")) && (
+          <Field label="Size" hint={s.kind === "ramdisk" ? "Taken from this machine's memory." : undefined} error={err("storage.size")}>
+            {(p) => <SizeInput id={p.id} invalid={p["aria-invalid"]} describedBy={p["aria-describedby"]} value={s.size} onChange={(size) => update("storage", { size })} />}
+          </Field>
+        )}
+        {s.kind === "block" && (
+          <Field label="Device" hint="Devices that are mounted or already exported cannot be picked." error={err("storage.dev")}>
+            {(p) =>
+              !d ? (
+                <LoadingState label="Reading /sys/class/block…" />
+              ) : (
+                <Select {...p} value={s.device} onChange={(e) => update("storage", { device: e.target.value, dev: e.target.value })}>
+                  <option value="">Choose a device…</option>
+                  {d.blockDevices.map((b) => (
+                    <option key={b.path} value={b.path} disabled={b.mounts.length > 0 || b.inUse}>
+                      {b.path} — {formatBytes(b.size)} {b.type}
+                      {b.model ? ` (${b.model})` : ""}
+                      {b.mounts.length ? ` — mounted at ${b.mounts.join(", ")}` : b.inUse ? " — already exported" : ""}
+                    </option>
+                  ))}
+                </Select>
+              )
+            }
+          </Field>
+        )}
+        {err("form") && <Alert tone="bad">{err("form")}</Alert>}
+        {navButtons()}
+      </>
+    );
+  } else if (step === 4) {
+    const t = state.target;
+    body = (
+      <>
+        <Field label="Target IQN" hint="Generated from the appliance's prefix; you may change it." error={err("target.wwn")}>
+          {(p) => (
+            <div className="flex gap-2">
+              <TextInput {...p} className="font-mono" value={t.wwn} onChange={(e) => update("target", { wwn: e.target.value })} />
+              <Button onClick={() => update("target", { wwn: newTargetName(state.appliance.iqnPrefix) })}>New name</Button>
+            </div>
+          )}
+        </Field>
+        <div className="grid gap-4 sm:grid-cols-[1fr_10rem]">
+          <Field label="Portal address" hint="Initiators connect to this address of the appliance." error={err("target.ip")}>
+            {(p) => (
+              <Select {...p} value={t.ip} onChange={(e) => update("target", { ip: e.target.value })}>
+                {(d?.addresses ?? [{ address: "0.0.0.0", interface: "all IPv4 addresses", family: "IPv4", internal: false }]).map((a) => (
+                  <option key={`${a.interface}-${a.address}`} value={a.address}>
+                    {a.address} — {a.interface}
+                    {a.internal ? " (this machine only)" : ""}
+                  </option>
+                ))}
+              </Select>
+            )}
+          </Field>
+          <Field label="Port" hint="iSCSI uses 3260." error={err("target.port")}>
+            {(p) => <TextInput {...p} inputMode="numeric" value={t.port} onChange={(e) => update("target", { port: e.target.value })} />}
+          </Field>
+        </div>
+        {navButtons()}
+      </>
+    );
+  } else if (step === 5) {
+    const a = state.access;
+    const setInit = (i: number, patch: Partial<Initiator>) => {
+      const list = a.initiators.map((x, n) => (n === i ? { ...x, ...patch } : x));
+      setState((s) => ({ ...s, access: { ...s.access, initiators: list } }));
+      setErrors((e) => Object.fromEntries(Object.entries(e).filter(([k]) => !k.startsWith(`access.initiators.${i}.`) && k !== "form")));
+    };
+    body = (
+      <>
+        <RadioCards
+          legend="Who may use the disk"
+          name="mode"
+          value={a.mode}
+          onChange={(mode) => update("access", { mode })}
+          options={[
+            { value: "open", title: "Any initiator (demo mode)", description: "No list: every initiator that reaches the portal may read and write. For trusted networks and labs." },
+            { value: "acls", title: "Only these initiators", description: "Name each initiator (its IQN); optionally with CHAP." },
+          ]}
+          error={err("access.initiators")}
+        />
+        {a.mode === "acls" && (
+          <div className="space-y-4">
+            {!d?.chap && (
+              <Alert tone="info">This engine does not enforce CHAP yet, so CHAP cannot be chosen; initiators are admitted by name.</Alert>
+            )}
+            {a.initiators.map((ini, i) => (
+              <fieldset key={i} className="space-y-3 rounded-lg border border-slate-200 p-3 dark:border-slate-800">
+                <legend className="px-1 text-sm font-medium">Initiator {i + 1}</legend>
+                <Field label="Initiator IQN" hint="On Linux: /etc/iscsi/initiatorname.iscsi. On Windows: iSCSI Initiator → Configuration." error={err(`access.initiators.${i}.name`)}>
+                  {(p) => <TextInput {...p} className="font-mono" placeholder="iqn.1994-05.com.redhat:client1" value={ini.name} onChange={(e) => setInit(i, { name: e.target.value })} />}
+                </Field>
+                <Field label="Authentication" error={err(`access.initiators.${i}.auth`)}>
+                  {(p) => (
+                    <Select {...p} value={ini.auth} onChange={(e) => setInit(i, { auth: e.target.value as Initiator["auth"] })}>
+                      <option value="none">None</option>
+                      <option value="chap" disabled={!d?.chap}>
+                        CHAP (the target checks the initiator)
+                      </option>
+                      <option value="mutual" disabled={!d?.chap}>
+                        Mutual CHAP (both check each other)
+                      </option>
+                    </Select>
+                  )}
+                </Field>
+                {ini.auth !== "none" && (
+                  <div className="grid gap-3 sm:grid-cols-2">
+                    <Field label="CHAP user" error={err(`access.initiators.${i}.userid`)}>
+                      {(p) => <TextInput {...p} value={ini.userid} onChange={(e) => setInit(i, { userid: e.target.value })} />}
+                    </Field>
+                    <Field label="CHAP secret" hint="12–16 characters work everywhere." error={err(`access.initiators.${i}.password`)}>
+                      {(p) => <TextInput {...p} type="password" autoComplete="off" value={ini.password} onChange={(e) => setInit(i, { password: e.target.value })} />}
+                    </Field>
+                  </div>
+                )}
+                {ini.auth === "mutual" && (
+                  <div className="grid gap-3 sm:grid-cols-2">
+                    <Field label="Target's CHAP user" error={err(`access.initiators.${i}.mutualUserid`)}>
+                      {(p) => <TextInput {...p} value={ini.mutualUserid} onChange={(e) => setInit(i, { mutualUserid: e.target.value })} />}
+                    </Field>
+                    <Field label="Target's CHAP secret" error={err(`access.initiators.${i}.mutualPassword`)}>
+                      {(p) => <TextInput {...p} type="password" autoComplete="off" value={ini.mutualPassword} onChange={(e) => setInit(i, { mutualPassword: e.target.value })} />}
+                    </Field>
+                  </div>
+                )}
+                {a.initiators.length > 1 && (
+                  <Button tone="ghost" onClick={() => update("access", { initiators: a.initiators.filter((_, n) => n !== i) })}>
+                    Remove initiator {i + 1}
+                  </Button>
+                )}
+              </fieldset>
+            ))}
+            <Button onClick={() => update("access", { initiators: [...a.initiators, emptyInitiator()] })}>Add another initiator</Button>
+          </div>
+        )}
+        {navButtons()}
+      </>
+    );
+  } else if (step === 6 || step === 7) {
+    const s = storageInput(state.storage);
+    const rows: [string, ReactNode, number][] = [
+      ["Admin", state.admin.username, 1],
+      ["Appliance", `${state.appliance.name} · targets named ${state.appliance.iqnPrefix}:sn.…`, 2],
+      [
+        "Storage",
+        s.kind === "none"
+          ? "none for now"
+          : s.kind === "ramdisk"
+            ? `RAM disk ${s.name}, ${formatBytes(s.size ?? 0)}`
+            : s.kind === "fileio"
+              ? `file ${s.dev} as ${s.name}${s.size ? `, new, ${formatBytes(s.size)}` : ", existing"}`
+              : `block device ${s.dev} as ${s.name}`,
+        3,
+      ],
+    ];
+    if (s.kind !== "none") {
+      rows.push(["Target", <span key="t" className="font-mono break-all">{state.target.wwn}</span>, 4]);
+      rows.push(["Portal", `${state.target.ip}:${state.target.port}`, 4]);
+      rows.push([
+        "Access",
+        state.access.mode === "open"
+          ? "any initiator, read-write (demo mode)"
+          : state.access.initiators.map((i) => `${i.name}${i.auth === "none" ? "" : i.auth === "chap" ? " (CHAP)" : " (mutual CHAP)"}`).join(", "),
+        5,
+      ]);
+    }
+    body = (
+      <>
+        <dl className="divide-y divide-slate-200 dark:divide-slate-800" data-testid="review">
+          {rows.map(([k, v, n]) => (
+            <div key={k} className="flex flex-wrap items-baseline gap-x-4 gap-y-1 py-2">
+              <dt className="w-24 shrink-0 text-sm font-medium text-slate-600 dark:text-slate-400">{k}</dt>
+              <dd className="min-w-0 flex-1 text-sm">{v}</dd>
+              {step === 6 && (
+                <Button tone="ghost" className="!px-2 !py-0.5 text-xs" onClick={() => go(n)} aria-label={`Change ${k}`}>
+                  Change
+                </Button>
+              )}
+            </div>
+          ))}
+        </dl>
+        {step === 7 && complete.isPending && (
+          <Alert tone="info">
+            <span className="inline-flex items-center gap-2">Creating everything in one transaction…</span>
+          </Alert>
+        )}
+        {err("form") && (
+          <Alert tone="bad" title="Nothing was created" testId="create-error">
+            {err("form")}
+          </Alert>
+        )}
+        {step === 6 && navButtons("Create", () => void create())}
+        {step === 7 && !complete.isPending && (
+          <div className="mt-6 flex justify-between">
+            <Button onClick={() => go(6)}>Back to review</Button>
+          </div>
+        )}
+      </>
+    );
+  } else {
+    const host = typeof window !== "undefined" ? window.location.hostname : "appliance";
+    body = created ? (
+      <>
+        <Alert tone="ok" title="Your appliance is ready" testId="onboarding-done">
+          {created.wwn ? "The storage, target and portal are live." : "Admin access is set up."}
+        </Alert>
+        {created.notHonoured.length > 0 && <Alert tone="warn">Not applied: {created.notHonoured.join("; ")}</Alert>}
+        {created.wwn && (
+          <ConnectionInstructions
+            wwn={created.wwn}
+            host={connectHost(created.ip, d?.addresses.find((a) => !a.internal && a.family === "IPv4" && a.address !== "0.0.0.0")?.address ?? host)}
+            port={created.port}
+            chap={created.chapUser ? { userid: created.chapUser } : null}
+          />
+        )}
+        <div className="mt-6 flex justify-end">
+          <Button
+            tone="primary"
+            onClick={() => {
+              sessionStorage.removeItem(STORAGE_KEY);
+              router.push("/");
+            }}
+          >
+            Open the console
+          </Button>
+        </div>
+      </>
+    ) : (
+      <LinkButton href="/" tone="primary">
+        Open the console
+      </LinkButton>
+    );
+  }
+
+  return (
+    <div>
+      <Steps steps={STEPS} current={step} />
+      <Card>
+        <h2 ref={heading} tabIndex={-1} className="mb-4 text-xl font-semibold outline-none" data-testid="wizard-step-title">
+          {step}. {["Create the admin account", "Name the appliance", "First storage", "Target and portal", "Access", "Review", "Create", "Connect an initiator"][step - 1]}
+        </h2>
+        <form
+          className="space-y-4"
+          noValidate
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (step <= 5) void next();
+            else if (step === 6) void create();
+          }}
+        >
+          {body}
+          <button type="submit" hidden aria-hidden tabIndex={-1} />
+        </form>
+      </Card>
+    </div>
+  );
+}
+

@@ -1,0 +1,182 @@
+"use client";
+/**
+ * New storage object: type → details → review. Validated by the API's schema
+ * (createStorageObjectSchema), then by the server's checks (names in use, missing
+ * directory or device, free space) before anything is created.
+ */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useRouter } from "next/navigation";
+import { useState } from "react";
+import { createStorageObjectSchema } from "@/server/api/schemas/storage";
+import { formatBytes, serverErrors, sizeToBytes, SizeInput, zodErrors, type Errors, type SizeValue } from "../form";
+import { useTRPC } from "../trpc";
+import { Alert, Button, Card, Checkbox, Field, LoadingState, PageHeader, RadioCards, Select, Steps, TextInput } from "../ui";
+
+type Plugin = "ramdisk" | "fileio" | "block";
+
+export function StorageWizard() {
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+  const router = useRouter();
+  const [step, setStep] = useState(1);
+  const [plugin, setPlugin] = useState<Plugin>("fileio");
+  const [name, setName] = useState("");
+  const [dev, setDev] = useState("");
+  const [fileMode, setFileMode] = useState<"new" | "existing">("new");
+  const [size, setSize] = useState<SizeValue>({ amount: "1", unit: "GiB" });
+  const [writeBack, setWriteBack] = useState(false);
+  const [errors, setErrors] = useState<Errors>({});
+  const info = useQuery(trpc.host.info.queryOptions());
+  const devices = useQuery({ ...trpc.host.blockDevices.queryOptions(), enabled: plugin === "block" });
+  const check = useMutation(trpc.onboarding.checkStorage.mutationOptions());
+  const create = useMutation(trpc.storage.create.mutationOptions());
+
+  const input = () => {
+    if (plugin === "ramdisk") return { plugin, name: name.trim(), size: sizeToBytes(size) };
+    if (plugin === "fileio") return { plugin, name: name.trim(), dev: dev.trim(), size: fileMode === "new" ? sizeToBytes(size) : undefined, writeBack };
+    return { plugin, name: name.trim(), dev, writeBack };
+  };
+  const clear = (k: string) => setErrors((e) => Object.fromEntries(Object.entries(e).filter(([x]) => x !== k && x !== "form")));
+
+  const next = async () => {
+    if (step === 1) {
+      if (plugin === "fileio" && !dev && info.data) setDev(`${info.data.dataDir}/`);
+      return setStep(2);
+    }
+    if (step === 2) {
+      const v = input();
+      const r = createStorageObjectSchema.safeParse(v);
+      if (!r.success) return setErrors(zodErrors(r.error));
+      if (v.plugin === "fileio" && v.size !== undefined && v.size < 1024 * 1024) return setErrors({ size: "at least 1 MiB" });
+      try {
+        await check.mutateAsync({ kind: v.plugin, name: v.name, dev: "dev" in v ? v.dev : undefined, size: "size" in v ? v.size : undefined } as never);
+      } catch (err) {
+        const e = serverErrors(err);
+        return setErrors(Object.fromEntries(Object.entries(e).map(([k, m]) => [k.replace(/^storage\./, ""), m])));
+      }
+      setErrors({});
+      return setStep(3);
+    }
+    try {
+      const so = await create.mutateAsync(input() as never);
+      await qc.invalidateQueries();
+      router.push(`/storage/${so.plugin}/${encodeURIComponent(so.name)}`);
+    } catch (err) {
+      const e = serverErrors(err);
+      setErrors(e);
+      if (Object.keys(e).some((k) => k !== "form")) setStep(2);
+    }
+  };
+
+  const v = input();
+  return (
+    <>
+      <PageHeader title="New storage object" />
+      <Steps steps={["Type", "Details", "Review"]} current={step} />
+      <Card>
+        <form
+          noValidate
+          className="space-y-4"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void next();
+          }}
+        >
+          {step === 1 && (
+            <RadioCards
+              legend="Backstore type"
+              name="plugin"
+              value={plugin}
+              onChange={setPlugin}
+              options={[
+                { value: "fileio", title: "File (fileio)", description: "An image file on this machine: new (sparse) or existing." },
+                { value: "block", title: "Block device", description: "A disk or partition of this machine, exported whole." },
+                { value: "ramdisk", title: "RAM disk", description: "Memory only: fast and emptied when the appliance stops." },
+              ]}
+            />
+          )}
+          {step === 2 && (
+            <>
+              <Field label="Name" hint="Up to 64 characters, no spaces or '/'." error={errors.name}>
+                {(p) => <TextInput {...p} value={name} onChange={(e) => (setName(e.target.value), clear("name"))} />}
+              </Field>
+              {plugin === "fileio" && (
+                <>
+                  <RadioCards
+                    legend="File"
+                    name="fileMode"
+                    value={fileMode}
+                    onChange={(m) => (setFileMode(m), clear("size"))}
+                    options={[
+                      { value: "new", title: "Create a new file", description: "Sparse: space is used as data is written." },
+                      { value: "existing", title: "Use an existing file", description: "The file's size is the disk's size." },
+                    ]}
+                  />
+                  <Field label="File path" hint="Absolute; the directory must exist." error={errors.dev}>
+                    {(p) => <TextInput {...p} className="font-mono" value={dev} onChange={(e) => (setDev(e.target.value), clear("dev"))} />}
+                  </Field>
+                </>
+              )}
+              {plugin === "block" && (
+                <Field label="Device" hint="Mounted devices and devices already exported cannot be picked." error={errors.dev}>
+                  {(p) =>
+                    devices.isPending ? (
+                      <LoadingState label="Reading /sys/class/block…" />
+                    ) : (
+                      <Select {...p} value={dev} onChange={(e) => (setDev(e.target.value), clear("dev"))}>
+                        <option value="">Choose a device…</option>
+                        {(devices.data ?? []).map((b) => (
+                          <option key={b.path} value={b.path} disabled={b.mounts.length > 0 || b.inUse}>
+                            {b.path} — {formatBytes(b.size)} {b.type}
+                            {b.model ? ` (${b.model})` : ""}
+                            {b.mounts.length ? ` — mounted at ${b.mounts.join(", ")}` : b.inUse ? " — already exported" : ""}
+                          </option>
+                        ))}
+                      </Select>
+                    )
+                  }
+                </Field>
+              )}
+              {(plugin === "ramdisk" || (plugin === "fileio" && fileMode === "new")) && (
+                <Field label="Size" error={errors.size}>
+                  {(p) => <SizeInput id={p.id} invalid={p["aria-invalid"]} describedBy={p["aria-describedby"]} value={size} onChange={(s) => (setSize(s), clear("size"))} />}
+                </Field>
+              )}
+              {plugin !== "ramdisk" && (
+                <Checkbox
+                  label="Write-back cache"
+                  hint="Faster, but writes not yet flushed are lost on power loss. Off: every acknowledged write is on disk."
+                  checked={writeBack}
+                  onChange={setWriteBack}
+                />
+              )}
+            </>
+          )}
+          {step === 3 && (
+            <dl className="grid grid-cols-[8rem_1fr] gap-2 text-sm" data-testid="review">
+              <dt className="text-slate-600">Type</dt>
+              <dd>{plugin}</dd>
+              <dt className="text-slate-600">Name</dt>
+              <dd>{v.name}</dd>
+              {"dev" in v && (
+                <>
+                  <dt className="text-slate-600">Backing</dt>
+                  <dd className="font-mono break-all">{v.dev}</dd>
+                </>
+              )}
+              <dt className="text-slate-600">Size</dt>
+              <dd>{"size" in v && v.size ? formatBytes(v.size) : "as the existing file or device"}</dd>
+            </dl>
+          )}
+          {errors.form && <Alert tone="bad">{errors.form}</Alert>}
+          <div className="flex justify-between gap-2 pt-2">
+            {step > 1 ? <Button onClick={() => setStep(step - 1)}>Back</Button> : <Button onClick={() => router.push("/storage")}>Cancel</Button>}
+            <Button type="submit" tone="primary" busy={check.isPending || create.isPending} data-testid="wizard-next">
+              {step === 3 ? "Create" : "Next"}
+            </Button>
+          </div>
+        </form>
+      </Card>
+    </>
+  );
+}

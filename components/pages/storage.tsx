@@ -1,0 +1,229 @@
+"use client";
+/** Storage objects: the list (type, size, backing, used by, health), the detail page, and deletion. */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import Link from "next/link";
+import { useParams, useRouter } from "next/navigation";
+import { useState } from "react";
+import { STORAGE_ATTRIBUTES } from "../attributes";
+import { errorMessage, formatBytes } from "../form";
+import { useTRPC, type RouterOutputs } from "../trpc";
+import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, EmptyState, ErrorState, LinkButton, LoadingState, PageHeader, td, th } from "../ui";
+
+type So = RouterOutputs["storage"]["list"][number];
+const PLUGIN_LABEL: Record<string, string> = { ramdisk: "RAM disk", fileio: "File", block: "Block device" };
+
+function Health({ so }: { so: Pick<So, "live" | "error"> }) {
+  if (so.live) return <Badge tone="ok">live</Badge>;
+  return <Badge tone="bad">{so.error ? "failed" : "not live"}</Badge>;
+}
+
+function DeleteStorage({ so, onDone }: { so: So; onDone: () => void }) {
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+  const [open, setOpen] = useState(false);
+  const del = useMutation(
+    trpc.storage.delete.mutationOptions({
+      onSuccess: async () => {
+        await qc.invalidateQueries();
+        setOpen(false);
+        onDone();
+      },
+    }),
+  );
+  const exported = so.usedBy.length > 0;
+  return (
+    <>
+      <Button tone="danger" onClick={() => (del.reset(), setOpen(true))} aria-label={`Delete ${so.name}`}>
+        Delete
+      </Button>
+      <ConfirmDialog
+        open={open}
+        onClose={() => setOpen(false)}
+        title={`Delete ${so.plugin}/${so.name}?`}
+        confirmLabel="Delete storage object"
+        busy={del.isPending}
+        error={del.error ? errorMessage(del.error) : null}
+        onConfirm={() => del.mutate({ plugin: so.plugin, name: so.name })}
+      >
+        {exported ? (
+          <Alert tone="bad" title="It is exported, so it cannot be deleted" testId="delete-refused">
+            Remove these LUNs first:
+            <ul className="mt-1 list-disc pl-5">
+              {so.usedBy.map((u) => (
+                <li key={`${u.wwn}-${u.tag}-${u.lun}`}>
+                  <Link className="underline" href={`/targets/${encodeURIComponent(u.wwn)}?tpg=${u.tag}&tab=luns`}>
+                    lun{u.lun} of {u.wwn} tpg{u.tag}
+                  </Link>
+                </li>
+              ))}
+            </ul>
+          </Alert>
+        ) : (
+          <p className="text-sm">
+            {so.plugin === "ramdisk"
+              ? "Its data lives only in memory and will be lost."
+              : so.plugin === "fileio"
+                ? `The file ${so.dev} stays on disk; only the storage object goes.`
+                : `The device ${so.dev} is left as it is; only the storage object goes.`}
+          </p>
+        )}
+      </ConfirmDialog>
+    </>
+  );
+}
+
+export function StorageList() {
+  const trpc = useTRPC();
+  const list = useQuery({ ...trpc.storage.list.queryOptions(), refetchInterval: 5_000 });
+  return (
+    <>
+      <PageHeader title="Storage" description="Backstores: where each disk's data lives." actions={<LinkButton tone="primary" href="/storage/new">New storage object</LinkButton>} />
+      {list.isPending ? (
+        <LoadingState />
+      ) : list.isError ? (
+        <ErrorState error={list.error} retry={() => void list.refetch()} />
+      ) : list.data.length === 0 ? (
+        <EmptyState title="No storage yet" action={<LinkButton tone="primary" href="/storage/new">Create storage</LinkButton>}>
+          A storage object is a RAM disk, a file or a block device that a target can export as a LUN.
+        </EmptyState>
+      ) : (
+        <Card>
+          <DataTable label="Storage objects">
+            <thead>
+              <tr>
+                <th className={th}>Name</th>
+                <th className={th}>Type</th>
+                <th className={th}>Size</th>
+                <th className={th}>Backing</th>
+                <th className={th}>Used by</th>
+                <th className={th}>Health</th>
+                <th className={th}>
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody data-testid="storage-objects">
+              {list.data.map((so) => (
+                <tr key={so.path} data-testid="storage-object" data-name={so.name}>
+                  <td className={td}>
+                    <Link href={`/storage/${so.plugin}/${encodeURIComponent(so.name)}`} className="font-medium text-sky-800 hover:underline dark:text-sky-300">
+                      {so.name}
+                    </Link>
+                  </td>
+                  <td className={td}>{PLUGIN_LABEL[so.plugin]}</td>
+                  <td className={td}>{formatBytes(so.size)}</td>
+                  <td className={`${td} font-mono text-xs break-all`}>{so.dev ?? "memory"}</td>
+                  <td className={td}>
+                    {so.usedBy.length === 0 ? (
+                      <span className="text-slate-500">not exported</span>
+                    ) : (
+                      so.usedBy.map((u) => (
+                        <Link key={`${u.wwn}-${u.tag}-${u.lun}`} href={`/targets/${encodeURIComponent(u.wwn)}?tpg=${u.tag}&tab=luns`} className="block text-xs break-all hover:underline">
+                          lun{u.lun} · {u.wwn}
+                        </Link>
+                      ))
+                    )}
+                  </td>
+                  <td className={td}>
+                    <Health so={so} />
+                    {so.error && <p className="mt-1 text-xs text-red-700 dark:text-red-400">{so.error}</p>}
+                  </td>
+                  <td className={`${td} text-right`}>
+                    <DeleteStorage so={so} onDone={() => undefined} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </DataTable>
+        </Card>
+      )}
+    </>
+  );
+}
+
+export function StorageDetail() {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const params = useParams<{ plugin: string; name: string }>();
+  const plugin = params.plugin as "ramdisk" | "fileio" | "block";
+  const name = decodeURIComponent(params.name);
+  const detail = useQuery(trpc.host.storageObject.queryOptions({ plugin, name }));
+  const list = useQuery(trpc.storage.list.queryOptions());
+  const so = list.data?.find((s) => s.plugin === plugin && s.name === name);
+  if (detail.isPending) return <LoadingState />;
+  if (detail.isError) return <ErrorState error={detail.error} retry={() => void detail.refetch()} />;
+  const d = detail.data;
+  return (
+    <>
+      <PageHeader
+        title={
+          <>
+            {d.name} <span className="text-base font-normal text-slate-500">{PLUGIN_LABEL[d.plugin]}</span>
+          </>
+        }
+        description={<Link href="/storage" className="hover:underline">← All storage</Link>}
+        actions={so && <DeleteStorage so={so} onDone={() => router.push("/storage")} />}
+      />
+      {d.error && <Alert tone="bad" title="Failed to restore">{d.error}</Alert>}
+      <div className="grid gap-6 lg:grid-cols-2">
+        <Card title="Summary">
+          <dl className="grid grid-cols-[10rem_1fr] gap-x-4 gap-y-2 text-sm">
+            <dt className="text-slate-600 dark:text-slate-400">Health</dt>
+            <dd><Health so={{ live: d.live, error: d.error ?? undefined }} /></dd>
+            <dt className="text-slate-600 dark:text-slate-400">Size</dt>
+            <dd>{formatBytes(d.size)} ({d.size.toLocaleString()} bytes)</dd>
+            <dt className="text-slate-600 dark:text-slate-400">Backing</dt>
+            <dd className="font-mono text-xs break-all">{d.dev ?? "memory"}</dd>
+            {d.backing && (
+              <>
+                <dt className="text-slate-600 dark:text-slate-400">Free around it</dt>
+                <dd>{d.backing.free === null ? "—" : formatBytes(d.backing.free)}</dd>
+              </>
+            )}
+            <dt className="text-slate-600 dark:text-slate-400">Unit serial</dt>
+            <dd className="font-mono text-xs break-all">{d.wwn}</dd>
+            <dt className="text-slate-600 dark:text-slate-400">Block size</dt>
+            <dd>{d.blockSize} bytes</dd>
+            <dt className="text-slate-600 dark:text-slate-400">Write cache</dt>
+            <dd>{d.writeBack ? "write-back (faster; data in flight is lost on power loss)" : "write-through (every acknowledged write is on disk)"}</dd>
+            <dt className="text-slate-600 dark:text-slate-400">Used by</dt>
+            <dd>
+              {so?.usedBy.length ? (
+                so.usedBy.map((u) => (
+                  <Link key={`${u.wwn}-${u.lun}`} className="block break-all hover:underline" href={`/targets/${encodeURIComponent(u.wwn)}?tpg=${u.tag}&tab=luns`}>
+                    lun{u.lun} of {u.wwn} tpg{u.tag}
+                  </Link>
+                ))
+              ) : (
+                <span>not exported — <Link className="underline" href="/targets">map it to a target</Link></span>
+              )}
+            </dd>
+          </dl>
+          <p className="mt-4 text-xs text-slate-500">Resizing is not offered yet: the configuration service has no resize operation.</p>
+        </Card>
+        <Card title="Attributes">
+          <DataTable label="Attributes">
+            <thead>
+              <tr>
+                <th className={th}>Attribute</th>
+                <th className={th}>Value</th>
+                <th className={th}>Meaning</th>
+              </tr>
+            </thead>
+            <tbody>
+              {Object.entries(d.attributes)
+                .sort(([a], [b]) => a.localeCompare(b))
+                .map(([k, v]) => (
+                  <tr key={k}>
+                    <td className={`${td} font-mono text-xs`}>{k}</td>
+                    <td className={`${td} font-mono text-xs`}>{v}</td>
+                    <td className={`${td} text-xs text-slate-600 dark:text-slate-400`}>{STORAGE_ATTRIBUTES[k] ?? ""}</td>
+                  </tr>
+                ))}
+            </tbody>
+          </DataTable>
+        </Card>
+      </div>
+    </>
+  );
+}

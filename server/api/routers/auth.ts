@@ -1,0 +1,61 @@
+/**
+ * Admin access: status and login are public; logout and password change need a session.
+ * The session travels in an httpOnly, SameSite=Strict cookie (server/auth/cookies.ts).
+ */
+import { TRPCError } from "@trpc/server";
+import { clearedSessionCookie, sessionCookie } from "../../auth/cookies";
+import { changePasswordSchema, loginSchema } from "../../auth/schemas";
+import type { Context } from "../trpc";
+import { FieldError } from "../../console/errors";
+import { procedure, publicProcedure, router } from "../trpc";
+
+function authOf(ctx: Context) {
+  if (!ctx.auth) throw new TRPCError({ code: "PRECONDITION_FAILED", message: "admin accounts are not available in this context" });
+  return ctx.auth;
+}
+
+export const authRouter = router({
+  /** Public: is the appliance set up, and is this browser signed in? */
+  status: publicProcedure.query(({ ctx }) => {
+    const onboarded = ctx.auth?.hasAdmin() ?? true;
+    return { onboarded, signedIn: Boolean(ctx.session) || ctx.actor === "cli", username: ctx.session?.username ?? null };
+  }),
+
+  login: publicProcedure.input(loginSchema).mutation(async ({ ctx, input }) => {
+    const auth = authOf(ctx);
+    if (!auth.hasAdmin()) throw new TRPCError({ code: "PRECONDITION_FAILED", message: "this appliance is not set up yet: open the onboarding wizard" });
+    const key = ctx.http?.ip ?? "local";
+    const wait = ctx.limiter?.retryAfter(key) ?? 0;
+    if (wait > 0) throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `too many failed sign-ins: try again in ${Math.ceil(wait / 1000)} s` });
+    const userId = await auth.verify(input.username, input.password);
+    if (userId === undefined) {
+      ctx.limiter?.fail(key);
+      throw new FieldError("wrong user name or password", "password");
+    }
+    ctx.limiter?.succeed(key);
+    const s = auth.createSession(userId, { ip: ctx.http?.ip, userAgent: ctx.http?.userAgent });
+    ctx.http?.setCookie(sessionCookie(s.token, { maxAgeSeconds: s.maxAgeSeconds, secure: ctx.http.secure }));
+    return { username: input.username.trim() };
+  }),
+
+  logout: procedure.mutation(({ ctx }) => {
+    if (ctx.session) ctx.auth?.endSession(ctx.session.tokenHash);
+    ctx.http?.setCookie(clearedSessionCookie(ctx.http.secure));
+    return { ok: true };
+  }),
+
+  /** Needs the current password; ends the admin's other sessions. */
+  changePassword: procedure.input(changePasswordSchema).mutation(async ({ ctx, input }) => {
+    const auth = authOf(ctx);
+    if (!ctx.session) throw new TRPCError({ code: "FORBIDDEN", message: "only a signed-in admin can change the password" });
+    const key = ctx.http?.ip ?? "local";
+    const wait = ctx.limiter?.retryAfter(key) ?? 0;
+    if (wait > 0) throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `too many failed attempts: try again in ${Math.ceil(wait / 1000)} s` });
+    if (!(await auth.verifyUserId(ctx.session.userId, input.current))) {
+      ctx.limiter?.fail(key);
+      throw new FieldError("the current password is wrong", "current");
+    }
+    await auth.setPassword(ctx.session.userId, input.password, ctx.session.tokenHash);
+    return { ok: true };
+  }),
+});

@@ -1,0 +1,87 @@
+/**
+ * The onboarding wizard's API. `status` is public. While the appliance has no admin,
+ * the wizard's helpers and `complete` are reachable without a session (there is no one
+ * to sign in yet); once an admin exists, they need one, and `complete` is refused.
+ */
+import { TRPCError } from "@trpc/server";
+import { sessionCookie } from "../../auth/cookies";
+import { capabilities } from "../../config/capabilities";
+import { addresses, blockDevices, defaultIqnPrefix, hostname } from "../../console/host";
+import { createInitialConfig, storageProblems } from "../../console/onboarding";
+import net from "node:net";
+import { FieldError } from "../../console/errors";
+import { onboardingSchema, onboardingStorageSchema, onboardingTargetSchema } from "../../console/schemas";
+import { portalKey } from "../../engine/core/names";
+import { publicProcedure, router } from "../trpc";
+
+const setupOrAdmin = publicProcedure.use(({ ctx, next }) => {
+  const onboarded = ctx.auth?.hasAdmin() ?? true;
+  if (!onboarded || ctx.session || ctx.actor === "cli" || ctx.actor === "internal") return next();
+  throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in to the console first" });
+});
+
+export const onboardingRouter = router({
+  status: publicProcedure.query(({ ctx }) => ({ onboarded: ctx.auth?.hasAdmin() ?? true })),
+
+  /** What the wizard offers: host name, IQN prefix, addresses, block devices, what the engine enforces. */
+  defaults: setupOrAdmin.query(({ ctx }) => {
+    const existing = ctx.service.config();
+    return {
+      hostname: hostname(),
+      iqnPrefix: defaultIqnPrefix(),
+      addresses: addresses(),
+      blockDevices: blockDevices().map((d) => ({ ...d, inUse: existing.storageObjects.some((s) => s.plugin === "block" && s.dev === d.path) })),
+      chap: capabilities.chap,
+      dataDir: ctx.app.dataDir,
+      existing: { storageObjects: existing.storageObjects.length, targets: existing.targets.length },
+    };
+  }),
+
+  /** The storage step's server-side checks (existing names, missing directory or device, free space), before review. */
+  checkStorage: setupOrAdmin.input(onboardingStorageSchema).mutation(({ ctx, input }) => {
+    const p = storageProblems(ctx.service, input);
+    if (p) throw p;
+    return { ok: true };
+  }),
+
+  /** The target step's checks: a new name, and a portal address this machine has with a port nothing else holds. */
+  checkTarget: setupOrAdmin.input(onboardingTargetSchema).mutation(async ({ ctx, input }) => {
+    const wwn = input.wwn.trim().toLowerCase();
+    if (ctx.service.config().targets.some((t) => t.wwn === wwn)) throw new FieldError(`target ${wwn} already exists`, "target.wwn", "CONFLICT");
+    const ip = input.ip.replace(/^\[|\]$/g, "");
+    // A portal the engine already listens on can serve another TPG too (as in LIO); otherwise try to bind it.
+    if (ctx.engine.fabric && ctx.engine.portalKeys().includes(portalKey(ip, input.port))) return { ok: true };
+    await probeListen(ip, input.port);
+    return { ok: true };
+  }),
+
+  /** Creates everything in one go (or nothing), the admin, and signs them in. */
+  complete: publicProcedure.input(onboardingSchema).mutation(async ({ ctx, input }) => {
+    const auth = ctx.auth;
+    if (!auth) throw new TRPCError({ code: "PRECONDITION_FAILED", message: "admin accounts are not available in this context" });
+    if (auth.hasAdmin()) throw new TRPCError({ code: "CONFLICT", message: "this appliance is already set up: sign in instead" });
+    const { notHonoured } = await createInitialConfig(ctx.service, input);
+    const userId = await auth.createAdmin(input.admin.username, input.admin.password);
+    auth.setSetting("appliance.name", input.appliance.name);
+    auth.setSetting("appliance.iqnPrefix", input.appliance.iqnPrefix);
+    auth.setSetting("onboarding.completedAt", new Date().toISOString());
+    const s = auth.createSession(userId, { ip: ctx.http?.ip, userAgent: ctx.http?.userAgent });
+    ctx.http?.setCookie(sessionCookie(s.token, { maxAgeSeconds: s.maxAgeSeconds, secure: ctx.http.secure }));
+    return { notHonoured, target: input.target ? { ...input.target, wwn: input.target.wwn.trim().toLowerCase() } : null };
+  }),
+});
+
+
+/** Binds and releases ip:port, to tell "in use" or "not an address of this machine" before anything is created. */
+function probeListen(ip: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EADDRINUSE") reject(new FieldError(`port ${port} on ${ip} is already in use: pick another port`, "target.port", "CONFLICT"));
+      else if (err.code === "EADDRNOTAVAIL") reject(new FieldError(`${ip} is not an address of this machine`, "target.ip"));
+      else if (err.code === "EACCES") reject(new FieldError(`not allowed to listen on port ${port} (ports below 1024 need privileges)`, "target.port"));
+      else reject(new FieldError(`cannot listen on ${ip}:${port}: ${err.message}`, "target.port"));
+    });
+    srv.listen({ host: ip === "::0" ? "::" : ip, port, exclusive: true }, () => srv.close(() => resolve()));
+  });
+}

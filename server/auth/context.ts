@@ -1,0 +1,45 @@
+/**
+ * The tRPC context of an HTTP request (server/main.ts): the CLI's token header or the
+ * console's session cookie decides who is calling; the login procedures get a way to
+ * set the cookie on the response.
+ */
+import type http from "node:http";
+import type { TLSSocket } from "node:tls";
+import { TRPCError } from "@trpc/server";
+import type { AppInfo, Context } from "../api/trpc";
+import type { ConfigService } from "../config/service";
+import type { Engine } from "../engine/core/engine";
+import { TOKEN_HEADER } from "../runtime";
+import { parseCookies, SESSION_COOKIE } from "./cookies";
+import type { LoginRateLimiter } from "./rate-limit";
+import type { AuthStore } from "./store";
+
+export function sessionOf(auth: AuthStore, req: http.IncomingMessage) {
+  return auth.session(parseCookies(req.headers.cookie)[SESSION_COOKIE]);
+}
+
+export function httpContextFactory(deps: { service: ConfigService; engine: Engine; app: AppInfo; auth: AuthStore; limiter: LoginRateLimiter; token: string }) {
+  return ({ req, res }: { req: http.IncomingMessage; res: http.ServerResponse }): Context => {
+    const given = req.headers[TOKEN_HEADER];
+    if (given !== undefined && given !== deps.token) throw new TRPCError({ code: "UNAUTHORIZED", message: "wrong token: is the runtime file from another start?" });
+    const ua = req.headers["user-agent"];
+    return {
+      service: deps.service,
+      engine: deps.engine,
+      app: deps.app,
+      actor: given === deps.token ? "cli" : "console",
+      auth: deps.auth,
+      limiter: deps.limiter,
+      session: sessionOf(deps.auth, req),
+      http: {
+        ip: req.socket.remoteAddress ?? "unknown",
+        userAgent: typeof ua === "string" ? ua : undefined,
+        secure: Boolean((req.socket as TLSSocket).encrypted),
+        setCookie: (value) => {
+          const prev = res.getHeader("set-cookie");
+          res.setHeader("set-cookie", [...(Array.isArray(prev) ? prev : prev ? [String(prev)] : []), value]);
+        },
+      },
+    };
+  };
+}

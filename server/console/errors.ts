@@ -1,0 +1,11 @@
+/** A refusal that concerns one input of a console form: the API puts `field` in the tRPC error's data. */
+export class FieldError extends Error {
+  constructor(
+    message: string,
+    readonly field: string,
+    readonly code: "BAD_REQUEST" | "CONFLICT" | "NOT_FOUND" = "BAD_REQUEST",
+  ) {
+    super(message);
+    this.name = "FieldError";
+  }
+}

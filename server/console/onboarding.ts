@@ -1,0 +1,113 @@
+/**
+ * Onboarding: turns the wizard's answers into one saveconfig-shaped model and
+ * imports it through ConfigService (one transaction: everything is made, or a
+ * failure rolls back what was made), then creates the admin and signs them in.
+ */
+import { capabilities } from "../config/capabilities";
+import { ConfigImportError } from "../config/errors";
+import type { ConfigService } from "../config/service";
+import { EngineError } from "../engine/core/errors";
+import { FieldError } from "./errors";
+import { blockProblem, fileioProblem } from "./host";
+import type { OnboardingAccess, OnboardingInput, OnboardingStorage } from "./schemas";
+
+/** targetcli's ip_address form: IPv6 in brackets. */
+export function saveconfigIp(ip: string): string {
+  const v = ip.trim();
+  return v.includes(":") && !v.startsWith("[") ? `[${v}]` : v;
+}
+
+/** Problems the storage step can know before anything is created (same checks the create runs). */
+export function storageProblems(service: ConfigService, storage: OnboardingStorage): FieldError | undefined {
+  if (storage.kind === "none") return undefined;
+  const exists = service.config().storageObjects.some((s) => s.plugin === storage.kind && s.name === storage.name);
+  if (exists) return new FieldError(`a ${storage.kind} storage object named ${storage.name} already exists`, "storage.name", "CONFLICT");
+  if (storage.kind === "fileio") {
+    const p = fileioProblem(storage.dev, storage.size);
+    if (p) return new FieldError(p.message, `storage.${p.field}`);
+  }
+  if (storage.kind === "block") {
+    const p = blockProblem(storage.dev);
+    if (p) return new FieldError(p.message, "storage.dev");
+    if (service.config().storageObjects.some((s) => s.plugin === "block" && s.dev === storage.dev)) {
+      return new FieldError(`${storage.dev} is already a block storage object`, "storage.dev", "CONFLICT");
+    }
+  }
+  return undefined;
+}
+
+export function buildSaveconfig(input: OnboardingInput): Record<string, unknown> {
+  const s = input.storage;
+  if (s.kind === "none" || !input.target || !input.access) return { storage_objects: [], targets: [] };
+  const so: Record<string, unknown> = { plugin: s.kind, name: s.name };
+  if (s.kind === "ramdisk") so.size = s.size;
+  if (s.kind === "fileio") Object.assign(so, { dev: s.dev, write_back: false, ...(s.size !== undefined ? { size: s.size } : {}) });
+  if (s.kind === "block") Object.assign(so, { dev: s.dev, write_back: false });
+  const soPath = `/backstores/${s.kind}/${s.name}`;
+  const access: OnboardingAccess = input.access;
+  const open = access.mode === "open";
+  const anyChap = access.mode === "acls" && access.initiators.some((i) => i.auth !== "none");
+  const tpg = {
+    tag: 1,
+    enable: true,
+    // Demo mode (lio-model.md §2.2): any initiator logs in and gets the TPG's LUNs, writable.
+    attributes: open ? { authentication: 0, generate_node_acls: 1, demo_mode_write_protect: 0, cache_dynamic_acls: 1 } : { authentication: anyChap ? 1 : 0, generate_node_acls: 0 },
+    luns: [{ index: 0, storage_object: soPath }],
+    portals: [{ ip_address: saveconfigIp(input.target.ip), port: input.target.port }],
+    node_acls:
+      access.mode === "acls"
+        ? access.initiators.map((i) => ({
+            node_wwn: i.name.trim().toLowerCase(),
+            mapped_luns: [{ index: 0, tpg_lun: 0, write_protect: false }],
+            ...(i.auth !== "none" ? { chap_userid: i.userid, chap_password: i.password } : {}),
+            ...(i.auth === "mutual" ? { chap_mutual_userid: i.mutualUserid, chap_mutual_password: i.mutualPassword } : {}),
+          }))
+        : [],
+  };
+  return { storage_objects: [so], targets: [{ fabric: "iscsi", wwn: input.target.wwn.trim().toLowerCase(), tpgs: [tpg] }] };
+}
+
+/** Which wizard field an import refusal concerns, from its path in the model. */
+export function fieldForIssue(issuePath: string, message: string, input: OnboardingInput): string {
+  const p = issuePath;
+  if (/portals|ip_address|\bport\b/.test(p)) return /address|ip/i.test(message) && !/in use/i.test(message) ? "target.ip" : "target.port";
+  const acl = /acls\/([^/]+)/.exec(p) ?? /node_acls\[(\d+)\]/.exec(p);
+  if (acl && input.access?.mode === "acls") {
+    const i = /^\d+$/.test(acl[1]) ? Number(acl[1]) : input.access.initiators.findIndex((x) => x.name.trim().toLowerCase() === acl[1]);
+    return `access.initiators.${Math.max(0, i)}.name`;
+  }
+  if (p.startsWith("/backstores/") || p.startsWith("storage_objects")) {
+    if (/already exists/.test(message)) return "storage.name";
+    if (input.storage.kind === "ramdisk" || /size/.test(message)) return "storage.size";
+    return "storage.dev";
+  }
+  if (p.startsWith("/iscsi/") || p.startsWith("targets")) return "target.wwn";
+  return "";
+}
+
+/** Creates the storage, target, portal and access in one import; on failure nothing stays and the error names the field. */
+export async function createInitialConfig(service: ConfigService, input: OnboardingInput): Promise<{ notHonoured: string[] }> {
+  const problem = storageProblems(service, input.storage);
+  if (problem) throw problem;
+  if (input.access?.mode === "acls" && !capabilities.chap) {
+    const i = input.access.initiators.findIndex((x) => x.auth !== "none");
+    if (i >= 0) throw new FieldError("this engine does not enforce CHAP yet: choose no authentication for now", `access.initiators.${i}.auth`);
+  }
+  if (input.target && service.config().targets.some((t) => t.wwn === input.target!.wwn.trim().toLowerCase())) {
+    throw new FieldError(`target ${input.target.wwn} already exists`, "target.wwn", "CONFLICT");
+  }
+  const doc = buildSaveconfig(input);
+  if (!(doc.storage_objects as unknown[]).length) return { notHonoured: [] };
+  try {
+    const r = await service.importSaveconfig(doc, { clear: false });
+    return { notHonoured: r.notHonoured };
+  } catch (err) {
+    if (err instanceof ConfigImportError) {
+      const first = err.issues[0];
+      const field = fieldForIssue(first?.path ?? "", first?.message ?? "", input);
+      throw new FieldError(`nothing was created: ${first?.message ?? err.message}`, field || "form");
+    }
+    if (err instanceof EngineError) throw new FieldError(`nothing was created: ${err.message}`, fieldForIssue(`/${err.field ?? ""}`, err.message, input) || "form");
+    throw err;
+  }
+}
