@@ -1,0 +1,184 @@
+"use client";
+/**
+ * LUNs: every exported LUN with its live rates, and a LUN's detail page with charts
+ * for the live 15 minutes (1 s, streamed) and the stored 1 h / 24 h / 7 d history.
+ * Test ids: luns-table, lun-row (data-key), lun-detail, range-<id>, lun-iops/-throughput/-latency, lun-totals.
+ */
+import { useQuery } from "@tanstack/react-query";
+import Link from "next/link";
+import { useMemo, useState } from "react";
+import { useTRPC } from "@/components/trpc";
+import { IoCharts, type ChartPoint } from "./charts";
+import { fmtBytes, fmtCount, fmtIops, fmtLatency, fmtMBps, lunHref } from "./format";
+import { historyToPoints, LiveBadge, useLive } from "./live";
+import { cx, Empty, Failure, Loading, Panel, Pill, Stat, td, th } from "./ui";
+
+export function LunsPage() {
+  const trpc = useTRPC();
+  const luns = useQuery({ ...trpc.monitor.luns.queryOptions(), refetchInterval: 5_000 });
+  const live = useLive();
+  const rates = useMemo(() => new Map((live.latest?.luns ?? []).map((l) => [l.key, l])), [live.latest]);
+  return (
+    <div>
+      <div className="mb-6 flex flex-wrap items-start justify-between gap-3">
+        <div>
+          <h1 className="text-2xl font-semibold tracking-tight">LUNs</h1>
+          <p className="mt-1 text-sm text-slate-600 dark:text-slate-400">How busy each exported LUN is. Open one for its charts and history.</p>
+        </div>
+        <LiveBadge status={live.status} error={live.error} />
+      </div>
+      <Panel>
+        {luns.isPending ? (
+          <Loading label="Loading LUNs…" />
+        ) : luns.isError ? (
+          <Failure message={luns.error.message} retry={() => void luns.refetch()} />
+        ) : luns.data.length === 0 ? (
+          <Empty title="No LUN is exported" testId="luns-empty">
+            Export a storage object from a target&apos;s TPG to see its IO here.
+          </Empty>
+        ) : (
+          <div className="overflow-x-auto">
+            <table className="w-full min-w-[48rem] text-left text-sm" data-testid="luns-table" aria-label="LUNs">
+              <thead>
+                <tr>
+                  <th className={th}>Target / TPG / LUN</th>
+                  <th className={th}>Storage object</th>
+                  <th className={`${th} text-right`}>Size</th>
+                  <th className={`${th} text-right`}>IOPS</th>
+                  <th className={`${th} text-right`}>Read</th>
+                  <th className={`${th} text-right`}>Write</th>
+                  <th className={`${th} text-right`}>p99</th>
+                  <th className={`${th} text-right`}>Errors</th>
+                </tr>
+              </thead>
+              <tbody>
+                {luns.data.map((l) => {
+                  const r = rates.get(l.key) ?? l.latest;
+                  return (
+                    <tr key={l.key} data-testid="lun-row" data-key={l.key}>
+                      <td className={td}>
+                        <Link href={lunHref(l.key)} className="text-sky-800 hover:underline dark:text-sky-300">
+                          <span className="break-all">{l.targetName}</span> · tpg{l.tpgTag} · LUN {l.lun}
+                        </Link>
+                      </td>
+                      <td className={td}>
+                        {l.storageObject} <Pill>{l.backstore}</Pill>
+                      </td>
+                      <td className={`${td} text-right tabular-nums`}>{fmtBytes(l.sizeBytes)}</td>
+                      <td className={`${td} text-right tabular-nums`}>{r ? fmtIops(r.readIops + r.writeIops + r.otherIops) : "–"}</td>
+                      <td className={`${td} text-right tabular-nums`}>{fmtMBps(r?.readMBps)}</td>
+                      <td className={`${td} text-right tabular-nums`}>{fmtMBps(r?.writeMBps)}</td>
+                      <td className={`${td} text-right tabular-nums`}>{r ? fmtLatency(Math.max(r.readP99Us, r.writeP99Us)) : "–"}</td>
+                      <td className={cx(td, "text-right tabular-nums", l.totals.errors > 0 && "text-red-700")}>{fmtCount(l.totals.errors)}</td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Panel>
+    </div>
+  );
+}
+
+const RANGES = [
+  { id: "15m", label: "Live 15 min", spanMs: 15 * 60_000 },
+  { id: "1h", label: "1 hour", spanMs: 3600_000 },
+  { id: "24h", label: "24 hours", spanMs: 24 * 3600_000 },
+  { id: "7d", label: "7 days", spanMs: 7 * 24 * 3600_000 },
+] as const;
+type RangeId = (typeof RANGES)[number]["id"];
+
+export function LunDetailPage({ lunKey }: { lunKey: string }) {
+  const trpc = useTRPC();
+  const [range, setRange] = useState<RangeId>("15m");
+  const lun = useQuery({ ...trpc.monitor.lun.queryOptions({ key: lunKey }), refetchInterval: 5_000 });
+  const seedQ = useQuery(trpc.monitor.history.queryOptions({ scope: "lun", key: lunKey, range: "15m" }));
+  const stored = useQuery({ ...trpc.monitor.history.queryOptions({ scope: "lun", key: lunKey, range: range === "15m" ? "1h" : range }), enabled: range !== "15m", refetchInterval: 60_000 });
+  const seed = useMemo(() => (seedQ.data?.source === "live" ? historyToPoints(seedQ.data.live) : []), [seedQ.data]);
+  const live = useLive({ pick: (e) => e.luns.find((l) => l.key === lunKey), seed });
+  const [target, tpg, n] = lunKey.split("|");
+
+  if (lun.isPending) return <Loading label="Loading LUN…" />;
+  if (lun.isError) return <Failure message={lun.error.message} retry={() => void lun.refetch()} />;
+  if (!lun.data) {
+    return (
+      <Empty title="This LUN does not exist (any more)" testId="lun-missing">
+        <span className="break-all">{target}</span> tpg{tpg} LUN {n}. <Link href="/luns" className="text-sky-800 underline">All LUNs</Link>
+      </Empty>
+    );
+  }
+  const l = lun.data;
+  const spec = RANGES.find((r) => r.id === range)!;
+  const data: ChartPoint[] = range === "15m" ? live.series : stored.data?.source === "stored" ? stored.data.points : [];
+  const cur = live.latest?.luns.find((x) => x.key === lunKey) ?? l.latest;
+
+  return (
+    <div data-testid="lun-detail" data-key={lunKey}>
+      <nav className="mb-2 text-sm">
+        <Link href="/luns" className="text-sky-800 hover:underline dark:text-sky-300">
+          LUNs
+        </Link>{" "}
+        /
+      </nav>
+      <div className="mb-6 flex flex-wrap items-start justify-between gap-3">
+        <div className="min-w-0">
+          <h1 className="text-2xl font-semibold tracking-tight">
+            LUN {l.lun} · {l.storageObject}
+          </h1>
+          <p className="mt-1 text-sm break-all text-slate-600 dark:text-slate-400">
+            {l.targetName} · tpg{l.tpgTag} · {l.backstore} · {fmtBytes(l.sizeBytes)}
+          </p>
+        </div>
+        <LiveBadge status={live.status} error={live.error} />
+      </div>
+      <div className="mb-4 grid grid-cols-2 gap-3 md:grid-cols-5" data-testid="lun-totals">
+        <Stat label="IOPS now" value={cur ? fmtIops(cur.readIops + cur.writeIops + cur.otherIops) : "–"} hint={cur ? `R ${fmtIops(cur.readIops)} · W ${fmtIops(cur.writeIops)}` : undefined} />
+        <Stat label="Throughput" value={cur ? fmtMBps(cur.readMBps + cur.writeMBps) : "–"} hint={cur ? `R ${fmtMBps(cur.readMBps)} · W ${fmtMBps(cur.writeMBps)}` : undefined} />
+        <Stat label="Queue depth" value={cur ? cur.queueDepth : l.totals.inFlight} hint={cur ? `avg ${cur.avgQueueDepth.toFixed(1)}` : undefined} />
+        <Stat label="Data since start" value={fmtBytes(l.totals.readBytes + l.totals.writeBytes)} hint={`${fmtCount(l.totals.readCommands)} reads · ${fmtCount(l.totals.writeCommands)} writes`} />
+        <Stat label="Errors" value={fmtCount(l.totals.errors)} tone={l.totals.errors ? "bad" : undefined} hint="since start" />
+      </div>
+      <Panel
+        title="IO over time"
+        actions={
+          <div role="group" aria-label="Time range" className="inline-flex overflow-hidden rounded-md border border-slate-300 dark:border-slate-700">
+            {RANGES.map((r) => (
+              <button
+                key={r.id}
+                type="button"
+                aria-pressed={range === r.id}
+                data-testid={`range-${r.id}`}
+                onClick={() => setRange(r.id)}
+                className={cx("px-3 py-1 text-sm", range === r.id ? "bg-sky-700 text-white" : "bg-white text-slate-700 hover:bg-slate-50 dark:bg-slate-900 dark:text-slate-200")}
+              >
+                {r.label}
+              </button>
+            ))}
+          </div>
+        }
+      >
+        {range !== "15m" && stored.isPending ? (
+          <Loading label="Loading history…" />
+        ) : range !== "15m" && stored.isError ? (
+          <Failure message={stored.error.message} retry={() => void stored.refetch()} />
+        ) : (
+          <>
+            {range !== "15m" && data.length === 0 && (
+              <p className="mb-2 text-sm text-slate-600" data-testid="history-empty">
+                No stored minutes in this range yet: history is written once a minute and kept for 7 days.
+              </p>
+            )}
+            <IoCharts data={data} spanMs={spec.spanMs} testIdPrefix="lun" withDate={range === "7d" || range === "24h"} height={220} />
+            <p className="mt-2 text-xs text-slate-500">
+              {range === "15m"
+                ? "1-second samples. Latency is the 99th percentile per second, from dispatch to response."
+                : `Averages per ${stored.data?.source === "stored" ? Math.round(stored.data.bucketMs / 60_000) : "–"} minutes; latency is the worst minute's 99th percentile.`}
+            </p>
+          </>
+        )}
+      </Panel>
+    </div>
+  );
+}

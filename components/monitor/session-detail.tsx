@@ -1,0 +1,98 @@
+"use client";
+/** One session: identity, connections, negotiated parameters, totals and its live charts. Test ids: session-detail, session-missing. */
+import { useQuery } from "@tanstack/react-query";
+import Link from "next/link";
+import { useRouter } from "next/navigation";
+import { useMemo, useState } from "react";
+import { useTRPC } from "@/components/trpc";
+import { IoCharts } from "./charts";
+import { fmtBytes, fmtCount, fmtDateTime, fmtDuration, fmtIops, fmtMBps } from "./format";
+import { historyToPoints, LiveBadge, useLive } from "./live";
+import { DisconnectDialog, Parameters, withLiveRates, type SessionRow } from "./sessions";
+import { btnDanger, Empty, Failure, Loading, Panel, Pill, Stat, td, th } from "./ui";
+
+export function SessionDetailPage({ id }: { id: string }) {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const q = useQuery({ ...trpc.sessions.get.queryOptions({ id }), refetchInterval: 2_000 });
+  const seed = useMemo(() => historyToPoints(q.data?.history), [q.data?.history]);
+  const live = useLive({ pick: (e) => e.sessions.find((s) => s.id === id), seed });
+  const [doomed, setDoomed] = useState<SessionRow | null>(null);
+
+  if (q.isPending) return <Loading label="Loading session…" />;
+  if (q.isError) return <Failure message={q.error.message} retry={() => void q.refetch()} />;
+  if (!q.data.session) {
+    return (
+      <Empty title="This session has ended" testId="session-missing">
+        The initiator logged out or its connection closed. <Link href="/sessions" className="text-sky-800 underline">All sessions</Link> ·{" "}
+        <Link href="/events" className="text-sky-800 underline">Events</Link>
+      </Empty>
+    );
+  }
+  const s = withLiveRates([q.data.session], live.latest)[0];
+  return (
+    <div data-testid="session-detail" data-id={id}>
+      <nav className="mb-2 text-sm">
+        <Link href="/sessions" className="text-sky-800 hover:underline dark:text-sky-300">
+          Sessions
+        </Link>{" "}
+        /
+      </nav>
+      <div className="mb-6 flex flex-wrap items-start justify-between gap-3">
+        <div className="min-w-0">
+          <h1 className="text-2xl font-semibold tracking-tight break-all">{s.initiatorName}</h1>
+          <p className="mt-1 text-sm break-all text-slate-600 dark:text-slate-400">
+            {s.initiatorAlias ? `${s.initiatorAlias} · ` : ""}
+            {s.targetName ?? "discovery"} {s.tpgTag !== undefined ? `· tpg${s.tpgTag}` : ""} · ISID {s.isid} · TSIH {s.tsih} ·{" "}
+            {s.authenticated ? <Pill tone="ok">CHAP</Pill> : <Pill>no CHAP</Pill>}
+          </p>
+        </div>
+        <div className="flex items-center gap-2">
+          <LiveBadge status={live.status} error={live.error} />
+          <button type="button" className={btnDanger} onClick={() => setDoomed(s)} data-testid="disconnect-button">
+            Disconnect
+          </button>
+        </div>
+      </div>
+      <div className="mb-4 grid grid-cols-2 gap-3 md:grid-cols-4">
+        <Stat label="IOPS" value={fmtIops(s.iops)} hint={`R ${fmtIops(s.readIops)} · W ${fmtIops(s.writeIops)}`} testId="detail-iops" />
+        <Stat label="Throughput" value={fmtMBps(s.mbps)} hint={`R ${fmtMBps(s.readMBps)} · W ${fmtMBps(s.writeMBps)}`} />
+        <Stat label="Since login" value={fmtBytes(s.totals.readBytes + s.totals.writeBytes)} hint={`${fmtCount(s.totals.readCommands)} reads · ${fmtCount(s.totals.writeCommands)} writes · ${fmtCount(s.totals.errors)} errors`} />
+        <Stat label="Logged in" value={fmtDuration(Date.now() - s.loginTime)} hint={fmtDateTime(s.loginTime)} />
+      </div>
+      <Panel title="IO, last 15 minutes" className="mb-4">
+        <IoCharts data={live.series} spanMs={15 * 60_000} testIdPrefix="session" />
+      </Panel>
+      <div className="grid gap-4 lg:grid-cols-2">
+        <Panel title="Connections">
+          <table className="w-full text-left text-sm" aria-label="Connections">
+            <thead>
+              <tr>
+                <th className={th}>CID</th>
+                <th className={th}>Initiator address</th>
+                <th className={th}>Portal</th>
+              </tr>
+            </thead>
+            <tbody>
+              {s.connections.map((c) => (
+                <tr key={c.cid}>
+                  <td className={td}>{c.cid}</td>
+                  <td className={`${td} font-mono text-xs`}>
+                    {c.remoteAddress}:{c.remotePort}
+                  </td>
+                  <td className={`${td} font-mono text-xs`}>
+                    {c.localAddress}:{c.localPort}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </Panel>
+        <Panel title="Negotiated parameters">
+          <Parameters params={s.parameters} />
+        </Panel>
+      </div>
+      <DisconnectDialog session={doomed} onClose={() => setDoomed(null)} onDone={() => router.push("/sessions")} />
+    </div>
+  );
+}
