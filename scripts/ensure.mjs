@@ -75,6 +75,23 @@ export function ensureDebianPackages(pkgs) {
   return missing.filter((p) => !dpkgInstalled(p));
 }
 
+/**
+ * Builds the N-API addon in native/ (fallocate PUNCH_HOLE for UNMAP on fileio, SEEK_DATA/
+ * SEEK_HOLE for GET LBA STATUS) when it is missing or older than its source. Without it the
+ * backstores still work but UNMAP writes zeros instead of reclaiming space.
+ */
+export function ensureNativeAddon() {
+  const built = path.join(root, "native", "build", "Release", "portico_native.node");
+  const source = newestMtime(["native/portico_native.c", "native/binding.gyp"]);
+  if (existsSync(built) && statSync(built).mtimeMs >= source) return;
+  log("building the native addon (node-gyp)…");
+  try {
+    run("sh", [path.join(root, "native", "build.sh")], { env: npmEnv() });
+  } catch (err) {
+    log(`native addon not built (${err.message}): UNMAP will write zeros instead of punching holes`);
+  }
+}
+
 /** Builds the console (next build) when the build is missing or older than its sources. */
 export function ensureNextBuild() {
   const buildId = path.join(root, ".next", "BUILD_ID");

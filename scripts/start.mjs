@@ -4,10 +4,11 @@
  */
 import { spawn } from "node:child_process";
 import path from "node:path";
-import { ensureNextBuild, ensureNodeModules, root } from "./ensure.mjs";
+import { ensureNativeAddon, ensureNextBuild, ensureNodeModules, root } from "./ensure.mjs";
 
 try {
   ensureNodeModules();
+  ensureNativeAddon();
   ensureNextBuild();
 } catch (err) {
   process.stderr.write(`[portico] cannot start: ${err.message}\n`);

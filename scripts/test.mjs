@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ensureDebianPackages, ensureNextBuild, ensureNodeModules, root } from "./ensure.mjs";
+import { ensureDebianPackages, ensureNativeAddon, ensureNextBuild, ensureNodeModules, root } from "./ensure.mjs";
 
 const TEST_DEBIAN_PACKAGES = ["libiscsi-bin", "qemu-utils", "qemu-block-extra", "chromium", "util-linux"];
 const all = ["unit", "integration", "conformance", "e2e"];
@@ -77,6 +77,7 @@ function runPlaywright() {
 
 try {
   ensureNodeModules();
+  ensureNativeAddon();
   const stillMissing = ensureDebianPackages(TEST_DEBIAN_PACKAGES);
   if (stillMissing.length) log(`tests that need ${stillMissing.join(", ")} will fail: install them as root`);
 } catch (err) {
