@@ -140,8 +140,12 @@ export class Engine {
     if (spec.writeBack) attributes.emulate_write_cache = 1;
     const overrides = spec.attributes ?? {};
     for (const [k, v] of Object.entries(overrides)) {
-      if (!(k in attributes)) throw new EngineError(`unknown storage object attribute "${k}"`, "invalid", k);
+      const rule = storageObjectAttributeRules[k];
+      if (!(k in attributes) || !rule) throw new EngineError(`unknown storage object attribute "${k}"`, "invalid", k);
       if (!Number.isInteger(v) || v < 0) throw new EngineError(`attribute ${k} must be a non-negative integer`, "invalid", k);
+      if (rule.readOnly || k === "block_size" || k === "emulate_write_cache") continue; // facts of the backstore, set below
+      if (rule.fixed !== undefined && v !== rule.fixed) throw new EngineError(`attribute ${k} can only be ${rule.fixed}: ${rule.why}`, "invalid", k);
+      if (rule.range && (v < rule.range[0] || v > rule.range[1])) throw new EngineError(`attribute ${k} must be an integer in ${rule.range[0]}..${rule.range[1]}`, "invalid", k);
     }
     const backstore = await this.options.openBackstore({ ...spec, name, blockSize }).catch((err: unknown) => {
       if (err instanceof EngineError) throw err;
