@@ -61,7 +61,7 @@ export function SessionDetailPage({ id }: { id: string }) {
         <Stat label="Logged in" value={fmtDuration(Date.now() - s.loginTime)} hint={fmtDateTime(s.loginTime)} />
       </div>
       <Panel title="IO, last 15 minutes" className="mb-4">
-        <IoCharts data={live.series} spanMs={15 * 60_000} testIdPrefix="session" />
+        <IoCharts data={live.series} spanMs={15 * 60_000} testIdPrefix="session-chart" />
       </Panel>
       <div className="grid gap-4 lg:grid-cols-2">
         <Panel title="Connections">
