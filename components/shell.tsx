@@ -10,6 +10,7 @@ const NAV = [
   { href: "/", label: "Overview" },
   { href: "/storage", label: "Storage" },
   { href: "/targets", label: "Targets" },
+  { href: "/sessions", label: "Sessions" }, { href: "/luns", label: "LUNs" }, { href: "/events", label: "Events" },
   { href: "/settings", label: "Settings" },
 ];
 
@@ -38,14 +39,14 @@ export function Shell({ children }: { children: ReactNode }) {
               {info.data?.appliance.name}
             </span>
           </Link>
-          <nav aria-label="Main" className="ml-4 hidden md:block">
+          <nav aria-label="Main" className="ml-2 hidden lg:block">
             <ul className="flex gap-1">
               {NAV.map((n) => (
                 <li key={n.href}>
                   <Link
                     href={n.href}
                     aria-current={active(n.href) ? "page" : undefined}
-                    className={`rounded-md px-3 py-2 text-sm font-medium ${active(n.href) ? "bg-sky-50 text-sky-800 dark:bg-sky-950 dark:text-sky-300" : "text-slate-700 hover:bg-slate-100 dark:text-slate-300 dark:hover:bg-slate-800"}`}
+                    className={`rounded-md px-2.5 py-2 text-sm font-medium ${active(n.href) ? "bg-sky-50 text-sky-800 dark:bg-sky-950 dark:text-sky-300" : "text-slate-700 hover:bg-slate-100 dark:text-slate-300 dark:hover:bg-slate-800"}`}
                   >
                     {n.label}
                   </Link>
@@ -64,7 +65,7 @@ export function Shell({ children }: { children: ReactNode }) {
             </button>
             <button
               type="button"
-              className="rounded-md border border-slate-300 px-3 py-2 text-sm md:hidden dark:border-slate-700"
+              className="rounded-md border border-slate-300 px-3 py-2 text-sm lg:hidden dark:border-slate-700"
               aria-expanded={menu}
               aria-controls="mobile-nav"
               onClick={() => setMenu((m) => !m)}
@@ -74,7 +75,7 @@ export function Shell({ children }: { children: ReactNode }) {
           </div>
         </div>
         {menu && (
-          <nav id="mobile-nav" aria-label="Main" className="border-t border-slate-200 px-4 py-2 md:hidden dark:border-slate-800">
+          <nav id="mobile-nav" aria-label="Main" className="border-t border-slate-200 px-4 py-2 lg:hidden dark:border-slate-800">
             <ul>
               {NAV.map((n) => (
                 <li key={n.href}>

@@ -1,12 +1,13 @@
 /**
- * The console's first page against the production build: it shows a target that
- * `portico restoreconfig` created, with its LUN and portal, and the engine status.
+ * The console against the production build: a target that `portico restoreconfig`
+ * created shows on the overview and the targets page once the admin is set up.
  */
 import { expect, test } from "@playwright/test";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { freePort } from "../test/support/ports";
 import { makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
+import { onboardViaApi, shot } from "./helpers";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.e2econsole01";
 let dataDir: string;
@@ -47,10 +48,20 @@ test.afterAll(async () => {
   removeDir(dataDir);
 });
 
-test("the first page shows the live configuration tree and engine status", async ({ page }, testInfo) => {
+test("the overview shows the live configuration and engine status once the admin exists", async ({ page }, testInfo) => {
   await page.goto(server.url);
-  await expect(page.getByText(IQN).first()).toBeVisible({ timeout: 30_000 });
-  await expect(page.getByText("e2edisk").first()).toBeVisible();
-  await expect(page.getByText(`127.0.0.1:${iscsiPort}`).first()).toBeVisible();
-  await page.screenshot({ path: testInfo.outputPath("overview.png"), fullPage: true });
+  await expect(page).toHaveURL(/\/onboarding$/);
+  await onboardViaApi(page, server.url);
+  await page.goto(server.url);
+  await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByText(IQN).first()).toBeVisible();
+  await expect(page.getByTestId("count-storage")).toHaveText("1");
+  await expect(page.getByTestId("count-portals")).toHaveText("1 / 1");
+  await shot(page, testInfo, "overview");
+  await page.getByRole("link", { name: "Targets", exact: true }).first().click();
+  await expect(page.getByTestId("target-iqn")).toHaveText(IQN);
+  await page.getByTestId("target-iqn").click();
+  await expect(page.getByText("/backstores/ramdisk/e2edisk")).toBeVisible();
+  await page.getByRole("link", { name: /Portals/ }).click();
+  await expect(page.getByTestId("portal")).toHaveAttribute("data-key", `127.0.0.1:${iscsiPort}`);
 });

@@ -257,11 +257,10 @@ function AclsTab({ t, g }: { t: Target; g: Tpg }) {
   const removeAcl = useMutation(trpc.targets.acls.delete.mutationOptions());
   const removeMapped = useMutation(trpc.targets.mappedLuns.delete.mutationOptions());
   const submitAcl = async () => {
-    const r = createNodeAclSchema.safeParse({ wwn: t.wwn, tag: g.tag, initiatorName: name });
+    const r = createNodeAclSchema.safeParse({ wwn: t.wwn, tag: g.tag, initiatorName: name, addMappedLuns: mapAll });
     if (!r.success) return setErrors(zodErrors(r.error));
     try {
-      const acl = await createAcl.mutateAsync(r.data);
-      if (mapAll) for (const l of g.luns) await createMapped.mutateAsync({ wwn: t.wwn, tag: g.tag, initiatorName: acl.initiatorName, index: l.index, tpgLun: l.index });
+      await createAcl.mutateAsync(r.data);
       await done();
       setOpen(false);
     } catch (e) {

@@ -166,7 +166,8 @@ export function fileioProblem(dev: string, size: number | undefined): { field: "
   if (c.exists && !c.isFile) return { field: "dev", message: `${c.path} exists and is not a regular file` };
   if (c.exists) return undefined;
   if (!c.dirExists) return { field: "dev", message: `directory ${path.dirname(c.path)} does not exist` };
-  if (size === undefined) return { field: "size", message: `${c.path} does not exist: give a size to create it` };
+  // No size means "use the existing file": the path is what is wrong.
+  if (size === undefined) return { field: "dev", message: `${c.path} does not exist: pick an existing file, or create a new one with a size` };
   if (c.free !== null && size > c.free) {
     return { field: "size", message: `only ${formatBytes(c.free)} free in ${path.dirname(c.path)}: choose at most that, or another place` };
   }

@@ -8,7 +8,7 @@ import { ConfigImportError, type ConfigIssue } from "../config/errors";
 import { storageObjectPath } from "../config/model";
 import { parseSaveconfig } from "../config/saveconfig";
 import type { ConfigService } from "../config/service";
-import { blockProblem, fileioProblem } from "./host";
+import { addresses, blockProblem, fileioProblem } from "./host";
 
 export type PreviewState = "new" | "exists" | "replaces" | "removed";
 
@@ -48,7 +48,15 @@ export function previewImport(service: ConfigService, input: string | Record<str
     if (state === "exists") issues.push({ path: p, message: "already exists (choose “replace everything” to replace it)" });
     return { path: p, plugin: so.plugin, name: so.name, dev: so.dev ?? null, size: so.size ?? null, state, problem };
   });
+  const mine = new Set(addresses().map((a) => a.address.toLowerCase()));
+  const wildcard = new Set(["0.0.0.0", "::", "::0", "[::]", "[::0]"]);
   const targets: ImportPreview["targets"] = config.targets.map((t) => {
+    for (const g of t.tpgs) {
+      for (const p of g.portals) {
+        const bare = p.ip.replace(/^\[|\]$/g, "").toLowerCase();
+        if (!wildcard.has(p.ip) && !mine.has(bare)) issues.push({ path: `/iscsi/${t.wwn}/tpg${g.tag}/portals/${p.ip}:${p.port}`, message: `${p.ip} is not an address of this machine` });
+      }
+    }
     const state: PreviewState = haveTargets.has(t.wwn) ? (clear ? "replaces" : "exists") : "new";
     if (state === "exists") issues.push({ path: `/iscsi/${t.wwn}`, message: "already exists (choose “replace everything” to replace it)" });
     return {

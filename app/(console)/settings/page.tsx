@@ -1,0 +1,5 @@
+import { Settings } from "@/components/pages/settings";
+
+export default function SettingsPage() {
+  return <Settings />;
+}
