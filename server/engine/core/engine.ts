@@ -179,6 +179,7 @@ export class Engine {
       throw new EngineError(`storage object ${so.key} is exported by ${exportNames(so)}: delete those LUNs first`, "in_use");
     }
     this.storageObjects.delete(so.key);
+    so.device?.close?.();
     await so.backstore.close();
   }
 

@@ -46,6 +46,8 @@ import {
 import { UnitAttentions } from "./ua";
 import { registerPrCommands } from "./commands-pr";
 import { registerSbcCommands } from "./commands-sbc";
+import { registerDevice, unregisterDevice } from "./registry";
+import { registerCopyCommands } from "./xcopy";
 import { PersistentReservations, type PrNexus, type PrSavedState, type PrUnitAttention } from "./pr";
 import { ScsiStatus, type DeviceInfo, type NexusIdentity, type ResolvedLun, type ScsiDevice, type ScsiNexusView, type ScsiResult, type ScsiTask } from "./types";
 
@@ -89,6 +91,13 @@ export class ScsiDisk implements ScsiDevice {
 
   constructor(readonly info: DeviceInfo) {
     this.lastCapacity = info.backstore.sizeBytes;
+    // EXTENDED COPY finds copy targets by their NAA designator (scsi/registry.ts).
+    registerDevice(this);
+  }
+
+  /** The storage object is going away: no EXTENDED COPY may name it any more. */
+  close(): void {
+    unregisterDevice(this);
   }
 
   // ---- geometry and attributes -------------------------------------------
@@ -655,5 +664,6 @@ for (const op of [Opcode.REZERO_UNIT, Opcode.SEEK_6, Opcode.SEEK_10]) defineComm
 
 registerPrCommands(defineCommand);
 registerSbcCommands(defineCommand, defineServiceAction);
+registerCopyCommands(defineCommand, defineServiceAction);
 
 export { allocationLength, MaintenanceIn };

@@ -129,6 +129,8 @@ export interface ScsiDevice {
   taskManagement?(fn: "lun_reset" | "target_warm_reset" | "target_cold_reset" | "clear_task_set" | "abort_task_set", by: NexusIdentity): void;
   /** The I_T nexus is gone (session closed): drop its SPC-2 reservation and pending state. */
   nexusLost?(nexus: NexusIdentity): void;
+  /** The storage object is deleted: release what the device registered (scsi/registry.ts for EXTENDED COPY). */
+  close?(): void;
   /** The nexus logged in: queue 29h/00h POWER ON, RESET, OR BUS DEVICE RESET OCCURRED for it. */
   nexusCreated?(nexus: NexusIdentity): void;
   /** Keys (NexusIdentity.key) of the I_T nexuses this LU knows (core: live reconfiguration). */
