@@ -86,8 +86,8 @@ export function sizeToBytes(v: SizeValue): number | undefined {
 export function SizeInput({ value, onChange, id, invalid, describedBy }: { value: SizeValue; onChange: (v: SizeValue) => void; id: string; invalid?: boolean; describedBy?: string }) {
   return (
     <div className="flex gap-2">
-      <TextInput id={id} inputMode="decimal" aria-invalid={invalid} aria-describedby={describedBy} value={value.amount} onChange={(e) => onChange({ ...value, amount: e.target.value })} className="flex-1" />
-      <Select aria-label="unit" value={value.unit} onChange={(e) => onChange({ ...value, unit: e.target.value as SizeValue["unit"] })} className="w-24">
+      <TextInput id={id} inputMode="decimal" aria-invalid={invalid} aria-describedby={describedBy} value={value.amount} onChange={(e) => onChange({ ...value, amount: e.target.value })} className="w-full min-w-0 flex-1" />
+      <Select aria-label="unit" value={value.unit} onChange={(e) => onChange({ ...value, unit: e.target.value as SizeValue["unit"] })} className="w-28 shrink-0">
         {UNITS.map((u) => (
           <option key={u.id} value={u.id}>
             {u.id}

@@ -309,6 +309,7 @@ function BackupsCard() {
   const list = useQuery(trpc.config.backups.list.queryOptions());
   const [restore, setRestore] = useState<string | null>(null);
   const restoreM = useMutation(trpc.config.backups.restore.mutationOptions());
+  const [showAll, setShowAll] = useState(false);
   const rows = (list.data ?? []) as { name: string; size?: number; createdAt?: string | number; mtime?: string | number }[];
   return (
     <Card title="Configuration backups">
@@ -320,18 +321,18 @@ function BackupsCard() {
       ) : rows.length === 0 ? (
         <p className="text-sm">No backups yet.</p>
       ) : (
-        <DataTable label="Backups">
+        <DataTable label="Backups" compact>
           <thead>
             <tr>
-              <th className={th}>Backup</th>
+              <th className={th}>Backup (date-time)</th>
               <th className={th}>Size</th>
               <th className={th}><span className="sr-only">Actions</span></th>
             </tr>
           </thead>
           <tbody>
-            {rows.slice(0, 20).map((b) => (
+            {rows.slice(0, showAll ? rows.length : 5).map((b) => (
               <tr key={b.name} data-testid="backup">
-                <td className={`${td} font-mono text-xs`}>{b.name}</td>
+                <td className={`${td} font-mono text-xs break-all`}>{b.name.replace(/^saveconfig-/, "").replace(/-json\.gz$/, "")}</td>
                 <td className={td}>{b.size !== undefined ? formatBytes(b.size) : "—"}</td>
                 <td className={`${td} text-right whitespace-nowrap`}>
                   <Button tone="ghost" onClick={async () => download(b.name.replace(/\.gz$/, "").replace(/-json$/, ".json"), await qc.fetchQuery(trpc.config.backups.download.queryOptions({ name: b.name })))}>Download</Button>
@@ -341,6 +342,11 @@ function BackupsCard() {
             ))}
           </tbody>
         </DataTable>
+      )}
+      {rows.length > 5 && (
+        <Button tone="ghost" className="mt-2" onClick={() => setShowAll((v) => !v)}>
+          {showAll ? "Show the newest 5" : `Show all ${rows.length}`}
+        </Button>
       )}
       <ConfirmDialog
         open={restore !== null}

@@ -181,15 +181,15 @@ export function Field({
 }
 
 const inputClass =
-  "block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-sm shadow-sm focus:border-sky-600 focus:outline-2 focus:outline-sky-600/30 aria-[invalid=true]:border-red-600 dark:border-slate-700 dark:bg-slate-950";
+  "block rounded-md border border-slate-300 bg-white px-3 py-2 text-sm shadow-sm focus:border-sky-600 focus:outline-2 focus:outline-sky-600/30 aria-[invalid=true]:border-red-600 dark:border-slate-700 dark:bg-slate-950";
 
 export function TextInput(props: InputHTMLAttributes<HTMLInputElement>) {
-  return <input type="text" {...props} className={cx(inputClass, props.className)} />;
+  return <input type="text" {...props} className={cx(inputClass, /\bw-/.test(props.className ?? "") ? "" : "w-full", props.className)} />;
 }
 
 export function Select({ children, ...props }: SelectHTMLAttributes<HTMLSelectElement>) {
   return (
-    <select {...props} className={cx(inputClass, props.className)}>
+    <select {...props} className={cx(inputClass, /\bw-/.test(props.className ?? "") ? "" : "w-full", props.className)}>
       {children}
     </select>
   );
@@ -385,7 +385,7 @@ export function Steps({ steps, current }: { steps: string[]; current: number }) 
 export function CopyBlock({ text, label, testId }: { text: string; label: string; testId?: string }) {
   return (
     <div className="relative">
-      <pre data-testid={testId} aria-label={label} className="overflow-x-auto rounded-md bg-slate-900 p-3 pr-20 text-xs text-slate-100">
+      <pre data-testid={testId} aria-label={label} className="rounded-md bg-slate-900 p-3 pr-20 text-xs break-all whitespace-pre-wrap text-slate-100">
         <code>{text}</code>
       </pre>
       <button
@@ -406,10 +406,10 @@ export function CopyBlock({ text, label, testId }: { text: string; label: string
   );
 }
 
-export function DataTable({ children, label }: { children: ReactNode; label: string }) {
+export function DataTable({ children, label, compact }: { children: ReactNode; label: string; compact?: boolean }) {
   return (
     <div className="overflow-x-auto">
-      <table aria-label={label} className="w-full min-w-[36rem] text-left text-sm">
+      <table aria-label={label} className={cx("w-full text-left text-sm", compact ? "" : "min-w-[36rem]")}>
         {children}
       </table>
     </div>
