@@ -199,7 +199,6 @@ export function StorageDetail() {
               )}
             </dd>
           </dl>
-          <p className="mt-4 text-xs text-slate-500">Resizing is not offered yet: the configuration service has no resize operation.</p>
         </Card>
         <Card title="Attributes">
           <DataTable label="Attributes">
