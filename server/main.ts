@@ -21,6 +21,7 @@ import { appRouter } from "./api/root";
 import { httpContextFactory, sessionOf } from "./auth/context";
 import { LoginRateLimiter } from "./auth/rate-limit";
 import { AuthStore } from "./auth/store";
+import { attachAptplPersistence } from "./config/aptpl";
 import { ConfigService } from "./config/service";
 import { offlineDevice } from "./config/probe";
 import { openDatabase, type OpenedDatabase } from "./db";
@@ -85,6 +86,7 @@ async function main(): Promise<void> {
   }
   const engine = await makeEngine();
   const service = new ConfigService(db.db, db.sqlite, engine);
+  attachAptplPersistence(engine, db.db); // APTPL reservations: loaded as restore creates each storage object, saved on change
   const warnings = await service.restore();
   startMonitor({ engine, dataDir: settings.dataDir }); // live IO statistics, history.db, event log, GET /metrics
 

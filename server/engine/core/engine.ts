@@ -101,6 +101,9 @@ export class Engine {
 
   constructor(private readonly options: EngineOptions) {}
 
+  /** Called with every storage object created, and again when its device is re-created (APTPL persistence: server/config/aptpl.ts). */
+  onStorageObjectCreated?: (so: StorageObject) => void;
+
   attachFabric(fabric: FabricDriver): void {
     this.fabric = fabric;
   }
@@ -170,6 +173,7 @@ export class Engine {
     );
     so.device = this.options.createDevice(so);
     this.storageObjects.set(key, so);
+    this.onStorageObjectCreated?.(so);
     return so;
   }
 
@@ -234,6 +238,7 @@ export class Engine {
       next.hw_max_sectors = hw.hw_max_sectors;
       if (next.optimal_sectors > next.hw_max_sectors) next.optimal_sectors = next.hw_max_sectors;
       so.device = this.options.createDevice(so);
+      this.onStorageObjectCreated?.(so);
     }
     Object.assign(so.attributes, next);
     return { ...so.attributes };
