@@ -3,6 +3,7 @@
  * IO charts (recharts): IOPS, throughput and latency over time, read and write as two
  * distinguished series (colour and dash), axes with units, tooltips with values.
  */
+import { memo, useMemo } from "react";
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { fmtIops, fmtLatency, fmtMBps, fmtTime } from "./format";
 
@@ -37,14 +38,46 @@ const SPEC: Record<ChartKind, { title: string; unit: string; read: keyof ChartPo
   },
 };
 
-export function IoChart({ kind, data, height = 180, spanMs, testId, withDate }: { kind: ChartKind; data: ChartPoint[]; height?: number; spanMs?: number; testId?: string; withDate?: boolean }) {
+/** At most this many points per line: a 900-sample window is averaged in groups (SVG cost grows with points). */
+export const MAX_POINTS = 300;
+
+/** Averages consecutive points so that at most `max` remain; the newest point is always kept as is. */
+export function thin(data: ChartPoint[], max = MAX_POINTS): ChartPoint[] {
+  if (data.length <= max) return data;
+  const k = Math.ceil(data.length / max);
+  const out: ChartPoint[] = [];
+  // Groups are aligned to the end so the newest sample stays exact and groups do not shift each second.
+  const start = data.length % k;
+  if (start) out.push(avg(data, 0, start));
+  for (let i = start; i < data.length; i += k) out.push(avg(data, i, i + k));
+  return out;
+}
+
+function avg(data: ChartPoint[], from: number, to: number): ChartPoint {
+  const n = to - from;
+  const o: ChartPoint = { t: data[to - 1].t, readIops: 0, writeIops: 0, readMBps: 0, writeMBps: 0, readP99Us: 0, writeP99Us: 0 };
+  for (let i = from; i < to; i++) {
+    const p = data[i];
+    o.readIops += p.readIops / n;
+    o.writeIops += p.writeIops / n;
+    o.readMBps += p.readMBps / n;
+    o.writeMBps += p.writeMBps / n;
+    // Latency: the worst of the group, not the mean (a spike must stay visible).
+    o.readP99Us = Math.max(o.readP99Us, p.readP99Us);
+    o.writeP99Us = Math.max(o.writeP99Us, p.writeP99Us);
+  }
+  return o;
+}
+
+export const IoChart = memo(function IoChart({ kind, data: raw, height = 180, spanMs, testId, withDate }: { kind: ChartKind; data: ChartPoint[]; height?: number; spanMs?: number; testId?: string; withDate?: boolean }) {
   const spec = SPEC[kind];
+  const data = useMemo(() => thin(raw), [raw]);
   const last = data.length ? data[data.length - 1] : undefined;
   const now = last?.t ?? Date.now();
   const domain: [number, number] | ["dataMin", "dataMax"] = spanMs ? [now - spanMs, now] : ["dataMin", "dataMax"];
   const tick = (t: number) => (withDate ? `${new Date(t).toLocaleDateString("en-CA").slice(5)} ${fmtTime(t, false)}` : fmtTime(t, !spanMs || spanMs <= 3600_000));
   return (
-    <figure data-testid={testId} data-kind={kind} data-points={data.length} className="min-w-0">
+    <figure data-testid={testId} data-kind={kind} data-points={raw.length} className="min-w-0">
       <figcaption className="mb-1 flex items-baseline justify-between text-sm">
         <span className="font-medium">
           {spec.title} <span className="text-xs font-normal text-slate-500">({spec.unit})</span>
@@ -86,10 +119,10 @@ export function IoChart({ kind, data, height = 180, spanMs, testId, withDate }: 
       </div>
     </figure>
   );
-}
+});
 
 /** The three charts side by side (stacked on narrow screens). */
-export function IoCharts({ data, spanMs, testIdPrefix, withDate, height }: { data: ChartPoint[]; spanMs?: number; testIdPrefix: string; withDate?: boolean; height?: number }) {
+export const IoCharts = memo(function IoCharts({ data, spanMs, testIdPrefix, withDate, height }: { data: ChartPoint[]; spanMs?: number; testIdPrefix: string; withDate?: boolean; height?: number }) {
   return (
     <div className="grid gap-4 lg:grid-cols-3">
       <IoChart kind="iops" data={data} spanMs={spanMs} testId={`${testIdPrefix}-iops`} withDate={withDate} height={height} />
@@ -97,4 +130,4 @@ export function IoCharts({ data, spanMs, testIdPrefix, withDate, height }: { dat
       <IoChart kind="latency" data={data} spanMs={spanMs} testId={`${testIdPrefix}-latency`} withDate={withDate} height={height} />
     </div>
   );
-}
+});

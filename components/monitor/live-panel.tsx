@@ -17,7 +17,9 @@ import { Empty, Failure, Loading, Panel, Stat, td, th } from "./ui";
 export function LivePanel() {
   const trpc = useTRPC();
   const overview = useQuery({ ...trpc.monitor.overview.queryOptions(), refetchInterval: 5_000 });
-  const seed = useMemo(() => historyToPoints(overview.data?.history), [overview.data?.history]);
+  // The last 15 minutes once, to fill the charts; the stream appends from then on.
+  const past = useQuery({ ...trpc.monitor.history.queryOptions({ scope: "appliance", key: "appliance", range: "15m" }), staleTime: Infinity, refetchOnWindowFocus: false });
+  const seed = useMemo(() => (past.data?.source === "live" ? historyToPoints(past.data.live) : undefined), [past.data]);
   const live = useLive({ pick: (e) => e.appliance, seed });
 
   if (overview.isPending) return <Loading label="Loading live statistics…" testId="live-panel-loading" />;

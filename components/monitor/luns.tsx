@@ -94,7 +94,7 @@ export function LunDetailPage({ lunKey }: { lunKey: string }) {
   const trpc = useTRPC();
   const [range, setRange] = useState<RangeId>("15m");
   const lun = useQuery({ ...trpc.monitor.lun.queryOptions({ key: lunKey }), refetchInterval: 5_000 });
-  const seedQ = useQuery(trpc.monitor.history.queryOptions({ scope: "lun", key: lunKey, range: "15m" }));
+  const seedQ = useQuery({ ...trpc.monitor.history.queryOptions({ scope: "lun", key: lunKey, range: "15m" }), staleTime: Infinity, refetchOnWindowFocus: false });
   const stored = useQuery({ ...trpc.monitor.history.queryOptions({ scope: "lun", key: lunKey, range: range === "15m" ? "1h" : range }), enabled: range !== "15m", refetchInterval: 60_000 });
   const seed = useMemo(() => (seedQ.data?.source === "live" ? historyToPoints(seedQ.data.live) : []), [seedQ.data]);
   const live = useLive({ pick: (e) => e.luns.find((l) => l.key === lunKey), seed });

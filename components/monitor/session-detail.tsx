@@ -15,7 +15,8 @@ export function SessionDetailPage({ id }: { id: string }) {
   const trpc = useTRPC();
   const router = useRouter();
   const q = useQuery({ ...trpc.sessions.get.queryOptions({ id }), refetchInterval: 2_000 });
-  const seed = useMemo(() => historyToPoints(q.data?.history), [q.data?.history]);
+  const past = useQuery({ ...trpc.monitor.history.queryOptions({ scope: "session", key: id, range: "15m" }), staleTime: Infinity, refetchOnWindowFocus: false });
+  const seed = useMemo(() => (past.data?.source === "live" ? historyToPoints(past.data.live) : undefined), [past.data]);
   const live = useLive({ pick: (e) => e.sessions.find((s) => s.id === id), seed });
   const [doomed, setDoomed] = useState<SessionRow | null>(null);
 

@@ -295,7 +295,6 @@ export class Monitor {
       loginFailuresTotal: [...this.stats.logins.values()].reduce((n, l) => n + l.failures.reduce((x, y) => x + y, 0), 0),
       resetsTotal: this.stats.resets,
       latest: this.sampler.latest("appliance"),
-      history: this.sampler.history("appliance", "appliance", 900),
     };
   }
 

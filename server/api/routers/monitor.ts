@@ -39,6 +39,12 @@ export const monitorRouter = router({
   /** /metrics access (see README "Metrics"). The token itself is shown only once, when generated. */
   metricsSettings: procedure.query(() => ({ tokenSet: !!needMonitor().metricsToken(), statsEnabled: needMonitor().stats.enabled })),
 
+  /** Switches IO counting on or off at run time (off: the overhead benchmark's baseline; rates and charts stay at zero). */
+  setStatsEnabled: procedure.input(z.object({ enabled: z.boolean() })).mutation(({ input }) => {
+    needMonitor().stats.enabled = input.enabled;
+    return { enabled: input.enabled };
+  }),
+
   setMetricsToken: procedure
     .input(z.object({ action: z.enum(["generate", "clear"]) }))
     .mutation(({ input }) => {

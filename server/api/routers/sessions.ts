@@ -16,7 +16,7 @@ export const sessionsRouter = router({
   get: procedure.input(z.object({ id: z.string().min(1).max(200) })).query(({ input }) => {
     const m = needMonitor();
     const s = m.sessions().find((x) => x.id === input.id);
-    return { session: s ?? null, history: s ? m.sampler.history("session", s.id, 900) ?? null : null };
+    return { session: s ?? null };
   }),
 
   /**

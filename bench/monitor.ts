@@ -1,0 +1,194 @@
+/**
+ * What live monitoring costs, on the real appliance process (run by hand):
+ *
+ *   npx tsx bench/monitor.ts [--seconds 8] [--rounds 3] [--only counters|browsers]
+ *
+ * 1. counters: one appliance, IO counting switched on and off at run time
+ *    (monitor.setStatsEnabled, the same switch as PORTICO_STATS=off) between runs of
+ *    `iscsi-perf -m 32 -b 8 -r` (4 KiB random reads, queue depth 32) on a ramdisk LUN,
+ *    alternating on/off so drift in the shared machine hits both alike. One process
+ *    for both sides: two processes differ by more than the counters cost (JIT, placement).
+ *    Goal: counting costs ≤ 3 % of IOPS.
+ * 2. browsers: one appliance; IOPS with the console idle (two signed-in Chromium
+ *    browser contexts on about:blank) vs the same two on the Overview page streaming
+ *    the live panel (Playwright, Debian's /usr/bin/chromium), alternated. The browsers
+ *    run on the same two cores as the appliance here, so their rendering counts too.
+ *    Goal: ≥ 95 % of the idle figure.
+ *
+ * Needs the production build (`npx next build`) for part 2. Prints each run and the
+ * medians; the machine is shared and noisy, so alternation and medians matter more
+ * than any single figure.
+ */
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { chromium, type Browser, type Page } from "@playwright/test";
+import { freePort, waitForPort } from "../test/support/ports";
+import { makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: number) => (args.includes(`--${name}`) ? Number(args[args.indexOf(`--${name}`) + 1]) : dflt);
+const seconds = opt("seconds", 8);
+const rounds = opt("rounds", 3);
+const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
+const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.benchmonitor";
+const ADMIN = { username: "admin", password: "Bench-monitor-Passw0rd!" };
+
+interface Appliance {
+  server: PorticoProcess;
+  iscsiPort: number;
+  dataDir: string;
+}
+
+async function appliance(env: Record<string, string>): Promise<Appliance> {
+  const dataDir = makeDataDir("portico-bench-mon-");
+  const iscsiPort = await freePort();
+  const cfg = {
+    storage_objects: [{ name: "rd", plugin: "ramdisk", size: 1024 ** 3 }],
+    targets: [
+      {
+        fabric: "iscsi",
+        wwn: IQN,
+        tpgs: [
+          {
+            tag: 1,
+            enable: true,
+            attributes: { authentication: 0, generate_node_acls: 1, demo_mode_write_protect: 0 },
+            luns: [{ index: 0, storage_object: "/backstores/ramdisk/rd" }],
+            portals: [{ ip_address: "127.0.0.1", port: iscsiPort }],
+            node_acls: [],
+          },
+        ],
+      },
+    ],
+  };
+  const file = path.join(dataDir, "cfg.json");
+  writeFileSync(file, JSON.stringify(cfg));
+  const r = portico(dataDir, ["restoreconfig", file]);
+  if (r.status !== 0) throw new Error(`restoreconfig: ${r.stderr}${r.stdout}`);
+  const server = await startPortico({ dataDir, env: { PORTICO_HTTP_HOST: "127.0.0.1", ...env } });
+  await waitForPort(iscsiPort);
+  return { server, iscsiPort, dataDir };
+}
+
+async function close(a: Appliance): Promise<void> {
+  await a.server.stop().catch(() => a.server.kill());
+  removeDir(a.dataDir);
+}
+
+/** One iscsi-perf run of `seconds`: its final "iops average N". */
+function perf(a: Appliance): number {
+  const r = spawnSync("iscsi-perf", ["-t", String(seconds), "-m", "32", "-b", "8", "-r", `iscsi://127.0.0.1:${a.iscsiPort}/${IQN}/0`], {
+    encoding: "utf8",
+    timeout: (seconds + 30) * 1000,
+  });
+  const out = `${r.stdout}${r.stderr}`;
+  // It rewrites one status line with \r; the last "iops average" is the whole run's.
+  const all = [...out.matchAll(/iops average (\d+)/g)];
+  const v = all.length ? Number(all[all.length - 1][1]) : NaN;
+  if (!Number.isFinite(v)) throw new Error(`iscsi-perf output not understood: ${out.slice(-300)}`);
+  return v;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Switches counting through the API, authenticated like the CLI (runtime-file token). */
+async function setStats(a: Appliance, enabled: boolean): Promise<void> {
+  const token = (JSON.parse(readFileSync(path.join(a.dataDir, "portico.runtime.json"), "utf8")) as { token: string }).token;
+  const r = await fetch(`${a.server.url}/api/trpc/monitor.setStatsEnabled`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-portico-token": token },
+    body: JSON.stringify({ json: { enabled } }),
+  });
+  if (!r.ok) throw new Error(`setStatsEnabled: ${r.status} ${await r.text()}`);
+}
+
+async function counters(): Promise<void> {
+  console.log(`\n== counters on vs off (iscsi-perf -m 32 -b 8 -r, ${seconds} s × ${rounds} rounds each) ==`);
+  const a = await appliance({});
+  try {
+    perf(a); // warm-up (JIT, page cache), not counted
+    const on: number[] = [];
+    const off: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      // Alternate the order so drift in the shared machine hits both sides alike.
+      for (const enabled of i % 2 === 0 ? [true, false] : [false, true]) {
+        await setStats(a, enabled);
+        (enabled ? on : off).push(perf(a));
+      }
+      console.log(`round ${i + 1}: on ${on[i]} IOPS, off ${off[i]} IOPS`);
+    }
+    await setStats(a, true);
+    const mOn = median(on);
+    const mOff = median(off);
+    console.log(`median: counters on ${mOn} IOPS, off ${mOff} IOPS → cost ${(((mOff - mOn) / mOff) * 100).toFixed(1)} % (goal ≤ 3 %)`);
+  } finally {
+    await close(a);
+  }
+}
+
+async function signedInPage(browser: Browser, url: string) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const status = await page.request.get(`${url}/api/trpc/onboarding.status`);
+  if (status.ok()) {
+    const onboarded = (JSON.parse(await status.text()) as { result: { data: { json: { onboarded: boolean } } } }).result.data.json.onboarded;
+    const r = onboarded
+      ? await page.request.post(`${url}/api/trpc/auth.login`, { data: { json: ADMIN } })
+      : await page.request.post(`${url}/api/trpc/onboarding.complete`, {
+          data: { json: { admin: { ...ADMIN, confirm: ADMIN.password }, appliance: { name: "bench", iqnPrefix: "iqn.2003-01.org.linux-iscsi.portico.x8664" }, storage: { kind: "none" } } },
+        });
+    if (!r.ok()) throw new Error(`sign-in failed: ${await r.text()}`);
+  }
+  return page;
+}
+
+async function showOverview(page: Page, url: string): Promise<void> {
+  await page.goto(`${url}/`);
+  await page.locator('[data-testid="live-status"][data-status="live"]').first().waitFor({ timeout: 30_000 });
+}
+
+async function browsers(): Promise<void> {
+  console.log(`\n== console idle vs two browsers streaming the Overview (${seconds} s × ${rounds} rounds each) ==`);
+  const a = await appliance({});
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+  try {
+    const pages = [await signedInPage(browser, a.server.url), await signedInPage(browser, a.server.url)];
+    perf(a); // warm-up
+    const idle: number[] = [];
+    const streaming: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      for (const live of i % 2 === 0 ? [false, true] : [true, false]) {
+        for (const p of pages) {
+          if (live) await showOverview(p, a.server.url);
+          else await p.goto("about:blank");
+        }
+        await new Promise((r) => setTimeout(r, 1000)); // page load settles
+        (live ? streaming : idle).push(perf(a));
+      }
+      console.log(`round ${i + 1}: idle ${idle[i]} IOPS, 2 browsers streaming ${streaming[i]} IOPS`);
+    }
+    const mi = median(idle);
+    const ms = median(streaming);
+    console.log(`median: idle ${mi} IOPS, streaming ${ms} IOPS → ${((ms / mi) * 100).toFixed(1)} % of idle (goal ≥ 95 %)`);
+  } finally {
+    await browser.close();
+    await close(a);
+  }
+}
+
+async function main(): Promise<void> {
+  if (!only || only === "counters") await counters();
+  if (!only || only === "browsers") await browsers();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
