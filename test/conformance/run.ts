@@ -8,7 +8,8 @@
  * --tgt also scores Debian's tgt on a fully provisioned file LUN in the same run.
  *
  * Without --kind it runs the four LUN kinds the bar names: a (thin) ramdisk, a thin
- * fileio, a fully provisioned fileio and a block LUN on a loop device. The LUN is
+ * fileio, a fully provisioned fileio and a block LUN on a loop device; then the ReadOnly
+ * suite against a write-protected ramdisk (ramdisk-readonly). The LUN is
  * reached through two portals of one TPG, so URL2 is a real second path for the
  * multipath tests. Exit code 1 on any FAIL or INCOMPLETE.
  *
@@ -72,7 +73,10 @@ async function runKind(kind: string): Promise<KindScore> {
   const [p1, p2] = [await freePort(), await freePort()];
   let loop: string | undefined;
   let so: Record<string, unknown>;
-  if (kind === "ramdisk") so = { name: "cu", plugin: "ramdisk", size: 128 * MiB, attributes: { emulate_tpu: 1, emulate_tpws: 1 } };
+  // ramdisk-readonly: the same LUN behind demo_mode_write_protect=1 (MODE SENSE WP), for the
+  // ReadOnly suite only, which skips on a writable LUN and whose writes must fail everywhere else.
+  const readOnly = kind === "ramdisk-readonly";
+  if (kind === "ramdisk" || readOnly) so = { name: "cu", plugin: "ramdisk", size: 128 * MiB, attributes: { emulate_tpu: 1, emulate_tpws: 1 } };
   else if (kind === "fileio" || kind === "fileio-thin") {
     so = {
       name: "cu",
@@ -102,7 +106,7 @@ async function runKind(kind: string): Promise<KindScore> {
           {
             tag: 1,
             enable: true,
-            attributes: { authentication: 0, generate_node_acls: 1, demo_mode_write_protect: 0 },
+            attributes: { authentication: 0, generate_node_acls: 1, demo_mode_write_protect: readOnly ? 1 : 0 },
             luns: [{ index: 0, storage_object: `/backstores/${plugin}/cu` }],
             portals: [
               { ip_address: "127.0.0.1", port: p1 },
@@ -123,7 +127,8 @@ async function runKind(kind: string): Promise<KindScore> {
     const out = path.join(dataDir, "score.json");
     const log = path.join(dataDir, "cu.log");
     const scoreArgs = [`iscsi://127.0.0.1:${p1}/${IQN}/0`, `iscsi://127.0.0.1:${p2}/${IQN}/0`, "--json", out, "--log", log];
-    if (tests) scoreArgs.push("--tests", tests);
+    if (readOnly) scoreArgs.push("--tests", "ALL.ReadOnly");
+    else if (tests) scoreArgs.push("--tests", tests);
     const r = spawnSync("python3", [scorerPath(), ...scoreArgs], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
     process.stdout.write(r.stdout);
     if (!existsSync(out)) throw new Error(`scorer wrote no results (exit ${r.status})`);
@@ -178,7 +183,7 @@ async function runTgt(): Promise<void> {
 async function main(): Promise<number> {
   if (args.includes("--tgt")) await runTgt().catch((err) => process.stdout.write(`tgt: could not run: ${err.message}\n`));
   const all: KindScore[] = [];
-  for (const kind of kinds.length ? kinds : ["ramdisk", "fileio-thin", "fileio", "block"]) {
+  for (const kind of kinds.length ? kinds : ["ramdisk", "fileio-thin", "fileio", "block", "ramdisk-readonly"]) {
     try {
       all.push(await runKind(kind));
     } catch (err) {
