@@ -48,7 +48,9 @@ test.beforeAll(async () => {
 });
 
 test.afterAll(async () => {
+  const p = perf;
   stopPerf();
+  if (p && p.exitCode === null) await new Promise((r) => p.once("exit", r));
   await server?.stop().catch(() => server?.kill());
   removeDir(dataDir);
 });
@@ -57,8 +59,12 @@ function startPerf(seconds = 60): void {
   perf = spawn("iscsi-perf", ["-i", INITIATOR, "-t", String(seconds), "-m", "8", "-b", "8", "-r", `iscsi://127.0.0.1:${iscsiPort}/${IQN}/0`], { stdio: "ignore" });
 }
 function stopPerf(): void {
-  if (perf && perf.exitCode === null) perf.kill("SIGINT");
+  const p = perf;
   perf = undefined;
+  if (!p || p.exitCode !== null) return;
+  p.kill("SIGINT");
+  // After a disconnect libiscsi keeps reconnecting and may ignore SIGINT: make sure it ends.
+  setTimeout(() => p.exitCode === null && p.kill("SIGKILL"), 2_000).unref();
 }
 
 async function trpc(page: Page, procedure: string, input: unknown): Promise<{ ok: boolean; status: number; body: string }> {
