@@ -4,6 +4,7 @@ import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { formatUptime } from "../form";
 import { useTRPC } from "../trpc";
+import { LivePanel } from "../monitor/live-panel";
 import { Alert, Badge, Card, DataTable, EmptyState, ErrorState, LinkButton, LoadingState, PageHeader, td, th } from "../ui";
 
 const REFRESH_MS = 2_000;
@@ -39,6 +40,7 @@ export function Overview() {
   return (
     <>
       <PageHeader title="Overview" description={`${info.data?.appliance.name ?? "Appliance"} · Portico ${s.version} · up ${formatUptime(s.uptimeSeconds)}`} />
+      <LivePanel />
       <div className="mb-6 grid grid-cols-2 gap-3 sm:grid-cols-3 lg:grid-cols-5" data-testid="status-panel">
         {stats.map((x) => (
           <Link key={x.label} href={x.href} className="rounded-lg border border-slate-200 bg-white p-4 shadow-sm hover:border-sky-400 dark:border-slate-800 dark:bg-slate-900">
