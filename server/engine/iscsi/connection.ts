@@ -9,6 +9,7 @@
  */
 import type net from "node:net";
 import type { Engine } from "../core/engine";
+import { nodeAclAttributeDefaults } from "../core/defaults";
 import type { ScsiNexusView, ScsiResult } from "../scsi/types";
 import { ScsiStatus } from "../scsi/types";
 import { ioKindOfCdb, senseKeyOf, type ConnectionCounters, type IoHandle, type IoStats, type LunCounters } from "../core/stats";
@@ -33,6 +34,8 @@ export interface ConnectionHost {
   readonly nopInIntervalMs?: number;
   readonly nopInTimeoutMs?: number;
   readonly loginTimeoutMs?: number;
+  /** Milliseconds per second of a node ACL timeout attribute (1000; tests shorten it). */
+  readonly attributeSecondMs?: number;
   loginEnv(conn: Connection): LoginEnv;
   /** Turns a completed login into a session (TSIH, reinstatement), or refuses it. */
   completeLogin(conn: Connection, login: LoginMachine, h: LoginRequestHeader): Session | LoginFailure;
@@ -92,6 +95,13 @@ export class Connection {
   private pingTimer: NodeJS.Timeout | undefined;
   private pingDeadline: NodeJS.Timeout | undefined;
   private pingTtt = 0;
+  /** The interval pingTimer was armed with (a changed nopin_timeout re-arms it). */
+  private pingInterval = -1;
+  /** The session's node ACL attributes, re-resolved when the TPG's generation moves (ACL created or deleted). */
+  private aclAttrs: Readonly<Record<string, number>> = nodeAclAttributeDefaults;
+  private aclAttrsGeneration = -1;
+  /** One timer for every command of this connection waiting for solicited Data-Out (dataout_timeout). */
+  private dataOutTimer: NodeJS.Timeout | undefined;
   /** Text response continuation (RFC 7143 §11.10.2): the rest of an answer too big for one PDU. */
   private textPending: { ttt: number; rest: Buffer } | undefined;
   private textGather: { ttt: number; parts: Buffer[]; size: number } | undefined;
@@ -161,6 +171,7 @@ export class Connection {
     clearTimeout(this.loginTimer);
     clearTimeout(this.pingTimer);
     clearTimeout(this.pingDeadline);
+    clearTimeout(this.dataOutTimer);
     if (wasLogin && this.login.first && reason !== "login timeout" && reason !== "login failed") {
       this.host.log("info", "iSCSI connection closed during login", { remote: this.describe, reason });
       this.host.loginLost(this, this.login);
@@ -177,6 +188,7 @@ export class Connection {
     this.closeReason ??= reason;
     clearTimeout(this.pingTimer);
     clearTimeout(this.pingDeadline);
+    clearTimeout(this.dataOutTimer);
     process.nextTick(() => {
       this.socket.end();
       setTimeout(() => this.destroy(reason), 2000).unref();
@@ -321,16 +333,42 @@ export class Connection {
 
   // ---- keepalive (NOP-In ping, RFC 7143 §11.19) --------------------------------------------------
 
+  /**
+   * The node ACL attributes that govern this session (nopin_timeout, nopin_response_timeout,
+   * dataout_timeout...): its ACL's, or LIO's defaults in demo mode and discovery. Read live:
+   * setNodeAclAttributes changes the object in place, and an ACL created or deleted bumps the
+   * TPG's generation, so a change applies to the next ping or R2T. One comparison per call.
+   */
+  aclAttributes(): Readonly<Record<string, number>> {
+    const s = this.session;
+    const tpg = s?.tpg;
+    if (!tpg) return nodeAclAttributeDefaults;
+    if (tpg.generation !== this.aclAttrsGeneration) {
+      this.aclAttrsGeneration = tpg.generation;
+      this.aclAttrs = tpg.aclFor(s.initiatorName)?.attributes ?? nodeAclAttributeDefaults;
+    }
+    return this.aclAttrs;
+  }
+
+  private get secondMs(): number {
+    return this.host.attributeSecondMs ?? 1000;
+  }
+
+  /** (Re)starts the idle timer: a NOP-In ping after nopin_timeout seconds without a PDU from the initiator. */
   private armPing(): void {
     clearTimeout(this.pingDeadline);
     this.pingDeadline = undefined;
-    if (this.pingTimer) this.pingTimer.refresh();
-    else {
-      const interval = this.host.nopInIntervalMs ?? 15_000;
-      if (interval <= 0) return;
-      this.pingTimer = setTimeout(() => this.guard(() => this.ping()), interval);
-      this.pingTimer.unref();
+    const interval = this.host.nopInIntervalMs ?? this.aclAttributes().nopin_timeout * this.secondMs;
+    if (this.pingTimer && interval === this.pingInterval) {
+      this.pingTimer.refresh();
+      return;
     }
+    clearTimeout(this.pingTimer);
+    this.pingTimer = undefined;
+    this.pingInterval = interval;
+    if (!(interval > 0)) return;
+    this.pingTimer = setTimeout(() => this.guard(() => this.ping()), interval);
+    this.pingTimer.unref();
   }
 
   private ping(): void {
@@ -338,11 +376,13 @@ export class Connection {
     this.pingTtt = this.session!.ttt();
     // Unsolicited NOP-In: ITT reserved, a TTT that asks for an answer, StatSN not advanced.
     this.send(NopIn, { final: true, lun: 0, itt: RESERVED_TAG, ttt: this.pingTtt, statSN: this.statSN, expCmdSN: this.session!.expCmdSN, maxCmdSN: this.session!.maxCmdSN });
+    const timeout = this.host.nopInTimeoutMs ?? this.aclAttributes().nopin_response_timeout * this.secondMs;
     this.pingDeadline = setTimeout(() => {
       this.host.log("warn", "iSCSI initiator did not answer NOP-In; dropping the connection", { remote: this.describe });
       this.destroy("NOP-In timeout");
-    }, this.host.nopInTimeoutMs ?? 30_000);
+    }, timeout);
     this.pingDeadline.unref();
+    // The idle timer is re-armed (with a freshly read nopin_timeout) by the initiator's next PDU, its answer included.
   }
 
   // ---- NOP-Out -------------------------------------------------------------------------------------
@@ -426,6 +466,8 @@ export class Connection {
       task.nextR2TOffset = task.unsolicitedEnd;
       task.r2ts = new Map();
       this.issueR2Ts(task);
+      task.dataOutAt = Date.now();
+      if (!this.dataOutTimer) this.armDataOutTimer(this.aclAttributes().dataout_timeout * this.secondMs);
     }
     // Ordering of maybeExecute: released may already be true (in-window, in order).
     this.maybeExecute(task);
@@ -480,8 +522,45 @@ export class Connection {
     }
     pdu.data.copy(task.dataOut, off);
     task.received += len;
+    task.dataOutAt = Date.now();
     if (task.r2ts && task.r2ts.size < this.params.maxOutstandingR2T) this.issueR2Ts(task);
     this.maybeExecute(task);
+  }
+
+  private armDataOutTimer(ms: number): void {
+    this.dataOutTimer = setTimeout(() => this.guard(() => this.checkDataOut()), Math.max(1, ms));
+    this.dataOutTimer.unref();
+  }
+
+  /**
+   * dataout_timeout (node ACL, seconds, read live): a command still waiting for Data-Out that
+   * has seen none for that long. What LIO does (iscsit_handle_dataout_timeout): at
+   * ErrorRecoveryLevel 0 it cannot recover, so it fails the connection at once
+   * ("Unable to recover from DataOut timeout while in ERL=0, closing iSCSI connection") without
+   * consulting dataout_timeout_retries, which only counts R2T re-sends at ERL ≥ 1. Portico runs
+   * ERL 0 only, so it does the same: the connection is dropped and, MaxConnections being 1,
+   * the session ends with it (its tasks are aborted; the initiator logs in again and retries).
+   * One timer per connection, armed while some command waits for data.
+   */
+  private checkDataOut(): void {
+    this.dataOutTimer = undefined;
+    const s = this.session;
+    if (!s || this.state !== "ffp") return;
+    const timeoutMs = this.aclAttributes().dataout_timeout * this.secondMs;
+    const now = Date.now();
+    let oldest = Infinity;
+    for (const t of s.tasks.values()) {
+      if (t.conn !== this || t.state !== "data" || t.aborted || !t.dataOut || t.received >= t.expectedDataTransferLength) continue;
+      if (now - t.dataOutAt >= timeoutMs) {
+        this.host.log("warn", "iSCSI Data-Out timeout at ErrorRecoveryLevel 0; dropping the connection", {
+          remote: this.describe, itt: t.taskTag, received: t.received, expected: t.expectedDataTransferLength, dataoutTimeoutMs: timeoutMs,
+        });
+        this.destroy("Data-Out timeout");
+        return;
+      }
+      if (t.dataOutAt < oldest) oldest = t.dataOutAt;
+    }
+    if (oldest !== Infinity) this.armDataOutTimer(oldest + timeoutMs - now);
   }
 
   /**

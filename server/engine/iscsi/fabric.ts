@@ -19,10 +19,18 @@ import type { LoginRequestHeader } from "./pdu";
 import { Session, type Task } from "./session";
 
 export interface IscsiFabricOptions {
-  /** Idle time before the target pings with a NOP-In (default: node ACL nopin_timeout, 15 s). */
+  /**
+   * Idle time before the target pings with a NOP-In. Default: the session's node ACL
+   * attribute nopin_timeout (demo mode: LIO's default, 15 s), read live. Tests override it.
+   */
   nopInIntervalMs?: number;
-  /** Time the initiator has to answer a NOP-In ping (default: nopin_response_timeout, 30 s). */
+  /** Time the initiator has to answer a NOP-In ping. Default: node ACL nopin_response_timeout (30 s), read live. */
   nopInTimeoutMs?: number;
+  /**
+   * Milliseconds in one "second" of the node ACL timeouts (nopin_timeout, nopin_response_timeout,
+   * dataout_timeout). 1000 in production; tests shorten it so an attribute-driven timeout fires fast.
+   */
+  attributeSecondMs?: number;
   /** Time a login may take (default: TPG login_timeout, 15 s). */
   loginTimeoutMs?: number;
   log?: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
@@ -72,6 +80,7 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
   readonly nopInIntervalMs?: number;
   readonly nopInTimeoutMs?: number;
   readonly loginTimeoutMs?: number;
+  readonly attributeSecondMs: number;
   private readonly servers = new Map<string, net.Server>();
   private readonly connections = new Set<Connection>();
   private readonly liveSessions = new Map<number, Session>();
@@ -93,6 +102,7 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     this.nopInIntervalMs = options.nopInIntervalMs;
     this.nopInTimeoutMs = options.nopInTimeoutMs;
     this.loginTimeoutMs = options.loginTimeoutMs;
+    this.attributeSecondMs = options.attributeSecondMs ?? 1000;
     this.dispatchFn = options.dispatch ?? dispatchScsi;
     this.stats = options.stats ?? new IoStats();
   }

@@ -45,6 +45,8 @@ export class Task implements ScsiTask {
   unsolicitedDataSN = 0;
   nextR2TOffset = 0;
   r2tSN = 0;
+  /** When this task last asked for or received Data-Out (Date.now()), for dataout_timeout. */
+  dataOutAt = 0;
   /** Outstanding R2Ts by TTT. */
   r2ts: Map<number, { offset: number; length: number; next: number; dataSN: number }> | undefined;
   /** IO statistics: the (connection, LUN) handle and the start time from IoHandle.start (-1: not counted). */
