@@ -12,10 +12,10 @@
  * Prints IOPS and MiB/s for both and the ratio Portico/tgt. Needs root for tgtd.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { rmSync, writeFileSync } from "node:fs";
-import path from "node:path";
+import { rmSync } from "node:fs";
+import { restoreDemo } from "../test/support/demo";
 import { freePort, waitForPort } from "../test/support/ports";
-import { makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
+import { makeDataDir, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
 
 const args = process.argv.slice(2);
 const seconds = Number(args[args.indexOf("--seconds") + 1] || 0) || 10;
@@ -86,28 +86,7 @@ async function withPortico<T>(fn: (url: string, p: PorticoProcess) => T): Promis
   const dataDir = makeDataDir("portico-bench-");
   const port = await freePort();
   const iqn = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.benchmark001";
-  const cfg = {
-    storage_objects: [{ name: "bench", plugin: "ramdisk", size: GiB }],
-    targets: [
-      {
-        fabric: "iscsi",
-        wwn: iqn,
-        tpgs: [
-          {
-            tag: 1,
-            enable: true,
-            attributes: { authentication: 0, generate_node_acls: 1, demo_mode_write_protect: 0 },
-            luns: [{ index: 0, storage_object: "/backstores/ramdisk/bench" }],
-            portals: [{ ip_address: "127.0.0.1", port }],
-            node_acls: [],
-          },
-        ],
-      },
-    ],
-  };
-  writeFileSync(path.join(dataDir, "bench.json"), JSON.stringify(cfg));
-  const r = portico(dataDir, ["restoreconfig", path.join(dataDir, "bench.json")]);
-  if (r.status !== 0) throw new Error(`restoreconfig failed: ${r.stderr}`);
+  restoreDemo(dataDir, { iqn, storageObjects: [{ name: "bench", plugin: "ramdisk", size: GiB }], ports: [port] });
   const p = await startPortico({ dataDir, env: { UV_THREADPOOL_SIZE: "64" } });
   try {
     await waitForPort(port);

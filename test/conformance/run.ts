@@ -23,8 +23,9 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { restoreDemo, type DemoStorageObject } from "../support/demo";
 import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, portico, removeDir, root, sh, startPortico } from "../support/portico";
+import { makeDataDir, removeDir, root, sh, startPortico } from "../support/portico";
 
 const args = process.argv.slice(2);
 const opt = (n: string) => (args.includes(`--${n}`) ? args[args.indexOf(`--${n}`) + 1] : undefined);
@@ -35,8 +36,10 @@ const MiB = 1024 * 1024;
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.conformance1";
 
 function scorerPath(): string {
-  for (const p of [path.join(root, "..", "shared", "tools", "libiscsi-score"), "/work/shared/tools/libiscsi-score"]) if (existsSync(p)) return p;
-  throw new Error("libiscsi-score not found in ../shared/tools");
+  // CI and developers have the project's shared/ folder beside the checkout.
+  const p = path.join(root, "..", "shared", "tools", "libiscsi-score");
+  if (existsSync(p)) return p;
+  throw new Error(`libiscsi-score not found at ${p}`);
 }
 
 interface KindScore {
@@ -72,7 +75,7 @@ async function runKind(kind: string): Promise<KindScore> {
   const dataDir = makeDataDir("portico-cu-");
   const [p1, p2] = [await freePort(), await freePort()];
   let loop: string | undefined;
-  let so: Record<string, unknown>;
+  let so: DemoStorageObject;
   // ramdisk-readonly: the same LUN behind demo_mode_write_protect=1 (MODE SENSE WP), for the
   // ReadOnly suite only, which skips on a writable LUN and whose writes must fail everywhere else.
   const readOnly = kind === "ramdisk-readonly";
@@ -95,32 +98,12 @@ async function runKind(kind: string): Promise<KindScore> {
     loop = r.stdout.trim();
     so = { name: "cu", plugin: "block", dev: loop, write_back: false };
   } else throw new Error(`unknown --kind ${kind}`);
-  const plugin = so.plugin as string;
-  const cfg = {
-    storage_objects: [so],
-    targets: [
-      {
-        fabric: "iscsi",
-        wwn: IQN,
-        tpgs: [
-          {
-            tag: 1,
-            enable: true,
-            attributes: { authentication: 0, generate_node_acls: 1, demo_mode_write_protect: readOnly ? 1 : 0 },
-            luns: [{ index: 0, storage_object: `/backstores/${plugin}/cu` }],
-            portals: [
-              { ip_address: "127.0.0.1", port: p1 },
-              { ip_address: "127.0.0.1", port: p2 },
-            ],
-            node_acls: [],
-          },
-        ],
-      },
-    ],
-  };
-  writeFileSync(path.join(dataDir, "cu.json"), JSON.stringify(cfg));
-  const rc = portico(dataDir, ["restoreconfig", path.join(dataDir, "cu.json")]);
-  if (rc.status !== 0) throw new Error(`restoreconfig failed: ${rc.stderr}`);
+  restoreDemo(dataDir, {
+    iqn: IQN,
+    storageObjects: [so],
+    ports: [p1, p2],
+    tpgAttributes: { demo_mode_write_protect: readOnly ? 1 : 0 },
+  });
   const server = await startPortico({ dataDir });
   try {
     await waitForPort(p1);

@@ -6,11 +6,10 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { restoreDemo } from "../support/demo";
 import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../support/portico";
+import { makeDataDir, removeDir, startPortico, type PorticoProcess } from "../support/portico";
 import { Opcode, RawConnection, TargetOpcode, loginNormal, loginRequest, pdu } from "../support/raw-iscsi";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.badinput0001";
@@ -21,29 +20,7 @@ let server: PorticoProcess;
 beforeAll(async () => {
   dataDir = makeDataDir();
   port = await freePort();
-  const cfg = {
-    storage_objects: [{ name: "rd", plugin: "ramdisk", size: 64 * 1024 * 1024, attributes: {} }],
-    targets: [
-      {
-        fabric: "iscsi",
-        wwn: IQN,
-        tpgs: [
-          {
-            tag: 1,
-            enable: true,
-            attributes: { authentication: 0, generate_node_acls: 1, demo_mode_write_protect: 0 },
-            luns: [{ index: 0, storage_object: "/backstores/ramdisk/rd" }],
-            portals: [{ ip_address: "127.0.0.1", port }],
-            node_acls: [],
-          },
-        ],
-      },
-    ],
-  };
-  const file = path.join(dataDir, "cfg.json");
-  writeFileSync(file, JSON.stringify(cfg));
-  const r = portico(dataDir, ["restoreconfig", file]);
-  expect(r.status, r.stderr + r.stdout).toBe(0);
+  restoreDemo(dataDir, { iqn: IQN, storageObjects: [{ name: "rd", plugin: "ramdisk", size: 64 * 1024 * 1024 }], ports: [port] });
   server = await startPortico({ dataDir });
   await waitForPort(port);
 });

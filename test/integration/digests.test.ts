@@ -4,12 +4,12 @@
  * digests, then writes and reads back data that spans many Data-Out/Data-In PDUs.
  */
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IscsiClient } from "../support/iscsi-client";
+import { restoreDemo } from "../support/demo";
 import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../support/portico";
+import { makeDataDir, removeDir, startPortico, type PorticoProcess } from "../support/portico";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.digests00001";
 let dataDir: string;
@@ -27,28 +27,11 @@ function rw10(op: 0x28 | 0x2a, lba: number, blocks: number): Buffer {
 beforeAll(async () => {
   dataDir = makeDataDir();
   port = await freePort();
-  const cfg = {
-    storage_objects: [{ name: "dd", plugin: "fileio", dev: path.join(dataDir, "dd.img"), size: 32 * 1024 * 1024 }],
-    targets: [
-      {
-        fabric: "iscsi",
-        wwn: IQN,
-        tpgs: [
-          {
-            tag: 1,
-            enable: true,
-            attributes: { authentication: 0, generate_node_acls: 1, demo_mode_write_protect: 0 },
-            luns: [{ index: 0, storage_object: "/backstores/fileio/dd" }],
-            portals: [{ ip_address: "127.0.0.1", port }],
-            node_acls: [],
-          },
-        ],
-      },
-    ],
-  };
-  writeFileSync(path.join(dataDir, "cfg.json"), JSON.stringify(cfg));
-  const r = portico(dataDir, ["restoreconfig", path.join(dataDir, "cfg.json")]);
-  expect(r.status, r.stderr + r.stdout).toBe(0);
+  restoreDemo(dataDir, {
+    iqn: IQN,
+    storageObjects: [{ name: "dd", plugin: "fileio", dev: path.join(dataDir, "dd.img"), size: 32 * 1024 * 1024 }],
+    ports: [port],
+  });
   server = await startPortico({ dataDir });
   await waitForPort(port);
 });

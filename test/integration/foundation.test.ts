@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { restoreDemo, type DemoStorageObject } from "../support/demo";
 import { freePort, waitForPort } from "../support/ports";
 import { makeDataDir, portico, removeDir, sh, startPortico, type PorticoProcess } from "../support/portico";
 
@@ -23,37 +24,14 @@ function lunUrl(lun: number, query = ""): string {
   return `iscsi://127.0.0.1:${iscsiPort}/${IQN}/${lun}${query}`;
 }
 
-function saveconfig(): object {
-  const ls = (name: string, plugin: string, extra: object) => ({ name, plugin, attributes: { block_size: 512 }, ...extra });
-  return {
-    fabric_modules: [],
-    storage_objects: [
-      ls("disk1", "fileio", { dev: backingFile, size: 96 * MiB, write_back: false, wwn: "3f6c2a1e-7b4d-4c8a-9e51-0d2b7a6c9f10" }),
-      ls("scratch", "ramdisk", { size: 32 * MiB, wwn: "c0e4d7b9-2a61-4f3e-8d05-7b19e6a2c4d8" }),
-      ...(loopDev ? [ls("blk1", "block", { dev: loopDev, readonly: false, write_back: false, wwn: "a81c5e02-44f9-4d0b-b2c7-5e9d13f07a6b" })] : []),
-    ],
-    targets: [
-      {
-        fabric: "iscsi",
-        wwn: IQN,
-        tpgs: [
-          {
-            tag: 1,
-            enable: true,
-            attributes: { authentication: 0, generate_node_acls: 1, demo_mode_write_protect: 0 },
-            parameters: {},
-            luns: [
-              { index: 0, storage_object: "/backstores/fileio/disk1", alias: "a000000001" },
-              { index: 1, storage_object: "/backstores/ramdisk/scratch", alias: "a000000002" },
-              ...(loopDev ? [{ index: 2, storage_object: "/backstores/block/blk1", alias: "a000000003" }] : []),
-            ],
-            portals: [{ ip_address: "127.0.0.1", port: iscsiPort, iser: false, offload: false }],
-            node_acls: [],
-          },
-        ],
-      },
-    ],
-  };
+function storageObjects(): DemoStorageObject[] {
+  return [
+    { name: "disk1", plugin: "fileio", dev: backingFile, size: 96 * MiB, write_back: false, wwn: "3f6c2a1e-7b4d-4c8a-9e51-0d2b7a6c9f10", attributes: { block_size: 512 } },
+    { name: "scratch", plugin: "ramdisk", size: 32 * MiB, wwn: "c0e4d7b9-2a61-4f3e-8d05-7b19e6a2c4d8" },
+    ...(loopDev
+      ? [{ name: "blk1", plugin: "block" as const, dev: loopDev, readonly: false, write_back: false, wwn: "a81c5e02-44f9-4d0b-b2c7-5e9d13f07a6b" }]
+      : []),
+  ];
 }
 
 beforeAll(async () => {
@@ -66,10 +44,7 @@ beforeAll(async () => {
   sh("truncate", ["-s", `${16 * MiB}`, loopFile]);
   const lo = sh("losetup", ["-f", "--show", loopFile]);
   loopDev = lo.status === 0 ? lo.stdout.trim() : undefined;
-  const file = path.join(dataDir, "saveconfig.json");
-  writeFileSync(file, JSON.stringify(saveconfig(), null, 2));
-  const r = portico(dataDir, ["restoreconfig", file]);
-  expect(r.status, r.stderr + r.stdout).toBe(0);
+  restoreDemo(dataDir, { iqn: IQN, storageObjects: storageObjects(), ports: [iscsiPort] });
   server = await startPortico({ dataDir });
   await waitForPort(iscsiPort);
 });
