@@ -53,3 +53,40 @@ export const TPG_ATTRIBUTES: Record<string, string> = {
   tpg_enabled_sendtargets: "Only enabled TPGs appear in SendTargets.",
   login_keys_workaround: "Accept some non-standard login keys from old initiators.",
 };
+
+/** Node ACL attributes (lio-model.md §2.3): per-initiator timeouts and error recovery. */
+export const NODE_ACL_ATTRIBUTES: Record<string, string> = {
+  nopin_timeout: "Seconds of silence before the target sends a NOP-In to check the initiator is alive.",
+  nopin_response_timeout: "Seconds the target waits for the NOP-Out answer before dropping the connection.",
+  dataout_timeout: "Seconds the target waits for solicited Data-Out before retrying (ERL ≥ 1).",
+  dataout_timeout_retries: "How often a missing Data-Out is asked for again (ERL ≥ 1).",
+  default_erl: "Error recovery level this initiator's sessions start from.",
+  random_datain_pdu_offsets: "Send Data-In PDUs at random offsets (testing; needs DataPDUInOrder=No).",
+  random_datain_seq_offsets: "Send Data-In sequences at random offsets (testing; needs DataSequenceInOrder=No).",
+  random_r2t_offsets: "Ask for Data-Out at random offsets (testing).",
+};
+
+/** iSCSI TPG parameters (RFC 7143 §13, lio-model.md §2.4): the target's side of login negotiation. */
+export const TPG_PARAMETERS: Record<string, string> = {
+  AuthMethod: "Authentication the target offers, in order of preference (follows the authentication attribute).",
+  HeaderDigest: "CRC32C over PDU headers, in order of preference; None turns it off.",
+  DataDigest: "CRC32C over data segments, in order of preference; costs CPU on both sides.",
+  MaxConnections: "Connections per session.",
+  TargetAlias: "A friendly name initiators may show next to the target's IQN.",
+  InitialR2T: "Yes: the initiator waits for R2T before sending unsolicited write data.",
+  ImmediateData: "Yes: write data may ride in the command PDU.",
+  MaxRecvDataSegmentLength: "Largest data segment the target accepts in one PDU (bytes).",
+  MaxXmitDataSegmentLength: "Largest data segment the target sends in one PDU (bytes).",
+  MaxBurstLength: "Largest solicited data sequence (bytes); bigger helps sequential writes.",
+  FirstBurstLength: "Unsolicited write data allowed per command (bytes); at most MaxBurstLength.",
+  DefaultTime2Wait: "Seconds to wait before reconnecting after a logout or drop.",
+  DefaultTime2Retain: "Seconds a dropped connection's tasks are kept for recovery.",
+  MaxOutstandingR2T: "R2Ts outstanding per task.",
+  DataPDUInOrder: "Data PDUs of a sequence arrive in order.",
+  DataSequenceInOrder: "Data sequences arrive in order.",
+  ErrorRecoveryLevel: "Error recovery level (0 = session recovery only).",
+  IFMarker: "Markers in the initiator-to-target stream.",
+  OFMarker: "Markers in the target-to-initiator stream.",
+  IFMarkInt: "Interval of initiator-to-target markers.",
+  OFMarkInt: "Interval of target-to-initiator markers.",
+};

@@ -1,12 +1,12 @@
 "use client";
-/** Storage objects: the list (type, size, backing, used by, health), the detail page, and deletion. */
+/** Storage objects: the list (type, size, backing, used by, health), the detail page (with its editors), and deletion. */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useParams, useRouter } from "next/navigation";
 import { useState } from "react";
-import { STORAGE_ATTRIBUTES } from "../attributes";
 import { errorMessage, formatBytes } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
+import { IdentityCard, ResizeCard, StorageAttributesEditor } from "./storage-edit";
 import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, EmptyState, ErrorState, LinkButton, LoadingState, PageHeader, td, th } from "../ui";
 
 type So = RouterOutputs["storage"]["list"][number];
@@ -200,28 +200,13 @@ export function StorageDetail() {
             </dd>
           </dl>
         </Card>
-        <Card title="Attributes">
-          <DataTable label="Attributes">
-            <thead>
-              <tr>
-                <th className={th}>Attribute</th>
-                <th className={th}>Value</th>
-                <th className={th}>Meaning</th>
-              </tr>
-            </thead>
-            <tbody>
-              {Object.entries(d.attributes)
-                .sort(([a], [b]) => a.localeCompare(b))
-                .map(([k, v]) => (
-                  <tr key={k}>
-                    <td className={`${td} font-mono text-xs`}>{k}</td>
-                    <td className={`${td} font-mono text-xs`}>{v}</td>
-                    <td className={`${td} text-xs text-slate-600 dark:text-slate-400`}>{STORAGE_ATTRIBUTES[k] ?? ""}</td>
-                  </tr>
-                ))}
-            </tbody>
-          </DataTable>
-        </Card>
+        <div className="space-y-6">
+          <ResizeCard plugin={plugin} name={name} />
+          <IdentityCard plugin={plugin} name={name} />
+        </div>
+      </div>
+      <div className="mt-6">
+        <StorageAttributesEditor plugin={plugin} name={name} />
       </div>
     </>
   );

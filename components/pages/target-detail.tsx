@@ -1,7 +1,7 @@
 "use client";
 /**
  * One target: a tab per TPG aspect (LUNs, portals, ACLs and mapped LUNs,
- * authentication, attributes), TPG enable/disable, and deletion. The TPG and the
+ * authentication, iSCSI parameters, attributes), TPG enable/disable, and deletion. The TPG and the
  * tab are in the URL (?tpg=1&tab=luns).
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
@@ -10,6 +10,8 @@ import { useParams, useRouter, useSearchParams } from "next/navigation";
 import { useState, type ReactNode } from "react";
 import { createLunSchema, createMappedLunSchema, createNodeAclSchema, portalSchema } from "@/server/api/schemas/targets";
 import { TPG_ATTRIBUTES } from "../attributes";
+import { tpgAttributeRanges } from "@/server/engine/core/defaults";
+import { AclEditDialog, ParametersCard, TpgChapCard, WriteProtectToggle } from "./target-edit";
 import { errorMessage, formatBytes, serverErrors, zodErrors, type Errors } from "../form";
 import { ConnectionInstructions, connectHost } from "../onboarding/instructions";
 import { useTRPC, type RouterOutputs } from "../trpc";
@@ -240,7 +242,8 @@ function PortalsTab({ t, g }: { t: Target; g: Tpg }) {
   );
 }
 
-function AclsTab({ t, g }: { t: Target; g: Tpg }) {
+function AclsTab({ t, g, sessions }: { t: Target; g: Tpg; sessions: Session[] }) {
+  const [edit, setEdit] = useState<string | null>(null);
   const trpc = useTRPC();
   const { done } = useChange();
   const [open, setOpen] = useState(false);
@@ -288,7 +291,10 @@ function AclsTab({ t, g }: { t: Target; g: Tpg }) {
             <li key={a.initiatorName} className="rounded-md border border-slate-200 p-3 dark:border-slate-800" data-testid="acl" data-initiator={a.initiatorName}>
               <div className="flex flex-wrap items-center gap-2">
                 <span className="font-mono text-sm break-all">{a.initiatorName}</span>
-                <div className="ml-auto flex gap-2">
+                {a.tag && <Badge tone="info">group {a.tag}</Badge>}
+                {sessions.some((s) => s.initiatorName === a.initiatorName) && <Badge tone="ok">logged in</Badge>}
+                <div className="ml-auto flex flex-wrap gap-2">
+                  <Button onClick={() => setEdit(a.initiatorName)} aria-label={`Edit ${a.initiatorName}`} data-testid="acl-edit">Edit CHAP & settings</Button>
                   <Button onClick={() => (setErrors({}), setMapFor(a.initiatorName), setMLun(""), setMIndex(String(a.mappedLuns.length ? Math.max(...a.mappedLuns.map((m) => m.index)) + 1 : 0)))}>Map LUN</Button>
                   <Button tone="ghost" onClick={() => (removeAcl.reset(), setDel(a.initiatorName))} aria-label={`Remove ${a.initiatorName}`}>Remove</Button>
                 </div>
@@ -299,7 +305,8 @@ function AclsTab({ t, g }: { t: Target; g: Tpg }) {
                 <ul className="mt-2 flex flex-wrap gap-2">
                   {a.mappedLuns.map((m) => (
                     <li key={m.index} data-testid="mapped-lun" data-index={m.index} className="inline-flex items-center gap-1 rounded bg-slate-100 px-2 py-1 text-xs dark:bg-slate-800">
-                      LUN {m.index} → lun{m.tpgLun} {m.writeProtect ? "(read-only)" : ""}
+                      LUN {m.index} → lun{m.tpgLun}
+                      <WriteProtectToggle wwn={t.wwn} tag={g.tag} initiatorName={a.initiatorName} index={m.index} writeProtect={m.writeProtect} live={sessions.some((s) => s.initiatorName === a.initiatorName)} />
                       <button type="button" aria-label={`Unmap LUN ${m.index} for ${a.initiatorName}`} className="ml-1 text-slate-500 hover:text-red-700" onClick={() => removeMapped.mutate({ wwn: t.wwn, tag: g.tag, initiatorName: a.initiatorName, index: m.index }, { onSuccess: () => void done() })}>
                         ✕
                       </button>
@@ -310,6 +317,9 @@ function AclsTab({ t, g }: { t: Target; g: Tpg }) {
             </li>
           ))}
         </ul>
+      )}
+      {edit !== null && (
+        <AclEditDialog wwn={t.wwn} tag={g.tag} initiatorName={edit} authRequired={g.attributes.authentication === 1} sessions={sessions} onClose={() => setEdit(null)} />
       )}
       <FormDialog open={open} onClose={() => setOpen(false)} title="Add an initiator" submitLabel="Add" onSubmit={() => void submitAcl()} busy={createAcl.isPending || createMapped.isPending} errors={errors}>
         <Field label="Initiator IQN" hint="Linux: /etc/iscsi/initiatorname.iscsi · Windows: iSCSI Initiator → Configuration." error={errors.initiatorName}>
@@ -365,7 +375,8 @@ function AttributesTab({ t, g }: { t: Target; g: Tpg }) {
       if (!/^\d+$/.test(v.trim())) return setErrors({ [k]: "a whole number" });
       attributes[k] = Number(v);
     }
-    save.mutate({ wwn: t.wwn, tag: g.tag, attributes }, { onSuccess: async () => (await done(), setDraft({}), setErrors({})), onError: (e) => setErrors(serverErrors(e)) });
+    const strip = (e: Errors) => Object.fromEntries(Object.entries(e).map(([k, m]) => [k.replace(/^attributes\./, ""), m]));
+    save.mutate({ wwn: t.wwn, tag: g.tag, attributes }, { onSuccess: async () => (await done(), setDraft({}), setErrors({})), onError: (e) => setErrors(strip(serverErrors(e))) });
   };
   const demo = (on: boolean) => save.mutate({ wwn: t.wwn, tag: g.tag, attributes: on ? { generate_node_acls: 1, demo_mode_write_protect: 0, cache_dynamic_acls: 1 } : { generate_node_acls: 0 } }, { onSuccess: () => void done() });
   return (
@@ -382,6 +393,7 @@ function AttributesTab({ t, g }: { t: Target; g: Tpg }) {
           <tr>
             <th className={th}>Attribute</th>
             <th className={th}>Value</th>
+            <th className={th}>Allowed</th>
             <th className={th}>Meaning</th>
           </tr>
         </thead>
@@ -394,9 +406,10 @@ function AttributesTab({ t, g }: { t: Target; g: Tpg }) {
                   <label htmlFor={`attr-${k}`}>{k}</label>
                 </td>
                 <td className={td}>
-                  <TextInput id={`attr-${k}`} aria-invalid={errors[k] ? true : undefined} className="!w-28 !py-1 font-mono" inputMode="numeric" value={draft[k] ?? String(v)} onChange={(e) => setDraft((d) => ({ ...d, [k]: e.target.value }))} />
-                  {errors[k] && <p role="alert" className="mt-1 text-xs text-red-700">{errors[k]}</p>}
+                  <TextInput id={`attr-${k}`} aria-invalid={errors[k] ? true : undefined} aria-describedby={errors[k] ? `attr-${k}-error` : undefined} className="!w-28 !py-1 font-mono" inputMode="numeric" value={draft[k] ?? String(v)} onChange={(e) => setDraft((d) => ({ ...d, [k]: e.target.value }))} />
+                  {errors[k] && <p id={`attr-${k}-error`} role="alert" data-testid="field-error" className="mt-1 max-w-xs text-xs font-medium text-red-700 dark:text-red-400">{errors[k]}</p>}
                 </td>
+                <td className={`${td} text-xs whitespace-nowrap text-slate-600 dark:text-slate-400`}>{tpgAttributeRanges[k] ? (tpgAttributeRanges[k][1] === 1 ? "0 or 1" : `${tpgAttributeRanges[k][0]}..${tpgAttributeRanges[k][1]}`) : ""}</td>
                 <td className={`${td} text-xs text-slate-600 dark:text-slate-400`}>{TPG_ATTRIBUTES[k] ?? ""}</td>
               </tr>
             ))}
@@ -406,22 +419,32 @@ function AttributesTab({ t, g }: { t: Target; g: Tpg }) {
   );
 }
 
-function AuthTab({ g }: { g: Tpg }) {
-  const trpc = useTRPC();
-  const info = useQuery(trpc.host.info.queryOptions());
-  const chap = info.data?.capabilities.chap as boolean | undefined;
+function AuthTab({ t, g, sessions }: { t: Target; g: Tpg; sessions: Session[] }) {
+  const [edit, setEdit] = useState<string | null>(null);
+  const base = `/targets/${encodeURIComponent(t.wwn)}?tpg=${g.tag}`;
   return (
-    <Card title="Authentication">
-      <p className="mb-3 text-sm">
-        CHAP at login is <strong>{g.attributes.authentication === 1 ? "required" : "not required"}</strong> for tpg{g.tag} (attribute <code>authentication</code>).
-      </p>
-      {chap === false && (
-        <Alert tone="info" title="CHAP is not enforced by this engine yet">
-          Initiators are admitted by name (ACLs) or, in demo mode, all of them. CHAP credentials will be set here once the iSCSI engine checks them.
-        </Alert>
+    <div className="space-y-6">
+      <Card title="Authentication">
+        <p className="text-sm">
+          CHAP at login is <strong>{g.attributes.authentication === 1 ? "required" : "not required"}</strong> for tpg{g.tag} (attribute <code>authentication</code>, on the{" "}
+          <Link className="underline" href={`${base}&tab=attributes`}>Attributes</Link> tab). Initiators with an ACL use the ACL&apos;s credentials; in demo mode the others use the TPG&apos;s below.
+        </p>
+        {g.nodeAcls.length > 0 && (
+          <ul className="mt-3 divide-y divide-slate-100 text-sm dark:divide-slate-800" aria-label="Per-initiator CHAP">
+            {g.nodeAcls.map((a) => (
+              <li key={a.initiatorName} className="flex flex-wrap items-center gap-2 py-2">
+                <span className="font-mono text-xs break-all">{a.initiatorName}</span>
+                <Button className="ml-auto" onClick={() => setEdit(a.initiatorName)}>CHAP for this initiator</Button>
+              </li>
+            ))}
+          </ul>
+        )}
+      </Card>
+      <TpgChapCard wwn={t.wwn} tag={g.tag} demoMode={g.demoMode} authRequired={g.attributes.authentication === 1} sessions={sessions} />
+      {edit !== null && (
+        <AclEditDialog wwn={t.wwn} tag={g.tag} initiatorName={edit} authRequired={g.attributes.authentication === 1} sessions={sessions} onClose={() => setEdit(null)} />
       )}
-      {chap && <Alert tone="info">Per-initiator CHAP credentials are set when adding an initiator; editing them here is not offered yet.</Alert>}
-    </Card>
+    </div>
   );
 }
 
@@ -489,13 +512,15 @@ export function TargetDetail() {
               { id: "portals", label: `Portals (${g.portals.length})`, href: `${base}?tpg=${g.tag}&tab=portals` },
               { id: "acls", label: `ACLs (${g.nodeAcls.length})`, href: `${base}?tpg=${g.tag}&tab=acls` },
               { id: "auth", label: "Authentication", href: `${base}?tpg=${g.tag}&tab=auth` },
+              { id: "parameters", label: "iSCSI parameters", href: `${base}?tpg=${g.tag}&tab=parameters` },
               { id: "attributes", label: "Attributes", href: `${base}?tpg=${g.tag}&tab=attributes` },
             ]}
           />
           {tab === "luns" && <LunsTab t={t} g={g} sessions={tpgSessions} />}
           {tab === "portals" && <PortalsTab t={t} g={g} />}
-          {tab === "acls" && <AclsTab t={t} g={g} />}
-          {tab === "auth" && <AuthTab g={g} />}
+          {tab === "acls" && <AclsTab t={t} g={g} sessions={tpgSessions} />}
+          {tab === "auth" && <AuthTab t={t} g={g} sessions={tpgSessions} />}
+          {tab === "parameters" && <ParametersCard wwn={t.wwn} tag={g.tag} sessions={tpgSessions} />}
           {tab === "attributes" && <AttributesTab t={t} g={g} />}
         </>
       )}
