@@ -1,12 +1,14 @@
 "use client";
 /**
  * Settings: the appliance's name and IQN prefix, the admin password, discovery
- * authentication, saveconfig.json import (with a preview of what changes) and
- * export, and configuration backups.
+ * authentication, targetcli's preferences (auto_add_mapped_luns, max_backup_files),
+ * saveconfig.json import (with a preview of what changes) and export, configuration
+ * backups, and the way to the metrics token page.
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import { discoveryAuthSchema } from "@/server/api/schemas/config";
+import Link from "next/link";
+import { discoveryAuthSchema, settingsSchema } from "@/server/api/schemas/config";
 import { changePasswordSchema } from "@/server/auth/schemas";
 import { applianceSchema } from "@/server/console/schemas";
 import { errorMessage, formatBytes, serverErrors, useForm, zodErrors, type Errors } from "../form";
@@ -303,6 +305,68 @@ function ImportExportCard() {
   );
 }
 
+/** targetcli's global preferences: auto_add_mapped_luns and max_backup_files. */
+function TargetcliSettingsCard() {
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+  const current = useQuery(trpc.config.settings.queryOptions());
+  const [auto, setAuto] = useState<boolean | null>(null);
+  const [max, setMax] = useState<string | null>(null);
+  const [errors, setErrors] = useState<Errors>({});
+  const [saved, setSaved] = useState(false);
+  const save = useMutation(trpc.config.setSettings.mutationOptions());
+  return (
+    <Card title="Configuration preferences" id="targetcli-settings">
+      {current.isPending ? (
+        <LoadingState />
+      ) : current.isError ? (
+        <ErrorState error={current.error} retry={() => void current.refetch()} />
+      ) : (
+        <form
+          noValidate
+          className="space-y-4"
+          onSubmit={(e) => {
+            e.preventDefault();
+            setSaved(false);
+            const m = max ?? String(current.data.maxBackupFiles);
+            const r = settingsSchema.safeParse({ autoAddMappedLuns: auto ?? current.data.autoAddMappedLuns, maxBackupFiles: m.trim() === "" ? Number.NaN : Number(m.trim()) });
+            if (!r.success) return setErrors(zodErrors(r.error));
+            save.mutate(r.data, { onSuccess: async () => (await qc.invalidateQueries(), setAuto(null), setMax(null), setErrors({}), setSaved(true)), onError: (err) => setErrors(serverErrors(err)) });
+          }}
+        >
+          <Checkbox
+            label="Map new LUNs into every ACL (auto_add_mapped_luns)"
+            hint="When a LUN is added to a TPG, every initiator listed in its ACLs gets it mapped at the same LUN number, as targetcli does. Off: map each LUN per initiator yourself."
+            checked={auto ?? current.data.autoAddMappedLuns}
+            onChange={(v) => (setSaved(false), setAuto(v))}
+          />
+          <Field label="Backups to keep (max_backup_files)" hint="Older configuration backups beyond this many are deleted, newest kept; 1 to 1000." error={errors.maxBackupFiles}>
+            {(p) => <TextInput {...p} inputMode="numeric" className="w-28" value={max ?? String(current.data.maxBackupFiles)} onChange={(e) => (setSaved(false), setErrors({}), setMax(e.target.value))} />}
+          </Field>
+          {errors.form && <Alert tone="bad">{errors.form}</Alert>}
+          <div className="flex items-center gap-3">
+            <Button type="submit" tone="primary" busy={save.isPending} data-testid="settings-save">Save</Button>
+            {saved && <span role="status" className="text-sm text-emerald-700">Saved.</span>}
+          </div>
+        </form>
+      )}
+    </Card>
+  );
+}
+
+function MetricsLinkCard() {
+  return (
+    <Card title="Metrics">
+      <p className="text-sm text-slate-600 dark:text-slate-400">
+        Prometheus scrapes <code>GET /metrics</code> on the console&apos;s address: from this machine freely, from elsewhere with a bearer token.
+      </p>
+      <Link href="/settings/metrics" className="mt-3 inline-block text-sm font-medium text-sky-800 underline dark:text-sky-300">
+        Metrics token and Prometheus configuration →
+      </Link>
+    </Card>
+  );
+}
+
 function BackupsCard() {
   const trpc = useTRPC();
   const qc = useQueryClient();
@@ -373,7 +437,9 @@ export function Settings() {
         <ApplianceCard />
         <PasswordCard />
         <DiscoveryCard />
+        <TargetcliSettingsCard />
         <BackupsCard />
+        <MetricsLinkCard />
         <div className="lg:col-span-2">
           <ImportExportCard />
         </div>
