@@ -13,6 +13,9 @@ import { checkTpgParameter } from "../engine/core/engine";
 import {
   nodeAclAttributeDefaults,
   nodeAclAttributeRanges,
+  nodeAclAttributeSupported,
+  tpgAttributeSupported,
+  unsupportedValue,
   storageObjectAttributeDefaults,
   storageObjectAttributeRules,
   tpgParameterRules,
@@ -345,6 +348,11 @@ function readTpg(r: Reader, raw: Json, path: string, siblings: TpgConfig[], skip
       r.error(`${path}.attributes.${k}`, `must be an integer in ${range[0]}..${range[1]}, got ${JSON.stringify(v)}`);
       continue;
     }
+    const unsupported = unsupportedValue(tpgAttributeSupported, k, v);
+    if (unsupported) {
+      r.notHonoured.push(`${path}.attributes.${unsupported.replace(" is not supported:", " not honoured:")} (${tpgAttributeDefaults[k]} is used)`);
+      continue;
+    }
     attributes[k] = v;
   }
   const parameters: Record<string, string> = {};
@@ -442,6 +450,11 @@ function readNodeAcl(r: Reader, raw: Json, path: string, luns: LunConfig[], skip
     const range = nodeAclAttributeRanges[k];
     if (typeof v !== "number" || !Number.isInteger(v) || v < range[0] || v > range[1]) {
       r.error(`${path}.attributes.${k}`, `must be an integer in ${range[0]}..${range[1]}, got ${JSON.stringify(v)}`);
+      continue;
+    }
+    const unsupported = unsupportedValue(nodeAclAttributeSupported, k, v);
+    if (unsupported) {
+      r.notHonoured.push(`${path}.attributes.${unsupported.replace(" is not supported:", " not honoured:")} (${nodeAclAttributeDefaults[k]} is used)`);
       continue;
     }
     attributes[k] = v;

@@ -115,6 +115,40 @@ export const tpgAttributeRanges: Record<string, [number, number]> = {
   login_keys_workaround: [0, 1],
 };
 
+/**
+ * Attribute values the API accepts from LIO's range but Portico cannot honour: the values it
+ * runs with, and why. Anything else is refused by the engine (a clear error naming the attribute)
+ * and reported as not honoured by the saveconfig import. docs/configuration.md has the full table.
+ */
+export interface SupportedValues {
+  values: number[];
+  why: string;
+}
+
+const ERL0_ONLY = "Portico implements ErrorRecoveryLevel 0 only (no SNACK, no connection recovery)";
+const NO_PI = "T10 protection information is not supported";
+
+export const tpgAttributeSupported: Record<string, SupportedValues> = {
+  default_erl: { values: [0], why: ERL0_ONLY },
+  t10_pi: { values: [0], why: NO_PI },
+  fabric_prot_type: { values: [0], why: NO_PI },
+  login_keys_workaround: { values: [1], why: "Portico always answers the login keys as LIO does with the workaround on" },
+};
+
+export const nodeAclAttributeSupported: Record<string, SupportedValues> = {
+  default_erl: { values: [0], why: ERL0_ONLY },
+  random_datain_pdu_offsets: { values: [0], why: "Portico sends Data-In PDUs in order (DataPDUInOrder=Yes)" },
+  random_datain_seq_offsets: { values: [0], why: "Portico sends Data-In sequences in order (DataSequenceInOrder=Yes)" },
+  random_r2t_offsets: { values: [0], why: "Portico sends R2Ts in order (DataSequenceInOrder=Yes)" },
+};
+
+/** "random_r2t_offsets=1 is not supported: Portico sends R2Ts in order (DataSequenceInOrder=Yes)", or undefined when supported. */
+export function unsupportedValue(table: Record<string, SupportedValues>, name: string, value: number): string | undefined {
+  const rule = table[name];
+  if (!rule || rule.values.includes(value)) return undefined;
+  return `${name}=${value} is not supported: ${rule.why}`;
+}
+
 /** iSCSI TPG parameters (tpgt_N/param): LIO's initial values, the target's side of negotiation. */
 export const tpgParameterDefaults: ParameterMap = {
   AuthMethod: "CHAP,None",
@@ -252,8 +286,9 @@ export const tpgParameterRules: Record<string, ParameterRule> = {
   DefaultTime2Wait: { kind: "number", range: [0, 3600] },
   DefaultTime2Retain: { kind: "number", range: [0, 3600] },
   MaxOutstandingR2T: { kind: "number", range: [1, 65535] },
-  DataPDUInOrder: { kind: "bool" },
-  DataSequenceInOrder: { kind: "bool" },
+  // "No" would let an initiator that also says No send Data-Out out of order (RFC 7143 §13.19-20: OR).
+  DataPDUInOrder: { kind: "fixed", values: ["Yes"], why: "Portico accepts Data-Out PDUs only in order" },
+  DataSequenceInOrder: { kind: "fixed", values: ["Yes"], why: "Portico sends R2Ts and accepts Data-Out sequences only in order" },
   ErrorRecoveryLevel: { kind: "fixed", values: ["0"], why: "only ErrorRecoveryLevel 0 is implemented" },
   IFMarker: { kind: "fixed", values: ["No"], why: "markers are not supported (LIO always rejects them)" },
   OFMarker: { kind: "fixed", values: ["No"], why: "markers are not supported (LIO always rejects them)" },

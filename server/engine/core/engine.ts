@@ -12,6 +12,9 @@ import {
   PRODUCT_ID_BY_PLUGIN,
   nodeAclAttributeDefaults,
   nodeAclAttributeRanges,
+  nodeAclAttributeSupported,
+  tpgAttributeSupported,
+  unsupportedValue,
   storageObjectAttributeDefaults,
   storageObjectAttributeRules,
   tpgAttributeDefaults,
@@ -655,6 +658,8 @@ function checkTpgAttribute(name: string, value: number): void {
   if (!Number.isInteger(value) || value < range[0] || value > range[1]) {
     throw new EngineError(`TPG attribute ${name} must be an integer in ${range[0]}..${range[1]}`, "invalid", name);
   }
+  const unsupported = unsupportedValue(tpgAttributeSupported, name, value);
+  if (unsupported) throw new EngineError(`TPG attribute ${unsupported}`, "invalid", name);
 }
 
 /** Validates an iSCSI parameter's value against its RFC 7143 type and LIO's range (lio-model.md §2.4). */
@@ -693,6 +698,8 @@ function checkNodeAclAttribute(name: string, value: number): void {
   if (!Number.isInteger(value) || value < range[0] || value > range[1]) {
     throw new EngineError(`node ACL attribute ${name} must be an integer in ${range[0]}..${range[1]}`, "invalid", name);
   }
+  const unsupported = unsupportedValue(nodeAclAttributeSupported, name, value);
+  if (unsupported) throw new EngineError(`node ACL attribute ${unsupported}`, "invalid", name);
 }
 
 function checkAclTag(tag: string): void {

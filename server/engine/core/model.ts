@@ -120,6 +120,16 @@ export class Tpg {
     return this.nodeAcls.get(initiatorName.toLowerCase());
   }
 
+  /**
+   * Does SendTargets list this TPG to this initiator? Those it admits, except that a demo-mode
+   * TPG with demo_mode_discovery=0 lists itself only to initiators that have an explicit ACL
+   * (LIO iscsit_build_sendtargets_response).
+   */
+  discoverableBy(initiatorName: string): boolean {
+    if (this.aclFor(initiatorName)) return true;
+    return this.demoMode && this.attributes.demo_mode_discovery === 1;
+  }
+
   /** May this initiator log in (and see the target in SendTargets)? */
   admits(initiatorName: string): boolean {
     return this.demoMode || this.aclFor(initiatorName) !== undefined;
@@ -160,9 +170,12 @@ export class Tpg {
   bindingsFor(initiatorName: string): LunBinding[] {
     const acl = this.aclFor(initiatorName);
     if (acl) {
+      // prod_mode_write_protect=1 makes every mapped LUN of every explicit ACL read-only (LIO
+      // core_enable_device_list_for_node); the mapped LUN's own write_protect still applies when it is 0.
+      const prodWp = this.attributes.prod_mode_write_protect === 1;
       return [...acl.mappedLuns.values()]
         .filter((m) => this.luns.has(m.tpgLun))
-        .map((m) => ({ lun: m.index, tpgLunIndex: m.tpgLun, writeProtect: m.writeProtect }));
+        .map((m) => ({ lun: m.index, tpgLunIndex: m.tpgLun, writeProtect: m.writeProtect || prodWp }));
     }
     if (!this.demoMode) return [];
     const wp = this.attributes.demo_mode_write_protect === 1;

@@ -907,7 +907,7 @@ export class Connection {
     out.push(...neg.responses);
     // A renegotiated MaxRecvDataSegmentLength takes effect for what we send next.
     const declared = s.negotiation.declared.get("MaxRecvDataSegmentLength");
-    if (declared) this.params = { ...this.params, maxXmitDataSegmentLength: Number(declared) };
+    if (declared) this.params = { ...this.params, maxXmitDataSegmentLength: s.negotiation.xmitLength() };
     this.sendTextChunk(encodeText(out), reply);
   }
 

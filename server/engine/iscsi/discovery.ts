@@ -20,7 +20,7 @@ export function targetAddress(portal: string, localAddress: string): string {
 
 /**
  * The SendTargets answer: for each target with an enabled TPG that lists itself
- * (tpg_enabled_sendtargets=1) and admits the initiator, TargetName then one
+ * (tpg_enabled_sendtargets=1) and admits the initiator (demo mode: if demo_mode_discovery=1), TargetName then one
  * TargetAddress=<addr>:<port>,<tag> per portal.
  * `which`: "All" (discovery), a target name, or "" (the session's own target).
  */
@@ -28,7 +28,7 @@ export function sendTargets(tpgs: Iterable<Tpg>, initiatorName: string, which: s
   const byTarget = new Map<string, Tpg[]>();
   for (const tpg of tpgs) {
     if (!tpg.enabled || tpg.attributes.tpg_enabled_sendtargets !== 1) continue;
-    if (!tpg.admits(initiatorName)) continue;
+    if (!tpg.discoverableBy(initiatorName)) continue;
     const iqn = tpg.target.iqn;
     if (which === "" ? current?.target !== tpg.target : which !== "All" && which.toLowerCase() !== iqn) continue;
     const list = byTarget.get(iqn) ?? [];

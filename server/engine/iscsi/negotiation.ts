@@ -127,6 +127,8 @@ export class Negotiation {
   readonly declared = new Map<string, string>();
   private readonly seen = new Set<string>();
   private ourMrdslDeclared = false;
+  /** The TPG's MaxXmitDataSegmentLength: the most Portico puts in one PDU, whatever the initiator declares (LIO caps it too). */
+  private xmitCap = Infinity;
 
   /**
    * Answers keys (excluding security keys, which the login's auth step handles).
@@ -206,6 +208,7 @@ export class Negotiation {
         const [lo, hi] = def.range!;
         if (n === undefined || n < lo || n > hi) return "Reject";
         this.declared.set(key, String(n));
+        this.xmitCap = parseNumber(ctx.target.MaxXmitDataSegmentLength ?? "") ?? Infinity;
         // Answer with our own declaration once (the initiator learns what it may send us).
         if (this.ourMrdslDeclared) return undefined;
         this.ourMrdslDeclared = true;
@@ -233,7 +236,7 @@ export class Negotiation {
       initialR2T: get("InitialR2T") === "Yes",
       immediateData: get("ImmediateData") === "Yes",
       maxRecvDataSegmentLength: num("MaxRecvDataSegmentLength"),
-      maxXmitDataSegmentLength: parseNumber(this.declared.get("MaxRecvDataSegmentLength") ?? "8192") ?? 8192,
+      maxXmitDataSegmentLength: this.xmitLength(),
       maxBurstLength,
       // RFC 7143 §13.14: FirstBurstLength MUST NOT exceed MaxBurstLength.
       firstBurstLength: Math.min(num("FirstBurstLength"), maxBurstLength),
@@ -244,6 +247,12 @@ export class Negotiation {
       dataSequenceInOrder: get("DataSequenceInOrder") === "Yes",
       errorRecoveryLevel: num("ErrorRecoveryLevel"),
     };
+  }
+
+  /** What Portico may send per PDU: the initiator's declared MaxRecvDataSegmentLength, at most the TPG's MaxXmitDataSegmentLength. */
+  xmitLength(): number {
+    const declared = parseNumber(this.declared.get("MaxRecvDataSegmentLength") ?? "8192") ?? 8192;
+    return Math.min(declared, this.xmitCap);
   }
 
   /** key=value strings of the parameters in force (SessionInfo.parameters). */
