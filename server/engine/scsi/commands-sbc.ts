@@ -322,14 +322,14 @@ export function registerSbcCommands(define: Define, defineSa: DefineSa): void {
   define(Opcode.WRITE_SAME_10, { name: "WRITE SAME(10)", handler: writeSame, writes: true, usage: rwUsage(0x41, 10, 0x08) });
   define(Opcode.WRITE_SAME_16, { name: "WRITE SAME(16)", handler: writeSame, writes: true, usage: rwUsage(0x93, 16, 0x09) });
   define(Opcode.UNMAP, { name: "UNMAP", handler: unmap, writes: true, usage: [0x42, 0x00, 0, 0, 0, 0, 0x3f, 0xff, 0xff, 0x07] }, (d) => d.thinUnmap);
-  defineSa(Opcode.SERVICE_ACTION_IN_16, ServiceActionIn16.GET_LBA_STATUS, { name: "GET LBA STATUS", handler: getLbaStatus });
+  defineSa(Opcode.SERVICE_ACTION_IN_16, ServiceActionIn16.GET_LBA_STATUS, { name: "GET LBA STATUS", handler: getLbaStatus, io: true });
   define(Opcode.COMPARE_AND_WRITE, { name: "COMPARE AND WRITE", handler: compareAndWrite, writes: true, usage: [0x89, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0xff, 0x3f, 0x07] }, (d) => d.attr("emulate_caw") === 1);
   for (const [op, len] of [[Opcode.WRITE_AND_VERIFY_10, 10], [Opcode.WRITE_AND_VERIFY_12, 12], [Opcode.WRITE_AND_VERIFY_16, 16]] as const) {
     define(op, { name: "WRITE AND VERIFY", handler: writeAndVerify, writes: true, usage: rwUsage(op, len, 0x12) });
   }
   define(Opcode.ORWRITE_16, { name: "ORWRITE(16)", handler: orWrite, writes: true, usage: rwUsage(0x8b, 16, 0x18) });
-  define(Opcode.PRE_FETCH_10, { name: "PRE-FETCH(10)", handler: preFetch, usage: rwUsage(0x34, 10, 0x02) });
-  define(Opcode.PRE_FETCH_16, { name: "PRE-FETCH(16)", handler: preFetch, usage: rwUsage(0x90, 16, 0x02) });
+  define(Opcode.PRE_FETCH_10, { name: "PRE-FETCH(10)", handler: preFetch, io: true, usage: rwUsage(0x34, 10, 0x02) });
+  define(Opcode.PRE_FETCH_16, { name: "PRE-FETCH(16)", handler: preFetch, io: true, usage: rwUsage(0x90, 16, 0x02) });
   define(Opcode.MAINTENANCE_IN, { name: "MAINTENANCE IN", handler: maintenanceInUnsupported, conflict: "spc2" });
   defineSa(Opcode.MAINTENANCE_IN, MaintenanceIn.REPORT_SUPPORTED_OPERATION_CODES, { name: "REPORT SUPPORTED OPERATION CODES", handler: rsoc, conflict: "spc2" }, (d) => d.attr("emulate_rsoc") === 1);
   defineSa(Opcode.MAINTENANCE_IN, MaintenanceIn.REPORT_TARGET_PORT_GROUPS, { name: "REPORT TARGET PORT GROUPS", handler: reportTargetPortGroups, conflict: "spc2" });

@@ -65,8 +65,10 @@ export type CommandHandler = (c: CommandContext) => Promise<ScsiResult> | ScsiRe
 export interface CommandDef {
   name: string;
   handler: CommandHandler;
-  /** Modifies the medium: refused on a write-protected LUN (DATA PROTECT). */
+  /** Modifies the medium: refused on a write-protected LUN (DATA PROTECT). Counts against queue_depth. */
   writes?: boolean;
+  /** Reads the backstore (READ, VERIFY, SYNCHRONIZE CACHE...): counts against queue_depth like writes. */
+  io?: boolean;
   /** INQUIRY, REPORT LUNS, REQUEST SENSE: neither blocked by nor consuming a unit attention (SPC-4 §5.14). */
   uaExempt?: boolean;
   /** How the command meets reservations (pr.ts ConflictKind); default "write" when `writes`, else "read". */
@@ -258,7 +260,23 @@ export class ScsiDisk implements ScsiDevice {
       if (def.writes && this.isWriteProtected(lun)) {
         throw this.modeState.swp && !lun.binding.writeProtect ? new SenseError(SenseKey.DATA_PROTECT, Asc.SOFTWARE_WRITE_PROTECTED) : writeProtected();
       }
-      return await def.handler(c);
+      if (!def.writes && !def.io) return await def.handler(c);
+      // queue_depth (read live): at most that many commands of this LU in flight to the backstore;
+      // the rest wait their turn in arrival order. Under the limit this is one comparison and a counter.
+      if (this.inflight < this.attr("queue_depth") && this.ioWaiters.length === 0) this.inflight++;
+      else {
+        await new Promise<void>((resolve) => this.ioWaiters.push(resolve));
+        // The slot was counted for us by release(). Aborted while waiting: give it back, do nothing.
+        if (task.signal?.aborted) {
+          this.releaseIo();
+          return { status: ScsiStatus.TASK_ABORTED };
+        }
+      }
+      try {
+        return await def.handler(c);
+      } finally {
+        this.releaseIo();
+      }
     } catch (err) {
       if (err instanceof SenseError) {
         const r: ScsiResult = { status: ScsiStatus.CHECK_CONDITION, sense: this.sense(err.key, err.code, err.extra) };
@@ -267,6 +285,25 @@ export class ScsiDisk implements ScsiDevice {
       }
       console.error(`[scsi] ${this.info.name}: opcode 0x${task.cdb[0]?.toString(16)} failed:`, err);
       return { status: ScsiStatus.CHECK_CONDITION, sense: this.sense(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE) };
+    }
+  }
+
+  /** Commands holding a queue_depth slot, and those waiting for one (FIFO). */
+  private inflight = 0;
+  private readonly ioWaiters: (() => void)[] = [];
+
+  /** Commands in flight to the backstore and waiting for a queue_depth slot (tests, monitoring). */
+  get ioQueue(): { inflight: number; waiting: number } {
+    return { inflight: this.inflight, waiting: this.ioWaiters.length };
+  }
+
+  private releaseIo(): void {
+    this.inflight--;
+    // A lowered queue_depth takes effect as slots free up; a raised one as soon as one does.
+    const depth = this.attr("queue_depth");
+    while (this.ioWaiters.length > 0 && this.inflight < depth) {
+      this.inflight++;
+      this.ioWaiters.shift()!();
     }
   }
 
@@ -655,10 +692,10 @@ defineCommand(Opcode.MODE_SELECT_10, { name: "MODE SELECT(10)", handler: modeSel
 defineCommand(Opcode.READ_CAPACITY_10, { name: "READ CAPACITY(10)", handler: readCapacity10, conflict: "spc2" });
 defineServiceAction(Opcode.SERVICE_ACTION_IN_16, ServiceActionIn16.READ_CAPACITY_16, { name: "READ CAPACITY(16)", handler: readCapacity16, conflict: "spc2" });
 defineCommand(Opcode.SERVICE_ACTION_IN_16, { name: "SERVICE ACTION IN(16)", handler: serviceActionIn16Unsupported });
-for (const op of [Opcode.READ_6, Opcode.READ_10, Opcode.READ_12, Opcode.READ_16]) defineCommand(op, { name: "READ", handler: read });
+for (const op of [Opcode.READ_6, Opcode.READ_10, Opcode.READ_12, Opcode.READ_16]) defineCommand(op, { name: "READ", handler: read, io: true });
 for (const op of [Opcode.WRITE_6, Opcode.WRITE_10, Opcode.WRITE_12, Opcode.WRITE_16]) defineCommand(op, { name: "WRITE", handler: write, writes: true });
-for (const op of [Opcode.VERIFY_10, Opcode.VERIFY_12, Opcode.VERIFY_16]) defineCommand(op, { name: "VERIFY", handler: verify });
-for (const op of [Opcode.SYNCHRONIZE_CACHE_10, Opcode.SYNCHRONIZE_CACHE_16]) defineCommand(op, { name: "SYNCHRONIZE CACHE", handler: synchronizeCache, conflict: "write" });
+for (const op of [Opcode.VERIFY_10, Opcode.VERIFY_12, Opcode.VERIFY_16]) defineCommand(op, { name: "VERIFY", handler: verify, io: true });
+for (const op of [Opcode.SYNCHRONIZE_CACHE_10, Opcode.SYNCHRONIZE_CACHE_16]) defineCommand(op, { name: "SYNCHRONIZE CACHE", handler: synchronizeCache, conflict: "write", io: true });
 defineCommand(Opcode.START_STOP_UNIT, { name: "START STOP UNIT", handler: startStopUnit });
 for (const op of [Opcode.REZERO_UNIT, Opcode.SEEK_6, Opcode.SEEK_10]) defineCommand(op, { name: "SEEK", handler: noop });
 

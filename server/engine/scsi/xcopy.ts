@@ -305,7 +305,7 @@ export function registerCopyCommands(define: Define, defineSa: (opcode: number, 
   const gate = (d: ScsiDisk) => d.attr("emulate_3pc") === 1;
   // Reservations and write protection are checked per copy target by the handler.
   define(0x83, { name: "EXTENDED COPY", handler: copyServiceActionUnsupported, conflict: "none" }, gate);
-  defineSa(0x83, 0x00, { name: "EXTENDED COPY(LID1)", handler: extendedCopy, conflict: "none", usage: [0x83, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x07] }, gate);
+  defineSa(0x83, 0x00, { name: "EXTENDED COPY(LID1)", handler: extendedCopy, conflict: "none", io: true, usage: [0x83, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x07] }, gate);
   define(0x84, { name: "RECEIVE COPY RESULTS", handler: copyServiceActionUnsupported, conflict: "none" }, gate);
   defineSa(0x84, ReceiveCopyResults.COPY_STATUS, { name: "RECEIVE COPY RESULTS(COPY STATUS)", handler: receiveCopyStatus, conflict: "none", usage: [0x84, 0x00, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x07] }, gate);
   defineSa(0x84, ReceiveCopyResults.OPERATING_PARAMETERS, { name: "RECEIVE COPY RESULTS(OPERATING PARAMETERS)", handler: receiveCopyOperatingParameters, conflict: "none", usage: [0x84, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x07] }, gate);
