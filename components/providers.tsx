@@ -4,6 +4,7 @@ import { createTRPCClient, httpBatchLink } from "@trpc/client";
 import { useState, type ReactNode } from "react";
 import superjson from "superjson";
 import type { AppRouter } from "@/server/api/root";
+import { setupCodeHeaders } from "./setup-code";
 import { TRPCProvider } from "./trpc";
 
 /** A session that ended (expired, logged out elsewhere, password changed) sends the browser to the login page. */
@@ -26,7 +27,7 @@ function makeQueryClient() {
 export function Providers({ children }: { children: ReactNode }) {
   const [queryClient] = useState(makeQueryClient);
   const [trpcClient] = useState(() =>
-    createTRPCClient<AppRouter>({ links: [httpBatchLink({ url: "/api/trpc", transformer: superjson })] }),
+    createTRPCClient<AppRouter>({ links: [httpBatchLink({ url: "/api/trpc", transformer: superjson, headers: setupCodeHeaders })] }),
   );
   return (
     <QueryClientProvider client={queryClient}>

@@ -7,7 +7,8 @@
  * Settings: PORTICO_DATA_DIR (./data), PORTICO_HTTP_HOST (0.0.0.0: the console has a login),
  * PORTICO_HTTP_PORT (3000).
  *
- * Access: until an admin exists every page redirects to /onboarding; afterwards pages
+ * Access: until an admin exists every page redirects to /onboarding (and onboarding from
+ * anywhere but loopback needs the one-time setup code printed at start-up); afterwards pages
  * need the session cookie (else /login) and so does every tRPC procedure except login
  * and the onboarding status. The CLI authenticates with the runtime-file token.
  * `--dev` runs the console with `next dev`.
@@ -20,6 +21,7 @@ import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { appRouter } from "./api/root";
 import { httpContextFactory, sessionOf } from "./auth/context";
 import { LoginRateLimiter } from "./auth/rate-limit";
+import { SetupCode } from "./auth/setup-code";
 import { AuthStore } from "./auth/store";
 import { attachAptplPersistence } from "./config/aptpl";
 import { ConfigService } from "./config/service";
@@ -95,6 +97,13 @@ async function main(): Promise<void> {
   const app = { version: version(), startedAt, dataDir: settings.dataDir, url: undefined as string | undefined };
 
   const auth = new AuthStore(db.db);
+  // Until an admin exists, onboarding from anywhere but loopback needs this run's setup code (printed below).
+  try {
+    auth.setupCode = SetupCode.start(settings.dataDir, auth.hasAdmin());
+  } catch (err) {
+    fail(`cannot write the setup code to ${settings.dataDir}: ${(err as Error).message}`);
+  }
+  const setupCode = auth.setupCode.code;
   const limiter = new LoginRateLimiter();
 
   const trpc = createHTTPHandler({
@@ -175,7 +184,8 @@ async function main(): Promise<void> {
   const portals = tree.targets.reduce((n, t) => n + t.tpgs.reduce((m, g) => m + g.portals.length, 0), 0);
   const listening = engine.fabric ? engine.portalKeys().length : 0;
   log(
-    `Portico ${app.version} ready: console ${app.url}${dev ? " (dev)" : ""} — ${tree.targets.length} target(s), ${portals} portal(s) (${listening} listening), data ${settings.dataDir}`,
+    `Portico ${app.version} ready: console ${app.url}${dev ? " (dev)" : ""} — ${tree.targets.length} target(s), ${portals} portal(s) (${listening} listening), data ${settings.dataDir}` +
+      (setupCode ? ` — onboarding setup code ${setupCode} (also in ${auth.setupCode.file}; not needed from this machine)` : ""),
   );
   if (consoleHandler.note) log(`portico: ${consoleHandler.note}`);
   for (const w of warnings) log(`portico: restore warning: ${w.object}: ${w.reason}`);

@@ -11,6 +11,7 @@ import { useEffect, useRef, useState, type ReactNode } from "react";
 import { adminAccountSchema } from "@/server/auth/schemas";
 import { applianceSchema, onboardingAccessSchema, onboardingStorageSchema, onboardingTargetSchema } from "@/server/console/schemas";
 import { formatBytes, newTargetName, serverErrors, sizeToBytes, SizeInput, zodErrors, type Errors, type SizeValue } from "../form";
+import { getSetupCode, setSetupCode } from "../setup-code";
 import { useTRPC } from "../trpc";
 import { Alert, Button, Card, Field, LoadingState, ErrorState, RadioCards, Select, Steps, TextInput, LinkButton } from "../ui";
 import { ConnectionInstructions, connectHost } from "./instructions";
@@ -86,7 +87,12 @@ export function OnboardingWizard() {
   const heading = useRef<HTMLHeadingElement>(null);
 
   const status = useQuery(trpc.onboarding.status.queryOptions());
-  const defaults = useQuery({ ...trpc.onboarding.defaults.queryOptions(), enabled: status.data?.onboarded === false || step === 8 });
+  // Off loopback, nothing but the status answers until the one-time setup code is entered (server/auth/setup-code.ts).
+  const [setupCode, setSetupCodeInput] = useState("");
+  const [codeOk, setCodeOk] = useState(false);
+  useEffect(() => setCodeOk(Boolean(getSetupCode())), []);
+  const needCode = Boolean(status.data?.setupCodeRequired) && !codeOk;
+  const defaults = useQuery({ ...trpc.onboarding.defaults.queryOptions(), enabled: (status.data?.onboarded === false && !needCode) || step === 8 });
 
   // Restore answers kept across reloads (never the passwords), then fill in the machine's defaults.
   useEffect(() => {
@@ -133,6 +139,7 @@ export function OnboardingWizard() {
   const checkStorage = useMutation(trpc.onboarding.checkStorage.mutationOptions());
   const checkTarget = useMutation(trpc.onboarding.checkTarget.mutationOptions());
   const complete = useMutation(trpc.onboarding.complete.mutationOptions());
+  const checkSetupCode = useMutation(trpc.onboarding.checkSetupCode.mutationOptions());
 
   if (status.isPending) return <LoadingState />;
   if (status.isError) return <ErrorState error={status.error} retry={() => void status.refetch()} />;
@@ -162,6 +169,16 @@ export function OnboardingWizard() {
   };
 
   const next = async () => {
+    if (step === 1 && needCode) {
+      if (!setupCode.trim()) return setErrors({ setupCode: "required: the start-up log and the setup-code file in the data directory show it" });
+      try {
+        await checkSetupCode.mutateAsync({ code: setupCode.trim() });
+      } catch (err) {
+        return setErrors(serverErrors(err));
+      }
+      setSetupCode(setupCode.trim());
+      setCodeOk(true);
+    }
     const e = validateStep(step);
     if (e) {
       setErrors(e);
@@ -202,6 +219,7 @@ export function OnboardingWizard() {
       const chapUser = state.access.mode === "acls" ? state.access.initiators.find((i) => i.auth !== "none")?.userid : undefined;
       setCreated(r.target ? { wwn: r.target.wwn, ip: r.target.ip, port: r.target.port, chapUser, notHonoured: r.notHonoured } : { wwn: "", ip: "", port: 0, notHonoured: r.notHonoured });
       setState((s) => stripSecrets(s));
+      setSetupCode(undefined); // used up: the appliance dropped it
       go(8);
     } catch (err) {
       const e = serverErrors(err);
@@ -215,7 +233,7 @@ export function OnboardingWizard() {
   const navButtons = (nextLabel = "Next", onNext: () => void = () => void next()) => (
     <div className="mt-6 flex flex-wrap justify-between gap-2">
       {step > 1 ? <Button onClick={back}>Back</Button> : <span />}
-      <Button tone="primary" onClick={onNext} busy={checkStorage.isPending || checkTarget.isPending} data-testid="wizard-next">
+      <Button tone="primary" onClick={onNext} busy={checkStorage.isPending || checkTarget.isPending || checkSetupCode.isPending} data-testid="wizard-next">
         {nextLabel}
       </Button>
     </div>
@@ -227,6 +245,34 @@ export function OnboardingWizard() {
   if (step === 1) {
     body = (
       <>
+        {status.data.setupCodeRequired && (
+          <div className="space-y-2 rounded-md border border-sky-300 bg-sky-50 p-3 dark:border-sky-800 dark:bg-sky-950" data-testid="setup-code-box">
+            {codeOk ? (
+              <p role="status" className="text-sm">Setup code accepted.</p>
+            ) : (
+              <>
+                <p className="text-sm">
+                  This browser is not on the appliance itself, so prove you run it: enter the one-time setup code. Portico printed it when it started (<code>onboarding setup code …</code>) and wrote it to the file <code>setup-code</code> in its data directory.
+                </p>
+                <Field label="Setup code" hint="Like ABCD-EFGH-JKLM-NPQR; dashes and case do not matter." error={err("setupCode")}>
+                  {(p) => (
+                    <TextInput
+                      {...p}
+                      autoComplete="off"
+                      spellCheck={false}
+                      className="font-mono"
+                      value={setupCode}
+                      onChange={(e) => {
+                        setSetupCodeInput(e.target.value);
+                        setErrors(({ setupCode: _gone, ...rest }) => rest);
+                      }}
+                    />
+                  )}
+                </Field>
+              </>
+            )}
+          </div>
+        )}
         <p className="text-sm text-slate-600 dark:text-slate-400">The console will ask for this account from now on. Passwords are stored as scrypt hashes.</p>
         <Field label="User name" error={err("admin.username")}>
           {(p) => <TextInput {...p} autoComplete="username" value={state.admin.username} onChange={(e) => update("admin", { username: e.target.value })} />}

@@ -42,7 +42,7 @@ export interface Context {
   session?: SessionUser;
   limiter?: LoginRateLimiter;
   /** Present for HTTP requests: who asked, and a way to set the session cookie on the response. */
-  http?: { ip: string; userAgent?: string; secure: boolean; setCookie(value: string): void };
+  http?: { ip: string; userAgent?: string; secure: boolean; setCookie(value: string): void; /** The onboarding setup code the request presents (server/auth/setup-code.ts). */ setupCode?: string };
 }
 
 const CODE_BY_ENGINE_CODE: Record<EngineError["code"], TRPCError["code"]> = {

@@ -12,6 +12,7 @@ import type { Engine } from "../engine/core/engine";
 import { TOKEN_HEADER } from "../runtime";
 import { parseCookies, SESSION_COOKIE } from "./cookies";
 import type { LoginRateLimiter } from "./rate-limit";
+import { SETUP_CODE_HEADER } from "./setup-code";
 import type { AuthStore } from "./store";
 
 export function sessionOf(auth: AuthStore, req: http.IncomingMessage) {
@@ -23,6 +24,7 @@ export function httpContextFactory(deps: { service: ConfigService; engine: Engin
     const given = req.headers[TOKEN_HEADER];
     if (given !== undefined && given !== deps.token) throw new TRPCError({ code: "UNAUTHORIZED", message: "wrong token: is the runtime file from another start?" });
     const ua = req.headers["user-agent"];
+    const setupCode = req.headers[SETUP_CODE_HEADER];
     return {
       service: deps.service,
       engine: deps.engine,
@@ -35,6 +37,7 @@ export function httpContextFactory(deps: { service: ConfigService; engine: Engin
         ip: req.socket.remoteAddress ?? "unknown",
         userAgent: typeof ua === "string" ? ua : undefined,
         secure: Boolean((req.socket as TLSSocket).encrypted),
+        setupCode: typeof setupCode === "string" ? setupCode : undefined,
         setCookie: (value) => {
           const prev = res.getHeader("set-cookie");
           res.setHeader("set-cookie", [...(Array.isArray(prev) ? prev : prev ? [String(prev)] : []), value]);

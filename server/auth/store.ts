@@ -7,6 +7,7 @@ import { and, eq, lt, ne } from "drizzle-orm";
 import type { PorticoDb } from "../db";
 import { adminSessions, adminUsers, settings } from "../db/schema";
 import { DUMMY_HASH, hashPassword, verifyPassword } from "./password";
+import type { SetupCode } from "./setup-code";
 
 /** A session ends after this long without a request… */
 export const SESSION_IDLE_MS = 12 * 60 * 60_000;
@@ -29,6 +30,9 @@ export interface ApplianceSettings {
 const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
 
 export class AuthStore {
+  /** The one-time onboarding setup code of this run (server/main.ts), while no admin exists. */
+  setupCode?: SetupCode;
+
   constructor(
     private readonly db: PorticoDb,
     private readonly now: () => number = Date.now,

@@ -3,7 +3,7 @@ export class FieldError extends Error {
   constructor(
     message: string,
     readonly field: string,
-    readonly code: "BAD_REQUEST" | "CONFLICT" | "NOT_FOUND" = "BAD_REQUEST",
+    readonly code: "BAD_REQUEST" | "CONFLICT" | "NOT_FOUND" | "FORBIDDEN" = "BAD_REQUEST",
   ) {
     super(message);
     this.name = "FieldError";

@@ -1,7 +1,8 @@
 /**
  * The onboarding wizard's API. `status` is public. While the appliance has no admin,
  * the wizard's helpers and `complete` are reachable without a session (there is no one
- * to sign in yet); once an admin exists, they need one, and `complete` is refused.
+ * to sign in yet) but, from anywhere but loopback, only with the one-time setup code
+ * (server/auth/setup-code.ts); once an admin exists, they need one, and `complete` is refused.
  */
 import { TRPCError } from "@trpc/server";
 import { sessionCookie } from "../../auth/cookies";
@@ -12,16 +13,42 @@ import net from "node:net";
 import { FieldError } from "../../console/errors";
 import { onboardingSchema, onboardingStorageSchema, onboardingTargetSchema } from "../../console/schemas";
 import { portalKey } from "../../engine/core/names";
+import { z } from "zod";
+import type { Context } from "../trpc";
 import { publicProcedure, router } from "../trpc";
+
+/** Refuses an onboarding request from the network without the right setup code (FORBIDDEN, field `setupCode`). */
+function requireSetupCode(ctx: Context): void {
+  if (ctx.actor !== "console") return;
+  const refusal = ctx.auth?.setupCode?.refusal(ctx.http?.ip, ctx.http?.setupCode);
+  if (refusal) throw new FieldError(refusal, "setupCode", "FORBIDDEN");
+}
 
 const setupOrAdmin = publicProcedure.use(({ ctx, next }) => {
   const onboarded = ctx.auth?.hasAdmin() ?? true;
-  if (!onboarded || ctx.session || ctx.actor === "cli" || ctx.actor === "internal") return next();
+  if (ctx.session || ctx.actor === "cli" || ctx.actor === "internal") return next();
+  if (!onboarded) {
+    requireSetupCode(ctx);
+    return next();
+  }
   throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in to the console first" });
 });
 
 export const onboardingRouter = router({
-  status: publicProcedure.query(({ ctx }) => ({ onboarded: ctx.auth?.hasAdmin() ?? true })),
+  status: publicProcedure.query(({ ctx }) => {
+    const onboarded = ctx.auth?.hasAdmin() ?? true;
+    // Whether this browser must enter the setup code (it is not on loopback and a code is in force).
+    const setupCodeRequired = !onboarded && ctx.actor === "console" && Boolean(ctx.auth?.setupCode?.refusal(ctx.http?.ip, undefined));
+    return { onboarded, setupCodeRequired };
+  }),
+
+  /** The wizard's first step: is this the setup code? (FORBIDDEN at field `setupCode` when not.) */
+  checkSetupCode: publicProcedure.input(z.object({ code: z.string().trim().min(1, "required").max(64) })).mutation(({ ctx, input }) => {
+    if (ctx.auth?.hasAdmin() ?? true) throw new TRPCError({ code: "CONFLICT", message: "this appliance is already set up: sign in instead" });
+    const refusal = ctx.auth?.setupCode?.refusal(ctx.http?.ip, input.code);
+    if (refusal) throw new FieldError(refusal, "setupCode", "FORBIDDEN");
+    return { ok: true };
+  }),
 
   /** What the wizard offers: host name, IQN prefix, addresses, block devices, what the engine enforces. */
   defaults: setupOrAdmin.query(({ ctx }) => {
@@ -60,11 +87,13 @@ export const onboardingRouter = router({
     const auth = ctx.auth;
     if (!auth) throw new TRPCError({ code: "PRECONDITION_FAILED", message: "admin accounts are not available in this context" });
     if (auth.hasAdmin()) throw new TRPCError({ code: "CONFLICT", message: "this appliance is already set up: sign in instead" });
+    requireSetupCode(ctx);
     const { notHonoured } = await createInitialConfig(ctx.service, input);
     const userId = await auth.createAdmin(input.admin.username, input.admin.password);
     auth.setSetting("appliance.name", input.appliance.name);
     auth.setSetting("appliance.iqnPrefix", input.appliance.iqnPrefix);
     auth.setSetting("onboarding.completedAt", new Date().toISOString());
+    auth.setupCode?.drop();
     const s = auth.createSession(userId, { ip: ctx.http?.ip, userAgent: ctx.http?.userAgent });
     ctx.http?.setCookie(sessionCookie(s.token, { maxAgeSeconds: s.maxAgeSeconds, secure: ctx.http.secure }));
     return { notHonoured, target: input.target ? { ...input.target, wwn: input.target.wwn.trim().toLowerCase() } : null };
