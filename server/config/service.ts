@@ -304,11 +304,12 @@ export class ConfigService {
   }
 
   /**
-   * Grows a fileio or ramdisk storage object; initiators get CAPACITY DATA HAS CHANGED.
+   * Grows a storage object (block: to its device's new size, re-read; `size` optional);
+   * initiators get CAPACITY DATA HAS CHANGED.
    * The grown file cannot be shrunk back, so this change is not undone if the DB write failed
    * (the next start re-reads the file's size).
    */
-  async resizeStorageObject(plugin: BackstorePlugin, name: string, size: number): Promise<{ size: number }> {
+  async resizeStorageObject(plugin: BackstorePlugin, name: string, size?: number): Promise<{ size: number }> {
     return this.transaction(async () => {
       const so = this.engine.storageObject(plugin, name);
       const bytes = await this.engine.resizeStorageObject(plugin, name, size);

@@ -56,4 +56,5 @@ export const setStorageObjectAttributesSchema = storageObjectRefSchema.extend({
   attributes: z.record(z.string().regex(/^[a-z0-9_]+$/, "not an attribute name"), z.number().int("attributes are integers")),
 });
 export const setStorageObjectIdentitySchema = storageObjectRefSchema.extend({ wwn: unitSerialSchema.optional(), ...identityFields });
-export const resizeStorageObjectSchema = storageObjectRefSchema.extend({ size: sizeSchema });
+/** `size` may be left out for a block storage object: it grows to its device's new size. */
+export const resizeStorageObjectSchema = storageObjectRefSchema.extend({ size: sizeSchema.optional() });

@@ -41,8 +41,10 @@ export interface Backstore {
    * without it every block counts as mapped.
    */
   status?(offset: number, length: number): Promise<{ mapped: boolean; length: number }>;
-  /** Grows the backstore to `newSizeBytes`. Optional: block devices take their size from the device. */
+  /** Grows the backstore to `newSizeBytes` (block: at most the device's current size, see deviceSize). Optional. */
   resize?(newSizeBytes: number): Promise<void>;
+  /** block: the backing device's size now (re-read: the device may have grown since it was opened). Optional. */
+  deviceSize?(): Promise<number>;
   /** Flushes and releases file descriptors and memory. */
   close(): Promise<void>;
 }

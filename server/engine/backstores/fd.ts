@@ -7,6 +7,7 @@
  * write) calls fdatasync.
  */
 import fs from "node:fs";
+import path from "node:path";
 import type { Backstore, BackstorePlugin } from "./backstore";
 import { nativeAddon } from "./native";
 
@@ -111,10 +112,22 @@ export class FdBackstore implements Backstore {
 
   async resize(newSizeBytes: number): Promise<void> {
     this.check();
-    if (this.plugin !== "fileio") throw new Error("a block device takes its size from the device");
     if (newSizeBytes < this.sizeBytes) throw new Error(`cannot shrink ${this.path} from ${this.sizeBytes} to ${newSizeBytes} bytes`);
+    if (this.plugin === "block") {
+      // A block device is grown outside Portico (losetup -c, lvextend...): take what it has now.
+      const device = await this.deviceSize();
+      if (newSizeBytes > device) throw new Error(`${this.path} has only ${device} bytes`);
+      this.sizeBytes = roundDown(newSizeBytes, this.blockSize);
+      return;
+    }
     await new Promise<void>((resolve, reject) => fs.ftruncate(this.fd, newSizeBytes, (err) => (err ? reject(err) : resolve())));
     this.sizeBytes = roundDown(newSizeBytes, this.blockSize);
+  }
+
+  /** block: the device's size now, re-read from sysfs (it may have grown since it was opened). */
+  async deviceSize(): Promise<number> {
+    if (this.plugin !== "block") return this.sizeBytes;
+    return blockDeviceSize(this.path);
   }
 
   async close(): Promise<void> {
@@ -134,4 +147,16 @@ export function roundDown(n: number, m: number): number {
 }
 function roundUp(n: number, m: number): number {
   return Math.ceil(n / m) * m;
+}
+
+/** Capacity of a block device from sysfs (fs.stat reports 0 for block devices). */
+export async function blockDeviceSize(realPath: string): Promise<number> {
+  const name = path.basename(realPath);
+  const sysfs = `/sys/class/block/${name}/size`;
+  const text = await fs.promises.readFile(sysfs, "utf8").catch(() => {
+    throw new Error(`cannot read the size of ${realPath} from ${sysfs}`);
+  });
+  const sectors = Number(text.trim());
+  if (!Number.isSafeInteger(sectors)) throw new Error(`unexpected size "${text.trim()}" in ${sysfs}`);
+  return sectors * 512; // sysfs counts 512-byte sectors whatever the logical block size
 }

@@ -5,12 +5,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Backstore, BackstoreSpec, OpenBackstore } from "./backstore";
-import { FdBackstore, roundDown } from "./fd";
+import { FdBackstore, blockDeviceSize, roundDown } from "./fd";
 import { RamdiskBackstore } from "./ramdisk";
 
 export type { Backstore, BackstoreSpec, OpenBackstore } from "./backstore";
 export { RamdiskBackstore } from "./ramdisk";
-export { FdBackstore } from "./fd";
+export { FdBackstore, blockDeviceSize } from "./fd";
 export { nativeAddon, nativeAddonStatus } from "./native";
 
 function checkBlockSize(spec: BackstoreSpec): number {
@@ -97,18 +97,6 @@ async function preallocate(fd: number, from: number, to: number): Promise<void> 
     await new Promise<void>((resolve, reject) => fs.write(fd, chunk, 0, n, pos, (e) => (e ? reject(e) : resolve())));
   }
   await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (e) => (e ? reject(e) : resolve())));
-}
-
-/** Capacity of a block device from sysfs (fs.stat reports 0 for block devices). */
-export async function blockDeviceSize(realPath: string): Promise<number> {
-  const name = path.basename(realPath);
-  const sysfs = `/sys/class/block/${name}/size`;
-  const text = await fs.promises.readFile(sysfs, "utf8").catch(() => {
-    throw new Error(`cannot read the size of ${realPath} from ${sysfs}`);
-  });
-  const sectors = Number(text.trim());
-  if (!Number.isSafeInteger(sectors)) throw new Error(`unexpected size "${text.trim()}" in ${sysfs}`);
-  return sectors * 512; // sysfs counts 512-byte sectors whatever the logical block size
 }
 
 async function openBlock(spec: BackstoreSpec, bs: number): Promise<Backstore> {

@@ -267,22 +267,45 @@ export class Engine {
   }
 
   /**
-   * Grows a storage object (fileio: the file; ramdisk: its capacity). Shrinking is refused:
-   * initiators would lose data they wrote. Every nexus gets CAPACITY DATA HAS CHANGED
-   * (2Ah/09h, SBC-3 §4.10) from the SCSI layer on its next command.
+   * Grows a storage object (fileio: the file; ramdisk: its capacity; block: to what the device
+   * has grown to, re-read from /sys/class/block/<name>/size, e.g. after `losetup -c` or lvextend).
+   * Shrinking is refused: initiators would lose data they wrote. A block object without `sizeBytes`
+   * takes the device's whole new size. Every nexus gets CAPACITY DATA HAS CHANGED (2Ah/09h,
+   * SBC-3 §4.10) from the SCSI layer on its next command.
    */
-  async resizeStorageObject(plugin: string, name: string, sizeBytes: number): Promise<number> {
+  async resizeStorageObject(plugin: string, name: string, sizeBytes?: number): Promise<number> {
     const so = this.storageObject(plugin, name);
-    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new EngineError("size must be a positive number of bytes", "invalid", "size");
+    if (sizeBytes !== undefined && (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0)) throw new EngineError("size must be a positive number of bytes", "invalid", "size");
     const bs = so.backstore.blockSize;
+    if (so.plugin === "block") {
+      if (!so.backstore.deviceSize || !so.backstore.resize) throw new EngineError(`${so.key} cannot be resized`, "invalid", "size");
+      const device = await so.backstore.deviceSize().catch((err: unknown) => {
+        throw new EngineError(`cannot read the size of ${so.dev}: ${(err as Error).message}`, "io", "size");
+      });
+      const deviceUsable = device - (device % bs);
+      if (deviceUsable <= so.sizeBytes) {
+        throw new EngineError(
+          `block device ${so.dev} did not grow: it has ${device} bytes and ${so.key} already uses ${so.sizeBytes}. Grow the device first (e.g. truncate the backing file and run losetup -c, or lvextend)`,
+          "invalid", "size",
+        );
+      }
+      const wanted = sizeBytes === undefined ? deviceUsable : sizeBytes - (sizeBytes % bs);
+      if (wanted > deviceUsable) throw new EngineError(`block device ${so.dev} has only ${device} bytes: ${so.key} cannot grow to ${sizeBytes}`, "invalid", "size");
+      if (wanted < so.sizeBytes) {
+        throw new EngineError(`${so.key} cannot shrink from ${so.sizeBytes} to ${wanted} bytes: initiators would lose data (only growing is supported)`, "invalid", "size");
+      }
+      await so.backstore.resize(wanted).catch((err: unknown) => {
+        throw new EngineError(`cannot grow ${so.key}: ${(err as Error).message}`, "io", "size");
+      });
+      return so.sizeBytes;
+    }
+    if (sizeBytes === undefined) throw new EngineError(`${so.key}: give the new size in bytes`, "invalid", "size");
     const target = sizeBytes - (sizeBytes % bs);
     if (target < so.sizeBytes) {
       throw new EngineError(`${so.key} cannot shrink from ${so.sizeBytes} to ${target} bytes: initiators would lose data (only growing is supported)`, "invalid", "size");
     }
     if (target === so.sizeBytes) return so.sizeBytes;
-    if (!so.backstore.resize || so.plugin === "block") {
-      throw new EngineError(`${so.key} takes its size from the block device: grow the device itself`, "invalid", "size");
-    }
+    if (!so.backstore.resize) throw new EngineError(`${so.key} cannot be resized`, "invalid", "size");
     await so.backstore.resize(target).catch((err: unknown) => {
       throw new EngineError(`cannot grow ${so.key}: ${(err as Error).message}`, "io", "size");
     });
