@@ -27,7 +27,7 @@ import { attachAptplPersistence } from "./config/aptpl";
 import { ConfigService } from "./config/service";
 import { offlineDevice } from "./config/probe";
 import { openDatabase, type OpenedDatabase } from "./db";
-import { handleMonitorHttp, startMonitor } from "./history/monitor";
+import { handleMonitorHttp, startMonitor, stopMonitor } from "./history/monitor";
 import type { Engine } from "./engine/core/engine";
 import { packageRoot, readRuntime, readSettings, removeRuntime, version, writeRuntime } from "./runtime";
 
@@ -204,6 +204,7 @@ async function main(): Promise<void> {
     server.close();
     server.closeIdleConnections();
     await shutdownEngine();
+    stopMonitor(); // after the engine (its logouts reach the event log): writes the minute in progress
     server.closeAllConnections();
     removeRuntime(settings.dataDir);
     clearTimeout(hard);

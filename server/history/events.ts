@@ -69,3 +69,37 @@ export function redact(v: unknown, depth = 0): unknown {
   }
   return String(v);
 }
+
+/**
+ * What a unit attention's ASC/ASCQ means (SPC-4 Annex D), for the event log: the ones
+ * LIO and this engine raise, named as in the standard's table.
+ */
+const ASC_MEANINGS: Record<string, string> = {
+  "29/00": "power on, reset, or bus device reset occurred",
+  "29/01": "power on occurred",
+  "29/02": "SCSI bus reset occurred",
+  "29/03": "bus device reset function occurred",
+  "29/04": "device internal reset",
+  "29/07": "I_T nexus loss occurred",
+  "2a/01": "mode parameters changed",
+  "2a/02": "log parameters changed",
+  "2a/03": "reservations preempted",
+  "2a/04": "reservations released",
+  "2a/05": "registrations preempted",
+  "2a/06": "asymmetric access state changed",
+  "2a/09": "capacity data has changed",
+  "2a/10": "timestamp changed",
+  "2f/00": "commands cleared by another initiator",
+  "2f/01": "commands cleared by power loss notification",
+  "2f/02": "commands cleared by device server",
+  "38/07": "thin provisioning soft threshold reached",
+  "3f/01": "microcode has been changed",
+  "3f/03": "inquiry data has changed",
+  "3f/0e": "reported LUNs data has changed",
+};
+
+export function ascMeaning(asc: unknown, ascq: unknown): string | undefined {
+  if (typeof asc !== "number" || typeof ascq !== "number") return undefined;
+  const hex = (n: number) => n.toString(16).padStart(2, "0");
+  return ASC_MEANINGS[`${hex(asc)}/${hex(ascq)}`];
+}

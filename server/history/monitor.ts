@@ -16,7 +16,7 @@ import { Counter, errorCount, type IoStats } from "../engine/core/stats";
 import { engineMonitor } from "../engine/index";
 import type { FabricEvent, IscsiFabric } from "../engine/iscsi/fabric";
 import { openHistory, type OpenedHistory } from "./db";
-import { setEventSink, type EventInput } from "./events";
+import { ascMeaning, setEventSink, type EventInput } from "./events";
 import { events, minuteStats, monitorSettings } from "./schema";
 
 export const MINUTE_RETENTION_MS = 7 * 24 * 3600_000;
@@ -121,7 +121,8 @@ export class Monitor {
   private insertsSincePrune = 0;
   private readonly insertMinute;
   private readonly insertEvent;
-  private readonly onFabricEvent = (e: FabricEvent) => this.record({ ...e, actor: undefined });
+  private readonly onFabricEvent = (e: FabricEvent) =>
+    this.record({ ...e, actor: undefined, message: e.message ?? (e.type.startsWith("unit_attention") ? ascMeaning(e.detail?.asc, e.detail?.ascq) : undefined) });
   private readonly unsubscribeMinute: () => void;
   closed = false;
 
@@ -169,11 +170,13 @@ export class Monitor {
     every(5_000, () => this.syncLuns());
   }
 
+  /** Stops sampling, writes the minute in progress to history.db, closes it. Idempotent. */
   close(): void {
     if (this.closed) return;
-    this.closed = true;
     for (const t of this.timers) clearInterval(t);
     this.sampler.stop();
+    this.flushMinute();
+    this.closed = true;
     this.unsubscribeMinute();
     this.fabric.events.off("event", this.onFabricEvent);
     setEventSink(undefined);
@@ -181,6 +184,35 @@ export class Monitor {
   }
 
   // ---- writing ------------------------------------------------------------------------------------
+
+  /**
+   * Writes the minute in progress as a partial minute (its `samples` < 60), as if it had
+   * ended now: at shutdown, the IO since the last full minute would otherwise be lost.
+   * Only for shutdown: if sampling went on, the rest of that minute would later replace
+   * this row (same minute, scope and key). Returns how many rows it wrote.
+   *
+   * The sampler (server/engine/core/sampler.ts) closes minutes itself and has no public
+   * call for this; its closeMinute(start) hands the aggregates to our onMinute hook, and
+   * test/unit/monitor/history.test.ts fails if that ever stops working.
+   */
+  flushMinute(): number {
+    if (this.closed) return 0;
+    const internals = this.sampler as unknown as { closeMinute?: (start: number) => void; currentMinute?: number };
+    if (typeof internals.closeMinute !== "function" || typeof internals.currentMinute !== "number" || Number.isNaN(internals.currentMinute)) {
+      process.stderr.write("portico: monitor: cannot write the partial minute (the sampler has no closeMinute)\n");
+      return 0;
+    }
+    let written = 0;
+    const count = this.sampler.onMinute((rows) => (written = rows.length));
+    try {
+      internals.closeMinute.call(this.sampler, internals.currentMinute * this.sampler.minuteMs);
+    } catch (err) {
+      process.stderr.write(`portico: monitor: partial minute: ${(err as Error).message}\n`);
+    } finally {
+      count();
+    }
+    return written;
+  }
 
   private storeMinutes(rows: MinuteAggregate[]): void {
     if (this.closed || rows.length === 0) return;
@@ -464,6 +496,11 @@ export function startMonitor(opts: { engine: Engine; dataDir: string }): Monitor
     process.stderr.write(`portico: monitoring is off: ${(err as Error).message}\n`);
     return undefined;
   }
+}
+
+/** For server/main.ts' shutdown: stop sampling and write the minute in progress (the monitor closes). */
+export function stopMonitor(): void {
+  getMonitor()?.close();
 }
 
 /** For server/main.ts: serve /metrics if the monitor runs (returns true when it answered). */

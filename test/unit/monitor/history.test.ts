@@ -69,6 +69,28 @@ describe("Monitor", () => {
     }
   });
 
+  it("writes the minute in progress when it closes (shutdown), as a partial minute", () => {
+    const base = Math.floor(Date.now() / 60_000) * 60_000 - 5 * 60_000;
+    const lun = [...monitor.stats.luns.values()][0];
+    const s = monitor.sampler;
+    s.baseline(base);
+    for (let sec = 1; sec <= 20; sec++) {
+      lun.c[1] += 50; // WRITE_COMMANDS
+      s.tick(base + sec * 1000);
+    }
+    lun.c[1] += 7; // after the last tick: still counted
+    expect(monitor.minutes("lun", lun.key)).toHaveLength(0);
+    monitor.close();
+    const again = openHistory(dir);
+    try {
+      const rows = again.sqlite.prepare("SELECT minute, samples, write_commands AS w FROM minute_stats WHERE scope = 'lun' AND key = ?").all(lun.key) as { minute: number; samples: number; w: number }[];
+      expect(rows).toEqual([{ minute: base, samples: 20, w: 1007 }]);
+      expect(again.sqlite.prepare("SELECT count(*) AS n FROM minute_stats WHERE scope = 'appliance'").get()).toEqual({ n: 1 });
+    } finally {
+      again.close();
+    }
+  });
+
   it("prunes minutes after 7 days and events after 30 days", () => {
     const now = Date.now();
     const ins = monitor.history.sqlite.prepare(
