@@ -17,12 +17,15 @@
  *
  * `--nice-browsers` runs Chromium at nice 19 (it then gets only the CPU the appliance and
  * iscsi-perf leave): on a real deployment the browsers are not on the appliance.
+ * Part 2 also prints the CPU the browsers used during the streaming runs (utime+stime of
+ * Chromium's process tree from /proc, % of one core): steadier than the IOPS ratio on a
+ * shared machine, and the figure the dashboard's rendering cost shows up in directly.
  * Needs the production build (`npx next build`) for part 2. Prints each run and the
  * medians; the machine is shared and noisy, so alternation and medians matter more
  * than any single figure.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "@playwright/test";
 import { freePort, waitForPort } from "../test/support/ports";
@@ -95,6 +98,40 @@ function perf(a: Appliance): number {
   const v = all.length ? Number(all[all.length - 1][1]) : NaN;
   if (!Number.isFinite(v)) throw new Error(`iscsi-perf output not understood: ${out.slice(-300)}`);
   return v;
+}
+
+/**
+ * CPU seconds (user + system) used so far by the descendants of `root` (not root itself),
+ * except the trees under `exclude`, from /proc. With root = this process and the appliance
+ * excluded, that is Chromium (Playwright's library mode starts it as our child).
+ */
+function treeCpuSeconds(root: number, exclude: (number | undefined)[]): number {
+  const parent = new Map<number, number>();
+  const cpu = new Map<number, number>();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      // Fields after the command name (which may contain spaces): state ppid … utime(12th) stime(13th).
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      parent.set(Number(d), Number(f[1]));
+      cpu.set(Number(d), (Number(f[11]) + Number(f[12])) / 100); // USER_HZ is 100 on Linux
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  let total = 0;
+  for (const [pid, t] of cpu) {
+    if (pid === root) continue;
+    for (let p: number | undefined = pid, hops = 0; p && hops < 64; p = parent.get(p), hops++) {
+      if (exclude.includes(p)) break;
+      if (p === root) {
+        total += t;
+        break;
+      }
+    }
+  }
+  return total;
 }
 
 const median = (xs: number[]) => {
@@ -179,6 +216,8 @@ async function browsers(): Promise<void> {
     perf(a); // warm-up
     const idle: number[] = [];
     const streaming: number[] = [];
+    const browserCpu: number[] = [];
+    const browserCpuNow = () => treeCpuSeconds(process.pid, [a.server.child.pid]);
     for (let i = 0; i < rounds; i++) {
       for (const live of i % 2 === 0 ? [false, true] : [true, false]) {
         for (const p of pages) {
@@ -186,13 +225,17 @@ async function browsers(): Promise<void> {
           else await p.goto("about:blank");
         }
         await new Promise((r) => setTimeout(r, 1000)); // page load settles
+        const cpu0 = browserCpuNow();
+        const t0 = performance.now();
         (live ? streaming : idle).push(perf(a));
+        if (live) browserCpu.push(((browserCpuNow() - cpu0) / ((performance.now() - t0) / 1000)) * 100);
       }
-      console.log(`round ${i + 1}: idle ${idle[i]} IOPS, 2 browsers streaming ${streaming[i]} IOPS`);
+      console.log(`round ${i + 1}: idle ${idle[i]} IOPS, 2 browsers streaming ${streaming[i]} IOPS (${(streaming[i] / idle[i] * 100).toFixed(1)} %; Chromium ${browserCpu[i].toFixed(1)} % of a core)`);
     }
     const mi = median(idle);
     const ms = median(streaming);
     console.log(`median: idle ${mi} IOPS, streaming ${ms} IOPS → ${((ms / mi) * 100).toFixed(1)} % of idle (goal ≥ 95 %)`);
+    console.log(`median of per-round ratios: ${median(streaming.map((x, j) => (x / idle[j]) * 100)).toFixed(1)} %; Chromium while streaming: median ${median(browserCpu).toFixed(1)} % of a core`);
   } finally {
     await browser.close();
     await close(a);
