@@ -104,7 +104,30 @@ test("while iscsi-perf runs, Overview and Sessions show the session and non-zero
   await expect(panel.getByTestId("card-iops-value")).not.toHaveText("0", { timeout: 3_000 - (Date.now() - t0) > 500 ? 3_000 - (Date.now() - t0) : 500 });
   expect(Date.now() - t0).toBeLessThan(3_500);
   await expect(panel.getByTestId("busiest-lun").first()).toContainText("perfdisk");
+  // One source for sessions on the page: the status cards no longer repeat the count, and the list agrees with the card.
+  await expect(page.getByTestId("count-sessions")).toHaveCount(0);
+  await expect(page.getByTestId("sessions-card").getByTestId("session").filter({ hasText: INITIATOR })).toHaveCount(1, { timeout: 3_000 });
+  // Charts: units on the axes' captions, read and write told apart, a tooltip with values under the cursor.
+  for (const [id, unit] of [["overview-iops", "IO/s"], ["overview-throughput", "MB/s"], ["overview-latency", "ms"]] as const) {
+    const fig = panel.getByTestId(id);
+    await expect(fig.locator("figcaption")).toContainText(`(${unit})`);
+    expect(await fig.getByRole("img").getAttribute("aria-label")).toContain(`in ${unit}, read and write`);
+    await expect(fig).toContainText("Read");
+    await expect(fig).toContainText("Write");
+  }
+  const iopsChart = panel.getByTestId("overview-iops");
+  await expect(iopsChart).toHaveAttribute("data-points", /[1-9]/, { timeout: 5_000 });
+  const over = iopsChart.locator(".u-over");
+  const box = (await over.boundingBox())!;
+  await over.hover({ position: { x: box.width - 3, y: box.height / 2 } });
+  const tip = iopsChart.getByTestId("chart-tooltip");
+  await expect(tip).toBeVisible();
+  await expect(tip).toContainText(/Read [\d.]+k? IO\/s/);
+  await expect(tip).toContainText(/Write [\d.]+k? IO\/s/);
+  await expect(tip).not.toContainText("Read 0 IO/s");
   await page.screenshot({ path: testInfo.outputPath("overview-live.png"), fullPage: true });
+  await page.mouse.move(0, 0);
+  await expect(tip).toBeHidden();
 
   // Sessions: the initiator, with non-zero IOPS.
   await page.goto(`${server.url}/sessions`);
@@ -137,6 +160,8 @@ test("while iscsi-perf runs, Overview and Sessions show the session and non-zero
   await page.screenshot({ path: testInfo.outputPath("lun-detail.png"), fullPage: true });
   await page.getByTestId("range-24h").click();
   await expect(page.getByTestId("lun-iops")).toBeVisible();
+  await expect(page.getByTestId("lun-iops").locator("figcaption")).toContainText("(IO/s)");
+  await page.screenshot({ path: testInfo.outputPath("lun-detail-24h.png"), fullPage: true });
 
   // Disconnect from the Sessions page, confirmed first.
   stopPerf();

@@ -8,8 +8,8 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { useTRPC, type RouterOutputs } from "@/components/trpc";
-import { fmtDateTime } from "./format";
-import { btnSecondary, cx, Empty, Failure, Loading, Panel, Pill, td, th } from "./ui";
+import { Badge, Button, Card, EmptyState, ErrorState, LoadingState, td, th } from "@/components/ui";
+import { cx, fmtDateTime } from "./format";
 
 type EventRow = RouterOutputs["events"]["list"][number];
 
@@ -59,7 +59,7 @@ export function EventsPage() {
           Logins and logouts, refused logins and why, resets, unit attentions and configuration changes with who made them. Kept 30 days.
         </p>
       </div>
-      <Panel className="mb-4" testId="events-filters">
+      <Card className="mb-4" id="events-filters">
         <form className="flex flex-wrap items-end gap-4" onSubmit={(e) => e.preventDefault()} aria-label="Filter events">
           <fieldset>
             <legend className="mb-1 text-xs font-medium text-slate-600 uppercase dark:text-slate-400">Type</legend>
@@ -103,9 +103,7 @@ export function EventsPage() {
             </select>
           </label>
           {filtered && (
-            <button
-              type="button"
-              className={btnSecondary}
+            <Button
               onClick={() => {
                 setTypes([]);
                 setTarget("");
@@ -114,19 +112,21 @@ export function EventsPage() {
               }}
             >
               Clear filters
-            </button>
+            </Button>
           )}
         </form>
-      </Panel>
-      <Panel>
+      </Card>
+      <Card>
         {list.isPending ? (
-          <Loading label="Loading events…" />
+          <LoadingState label="Loading events…" />
         ) : list.isError ? (
-          <Failure message={list.error.message} retry={() => void list.refetch()} />
+          <ErrorState error={list.error} retry={() => void list.refetch()} />
         ) : list.data.length === 0 ? (
-          <Empty title={filtered ? "No event matches these filters" : "Nothing has happened in the last 24 hours"} testId="events-empty">
-            {filtered ? "Widen the time range or clear the filters." : "Logins, logouts and configuration changes will be listed here."}
-          </Empty>
+          <div data-testid="events-empty">
+            <EmptyState title={filtered ? "No event matches these filters" : "Nothing has happened in the last 24 hours"}>
+              {filtered ? "Widen the time range or clear the filters." : "Logins, logouts and configuration changes will be listed here."}
+            </EmptyState>
+          </div>
         ) : (
           <>
             <div className="overflow-x-auto">
@@ -148,13 +148,13 @@ export function EventsPage() {
               </table>
             </div>
             {list.data.length >= limit && (
-              <button type="button" className={cx(btnSecondary, "mt-3")} onClick={() => setLimit((l) => Math.min(l + PAGE, 1000))} disabled={limit >= 1000} data-testid="events-more">
+              <Button className="mt-3" onClick={() => setLimit((l) => Math.min(l + PAGE, 1000))} disabled={limit >= 1000} data-testid="events-more">
                 {limit >= 1000 ? "Showing the newest 1000: narrow the filters" : "Show older events"}
-              </button>
+              </Button>
             )}
           </>
         )}
-      </Panel>
+      </Card>
     </div>
   );
 }
@@ -173,13 +173,19 @@ function EventLine({ e }: { e: EventRow }) {
         {d.ok === false && <span className="text-red-700"> — failed: {e.message}</span>}
       </>
     );
-  else if (e.type === "unit_attention") details = <>LUN {e.lun} · ASC/ASCQ {hex(d.asc)}/{hex(d.ascq)}</>;
+  else if (e.type === "unit_attention")
+    details = (
+      <>
+        LUN {e.lun} · ASC/ASCQ {hex(d.asc)}/{hex(d.ascq)}
+        {e.message && <span className="text-slate-600 dark:text-slate-400"> — {e.message}</span>}
+      </>
+    );
   else if (e.type === "reset") details = <>{["", "", "", "", "", "LUN reset", "target warm reset", "target cold reset"][Number(d.function)] ?? "reset"}{e.lun !== null ? ` · LUN ${e.lun}` : ""}</>;
   return (
     <tr data-testid="event-row" data-type={e.type}>
       <td className={`${td} whitespace-nowrap tabular-nums`}>{fmtDateTime(e.at)}</td>
       <td className={td}>
-        <Pill tone={t?.tone ?? "off"}>{t?.label ?? e.type}</Pill>
+        <Badge tone={t?.tone ?? "off"}>{t?.label ?? e.type}</Badge>
       </td>
       <td className={td}>
         <span className="break-all">{e.initiatorName ?? "–"}</span>

@@ -72,3 +72,6 @@ export function lunHref(key: string): string {
 export function sessionHref(id: string): string {
   return `/sessions/${encodeURIComponent(id)}`;
 }
+
+/** Joins class names, skipping falsy ones. */
+export const cx = (...c: (string | false | null | undefined)[]) => c.filter(Boolean).join(" ");

@@ -6,18 +6,20 @@
  */
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
-import { useMemo, useState } from "react";
-import { useTRPC } from "@/components/trpc";
-import { IoCharts, type ChartPoint } from "./charts";
-import { fmtBytes, fmtCount, fmtIops, fmtLatency, fmtMBps, lunHref } from "./format";
-import { historyToPoints, LiveBadge, useLive } from "./live";
-import { cx, Empty, Failure, Loading, Panel, Pill, Stat, td, th } from "./ui";
+import { useCallback, useMemo, useState } from "react";
+import { useTRPC, type RouterOutputs } from "@/components/trpc";
+import { Badge, Card, EmptyState, ErrorState, LoadingState, td, th } from "@/components/ui";
+import { Stat } from "@/components/ui/stat";
+import { IoCharts } from "./charts";
+import { cx, fmtBytes, fmtCount, fmtIops, fmtLatency, fmtMBps, lunHref } from "./format";
+import { historyToPoints, LiveBadge, useLiveFeed, useLiveLatest, type LiveFeed, type SampleEvent } from "./live";
 
 export function LunsPage() {
   const trpc = useTRPC();
   const luns = useQuery({ ...trpc.monitor.luns.queryOptions(), refetchInterval: 5_000 });
-  const live = useLive();
-  const rates = useMemo(() => new Map((live.latest?.luns ?? []).map((l) => [l.key, l])), [live.latest]);
+  const feed = useLiveFeed();
+  const latest = useLiveLatest(feed);
+  const rates = useMemo(() => new Map((latest?.luns ?? []).map((l) => [l.key, l])), [latest]);
   return (
     <div>
       <div className="mb-6 flex flex-wrap items-start justify-between gap-3">
@@ -25,17 +27,17 @@ export function LunsPage() {
           <h1 className="text-2xl font-semibold tracking-tight">LUNs</h1>
           <p className="mt-1 text-sm text-slate-600 dark:text-slate-400">How busy each exported LUN is. Open one for its charts and history.</p>
         </div>
-        <LiveBadge status={live.status} error={live.error} />
+         <LiveBadge feed={feed} />
       </div>
-      <Panel>
+      <Card>
         {luns.isPending ? (
-          <Loading label="Loading LUNs…" />
+          <LoadingState label="Loading LUNs…" />
         ) : luns.isError ? (
-          <Failure message={luns.error.message} retry={() => void luns.refetch()} />
+          <ErrorState error={luns.error} retry={() => void luns.refetch()} />
         ) : luns.data.length === 0 ? (
-          <Empty title="No LUN is exported" testId="luns-empty">
-            Export a storage object from a target&apos;s TPG to see its IO here.
-          </Empty>
+          <div data-testid="luns-empty">
+            <EmptyState title="No LUN is exported">Export a storage object from a target&apos;s TPG to see its IO here.</EmptyState>
+          </div>
         ) : (
           <div className="overflow-x-auto">
             <table className="w-full min-w-[48rem] text-left text-sm" data-testid="luns-table" aria-label="LUNs">
@@ -62,7 +64,7 @@ export function LunsPage() {
                         </Link>
                       </td>
                       <td className={td}>
-                        {l.storageObject} <Pill>{l.backstore}</Pill>
+                        {l.storageObject} <Badge>{l.backstore}</Badge>
                       </td>
                       <td className={`${td} text-right tabular-nums`}>{fmtBytes(l.sizeBytes)}</td>
                       <td className={`${td} text-right tabular-nums`}>{r ? fmtIops(r.readIops + r.writeIops + r.otherIops) : "–"}</td>
@@ -77,7 +79,7 @@ export function LunsPage() {
             </table>
           </div>
         )}
-      </Panel>
+      </Card>
     </div>
   );
 }
@@ -97,22 +99,24 @@ export function LunDetailPage({ lunKey }: { lunKey: string }) {
   const seedQ = useQuery({ ...trpc.monitor.history.queryOptions({ scope: "lun", key: lunKey, range: "15m" }), staleTime: Infinity, refetchOnWindowFocus: false });
   const stored = useQuery({ ...trpc.monitor.history.queryOptions({ scope: "lun", key: lunKey, range: range === "15m" ? "1h" : range }), enabled: range !== "15m", refetchInterval: 60_000 });
   const seed = useMemo(() => (seedQ.data?.source === "live" ? historyToPoints(seedQ.data.live) : []), [seedQ.data]);
-  const live = useLive({ pick: (e) => e.luns.find((l) => l.key === lunKey), seed });
+  const pick = useCallback((e: SampleEvent) => e.luns.find((l) => l.key === lunKey), [lunKey]);
+  const feed = useLiveFeed({ pick, seed });
+  const points = useMemo(() => (stored.data?.source === "stored" ? stored.data.points : []), [stored.data]);
   const [target, tpg, n] = lunKey.split("|");
 
-  if (lun.isPending) return <Loading label="Loading LUN…" />;
-  if (lun.isError) return <Failure message={lun.error.message} retry={() => void lun.refetch()} />;
+  if (lun.isPending) return <LoadingState label="Loading LUN…" />;
+  if (lun.isError) return <ErrorState error={lun.error} retry={() => void lun.refetch()} />;
   if (!lun.data) {
     return (
-      <Empty title="This LUN does not exist (any more)" testId="lun-missing">
-        <span className="break-all">{target}</span> tpg{tpg} LUN {n}. <Link href="/luns" className="text-sky-800 underline">All LUNs</Link>
-      </Empty>
+      <div data-testid="lun-missing">
+        <EmptyState title="This LUN does not exist (any more)">
+          <span className="break-all">{target}</span> tpg{tpg} LUN {n}. <Link href="/luns" className="text-sky-800 underline">All LUNs</Link>
+        </EmptyState>
+      </div>
     );
   }
   const l = lun.data;
   const spec = RANGES.find((r) => r.id === range)!;
-  const data: ChartPoint[] = range === "15m" ? live.series : stored.data?.source === "stored" ? stored.data.points : [];
-  const cur = live.latest?.luns.find((x) => x.key === lunKey) ?? l.latest;
 
   return (
     <div data-testid="lun-detail" data-key={lunKey}>
@@ -131,16 +135,10 @@ export function LunDetailPage({ lunKey }: { lunKey: string }) {
             {l.targetName} · tpg{l.tpgTag} · {l.backstore} · {fmtBytes(l.sizeBytes)}
           </p>
         </div>
-        <LiveBadge status={live.status} error={live.error} />
+        <LiveBadge feed={feed} />
       </div>
-      <div className="mb-4 grid grid-cols-2 gap-3 md:grid-cols-5" data-testid="lun-totals">
-        <Stat label="IOPS now" value={cur ? fmtIops(cur.readIops + cur.writeIops + cur.otherIops) : "–"} hint={cur ? `R ${fmtIops(cur.readIops)} · W ${fmtIops(cur.writeIops)}` : undefined} />
-        <Stat label="Throughput" value={cur ? fmtMBps(cur.readMBps + cur.writeMBps) : "–"} hint={cur ? `R ${fmtMBps(cur.readMBps)} · W ${fmtMBps(cur.writeMBps)}` : undefined} />
-        <Stat label="Queue depth" value={cur ? cur.queueDepth : l.totals.inFlight} hint={cur ? `avg ${cur.avgQueueDepth.toFixed(1)}` : undefined} />
-        <Stat label="Data since start" value={fmtBytes(l.totals.readBytes + l.totals.writeBytes)} hint={`${fmtCount(l.totals.readCommands)} reads · ${fmtCount(l.totals.writeCommands)} writes`} />
-        <Stat label="Errors" value={fmtCount(l.totals.errors)} tone={l.totals.errors ? "bad" : undefined} hint="since start" />
-      </div>
-      <Panel
+      <LunNow feed={feed} lun={l} />
+      <Card
         title="IO over time"
         actions={
           <div role="group" aria-label="Time range" className="inline-flex overflow-hidden rounded-md border border-slate-300 dark:border-slate-700">
@@ -160,17 +158,21 @@ export function LunDetailPage({ lunKey }: { lunKey: string }) {
         }
       >
         {range !== "15m" && stored.isPending ? (
-          <Loading label="Loading history…" />
+          <LoadingState label="Loading history…" />
         ) : range !== "15m" && stored.isError ? (
-          <Failure message={stored.error.message} retry={() => void stored.refetch()} />
+          <ErrorState error={stored.error} retry={() => void stored.refetch()} />
         ) : (
           <>
-            {range !== "15m" && data.length === 0 && (
+            {range !== "15m" && points.length === 0 && (
               <p className="mb-2 text-sm text-slate-600" data-testid="history-empty">
                 No stored minutes in this range yet: history is written once a minute and kept for 7 days.
               </p>
             )}
-            <IoCharts data={data} spanMs={spec.spanMs} testIdPrefix="lun" withDate={range === "7d" || range === "24h"} height={220} />
+            {range === "15m" ? (
+              <IoCharts feed={feed} spanMs={spec.spanMs} testIdPrefix="lun" height={220} />
+            ) : (
+              <IoCharts points={points} spanMs={spec.spanMs} testIdPrefix="lun" withDate={range === "7d" || range === "24h"} height={220} />
+            )}
             <p className="mt-2 text-xs text-slate-500">
               {range === "15m"
                 ? "1-second samples. Latency is the 99th percentile per second, from dispatch to response."
@@ -178,7 +180,24 @@ export function LunDetailPage({ lunKey }: { lunKey: string }) {
             </p>
           </>
         )}
-      </Panel>
+      </Card>
+    </div>
+  );
+}
+
+type LunRow = NonNullable<RouterOutputs["monitor"]["lun"]>;
+
+/** The cards with the LUN's rates now: the only part of the page that renders each second. */
+function LunNow({ feed, lun: l }: { feed: LiveFeed; lun: LunRow }) {
+  const latest = useLiveLatest(feed);
+  const cur = latest?.luns.find((x) => x.key === l.key) ?? l.latest;
+  return (
+    <div className="mb-4 grid grid-cols-2 gap-3 md:grid-cols-5" data-testid="lun-totals">
+      <Stat label="IOPS now" value={cur ? fmtIops(cur.readIops + cur.writeIops + cur.otherIops) : "–"} hint={cur ? `R ${fmtIops(cur.readIops)} · W ${fmtIops(cur.writeIops)}` : undefined} />
+      <Stat label="Throughput" value={cur ? fmtMBps(cur.readMBps + cur.writeMBps) : "–"} hint={cur ? `R ${fmtMBps(cur.readMBps)} · W ${fmtMBps(cur.writeMBps)}` : undefined} />
+      <Stat label="Queue depth" value={cur ? cur.queueDepth : l.totals.inFlight} hint={cur ? `avg ${cur.avgQueueDepth.toFixed(1)}` : undefined} />
+      <Stat label="Data since start" value={fmtBytes(l.totals.readBytes + l.totals.writeBytes)} hint={`${fmtCount(l.totals.readCommands)} reads · ${fmtCount(l.totals.writeCommands)} writes`} />
+      <Stat label="Errors" value={fmtCount(l.totals.errors)} tone={l.totals.errors ? "bad" : undefined} hint="since start" />
     </div>
   );
 }

@@ -7,7 +7,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { useTRPC } from "@/components/trpc";
-import { btnSecondary, Confirm, Failure, Loading, Panel, Pill } from "./ui";
+import { Badge, Button, Card, ConfirmDialog, ErrorState, LoadingState } from "@/components/ui";
 
 export function MetricsSettings() {
   const trpc = useTRPC();
@@ -26,11 +26,11 @@ export function MetricsSettings() {
   );
   const origin = typeof window === "undefined" ? "http://appliance:3000" : window.location.origin;
   return (
-    <Panel title="Prometheus metrics" testId="metrics-settings">
+    <Card title="Prometheus metrics" id="metrics-settings">
       {settings.isPending ? (
-        <Loading />
+        <LoadingState />
       ) : settings.isError ? (
-        <Failure message={settings.error.message} retry={() => void settings.refetch()} />
+        <ErrorState error={settings.error} retry={() => void settings.refetch()} />
       ) : (
         <div className="space-y-3 text-sm">
           <p>
@@ -38,8 +38,8 @@ export function MetricsSettings() {
             requests from this machine (localhost) without a token; other hosts need the token below as a bearer token.
           </p>
           <p data-testid="metrics-token-state">
-            Token: {settings.data.tokenSet ? <Pill tone="ok">set</Pill> : <Pill>not set — localhost only</Pill>} · IO counting:{" "}
-            {settings.data.statsEnabled ? <Pill tone="ok">on</Pill> : <Pill tone="warn">off (PORTICO_STATS=off)</Pill>}
+            Token: {settings.data.tokenSet ? <Badge tone="ok">set</Badge> : <Badge>not set — localhost only</Badge>} · IO counting:{" "}
+            {settings.data.statsEnabled ? <Badge tone="ok">on</Badge> : <Badge tone="warn">off (PORTICO_STATS=off)</Badge>}
           </p>
           {shown && (
             <div className="rounded-md border border-amber-300 bg-amber-50 p-3 text-amber-950" role="status">
@@ -55,18 +55,18 @@ export function MetricsSettings() {
           )}
           {set.error && <p role="alert" className="text-red-700">{set.error.message}</p>}
           <div className="flex gap-2">
-            <button type="button" className={btnSecondary} onClick={() => set.mutate({ action: "generate" })} disabled={set.isPending} data-testid="metrics-generate">
+            <Button onClick={() => set.mutate({ action: "generate" })} disabled={set.isPending} data-testid="metrics-generate">
               {settings.data.tokenSet ? "Replace token" : "Generate token"}
-            </button>
+            </Button>
             {settings.data.tokenSet && (
-              <button type="button" className={btnSecondary} onClick={() => setConfirmClear(true)} data-testid="metrics-clear">
+              <Button onClick={() => setConfirmClear(true)} data-testid="metrics-clear">
                 Remove token
-              </button>
+              </Button>
             )}
           </div>
         </div>
       )}
-      <Confirm
+      <ConfirmDialog
         open={confirmClear}
         title="Remove the metrics token?"
         confirmLabel="Remove token"
@@ -77,8 +77,8 @@ export function MetricsSettings() {
           set.mutate({ action: "clear" });
         }}
       >
-        <p>Prometheus servers on other hosts will get 403 until a new token is set. Scrapes from localhost keep working.</p>
-      </Confirm>
-    </Panel>
+        <p data-testid="confirm-dialog">Prometheus servers on other hosts will get 403 until a new token is set. Scrapes from localhost keep working.</p>
+      </ConfirmDialog>
+    </Card>
   );
 }

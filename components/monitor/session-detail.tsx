@@ -3,13 +3,14 @@
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
-import { useMemo, useState } from "react";
+import { useCallback, useMemo, useState } from "react";
 import { useTRPC } from "@/components/trpc";
 import { IoCharts } from "./charts";
 import { fmtBytes, fmtCount, fmtDateTime, fmtDuration, fmtIops, fmtMBps } from "./format";
-import { historyToPoints, LiveBadge, useLive } from "./live";
+import { historyToPoints, LiveBadge, useLiveFeed, useLiveLatest, type SampleEvent } from "./live";
 import { DisconnectDialog, Parameters, withLiveRates, type SessionRow } from "./sessions";
-import { btnDanger, Empty, Failure, Loading, Panel, Pill, Stat, td, th } from "./ui";
+import { Badge, Button, Card, EmptyState, ErrorState, LoadingState, td, th } from "@/components/ui";
+import { Stat } from "@/components/ui/stat";
 
 export function SessionDetailPage({ id }: { id: string }) {
   const trpc = useTRPC();
@@ -17,20 +18,25 @@ export function SessionDetailPage({ id }: { id: string }) {
   const q = useQuery({ ...trpc.sessions.get.queryOptions({ id }), refetchInterval: 2_000 });
   const past = useQuery({ ...trpc.monitor.history.queryOptions({ scope: "session", key: id, range: "15m" }), staleTime: Infinity, refetchOnWindowFocus: false });
   const seed = useMemo(() => (past.data?.source === "live" ? historyToPoints(past.data.live) : undefined), [past.data]);
-  const live = useLive({ pick: (e) => e.sessions.find((s) => s.id === id), seed });
+  const pick = useCallback((e: SampleEvent) => e.sessions.find((s) => s.id === id), [id]);
+  const feed = useLiveFeed({ pick, seed });
+  // The cards show the rates now: this page renders once a second (the charts draw themselves).
+  const latest = useLiveLatest(feed);
   const [doomed, setDoomed] = useState<SessionRow | null>(null);
 
-  if (q.isPending) return <Loading label="Loading session…" />;
-  if (q.isError) return <Failure message={q.error.message} retry={() => void q.refetch()} />;
+  if (q.isPending) return <LoadingState label="Loading session…" />;
+  if (q.isError) return <ErrorState error={q.error} retry={() => void q.refetch()} />;
   if (!q.data.session) {
     return (
-      <Empty title="This session has ended" testId="session-missing">
-        The initiator logged out or its connection closed. <Link href="/sessions" className="text-sky-800 underline">All sessions</Link> ·{" "}
-        <Link href="/events" className="text-sky-800 underline">Events</Link>
-      </Empty>
+      <div data-testid="session-missing">
+        <EmptyState title="This session has ended">
+          The initiator logged out or its connection closed. <Link href="/sessions" className="text-sky-800 underline">All sessions</Link> ·{" "}
+          <Link href="/events" className="text-sky-800 underline">Events</Link>
+        </EmptyState>
+      </div>
     );
   }
-  const s = withLiveRates([q.data.session], live.latest)[0];
+  const s = withLiveRates([q.data.session], latest)[0];
   return (
     <div data-testid="session-detail" data-id={id}>
       <nav className="mb-2 text-sm">
@@ -45,14 +51,14 @@ export function SessionDetailPage({ id }: { id: string }) {
           <p className="mt-1 text-sm break-all text-slate-600 dark:text-slate-400">
             {s.initiatorAlias ? `${s.initiatorAlias} · ` : ""}
             {s.targetName ?? "discovery"} {s.tpgTag !== undefined ? `· tpg${s.tpgTag}` : ""} · ISID {s.isid} · TSIH {s.tsih} ·{" "}
-            {s.authenticated ? <Pill tone="ok">CHAP</Pill> : <Pill>no CHAP</Pill>}
+            {s.authenticated ? <Badge tone="ok">CHAP</Badge> : <Badge>no CHAP</Badge>}
           </p>
         </div>
         <div className="flex items-center gap-2">
-          <LiveBadge status={live.status} error={live.error} />
-          <button type="button" className={btnDanger} onClick={() => setDoomed(s)} data-testid="disconnect-button">
+          <LiveBadge feed={feed} />
+          <Button tone="danger" onClick={() => setDoomed(s)} data-testid="disconnect-button">
             Disconnect
-          </button>
+          </Button>
         </div>
       </div>
       <div className="mb-4 grid grid-cols-2 gap-3 md:grid-cols-4">
@@ -61,11 +67,11 @@ export function SessionDetailPage({ id }: { id: string }) {
         <Stat label="Since login" value={fmtBytes(s.totals.readBytes + s.totals.writeBytes)} hint={`${fmtCount(s.totals.readCommands)} reads · ${fmtCount(s.totals.writeCommands)} writes · ${fmtCount(s.totals.errors)} errors`} />
         <Stat label="Logged in" value={fmtDuration(Date.now() - s.loginTime)} hint={fmtDateTime(s.loginTime)} />
       </div>
-      <Panel title="IO, last 15 minutes" className="mb-4">
-        <IoCharts data={live.series} spanMs={15 * 60_000} testIdPrefix="session-chart" />
-      </Panel>
+      <Card title="IO, last 15 minutes" className="mb-4">
+        <IoCharts feed={feed} spanMs={15 * 60_000} testIdPrefix="session-chart" />
+      </Card>
       <div className="grid gap-4 lg:grid-cols-2">
-        <Panel title="Connections">
+        <Card title="Connections">
           <table className="w-full text-left text-sm" aria-label="Connections">
             <thead>
               <tr>
@@ -88,10 +94,10 @@ export function SessionDetailPage({ id }: { id: string }) {
               ))}
             </tbody>
           </table>
-        </Panel>
-        <Panel title="Negotiated parameters">
+        </Card>
+        <Card title="Negotiated parameters">
           <Parameters params={s.parameters} />
-        </Panel>
+        </Card>
       </div>
       <DisconnectDialog session={doomed} onClose={() => setDoomed(null)} onDone={() => router.push("/sessions")} />
     </div>

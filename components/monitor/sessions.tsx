@@ -11,9 +11,9 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { Fragment, useMemo, useState } from "react";
 import { useTRPC, type RouterOutputs } from "@/components/trpc";
-import { fmtDateTime, fmtDuration, fmtIops, fmtMBps, sessionHref } from "./format";
-import { LiveBadge, useLive } from "./live";
-import { btnSecondary, Confirm, cx, Empty, Failure, Loading, Panel, Pill, td, th } from "./ui";
+import { Badge, Button, Card, ConfirmDialog, EmptyState, ErrorState, LoadingState, td, th } from "@/components/ui";
+import { cx, fmtDateTime, fmtDuration, fmtIops, fmtMBps, sessionHref } from "./format";
+import { LiveBadge, useLiveFeed, useLiveLatest, type SampleEvent } from "./live";
 
 export type SessionRow = RouterOutputs["sessions"]["list"][number];
 type SortKey = "iops" | "mbps" | "initiator" | "target" | "login" | "address";
@@ -32,7 +32,7 @@ const COLUMNS: { key: SortKey | null; label: string; align?: "right" }[] = [
   { key: null, label: "" },
 ];
 
-export function withLiveRates(rows: SessionRow[], live: ReturnType<typeof useLive>["latest"]): SessionRow[] {
+export function withLiveRates(rows: SessionRow[], live: SampleEvent | null): SessionRow[] {
   if (!live) return rows;
   const byId = new Map(live.sessions.map((s) => [s.id, s]));
   return rows.map((r) => {
@@ -65,7 +65,7 @@ export function DisconnectDialog({ session, onClose, onDone }: { session: Sessio
     onDone?.();
   });
   return (
-    <Confirm
+    <ConfirmDialog
       open={!!session}
       title="Disconnect this session?"
       confirmLabel="Disconnect"
@@ -78,7 +78,7 @@ export function DisconnectDialog({ session, onClose, onDone }: { session: Sessio
       onConfirm={() => session && disconnect.mutate({ id: session.id, timeoutMs: 5_000 })}
     >
       {session && (
-        <>
+        <div data-testid="confirm-dialog" className="space-y-3 text-sm">
           <p>
             <strong className="break-all">{session.initiatorName}</strong> will be asked to log out of{" "}
             <span className="break-all">{session.targetName ?? "discovery"}</span>. If it has not done so within 5 seconds, its connection is dropped.
@@ -86,23 +86,24 @@ export function DisconnectDialog({ session, onClose, onDone }: { session: Sessio
           <p className="text-slate-600 dark:text-slate-400">
             Commands in flight are aborted. Most initiators log in again by themselves; to keep one out, change its ACL first.
           </p>
-        </>
+        </div>
       )}
-    </Confirm>
+    </ConfirmDialog>
   );
 }
 
 export function SessionsPage() {
   const trpc = useTRPC();
   const list = useQuery({ ...trpc.sessions.list.queryOptions(), refetchInterval: 2_000 });
-  const live = useLive();
+  const feed = useLiveFeed();
+  const latest = useLiveLatest(feed);
   const [sort, setSort] = useState<{ key: SortKey; dir: 1 | -1 }>({ key: "iops", dir: -1 });
   const [open, setOpen] = useState<Set<string>>(new Set());
   const [doomed, setDoomed] = useState<SessionRow | null>(null);
   const [flash, setFlash] = useState<string | null>(null);
 
   const rows = useMemo(() => {
-    const merged = withLiveRates(list.data ?? [], live.latest);
+    const merged = withLiveRates(list.data ?? [], latest);
     const val = (r: SessionRow): number | string => {
       switch (sort.key) {
         case "iops": return r.iops;
@@ -118,7 +119,7 @@ export function SessionsPage() {
       const c = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
       return c * sort.dir || a.id.localeCompare(b.id);
     });
-  }, [list.data, live.latest, sort]);
+  }, [list.data, latest, sort]);
 
   const toggle = (id: string) => setOpen((s) => {
     const n = new Set(s);
@@ -134,22 +135,24 @@ export function SessionsPage() {
           <h1 className="text-2xl font-semibold tracking-tight">Sessions</h1>
           <p className="mt-1 text-sm text-slate-600 dark:text-slate-400">Initiators logged in now, busiest first. Rates are per second, updated every second.</p>
         </div>
-        <LiveBadge status={live.status} error={live.error} />
+        <LiveBadge feed={feed} />
       </div>
       {flash && (
         <p role="status" data-testid="sessions-flash" className="mb-3 rounded border border-emerald-300 bg-emerald-50 px-3 py-2 text-sm text-emerald-900">
           {flash}
         </p>
       )}
-      <Panel testId="sessions-panel">
+      <Card id="sessions-panel">
         {list.isPending ? (
-          <Loading label="Loading sessions…" />
+          <LoadingState label="Loading sessions…" />
         ) : list.isError ? (
-          <Failure message={list.error.message} retry={() => void list.refetch()} />
+          <ErrorState error={list.error} retry={() => void list.refetch()} />
         ) : rows.length === 0 ? (
-          <Empty title="No initiator is logged in" testId="sessions-empty">
-            Sessions appear here as soon as an initiator logs in to one of the targets (for example <code>iscsiadm -m node --login</code>).
-          </Empty>
+          <div data-testid="sessions-empty">
+            <EmptyState title="No initiator is logged in">
+              Sessions appear here as soon as an initiator logs in to one of the targets (for example <code>iscsiadm -m node --login</code>).
+            </EmptyState>
+          </div>
         ) : (
           <div className="overflow-x-auto">
             <table className="w-full min-w-[64rem] text-left text-sm" data-testid="sessions-table" aria-label="Sessions">
@@ -195,7 +198,7 @@ export function SessionsPage() {
                             {s.initiatorName}
                           </Link>
                           {s.initiatorAlias && <div className="text-xs text-slate-600 dark:text-slate-400">{s.initiatorAlias}</div>}
-                          {s.sessionType === "Discovery" && <Pill tone="info">discovery</Pill>}
+                          {s.sessionType === "Discovery" && <Badge tone="info">discovery</Badge>}
                         </td>
                         <td className={`${td} font-mono text-xs`}>{c0 ? `${c0.remoteAddress}:${c0.remotePort}` : "–"}</td>
                         <td className={td}>
@@ -207,7 +210,7 @@ export function SessionsPage() {
                           <div>{s.tsih}</div>
                         </td>
                         <td className={`${td} text-right tabular-nums`}>{s.connections.length}</td>
-                        <td className={td}>{s.authenticated ? <Pill tone="ok">CHAP</Pill> : <Pill>none</Pill>}</td>
+                        <td className={td}>{s.authenticated ? <Badge tone="ok">CHAP</Badge> : <Badge>none</Badge>}</td>
                         <td className={td} title={fmtDateTime(s.loginTime)}>
                           {fmtDateTime(s.loginTime).slice(11)}
                           <div className="text-xs text-slate-600 dark:text-slate-400">{fmtDuration(Date.now() - s.loginTime)} ago</div>
@@ -219,9 +222,9 @@ export function SessionsPage() {
                           {fmtMBps(s.mbps).replace(" MB/s", "")}
                         </td>
                         <td className={td}>
-                          <button type="button" className={btnSecondary} data-testid="disconnect-button" onClick={() => setDoomed(s)}>
+                          <Button className="py-1" data-testid="disconnect-button" onClick={() => setDoomed(s)}>
                             Disconnect
-                          </button>
+                          </Button>
                         </td>
                       </tr>
                       {expanded && (
@@ -239,7 +242,7 @@ export function SessionsPage() {
             </table>
           </div>
         )}
-      </Panel>
+      </Card>
       <DisconnectDialog session={doomed} onClose={() => setDoomed(null)} onDone={() => setFlash(`Disconnected ${doomed?.initiatorName ?? "the session"}.`)} />
     </div>
   );

@@ -1,10 +1,15 @@
 "use client";
-/** Overview: appliance status, object counts, what needs attention, live sessions. Refreshes every 2 s. */
+/**
+ * Overview: appliance status, object counts, what needs attention, live sessions.
+ * Status and tree refresh every 2 s. Sessions have one source on this page: the
+ * sessions.list query shared with the live panel's card (refetched as soon as the live
+ * stream shows a session come or go), so the count and the list never disagree.
+ */
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { formatUptime } from "../form";
 import { useTRPC } from "../trpc";
-import { LivePanel } from "../monitor/live-panel";
+import { LivePanel, useSessionsNow } from "../monitor/live-panel";
 import { Alert, Badge, Card, DataTable, EmptyState, ErrorState, LinkButton, LoadingState, PageHeader, td, th } from "../ui";
 
 const REFRESH_MS = 2_000;
@@ -35,13 +40,12 @@ export function Overview() {
     { label: "Targets", value: c.targets, href: "/targets", testId: "count-targets" },
     { label: "LUNs", value: c.luns, href: "/targets", testId: "count-luns" },
     { label: "Portals listening", value: `${c.portalsListening} / ${c.portals}`, href: "/targets", testId: "count-portals" },
-    { label: "Sessions", value: c.sessions, href: "#sessions", testId: "count-sessions" },
   ];
   return (
     <>
       <PageHeader title="Overview" description={`${info.data?.appliance.name ?? "Appliance"} · Portico ${s.version} · up ${formatUptime(s.uptimeSeconds)}`} />
       <LivePanel />
-      <div className="mb-6 grid grid-cols-2 gap-3 sm:grid-cols-3 lg:grid-cols-5" data-testid="status-panel">
+      <div className="mb-6 grid grid-cols-2 gap-3 lg:grid-cols-4" data-testid="status-panel">
         {stats.map((x) => (
           <Link key={x.label} href={x.href} className="rounded-lg border border-slate-200 bg-white p-4 shadow-sm hover:border-sky-400 dark:border-slate-800 dark:bg-slate-900">
             <span className="block text-xs font-medium text-slate-600 uppercase dark:text-slate-400">{x.label}</span>
@@ -93,33 +97,49 @@ export function Overview() {
         </Card>
       </div>
       <div id="sessions" className="mt-6">
-        <Card title="Sessions" id="sessions-card">
-          {s.sessions.length === 0 ? (
-            <p className="text-sm text-slate-600 dark:text-slate-400">No initiator is logged in.</p>
-          ) : (
-            <DataTable label="Sessions">
-              <thead>
-                <tr>
-                  <th className={th}>Initiator</th>
-                  <th className={th}>Target</th>
-                  <th className={th}>From</th>
-                  <th className={th}>Since</th>
-                </tr>
-              </thead>
-              <tbody>
-                {s.sessions.map((x) => (
-                  <tr key={x.id} data-testid="session">
-                    <td className={`${td} font-mono break-all`}>{x.initiatorName}</td>
-                    <td className={`${td} font-mono break-all`}>{x.sessionType === "Discovery" ? "(discovery)" : `${x.targetName} tpg${x.tpgTag}`}</td>
-                    <td className={td}>{x.connections.map((k) => k.remoteAddress).join(", ")}</td>
-                    <td className={td}>{new Date(x.loginTime).toLocaleTimeString()}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </DataTable>
-          )}
-        </Card>
+        <OverviewSessions />
       </div>
     </>
+  );
+}
+
+/** Who is logged in (discovery sessions included), from the same query as the live panel's Sessions card. */
+function OverviewSessions() {
+  const sessions = useSessionsNow();
+  return (
+    <Card title="Sessions" id="sessions-card">
+      {sessions.isPending ? (
+        <LoadingState label="Loading sessions…" />
+      ) : sessions.isError ? (
+        <ErrorState error={sessions.error} retry={() => void sessions.refetch()} />
+      ) : sessions.data.length === 0 ? (
+        <p className="text-sm text-slate-600 dark:text-slate-400">No initiator is logged in.</p>
+      ) : (
+        <DataTable label="Sessions">
+          <thead>
+            <tr>
+              <th className={th}>Initiator</th>
+              <th className={th}>Target</th>
+              <th className={th}>From</th>
+              <th className={th}>Since</th>
+            </tr>
+          </thead>
+          <tbody>
+            {sessions.data.map((x) => (
+              <tr key={x.id} data-testid="session">
+                <td className={`${td} font-mono break-all`}>
+                  <Link href={`/sessions/${encodeURIComponent(x.id)}`} className="text-sky-800 hover:underline dark:text-sky-300">
+                    {x.initiatorName}
+                  </Link>
+                </td>
+                <td className={`${td} font-mono break-all`}>{x.sessionType === "Discovery" ? "(discovery)" : `${x.targetName} tpg${x.tpgTag}`}</td>
+                <td className={td}>{x.connections.map((k) => k.remoteAddress).join(", ")}</td>
+                <td className={td}>{new Date(x.loginTime).toLocaleTimeString()}</td>
+              </tr>
+            ))}
+          </tbody>
+        </DataTable>
+      )}
+    </Card>
   );
 }
