@@ -10,7 +10,7 @@
 import type net from "node:net";
 import type { Engine } from "../core/engine";
 import { nodeAclAttributeDefaults } from "../core/defaults";
-import type { ScsiNexusView, ScsiResult } from "../scsi/types";
+import type { ScsiDevice, ScsiNexusView, ScsiResult } from "../scsi/types";
 import { ScsiStatus } from "../scsi/types";
 import { ioKindOfCdb, senseKeyOf, type ConnectionCounters, type IoHandle, type IoStats, type LunCounters } from "../core/stats";
 import { sendTargets } from "./discovery";
@@ -855,6 +855,25 @@ export class Connection {
       default:
         return TmfResponse.NOT_SUPPORTED;
     }
+  }
+
+  /**
+   * PREEMPT AND ABORT (SPC-4 §5.12.11.2.6): the live tasks of the preempted I_T nexuses that address
+   * `device` are aborted as CLEAR TASK SET aborts another nexus's tasks: TASK ABORTED status with
+   * TAS=1, silently with TAS=0 (SAM-5 §7.2). The PERSISTENT RESERVE OUT itself is never aborted;
+   * it completes once the aborted tasks are quiet (bounded, as every TMF here).
+   */
+  abortNexusTasks(issuer: Task, nexusKeys: ReadonlySet<string>, device: ScsiDevice, tas: boolean): Promise<void> {
+    if (nexusKeys.size === 0) return Promise.resolve();
+    const waits: Promise<void>[] = [];
+    for (const other of this.host.allSessions()) {
+      const key = other.identity?.key;
+      if (other.ended || key === undefined || !nexusKeys.has(key)) continue;
+      for (const t of other.liveTasks((t) => t !== issuer && other.view?.resolve(t.lun)?.device === device)) {
+        waits.push(abortTask(t, tas ? "other" : "self"));
+      }
+    }
+    return quiesce(waits);
   }
 
   // ---- Text -----------------------------------------------------------------------------------------------

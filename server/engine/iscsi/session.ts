@@ -84,6 +84,11 @@ export class Task implements ScsiTask {
     return this.controller.signal;
   }
 
+  /** PREEMPT AND ABORT: the connection aborts the other nexuses' tasks on `device` (ScsiTask.abortTasks). */
+  abortTasks(nexusKeys: ReadonlySet<string>, device: ScsiDevice, tas: boolean): Promise<void> {
+    return this.conn.abortNexusTasks(this, nexusKeys, device, tas);
+  }
+
   abort(by: "self" | "other"): void {
     if (this.aborted || this.state === "done") return;
     this.aborted = by;

@@ -4,7 +4,8 @@
  */
 import { Opcode, parsePrIn, parsePrOut, parseReserve10 } from "./cdb";
 import type { CommandContext, ScsiDisk } from "./disk";
-import { PrInAction, ReservationConflict, parsePrOutParams } from "./pr";
+import { PrInAction, PrOutAction, ReservationConflict, parsePrOutParams, type PrUnitAttention } from "./pr";
+import { Asc } from "./sense";
 import { invalidFieldInCdb, parameterListLengthError } from "./sense";
 import { ScsiStatus, type ScsiResult } from "./types";
 import type { CommandDef } from "./disk";
@@ -34,7 +35,7 @@ function prIn(c: CommandContext): ScsiResult {
   return { status: ScsiStatus.GOOD, dataIn: data.length > p.allocationLength ? data.subarray(0, p.allocationLength) : data };
 }
 
-function prOut(c: CommandContext): ScsiResult {
+async function prOut(c: CommandContext): Promise<ScsiResult> {
   const d = c.disk;
   const p = parsePrOut(c.cdb);
   const data = c.task.dataOut ?? Buffer.alloc(0);
@@ -43,12 +44,24 @@ function prOut(c: CommandContext): ScsiResult {
   const wasAptpl = d.pr.aptpl;
   const generation = d.pr.generation;
   const reservation = d.pr.reservation;
+  let uas: PrUnitAttention[];
   try {
-    const uas = d.pr.out(d.prNexus(c), p.serviceAction, p.scope, p.type, params);
+    uas = d.pr.out(d.prNexus(c), p.serviceAction, p.scope, p.type, params);
     d.queuePrUnitAttentions(uas);
   } catch (err) {
     if (err instanceof ReservationConflict) return { status: ScsiStatus.RESERVATION_CONFLICT };
     throw err;
+  }
+  if (p.serviceAction === PrOutAction.PREEMPT_AND_ABORT && c.task.abortTasks) {
+    // SPC-4 §5.12.11.2.6: after the 2Ah/05h unit attentions, every task of the preempted I_T
+    // nexuses on this LU is aborted (the issuer's own nexus and this command are not).
+    const preempted = new Set<string>();
+    for (const ua of uas) {
+      if (ua.code !== Asc.REGISTRATIONS_PREEMPTED) continue;
+      for (const n of d.prNexuses.values()) if (d.pr.matches(ua.registration, n)) preempted.add(n.key);
+    }
+    preempted.delete(c.nexus.identity.key);
+    await c.task.abortTasks(preempted, d, d.attr("emulate_tas") === 1);
   }
   const changed = generation !== d.pr.generation || reservation !== d.pr.reservation;
   const aptpl = d.pr.aptpl || d.attr("force_pr_aptpl") === 1;

@@ -46,6 +46,13 @@ export interface ScsiTask {
   taskTag: number;
   /** Aborted by task management; long operations may check it. */
   signal?: AbortSignal;
+  /**
+   * Aborts the live tasks of the given I_T nexuses (NexusIdentity.key) that address `device`,
+   * never this task itself, and resolves when they are quiet (bounded). PREEMPT AND ABORT uses it
+   * (SPC-4 §5.12.11.2.6). `tas` is the device's TAS bit (emulate_tas): 1 ends them with TASK ABORTED
+   * status, 0 without a response (SAM-5 §7.2). Provided by the transport; optional.
+   */
+  abortTasks?(nexusKeys: ReadonlySet<string>, device: ScsiDevice, tas: boolean): Promise<void>;
 }
 
 export interface ScsiResult {
