@@ -8,6 +8,7 @@ import { IoSampler } from "./core/sampler";
 import { IoStats } from "./core/stats";
 import { IscsiFabric, type IscsiFabricOptions } from "./iscsi/fabric";
 import { ScsiDisk } from "./scsi/disk";
+import type { DeviceInfo } from "./scsi/types";
 
 export { Engine } from "./core/engine";
 export type { SessionInfo, StorageObjectSpec, FabricDriver } from "./core/engine";
@@ -34,10 +35,19 @@ export function statsEnabledFromEnv(env: NodeJS.ProcessEnv = process.env): boole
 }
 
 export function createEngine(options: IscsiFabricOptions & { statsEnabled?: boolean } = {}): Engine {
-  const engine = new Engine({ openBackstore, createDevice: (info) => new ScsiDisk(info) });
+  let fabric: IscsiFabric | undefined;
+  const engine = new Engine({
+    openBackstore,
+    createDevice: (info) => {
+      const disk = new ScsiDisk(info);
+      // Unit attentions as they are raised, to fabric.events ('unit_attention_raised', one per nexus).
+      disk.onUnitAttention = (keys, asc, ascq) => fabric?.unitAttentionRaised(info as DeviceInfo & { device?: unknown }, keys, asc, ascq);
+      return disk;
+    },
+  });
   const stats = options.stats ?? new IoStats();
   stats.enabled = options.statsEnabled ?? statsEnabledFromEnv();
-  const fabric = new IscsiFabric(engine, { ...options, stats });
+  fabric = new IscsiFabric(engine, { ...options, stats });
   engine.attachFabric(fabric);
   // PORTICO_HISTORY_MINUTE_MS shortens the aggregate "minute" (tests of the history).
   const minuteMs = Number(process.env.PORTICO_HISTORY_MINUTE_MS) || undefined;

@@ -45,7 +45,11 @@ export interface IscsiFabricOptions {
  * session ends, refused logins with their reason, resets and unit attentions.
  */
 export interface FabricEvent {
-  type: "login" | "logout" | "login_failed" | "reset" | "unit_attention";
+  /**
+   * unit_attention: a UA reported to (delivered to) one nexus's command. unit_attention_raised: the
+   * SCSI layer queued a UA for a nexus (one event per nexus; detail has asc, ascq, storageObject).
+   */
+  type: "login" | "logout" | "login_failed" | "reset" | "unit_attention" | "unit_attention_raised";
   at: number;
   initiatorName?: string;
   targetName?: string;
@@ -286,6 +290,32 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
       type, at: Date.now(), initiatorName: s?.initiatorName, targetName: s?.tpg?.target.iqn, tpgTag: s?.tpg?.tag, sessionId: s?.id,
       remote: conn.describe, lun: typeof lun === "number" ? lun : undefined, detail,
     });
+  }
+
+  /**
+   * A storage object's SCSI layer queued unit attention (asc, ascq) for these I_T nexuses
+   * (ScsiDisk.onUnitAttention, wired by createEngine): one 'unit_attention_raised' event per nexus,
+   * with its session and the LUN number it sees the storage object as, when it is logged in.
+   * Rare (resets, capacity/LUN changes, reservations), so the lookups here cost nothing that matters.
+   */
+  unitAttentionRaised(storageObject: { plugin: string; name: string; device?: unknown }, nexusKeys: readonly string[], asc: number, ascq: number): void {
+    if (this.events.listenerCount("event") === 0) return;
+    const at = Date.now();
+    for (const key of nexusKeys) {
+      let session: Session | undefined;
+      for (const s of this.liveSessions.values()) if (!s.ended && s.identity?.key === key) session = s;
+      let lun: number | undefined;
+      if (session?.view) for (const l of session.view.luns()) if (session.view.resolve(l)?.device === storageObject.device) lun = l;
+      // Key: `<initiator>,i,0x<isid>|<target>,t,0x<tag>` (NexusIdentity.key).
+      const m = /^(.*),i,0x([0-9a-fA-F]+)\|(.*),t,0x([0-9a-fA-F]+)$/.exec(key);
+      this.emitEvent({
+        type: "unit_attention_raised", at,
+        initiatorName: session?.initiatorName ?? m?.[1], targetName: session?.tpg?.target.iqn ?? m?.[3],
+        tpgTag: session?.tpg?.tag ?? (m ? parseInt(m[4], 16) : undefined), sessionId: session?.id,
+        remote: session ? [...session.connections][0]?.describe : undefined, lun,
+        detail: { asc, ascq, storageObject: `${storageObject.plugin}/${storageObject.name}`, nexus: key, isid: session?.isid ?? m?.[2] },
+      });
+    }
   }
 
   /**

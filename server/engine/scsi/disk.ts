@@ -91,6 +91,15 @@ export class ScsiDisk implements ScsiDevice {
   readonly modeState: ModeState = { dSense: false, swp: false };
   private lastCapacity: number;
 
+  /**
+   * Told when this LU raises (queues) a unit attention, with the I_T nexus keys (NexusIdentity.key)
+   * it was queued for: power on/reset, capacity or LUN inventory changed, reservations preempted...
+   * Delivery to the initiator is a separate, later event (the transport reports it).
+   */
+  set onUnitAttention(fn: ((nexusKeys: string[], asc: number, ascq: number) => void) | undefined) {
+    this.unitAttentions.onRaise = fn ? (keys, code) => fn(keys, code[0], code[1]) : undefined;
+  }
+
   constructor(readonly info: DeviceInfo) {
     this.lastCapacity = info.backstore.sizeBytes;
     // EXTENDED COPY finds copy targets by their NAA designator (scsi/registry.ts).

@@ -10,19 +10,31 @@ const MAX_PENDING = 16;
 
 export class UnitAttentions {
   private readonly pending = new Map<string, AscPair[]>();
+  /**
+   * Told when conditions are newly queued (not when one already pending is deduplicated): the
+   * nexus keys and the code, once per add/addAll call. Unset: no bookkeeping at all.
+   */
+  onRaise: ((nexusKeys: string[], code: AscPair) => void) | undefined;
 
   /** Queues a condition for one nexus (deduplicated). */
   add(nexusKey: string, code: AscPair): void {
-    let q = this.pending.get(nexusKey);
-    if (!q) this.pending.set(nexusKey, (q = []));
-    if (q.some((c) => c[0] === code[0] && c[1] === code[1])) return;
-    if (q.length >= MAX_PENDING) q.shift();
-    q.push(code);
+    if (this.push(nexusKey, code)) this.onRaise?.([nexusKey], code);
   }
 
   /** Queues a condition for every nexus in `keys` except `except`. */
   addAll(keys: Iterable<string>, code: AscPair, except?: string): void {
-    for (const k of keys) if (k !== except) this.add(k, code);
+    const raised: string[] | undefined = this.onRaise ? [] : undefined;
+    for (const k of keys) if (k !== except && this.push(k, code)) raised?.push(k);
+    if (raised && raised.length > 0) this.onRaise!(raised, code);
+  }
+
+  private push(nexusKey: string, code: AscPair): boolean {
+    let q = this.pending.get(nexusKey);
+    if (!q) this.pending.set(nexusKey, (q = []));
+    if (q.some((c) => c[0] === code[0] && c[1] === code[1])) return false;
+    if (q.length >= MAX_PENDING) q.shift();
+    q.push(code);
+    return true;
   }
 
   peek(nexusKey: string): AscPair | undefined {
