@@ -10,7 +10,7 @@
  */
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
-import { memo, useEffect, useMemo } from "react";
+import { memo, useEffect, useMemo, useRef } from "react";
 import { useTRPC } from "@/components/trpc";
 import { Card, EmptyState, ErrorState, LoadingState, td, th } from "@/components/ui";
 import { Stat } from "@/components/ui/stat";
@@ -29,17 +29,25 @@ export function useSessionsNow(feed?: LiveFeed) {
   const trpc = useTRPC();
   const qc = useQueryClient();
   const q = useQuery({ ...trpc.sessions.list.queryOptions(), refetchInterval: 5_000 });
+  // Refs, so that re-renders never re-subscribe (a fresh subscription would forget what it saw).
+  const ctx = useRef({ trpc, qc, data: q.data });
+  ctx.current = { trpc, qc, data: q.data };
   useEffect(() => {
     if (!feed) return;
-    let ids: string | undefined;
+    let seen: string | undefined;
     return feed.subscribe(() => {
       const now = feed.latest?.sessions.map((s) => s.id).sort().join(" ");
-      if (now === undefined || now === ids) return;
-      const first = ids === undefined;
-      ids = now;
-      if (!first) void qc.invalidateQueries({ queryKey: trpc.sessions.list.queryKey() });
+      if (now === undefined || now === seen) return;
+      seen = now;
+      const { trpc: t, qc: c, data } = ctx.current;
+      const listed = data?.map((s) => s.id).filter((id) => now.split(" ").includes(id)).sort().join(" ");
+      const streamed = now;
+      // The stream has a session the list lacks, or the list has one the stream dropped: fetch the list now.
+      if (!data || listed !== streamed || data.some((s) => s.sessionType === "Normal" && !now.split(" ").includes(s.id))) {
+        void c.invalidateQueries({ queryKey: t.sessions.list.queryKey() });
+      }
     });
-  }, [feed, qc, trpc]);
+  }, [feed]);
   return q;
 }
 
