@@ -132,7 +132,7 @@ export const tpgAttributeSupported: Record<string, SupportedValues> = {
   default_erl: { values: [0], why: ERL0_ONLY },
   t10_pi: { values: [0], why: NO_PI },
   fabric_prot_type: { values: [0], why: NO_PI },
-  login_keys_workaround: { values: [1], why: "Portico always answers the login keys as LIO does with the workaround on" },
+  login_keys_workaround: { values: [1], why: "Portico's login negotiation has one behaviour, LIO's default; switching the workaround off is not implemented" },
 };
 
 export const nodeAclAttributeSupported: Record<string, SupportedValues> = {
