@@ -150,7 +150,10 @@ export class ConfigService {
   async restore(): Promise<RestoreWarning[]> {
     return this.serialize(async () => {
       const warnings: RestoreWarning[] = [];
-      await applyConfig(this.engine, this.config(), (object, err) => warnings.push({ object, reason: messageOf(err) }), { restore: true });
+      const config = this.config();
+      await applyConfig(this.engine, config, (object, err) => warnings.push({ object, reason: messageOf(err) }), { restore: true });
+      // applyConfig builds objects only; discovery authentication must come back too, or SendTargets is open after a restart.
+      applyDiscoveryAuth(this.engine, config.discoveryAuth, (object, err) => warnings.push({ object, reason: messageOf(err) }));
       this.warnings = warnings;
       return warnings;
     });
@@ -191,15 +194,18 @@ export class ConfigService {
 
       if (clear) {
         store.deleteAll(this.db);
-        await this.engine.clear();
-        this.warnings = [];
         // Undo puts the previous configuration back (ramdisk contents do not survive a clear, as in LIO).
+        // Registered before the clear, so a clear that fails part-way is undone too.
         undo(async () => {
           await this.engine.clear();
           const warnings: RestoreWarning[] = [];
-          await applyConfig(this.engine, current, (object, err) => warnings.push({ object, reason: messageOf(err) }));
+          const onError = (object: string, err: unknown) => warnings.push({ object, reason: messageOf(err) });
+          await applyConfig(this.engine, current, onError);
+          applyDiscoveryAuth(this.engine, current.discoveryAuth, onError);
           this.warnings = warnings;
         });
+        await this.engine.clear();
+        this.warnings = [];
       }
       for (const so of config.storageObjects) {
         const key = `${so.plugin}/${so.name}`;
@@ -692,6 +698,17 @@ export class ConfigService {
 
   private dropWarnings(prefix: string): void {
     this.warnings = this.warnings.filter((w) => w.object !== prefix && !w.object.startsWith(`${prefix}/`));
+  }
+}
+
+/** Discovery authentication from the stored configuration into the engine (lenient: a refusal is reported). */
+function applyDiscoveryAuth(engine: Engine, auth: DiscoveryAuthConfig, onError: (object: string, err: unknown) => void): void {
+  if (!auth.enabled) return;
+  try {
+    engine.setDiscoveryAuth(auth);
+  } catch (err) {
+    engine.discoveryAuth = { enabled: true }; // fail closed: required, with no credentials nobody passes
+    onError("/iscsi/discovery_auth", err);
   }
 }
 
