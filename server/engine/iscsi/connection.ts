@@ -13,17 +13,18 @@ import { nodeAclAttributeDefaults } from "../core/defaults";
 import type { ScsiDevice, ScsiNexusView, ScsiResult } from "../scsi/types";
 import { ScsiStatus } from "../scsi/types";
 import { ioKindOfCdb, senseKeyOf, type ConnectionCounters, type IoHandle, type IoStats, type LunCounters } from "../core/stats";
-import { sendTargets } from "./discovery";
 import { LoginMachine, LoginStatus, type LoginFailure, type LoginEnv, type LoginReply } from "./login";
 import type { SessionParams } from "./negotiation";
 import {
-  AhsType, AsyncMessage, DataIn, DataOut, HeaderSlab, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, NopIn, NopOut,
+  AhsType, AsyncMessage, DataIn, DataOut, HeaderSlab, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
   Opcode, R2T, RESERVED_TAG, Reject, RejectReason, ScsiCommand, ScsiResponse, TaskMgmtRequest, TaskMgmtResponse,
-  TextRequest, TextResponse, encodePdu, parseAhs, type DataInHeader, type LoginRequestHeader, type Pdu, type PduCodec,
+  encodePdu, parseAhs, type DataInHeader, type LoginRequestHeader, type Pdu, type PduCodec,
 } from "./pdu";
 import { Session, Task, snLt } from "./session";
 import { PduStream, type FrameError } from "./stream";
-import { decodeText, encodeText, type TextPairs } from "./text";
+import { encodeText } from "./text";
+import { FFP_HANDLERS } from "./handlers/dispatch";
+import { sendPing } from "./handlers/nop";
 
 export type LogFn = (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
 
@@ -67,8 +68,6 @@ const MAX_WRITE_LENGTH = 64 * 1024 * 1024;
 const TMF = { ABORT_TASK: 1, ABORT_TASK_SET: 2, CLEAR_ACA: 3, CLEAR_TASK_SET: 4, LUN_RESET: 5, TARGET_WARM_RESET: 6, TARGET_COLD_RESET: 7, TASK_REASSIGN: 8 } as const;
 const TmfResponse = { COMPLETE: 0, NO_TASK: 1, NO_LUN: 2, REASSIGN_UNSUPPORTED: 4, NOT_SUPPORTED: 5 } as const;
 
-type Handler = (c: Connection, pdu: Pdu) => void;
-
 export class Connection {
   state: "login" | "ffp" | "logout" | "closed" = "login";
   readonly stream: PduStream;
@@ -103,8 +102,8 @@ export class Connection {
   /** One timer for every command of this connection waiting for solicited Data-Out (dataout_timeout). */
   private dataOutTimer: NodeJS.Timeout | undefined;
   /** Text response continuation (RFC 7143 §11.10.2): the rest of an answer too big for one PDU. */
-  private textPending: { ttt: number; rest: Buffer } | undefined;
-  private textGather: { ttt: number; parts: Buffer[]; size: number } | undefined;
+  textPending: { ttt: number; rest: Buffer } | undefined;
+  textGather: { ttt: number; parts: Buffer[]; size: number } | undefined;
   private readonly dataInHdr: DataInHeader = {
     final: false, ack: false, overflow: false, underflow: false, hasStatus: false, status: 0, lun: 0, itt: 0, ttt: RESERVED_TAG,
     statSN: 0, expCmdSN: 0, maxCmdSN: 0, dataSN: 0, bufferOffset: 0, residualCount: 0,
@@ -152,7 +151,7 @@ export class Connection {
 
   // ---- guards and teardown -------------------------------------------------------------------
 
-  private guard(fn: () => void): void {
+  guard(fn: () => void): void {
     if (this.state === "closed") return;
     try {
       fn();
@@ -219,7 +218,7 @@ export class Connection {
     if (!ok) this.socket.pause();
   }
 
-  private nextStatSN(): number {
+  nextStatSN(): number {
     const s = this.statSN;
     this.statSN = (this.statSN + 1) >>> 0;
     return s;
@@ -234,7 +233,7 @@ export class Connection {
   }
 
   /** Reject, then drop: the RFC's answer when ERL 0 cannot recover (RFC 7143 §7.1.1). */
-  private protocolFailure(reason: number, bhs: Buffer, why: string): void {
+  protocolFailure(reason: number, bhs: Buffer, why: string): void {
     this.host.log("warn", `iSCSI protocol error: ${why}; dropping the connection`, { remote: this.describe });
     this.reject(reason, bhs);
     this.closeAfterFlush(why);
@@ -374,8 +373,7 @@ export class Connection {
   private ping(): void {
     if (this.state !== "ffp") return;
     this.pingTtt = this.session!.ttt();
-    // Unsolicited NOP-In: ITT reserved, a TTT that asks for an answer, StatSN not advanced.
-    this.send(NopIn, { final: true, lun: 0, itt: RESERVED_TAG, ttt: this.pingTtt, statSN: this.statSN, expCmdSN: this.session!.expCmdSN, maxCmdSN: this.session!.maxCmdSN });
+    sendPing(this, this.pingTtt);
     const timeout = this.host.nopInTimeoutMs ?? this.aclAttributes().nopin_response_timeout * this.secondMs;
     this.pingDeadline = setTimeout(() => {
       this.host.log("warn", "iSCSI initiator did not answer NOP-In; dropping the connection", { remote: this.describe });
@@ -383,28 +381,6 @@ export class Connection {
     }, timeout);
     this.pingDeadline.unref();
     // The idle timer is re-armed (with a freshly read nopin_timeout) by the initiator's next PDU, its answer included.
-  }
-
-  // ---- NOP-Out -------------------------------------------------------------------------------------
-
-  handleNopOut(pdu: Pdu): void {
-    const h = NopOut.decode(pdu.bhs);
-    if (h.ttt !== RESERVED_TAG) {
-      // The answer to our ping (armPing already cleared the deadline).
-      return;
-    }
-    if (h.itt === RESERVED_TAG) {
-      // RFC 7143 §11.18: ITT 0xFFFFFFFF asks for no answer and must be immediate.
-      if (!pdu.immediate) this.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
-      return;
-    }
-    const s = this.session!;
-    const ping = pdu.data.length ? Buffer.from(pdu.data) : undefined;
-    const lun = h.lun;
-    s.sequence(h.cmdSN, pdu.immediate, () => {
-      if (!pdu.immediate) s.credit();
-      this.send(NopIn, { final: true, lun: lun < 0 ? 0 : lun, itt: h.itt, ttt: RESERVED_TAG, statSN: this.nextStatSN(), expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN }, ping);
-    });
   }
 
   // ---- SCSI Command ---------------------------------------------------------------------------------
@@ -876,71 +852,6 @@ export class Connection {
     return quiesce(waits);
   }
 
-  // ---- Text -----------------------------------------------------------------------------------------------
-
-  handleText(pdu: Pdu): void {
-    const s = this.session!;
-    const h = TextRequest.decode(pdu.bhs);
-    const data = Buffer.from(pdu.data);
-    s.sequence(h.cmdSN, pdu.immediate, () => {
-      if (!pdu.immediate) s.credit();
-      this.text(h.itt, h.ttt, h.cont, h.lun, data, pdu.bhs);
-    });
-  }
-
-  private text(itt: number, ttt: number, cont: boolean, lun: number, data: Buffer, bhs: Buffer): void {
-    const s = this.session!;
-    const reply = (payload: Buffer, final: boolean, replyTtt: number) =>
-      this.send(TextResponse, { final, cont: !final, lun: lun < 0 ? 0 : lun, itt, ttt: replyTtt, statSN: this.nextStatSN(), expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN }, payload);
-
-    // Continuing a long answer: the initiator echoes our TTT with an empty request (RFC 7143 §11.10.4).
-    if (ttt !== RESERVED_TAG && this.textPending && this.textPending.ttt === ttt) {
-      return this.sendTextChunk(this.textPending.rest, reply);
-    }
-    this.textPending = undefined;
-    // The initiator's request continues (C bit): gather, and ask for more with an empty answer.
-    if (cont) {
-      const g = this.textGather && (ttt === this.textGather.ttt) ? this.textGather : { ttt: s.ttt(), parts: [], size: 0 };
-      g.parts.push(data);
-      g.size += data.length;
-      if (g.size > 64 * 1024) return this.protocolFailure(RejectReason.PROTOCOL_ERROR, bhs, "Text request too long");
-      this.textGather = g;
-      return reply(Buffer.alloc(0), false, g.ttt);
-    }
-    let text = data;
-    if (this.textGather && ttt === this.textGather.ttt) text = Buffer.concat([...this.textGather.parts, data]);
-    this.textGather = undefined;
-
-    const decoded = decodeText(text);
-    if (!decoded.ok) return this.reject(RejectReason.PROTOCOL_ERROR, bhs);
-    const out: TextPairs = [];
-    const rest: TextPairs = [];
-    for (const [k, v] of decoded.pairs) {
-      if (k === "SendTargets") {
-        out.push(...sendTargets(this.host.engine.enabledTpgs(), s.initiatorName, v === "All" && s.type !== "Discovery" ? "" : v, this.localAddress, s.tpg));
-      } else {
-        rest.push([k, v]);
-      }
-    }
-    const neg = s.negotiation.respond(rest, { phase: "ffp", discovery: s.type === "Discovery", target: s.tpg?.parameters ?? {} });
-    out.push(...neg.responses);
-    // A renegotiated MaxRecvDataSegmentLength takes effect for what we send next.
-    const declared = s.negotiation.declared.get("MaxRecvDataSegmentLength");
-    if (declared) this.params = { ...this.params, maxXmitDataSegmentLength: s.negotiation.xmitLength() };
-    this.sendTextChunk(encodeText(out), reply);
-  }
-
-  private sendTextChunk(payload: Buffer, reply: (payload: Buffer, final: boolean, ttt: number) => void): void {
-    const max = this.params.maxXmitDataSegmentLength;
-    if (payload.length <= max) {
-      this.textPending = undefined;
-      return reply(payload, true, RESERVED_TAG);
-    }
-    const ttt = this.session!.ttt();
-    this.textPending = { ttt, rest: payload.subarray(max) };
-    reply(payload.subarray(0, max), false, ttt);
-  }
-
   // ---- Logout ------------------------------------------------------------------------------------------------
 
   handleLogout(pdu: Pdu): void {
@@ -1006,17 +917,3 @@ export function fixedSense(key: number, asc: number, ascq: number): Buffer {
   b[13] = ascq;
   return b;
 }
-
-/** One handler per opcode (SPDK style); anything else is answered with Reject. */
-const FFP_HANDLERS: Record<number, Handler> = {
-  [Opcode.NOP_OUT]: (c, p) => c.handleNopOut(p),
-  [Opcode.SCSI_COMMAND]: (c, p) => c.handleScsiCommand(p),
-  [Opcode.TASK_MGMT_REQUEST]: (c, p) => c.handleTaskMgmt(p),
-  [Opcode.TEXT_REQUEST]: (c, p) => c.handleText(p),
-  [Opcode.SCSI_DATA_OUT]: (c, p) => c.handleDataOut(p),
-  [Opcode.LOGOUT_REQUEST]: (c, p) => c.handleLogout(p),
-  // A second login on a logged-in connection is a protocol error (RFC 7143 §6.3).
-  [Opcode.LOGIN_REQUEST]: (c, p) => c.reject(RejectReason.PROTOCOL_ERROR, p.bhs),
-  // SNACK needs ERL ≥ 1 (RFC 7143 §11.16).
-  [Opcode.SNACK_REQUEST]: (c, p) => c.reject(RejectReason.PROTOCOL_ERROR, p.bhs),
-};
