@@ -16,15 +16,17 @@ import { ioKindOfCdb, senseKeyOf, type ConnectionCounters, type IoHandle, type I
 import { LoginMachine, LoginStatus, type LoginFailure, type LoginEnv, type LoginReply } from "./login";
 import type { SessionParams } from "./negotiation";
 import {
-  AhsType, AsyncMessage, DataIn, DataOut, HeaderSlab, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
-  Opcode, R2T, RESERVED_TAG, Reject, RejectReason, ScsiCommand, ScsiResponse, TaskMgmtRequest, TaskMgmtResponse,
+  AhsType, DataIn, DataOut, HeaderSlab, LoginRequest, LoginResponse,
+  Opcode, R2T, RESERVED_TAG, Reject, RejectReason, ScsiCommand, ScsiResponse,
   encodePdu, parseAhs, type DataInHeader, type LoginRequestHeader, type Pdu, type PduCodec,
 } from "./pdu";
-import { Session, Task, snLt } from "./session";
+import { Session, Task } from "./session";
 import { PduStream, type FrameError } from "./stream";
 import { encodeText } from "./text";
 import { FFP_HANDLERS } from "./handlers/dispatch";
+import { requestLogout } from "./handlers/logout";
 import { sendPing } from "./handlers/nop";
+import { abortNexusTasks } from "./handlers/task-management";
 
 export type LogFn = (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
 
@@ -64,9 +66,6 @@ const LOGIN_PARAMS: SessionParams = {
 
 /** Largest write we buffer for one command (a bigger EDTL is refused with CHECK CONDITION). */
 const MAX_WRITE_LENGTH = 64 * 1024 * 1024;
-
-const TMF = { ABORT_TASK: 1, ABORT_TASK_SET: 2, CLEAR_ACA: 3, CLEAR_TASK_SET: 4, LUN_RESET: 5, TARGET_WARM_RESET: 6, TARGET_COLD_RESET: 7, TASK_REASSIGN: 8 } as const;
-const TmfResponse = { COMPLETE: 0, NO_TASK: 1, NO_LUN: 2, REASSIGN_UNSUPPORTED: 4, NOT_SUPPORTED: 5 } as const;
 
 export class Connection {
   state: "login" | "ffp" | "logout" | "closed" = "login";
@@ -589,7 +588,7 @@ export class Connection {
   }
 
   /** The TPG LUN's counters behind an initiator LUN number, or undefined if this nexus does not map it. */
-  private lunStats(lun: number): LunCounters | undefined {
+  lunStats(lun: number): LunCounters | undefined {
     const s = this.session!;
     const tpg = s.tpg;
     const resolved = s.view?.resolve(lun);
@@ -681,18 +680,14 @@ export class Connection {
     this.host.notice(this, "unit_attention", { lun: task.lun, asc, ascq });
   }
 
-  /**
-   * Asks the initiator to log out: Async Message, AsyncEvent 1 "target requests Logout"
-   * (RFC 7143 §11.9.1); Parameter3 is the time in seconds it has to do so. The caller drops
-   * the session if it does not.
-   */
+  /** Asks the initiator to log out (handlers/logout.ts); the fabric drops the session if it does not. */
   requestLogout(seconds: number): void {
-    const s = this.session;
-    if (this.state !== "ffp" || !s) return;
-    this.send(AsyncMessage, {
-      final: true, lun: 0, itt: RESERVED_TAG, statSN: this.nextStatSN(), expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN,
-      asyncEvent: 1, asyncVCode: 0, parameter1: 0, parameter2: 0, parameter3: Math.max(0, Math.min(0xffff, Math.round(seconds))),
-    });
+    requestLogout(this, seconds);
+  }
+
+  /** PREEMPT AND ABORT through ScsiTask.abortTasks (handlers/task-management.ts). */
+  abortNexusTasks(issuer: Task, nexusKeys: ReadonlySet<string>, device: ScsiDevice, tas: boolean): Promise<void> {
+    return abortNexusTasks(this, issuer, nexusKeys, device, tas);
   }
 
   /**
@@ -733,178 +728,6 @@ export class Connection {
     }
     return dataSN;
   }
-
-  // ---- Task management --------------------------------------------------------------------------------
-
-  handleTaskMgmt(pdu: Pdu): void {
-    const s = this.session!;
-    const h = TaskMgmtRequest.decode(pdu.bhs);
-    if (s.type === "Discovery") return this.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
-    const fnLun = h.function === TMF.ABORT_TASK || h.function >= TMF.TARGET_WARM_RESET ? undefined : this.lunStats(h.lun);
-    this.host.stats.taskManagementRequest(h.function, s.stats, fnLun);
-    if (h.function >= TMF.LUN_RESET && h.function <= TMF.TARGET_COLD_RESET) {
-      this.host.notice(this, "reset", { function: h.function, lun: h.function === TMF.LUN_RESET ? h.lun : undefined });
-    }
-    s.sequence(h.cmdSN, pdu.immediate, () => {
-      if (!pdu.immediate) s.credit();
-      this.taskManagement(h.function, h.lun, h.refTaskTag, h.refCmdSN, h.cmdSN).then(
-        (response) => this.guard(() => {
-          this.send(TaskMgmtResponse, { final: true, response, itt: h.itt, statSN: this.nextStatSN(), expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN });
-        }),
-        (err) => this.guard(() => {
-          this.host.log("error", "task management failed", { remote: this.describe, error: String(err) });
-          this.destroy("task management failed");
-        }),
-      );
-    });
-  }
-
-  /** SAM-5 §7 functions as RFC 7143 §11.5.1 maps them; answers once affected tasks are quiet. */
-  private async taskManagement(fn: number, lun: number, refTaskTag: number, refCmdSN: number, cmdSN: number): Promise<number> {
-    const s = this.session!;
-    const view = s.view!;
-    const identity = s.identity!;
-    const resolved = () => view.resolve(lun);
-    switch (fn) {
-      case TMF.ABORT_TASK: {
-        const task = s.tasks.get(refTaskTag);
-        if (task && task.state !== "done") {
-          await quiesce([abortTask(task, "self")]);
-          return TmfResponse.COMPLETE;
-        }
-        // Not received yet but inside the window and older than this TMF: consider it received (case b).
-        if (s.inWindow(refCmdSN) && snLt(refCmdSN, cmdSN)) {
-          s.skip(refCmdSN);
-          return TmfResponse.COMPLETE;
-        }
-        return TmfResponse.NO_TASK;
-      }
-      case TMF.ABORT_TASK_SET:
-      case TMF.CLEAR_TASK_SET: {
-        const r = resolved();
-        if (!r) return TmfResponse.NO_LUN;
-        const own = s.liveTasks((t) => t.lun === lun).map((t) => abortTask(t, "self"));
-        const others: Promise<void>[] = [];
-        if (fn === TMF.CLEAR_TASK_SET) {
-          for (const other of this.host.allSessions()) {
-            if (other === s || other.tpg !== s.tpg) continue;
-            for (const t of other.liveTasks((t) => other.view?.resolve(t.lun)?.device === r.device)) others.push(abortTask(t, "other"));
-          }
-        }
-        r.device.taskManagement?.(fn === TMF.CLEAR_TASK_SET ? "clear_task_set" : "abort_task_set", identity);
-        await quiesce([...own, ...others]);
-        return TmfResponse.COMPLETE;
-      }
-      case TMF.LUN_RESET: {
-        const r = resolved();
-        if (!r) return TmfResponse.NO_LUN;
-        const waits: Promise<void>[] = [];
-        for (const other of this.host.allSessions()) {
-          for (const t of other.liveTasks((t) => other.view?.resolve(t.lun)?.device === r.device)) waits.push(abortTask(t, other === s ? "self" : "other"));
-        }
-        r.device.taskManagement?.("lun_reset", identity);
-        await quiesce(waits);
-        return TmfResponse.COMPLETE;
-      }
-      case TMF.TARGET_WARM_RESET:
-      case TMF.TARGET_COLD_RESET: {
-        const waits: Promise<void>[] = [];
-        const target = s.tpg!.target;
-        const sessions = [...this.host.allSessions()].filter((o) => o.tpg?.target === target);
-        for (const other of sessions) for (const t of other.liveTasks()) waits.push(abortTask(t, other === s ? "self" : "other"));
-        const devices = new Set(
-          [...target.tpgs.values()].flatMap((tpg) => [...tpg.luns.values()].map((l) => l.storageObject.device)),
-        );
-        const kind = fn === TMF.TARGET_WARM_RESET ? "target_warm_reset" : "target_cold_reset";
-        for (const d of devices) d?.taskManagement?.(kind, identity);
-        await quiesce(waits);
-        if (fn === TMF.TARGET_COLD_RESET) {
-          // Cold reset ends every session of the target, this one after its response (RFC 7143 §11.5.1).
-          setTimeout(() => {
-            for (const other of sessions) void this.host.closeSession(other);
-          }, 50).unref();
-        }
-        return TmfResponse.COMPLETE;
-      }
-      case TMF.TASK_REASSIGN:
-        return TmfResponse.REASSIGN_UNSUPPORTED;
-      default:
-        return TmfResponse.NOT_SUPPORTED;
-    }
-  }
-
-  /**
-   * PREEMPT AND ABORT (SPC-4 §5.12.11.2.6): the live tasks of the preempted I_T nexuses that address
-   * `device` are aborted as CLEAR TASK SET aborts another nexus's tasks: TASK ABORTED status with
-   * TAS=1, silently with TAS=0 (SAM-5 §7.2). The PERSISTENT RESERVE OUT itself is never aborted;
-   * it completes once the aborted tasks are quiet (bounded, as every TMF here).
-   */
-  abortNexusTasks(issuer: Task, nexusKeys: ReadonlySet<string>, device: ScsiDevice, tas: boolean): Promise<void> {
-    if (nexusKeys.size === 0) return Promise.resolve();
-    const waits: Promise<void>[] = [];
-    for (const other of this.host.allSessions()) {
-      const key = other.identity?.key;
-      if (other.ended || key === undefined || !nexusKeys.has(key)) continue;
-      for (const t of other.liveTasks((t) => t !== issuer && other.view?.resolve(t.lun)?.device === device)) {
-        waits.push(abortTask(t, tas ? "other" : "self"));
-      }
-    }
-    return quiesce(waits);
-  }
-
-  // ---- Logout ------------------------------------------------------------------------------------------------
-
-  handleLogout(pdu: Pdu): void {
-    const s = this.session!;
-    const h = LogoutRequest.decode(pdu.bhs);
-    s.sequence(h.cmdSN, pdu.immediate, () => {
-      if (!pdu.immediate) s.credit();
-      // 0 close session, 1 close connection (CID must be ours, MaxConnections=1), 2 recovery: not at ERL 0.
-      const response = h.reason === 0 ? 0 : h.reason === 1 ? (h.cid === this.cid ? 0 : 1) : 2;
-      const finish = () => this.guard(() => {
-        this.send(LogoutResponse, {
-          final: true, response, itt: h.itt, statSN: this.nextStatSN(), expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN,
-          time2Wait: response === 0 ? 0 : this.params.defaultTime2Wait, time2Retain: 0,
-        });
-        if (response === 0) this.closeAfterFlush("logout");
-      });
-      if (response !== 0) return finish();
-      // Outstanding commands complete before the Logout Response (RFC 7143 §11.14).
-      this.state = "logout";
-      void quiesce(s.liveTasks().map((t) => t.done)).then(finish);
-    });
-  }
-}
-
-function abortTask(task: Task, by: "self" | "other"): Promise<void> {
-  if (task.state === "data") {
-    // Not dispatched yet: it ends here (its Data-Out will be discarded).
-    task.abort(by);
-    if (by === "other") {
-      task.state = "running";
-      task.conn.respond(task, { status: ScsiStatus.TASK_ABORTED });
-    } else {
-      task.session.tasks.delete(task.taskTag);
-      if (!task.immediate && task.released) task.session.credit();
-      task.finish();
-    }
-    return Promise.resolve();
-  }
-  task.abort(by);
-  return task.done;
-}
-
-/** Waits for tasks to finish, at most 5 s (a device that ignores the abort signal cannot hang a TMF forever). */
-function quiesce(waits: Promise<void>[]): Promise<void> {
-  if (waits.length === 0) return Promise.resolve();
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, 5000);
-    t.unref();
-    void Promise.all(waits).then(() => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
 }
 
 /** Fixed-format sense data (SPC-4 §4.5.3). */
