@@ -11,14 +11,12 @@ import type net from "node:net";
 import type { Engine } from "../core/engine";
 import { nodeAclAttributeDefaults } from "../core/defaults";
 import type { ScsiDevice, ScsiNexusView, ScsiResult } from "../scsi/types";
-import { ScsiStatus } from "../scsi/types";
-import { ioKindOfCdb, senseKeyOf, type ConnectionCounters, type IoHandle, type IoStats, type LunCounters } from "../core/stats";
+import { type ConnectionCounters, type IoHandle, type IoStats, type LunCounters } from "../core/stats";
 import { LoginMachine, LoginStatus, type LoginFailure, type LoginEnv, type LoginReply } from "./login";
 import type { SessionParams } from "./negotiation";
 import {
-  AhsType, DataIn, DataOut, HeaderSlab, LoginRequest, LoginResponse,
-  Opcode, R2T, RESERVED_TAG, Reject, RejectReason, ScsiCommand, ScsiResponse,
-  encodePdu, parseAhs, type DataInHeader, type LoginRequestHeader, type Pdu, type PduCodec,
+  HeaderSlab, LoginRequest, LoginResponse, Opcode, RESERVED_TAG, Reject, RejectReason,
+  encodePdu, type DataInHeader, type LoginRequestHeader, type Pdu, type PduCodec,
 } from "./pdu";
 import { Session, Task } from "./session";
 import { PduStream, type FrameError } from "./stream";
@@ -64,9 +62,6 @@ const LOGIN_PARAMS: SessionParams = {
   errorRecoveryLevel: 0,
 };
 
-/** Largest write we buffer for one command (a bigger EDTL is refused with CHECK CONDITION). */
-const MAX_WRITE_LENGTH = 64 * 1024 * 1024;
-
 export class Connection {
   state: "login" | "ffp" | "logout" | "closed" = "login";
   readonly stream: PduStream;
@@ -103,7 +98,8 @@ export class Connection {
   /** Text response continuation (RFC 7143 §11.10.2): the rest of an answer too big for one PDU. */
   textPending: { ttt: number; rest: Buffer } | undefined;
   textGather: { ttt: number; parts: Buffer[]; size: number } | undefined;
-  private readonly dataInHdr: DataInHeader = {
+  /** The one Data-In header this connection reuses (encoded into the slab at send time). */
+  readonly dataInHdr: DataInHeader = {
     final: false, ack: false, overflow: false, underflow: false, hasStatus: false, status: 0, lun: 0, itt: 0, ttt: RESERVED_TAG,
     statSN: 0, expCmdSN: 0, maxCmdSN: 0, dataSN: 0, bufferOffset: 0, residualCount: 0,
   };
@@ -382,124 +378,11 @@ export class Connection {
     // The idle timer is re-armed (with a freshly read nopin_timeout) by the initiator's next PDU, its answer included.
   }
 
-  // ---- SCSI Command ---------------------------------------------------------------------------------
+  // ---- dataout_timeout ------------------------------------------------------------------------
 
-  handleScsiCommand(pdu: Pdu): void {
-    const s = this.session!;
-    if (s.type === "Discovery") return this.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
-    const h = ScsiCommand.decode(pdu.bhs);
-    let cdb = h.cdb;
-    let readLength = h.edtl;
-    if (pdu.ahs.length) {
-      const ahs = parseAhs(pdu.ahs);
-      if (!ahs) return this.reject(RejectReason.INVALID_PDU_FIELD, pdu.bhs);
-      for (const a of ahs) {
-        if (a.type === AhsType.EXTENDED_CDB) cdb = Buffer.concat([h.cdb, a.value]);
-        else if (a.type === AhsType.BIDI_READ_LENGTH && a.value.length >= 5) readLength = a.value.readUInt32BE(1);
-      }
-    }
-    const imm = pdu.data;
-    const p = this.params;
-    // RFC 7143 §13.10/§13.14: immediate data needs W, ImmediateData=Yes, and stays within EDTL and FirstBurstLength.
-    if (imm.length && (!h.write || !p.immediateData || imm.length > h.edtl || imm.length > p.firstBurstLength)) {
-      return this.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
-    }
-    if (s.tasks.has(h.itt)) return this.reject(RejectReason.TASK_IN_PROGRESS, pdu.bhs);
-    const task = new Task(s, this, {
-      cdb, lun: h.lun, edtl: h.edtl, readLength: h.read && !h.write ? h.edtl : readLength, read: h.read, write: h.write,
-      attr: h.attr, itt: h.itt, cmdSN: h.cmdSN, immediate: pdu.immediate,
-    });
-    let registered = false;
-    const outcome = s.sequence(h.cmdSN, pdu.immediate, () => {
-      task.released = true;
-      if (registered) this.maybeExecute(task);
-    });
-    if (outcome === "dropped") {
-      this.host.log("info", "iSCSI command outside the CmdSN window dropped", { remote: this.describe, cmdSN: h.cmdSN, expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN });
-      return;
-    }
-    s.tasks.set(h.itt, task);
-    registered = true;
-    if (!h.write || h.edtl === 0) {
-      // Nothing to collect.
-    } else if (h.edtl > MAX_WRITE_LENGTH) {
-      task.expectedDataTransferLength = 0;
-      task.write = false;
-      task.state = "running";
-      this.respond(task, { status: ScsiStatus.CHECK_CONDITION, sense: fixedSense(0x05, 0x24, 0x00) });
-      return;
-    } else if (imm.length === h.edtl) {
-      task.dataOut = imm; // all data was immediate: no copy
-      task.received = imm.length;
-    } else {
-      task.dataOut = Buffer.allocUnsafe(h.edtl);
-      imm.copy(task.dataOut, 0);
-      task.received = imm.length;
-      task.unsolicitedNext = imm.length;
-      // Unsolicited Data-Out follows only with InitialR2T=No and F=0 (RFC 7143 §13.10, §11.3.4).
-      task.unsolicitedEnd = !p.initialR2T && !h.final ? Math.min(p.firstBurstLength, h.edtl) : imm.length;
-      task.nextR2TOffset = task.unsolicitedEnd;
-      task.r2ts = new Map();
-      this.issueR2Ts(task);
-      task.dataOutAt = Date.now();
-      if (!this.dataOutTimer) this.armDataOutTimer(this.aclAttributes().dataout_timeout * this.secondMs);
-    }
-    // Ordering of maybeExecute: released may already be true (in-window, in order).
-    this.maybeExecute(task);
-  }
-
-  /** Solicits data with R2Ts: each ≤ MaxBurstLength, at most MaxOutstandingR2T at once (RFC 7143 §11.8). */
-  private issueR2Ts(task: Task): void {
-    const s = task.session;
-    const p = this.params;
-    while (task.r2ts!.size < p.maxOutstandingR2T && task.nextR2TOffset < task.expectedDataTransferLength) {
-      const offset = task.nextR2TOffset;
-      const length = Math.min(p.maxBurstLength, task.expectedDataTransferLength - offset);
-      const ttt = s.ttt();
-      task.r2ts!.set(ttt, { offset, length, next: offset, dataSN: 0 });
-      task.nextR2TOffset += length;
-      // R2T carries the current StatSN without advancing it (RFC 7143 §11.8.3).
-      this.send(R2T, {
-        final: true, lun: task.lun, itt: task.taskTag, ttt, statSN: this.statSN, expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN,
-        r2tSN: task.r2tSN++, bufferOffset: offset, desiredLength: length,
-      });
-    }
-  }
-
-  handleDataOut(pdu: Pdu): void {
-    const s = this.session!;
-    const h = DataOut.decode(pdu.bhs);
-    const task = s.tasks.get(h.itt);
-    if (!task || task.state !== "data" || !task.dataOut || task.received >= task.expectedDataTransferLength) {
-      // Data for a task we dropped (outside the window) or aborted: discard it (RFC 7143 §11.5.1 allows it).
-      return;
-    }
-    const len = pdu.data.length;
-    const off = h.bufferOffset;
-    if (h.ttt === RESERVED_TAG) {
-      if (off !== task.unsolicitedNext || off + len > task.unsolicitedEnd || h.dataSN !== task.unsolicitedDataSN) {
-        return this.failDataOut(task, `unsolicited Data-Out out of sequence (offset ${off}, DataSN ${h.dataSN})`);
-      }
-      task.unsolicitedNext += len;
-      task.unsolicitedDataSN++;
-    } else {
-      const r2t = task.r2ts?.get(h.ttt);
-      if (!r2t) return this.failDataOut(task, "Data-Out for an unknown Target Transfer Tag");
-      // DataPDUInOrder=Yes: offsets ascend without gaps; DataSN restarts at 0 per R2T (RFC 7143 §11.7.5).
-      if (off !== r2t.next || off + len > r2t.offset + r2t.length || h.dataSN !== r2t.dataSN) {
-        return this.failDataOut(task, `Data-Out out of sequence (offset ${off}, DataSN ${h.dataSN})`);
-      }
-      r2t.next += len;
-      r2t.dataSN++;
-      if (r2t.next === r2t.offset + r2t.length) {
-        task.r2ts!.delete(h.ttt);
-      }
-    }
-    pdu.data.copy(task.dataOut, off);
-    task.received += len;
-    task.dataOutAt = Date.now();
-    if (task.r2ts && task.r2ts.size < this.params.maxOutstandingR2T) this.issueR2Ts(task);
-    this.maybeExecute(task);
+  /** A command now waits for Data-Out: make sure the connection's one Data-Out timer runs. */
+  watchDataOut(): void {
+    if (!this.dataOutTimer) this.armDataOutTimer(this.aclAttributes().dataout_timeout * this.secondMs);
   }
 
   private armDataOutTimer(ms: number): void {
@@ -538,35 +421,7 @@ export class Connection {
     if (oldest !== Infinity) this.armDataOutTimer(oldest + timeoutMs - now);
   }
 
-  /**
-   * A Data-Out sequence error (wrong DataSN, offset or TTT). ERL 0 cannot recover the
-   * data, but the connection can: the command ends with CHECK CONDITION (ABORTED COMMAND,
-   * DATA PHASE ERROR) and its remaining Data-Out is discarded (RFC 7143 §7.12 lets the
-   * target terminate a command early).
-   */
-  private failDataOut(task: Task, why: string): void {
-    this.host.log("warn", `iSCSI ${why}; failing the command`, { remote: this.describe, itt: task.taskTag });
-    task.r2ts?.clear();
-    task.state = "running";
-    this.respond(task, { status: ScsiStatus.CHECK_CONDITION, sense: fixedSense(0x0b, 0x4b, 0x00) });
-  }
-
-  private maybeExecute(task: Task): void {
-    if (task.state !== "data" || !task.released || task.aborted) return;
-    if (task.write && task.received < task.expectedDataTransferLength) return;
-    task.state = "running";
-    const view = task.session.view!;
-    const io = this.handleFor(task.lun);
-    task.io = io;
-    task.t0 = io.start();
-    this.host.dispatch(task, view).then(
-      (result) => (this.state === "closed" ? this.abandon(task) : this.guard(() => this.respond(task, result))),
-      (err) => (this.state === "closed" ? this.abandon(task) : this.guard(() => {
-        this.host.log("error", "SCSI dispatch failed", { remote: this.describe, error: String(err) });
-        this.respond(task, { status: ScsiStatus.CHECK_CONDITION, sense: fixedSense(0x04, 0x44, 0x00) });
-      })),
-    );
-  }
+  // ---- IO statistics handles ------------------------------------------------------------------
 
   /**
    * The IO statistics handle for an initiator LUN number (stats.ts "How the transport hooks in"):
@@ -597,88 +452,7 @@ export class Connection {
     return this.host.stats.lun(tpg.target.iqn, tpg.tag, tpgLun.index, tpgLun.storageObject.name, tpgLun.storageObject.plugin);
   }
 
-  /** A command that finished after its connection closed: no response, but its counters and waiters still end. */
-  private abandon(task: Task): void {
-    if (task.state === "done") return;
-    task.session.tasks.delete(task.taskTag);
-    this.countDone(task, 0, ScsiStatus.TASK_ABORTED, undefined);
-    task.finish();
-  }
-
-  /** Exactly one IoHandle.done per start (stats.ts): a task not dispatched has t0 = -1 and is not counted. */
-  private countDone(task: Task, bytes: number, status: number, sense: Buffer | undefined): void {
-    const io = task.io;
-    if (!io) return;
-    task.io = undefined;
-    io.done(task.t0, ioKindOfCdb(task.cdb), bytes, status, status === ScsiStatus.CHECK_CONDITION ? senseKeyOf(sense) : 0);
-  }
-
-  /** Turns a ScsiResult into Data-In and/or a SCSI Response (RFC 7143 §11.4, §11.7). */
-  respond(task: Task, result: ScsiResult): void {
-    const s = task.session;
-    if (task.state === "done") return;
-    s.tasks.delete(task.taskTag);
-    if (!task.immediate) s.credit();
-    if (task.aborted === "self" || this.state !== "ffp") {
-      // Aborted by its own nexus: no response (RFC 7143 §11.5.1; SAM-5 §7.3).
-      this.countDone(task, 0, ScsiStatus.TASK_ABORTED, undefined);
-      task.finish();
-      return;
-    }
-    if (task.aborted === "other") result = { status: ScsiStatus.TASK_ABORTED };
-
-    const edtl = task.expectedDataTransferLength;
-    const readLen = task.readLength;
-    const dataIn = task.read ? result.dataIn : undefined;
-    const sent = dataIn ? Math.min(dataIn.length, readLen) : 0;
-    // Residuals (RFC 7143 §11.4.5): what the CDB wanted vs. what the initiator expected.
-    let readOver = false, readUnder = false, readResidual = 0;
-    if (task.read) {
-      const wanted = result.cdbTransferLength !== undefined && !task.write ? result.cdbTransferLength : (dataIn?.length ?? 0);
-      if (wanted > readLen) { readOver = true; readResidual = wanted - readLen; }
-      else if (sent < readLen) { readUnder = true; readResidual = readLen - sent; }
-    }
-    let writeOver = false, writeUnder = false, writeResidual = 0;
-    if (task.write) {
-      const wanted = result.cdbTransferLength ?? edtl;
-      if (wanted > edtl) { writeOver = true; writeResidual = wanted - edtl; }
-      else if (wanted < edtl) { writeUnder = true; writeResidual = edtl - wanted; }
-    }
-    const bidi = task.read && task.write;
-    const over = bidi ? writeOver : task.read ? readOver : writeOver;
-    const under = bidi ? writeUnder : task.read ? readUnder : writeUnder;
-    const residual = bidi ? writeResidual : task.read ? readResidual : writeResidual;
-    const collapse = result.status === ScsiStatus.GOOD && !result.sense && !bidi;
-
-    let dataSN = 0;
-    if (sent > 0) dataSN = this.sendDataIn(task, dataIn!.subarray(0, sent), collapse ? { over, under, residual } : undefined);
-    if (!(collapse && sent > 0)) {
-      const sense = result.sense;
-      let data: Buffer | undefined;
-      if (sense && sense.length) {
-        data = Buffer.allocUnsafe(2 + sense.length);
-        data.writeUInt16BE(sense.length, 0);
-        sense.copy(data, 2);
-      }
-      this.send(ScsiResponse, {
-        final: true, bidiOverflow: bidi && readOver, bidiUnderflow: bidi && readUnder, overflow: over, underflow: under,
-        response: 0, status: result.status, itt: task.taskTag, snackTag: 0, statSN: this.nextStatSN(),
-        expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN, expDataSN: task.read ? dataSN : task.r2tSN,
-        bidiResidualCount: bidi ? readResidual : 0, residualCount: residual,
-      }, data);
-    }
-    if (task.io) this.countDone(task, task.read ? sent : task.write ? task.received : 0, result.status, result.sense);
-    if (result.status === ScsiStatus.CHECK_CONDITION && senseKeyOf(result.sense) === 6) this.noticeUnitAttention(task, result.sense!);
-    task.finish();
-  }
-
-  /** A unit attention reported to this nexus (SPC-4 §5.14): rare, so it goes to the event log. */
-  private noticeUnitAttention(task: Task, sense: Buffer): void {
-    const fixed = (sense[0] & 0x7f) <= 0x71;
-    const asc = fixed ? sense[12] : sense[2];
-    const ascq = fixed ? sense[13] : sense[3];
-    this.host.notice(this, "unit_attention", { lun: task.lun, asc, ascq });
-  }
+  // ---- entry points for the fabric and the SCSI layer -------------------------------------------
 
   /** Asks the initiator to log out (handlers/logout.ts); the fabric drops the session if it does not. */
   requestLogout(seconds: number): void {
@@ -690,53 +464,4 @@ export class Connection {
     return abortNexusTasks(this, issuer, nexusKeys, device, tas);
   }
 
-  /**
-   * Data-In: PDUs of at most the initiator's MaxRecvDataSegmentLength, sequences (F bit)
-   * of at most MaxBurstLength, DataSN from 0 across sequences; status in the last one
-   * when `status` is given (RFC 7143 §11.7.1). Returns the number of PDUs sent.
-   */
-  private sendDataIn(task: Task, data: Buffer, status?: { over: boolean; under: boolean; residual: number }): number {
-    const s = task.session;
-    const mx = this.params.maxXmitDataSegmentLength;
-    const burst = this.params.maxBurstLength;
-    const h = this.dataInHdr;
-    const len = data.length;
-    let dataSN = 0;
-    let off = 0;
-    while (off < len) {
-      const seqEnd = Math.min(len, off + burst);
-      while (off < seqEnd) {
-        const n = Math.min(mx, seqEnd - off);
-        const last = off + n === len;
-        const withStatus = last && status !== undefined;
-        h.final = off + n === seqEnd;
-        h.hasStatus = withStatus;
-        h.status = withStatus ? ScsiStatus.GOOD : 0;
-        h.overflow = withStatus && status!.over;
-        h.underflow = withStatus && status!.under;
-        h.residualCount = withStatus ? status!.residual : 0;
-        h.statSN = withStatus ? this.nextStatSN() : 0;
-        h.lun = task.lun < 0 ? 0 : task.lun;
-        h.itt = task.taskTag;
-        h.expCmdSN = s.expCmdSN;
-        h.maxCmdSN = s.maxCmdSN;
-        h.dataSN = dataSN++;
-        h.bufferOffset = off;
-        this.send(DataIn, h, data.subarray(off, off + n));
-        off += n;
-      }
-    }
-    return dataSN;
-  }
-}
-
-/** Fixed-format sense data (SPC-4 §4.5.3). */
-export function fixedSense(key: number, asc: number, ascq: number): Buffer {
-  const b = Buffer.alloc(18);
-  b[0] = 0x70;
-  b[2] = key;
-  b[7] = 10;
-  b[12] = asc;
-  b[13] = ascq;
-  return b;
 }

@@ -7,6 +7,7 @@ import type { Connection } from "../connection";
 import { Opcode, RejectReason, type Pdu } from "../pdu";
 import { handleLogout } from "./logout";
 import { handleNopOut } from "./nop";
+import { handleDataOut, handleScsiCommand } from "./scsi-command";
 import { handleTaskMgmt } from "./task-management";
 import { handleText } from "./text";
 
@@ -19,10 +20,10 @@ function rejectProtocolError(c: Connection, pdu: Pdu): void {
 
 export const FFP_HANDLERS: Record<number, Handler> = {
   [Opcode.NOP_OUT]: handleNopOut,
-  [Opcode.SCSI_COMMAND]: (c, p) => c.handleScsiCommand(p),
+  [Opcode.SCSI_COMMAND]: handleScsiCommand,
   [Opcode.TASK_MGMT_REQUEST]: handleTaskMgmt,
   [Opcode.TEXT_REQUEST]: handleText,
-  [Opcode.SCSI_DATA_OUT]: (c, p) => c.handleDataOut(p),
+  [Opcode.SCSI_DATA_OUT]: handleDataOut,
   [Opcode.LOGOUT_REQUEST]: handleLogout,
   // A second login on a logged-in connection is a protocol error (RFC 7143 §6.3).
   [Opcode.LOGIN_REQUEST]: rejectProtocolError,

@@ -8,6 +8,7 @@ import { RejectReason, TaskMgmtRequest, TaskMgmtResponse, type Pdu } from "../pd
 import type { ScsiDevice } from "../../scsi/types";
 import { ScsiStatus } from "../../scsi/types";
 import { snLt, type Session, type Task } from "../session";
+import { respond } from "./scsi-response";
 
 const TMF = { ABORT_TASK: 1, ABORT_TASK_SET: 2, CLEAR_ACA: 3, CLEAR_TASK_SET: 4, LUN_RESET: 5, TARGET_WARM_RESET: 6, TARGET_COLD_RESET: 7, TASK_REASSIGN: 8 } as const;
 const TmfResponse = { COMPLETE: 0, NO_TASK: 1, NO_LUN: 2, REASSIGN_UNSUPPORTED: 4, NOT_SUPPORTED: 5 } as const;
@@ -153,7 +154,7 @@ function abortTask(task: Task, by: "self" | "other"): Promise<void> {
     task.abort(by);
     if (by === "other") {
       task.state = "running";
-      task.conn.respond(task, { status: ScsiStatus.TASK_ABORTED });
+      respond(task.conn, task, { status: ScsiStatus.TASK_ABORTED });
     } else {
       task.session.tasks.delete(task.taskTag);
       if (!task.immediate && task.released) task.session.credit();

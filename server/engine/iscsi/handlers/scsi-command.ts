@@ -1,0 +1,167 @@
+/**
+ * SCSI Command, R2T and Data-Out (RFC 7143 §11.3, §11.7, §11.8): a command is registered
+ * in the session's task table, its whole Data-Out is collected (immediate, unsolicited,
+ * solicited by R2T), then it is dispatched to the SCSI layer; scsi-response.ts answers.
+ *
+ * Hot path: no per-PDU copies besides placing Data-Out at its offset; closures only where
+ * a promise or the CmdSN window needs one.
+ */
+import type { Connection } from "../connection";
+import { AhsType, DataOut, R2T, RESERVED_TAG, RejectReason, ScsiCommand, parseAhs, type Pdu } from "../pdu";
+import { Task } from "../session";
+import { ScsiStatus } from "../../scsi/types";
+import { abandon, fixedSense, respond } from "./scsi-response";
+
+/** Largest write we buffer for one command (a bigger EDTL is refused with CHECK CONDITION). */
+const MAX_WRITE_LENGTH = 64 * 1024 * 1024;
+
+/** SCSI Command (RFC 7143 §11.3): AHS, immediate data, CmdSN ordering, then R2Ts for the rest. */
+export function handleScsiCommand(c: Connection, pdu: Pdu): void {
+  const s = c.session!;
+  if (s.type === "Discovery") return c.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
+  const h = ScsiCommand.decode(pdu.bhs);
+  let cdb = h.cdb;
+  let readLength = h.edtl;
+  if (pdu.ahs.length) {
+    const ahs = parseAhs(pdu.ahs);
+    if (!ahs) return c.reject(RejectReason.INVALID_PDU_FIELD, pdu.bhs);
+    for (const a of ahs) {
+      if (a.type === AhsType.EXTENDED_CDB) cdb = Buffer.concat([h.cdb, a.value]);
+      else if (a.type === AhsType.BIDI_READ_LENGTH && a.value.length >= 5) readLength = a.value.readUInt32BE(1);
+    }
+  }
+  const imm = pdu.data;
+  const p = c.params;
+  // RFC 7143 §13.10/§13.14: immediate data needs W, ImmediateData=Yes, and stays within EDTL and FirstBurstLength.
+  if (imm.length && (!h.write || !p.immediateData || imm.length > h.edtl || imm.length > p.firstBurstLength)) {
+    return c.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
+  }
+  if (s.tasks.has(h.itt)) return c.reject(RejectReason.TASK_IN_PROGRESS, pdu.bhs);
+  const task = new Task(s, c, {
+    cdb, lun: h.lun, edtl: h.edtl, readLength: h.read && !h.write ? h.edtl : readLength, read: h.read, write: h.write,
+    attr: h.attr, itt: h.itt, cmdSN: h.cmdSN, immediate: pdu.immediate,
+  });
+  let registered = false;
+  const outcome = s.sequence(h.cmdSN, pdu.immediate, () => {
+    task.released = true;
+    if (registered) maybeExecute(c, task);
+  });
+  if (outcome === "dropped") {
+    c.host.log("info", "iSCSI command outside the CmdSN window dropped", { remote: c.describe, cmdSN: h.cmdSN, expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN });
+    return;
+  }
+  s.tasks.set(h.itt, task);
+  registered = true;
+  if (!h.write || h.edtl === 0) {
+    // Nothing to collect.
+  } else if (h.edtl > MAX_WRITE_LENGTH) {
+    task.expectedDataTransferLength = 0;
+    task.write = false;
+    task.state = "running";
+    respond(c, task, { status: ScsiStatus.CHECK_CONDITION, sense: fixedSense(0x05, 0x24, 0x00) });
+    return;
+  } else if (imm.length === h.edtl) {
+    task.dataOut = imm; // all data was immediate: no copy
+    task.received = imm.length;
+  } else {
+    task.dataOut = Buffer.allocUnsafe(h.edtl);
+    imm.copy(task.dataOut, 0);
+    task.received = imm.length;
+    task.unsolicitedNext = imm.length;
+    // Unsolicited Data-Out follows only with InitialR2T=No and F=0 (RFC 7143 §13.10, §11.3.4).
+    task.unsolicitedEnd = !p.initialR2T && !h.final ? Math.min(p.firstBurstLength, h.edtl) : imm.length;
+    task.nextR2TOffset = task.unsolicitedEnd;
+    task.r2ts = new Map();
+    issueR2Ts(c, task);
+    task.dataOutAt = Date.now();
+    c.watchDataOut();
+  }
+  // Ordering of maybeExecute: released may already be true (in-window, in order).
+  maybeExecute(c, task);
+}
+
+/** Solicits data with R2Ts: each ≤ MaxBurstLength, at most MaxOutstandingR2T at once (RFC 7143 §11.8). */
+function issueR2Ts(c: Connection, task: Task): void {
+  const s = task.session;
+  const p = c.params;
+  while (task.r2ts!.size < p.maxOutstandingR2T && task.nextR2TOffset < task.expectedDataTransferLength) {
+    const offset = task.nextR2TOffset;
+    const length = Math.min(p.maxBurstLength, task.expectedDataTransferLength - offset);
+    const ttt = s.ttt();
+    task.r2ts!.set(ttt, { offset, length, next: offset, dataSN: 0 });
+    task.nextR2TOffset += length;
+    // R2T carries the current StatSN without advancing it (RFC 7143 §11.8.3).
+    c.send(R2T, {
+      final: true, lun: task.lun, itt: task.taskTag, ttt, statSN: c.statSN, expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN,
+      r2tSN: task.r2tSN++, bufferOffset: offset, desiredLength: length,
+    });
+  }
+}
+
+/** SCSI Data-Out (RFC 7143 §11.7): unsolicited (TTT reserved) or answering one of our R2Ts. */
+export function handleDataOut(c: Connection, pdu: Pdu): void {
+  const s = c.session!;
+  const h = DataOut.decode(pdu.bhs);
+  const task = s.tasks.get(h.itt);
+  if (!task || task.state !== "data" || !task.dataOut || task.received >= task.expectedDataTransferLength) {
+    // Data for a task we dropped (outside the window) or aborted: discard it (RFC 7143 §11.5.1 allows it).
+    return;
+  }
+  const len = pdu.data.length;
+  const off = h.bufferOffset;
+  if (h.ttt === RESERVED_TAG) {
+    if (off !== task.unsolicitedNext || off + len > task.unsolicitedEnd || h.dataSN !== task.unsolicitedDataSN) {
+      return failDataOut(c, task, `unsolicited Data-Out out of sequence (offset ${off}, DataSN ${h.dataSN})`);
+    }
+    task.unsolicitedNext += len;
+    task.unsolicitedDataSN++;
+  } else {
+    const r2t = task.r2ts?.get(h.ttt);
+    if (!r2t) return failDataOut(c, task, "Data-Out for an unknown Target Transfer Tag");
+    // DataPDUInOrder=Yes: offsets ascend without gaps; DataSN restarts at 0 per R2T (RFC 7143 §11.7.5).
+    if (off !== r2t.next || off + len > r2t.offset + r2t.length || h.dataSN !== r2t.dataSN) {
+      return failDataOut(c, task, `Data-Out out of sequence (offset ${off}, DataSN ${h.dataSN})`);
+    }
+    r2t.next += len;
+    r2t.dataSN++;
+    if (r2t.next === r2t.offset + r2t.length) {
+      task.r2ts!.delete(h.ttt);
+    }
+  }
+  pdu.data.copy(task.dataOut, off);
+  task.received += len;
+  task.dataOutAt = Date.now();
+  if (task.r2ts && task.r2ts.size < c.params.maxOutstandingR2T) issueR2Ts(c, task);
+  maybeExecute(c, task);
+}
+
+/**
+ * A Data-Out sequence error (wrong DataSN, offset or TTT). ERL 0 cannot recover the
+ * data, but the connection can: the command ends with CHECK CONDITION (ABORTED COMMAND,
+ * DATA PHASE ERROR) and its remaining Data-Out is discarded (RFC 7143 §7.12 lets the
+ * target terminate a command early).
+ */
+function failDataOut(c: Connection, task: Task, why: string): void {
+  c.host.log("warn", `iSCSI ${why}; failing the command`, { remote: c.describe, itt: task.taskTag });
+  task.r2ts?.clear();
+  task.state = "running";
+  respond(c, task, { status: ScsiStatus.CHECK_CONDITION, sense: fixedSense(0x0b, 0x4b, 0x00) });
+}
+
+/** Dispatches a task once the CmdSN window released it and all its Data-Out is in (scsi/types.ts contract). */
+function maybeExecute(c: Connection, task: Task): void {
+  if (task.state !== "data" || !task.released || task.aborted) return;
+  if (task.write && task.received < task.expectedDataTransferLength) return;
+  task.state = "running";
+  const view = task.session.view!;
+  const io = c.handleFor(task.lun);
+  task.io = io;
+  task.t0 = io.start();
+  c.host.dispatch(task, view).then(
+    (result) => (c.state === "closed" ? abandon(c, task) : c.guard(() => respond(c, task, result))),
+    (err) => (c.state === "closed" ? abandon(c, task) : c.guard(() => {
+      c.host.log("error", "SCSI dispatch failed", { remote: c.describe, error: String(err) });
+      respond(c, task, { status: ScsiStatus.CHECK_CONDITION, sense: fixedSense(0x04, 0x44, 0x00) });
+    })),
+  );
+}
