@@ -23,6 +23,7 @@ import { ConfigImportError } from "./config/errors";
 import { offlineBackstore, offlineDevice, probeBackstore } from "./config/probe";
 import { ConfigService } from "./config/service";
 import { databaseFile, openDatabase } from "./db";
+import { DataDirLockedError, lockDataDir, type DataDirLock } from "./db/lock";
 import { Engine } from "./engine/core/engine";
 import { EngineError } from "./engine/core/errors";
 import { readRuntime, readSettings, runtimeUrl, TOKEN_HEADER, version, writeFileAtomic, type RuntimeInfo } from "./runtime";
@@ -45,7 +46,21 @@ function client(info: RuntimeInfo) {
 
 /** The stopped appliance's configuration, opened with an engine that validates but opens nothing. */
 async function offline(dataDir: string) {
-  const db = openDatabase(dataDir);
+  // No runtime file does not mean no appliance: one that is still starting holds the lock, and must not have its DB changed underneath.
+  let lock: DataDirLock;
+  try {
+    lock = lockDataDir(dataDir);
+  } catch (err) {
+    if (err instanceof DataDirLockedError) throw new Error(`the appliance is starting or stopping (${err.message}): try again in a moment`);
+    throw err;
+  }
+  let db: ReturnType<typeof openDatabase>;
+  try {
+    db = openDatabase(dataDir);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   const engine = new Engine({ openBackstore: offlineBackstore, createDevice: offlineDevice });
   const service = new ConfigService(db.db, db.sqlite, engine);
   await service.restore();
@@ -55,6 +70,7 @@ async function offline(dataDir: string) {
     close: async () => {
       await engine.shutdown();
       db.close();
+      lock.release();
     },
   };
 }

@@ -27,11 +27,14 @@ import { attachAptplPersistence } from "./config/aptpl";
 import { ConfigService } from "./config/service";
 import { offlineDevice } from "./config/probe";
 import { openDatabase, type OpenedDatabase } from "./db";
+import { DataDirLockedError, lockDataDir, type DataDirLock } from "./db/lock";
 import { handleMonitorHttp, startMonitor, stopMonitor } from "./history/monitor";
 import type { Engine } from "./engine/core/engine";
 import { packageRoot, readRuntime, readSettings, removeRuntime, version, writeRuntime } from "./runtime";
 
 const SHUTDOWN_TIMEOUT_MS = 9_000;
+/** Held (module scope: never collected) until the process exits; the kernel drops it then. */
+let dataDirLock: DataDirLock | undefined;
 
 function log(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -79,6 +82,12 @@ async function main(): Promise<void> {
   }
   const running = readRuntime(settings.dataDir);
   if (running) fail(`already running for ${settings.dataDir} (pid ${running.pid}, http://${running.httpHost}:${running.httpPort})`);
+  // The runtime file appears only once HTTP listens; the lock also keeps out an instance that is still starting.
+  try {
+    dataDirLock = lockDataDir(settings.dataDir);
+  } catch (err) {
+    fail(err instanceof DataDirLockedError ? `already running for ${settings.dataDir}: ${err.message}` : `cannot lock ${settings.dataDir}: ${(err as Error).message}`);
+  }
 
   let db: OpenedDatabase;
   try {

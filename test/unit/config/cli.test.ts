@@ -93,3 +93,20 @@ describe("portico CLI, appliance stopped", () => {
     expect(b.stderr).toContain("no such file");
   });
 });
+
+describe("portico CLI while another process holds the data directory (an appliance still starting)", () => {
+  it("restoreconfig refuses, says why, and changes nothing", async () => {
+    const { lockDataDir } = await import("@/server/db/lock");
+    const file = exampleFile();
+    const lock = lockDataDir(path.join(dir, "data"));
+    try {
+      const r = portico(["restoreconfig", file]);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/starting or stopping/);
+      expect(fs.existsSync(path.join(dir, "data", "portico.db"))).toBe(false);
+    } finally {
+      lock.release();
+    }
+    expect(portico(["restoreconfig", file]).status).toBe(0);
+  });
+});
