@@ -12,16 +12,16 @@ import type { Engine } from "../core/engine";
 import { nodeAclAttributeDefaults } from "../core/defaults";
 import type { ScsiDevice, ScsiNexusView, ScsiResult } from "../scsi/types";
 import { type ConnectionCounters, type IoHandle, type IoStats, type LunCounters } from "../core/stats";
-import { LoginMachine, LoginStatus, type LoginFailure, type LoginEnv, type LoginReply } from "./login";
+import { LoginMachine, LoginStatus, type LoginFailure, type LoginEnv } from "./login";
 import type { SessionParams } from "./negotiation";
 import {
-  HeaderSlab, LoginRequest, LoginResponse, Opcode, RESERVED_TAG, Reject, RejectReason,
+  HeaderSlab, RESERVED_TAG, Reject, RejectReason,
   encodePdu, type DataInHeader, type LoginRequestHeader, type Pdu, type PduCodec,
 } from "./pdu";
-import { Session, Task } from "./session";
+import type { Session, Task } from "./session";
 import { PduStream, type FrameError } from "./stream";
-import { encodeText } from "./text";
 import { FFP_HANDLERS } from "./handlers/dispatch";
+import { failLogin, handleLoginPdu } from "./handlers/login-pdu";
 import { requestLogout } from "./handlers/logout";
 import { sendPing } from "./handlers/nop";
 import { abortNexusTasks } from "./handlers/task-management";
@@ -130,7 +130,7 @@ export class Connection {
     this.startLoginTimer(host.loginTimeoutMs ?? 15_000);
   }
 
-  private startLoginTimer(ms: number): void {
+  startLoginTimer(ms: number): void {
     clearTimeout(this.loginTimer);
     this.loginTimer = setTimeout(() => {
       if (this.state !== "login") return;
@@ -241,7 +241,7 @@ export class Connection {
       const why = `DataSegmentLength ${err.dataSegmentLength} exceeds MaxRecvDataSegmentLength ${this.stream.maxRecvDataSegmentLength}`;
       if (this.state === "login") {
         this.host.log("warn", `iSCSI login refused: ${why}`, { remote: this.describe });
-        this.failLogin(undefined, { status: LoginStatus.INITIATOR_ERROR, reason: "protocol error", message: why }, err.bhs);
+        failLogin(this, undefined, { status: LoginStatus.INITIATOR_ERROR, reason: "protocol error", message: why }, err.bhs);
       } else {
         this.protocolFailure(RejectReason.PROTOCOL_ERROR, err.bhs, why);
       }
@@ -257,7 +257,7 @@ export class Connection {
   }
 
   private onPdu(pdu: Pdu): void {
-    if (this.state === "login") return this.onLoginPdu(pdu);
+    if (this.state === "login") return handleLoginPdu(this, pdu);
     if (this.state !== "ffp") return; // after Logout: ignore (RFC 7143 §11.14)
     this.armPing();
     const handler = FFP_HANDLERS[pdu.opcode];
@@ -265,64 +265,20 @@ export class Connection {
     else this.reject(RejectReason.COMMAND_NOT_SUPPORTED, pdu.bhs);
   }
 
-  // ---- login -----------------------------------------------------------------------------------
+  // ---- login (the PDU flow is handlers/login-pdu.ts) ------------------------------------------
 
-  private onLoginPdu(pdu: Pdu): void {
-    if (pdu.opcode !== Opcode.LOGIN_REQUEST) {
-      // RFC 7143 §6.3: only Login Requests before the login completes.
-      this.host.log("warn", `iSCSI opcode 0x${pdu.opcode.toString(16)} during login; dropping the connection`, { remote: this.describe });
-      this.destroy("non-login PDU during login");
-      return;
-    }
-    const h = LoginRequest.decode(pdu.bhs);
-    if (!this.login.first) {
-      // RFC 7143 §11.13.4: the first Login Response's StatSN starts the connection's StatSN.
-      this.statSN = h.expStatSN;
-      this.cid = h.cid;
-    }
-    const first = !this.login.first;
-    const reply = this.login.handle(h, pdu.data);
-    if (reply.outcome === "fail") return this.failLogin(h, reply.failure!);
-    // Once the TPG is known its login_timeout attribute applies (unless the fabric overrides it).
-    if (first && this.login.tpg && this.host.loginTimeoutMs === undefined) {
-      this.startLoginTimer((this.login.tpg.attributes.login_timeout ?? 15) * 1000);
-    }
-    let data = encodeText(reply.keys);
-    // Bound our answer (NotUnderstood amplification, CVE-2026-63887): it must fit the initiator's 8192.
-    if (data.length > 8192) return this.failLogin(h, { status: LoginStatus.INITIATOR_ERROR, reason: "protocol error", message: "login answer exceeds 8192 bytes" });
-    if (reply.outcome === "continue") return this.sendLoginResponse(h, reply, 0, h.cmdSN, data);
-
-    const result = this.host.completeLogin(this, this.login, h);
-    if (!(result instanceof Session)) return this.failLogin(h, result);
-    this.session = result;
-    this.sendLoginResponse(h, reply, result.tsih, result.maxCmdSN, data);
-    data = Buffer.alloc(0);
-    // Full feature phase: digests and our MaxRecvDataSegmentLength apply from the next PDU on (RFC 7143 §11.13).
-    this.params = result.params;
-    this.stream.headerDigest = this.params.headerDigest;
-    this.stream.dataDigest = this.params.dataDigest;
-    this.stream.maxRecvDataSegmentLength = this.params.maxRecvDataSegmentLength;
+  /**
+   * The login completed: digests and our MaxRecvDataSegmentLength apply from the next PDU on
+   * (RFC 7143 §11.13), the login timer stops and the idle ping starts.
+   */
+  enterFullFeaturePhase(params: SessionParams): void {
+    this.params = params;
+    this.stream.headerDigest = params.headerDigest;
+    this.stream.dataDigest = params.dataDigest;
+    this.stream.maxRecvDataSegmentLength = params.maxRecvDataSegmentLength;
     this.state = "ffp";
     clearTimeout(this.loginTimer);
     this.armPing();
-  }
-
-  private sendLoginResponse(h: LoginRequestHeader, reply: LoginReply, tsih: number, maxCmdSN: number, data: Buffer, status = 0): void {
-    this.send(LoginResponse, {
-      transit: reply.transit, cont: false, csg: reply.csg, nsg: reply.nsg, versionMax: 0, versionActive: 0,
-      isid: h.isid, tsih, itt: h.itt, statSN: this.nextStatSN(), expCmdSN: h.cmdSN, maxCmdSN,
-      statusClass: status >> 8, statusDetail: status & 0xff,
-    }, data);
-  }
-
-  /** A failed login: answer with the status class and detail, then close (RFC 7143 §11.13.5). */
-  private failLogin(h: LoginRequestHeader | undefined, failure: LoginFailure, rawBhs?: Buffer): void {
-    const req = h ?? (rawBhs && (rawBhs[0] & 0x3f) === Opcode.LOGIN_REQUEST ? LoginRequest.decode(rawBhs) : undefined);
-    this.host.loginFailed(this, this.login, failure);
-    if (req) {
-      this.sendLoginResponse(req, { transit: false, csg: req.csg, nsg: 0, keys: [], outcome: "fail" }, 0, req.cmdSN, Buffer.alloc(0), failure.status);
-    }
-    this.closeAfterFlush("login failed");
   }
 
   // ---- keepalive (NOP-In ping, RFC 7143 §11.19) --------------------------------------------------

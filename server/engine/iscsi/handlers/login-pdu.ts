@@ -1,0 +1,70 @@
+/**
+ * Login Request / Response on the wire (RFC 7143 §6, §11.12, §11.13). The negotiation itself
+ * is login.ts's LoginMachine; this is the PDU flow around it, read top to bottom (FreeBSD ctld
+ * style): check the opcode, remember StatSN and CID from the first request, let the machine
+ * answer, bound the answer, and either continue, fail, or hand the connection to full feature
+ * phase with the session the fabric built.
+ */
+import type { Connection } from "../connection";
+import { LoginStatus, type LoginFailure, type LoginReply } from "../login";
+import { LoginRequest, LoginResponse, Opcode, opcodeOf, type LoginRequestHeader, type Pdu } from "../pdu";
+import { Session } from "../session";
+import { encodeText } from "../text";
+
+/** Login PDUs are bounded by the login-phase MaxRecvDataSegmentLength (RFC 7143 §13.12). */
+const LOGIN_MAX_DATA = 8192;
+
+export function handleLoginPdu(c: Connection, pdu: Pdu): void {
+  if (pdu.opcode !== Opcode.LOGIN_REQUEST) {
+    // RFC 7143 §6.3: only Login Requests before the login completes.
+    c.host.log("warn", `iSCSI opcode 0x${pdu.opcode.toString(16)} during login; dropping the connection`, { remote: c.describe });
+    c.destroy("non-login PDU during login");
+    return;
+  }
+  const h = LoginRequest.decode(pdu.bhs);
+  const first = !c.login.first;
+  if (first) {
+    // RFC 7143 §11.13.4: the first Login Response's StatSN starts the connection's StatSN.
+    c.statSN = h.expStatSN;
+    c.cid = h.cid;
+  }
+  const reply = c.login.handle(h, pdu.data);
+  if (reply.outcome === "fail") return failLogin(c, h, reply.failure!);
+  // Once the TPG is known its login_timeout attribute applies (unless the fabric overrides it).
+  if (first && c.login.tpg && c.host.loginTimeoutMs === undefined) {
+    c.startLoginTimer((c.login.tpg.attributes.login_timeout ?? 15) * 1000);
+  }
+  const data = encodeText(reply.keys);
+  // Bound our answer (NotUnderstood amplification, CVE-2026-63887): it must fit the initiator's 8192.
+  if (data.length > LOGIN_MAX_DATA) {
+    return failLogin(c, h, { status: LoginStatus.INITIATOR_ERROR, reason: "protocol error", message: "login answer exceeds 8192 bytes" });
+  }
+  if (reply.outcome === "continue") return sendLoginResponse(c, h, reply, 0, h.cmdSN, data);
+
+  const result = c.host.completeLogin(c, c.login, h);
+  if (!(result instanceof Session)) return failLogin(c, h, result);
+  c.session = result;
+  sendLoginResponse(c, h, reply, result.tsih, result.maxCmdSN, data);
+  c.enterFullFeaturePhase(result.params);
+}
+
+/**
+ * A failed login: answer with the status class and detail, then close (RFC 7143 §11.13.5).
+ * Without a decoded request (a framing error), the raw BHS is used when it is a Login Request.
+ */
+export function failLogin(c: Connection, h: LoginRequestHeader | undefined, failure: LoginFailure, rawBhs?: Buffer): void {
+  const req = h ?? (rawBhs && opcodeOf(rawBhs) === Opcode.LOGIN_REQUEST ? LoginRequest.decode(rawBhs) : undefined);
+  c.host.loginFailed(c, c.login, failure);
+  if (req) {
+    sendLoginResponse(c, req, { transit: false, csg: req.csg, nsg: 0, keys: [], outcome: "fail" }, 0, req.cmdSN, Buffer.alloc(0), failure.status);
+  }
+  c.closeAfterFlush("login failed");
+}
+
+function sendLoginResponse(c: Connection, h: LoginRequestHeader, reply: LoginReply, tsih: number, maxCmdSN: number, data: Buffer, status = 0): void {
+  c.send(LoginResponse, {
+    transit: reply.transit, cont: false, csg: reply.csg, nsg: reply.nsg, versionMax: 0, versionActive: 0,
+    isid: h.isid, tsih, itt: h.itt, statSN: c.nextStatSN(), expCmdSN: h.cmdSN, maxCmdSN,
+    statusClass: status >> 8, statusDetail: status & 0xff,
+  }, data);
+}
