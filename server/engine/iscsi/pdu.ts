@@ -190,6 +190,16 @@ export interface RejectHeader extends StatusCommon { final: boolean; reason: num
 
 const CMD = [I, ITT, u32("cmdSN", 24), u32("expStatSN", 28)];
 const STATUS = [ITT, u32("statSN", 24), u32("expCmdSN", 28), u32("maxCmdSN", 32)];
+/** Login Request and Response share byte 1 (T, C, CSG, NSG) and Version-max (RFC 7143 §11.12, §11.13). */
+const LOGIN_STAGES: Field[] = [
+  { name: "transit", t: "flag", off: 1, mask: 0x80 },
+  { name: "cont", t: "flag", off: 1, mask: 0x40 },
+  { name: "csg", t: "bits", off: 1, shift: 2, mask: 3 },
+  { name: "nsg", t: "bits", off: 1, shift: 0, mask: 3 },
+  { name: "versionMax", t: "u8", off: 2 },
+];
+/** ISID and TSIH name the session in both directions of a login. */
+const LOGIN_SESSION_ID: Field[] = [{ name: "isid", t: "isid", off: 8 }, { name: "tsih", t: "u16", off: 14 }];
 
 // ---- one codec per opcode -----------------------------------------------------------------
 
@@ -207,15 +217,9 @@ export const TaskMgmtRequest = codec<TaskMgmtRequestHeader>(Opcode.TASK_MGMT_REQ
   u32("refTaskTag", 20), u32("refCmdSN", 32), u32("expDataSN", 36),
 ]);
 export const LoginRequest = codec<LoginRequestHeader>(Opcode.LOGIN_REQUEST, [
-  I,
-  { name: "transit", t: "flag", off: 1, mask: 0x80 },
-  { name: "cont", t: "flag", off: 1, mask: 0x40 },
-  { name: "csg", t: "bits", off: 1, shift: 2, mask: 3 },
-  { name: "nsg", t: "bits", off: 1, shift: 0, mask: 3 },
-  { name: "versionMax", t: "u8", off: 2 },
+  I, ...LOGIN_STAGES,
   { name: "versionMin", t: "u8", off: 3 },
-  { name: "isid", t: "isid", off: 8 },
-  { name: "tsih", t: "u16", off: 14 },
+  ...LOGIN_SESSION_ID,
   ITT,
   { name: "cid", t: "u16", off: 20 },
   u32("cmdSN", 24), u32("expStatSN", 28),
@@ -245,15 +249,9 @@ export const ScsiResponse = codec<ScsiResponseHeader>(Opcode.SCSI_RESPONSE, [
 ]);
 export const TaskMgmtResponse = codec<TaskMgmtResponseHeader>(Opcode.TASK_MGMT_RESPONSE, [...STATUS, F, { name: "response", t: "u8", off: 2 }]);
 export const LoginResponse = codec<LoginResponseHeader>(Opcode.LOGIN_RESPONSE, [
-  ...STATUS,
-  { name: "transit", t: "flag", off: 1, mask: 0x80 },
-  { name: "cont", t: "flag", off: 1, mask: 0x40 },
-  { name: "csg", t: "bits", off: 1, shift: 2, mask: 3 },
-  { name: "nsg", t: "bits", off: 1, shift: 0, mask: 3 },
-  { name: "versionMax", t: "u8", off: 2 },
+  ...STATUS, ...LOGIN_STAGES,
   { name: "versionActive", t: "u8", off: 3 },
-  { name: "isid", t: "isid", off: 8 },
-  { name: "tsih", t: "u16", off: 14 },
+  ...LOGIN_SESSION_ID,
   { name: "statusClass", t: "u8", off: 36 },
   { name: "statusDetail", t: "u8", off: 37 },
 ]);
