@@ -1,7 +1,7 @@
 /**
  * What live monitoring costs, on the real appliance process (run by hand):
  *
- *   npx tsx bench/monitor.ts [--seconds 8] [--rounds 3] [--only counters|browsers]
+ *   npx tsx bench/monitor.ts [--seconds 8] [--rounds 3] [--only counters|browsers|cpu]
  *
  * 1. counters: one appliance, IO counting switched on and off at run time
  *    (monitor.setStatsEnabled, the same switch as PORTICO_STATS=off) between runs of
@@ -242,9 +242,48 @@ async function browsers(): Promise<void> {
   }
 }
 
+/**
+ * 3. cpu: Chromium's CPU with the two pages on about:blank, the Overview with the appliance
+ * idle, and the Overview while iscsi-perf runs (% of one core, `seconds` each, medians of
+ * `rounds`): where the browsers' share of the machine goes, without the IOPS noise.
+ */
+async function browserCpu(): Promise<void> {
+  console.log(`\n== Chromium CPU, two pages (${seconds} s × ${rounds} rounds each) ==`);
+  const a = await appliance({});
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+  try {
+    const pages = [await signedInPage(browser, a.server.url), await signedInPage(browser, a.server.url)];
+    const now = () => treeCpuSeconds(process.pid, [a.server.child.pid]);
+    const result: Record<string, number[]> = { "about:blank": [], "Overview, no IO": [], "Overview, iscsi-perf running": [] };
+    for (let i = 0; i < rounds; i++) {
+      for (const [name, url, io] of [["about:blank", "about:blank", false], ["Overview, no IO", "/", false], ["Overview, iscsi-perf running", "/", true]] as const) {
+        for (const p of pages) {
+          if (url === "about:blank") await p.goto(url);
+          else if (!p.url().startsWith(a.server.url)) await showOverview(p, a.server.url);
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+        const c0 = now();
+        const t0 = performance.now();
+        if (io) perf(a);
+        else await new Promise((r) => setTimeout(r, seconds * 1000));
+        result[name].push(((now() - c0) / ((performance.now() - t0) / 1000)) * 100);
+      }
+      console.log(`round ${i + 1}: ${Object.entries(result).map(([k, v]) => `${k} ${v[i].toFixed(1)} %`).join(", ")}`);
+    }
+    console.log(`median: ${Object.entries(result).map(([k, v]) => `${k} ${median(v).toFixed(1)} %`).join(", ")} of a core`);
+  } finally {
+    await browser.close();
+    await close(a);
+  }
+}
+
 async function main(): Promise<void> {
   if (!only || only === "counters") await counters();
   if (!only || only === "browsers") await browsers();
+  if (only === "cpu") await browserCpu();
 }
 
 main().catch((err: unknown) => {

@@ -154,6 +154,7 @@ export const IoChart = memo(function IoChart({
     const u = new uPlot(options(kind, Math.max(100, el.clientWidth), height, spanMs, withDate, tip), data(), el);
     u.over.appendChild(tip);
     let shown = "";
+    let drawnT = 0;
     const paint = () => {
       const c = cols();
       const n = c.t.length;
@@ -170,10 +171,15 @@ export const IoChart = memo(function IoChart({
           if (w.textContent !== wt) w.textContent = wt;
         }
       }
-      // The live buffer is mutated in place: redraw only when its newest point moved.
+      // The live buffer is mutated in place: redraw only when its newest point moved, and
+      // not before it moved by a pixel (15 minutes on ~400 px is ~2 s a pixel: a redraw each
+      // second would mostly draw the same picture). The caption above still changes each second.
       const key = n ? `${n}:${c.t[n - 1]}:${c.t[0]}` : "0";
       if (key === shown) return;
+      // (A seed put in front changes only the oldest point: drawn at once.)
+      if (!fixed && spanMs && n && drawnT && c.t[n - 1] !== drawnT && c.t[n - 1] - drawnT < spanMs / Math.max(1, u.bbox.width / uPlot.pxRatio)) return;
       shown = key;
+      drawnT = n ? c.t[n - 1] : 0;
       u.setData(data());
     };
     paint();

@@ -18,7 +18,8 @@ const TYPES: { id: string; label: string; tone: "ok" | "warn" | "bad" | "off" | 
   { id: "logout", label: "Logout", tone: "off" },
   { id: "login_failed", label: "Login failed", tone: "bad" },
   { id: "reset", label: "Reset", tone: "warn" },
-  { id: "unit_attention", label: "Unit attention", tone: "warn" },
+  { id: "unit_attention_raised", label: "Unit attention raised", tone: "warn" },
+  { id: "unit_attention", label: "Unit attention reported", tone: "warn" },
   { id: "config", label: "Configuration", tone: "info" },
 ];
 const PERIODS = [
@@ -173,10 +174,12 @@ function EventLine({ e }: { e: EventRow }) {
         {d.ok === false && <span className="text-red-700"> — failed: {e.message}</span>}
       </>
     );
-  else if (e.type === "unit_attention")
+  else if (e.type === "unit_attention" || e.type === "unit_attention_raised")
+    // raised: the SCSI layer queued it for this nexus; reported: a command of the nexus got it as CHECK CONDITION.
     details = (
       <>
-        LUN {e.lun} · ASC/ASCQ {hex(d.asc)}/{hex(d.ascq)}
+        {e.lun !== null ? `LUN ${e.lun}` : "LUN not mapped in a live session"}
+        {typeof d.storageObject === "string" && ` (${d.storageObject})`} · ASC/ASCQ {hex(d.asc)}/{hex(d.ascq)}
         {e.message && <span className="text-slate-600 dark:text-slate-400"> — {e.message}</span>}
       </>
     );

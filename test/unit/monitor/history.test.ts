@@ -91,6 +91,17 @@ describe("Monitor", () => {
     }
   });
 
+  it("logs unit attentions the SCSI layer raises, with the LUN and what the ASC/ASCQ means", () => {
+    monitor.fabric.events.emit("event", {
+      type: "unit_attention_raised", at: Date.now(), initiatorName: "iqn.1993-08.org.debian:01:a", targetName: "iqn.2003-01.org.example:t1", tpgTag: 1, lun: 0,
+      detail: { asc: 0x2a, ascq: 0x09, storageObject: "ramdisk/rd0" },
+    });
+    monitor.fabric.events.emit("event", { type: "unit_attention", at: Date.now(), lun: 0, detail: { asc: 0x3f, ascq: 0x0e } });
+    const [reported, raised] = monitor.events({ types: ["unit_attention_raised", "unit_attention"] });
+    expect(raised).toMatchObject({ type: "unit_attention_raised", lun: 0, targetName: "iqn.2003-01.org.example:t1", message: "capacity data has changed", detail: { asc: 0x2a, ascq: 0x09, storageObject: "ramdisk/rd0" } });
+    expect(reported).toMatchObject({ type: "unit_attention", message: "reported LUNs data has changed" });
+  });
+
   it("prunes minutes after 7 days and events after 30 days", () => {
     const now = Date.now();
     const ins = monitor.history.sqlite.prepare(
