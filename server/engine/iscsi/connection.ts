@@ -1,7 +1,9 @@
 /**
- * One iSCSI connection: framing, login, then full feature phase with one handler
- * per opcode (RFC 7143 §11). Every handler runs inside a guard: an exception is
- * logged and drops this connection only.
+ * One iSCSI connection: the socket lifecycle, framing, batched writes, timers (login,
+ * NOP-In ping, dataout_timeout) and the IO statistics handle cache. What each PDU means
+ * lives in handlers/: login-pdu.ts during login, then one handler per opcode through the
+ * table in handlers/dispatch.ts (RFC 7143 §11). Every handler runs inside a guard: an
+ * exception is logged and drops this connection only.
  *
  * Hot path: PDUs arrive as views (stream.ts); Data-In goes out as views of the
  * device's buffer behind slab-allocated headers; writes in one tick are corked
@@ -11,7 +13,7 @@ import type net from "node:net";
 import type { Engine } from "../core/engine";
 import { nodeAclAttributeDefaults } from "../core/defaults";
 import type { ScsiDevice, ScsiNexusView, ScsiResult } from "../scsi/types";
-import { type ConnectionCounters, type IoHandle, type IoStats, type LunCounters } from "../core/stats";
+import type { ConnectionCounters, IoHandle, IoStats, LunCounters } from "../core/stats";
 import { LoginMachine, LoginStatus, type LoginFailure, type LoginEnv } from "./login";
 import type { SessionParams } from "./negotiation";
 import {
@@ -97,6 +99,7 @@ export class Connection {
   private dataOutTimer: NodeJS.Timeout | undefined;
   /** Text response continuation (RFC 7143 §11.10.2): the rest of an answer too big for one PDU. */
   textPending: { ttt: number; rest: Buffer } | undefined;
+  /** Text request continuation (C bit): the parts of an initiator request gathered so far. */
   textGather: { ttt: number; parts: Buffer[]; size: number } | undefined;
   /** The one Data-In header this connection reuses (encoded into the slab at send time). */
   readonly dataInHdr: DataInHeader = {
