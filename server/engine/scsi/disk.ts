@@ -619,7 +619,9 @@ async function write(c: CommandContext): Promise<ScsiResult> {
   if (p.blocks > d.maxTransferBlocks) throw invalidFieldInCdb(c.cdb.length >= 16 ? 10 : 7);
   const w = d.writeData(c, p.blocks);
   if (w.blocks > 0) {
-    const fua = p.fua && d.attr("emulate_fua_write") === 1;
+    // emulate_fua_write only decides whether MODE SENSE advertises DPOFUA; a FUA write that
+    // arrives anyway must still be stable before GOOD (SBC-3 §5.37), never silently cached.
+    const fua = p.fua;
     await d.withRange(p.lba, w.blocks, () => d.info.backstore.write(p.lba * d.blockSize, w.data, fua));
   }
   const r: ScsiResult = { status: ScsiStatus.GOOD };

