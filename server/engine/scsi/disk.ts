@@ -650,6 +650,9 @@ async function verify(c: CommandContext): Promise<ScsiResult> {
   if (p.bytchk === 2) throw invalidFieldInCdb(1, 1);
   d.checkRange(p.lba, p.blocks);
   if (p.bytchk === 0 || p.blocks === 0) return GOOD;
+  // The comparison reads the whole range into memory: bound it as Block Limits advertises (BYTCHK 3
+  // sends one block, so Data-Out does not bound it; 2^32 blocks would be terabytes).
+  if (p.blocks > d.maxTransferBlocks) throw invalidFieldInCdb(c.cdb.length >= 16 ? 10 : 7);
   const bs = d.blockSize;
   const expected = p.bytchk === 1 ? p.blocks * bs : bs;
   const data = d.parameterList(c, expected);

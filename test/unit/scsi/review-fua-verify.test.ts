@@ -35,3 +35,19 @@ describe("FUA in write-back mode", () => {
     expect(bs.fuaWrites).toEqual([true]);
   });
 });
+
+describe("VERIFY with BYTCHK=3 and a huge VERIFICATION LENGTH", () => {
+  it("is refused as INVALID FIELD IN CDB before anything is read", async () => {
+    const blockSize = 4096;
+    const bs = new SpyBackstore(blockSize, 2 ** 40); // 1 TiB, allocated lazily
+    const disk = new ScsiDisk(makeInfo(bs));
+    const blocks = 0x4_0000; // 1 GiB to compare against one block (a 4 GiB Buffer would be allocated for 0x10_0000)
+    const t = task(rw16(0x8f, 0n, blocks, 0x06), { dataOut: Buffer.alloc(blockSize) });
+    const r = await run(disk, t);
+    expect(r.status).toBe(ScsiStatus.CHECK_CONDITION);
+    const s = senseOf(r);
+    expect(s.key).toBe(0x05);
+    expect(s.asc).toBe(0x24);
+    expect(bs.largestRead).toBe(0);
+  });
+});
