@@ -10,6 +10,7 @@ import {
   MaintenanceIn,
   ServiceActionIn16,
   allocationLength,
+  cdbLength,
   parseInquiry,
   parseLbaCdb,
   parseModeSelect,
@@ -595,12 +596,18 @@ function readCapacity16(c: CommandContext): ScsiResult {
   return dataIn(b, p.allocationLength);
 }
 
+/** Where TRANSFER LENGTH sits, for the sense field pointer (the transport's CDB buffer is always 16 bytes long). */
+function transferLengthByte(cdb: Buffer): number {
+  const len = cdbLength(cdb[0]);
+  return len === 16 ? 10 : len === 12 ? 6 : len === 6 ? 4 : 7;
+}
+
 async function read(c: CommandContext): Promise<ScsiResult> {
   const d = c.disk;
   const p = parseLbaCdb(c.cdb);
   d.checkProtect(p);
   d.checkRange(p.lba, p.blocks);
-  if (p.blocks > d.maxTransferBlocks) throw invalidFieldInCdb(c.cdb.length >= 16 ? 10 : 7);
+  if (p.blocks > d.maxTransferBlocks) throw invalidFieldInCdb(transferLengthByte(c.cdb));
   const bs = d.blockSize;
   const cdbBytes = p.blocks * bs;
   // Read only what the initiator will take (the transport truncates to EDTL anyway).
@@ -616,7 +623,7 @@ async function write(c: CommandContext): Promise<ScsiResult> {
   const p = parseLbaCdb(c.cdb);
   d.checkProtect(p);
   d.checkRange(p.lba, p.blocks);
-  if (p.blocks > d.maxTransferBlocks) throw invalidFieldInCdb(c.cdb.length >= 16 ? 10 : 7);
+  if (p.blocks > d.maxTransferBlocks) throw invalidFieldInCdb(transferLengthByte(c.cdb));
   const w = d.writeData(c, p.blocks);
   if (w.blocks > 0) {
     // emulate_fua_write only decides whether MODE SENSE advertises DPOFUA; a FUA write that
@@ -652,7 +659,7 @@ async function verify(c: CommandContext): Promise<ScsiResult> {
   if (p.bytchk === 0 || p.blocks === 0) return GOOD;
   // The comparison reads the whole range into memory: bound it as Block Limits advertises (BYTCHK 3
   // sends one block, so Data-Out does not bound it; 2^32 blocks would be terabytes).
-  if (p.blocks > d.maxTransferBlocks) throw invalidFieldInCdb(c.cdb.length >= 16 ? 10 : 7);
+  if (p.blocks > d.maxTransferBlocks) throw invalidFieldInCdb(transferLengthByte(c.cdb));
   const bs = d.blockSize;
   const expected = p.bytchk === 1 ? p.blocks * bs : bs;
   const data = d.parameterList(c, expected);

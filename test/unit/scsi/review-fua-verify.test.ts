@@ -51,3 +51,16 @@ describe("VERIFY with BYTCHK=3 and a huge VERIFICATION LENGTH", () => {
     expect(bs.largestRead).toBe(0);
   });
 });
+
+describe("TRANSFER LENGTH beyond MAXIMUM TRANSFER LENGTH", () => {
+  it("READ(10)'s sense points at byte 7 even though the CDB buffer is 16 bytes", async () => {
+    const bs = new SpyBackstore(512, 2 ** 30);
+    const disk = new ScsiDisk(makeInfo(bs, { hw_max_sectors: 128 }));
+    const cdb = [0x28, 0, 0, 0, 0, 0, 0, 0x01, 0x00, 0]; // 256 blocks > 128
+    const r = await run(disk, task(cdb));
+    const s = senseOf(r);
+    expect(s.key).toBe(0x05);
+    expect(s.asc).toBe(0x24);
+    expect(r.sense!.readUInt16BE(16)).toBe(7); // fixed format: SENSE KEY SPECIFIC field pointer
+  });
+});
