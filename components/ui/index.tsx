@@ -270,8 +270,11 @@ export function Dialog({ open, onClose, title, children, footer, wide }: { open:
     <dialog
       ref={ref}
       aria-labelledby={hid}
-      onClose={onClose}
+      // React bubbles close/cancel through the component tree: a confirmation opened from inside
+      // this dialog must not close it too, so only this dialog's own events count.
+      onClose={(e) => e.target === e.currentTarget && onClose()}
       onCancel={(e) => {
+        if (e.target !== e.currentTarget) return;
         e.preventDefault();
         onClose();
       }}
