@@ -73,7 +73,9 @@ const t = initTRPC.context<Context>().create({
       zodError = flatten(cause);
       field = cause.issues[0]?.path.map(String).join(".") || undefined;
     }
-    return { ...shape, data: { ...shape.data, field, issues, zodError, engineCode: cause instanceof EngineError ? cause.code : undefined } };
+    // No stack trace to the client (tRPC adds one unless NODE_ENV=production, which the appliance does not set): server internals and paths.
+    const { stack: _stack, ...data } = shape.data;
+    return { ...shape, data: { ...data, field, issues, zodError, engineCode: cause instanceof EngineError ? cause.code : undefined } };
   },
 });
 
