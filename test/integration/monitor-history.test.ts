@@ -3,6 +3,7 @@
  * PORTICO_HISTORY_MINUTE_MS) and the event log are in history.db, and the 1 h range
  * reads them back after the appliance restarts.
  */
+import Database from "better-sqlite3";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -70,5 +71,37 @@ describe("history", () => {
     expect(sum(after.points, "writeIops")).toBeGreaterThan(0);
     const events = await api.events.list.query({ initiator: "portico.test:history" });
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(["login", "logout"]));
+  });
+
+  it("writes the minute in progress when the appliance is stopped (SIGTERM)", async () => {
+    const dir = makeDataDir("portico-hist-term-");
+    const p = await freePort();
+    restoreOneLun(dir, p);
+    // The real 60 s minute: without the flush at shutdown, IO of the current minute is lost.
+    const s = await startPortico({ dataDir: dir });
+    try {
+      await waitForPort(p);
+      const { client } = await connect(p, "iqn.2024-01.org.portico.test:flush");
+      const minute = Math.floor(Date.now() / 60_000) * 60_000;
+      for (let i = 0; i < 20; i++) expect((await client.command(write10(i, 1), { lun: 0, write: Buffer.alloc(512, 9) })).status).toBe(0);
+      await client.logout();
+      client.close();
+      await new Promise((r) => setTimeout(r, 1_200)); // at least one 1 s sample in this minute
+      expect(await s.stop()).toBe(0);
+      const db = new Database(path.join(dir, "history.db"), { readonly: true });
+      try {
+        const rows = db.prepare("SELECT minute, samples, write_commands AS w FROM minute_stats WHERE scope = 'lun' ORDER BY minute").all() as { minute: number; samples: number; w: number }[];
+        expect(rows.reduce((n, r) => n + r.w, 0)).toBe(20);
+        // Normally all in the minute of the IO, stored as a partial minute at SIGTERM (unless a minute ended meanwhile).
+        const last = rows[rows.length - 1];
+        expect(last.minute).toBeGreaterThanOrEqual(minute);
+        expect(last.samples).toBeLessThan(60);
+      } finally {
+        db.close();
+      }
+    } finally {
+      s.kill();
+      removeDir(dir);
+    }
   });
 });
