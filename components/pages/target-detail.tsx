@@ -421,13 +421,11 @@ function AttributesTab({ t, g }: { t: Target; g: Tpg }) {
 
 function AuthTab({ t, g, sessions }: { t: Target; g: Tpg; sessions: Session[] }) {
   const [edit, setEdit] = useState<string | null>(null);
-  const base = `/targets/${encodeURIComponent(t.wwn)}?tpg=${g.tag}`;
   return (
     <div className="space-y-6">
       <Card title="Authentication">
         <p className="text-sm">
-          CHAP at login is <strong>{g.attributes.authentication === 1 ? "required" : "not required"}</strong> for tpg{g.tag} (attribute <code>authentication</code>, on the{" "}
-          <Link className="underline" href={`${base}&tab=attributes`}>Attributes</Link> tab). Initiators with an ACL use the ACL&apos;s credentials; in demo mode the others use the TPG&apos;s below.
+          CHAP at login is <strong>{g.attributes.authentication === 1 ? "required" : "not required"}</strong> for tpg{g.tag} (attribute <code>authentication</code> on the Attributes tab). Initiators with an ACL use the ACL&apos;s credentials; in demo mode the others use the TPG&apos;s below.
         </p>
         {g.nodeAcls.length > 0 && (
           <ul className="mt-3 divide-y divide-slate-100 text-sm dark:divide-slate-800" aria-label="Per-initiator CHAP">
