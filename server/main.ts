@@ -80,13 +80,15 @@ async function main(): Promise<void> {
   } catch (err) {
     fail((err as Error).message);
   }
-  const running = readRuntime(settings.dataDir);
-  if (running) fail(`already running for ${settings.dataDir} (pid ${running.pid}, http://${running.httpHost}:${running.httpPort})`);
-  // The runtime file appears only once HTTP listens; the lock also keeps out an instance that is still starting.
+  // One appliance per data directory. The lock is the authority (the kernel drops it with the
+  // process, and it also keeps out an instance that is still starting); once it is ours, a runtime
+  // file left by a killed process is stale, whatever its pid now belongs to.
   try {
     dataDirLock = lockDataDir(settings.dataDir);
   } catch (err) {
-    fail(err instanceof DataDirLockedError ? `already running for ${settings.dataDir}: ${err.message}` : `cannot lock ${settings.dataDir}: ${(err as Error).message}`);
+    if (!(err instanceof DataDirLockedError)) fail(`cannot lock ${settings.dataDir}: ${(err as Error).message}`);
+    const running = readRuntime(settings.dataDir);
+    fail(`already running for ${settings.dataDir}${running ? ` (pid ${running.pid}, http://${running.httpHost}:${running.httpPort})` : `: ${err.message}`}`);
   }
 
   let db: OpenedDatabase;
@@ -233,7 +235,9 @@ async function main(): Promise<void> {
 function pageRedirect(url: string, onboarded: boolean, signedIn: () => boolean): string | undefined {
   const u = new URL(url, "http://x");
   const p = u.pathname;
-  if (p.startsWith("/_next/") || p.startsWith("/api/") || p === "/favicon.ico" || /\.(ico|png|svg|txt|webmanifest|js|css|map)$/.test(p)) return undefined;
+  // Next's assets, the API, and public files at the root (favicon, robots.txt…) are never redirected;
+  // any other path is a page, whatever it ends with.
+  if (p.startsWith("/_next/") || p.startsWith("/api/") || /^\/[^/]+\.(ico|png|svg|txt|webmanifest)$/.test(p)) return undefined;
   if (!onboarded) return p === "/onboarding" ? undefined : "/onboarding";
   if (p === "/login") return signedIn() ? "/" : undefined;
   if (!signedIn()) return p === "/" ? "/login" : `/login?next=${encodeURIComponent(p + u.search)}`;

@@ -4,6 +4,7 @@
  * which the CLI finds (and authenticates to) a running appliance.
  */
 import fs from "node:fs";
+import { DataDirLockedError, lockDataDir } from "./db/lock";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -67,12 +68,28 @@ export function readRuntime(dataDir: string): RuntimeInfo | undefined {
     return undefined;
   }
   if (!Number.isInteger(info.pid) || !alive(info.pid) || info.pid === process.pid) return undefined;
+  // A live pid may belong to an unrelated process after a reboot: the data directory's lock says
+  // whether an appliance really holds it.
+  if (!dataDirLocked(dataDir)) return undefined;
   return info;
+}
+
+/** True when another process holds the data directory's lock (a running or starting appliance). */
+export function dataDirLocked(dataDir: string): boolean {
+  try {
+    lockDataDir(dataDir).release();
+    return false;
+  } catch (err) {
+    if (err instanceof DataDirLockedError) return true;
+    throw err;
+  }
 }
 
 /** Writes a file atomically: temp file (exclusive, mode 0600), fsync, rename (as rtslib's save_to_file). */
 export function writeFileAtomic(file: string, content: string): void {
   const tmp = `${file}.${process.pid}.temp`;
+  // A temp file left by a crash of a process with the same pid (pid 1 in containers) must not block every later write.
+  fs.rmSync(tmp, { force: true });
   const fd = fs.openSync(tmp, "wx", 0o600);
   try {
     fs.writeSync(fd, content);
@@ -87,6 +104,13 @@ export function writeFileAtomic(file: string, content: string): void {
     throw err;
   }
   fs.chmodSync(file, 0o600);
+  // The rename is durable only once the directory entry is on disk.
+  const dirFd = fs.openSync(path.dirname(file), "r");
+  try {
+    fs.fsyncSync(dirFd);
+  } finally {
+    fs.closeSync(dirFd);
+  }
 }
 
 export function writeRuntime(dataDir: string, info: RuntimeInfo): void {

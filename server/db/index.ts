@@ -36,6 +36,10 @@ export function databaseFile(dataDir: string): string {
 export function openDatabase(dataDir: string, opts: { readonly?: boolean } = {}): OpenedDatabase {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = databaseFile(dataDir);
+  // Create the file owner-only before SQLite opens it, so there is no moment when a new
+  // configuration database (it will hold CHAP secrets) is readable by others; SQLite then gives
+  // the -wal/-shm files the main file's mode.
+  if (!opts.readonly && !fs.existsSync(file)) fs.closeSync(fs.openSync(file, "a", 0o600));
   const sqlite = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
   try {
     sqlite.pragma("busy_timeout = 5000");

@@ -29,6 +29,7 @@ export function lockDataDir(dataDir: string): DataDirLock {
   const file = path.join(dataDir, LOCK_FILE_NAME);
   const db = new Database(file, { timeout: 0 });
   try {
+    db.pragma("journal_mode = OFF"); // nothing is ever written: no -journal file left beside the lock
     db.pragma("locking_mode = EXCLUSIVE");
     db.exec("BEGIN EXCLUSIVE");
   } catch (err) {

@@ -64,7 +64,12 @@ export class FdBackstore implements Backstore {
     this.check();
     if (this.readonly) throw new Error(`${this.path} is open read-only`);
     let done = 0;
-    while (done < data.length) done += await writeAt(this.fd, data, done, data.length - done, offset + done);
+    while (done < data.length) {
+      const n = await writeAt(this.fd, data, done, data.length - done, offset + done);
+      // pwrite returning 0 for a non-empty buffer makes no progress: an I/O error, not a retry loop.
+      if (n <= 0) throw new Error(`${this.path}: write at byte ${offset + done} made no progress`);
+      done += n;
+    }
     // Write-through already opened O_DSYNC; write-back must make a FUA write stable now (SBC-3 §5.37).
     if (fua && this.writeBack) await fdatasync(this.fd);
   }
