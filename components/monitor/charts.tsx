@@ -33,7 +33,7 @@ const SPEC: Record<ChartKind, { title: string; unit: string; read: ChartField; w
     unit: "ms",
     read: "readP99Us",
     write: "writeP99Us",
-    fmt: fmtLatency,
+    fmt: (us) => (us === 0 ? "0 ms" : fmtLatency(us)),
     axis: (us) => {
       const ms = us / 1000;
       return ms >= 10 ? ms.toFixed(0) : ms >= 1 ? ms.toFixed(1) : ms.toFixed(2);
@@ -62,8 +62,10 @@ function options(kind: ChartKind, width: number, height: number, spanMs: number 
     legend: { show: false },
     cursor: { drag: { x: false, y: false }, points: { size: 6 } },
     scales: {
-      x: { time: true, range: (_u, min, max) => (spanMs ? [max - spanMs, max] : [min, max]) },
-      y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+      // No data yet: the range still ends now (not at 1970).
+      x: { time: true, range: (_u, min, max) => (max === null || !Number.isFinite(max) ? (spanMs ? [Date.now() - spanMs, Date.now()] : [Date.now() - 60_000, Date.now()]) : spanMs ? [max - spanMs, max] : [min, max]) },
+      // From zero; an idle chart still gets a readable scale (1 IO/s, 1 MB/s, 1 ms).
+      y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : kind === "latency" ? 1000 : 1] },
     },
     axes: [
       { stroke: AXIS, font: FONT, grid: { stroke: GRID, width: 1 }, ticks: { stroke: GRID, width: 1 }, space: 70, values: (_u, splits) => splits.map(tick) },
