@@ -5,7 +5,7 @@
  * and the busiest LUNs. Test ids: live-panel, live-status, card-sessions, card-luns,
  * card-capacity, card-errors, card-iops, overview-iops/-throughput/-latency, busiest-luns.
  *
- * Cheap to keep open: the panel itself renders when its 5 s queries change; each second
+ * Cheap to keep open: the panel itself renders when its 10 s queries change; each second
  * only the charts (canvas), the figures that changed and the busiest-LUNs rows update.
  */
 import { useQuery, useQueryClient } from "@tanstack/react-query";
@@ -22,13 +22,14 @@ const pickAppliance = (e: SampleEvent) => e.appliance;
 
 /**
  * The sessions logged in now: the one source for every session count and list on a page
- * (react-query shares the cache entry). Polled every 5 s; a LiveFeed passed in makes it
- * refetch as soon as the stream shows a session appear or go.
+ * (react-query shares the cache entry). Polled every 10 s (discovery sessions, which carry
+ * no IO series); a LiveFeed passed in makes it refetch as soon as the stream shows a
+ * session appear or go.
  */
 export function useSessionsNow(feed?: LiveFeed) {
   const trpc = useTRPC();
   const qc = useQueryClient();
-  const q = useQuery({ ...trpc.sessions.list.queryOptions(), refetchInterval: 5_000 });
+  const q = useQuery({ ...trpc.sessions.list.queryOptions(), refetchInterval: 10_000 });
   // Refs, so that re-renders never re-subscribe (a fresh subscription would forget what it saw).
   const ctx = useRef({ trpc, qc, data: q.data });
   ctx.current = { trpc, qc, data: q.data };
@@ -53,7 +54,8 @@ export function useSessionsNow(feed?: LiveFeed) {
 
 export const LivePanel = memo(function LivePanel() {
   const trpc = useTRPC();
-  const overview = useQuery({ ...trpc.monitor.overview.queryOptions(), refetchInterval: 5_000 });
+  // Counts, capacity and error totals; the rates come from the stream.
+  const overview = useQuery({ ...trpc.monitor.overview.queryOptions(), refetchInterval: 10_000 });
   // The last 15 minutes once, to fill the charts; the stream appends from then on.
   const past = useQuery({ ...trpc.monitor.history.queryOptions({ scope: "appliance", key: "appliance", range: "15m" }), staleTime: Infinity, refetchOnWindowFocus: false });
   const seed = useMemo(() => (past.data?.source === "live" ? historyToPoints(past.data.live) : undefined), [past.data]);
