@@ -3,6 +3,7 @@
  * console's session cookie decides who is calling; the login procedures get a way to
  * set the cookie on the response.
  */
+import { timingSafeEqual } from "node:crypto";
 import type http from "node:http";
 import type { TLSSocket } from "node:tls";
 import { TRPCError } from "@trpc/server";
@@ -15,6 +16,13 @@ import type { LoginRateLimiter } from "./rate-limit";
 import { SETUP_CODE_HEADER } from "./setup-code";
 import type { AuthStore } from "./store";
 
+/** Constant-time comparison, so the CLI token cannot be guessed byte by byte from response times. */
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
 export function sessionOf(auth: AuthStore, req: http.IncomingMessage) {
   return auth.session(parseCookies(req.headers.cookie)[SESSION_COOKIE]);
 }
@@ -22,14 +30,15 @@ export function sessionOf(auth: AuthStore, req: http.IncomingMessage) {
 export function httpContextFactory(deps: { service: ConfigService; engine: Engine; app: AppInfo; auth: AuthStore; limiter: LoginRateLimiter; token: string }) {
   return ({ req, res }: { req: http.IncomingMessage; res: http.ServerResponse }): Context => {
     const given = req.headers[TOKEN_HEADER];
-    if (given !== undefined && given !== deps.token) throw new TRPCError({ code: "UNAUTHORIZED", message: "wrong token: is the runtime file from another start?" });
+    const tokenOk = typeof given === "string" && sameSecret(given, deps.token);
+    if (given !== undefined && !tokenOk) throw new TRPCError({ code: "UNAUTHORIZED", message: "wrong token: is the runtime file from another start?" });
     const ua = req.headers["user-agent"];
     const setupCode = req.headers[SETUP_CODE_HEADER];
     return {
       service: deps.service,
       engine: deps.engine,
       app: deps.app,
-      actor: given === deps.token ? "cli" : "console",
+      actor: tokenOk ? "cli" : "console",
       auth: deps.auth,
       limiter: deps.limiter,
       session: sessionOf(deps.auth, req),

@@ -59,7 +59,9 @@ const SECRET = /password|secret|token/i;
 /** Input without secrets (CHAP passwords, tokens), and bounded in size. */
 export function redact(v: unknown, depth = 0): unknown {
   if (v === null || v === undefined || typeof v === "number" || typeof v === "boolean") return v;
-  if (typeof v === "string") return v.length > 200 ? `${v.slice(0, 200)}…` : v;
+  // A long string is a document (e.g. an imported saveconfig.json) that may carry CHAP secrets
+  // anywhere in it, so only its size is logged; so is any string that mentions a secret.
+  if (typeof v === "string") return v.length > 200 || /passw|secret|chap_/i.test(v) ? `‹${v.length} characters, not logged›` : v;
   if (depth > 4) return "…";
   if (Array.isArray(v)) return v.slice(0, 20).map((x) => redact(x, depth + 1));
   if (typeof v === "object") {
