@@ -96,7 +96,7 @@ export function SessionDetailPage({ id }: { id: string }) {
           </table>
         </Card>
         <Card title="Negotiated parameters">
-          <Parameters params={s.parameters} />
+          <Parameters params={s.parameters} narrow />
         </Card>
       </div>
       <DisconnectDialog session={doomed} onClose={() => setDoomed(null)} onDone={() => router.push("/sessions")} />

@@ -248,15 +248,16 @@ export function SessionsPage() {
   );
 }
 
-export function Parameters({ params }: { params: Record<string, string> }) {
+/** The negotiated keys; `narrow` for a half-width card (two columns at most). */
+export function Parameters({ params, narrow }: { params: Record<string, string>; narrow?: boolean }) {
   const entries = Object.entries(params).sort(([a], [b]) => a.localeCompare(b));
   if (!entries.length) return <p className="text-sm text-slate-600">No parameters were negotiated.</p>;
   return (
-    <dl data-testid="session-params" className="grid grid-cols-1 gap-x-6 gap-y-1 text-xs sm:grid-cols-2 lg:grid-cols-3">
+    <dl data-testid="session-params" className={cx("grid grid-cols-1 gap-x-6 gap-y-1 text-xs", narrow ? "xl:grid-cols-2" : "sm:grid-cols-2 lg:grid-cols-3")}>
       {entries.map(([k, v]) => (
-        <div key={k} className="flex justify-between gap-2 border-b border-slate-100 py-0.5 dark:border-slate-800">
-          <dt className="text-slate-600 dark:text-slate-400">{k}</dt>
-          <dd className="font-mono break-all">{v}</dd>
+        <div key={k} className="flex min-w-0 justify-between gap-2 border-b border-slate-100 py-0.5 dark:border-slate-800">
+          <dt className="min-w-0 break-words text-slate-600 dark:text-slate-400">{k}</dt>
+          <dd className="shrink-0 text-right font-mono">{v}</dd>
         </div>
       ))}
     </dl>
