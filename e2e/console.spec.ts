@@ -3,10 +3,9 @@
  * created shows on the overview and the targets page once the admin is set up.
  */
 import { expect, test } from "@playwright/test";
-import { writeFileSync } from "node:fs";
-import path from "node:path";
+import { restoreDemo } from "../test/support/demo";
 import { freePort } from "../test/support/ports";
-import { makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
+import { makeDataDir, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
 import { onboardViaApi, shot } from "./helpers";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.e2econsole01";
@@ -17,29 +16,7 @@ let iscsiPort: number;
 test.beforeAll(async () => {
   dataDir = makeDataDir("portico-e2e-");
   iscsiPort = await freePort();
-  const cfg = {
-    storage_objects: [{ name: "e2edisk", plugin: "ramdisk", size: 16 * 1024 * 1024 }],
-    targets: [
-      {
-        fabric: "iscsi",
-        wwn: IQN,
-        tpgs: [
-          {
-            tag: 1,
-            enable: true,
-            attributes: { authentication: 0, generate_node_acls: 1 },
-            luns: [{ index: 0, storage_object: "/backstores/ramdisk/e2edisk" }],
-            portals: [{ ip_address: "127.0.0.1", port: iscsiPort }],
-            node_acls: [],
-          },
-        ],
-      },
-    ],
-  };
-  const file = path.join(dataDir, "cfg.json");
-  writeFileSync(file, JSON.stringify(cfg));
-  const r = portico(dataDir, ["restoreconfig", file]);
-  expect(r.status, r.stderr + r.stdout).toBe(0);
+  restoreDemo(dataDir, { iqn: IQN, storageObjects: [{ name: "e2edisk", plugin: "ramdisk", size: 16 * 1024 * 1024 }], ports: [iscsiPort] });
   server = await startPortico({ dataDir });
 });
 

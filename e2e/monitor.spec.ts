@@ -5,10 +5,9 @@
  */
 import { expect, test, type Page } from "@playwright/test";
 import { spawn, type ChildProcess } from "node:child_process";
-import { writeFileSync } from "node:fs";
-import path from "node:path";
+import { restoreDemo } from "../test/support/demo";
 import { freePort } from "../test/support/ports";
-import { makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
+import { makeDataDir, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.e2emonitor01";
 const INITIATOR = "iqn.2024-01.org.portico.e2e:perf";
@@ -21,29 +20,7 @@ let perf: ChildProcess | undefined;
 test.beforeAll(async () => {
   dataDir = makeDataDir("portico-e2e-mon-");
   iscsiPort = await freePort();
-  const cfg = {
-    storage_objects: [{ name: "perfdisk", plugin: "ramdisk", size: 64 * 1024 * 1024 }],
-    targets: [
-      {
-        fabric: "iscsi",
-        wwn: IQN,
-        tpgs: [
-          {
-            tag: 1,
-            enable: true,
-            attributes: { authentication: 0, generate_node_acls: 1, demo_mode_write_protect: 0 },
-            luns: [{ index: 0, storage_object: "/backstores/ramdisk/perfdisk" }],
-            portals: [{ ip_address: "127.0.0.1", port: iscsiPort }],
-            node_acls: [],
-          },
-        ],
-      },
-    ],
-  };
-  const file = path.join(dataDir, "cfg.json");
-  writeFileSync(file, JSON.stringify(cfg));
-  const r = portico(dataDir, ["restoreconfig", file]);
-  expect(r.status, r.stderr + r.stdout).toBe(0);
+  restoreDemo(dataDir, { iqn: IQN, storageObjects: [{ name: "perfdisk", plugin: "ramdisk", size: 64 * 1024 * 1024 }], ports: [iscsiPort] });
   server = await startPortico({ dataDir, env: { PORTICO_HTTP_HOST: "127.0.0.1" } });
 });
 

@@ -5,10 +5,10 @@
  * exported, saved). Screenshots of each state go to the test output directory.
  */
 import { expect, test, type Page } from "@playwright/test";
-import { writeFileSync } from "node:fs";
 import path from "node:path";
+import { restoreDemo } from "../test/support/demo";
 import { freePort } from "../test/support/ports";
-import { makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
+import { makeDataDir, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
 import { signedIn } from "./admin";
 import { fieldError, shot } from "./helpers";
 
@@ -21,32 +21,12 @@ let server: PorticoProcess;
 test.beforeAll(async () => {
   dataDir = makeDataDir("portico-e2e-so-");
   const iscsiPort = await freePort();
-  const cfg = {
-    storage_objects: [
-      { name: "exported", plugin: "ramdisk", size: 16 * 1024 * 1024 },
-      { name: "spare", plugin: "fileio", dev: path.join(dataDir, "spare.img"), size: 16 * 1024 * 1024, write_back: false },
-    ],
-    targets: [
-      {
-        fabric: "iscsi",
-        wwn: IQN,
-        tpgs: [
-          {
-            tag: 1,
-            enable: true,
-            attributes: { authentication: 0, generate_node_acls: 1 },
-            luns: [{ index: 0, storage_object: "/backstores/ramdisk/exported" }],
-            portals: [{ ip_address: "127.0.0.1", port: iscsiPort }],
-            node_acls: [],
-          },
-        ],
-      },
-    ],
-  };
-  const file = path.join(dataDir, "cfg.json");
-  writeFileSync(file, JSON.stringify(cfg));
-  const r = portico(dataDir, ["restoreconfig", file]);
-  expect(r.status, r.stderr + r.stdout).toBe(0);
+  restoreDemo(dataDir, {
+    iqn: IQN,
+    storageObjects: [{ name: "exported", plugin: "ramdisk", size: 16 * 1024 * 1024 }],
+    unexported: [{ name: "spare", plugin: "fileio", dev: path.join(dataDir, "spare.img"), size: 16 * 1024 * 1024, write_back: false }],
+    ports: [iscsiPort],
+  });
   server = await startPortico({ dataDir });
 });
 

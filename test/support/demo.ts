@@ -20,13 +20,15 @@ export interface DemoTarget {
   storageObjects: DemoStorageObject[];
   /** iSCSI ports on 127.0.0.1 (two give the multipath tests a second path). */
   ports: number[];
+  /** Storage objects configured but not exported as LUNs. */
+  unexported?: DemoStorageObject[];
   /** TPG attributes on top of demo mode's (authentication 0, generate_node_acls 1, demo_mode_write_protect 0). */
   tpgAttributes?: Record<string, number>;
 }
 
 export function demoSaveconfig(t: DemoTarget): object {
   return {
-    storage_objects: t.storageObjects,
+    storage_objects: [...t.storageObjects, ...(t.unexported ?? [])],
     targets: [
       {
         fabric: "iscsi",
