@@ -11,9 +11,10 @@
  *   qemu-img bench -w -d 32 -s 4k 4 KiB writes at queue depth 32
  * Prints IOPS and MiB/s for both and the ratio Portico/tgt. Needs root for tgtd.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { restoreDemo } from "../test/support/demo";
+import { startTgt } from "../test/support/tgt";
 import { freePort, waitForPort } from "../test/support/ports";
 import { makeDataDir, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
 
@@ -63,21 +64,16 @@ const workloads: Workload[] = [
 ];
 
 async function withTgt<T>(fn: (url: string) => T): Promise<T> {
-  const port = await freePort();
-  const control = 2000 + Math.floor(Math.random() * 5000);
   const file = `/dev/shm/portico-bench-tgt-${process.pid}.img`;
   exec("truncate", ["-s", String(GiB), file], 10_000);
-  const tgtd = spawn("tgtd", ["-f", "-C", String(control), "--iscsi", `portal=127.0.0.1:${port}`], { stdio: "ignore" });
   try {
-    await waitForPort(port);
-    const iqn = "iqn.2001-04.com.example:tgtbench";
-    const adm = (...a: string[]) => exec("tgtadm", ["-C", String(control), "--lld", "iscsi", ...a], 10_000);
-    adm("--op", "new", "--mode", "target", "--tid", "1", "-T", iqn);
-    adm("--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", "1", "-b", file);
-    adm("--op", "bind", "--mode", "target", "--tid", "1", "-I", "ALL");
-    return fn(`iscsi://127.0.0.1:${port}/${iqn}/1`);
+    const tgt = await startTgt(file, "iqn.2001-04.com.example:tgtbench");
+    try {
+      return fn(tgt.url);
+    } finally {
+      await tgt.stop();
+    }
   } finally {
-    tgtd.kill("SIGTERM");
     rmSync(file, { force: true });
   }
 }

@@ -20,10 +20,11 @@
  * MultipathIO.Reset checks). It is counted as skipped, with its reason, only when the
  * raw log shows exactly that; anything else in it stays a failure.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { restoreDemo, type DemoStorageObject } from "../support/demo";
+import { startTgt } from "../support/tgt";
 import { freePort, waitForPort } from "../support/ports";
 import { makeDataDir, removeDir, root, sh, startPortico } from "../support/portico";
 
@@ -142,23 +143,17 @@ async function runKind(kind: string): Promise<KindScore> {
 /** Debian's tgt on a fully provisioned file LUN, scored the same way (needs root for tgtd). */
 async function runTgt(): Promise<void> {
   const dir = makeDataDir("portico-cu-tgt-");
-  const port = await freePort();
-  const control = 2000 + Math.floor(Math.random() * 5000);
   const file = path.join(dir, "tgt.img");
   spawnSync("fallocate", ["-l", String(128 * MiB), file]);
-  const tgtd = spawn("tgtd", ["-f", "-C", String(control), "--iscsi", `portal=127.0.0.1:${port}`], { stdio: "ignore" });
   try {
-    await waitForPort(port);
-    const iqn = "iqn.2001-04.com.example:conformance";
-    const adm = (...a: string[]) => sh("tgtadm", ["-C", String(control), "--lld", "iscsi", ...a]);
-    adm("--op", "new", "--mode", "target", "--tid", "1", "-T", iqn);
-    adm("--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", "1", "-b", file);
-    adm("--op", "bind", "--mode", "target", "--tid", "1", "-I", "ALL");
-    const url = `iscsi://127.0.0.1:${port}/${iqn}/1`;
-    const r = spawnSync("python3", [scorerPath(), url, url, ...(tests ? ["--tests", tests] : [])], { encoding: "utf8" });
-    process.stdout.write(`conformance (tgt, full file): ${r.stdout.trim()}\n`);
+    const tgt = await startTgt(file, "iqn.2001-04.com.example:conformance");
+    try {
+      const r = spawnSync("python3", [scorerPath(), tgt.url, tgt.url, ...(tests ? ["--tests", tests] : [])], { encoding: "utf8" });
+      process.stdout.write(`conformance (tgt, full file): ${r.stdout.trim()}\n`);
+    } finally {
+      await tgt.stop();
+    }
   } finally {
-    tgtd.kill("SIGTERM");
     removeDir(dir);
   }
 }
