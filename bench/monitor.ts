@@ -28,6 +28,7 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "@playwright/test";
+import { restoreDemo } from "../test/support/demo";
 import { freePort, waitForPort } from "../test/support/ports";
 import { makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
 
@@ -52,29 +53,7 @@ interface Appliance {
 async function appliance(env: Record<string, string>): Promise<Appliance> {
   const dataDir = makeDataDir("portico-bench-mon-");
   const iscsiPort = await freePort();
-  const cfg = {
-    storage_objects: [{ name: "rd", plugin: "ramdisk", size: 1024 ** 3 }],
-    targets: [
-      {
-        fabric: "iscsi",
-        wwn: IQN,
-        tpgs: [
-          {
-            tag: 1,
-            enable: true,
-            attributes: { authentication: 0, generate_node_acls: 1, demo_mode_write_protect: 0 },
-            luns: [{ index: 0, storage_object: "/backstores/ramdisk/rd" }],
-            portals: [{ ip_address: "127.0.0.1", port: iscsiPort }],
-            node_acls: [],
-          },
-        ],
-      },
-    ],
-  };
-  const file = path.join(dataDir, "cfg.json");
-  writeFileSync(file, JSON.stringify(cfg));
-  const r = portico(dataDir, ["restoreconfig", file]);
-  if (r.status !== 0) throw new Error(`restoreconfig: ${r.stderr}${r.stdout}`);
+  restoreDemo(dataDir, { iqn: IQN, storageObjects: [{ name: "rd", plugin: "ramdisk", size: 1024 ** 3 }], ports: [iscsiPort] });
   const server = await startPortico({ dataDir, env: { PORTICO_HTTP_HOST: "127.0.0.1", ...env } });
   await waitForPort(iscsiPort);
   server.child.on("exit", (code, signal) => console.error(`appliance exited: code ${code}, signal ${signal}`));

@@ -28,16 +28,8 @@ export function fmtLatency(us: number | undefined): string {
   return `${(us / 1e6).toFixed(2)} s`;
 }
 
-export function fmtBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[i]}`;
-}
+/** Sizes in binary units, the same as everywhere else in the console. */
+export { formatBytes as fmtBytes } from "../form";
 
 export function fmtCount(n: number): string {
   return Math.round(n).toLocaleString("en-US");

@@ -3,41 +3,19 @@
  * directory, a tRPC client authenticated like the CLI (runtime-file token), a strict
  * enough /metrics parser, and exact SCSI IO through the test initiator.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { createTRPCClient, httpLink } from "@trpc/client";
 import superjson from "superjson";
 import { expect } from "vitest";
 import type { AppRouter } from "../../server/api/root";
 import { IscsiClient } from "../support/iscsi-client";
-import { portico } from "../support/portico";
+import { restoreDemo } from "../support/demo";
 
 export const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.monitor00001";
 
 export function restoreOneLun(dataDir: string, port: number, sizeBytes = 16 * 1024 * 1024): void {
-  const cfg = {
-    storage_objects: [{ name: "mon0", plugin: "ramdisk", size: sizeBytes, attributes: {} }],
-    targets: [
-      {
-        fabric: "iscsi",
-        wwn: IQN,
-        tpgs: [
-          {
-            tag: 1,
-            enable: true,
-            attributes: { authentication: 0, generate_node_acls: 1, demo_mode_write_protect: 0 },
-            luns: [{ index: 0, storage_object: "/backstores/ramdisk/mon0" }],
-            portals: [{ ip_address: "127.0.0.1", port }],
-            node_acls: [],
-          },
-        ],
-      },
-    ],
-  };
-  const file = path.join(dataDir, "cfg.json");
-  writeFileSync(file, JSON.stringify(cfg));
-  const r = portico(dataDir, ["restoreconfig", file]);
-  expect(r.status, r.stderr + r.stdout).toBe(0);
+  restoreDemo(dataDir, { iqn: IQN, storageObjects: [{ name: "mon0", plugin: "ramdisk", size: sizeBytes }], ports: [port] });
 }
 
 export function apiClient(url: string, dataDir: string) {
