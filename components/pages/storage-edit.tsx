@@ -14,6 +14,7 @@ import { STORAGE_ATTRIBUTES } from "../attributes";
 import { formatBytes, serverErrors, SizeInput, sizeToBytes, zodErrors, type Errors, type SizeValue } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
 import { Alert, Badge, Button, Card, DataTable, ErrorState, Field, LoadingState, TextInput, td, th } from "../ui";
+import { DraftActions } from "../ui/draft-actions";
 
 type Plugin = "ramdisk" | "fileio" | "block";
 type Detail = RouterOutputs["storage"]["get"];
@@ -77,14 +78,7 @@ export function StorageAttributesEditor({ plugin, name }: { plugin: Plugin; name
     <Card
       title="Attributes"
       id="so-attributes"
-      actions={
-        <>
-          {changed.length > 0 && <Button onClick={() => (setDraft({}), setErrors({}))}>Discard</Button>}
-          <Button tone="primary" disabled={!changed.length} busy={save.isPending} onClick={submit} data-testid="save-attributes">
-            Save {changed.length || ""} change{changed.length === 1 ? "" : "s"}
-          </Button>
-        </>
-      }
+      actions={<DraftActions changes={changed.length} busy={save.isPending} onSave={submit} onDiscard={() => (setDraft({}), setErrors({}))} testId="save-attributes" />}
     >
       <p className="mb-3 text-sm text-slate-600 dark:text-slate-400">
         Changes apply to every initiator at once; all listed changes are made together or not at all.

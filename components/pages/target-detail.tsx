@@ -16,6 +16,7 @@ import { errorMessage, formatBytes, serverErrors, zodErrors, type Errors } from 
 import { ConnectionInstructions, connectHost } from "../onboarding/instructions";
 import { useTRPC, type RouterOutputs } from "../trpc";
 import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, Dialog, EmptyState, ErrorState, Field, LoadingState, PageHeader, Select, Tabs, TextInput, td, th } from "../ui";
+import { DraftActions } from "../ui/draft-actions";
 
 type Target = RouterOutputs["targets"]["list"][number];
 type Tpg = Target["tpgs"][number];
@@ -380,7 +381,7 @@ function AttributesTab({ t, g }: { t: Target; g: Tpg }) {
   };
   const demo = (on: boolean) => save.mutate({ wwn: t.wwn, tag: g.tag, attributes: on ? { generate_node_acls: 1, demo_mode_write_protect: 0, cache_dynamic_acls: 1 } : { generate_node_acls: 0 } }, { onSuccess: () => void done() });
   return (
-    <Card title="Attributes" actions={<Button tone="primary" disabled={!changed.length} busy={save.isPending} onClick={submit}>Save {changed.length || ""} change{changed.length === 1 ? "" : "s"}</Button>}>
+    <Card title="Attributes" actions={<DraftActions changes={changed.length} busy={save.isPending} onSave={submit} />}>
       <div className="mb-4 flex flex-wrap items-center gap-3 rounded-md bg-slate-50 p-3 text-sm dark:bg-slate-800/50">
         <span>
           Demo mode is <strong>{g.demoMode ? "on" : "off"}</strong>: {g.demoMode ? "any initiator may log in and use every LUN." : "only the initiators listed under ACLs may log in."}

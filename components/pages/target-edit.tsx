@@ -14,6 +14,7 @@ import { NODE_ACL_ATTRIBUTES, TPG_PARAMETERS } from "../attributes";
 import { errorMessage, serverErrors, zodErrors, type Errors } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
 import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, Dialog, ErrorState, Field, LoadingState, Select, TextInput, td, th } from "../ui";
+import { DraftActions } from "../ui/draft-actions";
 
 type ChapView = RouterOutputs["targets"]["tpgs"]["get"]["chap"];
 type Session = RouterOutputs["system"]["status"]["sessions"][number];
@@ -437,14 +438,7 @@ export function ParametersCard({ wwn, tag, sessions }: { wwn: string; tag: numbe
     <Card
       title="iSCSI parameters"
       id="tpg-parameters"
-      actions={
-        <>
-          {changed.length > 0 && <Button onClick={() => (setDraft({}), setErrors({}))}>Discard</Button>}
-          <Button tone="primary" disabled={!changed.length} busy={save.isPending} onClick={submit} data-testid="save-parameters">
-            Save {changed.length || ""} change{changed.length === 1 ? "" : "s"}
-          </Button>
-        </>
-      }
+      actions={<DraftActions changes={changed.length} busy={save.isPending} onSave={submit} onDiscard={() => (setDraft({}), setErrors({}))} testId="save-parameters" />}
     >
       <p className="mb-3 text-sm text-slate-600 dark:text-slate-400">
         The target&apos;s side of login negotiation (RFC 7143). Changes apply to the next login; {sessions.length ? `the ${sessions.length} live session${sessions.length > 1 ? "s keep" : " keeps"} what it negotiated.` : "no session is logged in now."}
