@@ -310,24 +310,29 @@ export class IoSampler extends EventEmitter {
   private sync(baseline: boolean): void {
     this.seenVersion = this.stats.version;
     const gen = ++this.generation;
-    for (const lun of this.stats.luns.values()) {
-      let s = this.luns.get(lun.key);
-      if (!s || s.set !== lun) {
-        s = new Series("lun", lun.key, lun, this.capacity, baseline);
-        this.luns.set(lun.key, s);
+    this.follow(this.luns, "lun", this.stats.luns.values(), (lun) => lun.key, baseline, gen);
+    this.follow(this.sessions, "session", this.stats.sessions.values(), (session) => session.id, baseline, gen);
+  }
+
+  /** Keeps one Series per live counter set (a new one when the set was replaced) and drops the rest. */
+  private follow<T extends CounterSet>(
+    series: Map<string, Series>,
+    scope: SeriesScope,
+    sets: Iterable<T>,
+    keyOf: (set: T) => string,
+    baseline: boolean,
+    gen: number,
+  ): void {
+    for (const set of sets) {
+      const key = keyOf(set);
+      let s = series.get(key);
+      if (!s || s.set !== set) {
+        s = new Series(scope, key, set, this.capacity, baseline);
+        series.set(key, s);
       }
       s.seen = gen;
     }
-    for (const session of this.stats.sessions.values()) {
-      let s = this.sessions.get(session.id);
-      if (!s || s.set !== session) {
-        s = new Series("session", session.id, session, this.capacity, baseline);
-        this.sessions.set(session.id, s);
-      }
-      s.seen = gen;
-    }
-    for (const [k, s] of this.luns) if (s.seen !== gen) this.luns.delete(k);
-    for (const [k, s] of this.sessions) if (s.seen !== gen) this.sessions.delete(k);
+    for (const [k, s] of series) if (s.seen !== gen) series.delete(k);
   }
 
   private sampleSeries(s: Series, slot: number, dt: number): void {
