@@ -160,6 +160,11 @@ async function main(): Promise<void> {
       if (!res.headersSent) res.writeHead(500).end("internal error");
     }
   });
+  // Idle keep-alive sockets outlive any client's own idle limit (undici's is 4 s), so the
+  // client always closes first: a server closing at 5 s races a request just written on the
+  // same socket ("other side closed"), seen when a script's client was busy for a few seconds.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   if (typeof consoleHandler.upgrade === "function") {
     const upgrade = consoleHandler.upgrade as (req: http.IncomingMessage, socket: unknown, head: Buffer) => void;
     server.on("upgrade", (req, socket, head) => upgrade(req, socket, head));
