@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { BackstorePlugin, BackstoreSpec, OpenBackstore } from "../backstores/backstore";
+import { MAX_LUN } from "../scsi/lun";
 import type { DeviceInfo, ScsiDevice } from "../scsi/types";
 import {
   DEFAULT_REVISION,
@@ -26,7 +27,7 @@ import { EngineError } from "./errors";
 import { MappedLun, NodeAcl, StorageObject, Target, Tpg, TpgLun, type ChapCredentials, type DiscoveryAuth } from "./model";
 import { normalizeIscsiName, portalKey, validateStorageObjectName, validateUnitSerial } from "./names";
 
-export const MAX_LUN = 65535;
+export { MAX_LUN };
 
 /** A live session as the fabric reports it (for status, the API and the console). */
 export interface SessionInfo {

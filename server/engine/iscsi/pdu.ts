@@ -8,6 +8,7 @@
  * the framer (stream.ts) and `encodePdu`; the codecs only know BHS fields.
  */
 import { crc32c } from "@node-rs/crc32";
+import { NO_LUN, decodeLun, encodeLun } from "../scsi/lun";
 
 export const BHS_LENGTH = 48;
 /** RFC 7143 §11.2.1.5: Target Transfer Tag / ITT value meaning "none". */
@@ -52,30 +53,6 @@ export const RejectReason = {
 
 /** AHS types (RFC 7143 §11.2.2). */
 export const AhsType = { EXTENDED_CDB: 1, BIDI_READ_LENGTH: 2 } as const;
-
-// ---- LUN (SAM-5 §4.7): peripheral (method 0) below 256, flat space (method 1) above, as LIO does.
-
-/** Decodes a single-level LUN; unsupported addressing methods give -1 (resolves to nothing). */
-export function decodeLun(buf: Buffer, off: number): number {
-  const b0 = buf[off];
-  const method = b0 >> 6;
-  if (method === 0) return b0 === 0 ? buf[off + 1] : -1;
-  if (method === 1) return ((b0 & 0x3f) << 8) | buf[off + 1];
-  return -1;
-}
-
-export function encodeLun(lun: number, buf: Buffer, off: number): void {
-  buf.fill(0, off, off + 8);
-  if (lun < 0) {
-    buf[off] = 0xff;
-    buf[off + 1] = 0xff;
-  } else if (lun < 256) {
-    buf[off + 1] = lun;
-  } else {
-    buf[off] = 0x40 | ((lun >> 8) & 0x3f);
-    buf[off + 1] = lun & 0xff;
-  }
-}
 
 // ---- field tables ---------------------------------------------------------------------------
 
@@ -136,7 +113,8 @@ function codec<H>(opcode: number, fields: Field[]): PduCodec<H> {
           case "u8": bhs[f.off] = (v as number) ?? 0; break;
           case "u16": bhs.writeUInt16BE(((v as number) ?? 0) & 0xffff, f.off); break;
           case "u32": bhs.writeUInt32BE(((v as number) ?? 0) >>> 0, f.off); break;
-          case "lun": encodeLun((v as number) ?? 0, bhs, f.off); break;
+          // NO_LUN (an address we could not decode) goes out as LUN 0: the field is reserved in every response that can carry it.
+          case "lun": encodeLun((v as number) === NO_LUN ? 0 : ((v as number) ?? 0), bhs, f.off); break;
           case "isid": bhs.write(((v as string) ?? "").padStart(12, "0").slice(0, 12), f.off, 6, "hex"); break;
           case "bytes": if (v) (v as Buffer).copy(bhs, f.off, 0, Math.min(f.len, (v as Buffer).length)); break;
         }

@@ -1,29 +1,11 @@
 /**
- * REPORT LUNS (SPC-4 §6.33) and LUN encoding (SAM-5 §4.7): peripheral device
- * addressing below 256, flat space addressing (01b) up to 16383. Shared by
- * dispatch.ts (the whole nexus) and ScsiDisk.
+ * REPORT LUNS (SPC-4 §6.33), each LUN written by the one LUN codec (lun.ts), as LIO
+ * does. Shared by dispatch.ts (the whole nexus) and ScsiDisk.
  */
 import { allocationLength } from "./cdb";
+import { encodeLun } from "./lun";
 import { invalidFieldInCdb } from "./sense";
 import type { ScsiNexusView } from "./types";
-
-export function encodeLun(lun: number): Buffer {
-  const b = Buffer.alloc(8);
-  if (lun < 256) b[1] = lun;
-  else {
-    b[0] = 0x40 | ((lun >> 8) & 0x3f);
-    b[1] = lun & 0xff;
-  }
-  return b;
-}
-
-/** Decodes the first level of an 8-byte SAM LUN (peripheral or flat space addressing). */
-export function decodeLun(b: Buffer): number {
-  const method = b[0] >> 6;
-  if (method === 0) return b[1];
-  if (method === 1) return ((b[0] & 0x3f) << 8) | b[1];
-  return -1;
-}
 
 /** The REPORT LUNS parameter data for a nexus. With no LUN at all, LUN 0 is reported (SPC-4 §6.33, as LIO). */
 export function reportLunsData(cdb: Buffer, view: ScsiNexusView): Buffer {
@@ -37,6 +19,6 @@ export function reportLunsData(cdb: Buffer, view: ScsiNexusView): Buffer {
   if (luns.length === 0 && select !== 0x01 && select !== 0x11) luns = [0];
   const b = Buffer.alloc(8 + 8 * luns.length);
   b.writeUInt32BE(8 * luns.length, 0);
-  luns.forEach((lun, i) => encodeLun(lun).copy(b, 8 + 8 * i));
+  luns.forEach((lun, i) => encodeLun(lun, b, 8 + 8 * i));
   return b.subarray(0, Math.min(b.length, alloc));
 }

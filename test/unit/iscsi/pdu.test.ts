@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import {
-  AhsType, BHS_LENGTH, CODECS, DataIn, LoginRequest, Opcode, ScsiCommand, buildAhs, crc32cOf, dataDigest, decodeLun,
-  encodeLun, encodePdu, encodePduBuffer, headerDigest, parseAhs, type PduCodec,
+  AhsType, BHS_LENGTH, CODECS, DataIn, LoginRequest, Opcode, ScsiCommand, buildAhs, crc32cOf, dataDigest,
+  encodePdu, encodePduBuffer, headerDigest, parseAhs, type PduCodec,
 } from "../../../server/engine/iscsi/pdu";
 import { PduStream, type FrameError } from "../../../server/engine/iscsi/stream";
 import type { Pdu } from "../../../server/engine/iscsi/pdu";
@@ -67,14 +67,19 @@ describe("PDU codec", () => {
     expect(l.subarray(8, 16).toString("hex")).toBe("80123456789a1234");
   });
 
-  it("encodes LUNs with peripheral and flat addressing", () => {
-    const b = Buffer.alloc(8);
-    encodeLun(5, b, 0);
-    expect(b.toString("hex")).toBe("0005000000000000");
-    encodeLun(300, b, 0);
-    expect(b.toString("hex")).toBe("412c000000000000");
-    expect(decodeLun(b, 0)).toBe(300);
-    expect(decodeLun(Buffer.from("c000000000000000", "hex"), 0)).toBe(-1);
+  it("carries the LUN field through the one LUN codec, as LIO (int_to_scsilun / scsilun_to_int)", () => {
+    for (const [lun, hex] of [[5, "0005"], [300, "012c"], [16384, "4000"], [65535, "ffff"]] as const) {
+      const b = encodePduBuffer(ScsiCommand, {
+        immediate: false, final: true, read: true, write: false, attr: 0, lun, itt: 1, edtl: 512, cmdSN: 1, expStatSN: 0, cdb: Buffer.alloc(16),
+      });
+      expect(b.subarray(8, 16).toString("hex")).toBe(`${hex}000000000000`);
+      expect(ScsiCommand.decode(b).lun).toBe(lun);
+    }
+    const second = encodePduBuffer(ScsiCommand, {
+      immediate: false, final: true, read: true, write: false, attr: 0, lun: 0, itt: 1, edtl: 512, cmdSN: 1, expStatSN: 0, cdb: Buffer.alloc(16),
+    });
+    second[10] = 0x40; // a second-level address: a LUN above 65535, not LUN 0
+    expect(ScsiCommand.decode(second).lun).toBe(-1);
   });
 
   it("parses and builds AHS (extended CDB, bidirectional read length)", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { dispatchScsi } from "../../../server/engine/scsi/dispatch";
-import { decodeLun, encodeLun } from "../../../server/engine/scsi/luns";
+import { decodeLun } from "../../../server/engine/scsi/lun";
 import { ScsiStatus, type ScsiNexusView } from "../../../server/engine/scsi/types";
 import { identity, makeDisk, makeView, senseOf, task } from "./helpers";
 
@@ -10,10 +10,10 @@ describe("dispatchScsi", () => {
     const r = await dispatchScsi({ ...task([0xa0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]), lun: 5 }, view);
     const d = r.dataIn!;
     expect(d.readUInt32BE(0)).toBe(24);
-    expect(decodeLun(d.subarray(8, 16))).toBe(0);
-    expect(decodeLun(d.subarray(16, 24))).toBe(3);
-    expect(d.subarray(24, 32).toString("hex")).toBe("412c000000000000");
-    expect(encodeLun(5).toString("hex")).toBe("0005000000000000");
+    expect(decodeLun(d, 8)).toBe(0);
+    expect(decodeLun(d, 16)).toBe(3);
+    // LUN 300 as LIO writes it (int_to_scsilun): 01 2Ch, not flat space 41 2Ch.
+    expect(d.subarray(24, 32).toString("hex")).toBe("012c000000000000");
   });
 
   it("REPORT LUNS reports LUN 0 when nothing is mapped and checks the allocation length", async () => {
