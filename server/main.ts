@@ -16,8 +16,10 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
+import os from "node:os";
 import path from "node:path";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
+import { startAlerts } from "./alerts/service";
 import { appRouter } from "./api/root";
 import { httpContextFactory, sessionOf } from "./auth/context";
 import { LoginRateLimiter } from "./auth/rate-limit";
@@ -116,6 +118,8 @@ async function main(): Promise<void> {
   }
   const setupCode = auth.setupCode.code;
   const limiter = new LoginRateLimiter();
+  // Alert rules (storage offline or full, portals down, login failures, latency) → webhook and e-mail.
+  const alerts = startAlerts(service, auth, () => auth.getSetting<string>("appliance.name") ?? os.hostname());
 
   const trpc = createHTTPHandler({
     router: appRouter,
@@ -217,6 +221,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_TIMEOUT_MS);
     hard.unref();
+    alerts.stop();
     server.close();
     server.closeIdleConnections();
     await shutdownEngine();

@@ -363,6 +363,10 @@ function MetricsLinkCard() {
       <Link href="/settings/metrics" className="mt-3 inline-block text-sm font-medium text-sky-800 underline dark:text-sky-300">
         Metrics token and Prometheus configuration →
       </Link>
+      <p className="mt-4 text-sm text-slate-600 dark:text-slate-400">Alerts: storage offline or full, portals down, login failures, latency; by webhook and e-mail.</p>
+      <Link href="/settings/alerts" className="mt-1 inline-block text-sm font-medium text-sky-800 underline dark:text-sky-300">
+        Alert rules, webhook and e-mail →
+      </Link>
     </Card>
   );
 }

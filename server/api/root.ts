@@ -1,3 +1,4 @@
+import { alertsRouter } from "./routers/alerts";
 import { authRouter } from "./routers/auth";
 import { configRouter } from "./routers/config";
 import { hostRouter } from "./routers/host";
@@ -21,6 +22,7 @@ export const appRouter = router({
   auth: authRouter,
   onboarding: onboardingRouter,
   host: hostRouter,
+  alerts: alertsRouter,
 });
 
 export type AppRouter = typeof appRouter;

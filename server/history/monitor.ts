@@ -456,7 +456,7 @@ export class Monitor {
       return true;
     }
     this.syncLuns();
-    const body = formatPrometheus(this.stats);
+    const body = formatPrometheus(this.stats) + extraMetrics();
     res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
     res.end(req.method === "HEAD" ? undefined : body);
     return true;
@@ -471,6 +471,22 @@ function safeEqual(a: string, b: string): boolean {
 
 function escapeLike(s: string): string {
   return s.replace(/[%_]/g, "");
+}
+
+const EXTRA = Symbol.for("portico.metrics.extra");
+type ExtraRegistry = { [EXTRA]?: () => string };
+
+/** Families another part of the appliance appends to GET /metrics (the alert service's storage and portal gauges). */
+export function setExtraMetrics(fn: (() => string) | undefined): void {
+  (globalThis as ExtraRegistry)[EXTRA] = fn;
+}
+
+function extraMetrics(): string {
+  try {
+    return (globalThis as ExtraRegistry)[EXTRA]?.() ?? "";
+  } catch {
+    return "";
+  }
 }
 
 const REGISTRY = Symbol.for("portico.monitor");
