@@ -63,6 +63,7 @@ export function configTree(service: ConfigService) {
             enabled: tpg?.enabled ?? g.enabled,
             live: Boolean(tpg),
             demoMode: (g.attributes.generate_node_acls ?? 0) === 1,
+            allowedNetworks: g.allowedNetworks ?? [],
             attributes: g.attributes,
             luns: g.luns.map((l) => ({ ...l, live: Boolean(tpg?.luns.has(l.index)), error: warningFor(`${base}/luns/lun${l.index}`) })),
             portals: g.portals.map((p): PortalView => {

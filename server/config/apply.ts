@@ -80,6 +80,7 @@ export async function applyTpg(engine: Engine, iqn: string, tpg: TpgConfig, onEr
   );
   if (!created) return undefined;
   if (Object.keys(tpg.chap).length) engine.setTpgAuth(iqn, tpg.tag, tpg.chap);
+  if (tpg.allowedNetworks?.length) engine.setTpgAllowedNetworks(iqn, tpg.tag, tpg.allowedNetworks);
   for (const l of tpg.luns) {
     attempt(paths.lun(iqn, tpg.tag, l.index), onError, () => engine.createLun(iqn, tpg.tag, l.storageObject, { index: l.index, alias: l.alias }));
   }
@@ -138,6 +139,7 @@ export function snapshotTpg(tpg: Tpg): TpgConfig {
     attributes: { ...tpg.attributes },
     parameters: { ...tpg.parameters },
     chap: { ...tpg.chap },
+    ...(tpg.allowedNetworks.length ? { allowedNetworks: tpg.allowedNetworks.map((c) => c.text) } : {}),
     luns: [...tpg.luns.values()].sort((a, b) => a.index - b.index).map((l) => ({ index: l.index, storageObject: l.storageObject.path, alias: l.alias })),
     portals: [...tpg.portals].map(splitPortalKey),
     nodeAcls: [...tpg.nodeAcls.values()].map((a) => ({
@@ -177,6 +179,7 @@ export async function applyConfig(
       const ok = attempt(paths.tpg(t.wwn, tpg.tag), onError, () => {
         engine.createTpg(t.wwn, tpg.tag, { enabled: false, attributes: tpg.attributes, parameters: tpg.parameters });
         if (Object.keys(tpg.chap).length) engine.setTpgAuth(t.wwn, tpg.tag, tpg.chap);
+        if (tpg.allowedNetworks?.length) engine.setTpgAllowedNetworks(t.wwn, tpg.tag, tpg.allowedNetworks);
         return true;
       });
       if (ok) tpgs.push({ iqn: t.wwn, tpg });

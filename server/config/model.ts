@@ -66,6 +66,8 @@ export interface TpgConfig {
   attributes: Record<string, number>;
   parameters: Record<string, string>;
   chap: Chap;
+  /** Networks (CIDR) logins may come from; absent or empty: any. Portico's, not in targetcli's saveconfig.json. */
+  allowedNetworks?: string[];
   luns: LunConfig[];
   portals: PortalConfig[];
   nodeAcls: NodeAclConfig[];

@@ -9,6 +9,7 @@
  * formatSaveconfig() writes the file as rtslib does: json.dump(sort_keys=True,
  * indent=2) + "\n" (ensure_ascii: non-ASCII as \uXXXX).
  */
+import { parseCidr } from "../engine/core/networks";
 import { checkTpgParameter } from "../engine/core/engine";
 import {
   nodeAclAttributeDefaults,
@@ -56,6 +57,8 @@ type Json = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 
+/** A TPG's allowed networks in saveconfig.json: Portico's key, which targetcli does not read. */
+export const ALLOWED_NETWORKS_KEY = "portico_allowed_networks";
 const CHAP_KEYS = ["chap_userid", "chap_password", "chap_mutual_userid", "chap_mutual_password"] as const;
 
 class Reader {
@@ -331,7 +334,7 @@ function readTarget(r: Reader, raw: Json, path: string, skippedSoPaths: Set<stri
 }
 
 function readTpg(r: Reader, raw: Json, path: string, siblings: TpgConfig[], skippedSoPaths: Set<string>): TpgConfig | undefined {
-  r.unknownKeys(raw, path, ["tag", "enable", "attributes", "parameters", "luns", "portals", "node_acls", ...CHAP_KEYS]);
+  r.unknownKeys(raw, path, ["tag", "enable", "attributes", "parameters", "luns", "portals", "node_acls", ALLOWED_NETWORKS_KEY, ...CHAP_KEYS]);
   let tag = r.int(raw, "tag", path, [1, 65535]);
   if (raw.tag === undefined) for (tag = 1; siblings.some((s) => s.tag === tag); tag++);
   if (tag !== undefined && siblings.some((s) => s.tag === tag)) r.error(`${path}.tag`, `tpg${tag} appears twice`);
@@ -424,8 +427,21 @@ function readTpg(r: Reader, raw: Json, path: string, siblings: TpgConfig[], skip
     if (nodeAcls.some((x) => x.initiatorName === acl.initiatorName)) return r.error(`${ap}.node_wwn`, `ACL for ${acl.initiatorName} appears twice`);
     nodeAcls.push(acl);
   });
+  // Portico's own key (targetcli has no allowed networks): CIDR blocks logins may come from.
+  const allowedNetworks: string[] = [];
+  const netsRaw = raw[ALLOWED_NETWORKS_KEY];
+  if (netsRaw !== undefined) {
+    if (!Array.isArray(netsRaw)) r.error(`${path}.${ALLOWED_NETWORKS_KEY}`, "must be a list of networks like 192.168.1.0/24");
+    else
+      netsRaw.forEach((n, i) => {
+        const np = `${path}.${ALLOWED_NETWORKS_KEY}[${i}]`;
+        if (typeof n !== "string") return r.error(np, `must be a network like 192.168.1.0/24, got ${JSON.stringify(n)}`);
+        const text = r.check(np, () => parseCidr(n).text);
+        if (typeof text === "string" && !allowedNetworks.includes(text)) allowedNetworks.push(text);
+      });
+  }
   if (tag === undefined) return undefined;
-  return { tag, enabled, attributes, parameters, chap, luns, portals, nodeAcls };
+  return { tag, enabled, attributes, parameters, chap, ...(allowedNetworks.length ? { allowedNetworks } : {}), luns, portals, nodeAcls };
 }
 
 function readNodeAcl(r: Reader, raw: Json, path: string, luns: LunConfig[], skippedLuns: Set<number>): NodeAclConfig | undefined {
@@ -541,6 +557,7 @@ export function toSaveconfig(config: PorticoConfig, opts: ExportOptions = {}): J
       portals: tpg.portals.map((p) => ({ ip_address: p.ip, iser: false, offload: false, port: p.port })),
       tag: tpg.tag,
       ...chapKeys(tpg.chap),
+      ...(tpg.allowedNetworks?.length ? { [ALLOWED_NETWORKS_KEY]: tpg.allowedNetworks } : {}),
     })),
     wwn: t.wwn,
   }));

@@ -421,6 +421,19 @@ export class ConfigService {
     });
   }
 
+  /** Networks (CIDR) logins to the TPG may come from; [] allows any. Returns them normalised. */
+  async setTpgAllowedNetworks(wwn: string, tag: number, networks: string[]): Promise<string[]> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    return this.transaction(async (undo) => {
+      const tpg = this.engine.tpg(iqn, tag);
+      const before = tpg.allowedNetworks;
+      undo(() => (tpg.allowedNetworks = before));
+      const list = this.engine.setTpgAllowedNetworks(iqn, tag, networks);
+      this.dbWrite(() => store.updateTpg(this.db, iqn, tag, { allowedNetworks: list }));
+      return list;
+    });
+  }
+
   /** TPG CHAP credentials (used in demo mode, generate_node_acls=1). */
   async setTpgAuth(wwn: string, tag: number, chap: Chap): Promise<void> {
     const iqn = normalizeIscsiName(wwn, "wwn");

@@ -51,6 +51,7 @@ export function loadConfig(db: PorticoDb): PorticoConfig {
     attributes: t.attributes,
     parameters: t.parameters,
     chap: chapOf(t),
+    ...(t.allowedNetworks.length ? { allowedNetworks: t.allowedNetworks } : {}),
     luns: lunRows.filter((l) => l.tpgId === t.id).map((l) => ({ index: l.index, storageObject: soPathById.get(l.storageObjectId)!, alias: l.alias })),
     portals: portalRows.filter((p) => p.tpgId === t.id).map((p) => ({ ip: p.ip, port: p.port })),
     nodeAcls: aclRows.filter((a) => a.tpgId === t.id).map(acl),
@@ -194,6 +195,7 @@ export function insertTpg(db: PorticoDb, wwn: string, tpg: TpgConfig): void {
       enabled: tpg.enabled,
       attributes: tpg.attributes,
       parameters: tpg.parameters,
+      allowedNetworks: tpg.allowedNetworks ?? [],
       ...chapColumns(tpg.chap),
     })
     .returning({ id: tpgs.id })
@@ -208,7 +210,7 @@ export function deleteTpgRow(db: PorticoDb, wwn: string, tag: number): number {
   return id === undefined ? 0 : db.delete(tpgs).where(eq(tpgs.id, id)).run().changes;
 }
 
-export function updateTpg(db: PorticoDb, wwn: string, tag: number, values: Partial<{ enabled: boolean; attributes: Record<string, number>; parameters: Record<string, string> }>): void {
+export function updateTpg(db: PorticoDb, wwn: string, tag: number, values: Partial<{ enabled: boolean; attributes: Record<string, number>; parameters: Record<string, string>; allowedNetworks: string[] }>): void {
   const id = required(tpgId(db, wwn, tag), `tpg${tag} of ${wwn}`);
   db.update(tpgs).set(values).where(eq(tpgs.id, id)).run();
 }

@@ -70,6 +70,8 @@ export const tpgs = sqliteTable(
     enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
     attributes: text("attributes", { mode: "json" }).$type<NumberMap>().notNull().default(sql`'{}'`),
     parameters: text("parameters", { mode: "json" }).$type<StringMap>().notNull().default(sql`'{}'`),
+    /** Networks (CIDR) logins may come from; [] = any. */
+    allowedNetworks: text("allowed_networks", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
     ...chapColumns,
   },
   (t) => [uniqueIndex("tpgs_target_tag").on(t.targetId, t.tag), check("tpgs_tag_range", sql`${t.tag} between 1 and 65535`)],

@@ -13,6 +13,7 @@ import {
   setNodeAclAuthSchema,
   setTpgAttributesSchema,
   setTpgAuthSchema,
+  setTpgAllowedNetworksSchema,
   setTpgEnabledSchema,
   setTpgParametersSchema,
   targetRefSchema,
@@ -37,11 +38,15 @@ const tpgsRouter = router({
   /** Attributes and iSCSI parameters in force (LIO defaults included). */
   get: procedure.input(tpgRefSchema).query(({ ctx, input }) => {
     const tpg = ctx.engine.tpg(input.wwn, input.tag);
-    return { tag: tpg.tag, enabled: tpg.enabled, attributes: { ...tpg.attributes }, parameters: { ...tpg.parameters }, chap: chapView(tpg.chap) };
+    return { tag: tpg.tag, enabled: tpg.enabled, attributes: { ...tpg.attributes }, parameters: { ...tpg.parameters }, chap: chapView(tpg.chap), allowedNetworks: tpg.allowedNetworks.map((c) => c.text) };
   }),
   setParameters: procedure
     .input(setTpgParametersSchema)
     .mutation(({ ctx, input }) => ctx.service.setTpgParameters(input.wwn, input.tag, input.parameters)),
+  /** Networks (CIDR) logins may come from; [] allows any. Refused logins get Authorization Failure (0202) and a login_failed event. */
+  setAllowedNetworks: procedure
+    .input(setTpgAllowedNetworksSchema)
+    .mutation(({ ctx, input }) => ctx.service.setTpgAllowedNetworks(input.wwn, input.tag, input.networks)),
   /** TPG CHAP (demo mode). Passwords are write-only. */
   setAuth: procedure.input(setTpgAuthSchema).mutation(({ ctx, input }) => ctx.service.setTpgAuth(input.wwn, input.tag, input.chap)),
 });

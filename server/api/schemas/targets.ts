@@ -10,6 +10,13 @@ export const createTargetSchema = z.object({
 export const targetRefSchema = z.object({ wwn: iscsiNameSchema });
 
 export const createTpgSchema = z.object({ wwn: iscsiNameSchema, tag: tpgTagSchema.optional() });
+/** A network (CIDR) logins may come from: the engine parses it fully (core/networks.ts); this catches typing slips at the field. */
+export const networkSchema = z
+  .string()
+  .trim()
+  .regex(/^((\d{1,3}\.){3}\d{1,3}(\/\d{1,2})?|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*(\/\d{1,3})?)$/, "a network like 192.168.1.0/24 or fd00::/64");
+export const allowedNetworksSchema = z.array(networkSchema).max(64, "at most 64 networks");
+export const setTpgAllowedNetworksSchema = tpgRefSchema.extend({ networks: allowedNetworksSchema });
 export const setTpgEnabledSchema = tpgRefSchema.extend({ enabled: z.boolean() });
 export const setTpgAttributesSchema = tpgRefSchema.extend({
   attributes: z.record(z.string().regex(/^[a-z0-9_]+$/, "not an attribute name"), z.number().int("attributes are integers")),

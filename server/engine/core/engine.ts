@@ -3,6 +3,7 @@
  * deleted. Every method validates first and changes state last, so a refused
  * change leaves nothing half-applied.
  */
+import { parseCidr } from "./networks";
 import { randomUUID } from "node:crypto";
 import type { BackstorePlugin, BackstoreSpec, OpenBackstore } from "../backstores/backstore";
 import { MAX_LUN } from "../scsi/lun";
@@ -400,6 +401,20 @@ export class Engine {
 
   setTpgAuth(iqn: string, tag: number, chap: ChapCredentials): void {
     this.tpg(iqn, tag).chap = checkChap(chap);
+  }
+
+  /** Networks (CIDR) logins to the TPG may come from; [] allows any. All valid, or nothing changes. */
+  setTpgAllowedNetworks(iqn: string, tag: number, networks: readonly string[]): string[] {
+    const tpg = this.tpg(iqn, tag);
+    const parsed = networks.map((n) => {
+      try {
+        return parseCidr(n);
+      } catch (err) {
+        throw new EngineError((err as Error).message, "invalid", "allowedNetworks");
+      }
+    });
+    tpg.allowedNetworks = parsed.filter((c, i) => parsed.findIndex((x) => x.text === c.text) === i);
+    return tpg.allowedNetworks.map((c) => c.text);
   }
 
   setNodeAclAuth(iqn: string, tag: number, initiatorName: string, chap: ChapCredentials): void {

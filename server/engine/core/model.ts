@@ -3,6 +3,7 @@
  * and mapped LUNs (lio-model.md §1.3–1.6). Plain objects with invariants; the
  * Engine (core/engine.ts) is the only thing that creates or deletes them.
  */
+import { addressAllowed, type Cidr } from "./networks";
 import type { Backstore, BackstorePlugin } from "../backstores/backstore";
 import type { DeviceInfo, LunBinding, NexusIdentity, ResolvedLun, ScsiDevice, ScsiNexusView } from "../scsi/types";
 import type { AttributeMap, ParameterMap } from "./defaults";
@@ -97,6 +98,8 @@ export class Tpg {
   readonly portals = new Set<string>();
   readonly nodeAcls = new Map<string, NodeAcl>();
   chap: ChapCredentials = {};
+  /** Networks logins may come from (empty: any); a login from elsewhere gets Authorization Failure. */
+  allowedNetworks: Cidr[] = [];
   /** Bumped by the engine on every change to LUNs, ACLs or attributes; views re-resolve on change. */
   generation = 0;
 
@@ -131,6 +134,11 @@ export class Tpg {
   }
 
   /** May this initiator log in (and see the target in SendTargets)? */
+  /** Is a login from this remote address allowed (allowedNetworks)? */
+  admitsAddress(address: string): boolean {
+    return addressAllowed(this.allowedNetworks, address);
+  }
+
   admits(initiatorName: string): boolean {
     return this.demoMode || this.aclFor(initiatorName) !== undefined;
   }

@@ -182,6 +182,7 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
   loginEnv(conn: Connection): LoginEnv {
     return {
       listenerKey: conn.listenerKey,
+      remoteAddress: conn.remoteAddress,
       findTpg: (targetName) => this.engine.tpgForLogin(targetName, conn.listenerKey),
       discoveryAuth: () => {
         const a = this.engine.discoveryAuth;

@@ -41,6 +41,7 @@ export type LoginFailureReason =
   | "unknown target"
   | "unknown initiator"
   | "ACL denied"
+  | "network not allowed"
   | "bad secret"
   | "authentication required"
   | "TPG disabled"
@@ -66,6 +67,8 @@ export interface AuthExchange {
 export interface LoginEnv {
   /** portalKey of the listener that accepted the connection. */
   listenerKey: string;
+  /** The initiator's address (for the TPG's allowed networks). */
+  remoteAddress?: string;
   findTpg(targetName: string): Tpg | undefined;
   /** Discovery sessions: is CHAP required, and with which credentials. */
   discoveryAuth(): { required: boolean; credentials?: ChapCredentials };
@@ -214,6 +217,9 @@ export class LoginMachine {
     if (!tpg.enabled) return { status: LoginStatus.SERVICE_UNAVAILABLE, reason: "TPG disabled", message: `tpg${tpg.tag} of ${tpg.target.iqn} is disabled` };
     if (!tpg.admits(this.initiatorName)) {
       return { status: LoginStatus.AUTHORIZATION_FAILURE, reason: "ACL denied", message: `${this.initiatorName} has no node ACL on tpg${tpg.tag} of ${tpg.target.iqn}` };
+    }
+    if (this.env.remoteAddress !== undefined && !tpg.admitsAddress(this.env.remoteAddress)) {
+      return { status: LoginStatus.AUTHORIZATION_FAILURE, reason: "network not allowed", message: `${this.env.remoteAddress} is not in the allowed networks of tpg${tpg.tag} of ${tpg.target.iqn}` };
     }
     this.tpg = tpg;
     return undefined;

@@ -1,0 +1,1 @@
+ALTER TABLE `tpgs` ADD `allowed_networks` text DEFAULT '[]' NOT NULL;
