@@ -27,8 +27,14 @@ import { DataDirLockedError, lockDataDir, type DataDirLock } from "./db/lock";
 import { Engine } from "./engine/core/engine";
 import { EngineError } from "./engine/core/errors";
 import { readRuntime, readSettings, runtimeUrl, TOKEN_HEADER, version, writeFileAtomic, type RuntimeInfo } from "./runtime";
+import { shellMain, type Backend } from "./shell/cli";
+import { complete } from "./shell/complete";
+import { runLine } from "./shell/run";
 
 const USAGE = `usage:
+  portico                                the interactive shell (targetcli's language, Tab completion)
+  portico [--json] [PATH] COMMAND [ARGS] one shell command at /, e.g. \`portico ls /iscsi\` (docs/shell.md)
+  portico < script                       shell commands from a script, one per line
   portico restoreconfig FILE [--clear]   apply a targetcli saveconfig.json (all-or-nothing)
   portico restoreconfig --backup NAME    replace the configuration with a backup (see \`portico backups\`)
   portico backups                        list configuration backups in <data dir>/backup, newest first
@@ -71,6 +77,44 @@ async function offline(dataDir: string) {
       await engine.shutdown();
       db.close();
       lock.release();
+    },
+  };
+}
+
+/**
+ * The shell's backend: each line goes through the running appliance when there is one,
+ * else to the stopped data directory, opened for that line only (no lock held while idle).
+ */
+function shellBackend(): Backend {
+  const { dataDir } = readSettings();
+  const withService = async <T>(fn: (base: { service: ConfigService; engine: Engine; online: boolean }) => Promise<T> | T): Promise<T> => {
+    const o = await offline(dataDir);
+    try {
+      return await fn({ service: o.service, engine: o.service.engine, online: false });
+    } finally {
+      await o.close();
+    }
+  };
+  return {
+    async run(req) {
+      const running = readRuntime(dataDir);
+      if (running) {
+        try {
+          return await client(running).shell.run.mutate(req);
+        } catch (err) {
+          return { ok: false, stdout: "", stderr: `${describe(err)}\n`, cwd: req.cwd, previous: req.previous };
+        }
+      }
+      try {
+        return await withService((base) => runLine(base, req));
+      } catch (err) {
+        return { ok: false, stdout: "", stderr: `${describe(err)}\n`, cwd: req.cwd, previous: req.previous };
+      }
+    },
+    async complete(req) {
+      const running = readRuntime(dataDir);
+      if (running) return client(running).shell.complete.query(req);
+      return withService((base) => complete(base, req));
     },
   };
 }
@@ -202,8 +246,10 @@ function describe(err: unknown): string {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
+  // targetcli's keyword forms (`restoreconfig savefile=x clear_existing=true`) are the shell's.
+  const keywordForm = args.some((a) => a.includes("=") && !a.startsWith("--"));
   try {
-    switch (command) {
+    switch (keywordForm ? "" : command) {
       case "restoreconfig":
         await restoreconfig(args);
         return 0;
@@ -216,13 +262,13 @@ async function main(argv: string[]): Promise<number> {
       case "backups":
         await backups(args);
         return 0;
-      case "help":
       case "--help":
       case "-h":
         process.stdout.write(`${USAGE}\n`);
         return 0;
       default:
-        throw new UsageError(command ? `unknown command "${command}"` : "no command given");
+        // Everything else is targetcli's language (server/shell): one command, a script on stdin, or the interactive shell.
+        return await shellMain(argv, shellBackend(), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, version: version() });
     }
   } catch (err) {
     process.stderr.write(`portico: ${describe(err)}\n`);

@@ -9,6 +9,7 @@ import { targetsRouter } from "./routers/targets";
 import { eventsRouter } from "./routers/events";
 import { monitorRouter } from "./routers/monitor";
 import { sessionsRouter } from "./routers/sessions";
+import { shellRouter } from "./routers/shell";
 import { createCallerFactory, router } from "./trpc";
 
 export const appRouter = router({
@@ -23,6 +24,7 @@ export const appRouter = router({
   onboarding: onboardingRouter,
   host: hostRouter,
   alerts: alertsRouter,
+  shell: shellRouter,
 });
 
 export type AppRouter = typeof appRouter;

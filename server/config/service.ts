@@ -110,6 +110,22 @@ export class ConfigService {
     });
   }
 
+  /** A stored preference by its targetcli name (the shell's `set global`), or undefined when never set. */
+  preference<T>(key: string): T | undefined {
+    return store.getSetting<T>(this.db, key);
+  }
+
+  /** Stores preferences by their targetcli names, all or none. */
+  async setPreferences(values: Record<string, unknown>): Promise<void> {
+    const max = values.max_backup_files;
+    if (max !== undefined && (typeof max !== "number" || !Number.isInteger(max) || max < 1 || max > 1000)) {
+      throw new EngineError("max_backup_files must be an integer in 1..1000", "invalid", "maxBackupFiles");
+    }
+    return this.transaction(async () => {
+      for (const [k, v] of Object.entries(values)) store.setSetting(this.db, k, v);
+    });
+  }
+
   // ---- backups -------------------------------------------------------------------
 
   /** `<data dir>`: where the database lives (backups go to `<data dir>/backup`). */
