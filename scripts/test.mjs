@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { ensureDebianPackages, ensureNativeAddon, ensureNextBuild, ensureNodeModules, root } from "./ensure.mjs";
 
-const TEST_DEBIAN_PACKAGES = ["libiscsi-bin", "qemu-utils", "qemu-block-extra", "chromium", "util-linux"];
+const TEST_DEBIAN_PACKAGES = ["libiscsi-bin", "qemu-utils", "qemu-block-extra", "chromium", "util-linux", "tmux"];
 const all = ["unit", "integration", "conformance", "e2e"];
 const defaults = all;
 const wanted = process.argv.slice(2).filter((a) => all.includes(a));
