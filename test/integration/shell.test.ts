@@ -5,6 +5,7 @@
  * real initiators (libiscsi's iscsi-inq, QEMU's qemu-io) log in and read and write
  * the LUN. One-shot commands, --json, and failures that leave nothing behind.
  */
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -172,5 +173,49 @@ describe("one-shot commands", () => {
     const save = portico(dataDir, ["saveconfig", out]);
     expect(save.status, save.stderr).toBe(0);
     expect(existsSync(out)).toBe(true);
+  });
+});
+
+describe("sessions, --json and scripts", () => {
+  it("sessions lists a live demo-mode initiator (no ACL), with detail and --json", async () => {
+    const url = `iscsi://127.0.0.1:${iscsiPort}/${IQN}/0`;
+    // qemu-io logs in and holds the session while it sleeps; QEMU's initiator name has no ACL here.
+    const qemu = spawn("qemu-io", ["-f", "raw", "-c", "read 0 4096", "-c", "sleep 60000", url], { stdio: "ignore" });
+    try {
+      let list = "";
+      for (let i = 0; i < 40 && !list.includes("sid:"); i++) {
+        list = portico(dataDir, ["sessions"]).stdout;
+        if (!list.includes("sid:")) await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(list).toMatch(/^alias: .*\tsid: \d+ type: Normal session-state: LOGGED_IN\n$/);
+      const detail = portico(dataDir, ["sessions", "detail"]);
+      expect(detail.status, detail.stderr).toBe(0);
+      expect(detail.stdout).toMatch(/\n {4}name: iqn\.2008-11\.org\.linux-kvm\S* \(NOT AUTHENTICATED\)\n/);
+      expect(detail.stdout).toContain("\n    mapped-lun: 0 backstore: fileio/disk1 mode: rw\n");
+      expect(detail.stdout).toMatch(/\n {4}address: 127\.0\.0\.1 \(TCP\) {2}cid: 0 connection-state: LOGGED_IN\n/);
+      const json = portico(dataDir, ["--json", "sessions"]);
+      expect(json.status, json.stderr).toBe(0);
+      const sessions = JSON.parse(json.stdout);
+      expect(sessions).toHaveLength(1);
+      expect(sessions[0]).toMatchObject({ targetName: IQN, tpgTag: 1, mappedLuns: [{ lun: 0, backstore: "fileio/disk1", mode: "rw" }] });
+    } finally {
+      qemu.kill("SIGKILL");
+    }
+  });
+
+  it("--json get gives the values as an object", () => {
+    const r = portico(dataDir, ["--json", `/iscsi/${IQN}/tpg1`, "get", "attribute", "generate_node_acls", "default_cmdsn_depth"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ generate_node_acls: "1", default_cmdsn_depth: "64" });
+  });
+
+  it("a piped script keeps going after an error, reports it on stderr and exits 1", () => {
+    const r = portico(dataDir, [], "cd /backstores/ramdisk\ncreate r1 1M\ncreate r9 1M\nls . 1\n/backstores/ramdisk delete r9\n");
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/r1/);
+    expect(r.stdout).toContain("Created ramdisk r9 with size 1M.");
+    expect(r.stdout).toContain("[Storage Objects: 2]");
+    expect(r.stdout).toContain("Deleted storage object r9.");
   });
 });
