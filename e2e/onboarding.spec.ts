@@ -254,6 +254,7 @@ test("targets: new target (invalid and duplicate IQN at the field), map a LUN, a
   await page.goto(`${server.url}/targets`);
   await shot(page, testInfo, "targets-list");
   await page.getByRole("link", { name: "New target" }).click();
+  await page.getByRole("link", { name: "Create an empty target instead" }).click();
   await expect(page.getByLabel("Target IQN")).toHaveValue(/:sn\.[0-9a-f]{12}$/);
   await page.getByLabel("Target IQN").fill("iqn.nope");
   await page.getByRole("button", { name: "Create target" }).click();

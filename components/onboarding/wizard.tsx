@@ -9,7 +9,7 @@ import { useMutation, useQuery } from "@tanstack/react-query";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useEffect, useRef, useState, type ReactNode } from "react";
 import { adminAccountSchema } from "@/server/auth/schemas";
-import { applianceSchema, onboardingAccessSchema, onboardingStorageSchema, onboardingTargetSchema } from "@/server/console/schemas";
+import { applianceSchema, initiatorGroupSchema, onboardingAccessSchema, onboardingStorageSchema, onboardingTargetSchema, TARGET_PRESETS, targetStorageSchema, type TargetPreset } from "@/server/console/schemas";
 import { formatBytes, newTargetName, serverErrors, sizeToBytes, SizeInput, zodErrors, type Errors, type SizeValue } from "../form";
 import { getSetupCode, setSetupCode } from "../setup-code";
 import { useTRPC } from "../trpc";
@@ -17,9 +17,12 @@ import { Alert, Button, Card, Field, LoadingState, ErrorState, RadioCards, Selec
 import { ConnectionInstructions, connectHost } from "./instructions";
 
 const STEPS = ["Admin", "Appliance", "Storage", "Target", "Access", "Review", "Create", "Connect"];
+/** The New target wizard is the same flow from the storage step on (no admin, no appliance name). */
+const FIRST_TARGET_STEP = 3;
 const STEP_OF: Record<string, number> = { admin: 1, appliance: 2, storage: 3, target: 4, access: 5 };
 
-type Kind = "ramdisk" | "fileio" | "block" | "none";
+type Kind = "ramdisk" | "fileio" | "block" | "none" | "existing";
+export type WizardMode = "onboarding" | "target";
 interface Initiator {
   name: string;
   auth: "none" | "chap" | "mutual";
@@ -31,12 +34,12 @@ interface Initiator {
 interface State {
   admin: { username: string; password: string; confirm: string };
   appliance: { name: string; iqnPrefix: string };
-  storage: { kind: Kind; name: string; size: SizeValue; dev: string; fileMode: "new" | "existing"; device: string };
+  storage: { kind: Kind; name: string; size: SizeValue; dev: string; fileMode: "new" | "existing"; device: string; existing: string; preset: TargetPreset };
   target: { wwn: string; ip: string; port: string };
-  access: { mode: "open" | "acls"; initiators: Initiator[] };
+  access: { mode: "open" | "acls"; initiators: Initiator[]; group: string; networks: string };
 }
 const SECRET_KEYS = new Set(["password", "confirm", "mutualPassword"]);
-const STORAGE_KEY = "portico.onboarding";
+const STORAGE_KEYS: Record<WizardMode, string> = { onboarding: "portico.onboarding", target: "portico.target-wizard" };
 
 const emptyInitiator = (): Initiator => ({ name: "", auth: "none", userid: "", password: "", mutualUserid: "", mutualPassword: "" });
 
@@ -44,15 +47,16 @@ function initialState(): State {
   return {
     admin: { username: "admin", password: "", confirm: "" },
     appliance: { name: "", iqnPrefix: "" },
-    storage: { kind: "ramdisk", name: "disk0", size: { amount: "1", unit: "GiB" }, dev: "", fileMode: "new", device: "" },
+    storage: { kind: "ramdisk", name: "disk0", size: { amount: "1", unit: "GiB" }, dev: "", fileMode: "new", device: "", existing: "", preset: "other" },
     target: { wwn: "", ip: "0.0.0.0", port: "3260" },
-    access: { mode: "open", initiators: [emptyInitiator()] },
+    access: { mode: "open", initiators: [emptyInitiator()], group: "", networks: "" },
   };
 }
 
 /** The storage step as the API's schema reads it. */
 function storageInput(s: State["storage"]) {
   if (s.kind === "none") return { kind: "none" as const };
+  if (s.kind === "existing") return { kind: "existing" as const, path: s.existing };
   if (s.kind === "ramdisk") return { kind: "ramdisk" as const, name: s.name.trim(), size: sizeToBytes(s.size) };
   if (s.kind === "fileio") return { kind: "fileio" as const, name: s.name.trim(), dev: s.dev.trim(), size: s.fileMode === "new" ? sizeToBytes(s.size) : undefined };
   return { kind: "block" as const, name: s.name.trim(), dev: s.device };
@@ -75,11 +79,17 @@ function stripSecrets<T>(v: T): T {
   return JSON.parse(JSON.stringify(v, (k, val) => (SECRET_KEYS.has(k) ? "" : val))) as T;
 }
 
-export function OnboardingWizard() {
+/** The allowed networks field: one network per line or separated by commas. */
+const networksOf = (text: string) => text.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
+
+export function OnboardingWizard({ mode = "onboarding" }: { mode?: WizardMode } = {}) {
+  const forTarget = mode === "target";
+  const base = forTarget ? "/targets/new" : "/onboarding";
+  const STORAGE_KEY = STORAGE_KEYS[mode];
   const trpc = useTRPC();
   const router = useRouter();
   const params = useSearchParams();
-  const step = Math.min(8, Math.max(1, Number(params.get("step") ?? 1) || 1));
+  const step = Math.min(8, Math.max(forTarget ? FIRST_TARGET_STEP : 1, Number(params.get("step") ?? 1) || 1));
   const [state, setState] = useState<State>(initialState);
   const [errors, setErrors] = useState<Errors>({});
   const [created, setCreated] = useState<{ wwn: string; ip: string; port: number; chapUser?: string; notHonoured: string[] } | null>(null);
@@ -91,13 +101,21 @@ export function OnboardingWizard() {
   const [setupCode, setSetupCodeInput] = useState("");
   const [codeOk, setCodeOk] = useState(false);
   useEffect(() => setCodeOk(Boolean(getSetupCode())), []);
-  const needCode = Boolean(status.data?.setupCodeRequired) && !codeOk;
-  const defaults = useQuery({ ...trpc.onboarding.defaults.queryOptions(), enabled: (status.data?.onboarded === false && !needCode) || step === 8 });
+  const needCode = !forTarget && Boolean(status.data?.setupCodeRequired) && !codeOk;
+  const defaults = useQuery({ ...trpc.onboarding.defaults.queryOptions(), enabled: forTarget || (status.data?.onboarded === false && !needCode) || step === 8 });
+  // The New target wizard names targets with the appliance's prefix and may reuse storage objects.
+  const host = useQuery({ ...trpc.host.info.queryOptions(), enabled: forTarget });
+  const choices = useQuery({ ...trpc.targetWizard.storageChoices.queryOptions(), enabled: forTarget });
 
   // Restore answers kept across reloads (never the passwords), then fill in the machine's defaults.
   useEffect(() => {
     if (loaded.current) return;
     loaded.current = true;
+    // Opening New target afresh starts a new wizard, not the last one's answers.
+    if (forTarget && !params.get("step")) {
+      sessionStorage.removeItem(STORAGE_KEY);
+      return;
+    }
     try {
       const saved = sessionStorage.getItem(STORAGE_KEY);
       if (saved) {
@@ -119,14 +137,28 @@ export function OnboardingWizard() {
     setState((s) => ({
       ...s,
       appliance: { name: s.appliance.name || d.hostname, iqnPrefix: s.appliance.iqnPrefix || d.iqnPrefix },
-      storage: { ...s.storage, dev: s.storage.dev || `${d.dataDir}/disk0.img` },
+      storage: { ...s.storage, dev: s.storage.dev || `${d.dataDir}/${s.storage.name || "disk0"}.img` },
     }));
   }, [defaults.data]);
+  useEffect(() => {
+    // A storage name (and file) no object uses yet: disk1, disk2…
+    const taken = new Set((choices.data ?? []).map((c) => c.name));
+    if (!forTarget || !choices.data || !taken.has(state.storage.name)) return;
+    let n = 1;
+    while (taken.has(`disk${n}`)) n++;
+    const dir = defaults.data?.dataDir;
+    setState((s) => ({ ...s, storage: { ...s.storage, name: `disk${n}`, dev: dir ? `${dir}/disk${n}.img` : s.storage.dev } }));
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [choices.data, defaults.data]);
+  useEffect(() => {
+    const prefix = host.data?.appliance.iqnPrefix;
+    if (prefix) setState((s) => ({ ...s, appliance: { ...s.appliance, iqnPrefix: prefix } }));
+  }, [host.data]);
   useEffect(() => {
     heading.current?.focus();
   }, [step]);
 
-  const go = (n: number) => router.push(`/onboarding?step=${n}`, { scroll: false });
+  const go = (n: number) => router.push(`${base}?step=${n}`, { scroll: false });
   const update = <K extends keyof State>(key: K, patch: Partial<State[K]>) => {
     setState((s) => ({ ...s, [key]: { ...s[key], ...patch } }));
     setErrors((e) => {
@@ -139,11 +171,14 @@ export function OnboardingWizard() {
   const checkStorage = useMutation(trpc.onboarding.checkStorage.mutationOptions());
   const checkTarget = useMutation(trpc.onboarding.checkTarget.mutationOptions());
   const complete = useMutation(trpc.onboarding.complete.mutationOptions());
+  const checkTargetStorage = useMutation(trpc.targetWizard.checkStorage.mutationOptions());
+  const createTarget = useMutation(trpc.targetWizard.create.mutationOptions());
+  const creating = complete.isPending || createTarget.isPending;
   const checkSetupCode = useMutation(trpc.onboarding.checkSetupCode.mutationOptions());
 
   if (status.isPending) return <LoadingState />;
   if (status.isError) return <ErrorState error={status.error} retry={() => void status.refetch()} />;
-  if (status.data.onboarded && step < 8) {
+  if (!forTarget && status.data.onboarded && step < 8) {
     return (
       <Card>
         <p className="mb-3">This appliance is already set up.</p>
@@ -161,10 +196,19 @@ export function OnboardingWizard() {
     };
     if (n === 1) return parse(adminAccountSchema, state.admin, "admin.");
     if (n === 2) return parse(applianceSchema, state.appliance, "appliance.");
-    if (n === 3) return parse(onboardingStorageSchema, storageInput(state.storage), "storage.");
+    if (n === 3) return parse(forTarget ? targetStorageSchema : onboardingStorageSchema, storageInput(state.storage), "storage.");
     if (state.storage.kind === "none") return undefined;
     if (n === 4) return parse(onboardingTargetSchema, targetInput(state.target), "target.");
-    if (n === 5) return parse(onboardingAccessSchema, accessInput(state.access), "access.");
+    if (n === 5) {
+      const e = parse(onboardingAccessSchema, accessInput(state.access), "access.") ?? {};
+      if (forTarget) {
+        const g = initiatorGroupSchema.safeParse(state.access.group);
+        if (!g.success) e["access.group"] = g.error.issues[0].message;
+        const bad = networksOf(state.access.networks).find((x) => !/^((\d{1,3}\.){3}\d{1,3}(\/\d{1,2})?|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*(\/\d{1,3})?)$/.test(x));
+        if (bad) e["access.networks"] = `${bad} is not a network like 192.168.1.0/24 or fd00::/64`;
+      }
+      return Object.keys(e).length ? e : undefined;
+    }
     return undefined;
   };
 
@@ -185,7 +229,7 @@ export function OnboardingWizard() {
       return;
     }
     try {
-      if (step === 3) await checkStorage.mutateAsync(storageInput(state.storage) as never);
+      if (step === 3) await (forTarget ? checkTargetStorage : checkStorage).mutateAsync(storageInput(state.storage) as never);
       if (step === 4) await checkTarget.mutateAsync(targetInput(state.target));
     } catch (err) {
       setErrors(serverErrors(err));
@@ -199,7 +243,7 @@ export function OnboardingWizard() {
   const back = () => go(step === 6 && state.storage.kind === "none" ? 3 : step - 1);
 
   const create = async () => {
-    for (const n of [1, 2, 3, 4, 5]) {
+    for (const n of forTarget ? [3, 4, 5] : [1, 2, 3, 4, 5]) {
       const e = validateStep(n);
       if (e) {
         setErrors(e);
@@ -208,6 +252,30 @@ export function OnboardingWizard() {
     }
     go(7);
     const none = state.storage.kind === "none";
+    const chapUser = state.access.mode === "acls" ? state.access.initiators.find((i) => i.auth !== "none")?.userid : undefined;
+    if (forTarget) {
+      try {
+        const r = await createTarget.mutateAsync({
+          preset: state.storage.preset,
+          storage: storageInput(state.storage) as never,
+          target: targetInput(state.target),
+          access: accessInput(state.access) as never,
+          initiatorGroup: state.access.mode === "acls" && state.access.group.trim() ? state.access.group.trim() : undefined,
+          allowedNetworks: networksOf(state.access.networks),
+        });
+        setCreated({ wwn: r.wwn, ip: r.ip, port: r.port, chapUser, notHonoured: r.notHonoured });
+        setState((s) => stripSecrets(s));
+        go(8);
+      } catch (err) {
+        const e = serverErrors(err);
+        if (e.allowedNetworks) e["access.networks"] = e.allowedNetworks;
+        setErrors(e);
+        const field = Object.keys(e).find((k) => k !== "form");
+        const owner = field ? STEP_OF[field.split(".")[0]] : undefined;
+        if (owner) go(owner);
+      }
+      return;
+    }
     try {
       const r = await complete.mutateAsync({
         admin: state.admin,
@@ -216,7 +284,6 @@ export function OnboardingWizard() {
         target: none ? undefined : targetInput(state.target),
         access: none ? undefined : (accessInput(state.access) as never),
       });
-      const chapUser = state.access.mode === "acls" ? state.access.initiators.find((i) => i.auth !== "none")?.userid : undefined;
       setCreated(r.target ? { wwn: r.target.wwn, ip: r.target.ip, port: r.target.port, chapUser, notHonoured: r.notHonoured } : { wwn: "", ip: "", port: 0, notHonoured: r.notHonoured });
       setState((s) => stripSecrets(s));
       setSetupCode(undefined); // used up: the appliance dropped it
@@ -232,8 +299,8 @@ export function OnboardingWizard() {
 
   const navButtons = (nextLabel = "Next", onNext: () => void = () => void next()) => (
     <div className="mt-6 flex flex-wrap justify-between gap-2">
-      {step > 1 ? <Button onClick={back}>Back</Button> : <span />}
-      <Button tone="primary" onClick={onNext} busy={checkStorage.isPending || checkTarget.isPending || checkSetupCode.isPending} data-testid="wizard-next">
+      {step > (forTarget ? FIRST_TARGET_STEP : 1) ? <Button onClick={back}>Back</Button> : forTarget ? <LinkButton href="/targets/new?empty=1">Create an empty target instead</LinkButton> : <span />}
+      <Button tone="primary" onClick={onNext} busy={checkStorage.isPending || checkTargetStorage.isPending || checkTarget.isPending || checkSetupCode.isPending} data-testid="wizard-next">
         {nextLabel}
       </Button>
     </div>
@@ -308,21 +375,52 @@ export function OnboardingWizard() {
     );
   } else if (step === 3) {
     const s = state.storage;
+    const kinds: { value: Kind; title: string; description: string }[] = [
+      { value: "ramdisk", title: "RAM disk", description: "In memory: fast, emptied when the appliance stops. For trying things out." },
+      { value: "fileio", title: "File", description: "A file on this machine's filesystem: a new one of a given size, or an existing image." },
+      { value: "block", title: "Block device", description: "A whole disk or partition of this machine." },
+      forTarget
+        ? { value: "existing", title: "Existing storage object", description: "Storage this appliance already has; it keeps its settings." }
+        : { value: "none", title: "Not now", description: "Only set up admin access; add storage and targets later." },
+    ];
     body = (
       <>
+        {forTarget && (
+          <RadioCards
+            legend="Who will use this target"
+            name="preset"
+            value={s.preset}
+            onChange={(preset) => update("storage", { preset })}
+            options={(Object.keys(TARGET_PRESETS) as TargetPreset[]).map((k) => ({ value: k, title: TARGET_PRESETS[k].title, description: TARGET_PRESETS[k].expects }))}
+          />
+        )}
         <RadioCards
-          legend="Where the first disk's data lives"
+          legend={forTarget ? "Where the disk's data lives" : "Where the first disk's data lives"}
           name="kind"
           value={s.kind}
           onChange={(kind) => update("storage", { kind })}
-          options={[
-            { value: "ramdisk", title: "RAM disk", description: "In memory: fast, emptied when the appliance stops. For trying things out." },
-            { value: "fileio", title: "File", description: "A file on this machine's filesystem: a new one of a given size, or an existing image." },
-            { value: "block", title: "Block device", description: "A whole disk or partition of this machine." },
-            { value: "none", title: "Not now", description: "Only set up admin access; add storage and targets later." },
-          ]}
+          options={kinds}
         />
-        {s.kind !== "none" && (
+        {s.kind === "existing" && (
+          <Field label="Storage object" hint={s.preset !== "other" ? `Its attributes stay as they are: the ${TARGET_PRESETS[s.preset].title} preset applies to new storage only.` : undefined} error={err("storage.path")}>
+            {(p) =>
+              !choices.data ? (
+                <LoadingState />
+              ) : (
+                <Select {...p} value={s.existing} onChange={(e) => update("storage", { existing: e.target.value })}>
+                  <option value="">Choose a storage object…</option>
+                  {choices.data.map((c) => (
+                    <option key={c.path} value={c.path}>
+                      {c.plugin}/{c.name} — {formatBytes(c.size)}
+                      {c.usedBy.length ? ` — also LUN of ${c.usedBy.join(", ")}` : ""}
+                    </option>
+                  ))}
+                </Select>
+              )
+            }
+          </Field>
+        )}
+        {s.kind !== "none" && s.kind !== "existing" && (
           <Field label="Storage object name" hint="Up to 64 characters, no spaces or '/'." error={err("storage.name")}>
             {(p) => <TextInput {...p} value={s.name} onChange={(e) => update("storage", { name: e.target.value })} />}
           </Field>
@@ -479,14 +577,41 @@ export function OnboardingWizard() {
             <Button onClick={() => update("access", { initiators: [...a.initiators, emptyInitiator()] })}>Add another initiator</Button>
           </div>
         )}
+        {forTarget && a.mode === "acls" && (
+          <Field label="Initiator group" hint="A tag on these initiators' ACLs (targetcli's set_tag), to manage them as a group. Optional." error={err("access.group")}>
+            {(p) => <TextInput {...p} placeholder="esxi-cluster-1" value={a.group} onChange={(e) => update("access", { group: e.target.value })} />}
+          </Field>
+        )}
+        {forTarget && (
+          <Field
+            label="Allowed networks"
+            hint="Logins from other addresses are refused (Authorization Failure) and logged. One network per line, like 192.168.10.0/24; empty allows any."
+            error={err("access.networks")}
+          >
+            {(p) => (
+              <textarea
+                {...p}
+                rows={3}
+                className="block w-full rounded-md border border-slate-300 bg-white px-3 py-2 font-mono text-sm shadow-sm aria-[invalid=true]:border-red-600 dark:border-slate-700 dark:bg-slate-950"
+                value={a.networks}
+                onChange={(e) => update("access", { networks: e.target.value })}
+              />
+            )}
+          </Field>
+        )}
         {navButtons()}
       </>
     );
   } else if (step === 6 || step === 7) {
     const s = storageInput(state.storage);
-    const rows: [string, ReactNode, number][] = [
-      ["Admin", state.admin.username, 1],
-      ["Appliance", `${state.appliance.name} · targets named ${state.appliance.iqnPrefix}:sn.…`, 2],
+    const existing = state.storage.kind === "existing" ? choices.data?.find((c) => c.path === state.storage.existing) : undefined;
+    const rows: [string, ReactNode, number][] = forTarget
+      ? [["Use", `${TARGET_PRESETS[state.storage.preset].title}${state.storage.kind === "existing" ? "" : `: ${TARGET_PRESETS[state.storage.preset].expects}`}`, 3]]
+      : [
+          ["Admin", state.admin.username, 1],
+          ["Appliance", `${state.appliance.name} · targets named ${state.appliance.iqnPrefix}:sn.…`, 2],
+        ];
+    rows.push(
       [
         "Storage",
         s.kind === "none"
@@ -495,10 +620,12 @@ export function OnboardingWizard() {
             ? `RAM disk ${s.name}, ${formatBytes(s.size ?? 0)}`
             : s.kind === "fileio"
               ? `file ${s.dev} as ${s.name}${s.size ? `, new, ${formatBytes(s.size)}` : ", existing"}`
-              : `block device ${s.dev} as ${s.name}`,
+              : s.kind === "existing"
+                ? `existing ${s.path.replace("/backstores/", "")}${existing ? `, ${formatBytes(existing.size)}` : ""}`
+                : `block device ${s.dev} as ${s.name}`,
         3,
       ],
-    ];
+    );
     if (s.kind !== "none") {
       rows.push(["Target", <span key="t" className="font-mono break-all">{state.target.wwn}</span>, 4]);
       rows.push(["Portal", `${state.target.ip}:${state.target.port}`, 4]);
@@ -506,9 +633,11 @@ export function OnboardingWizard() {
         "Access",
         state.access.mode === "open"
           ? "any initiator, read-write (demo mode)"
-          : state.access.initiators.map((i) => `${i.name}${i.auth === "none" ? "" : i.auth === "chap" ? " (CHAP)" : " (mutual CHAP)"}`).join(", "),
+          : state.access.initiators.map((i) => `${i.name}${i.auth === "none" ? "" : i.auth === "chap" ? " (CHAP)" : " (mutual CHAP)"}`).join(", ") +
+              (forTarget && state.access.group.trim() ? ` · group ${state.access.group.trim()}` : ""),
         5,
       ]);
+      if (forTarget) rows.push(["Networks", networksOf(state.access.networks).join(", ") || "any address", 5]);
     }
     body = (
       <>
@@ -525,7 +654,7 @@ export function OnboardingWizard() {
             </div>
           ))}
         </dl>
-        {step === 7 && complete.isPending && (
+        {step === 7 && creating && (
           <Alert tone="info">
             <span className="inline-flex items-center gap-2">Creating everything in one transaction…</span>
           </Alert>
@@ -536,7 +665,7 @@ export function OnboardingWizard() {
           </Alert>
         )}
         {step === 6 && navButtons("Create", () => void create())}
-        {step === 7 && !complete.isPending && (
+        {step === 7 && !creating && (
           <div className="mt-6 flex justify-between">
             <Button onClick={() => go(6)}>Back to review</Button>
           </div>
@@ -547,7 +676,7 @@ export function OnboardingWizard() {
     const host = typeof window !== "undefined" ? window.location.hostname : "appliance";
     body = created ? (
       <>
-        <Alert tone="ok" title="Your appliance is ready" testId="onboarding-done">
+        <Alert tone="ok" title={forTarget ? "The target is ready" : "Your appliance is ready"} testId="onboarding-done">
           {created.wwn ? "The storage, target and portal are live." : "Admin access is set up."}
         </Alert>
         {created.notHonoured.length > 0 && <Alert tone="warn">Not applied: {created.notHonoured.join("; ")}</Alert>}
@@ -564,10 +693,10 @@ export function OnboardingWizard() {
             tone="primary"
             onClick={() => {
               sessionStorage.removeItem(STORAGE_KEY);
-              router.push("/");
+              router.push(forTarget ? `/targets/${encodeURIComponent(created.wwn)}` : "/");
             }}
           >
-            Open the console
+            {forTarget ? "Open the target" : "Open the console"}
           </Button>
         </div>
       </>
@@ -580,10 +709,10 @@ export function OnboardingWizard() {
 
   return (
     <div>
-      <Steps steps={STEPS} current={step} />
+      <Steps steps={forTarget ? STEPS.slice(FIRST_TARGET_STEP - 1) : STEPS} current={forTarget ? step - FIRST_TARGET_STEP + 1 : step} />
       <Card>
         <h2 ref={heading} tabIndex={-1} className="mb-4 text-xl font-semibold outline-none" data-testid="wizard-step-title">
-          {step}. {["Create the admin account", "Name the appliance", "First storage", "Target and portal", "Access", "Review", "Create", "Connect an initiator"][step - 1]}
+          {forTarget ? step - FIRST_TARGET_STEP + 1 : step}. {["Create the admin account", "Name the appliance", forTarget ? "Storage" : "First storage", "Target and portal", "Access", "Review", "Create", "Connect an initiator"][step - 1]}
         </h2>
         <form
           className="space-y-4"

@@ -15,6 +15,7 @@ import { AclEditDialog, ParametersCard, TpgChapCard, WriteProtectToggle } from "
 import { errorMessage, formatBytes, serverErrors, zodErrors, type Errors } from "../form";
 import { ConnectionInstructions, connectHost } from "../onboarding/instructions";
 import { useTRPC, type RouterOutputs } from "../trpc";
+import { AllowedNetworksCard } from "./allowed-networks";
 import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, Dialog, EmptyState, ErrorState, Field, LoadingState, PageHeader, Select, Tabs, TextInput, td, th } from "../ui";
 import { DraftActions } from "../ui/draft-actions";
 
@@ -517,7 +518,12 @@ export function TargetDetail() {
           />
           {tab === "luns" && <LunsTab t={t} g={g} sessions={tpgSessions} />}
           {tab === "portals" && <PortalsTab t={t} g={g} />}
-          {tab === "acls" && <AclsTab t={t} g={g} sessions={tpgSessions} />}
+          {tab === "acls" && (
+            <>
+              <AclsTab t={t} g={g} sessions={tpgSessions} />
+              <AllowedNetworksCard wwn={t.wwn} tag={g.tag} networks={g.allowedNetworks} />
+            </>
+          )}
           {tab === "auth" && <AuthTab t={t} g={g} sessions={tpgSessions} />}
           {tab === "parameters" && <ParametersCard wwn={t.wwn} tag={g.tag} sessions={tpgSessions} />}
           {tab === "attributes" && <AttributesTab t={t} g={g} />}

@@ -87,7 +87,11 @@ export function NewTarget() {
   const create = useMutation(trpc.targets.create.mutationOptions());
   return (
     <>
-      <PageHeader title="New target" description="A target starts with tpg1, enabled. Add LUNs, a portal and access on its page." />
+      <PageHeader
+        title="New empty target"
+        description="A target starts with tpg1, enabled. Add LUNs, a portal and access on its page."
+        actions={<LinkButton href="/targets/new">Use the wizard instead</LinkButton>}
+      />
       <Card>
         <form
           noValidate

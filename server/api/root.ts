@@ -6,6 +6,7 @@ import { onboardingRouter } from "./routers/onboarding";
 import { storageRouter } from "./routers/storage";
 import { systemRouter } from "./routers/system";
 import { targetsRouter } from "./routers/targets";
+import { targetWizardRouter } from "./routers/target-wizard";
 import { eventsRouter } from "./routers/events";
 import { monitorRouter } from "./routers/monitor";
 import { sessionsRouter } from "./routers/sessions";
@@ -25,6 +26,7 @@ export const appRouter = router({
   host: hostRouter,
   alerts: alertsRouter,
   shell: shellRouter,
+  targetWizard: targetWizardRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -9,7 +9,8 @@ import type { ConfigService } from "../config/service";
 import { EngineError } from "../engine/core/errors";
 import { FieldError } from "./errors";
 import { blockProblem, fileioProblem } from "./host";
-import type { OnboardingAccess, OnboardingInput, OnboardingStorage } from "./schemas";
+import { ALLOWED_NETWORKS_KEY } from "../config/saveconfig";
+import { TARGET_PRESETS, type OnboardingAccess, type OnboardingInput, type OnboardingStorage, type TargetStorage, type TargetWizardInput } from "./schemas";
 
 /** targetcli's ip_address form: IPv6 in brackets. */
 export function saveconfigIp(ip: string): string {
@@ -36,7 +37,7 @@ export function storageProblems(service: ConfigService, storage: OnboardingStora
   return undefined;
 }
 
-export function buildSaveconfig(input: OnboardingInput): Record<string, unknown> {
+export function buildSaveconfig(input: Pick<OnboardingInput, "storage" | "target" | "access"> & Partial<OnboardingInput>): Record<string, unknown> {
   const s = input.storage;
   if (s.kind === "none" || !input.target || !input.access) return { storage_objects: [], targets: [] };
   const so: Record<string, unknown> = { plugin: s.kind, name: s.name };
@@ -108,6 +109,60 @@ export async function createInitialConfig(service: ConfigService, input: Onboard
       throw new FieldError(`nothing was created: ${first?.message ?? err.message}`, field || "form");
     }
     if (err instanceof EngineError) throw new FieldError(`nothing was created: ${err.message}`, fieldForIssue(`/${err.field ?? ""}`, err.message, input) || "form");
+    throw err;
+  }
+}
+
+// ---- New target wizard ------------------------------------------------------------------------
+
+/** The storage step's checks for the New target wizard: a new object as in onboarding, or one that exists. */
+export function targetStorageProblems(service: ConfigService, storage: TargetStorage): FieldError | undefined {
+  if (storage.kind !== "existing") return storageProblems(service, storage);
+  const exists = service.config().storageObjects.some((s) => `/backstores/${s.plugin}/${s.name}` === storage.path);
+  return exists ? undefined : new FieldError(`${storage.path} does not exist`, "storage.path", "NOT_FOUND");
+}
+
+/** The wizard's answers as one saveconfig-shaped document: onboarding's, plus preset, existing storage, ACL tag and allowed networks. */
+export function buildTargetSaveconfig(input: TargetWizardInput): Record<string, unknown> {
+  const storage: OnboardingStorage = input.storage.kind === "existing" ? { kind: "ramdisk", name: "x", size: 1 << 20 } : input.storage;
+  const doc = buildSaveconfig({ storage, target: input.target, access: input.access }) as {
+    storage_objects: Record<string, unknown>[];
+    targets: { tpgs: { luns: { storage_object: string }[]; node_acls: Record<string, unknown>[]; [k: string]: unknown }[] }[];
+  };
+  const tpg = doc.targets[0].tpgs[0];
+  if (input.storage.kind === "existing") {
+    doc.storage_objects = [];
+    tpg.luns[0].storage_object = input.storage.path;
+  } else {
+    const attributes = { ...TARGET_PRESETS[input.preset].attributes };
+    if (Object.keys(attributes).length) doc.storage_objects[0].attributes = attributes;
+  }
+  const group = input.initiatorGroup?.trim();
+  if (group) for (const acl of tpg.node_acls) acl.tag = group;
+  if (input.allowedNetworks.length) tpg[ALLOWED_NETWORKS_KEY] = input.allowedNetworks;
+  return doc;
+}
+
+/** Creates a target with its storage (new or existing), portal and access in one import: all of it, or nothing. */
+export async function createTargetFromWizard(service: ConfigService, input: TargetWizardInput): Promise<{ notHonoured: string[]; wwn: string }> {
+  const problem = targetStorageProblems(service, input.storage);
+  if (problem) throw problem;
+  const wwn = input.target.wwn.trim().toLowerCase();
+  if (service.config().targets.some((t) => t.wwn === wwn)) throw new FieldError(`target ${input.target.wwn} already exists`, "target.wwn", "CONFLICT");
+  const doc = buildTargetSaveconfig(input);
+  const onboardingShape = { ...input, storage: input.storage.kind === "existing" ? ({ kind: "none" } as const) : input.storage } as unknown as OnboardingInput;
+  try {
+    const r = await service.importSaveconfig(doc, { clear: false });
+    return { notHonoured: r.notHonoured, wwn };
+  } catch (err) {
+    if (err instanceof ConfigImportError) {
+      const first = err.issues[0];
+      let field = fieldForIssue(first?.path ?? "", first?.message ?? "", onboardingShape);
+      if (/allowed_networks/.test(first?.path ?? "")) field = "allowedNetworks";
+      if (input.storage.kind === "existing" && field.startsWith("storage.")) field = "storage.path";
+      throw new FieldError(`nothing was created: ${first?.message ?? err.message}`, field || "form");
+    }
+    if (err instanceof EngineError) throw new FieldError(`nothing was created: ${err.message}`, fieldForIssue(`/${err.field ?? ""}`, err.message, onboardingShape) || "form");
     throw err;
   }
 }

@@ -25,18 +25,17 @@ export const applianceSchema = z.object({
 
 const sizeSchema = z.number({ message: "enter a size" }).int("a whole number of bytes").min(1024 * 1024, "at least 1 MiB");
 
-export const onboardingStorageSchema = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("none") }),
-  z.object({ kind: z.literal("ramdisk"), name: storageObjectNameSchema, size: sizeSchema }),
-  z.object({
-    kind: z.literal("fileio"),
-    name: storageObjectNameSchema,
-    dev: z.string().trim().min(1, "required").startsWith("/", "an absolute path"),
-    /** Absent: use the existing file as it is. */
-    size: sizeSchema.optional(),
-  }),
-  z.object({ kind: z.literal("block"), name: storageObjectNameSchema, dev: z.string().trim().min(1, "pick a device").startsWith("/dev/", "a device under /dev") }),
-]);
+const ramdiskStorageSchema = z.object({ kind: z.literal("ramdisk"), name: storageObjectNameSchema, size: sizeSchema });
+const fileioStorageSchema = z.object({
+  kind: z.literal("fileio"),
+  name: storageObjectNameSchema,
+  dev: z.string().trim().min(1, "required").startsWith("/", "an absolute path"),
+  /** Absent: use the existing file as it is. */
+  size: sizeSchema.optional(),
+});
+const blockStorageSchema = z.object({ kind: z.literal("block"), name: storageObjectNameSchema, dev: z.string().trim().min(1, "pick a device").startsWith("/dev/", "a device under /dev") });
+
+export const onboardingStorageSchema = z.discriminatedUnion("kind", [z.object({ kind: z.literal("none") }), ramdiskStorageSchema, fileioStorageSchema, blockStorageSchema]);
 
 export const portalIpSchema = z
   .string()
@@ -113,3 +112,62 @@ export function targetNameFor(prefix: string, random: Uint8Array): string {
   const hex = [...random.slice(0, 6)].map((b) => b.toString(16).padStart(2, "0")).join("");
   return `${prefix}:sn.${hex}`;
 }
+
+// ---- the New target wizard (the onboarding flow for every further target) --------------------
+
+/** What the initiator platform expects of the storage, set on a new storage object by the wizard. */
+export const TARGET_PRESETS = {
+  esxi: {
+    title: "VMware ESXi",
+    expects:
+      "VAAI: hardware-assisted locking (COMPARE AND WRITE, emulate_caw), full copy (XCOPY, emulate_3pc), UNMAP and WRITE SAME with unmap (emulate_tpu, emulate_tpws) so VMFS can reclaim space; 512-byte blocks.",
+    attributes: { emulate_caw: 1, emulate_3pc: 1, emulate_tpu: 1, emulate_tpws: 1, block_size: 512 },
+  },
+  windows: {
+    title: "Windows",
+    expects:
+      "Persistent reservations (emulate_pr) for Failover Clustering and Cluster Shared Volumes; UNMAP (emulate_tpu) for Optimize-Volume's retrim; 512-byte blocks.",
+    attributes: { emulate_pr: 1, emulate_tpu: 1, emulate_tpws: 0, block_size: 512 },
+  },
+  linux: {
+    title: "Linux",
+    expects: "UNMAP and WRITE SAME with unmap (emulate_tpu, emulate_tpws) so fstrim and discard keep a thin file thin; persistent reservations for pacemaker fencing (emulate_pr).",
+    attributes: { emulate_tpu: 1, emulate_tpws: 1, emulate_pr: 1 },
+  },
+  other: { title: "Other", expects: "LIO's defaults.", attributes: {} },
+} as const satisfies Record<string, { title: string; expects: string; attributes: Record<string, number> }>;
+export type TargetPreset = keyof typeof TARGET_PRESETS;
+
+export const targetStorageSchema = z.discriminatedUnion("kind", [
+  ramdiskStorageSchema,
+  fileioStorageSchema,
+  blockStorageSchema,
+  /** A storage object that already exists: `/backstores/<plugin>/<name>`. */
+  z.object({ kind: z.literal("existing"), path: z.string().regex(/^\/backstores\/(ramdisk|fileio|block)\/[^\s/]{1,64}$/, "pick a storage object") }),
+]);
+export type TargetStorage = z.infer<typeof targetStorageSchema>;
+
+/** An initiator group: the node ACLs' tag (LIO's ACL tag; targetcli `set_tag`). */
+export const initiatorGroupSchema = z
+  .string()
+  .trim()
+  .max(64, "at most 64 characters")
+  .regex(/^[A-Za-z0-9._:-]*$/, "letters, digits, '.', '_', ':' and '-'");
+
+export const targetWizardSchema = z.object({
+  preset: z.enum(["esxi", "windows", "linux", "other"]),
+  storage: targetStorageSchema,
+  target: onboardingTargetSchema,
+  access: onboardingAccessSchema,
+  initiatorGroup: initiatorGroupSchema.optional(),
+  /** CIDR blocks logins may come from; empty: any (the engine parses them fully). */
+  allowedNetworks: z
+    .array(
+      z
+        .string()
+        .trim()
+        .regex(/^((\d{1,3}\.){3}\d{1,3}(\/\d{1,2})?|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*(\/\d{1,3})?)$/, "a network like 192.168.1.0/24 or fd00::/64"),
+    )
+    .max(64, "at most 64 networks"),
+});
+export type TargetWizardInput = z.infer<typeof targetWizardSchema>;
