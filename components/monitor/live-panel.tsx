@@ -89,7 +89,22 @@ export const LivePanel = memo(function LivePanel() {
   );
 });
 
-type Overview = { errorsTotal: number; loginFailuresTotal: number; resetsTotal: number; latest?: SampleEvent["appliance"] };
+type Overview = {
+  errorsTotal: number;
+  errorBreakdown: { kind: string; count: number }[];
+  unitAttentionsTotal: number;
+  loginFailuresTotal: number;
+  resetsTotal: number;
+  latest?: SampleEvent["appliance"];
+};
+
+/** "6 illegal request · 4 medium error": the kinds of the errors, which add up to their total. */
+function breakdownText(o: Overview): string {
+  if (o.errorsTotal === 0) return "none since start";
+  const shown = o.errorBreakdown.slice(0, 3);
+  const rest = o.errorBreakdown.slice(3).reduce((n, x) => n + x.count, 0);
+  return [...shown.map((x) => `${fmtCount(x.count)} ${x.kind}`), ...(rest ? [`${fmtCount(rest)} other`] : [])].join(" · ");
+}
 
 function IopsCard({ feed, fallback }: { feed: LiveFeed; fallback: SampleEvent["appliance"] | undefined }) {
   const iops = useLiveValue(feed, (e) => {
@@ -107,9 +122,18 @@ function ErrorsCard({ feed, o }: { feed: LiveFeed; o: Overview }) {
   const erring = useLiveValue(feed, (e) => (e?.appliance ?? o.latest)?.errorsPerSec !== undefined && (e?.appliance ?? o.latest)!.errorsPerSec > 0);
   return (
     <Stat
-      label="Errors"
+      label={o.errorsTotal === 1 ? "Command error" : "Command errors"}
       value={<Link href="/events" className="hover:underline">{fmtCount(o.errorsTotal)}</Link>}
-      hint={`${fmtCount(o.loginFailuresTotal)} login failures · ${fmtCount(o.resetsTotal)} resets`}
+      hint={
+        <>
+          <span data-testid="error-breakdown">{breakdownText(o)}</span>
+          <br />
+          <span data-testid="error-others">
+            Apart: {fmtCount(o.loginFailuresTotal)} refused login{o.loginFailuresTotal === 1 ? "" : "s"} · {fmtCount(o.resetsTotal)} reset{o.resetsTotal === 1 ? "" : "s"} ·{" "}
+            {fmtCount(o.unitAttentionsTotal)} unit attention{o.unitAttentionsTotal === 1 ? "" : "s"}
+          </span>
+        </>
+      }
       tone={o.errorsTotal > 0 || erring ? "bad" : undefined}
       testId="card-errors"
     />

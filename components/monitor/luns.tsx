@@ -197,7 +197,12 @@ function LunNow({ feed, lun: l }: { feed: LiveFeed; lun: LunRow }) {
       <Stat label="Throughput" value={cur ? fmtMBps(cur.readMBps + cur.writeMBps) : "–"} hint={cur ? `R ${fmtMBps(cur.readMBps)} · W ${fmtMBps(cur.writeMBps)}` : undefined} />
       <Stat label="Queue depth" value={cur ? cur.queueDepth : l.totals.inFlight} hint={cur ? `avg ${cur.avgQueueDepth.toFixed(1)}` : undefined} />
       <Stat label="Data since start" value={fmtBytes(l.totals.readBytes + l.totals.writeBytes)} hint={`${fmtCount(l.totals.readCommands)} reads · ${fmtCount(l.totals.writeCommands)} writes`} />
-      <Stat label="Errors" value={fmtCount(l.totals.errors)} tone={l.totals.errors ? "bad" : undefined} hint="since start" />
+      <Stat
+        label="Errors"
+        value={fmtCount(l.totals.errors)}
+        tone={l.totals.errors ? "bad" : undefined}
+        hint={`since start · ${fmtCount(l.totals.unitAttentions)} unit attention${l.totals.unitAttentions === 1 ? "" : "s"} apart`}
+      />
     </div>
   );
 }

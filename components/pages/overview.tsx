@@ -20,6 +20,8 @@ export function Overview() {
   const status = useQuery({ ...trpc.system.status.queryOptions(), refetchInterval: REFRESH_MS });
   const tree = useQuery({ ...trpc.config.tree.queryOptions(), refetchInterval: REFRESH_MS });
   const info = useQuery(trpc.host.info.queryOptions());
+  // Offline or full storage, repeated login refusals, slow LUNs: the alert rules on fresh facts.
+  const alerts = useQuery({ ...trpc.alerts.attention.queryOptions(), refetchInterval: REFRESH_MS });
   if (status.isPending || tree.isPending) return <LoadingState />;
   if (status.isError) return <ErrorState error={status.error} retry={() => void status.refetch()} />;
   if (tree.isError) return <ErrorState error={tree.error} retry={() => void tree.refetch()} />;
@@ -29,6 +31,14 @@ export function Overview() {
   if (!s.fabric) attention.push({ key: "fabric", text: "The iSCSI fabric is not loaded: no initiator can connect.", href: "/" });
   for (const w of s.warnings) attention.push({ key: `w-${w.object}`, text: <><code className="break-all">{w.object}</code> failed to restore: {w.reason}</>, href: w.object.startsWith("/backstores/") ? `/storage/${w.object.split("/").slice(2).join("/")}` : "/targets" });
   for (const p of s.portals) if (!p.listening && !s.warnings.some((w) => w.object.endsWith(`/portals/${p.ip}:${p.port}`))) attention.push({ key: `p-${p.wwn}-${p.key}`, text: <>Portal <code>{p.key}</code> of <code className="break-all">{p.wwn}</code> is not listening.</>, href: `/targets/${encodeURIComponent(p.wwn)}?tpg=${p.tag}&tab=portals` });
+  for (const a of alerts.data ?? []) {
+    if (a.rule === "portal_down") continue; // listed above from the portals themselves
+    if (s.warnings.some((w) => w.object === a.object)) continue; // failed to restore: listed above
+    const so = /^\/backstores\/([^#]+)/.exec(a.object)?.[1];
+    const href =
+      a.rule === "login_failures" ? "/events" : a.rule === "high_latency" ? `/luns/${encodeURIComponent(a.object.replace(/^lun /, ""))}` : so ? `/storage/${so}` : "/";
+    attention.push({ key: `a-${a.id}`, text: <><span className="font-medium">{a.summary}.</span> {a.description}</>, href });
+  }
   for (const t of tree.data.targets) {
     for (const g of t.tpgs) {
       if (!g.enabled) attention.push({ key: `d-${t.wwn}-${g.tag}`, text: <>tpg{g.tag} of <code className="break-all">{t.wwn}</code> is disabled: initiators cannot log in to it.</>, href: `/targets/${encodeURIComponent(t.wwn)}?tpg=${g.tag}` });

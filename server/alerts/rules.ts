@@ -83,7 +83,7 @@ export function evaluateRules(facts: AlertFacts, settings: AlertSettings): Alert
         severity: "critical",
         object: `/backstores/${s.key}`,
         summary: `Storage ${s.key} is offline`,
-        description: `${s.offline}${s.dev ? ` (${s.dev})` : ""}. Initiators using its LUNs get errors or stale data.`,
+        description: `${s.offline.charAt(0).toUpperCase()}${s.offline.slice(1)}${s.dev ? ` (${s.dev})` : ""}. Initiators using its LUNs get errors or stale data.`,
       });
     }
   }

@@ -173,6 +173,16 @@ export class AlertService {
     return `${out.join("\n")}\n`;
   }
 
+  /**
+   * What needs attention now, for the Overview: every rule evaluated on fresh facts with the
+   * configured thresholds, whether or not the rule is enabled for delivery.
+   */
+  attention(now = Date.now()): Alert[] {
+    const s = this.settings();
+    const all = { ...s, rules: Object.fromEntries(Object.entries(s.rules).map(([k, v]) => [k, { ...v, enabled: true }])) as AlertSettings["rules"] };
+    return evaluateRules(this.facts.gather(all, now), all);
+  }
+
   /** The alerts firing now, oldest first. */
   active(): { alert: Alert; startsAt: number }[] {
     return [...this.firing.values()].sort((a, b) => a.startsAt - b.startsAt);

@@ -12,7 +12,7 @@ import { and, asc, desc, eq, gte, like, lt, lte, sql, type SQL } from "drizzle-o
 import type { Engine, SessionInfo } from "../engine/core/engine";
 import { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from "../engine/core/metrics";
 import type { IoHistory, IoSample, IoSampler, MinuteAggregate } from "../engine/core/sampler";
-import { Counter, errorCount, type IoStats } from "../engine/core/stats";
+import { Counter, errorCount, SENSE_KEY_NAMES, STATUS_ERROR_NAMES, UNIT_ATTENTION_SENSE_KEY, unitAttentionCount, type IoStats } from "../engine/core/stats";
 import { engineMonitor } from "../engine/index";
 import type { FabricEvent, IscsiFabric } from "../engine/iscsi/fabric";
 import { openHistory, type OpenedHistory } from "./db";
@@ -41,7 +41,7 @@ export interface SessionRow extends SessionInfo {
   writeMBps: number;
   queueDepth: number;
   /** Commands and bytes since login. */
-  totals: { readCommands: number; writeCommands: number; otherCommands: number; readBytes: number; writeBytes: number; errors: number };
+  totals: { readCommands: number; writeCommands: number; otherCommands: number; readBytes: number; writeBytes: number; errors: number; unitAttentions: number };
 }
 
 export interface LunRow {
@@ -53,7 +53,7 @@ export interface LunRow {
   backstore: string;
   sizeBytes: number;
   latest: IoSample | undefined;
-  totals: { readCommands: number; writeCommands: number; otherCommands: number; readBytes: number; writeBytes: number; errors: number; inFlight: number };
+  totals: { readCommands: number; writeCommands: number; otherCommands: number; readBytes: number; writeBytes: number; errors: number; unitAttentions: number; inFlight: number };
 }
 
 export interface EventRow {
@@ -110,7 +110,29 @@ function totalsOf(c: Float64Array) {
     readBytes: c[Counter.READ_BYTES],
     writeBytes: c[Counter.WRITE_BYTES],
     errors: errorCount(c),
+    unitAttentions: unitAttentionCount(c),
   };
+}
+
+/** SPC names as an admin reads them: MEDIUM_ERROR → medium error. */
+const readable = (name: string) => name.toLowerCase().replace(/_/g, " ");
+
+/**
+ * The errors of counter sets by kind (sense key, or status for non-CHECK CONDITION), the
+ * non-zero ones, largest first: they add up to errorCount() of the same sets.
+ */
+export function errorBreakdown(sets: Float64Array[]): { kind: string; count: number }[] {
+  const out: { kind: string; count: number }[] = [];
+  for (let k = 0; k < 16; k++) {
+    if (k === UNIT_ATTENTION_SENSE_KEY) continue;
+    const n = sets.reduce((s, c) => s + c[Counter.ERRORS_BY_SENSE_KEY + k], 0);
+    if (n > 0) out.push({ kind: readable(SENSE_KEY_NAMES[k]), count: n });
+  }
+  for (let k = 0; k < STATUS_ERROR_NAMES.length; k++) {
+    const n = sets.reduce((s, c) => s + c[Counter.STATUS_ERRORS + k], 0);
+    if (n > 0) out.push({ kind: readable(STATUS_ERROR_NAMES[k]), count: n });
+  }
+  return out.sort((a, b) => b.count - a.count);
 }
 
 export class Monitor {
@@ -282,7 +304,7 @@ export class Monitor {
         iops: readIops + writeIops + (latest?.otherIops ?? 0),
         mbps: readMBps + writeMBps,
         queueDepth: counters ? counters.c[Counter.IN_FLIGHT] : 0,
-        totals: counters ? totalsOf(counters.c) : { readCommands: 0, writeCommands: 0, otherCommands: 0, readBytes: 0, writeBytes: 0, errors: 0 },
+        totals: counters ? totalsOf(counters.c) : { readCommands: 0, writeCommands: 0, otherCommands: 0, readBytes: 0, writeBytes: 0, errors: 0, unitAttentions: 0 },
       });
     }
     return rows;
@@ -323,7 +345,10 @@ export class Monitor {
       luns: this.luns().length,
       storageObjects,
       capacityBytes,
+      // Command errors (unit attentions apart), and the same errors by kind: the breakdown adds up to the total.
       errorsTotal: errorCount(a) + errorCount(this.stats.unmappedLun.c),
+      errorBreakdown: errorBreakdown([a, this.stats.unmappedLun.c]),
+      unitAttentionsTotal: unitAttentionCount(a) + unitAttentionCount(this.stats.unmappedLun.c),
       loginFailuresTotal: [...this.stats.logins.values()].reduce((n, l) => n + l.failures.reduce((x, y) => x + y, 0), 0),
       resetsTotal: this.stats.resets,
       latest: this.sampler.latest("appliance"),

@@ -29,6 +29,9 @@ export const alertsRouter = router({
     };
   }),
 
+  /** What needs attention now (every rule, fresh facts): the Overview's list. */
+  attention: procedure.query(() => alerts().attention()),
+
   /** Runs the rules now (Settings › Alerts "Check now"; tests). */
   evaluate: procedure.mutation(async () => {
     const r = await alerts().evaluate();

@@ -14,6 +14,7 @@ import {
   SENSE_KEY_NAMES,
   STATUS_ERROR_NAMES,
   TMF_FUNCTION_NAMES,
+  UNIT_ATTENTION_SENSE_KEY,
   type IoStats,
   type LunCounters,
 } from "./stats";
@@ -102,10 +103,11 @@ export function formatPrometheus(stats: IoStats, info: MetricsLabelsInfo = {}): 
   lunCounter("portico_lun_task_management_total", "Task management requests addressed to the LUN.", Counter.TASK_MANAGEMENT);
 
   // Only non-zero error series: 22 per LUN would mostly be zeros.
-  w.family("portico_lun_errors_total", "counter", "Commands that ended in an error, by SCSI status and (for CHECK CONDITION) sense key.");
+  w.family("portico_lun_errors_total", "counter", "Commands that ended in an error, by SCSI status and (for CHECK CONDITION) sense key; unit attentions are counted apart.");
   for (const l of luns) {
     const base = lunLabels(l);
     for (let k = 0; k < 16; k++) {
+      if (k === UNIT_ATTENTION_SENSE_KEY) continue; // portico_lun_unit_attentions_total
       const n = l.c[Counter.ERRORS_BY_SENSE_KEY + k];
       if (n > 0) w.sample("portico_lun_errors_total", `${base},${labels({ status: "CHECK_CONDITION", sense_key: SENSE_KEY_NAMES[k] })}`, n);
     }
@@ -114,6 +116,12 @@ export function formatPrometheus(stats: IoStats, info: MetricsLabelsInfo = {}): 
       if (n > 0) w.sample("portico_lun_errors_total", `${base},${labels({ status: STATUS_ERROR_NAMES[k], sense_key: "" })}`, n);
     }
   }
+
+  lunCounter(
+    "portico_lun_unit_attentions_total",
+    "Commands answered with a UNIT ATTENTION (a reset, a login, a change the initiator is told of): not errors.",
+    Counter.ERRORS_BY_SENSE_KEY + UNIT_ATTENTION_SENSE_KEY,
+  );
 
   const h = "portico_lun_io_latency_seconds";
   w.family(h, "histogram", "Command latency from dispatch to response, by operation.");

@@ -133,11 +133,23 @@ export function latencyBucket(us: number): number {
   return 31 - Math.clz32(us); // clz32 truncates to uint32: floor(log2(us))
 }
 
-/** Errors (CHECK CONDITION + other non-GOOD statuses) in a counter set. */
+/** Sense key UNIT ATTENTION (SPC-4 Table 54): a notice (29h/00h after every login), not a failure. */
+export const UNIT_ATTENTION_SENSE_KEY = 6;
+const UA_SLOT = Counter.ERRORS_BY_SENSE_KEY + UNIT_ATTENTION_SENSE_KEY;
+
+/**
+ * Errors in a counter set: CHECK CONDITION by sense key, except UNIT ATTENTION (counted
+ * apart: unitAttentionCount), plus other non-GOOD statuses.
+ */
 export function errorCount(c: Float64Array): number {
   let n = 0;
-  for (let i = Counter.ERRORS_BY_SENSE_KEY; i < Counter.READ_HISTOGRAM; i++) n += c[i];
+  for (let i = Counter.ERRORS_BY_SENSE_KEY; i < Counter.READ_HISTOGRAM; i++) if (i !== UA_SLOT) n += c[i];
   return n;
+}
+
+/** Commands answered CHECK CONDITION / UNIT ATTENTION: the initiator is told of a reset, a login, a change. */
+export function unitAttentionCount(c: Float64Array): number {
+  return c[UA_SLOT];
 }
 
 /**

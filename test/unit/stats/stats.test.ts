@@ -5,6 +5,7 @@ import {
   IoKind,
   IoStats,
   errorCount,
+  unitAttentionCount,
   histogramQuantile,
   ioKindOfCdb,
   latencyBucket,
@@ -146,6 +147,10 @@ describe("IoHandle counters", () => {
     expect(lun.c[Counter.STATUS_ERRORS + 4]).toBe(1);
     expect(errorCount(lun.c)).toBe(5);
     expect(lun.c[Counter.READ_COMMANDS]).toBe(4);
+    // A unit attention (29h/00h after a login) is counted apart, not as an error.
+    h.done(h.start(), IoKind.OTHER, 0, ScsiStatus.CHECK_CONDITION, 6);
+    expect(errorCount(lun.c)).toBe(5);
+    expect(unitAttentionCount(lun.c)).toBe(1);
   });
 
   it("does nothing when disabled, and finishes commands started before the switch", () => {
