@@ -29,6 +29,7 @@ import { EngineError } from "./engine/core/errors";
 import { readRuntime, readSettings, runtimeUrl, TOKEN_HEADER, version, writeFileAtomic, type RuntimeInfo } from "./runtime";
 import { shellMain, type Backend } from "./shell/cli";
 import { complete } from "./shell/complete";
+import { isReadOnlyLine } from "./shell/grammar";
 import { runLine } from "./shell/run";
 
 const USAGE = `usage:
@@ -100,7 +101,8 @@ function shellBackend(): Backend {
       const running = readRuntime(dataDir);
       if (running) {
         try {
-          return await client(running).shell.run.mutate(req);
+          const api = client(running).shell;
+          return await (isReadOnlyLine(req.line) ? api.read.query(req) : api.run.mutate(req));
         } catch (err) {
           return { ok: false, stdout: "", stderr: `${describe(err)}\n`, cwd: req.cwd, previous: req.previous };
         }

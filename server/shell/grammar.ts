@@ -51,6 +51,19 @@ export function parseLine(line: string): ParsedLine {
   return out;
 }
 
+/** Commands that never change the configuration (served as queries: not in the audit log). */
+const READ_ONLY_COMMANDS = new Set(["cd", "exit", "get", "help", "info", "ls", "pwd", "refresh", "sessions", "status", "version"]);
+
+/** Whether a line only reads (a bare PATH is a cd). A line that does not parse counts as read-only: it fails either way. */
+export function isReadOnlyLine(line: string): boolean {
+  try {
+    const p = parseLine(line);
+    return p.command === undefined || READ_ONLY_COMMANDS.has(p.command);
+  } catch {
+    return true;
+  }
+}
+
 export interface ParamSpec {
   name: string;
   /** Undefined = required. */

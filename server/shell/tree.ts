@@ -10,6 +10,7 @@
  * `storageObjectChildren` for nodes under a storage object (ALUA groups),
  * `lunGroups` for get/set groups on a LUN (`set alua`).
  */
+import fs from "node:fs";
 import path from "node:path";
 import { paths, storageObjectPath, type Chap, type NodeAclConfig, type StorageObjectConfig, type TargetConfig, type TpgConfig } from "../config/model";
 import { nodeAclAttributeDefaults, nodeAclAttributeRanges, storageObjectAttributeRules, tpgAttributeDefaults, tpgAttributeRanges, tpgParameterDefaults, tpgParameterRules } from "../engine/core/defaults";
@@ -362,10 +363,28 @@ function lunsNode(ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, parent: st
     complete: (c, param) =>
       param === "storage_object" ? c.config.storageObjects.map((so) => `/backstores/${backstoreKindOf(so.plugin)?.dir ?? so.plugin}/${so.name}`) : param === "add_mapped_luns" ? BOOL_VALUES : [],
     async run(c, args) {
-      const ref = storageObjectRef(args.storage_object!);
-      if (!c.config.storageObjects.some((so) => storageObjectPath(so) === ref)) throw new ShellError(`Invalid storage object ${args.storage_object}.`);
+      let ref = storageObjectRef(args.storage_object!);
       const add = args.add_mapped_luns === undefined ? pref(c, "auto_add_mapped_luns") !== false : parseBoolArg(args.add_mapped_luns, "add_mapped_luns");
-      const r = await c.service.createLun(t.wwn, tpg.tag, ref, { index: args.lun === undefined ? undefined : lunNumber(args.lun, "lun"), addMappedLuns: add });
+      const index = args.lun === undefined ? undefined : lunNumber(args.lun, "lun");
+      // As targetcli (rtslib StorageObjectFactory): a file or block device path gets a storage object named after it.
+      let created: { plugin: BackstoreKind["plugin"]; name: string } | undefined;
+      if (!c.config.storageObjects.some((so) => storageObjectPath(so) === ref)) {
+        const file = path.resolve(c.workdir, args.storage_object!);
+        const st = args.storage_object!.includes("/") && !args.storage_object!.startsWith("/backstores/") ? fs.statSync(file, { throwIfNoEntry: false }) : undefined;
+        if (!st?.isFile() && !st?.isBlockDevice()) throw new ShellError(`Invalid storage object ${args.storage_object}.`);
+        const so = await c.service.createStorageObject({ plugin: st.isFile() ? "fileio" : "block", name: path.basename(file), dev: file, size: st.isFile() ? st.size : undefined });
+        created = so;
+        ref = storageObjectPath(so);
+        c.print(`Created storage object ${so.name}.`);
+      }
+      let r: Awaited<ReturnType<typeof c.service.createLun>>;
+      try {
+        r = await c.service.createLun(t.wwn, tpg.tag, ref, { index, addMappedLuns: add });
+      } catch (err) {
+        // All or nothing: the storage object made for this LUN goes too.
+        if (created) await c.service.deleteStorageObject(created.plugin, created.name).catch(() => undefined);
+        throw err;
+      }
       c.print(`Created LUN ${r.index}.`);
       for (const m of r.mapped) c.print(`Created LUN ${r.index}->${m.index} mapping in node ACL ${m.initiatorName}`);
       c.setJson({ created: paths.lun(t.wwn, tpg.tag, r.index), mapped: r.mapped });

@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeDataDir, removeDir, root } from "../support/portico";
+import { makeDataDir, portico, removeDir, root } from "../support/portico";
 
 const socket = `portico-shell-tty-${process.pid}`;
 let dataDir: string;
@@ -111,6 +111,15 @@ describe("the interactive shell under tmux", () => {
     keys("Up");
     await waitFor((s) => lastLine(s) === "/backstores/ramdisk> pwd", "pwd from history");
     keys("C-u");
+  });
+
+  it("holds no lock while idle: another portico changes the configuration, and this shell sees it at its next command", async () => {
+    const other = portico(dataDir, ["/backstores/ramdisk", "create", "r2", "2M"]);
+    expect(other.stderr).toBe("");
+    expect(other.status).toBe(0);
+    keys("C-u", "ls", "Enter");
+    const s = await waitFor((x) => /o- r2 \.+ \[\(2\.0MiB\) activated\]/.test(x), "r2 in ls");
+    expect(s).toMatch(/o- ramdisk \.+ \[Storage Objects: 2\]/);
   });
 
   it("Ctrl-D prints exit and leaves with status 0, keeping the history", async () => {

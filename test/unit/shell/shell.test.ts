@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { formatSize, naturalCompare, parseLine, parseSize, promptPath } from "@/server/shell/grammar";
+import { formatSize, isReadOnlyLine, naturalCompare, parseLine, parseSize, promptPath } from "@/server/shell/grammar";
 import { complete } from "@/server/shell/complete";
 import { runLine } from "@/server/shell/run";
 import { makeFixture, type Fixture } from "../config/helpers";
@@ -175,5 +175,44 @@ describe("commands on a real configuration", () => {
     expect(complete(base, { line: "set global auto_cd_after_create=", cwd: "/" })[0]).toEqual(["auto_cd_after_create=true ", "auto_cd_after_create=false "]);
     expect(complete(base, { line: "get ", cwd: "/backstores/ramdisk/r1" })[0]).toEqual(["global ", "attribute "]);
     expect(complete(base, { line: "ex", cwd: "/" })[0]).toEqual(["exit "]);
+  });
+
+  it("luns create with a file path makes its storage object; if the LUN is refused, that object goes too", async () => {
+    await run("set global auto_add_default_portal=false");
+    await run("/iscsi create iqn.2003-01.com.example:t4");
+    const file = `${dir}/disk9.img`;
+    fs.writeFileSync(file, Buffer.alloc(1024 * 1024));
+    const tpg = "/iscsi/iqn.2003-01.com.example:t4/tpg1";
+    const r = await run(`${tpg}/luns create ${file}`);
+    expect(r.stdout).toBe("Created storage object disk9.img.\nCreated LUN 0.\n");
+    expect(fx.service.config().storageObjects.map((so) => `${so.plugin}/${so.name}`)).toEqual(["fileio/disk9.img"]);
+    const other = `${dir}/other.img`;
+    fs.writeFileSync(other, Buffer.alloc(1024 * 1024));
+    const refused = await run(`${tpg}/luns create ${other} lun=0`);
+    expect(refused.ok).toBe(false);
+    expect(refused.stderr.trim().split("\n")).toHaveLength(1);
+    expect(fx.service.config().storageObjects.map((so) => so.name)).toEqual(["disk9.img"]);
+  });
+
+  it("bookmarks, info, help, discovery_auth", async () => {
+    await run("/backstores/ramdisk create r1 1M");
+    await run("cd /backstores/ramdisk/r1");
+    expect((await run("bookmarks add r")).stdout).toBe("Bookmarked /backstores/ramdisk/r1 as r.\n");
+    await run("cd /");
+    expect((await run("@r")).cwd).toBe("/backstores/ramdisk/r1");
+    expect((await run("info")).stdout).toMatch(/^dev: \nname: r1\nplugin: ramdisk\nsize: 1048576\nstatus: activated\nwwn: [0-9a-f-]{36}\n$/);
+    expect((await run("/backstores/fileio help")).stdout).toContain("  - create name file_or_dev [size] [write_back] [sparse] [wwn] \n");
+    expect((await run("/backstores/fileio help create")).stdout).toContain("DEFAULT VALUES\n==============\nsize=None\nwrite_back=true\nsparse=true\nwwn=None\n");
+    const da = await run("/iscsi set discovery_auth enable=true userid=disc password=discSecret-123");
+    expect(da.stdout).toBe("Parameter enable is now 'true'.\nParameter userid is now 'disc'.\nParameter password is now 'discSecret-123'.\n");
+    expect(fx.engine.discoveryAuth).toMatchObject({ enabled: true, userid: "disc" });
+    const short = await run("/iscsi set discovery_auth password=short");
+    expect(short.ok).toBe(false);
+    expect(fx.engine.discoveryAuth.password).toBe("discSecret-123");
+  });
+
+  it("reads and writes are told apart (reads are served as queries)", () => {
+    for (const l of ["ls", "/iscsi ls", "get attribute", "pwd", "iscsi/", "sessions detail", "help create"]) expect(isReadOnlyLine(l), l).toBe(true);
+    for (const l of ["set global auto_cd_after_create=true", "/iscsi create", "delete r1", "saveconfig", "bookmarks add x", "enable"]) expect(isReadOnlyLine(l), l).toBe(false);
   });
 });
