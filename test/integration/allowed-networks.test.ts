@@ -1,7 +1,7 @@
 /**
  * A TPG's allowed networks against the real appliance and real initiators: a login from
  * outside them is refused with Authorization Failure (RFC 7143 status 0202) and a
- * login_failed event naming the address; the setting survives a restart and travels in
+ * login_failed event naming the address, and discovery does not list the target; the setting survives a restart and travels in
  * saveconfig.json; widening it lets libiscsi's iscsi-inq in.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -27,6 +27,7 @@ async function loginStatus(): Promise<[number, number]> {
     c.close();
   }
 }
+const discover = () => sh("iscsi-ls", ["-i", INITIATOR, `iscsi://127.0.0.1:${port}`], 30_000);
 const inq = () => sh("iscsi-inq", ["-i", INITIATOR, `iscsi://127.0.0.1:${port}/${IQN}/0`], 30_000);
 
 beforeAll(async () => {
@@ -55,6 +56,10 @@ describe("allowed networks", () => {
   it("a login from outside the allowed networks gets 0202 and an event; the setting survives a restart and is in saveconfig.json", async () => {
     expect(await api.targets.tpgs.setAllowedNetworks.mutate({ wwn: IQN, tag: 1, networks: ["10.9.8.7/8", "fd00::/8"] })).toEqual(["10.0.0.0/8", "fd00::/8"]);
     expect(await loginStatus()).toEqual([2, 2]);
+    // Discovery does not show a target this address could not log in to.
+    const d = discover();
+    expect(d.status, d.stderr).toBe(0);
+    expect(d.stdout).not.toContain(IQN);
     const r = inq();
     expect(r.status).not.toBe(0);
     const events = await api.events.list.query({ types: ["login_failed"] });
@@ -78,6 +83,7 @@ describe("allowed networks", () => {
     expect(await loginStatus()).toEqual([0, 0]);
     const r = inq();
     expect(r.status, r.stderr).toBe(0);
+    expect(discover().stdout).toContain(IQN);
     await api.targets.tpgs.setAllowedNetworks.mutate({ wwn: IQN, tag: 1, networks: [] });
     expect(await loginStatus()).toEqual([0, 0]);
   });

@@ -24,11 +24,13 @@ export function targetAddress(portal: string, localAddress: string): string {
  * TargetAddress=<addr>:<port>,<tag> per portal.
  * `which`: "All" (discovery), a target name, or "" (the session's own target).
  */
-export function sendTargets(tpgs: Iterable<Tpg>, initiatorName: string, which: string, localAddress: string, current?: Tpg): TextPairs {
+export function sendTargets(tpgs: Iterable<Tpg>, initiatorName: string, which: string, localAddress: string, current?: Tpg, remoteAddress?: string): TextPairs {
   const byTarget = new Map<string, Tpg[]>();
   for (const tpg of tpgs) {
     if (!tpg.enabled || tpg.attributes.tpg_enabled_sendtargets !== 1) continue;
     if (!tpg.discoverableBy(initiatorName)) continue;
+    // A TPG whose allowed networks exclude the initiator's address is not shown to it (its login would be refused).
+    if (remoteAddress !== undefined && !tpg.admitsAddress(remoteAddress)) continue;
     const iqn = tpg.target.iqn;
     if (which === "" ? current?.target !== tpg.target : which !== "All" && which.toLowerCase() !== iqn) continue;
     const list = byTarget.get(iqn) ?? [];

@@ -55,7 +55,7 @@ function text(c: Connection, itt: number, ttt: number, cont: boolean, lun: numbe
   const rest: TextPairs = [];
   for (const [k, v] of decoded.pairs) {
     if (k === "SendTargets") {
-      out.push(...sendTargets(c.host.engine.enabledTpgs(), s.initiatorName, v === "All" && s.type !== "Discovery" ? "" : v, c.localAddress, s.tpg));
+      out.push(...sendTargets(c.host.engine.enabledTpgs(), s.initiatorName, v === "All" && s.type !== "Discovery" ? "" : v, c.localAddress, s.tpg, c.remoteAddress));
     } else {
       rest.push([k, v]);
     }
