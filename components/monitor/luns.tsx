@@ -195,7 +195,8 @@ function LunNow({ feed, lun: l }: { feed: LiveFeed; lun: LunRow }) {
     <div className="mb-4 grid grid-cols-2 gap-3 md:grid-cols-5" data-testid="lun-totals">
       <Stat label="IOPS now" value={cur ? fmtIops(cur.readIops + cur.writeIops + cur.otherIops) : "–"} hint={cur ? `R ${fmtIops(cur.readIops)} · W ${fmtIops(cur.writeIops)}` : undefined} />
       <Stat label="Throughput" value={cur ? fmtMBps(cur.readMBps + cur.writeMBps) : "–"} hint={cur ? `R ${fmtMBps(cur.readMBps)} · W ${fmtMBps(cur.writeMBps)}` : undefined} />
-      <Stat label="Queue depth" value={cur ? cur.queueDepth : l.totals.inFlight} hint={cur ? `avg ${cur.avgQueueDepth.toFixed(1)}` : undefined} />
+      {/* In flight at the last sample, as Overview's Busiest LUNs shows it: one source for both. */}
+      <Stat label="Queue depth" value={cur ? cur.queueDepth : "–"} hint={cur ? `avg ${cur.avgQueueDepth.toFixed(1)}` : "no sample yet"} />
       <Stat label="Data since start" value={fmtBytes(l.totals.readBytes + l.totals.writeBytes)} hint={`${fmtCount(l.totals.readCommands)} reads · ${fmtCount(l.totals.writeCommands)} writes`} />
       <Stat
         label="Errors"

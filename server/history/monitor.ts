@@ -303,7 +303,8 @@ export class Monitor {
         readIops, writeIops, readMBps, writeMBps,
         iops: readIops + writeIops + (latest?.otherIops ?? 0),
         mbps: readMBps + writeMBps,
-        queueDepth: counters ? counters.c[Counter.IN_FLIGHT] : 0,
+        // One source for the console: commands in flight at the last 1 Hz sample, as the live feed, Overview and LUN pages show it.
+        queueDepth: latest?.queueDepth ?? 0,
         totals: counters ? totalsOf(counters.c) : { readCommands: 0, writeCommands: 0, otherCommands: 0, readBytes: 0, writeBytes: 0, errors: 0, unitAttentions: 0 },
       });
     }
