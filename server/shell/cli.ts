@@ -70,7 +70,8 @@ export async function shellMain(argv: string[], backend: Backend, io: ShellIo): 
 }
 
 function banner(io: ShellIo): void {
-  io.stdout.write(`Portico shell version ${io.version}\nCopyright 2011-2013 by Datera, Inc and others (targetcli's language).\nFor help on commands, type 'help'.\n\n`);
+  // targetcli's banner, with Portico's name: its first line names the shell and version, the last is targetcli's own.
+  io.stdout.write(`Portico shell version ${io.version} (targetcli's language)\nFor help on commands, type 'help'.\n\n`);
 }
 
 /**

@@ -8,7 +8,11 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { createTRPCClient, httpLink } from "@trpc/client";
+import superjson from "superjson";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { AppRouter } from "@/server/api/root";
+import { readRuntime, runtimeUrl, TOKEN_HEADER } from "@/server/runtime";
 import { freePort, waitForPort } from "../support/ports";
 import { makeDataDir, portico, removeDir, sh, startPortico, type PorticoProcess } from "../support/portico";
 
@@ -217,5 +221,22 @@ describe("sessions, --json and scripts", () => {
     expect(r.stdout).toContain("Created ramdisk r9 with size 1M.");
     expect(r.stdout).toContain("[Storage Objects: 2]");
     expect(r.stdout).toContain("Deleted storage object r9.");
+  });
+});
+
+describe("the shell API the interactive shell uses", () => {
+  it("completes through the running appliance, and refuses a change sent as a read", async () => {
+    const info = readRuntime(dataDir)!;
+    const api = createTRPCClient<AppRouter>({
+      links: [httpLink({ url: `${runtimeUrl(info)}/api/trpc`, transformer: superjson, headers: { [TOKEN_HEADER]: info.token } })],
+    });
+    expect(await api.shell.complete.query({ line: "back", cwd: "/" })).toEqual([["backstores/"], "back"]);
+    expect((await api.shell.complete.query({ line: "luns/ create ", cwd: `/iscsi/${IQN}/tpg1` }))[0]).toContain("/backstores/fileio/disk1 ");
+    const refused = await api.shell.read.query({ line: "/backstores/ramdisk delete r1", cwd: "/" });
+    expect(refused.ok).toBe(false);
+    expect(portico(dataDir, ["ls", "/backstores/ramdisk", "1"]).stdout).toContain("o- r1 ");
+    // Without the token nothing is served.
+    const anonymous = createTRPCClient<AppRouter>({ links: [httpLink({ url: `${runtimeUrl(info)}/api/trpc`, transformer: superjson })] });
+    await expect(anonymous.shell.read.query({ line: "ls", cwd: "/" })).rejects.toThrow(/sign in/);
   });
 });
