@@ -5,10 +5,12 @@
  * is removed the alert resolves and both receivers hear that too.
  */
 import { mkdtempSync, readFileSync, rmSync, unlinkSync } from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { restoreDemo } from "../support/demo";
+import { IscsiClient } from "../support/iscsi-client";
 import { freePort, waitForPort } from "../support/ports";
 import { makeDataDir, removeDir, root, startPortico, type PorticoProcess } from "../support/portico";
 import { startSmtpSink, startWebhookSink, type SmtpSink, type WebhookSink } from "../support/sinks";
@@ -21,6 +23,9 @@ let server: PorticoProcess;
 let api: ReturnType<typeof apiClient>;
 let smtp: SmtpSink;
 let hook: WebhookSink;
+let iscsiPort: number;
+let busyPort: number;
+let blocker: net.Server;
 
 type HookBody = { status: string; alerts: { status: string; labels: Record<string, string>; annotations: Record<string, string> }[] };
 const hookHas = (status: string, id: string) => (b: unknown) => (b as HookBody).alerts?.some((a) => a.status === status && `${a.labels.alertname}:${a.labels.object}` === id);
@@ -29,11 +34,16 @@ beforeAll(async () => {
   dataDir = makeDataDir("portico-alerts-");
   fileDir = mkdtempSync(path.join(os.tmpdir(), "portico-alert-files-"));
   const port = await freePort();
+  iscsiPort = port;
+  // A second portal whose port something else holds when the appliance starts: it fails to open.
+  busyPort = await freePort();
+  blocker = net.createServer();
+  await new Promise<void>((resolve) => blocker.listen(busyPort, "127.0.0.1", resolve));
   restoreDemo(dataDir, {
     iqn: IQN,
     storageObjects: [{ name: "alert0", plugin: "fileio", dev: path.join(fileDir, "alert0.img"), size: 16 * 1024 * 1024 }],
     unexported: [{ name: "alert1", plugin: "fileio", dev: path.join(fileDir, "alert1.img"), size: 16 * 1024 * 1024 }],
-    ports: [port],
+    ports: [port, busyPort],
   });
   [smtp, hook] = await Promise.all([startSmtpSink({ requireAuth: { user: "alerts", password: "sink-password-1" } }), startWebhookSink()]);
   server = await startPortico({ dataDir });
@@ -45,6 +55,7 @@ afterAll(async () => {
   await server?.stop().catch(() => server?.kill());
   await smtp?.close();
   await hook?.close();
+  await new Promise((resolve) => blocker?.close(resolve));
   removeDir(dataDir);
   rmSync(fileDir, { recursive: true, force: true });
 });
@@ -64,6 +75,19 @@ describe("alerts", () => {
       .mutate({ channel: "webhook", settings: { ...s, email: { ...s.email, password: undefined }, webhook: { enabled: true, url: `http://127.0.0.1:${closed}/x` } } })
       .catch((e: Error) => e);
     expect(String((err as Error).message)).toMatch(/not delivered: cannot reach/);
+  });
+
+  it("a portal that failed to open and repeated login failures fire", async () => {
+    for (let i = 0; i < 5; i++) {
+      const c = await IscsiClient.connect(iscsiPort);
+      expect((await c.login({ initiatorName: "iqn.2024-01.org.example:prober", targetName: "iqn.2003-01.org.example:nothing" })).statusClass).toBe(2);
+      c.close();
+    }
+    const r = await api.alerts.evaluate.mutate();
+    expect(r.started).toEqual(
+      expect.arrayContaining([`portal_down:/iscsi/${IQN}/tpg1/portals/127.0.0.1:${busyPort}`, "login_failures:iqn.2024-01.org.example:prober → iqn.2003-01.org.example:nothing"]),
+    );
+    expect(r.started.filter((id) => id.startsWith("portal_down:") && id.endsWith(`:${iscsiPort}`))).toEqual([]);
   });
 
   it("a deleted fileio file reaches the webhook and the SMTP sink, and its resolution too", async () => {
