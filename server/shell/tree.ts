@@ -346,12 +346,39 @@ function aclsNode(ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, parent: st
       c.setJson({ deleted: paths.acl(t.wwn, tpg.tag, args.wwn!.toLowerCase()) });
     },
   };
+  /** ACLs named by initiator name or by tag (targetcli's initiator groups). */
+  const tagged = (wwnOrTag: string) => {
+    const byName = tpg.nodeAcls.filter((a) => a.initiatorName === wwnOrTag.toLowerCase());
+    const found = byName.length ? byName : tpg.nodeAcls.filter((a) => a.tag === wwnOrTag);
+    if (!found.length) throw new ShellError(`No ACL or tag ${wwnOrTag} in ${paths.tpg(t.wwn, tpg.tag)}.`);
+    return found;
+  };
+  const names = () => [...tpg.nodeAcls.map((a) => a.initiatorName), ...new Set(tpg.nodeAcls.flatMap((a) => (a.tag ? [a.tag] : [])))];
+  const tag: CommandDef = {
+    params: [{ name: "wwn_or_tag" }, { name: "new_tag" }],
+    help: "Tags the ACL (or every ACL with the tag wwn_or_tag) with new_tag: a group of initiators with the same settings.",
+    complete: (_c, param) => (param === "wwn_or_tag" ? names() : []),
+    async run(c, args) {
+      for (const a of tagged(args.wwn_or_tag!)) await c.service.updateNodeAcl(t.wwn, tpg.tag, a.initiatorName, { tag: args.new_tag! });
+      c.setJson({ tagged: tagged(args.wwn_or_tag!).map((a) => a.initiatorName), tag: args.new_tag });
+    },
+  };
+  const untag: CommandDef = {
+    params: [{ name: "wwn_or_tag" }],
+    help: "Removes the tag from the ACL (or from every ACL with that tag).",
+    complete: (_c, param) => (param === "wwn_or_tag" ? names() : []),
+    async run(c, args) {
+      const acls = tagged(args.wwn_or_tag!);
+      for (const a of acls) await c.service.updateNodeAcl(t.wwn, tpg.tag, a.initiatorName, { tag: null });
+      c.setJson({ untagged: acls.map((a) => a.initiatorName) });
+    },
+  };
   return node(
     "acls",
     aclsPath,
     () => ok(`ACLs: ${tpg.nodeAcls.length}`),
     () => tpg.nodeAcls.map((a) => aclNode(ctx, t, tpg, a, aclsPath)),
-    { commands: { create, delete: del } },
+    { commands: { create, delete: del, tag, untag } },
   );
 }
 
@@ -464,10 +491,27 @@ function portalsNode(ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, parent:
     () =>
       tpg.portals.map((p) => {
         const key = portalKey(p.ip, p.port);
-        return node(key, join(portalsPath, key), () => ok(), () => [], { info: () => ({ ip_address: p.ip, ip_port: p.port }) });
+        return node(key, join(portalsPath, key), () => ok(), () => [], {
+          info: () => ({ ip_address: p.ip, ip_port: p.port }),
+          commands: { enable_iser: transportSwitch("iSER", "iSER (iSCSI over RDMA)"), enable_offload: transportSwitch("Offload", "offload to a TCP offload engine") },
+        });
       }),
     { commands: { create, delete: del } },
   );
+}
+
+/** Portal `enable_iser` / `enable_offload`: Portico's portals are plain TCP, so only `false` is accepted. */
+function transportSwitch(label: string, what: string): CommandDef {
+  return {
+    params: [{ name: "boolean" }],
+    help: `Enables or disables ${what} on this portal. Portico serves iSCSI over TCP only.`,
+    complete: (_c, param) => (param === "boolean" ? BOOL_VALUES : []),
+    run(c, args) {
+      if (parseBoolArg(args.boolean!, "boolean")) throw new ShellError(`${what} is not supported by Portico: its portals serve iSCSI over TCP.`);
+      c.print(`${label} enable now: False`);
+      c.setJson({ enabled: false });
+    },
+  };
 }
 
 function tpgNode(ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, parent: string): ShellNode {

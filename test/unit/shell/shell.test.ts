@@ -215,4 +215,25 @@ describe("commands on a real configuration", () => {
     for (const l of ["ls", "/iscsi ls", "get attribute", "pwd", "iscsi/", "sessions detail", "help create"]) expect(isReadOnlyLine(l), l).toBe(true);
     for (const l of ["set global auto_cd_after_create=true", "/iscsi create", "delete r1", "saveconfig", "bookmarks add x", "enable"]) expect(isReadOnlyLine(l), l).toBe(false);
   });
+
+  it("acls tag/untag group initiators; portals refuse iSER and offload", async () => {
+    await run("set global auto_add_default_portal=false");
+    await run("/iscsi create iqn.2003-01.com.example:t5");
+    const acls = "/iscsi/iqn.2003-01.com.example:t5/tpg1/acls";
+    await run(`${acls} create iqn.1994-05.com.example:a`);
+    await run(`${acls} create iqn.1994-05.com.example:b`);
+    expect((await run(`${acls} tag iqn.1994-05.com.example:a web`)).ok).toBe(true);
+    expect((await run(`${acls} tag iqn.1994-05.com.example:b web`)).ok).toBe(true);
+    expect((await run(`${acls} tag web db`)).ok).toBe(true);
+    expect(fx.service.config().targets[0].tpgs[0].nodeAcls.map((a) => a.tag)).toEqual(["db", "db"]);
+    expect((await run(`${acls} untag db`)).ok).toBe(true);
+    expect(fx.service.config().targets[0].tpgs[0].nodeAcls.map((a) => a.tag ?? null)).toEqual([null, null]);
+    expect((await run(`${acls} untag nosuch`)).stderr).toBe(`No ACL or tag nosuch in /iscsi/iqn.2003-01.com.example:t5/tpg1.\n`);
+    await run("/iscsi/iqn.2003-01.com.example:t5/tpg1/portals create 127.0.0.1 3999");
+    const portal = "/iscsi/iqn.2003-01.com.example:t5/tpg1/portals/127.0.0.1:3999";
+    expect((await run(`${portal} enable_iser false`)).stdout).toBe("iSER enable now: False\n");
+    const iser = await run(`${portal} enable_iser true`);
+    expect(iser.ok).toBe(false);
+    expect(iser.stderr).toMatch(/^iSER \(iSCSI over RDMA\) is not supported by Portico/);
+  });
 });
