@@ -261,13 +261,36 @@ function aclNode(ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, acl: NodeAc
   const aclPath = join(parent, acl.initiatorName);
   const create: CommandDef = {
     params: [{ name: "mapped_lun" }, { name: "tpg_lun_or_backstore" }, { name: "write_protect", default: "false" }],
-    help: "Creates a mapping to one of the TPG LUNs for the initiator referenced by the ACL. tpg_lun_or_backstore is a TPG LUN (lun0 or 0).",
-    complete: (_c, param) => (param === "tpg_lun_or_backstore" ? tpg.luns.map((l) => `lun${l.index}`) : param === "write_protect" ? BOOL_VALUES : []),
+    help: "Creates a mapping to one of the TPG LUNs for the initiator referenced by the ACL. tpg_lun_or_backstore is a TPG LUN (lun0 or 0), or a storage object (/backstores/fileio/disk1): the TPG LUN that exports it, created if there is none.",
+    complete: (c, param) =>
+      param === "tpg_lun_or_backstore"
+        ? [...tpg.luns.map((l) => `lun${l.index}`), ...c.config.storageObjects.map((so) => `/backstores/${backstoreKindOf(so.plugin)?.dir ?? so.plugin}/${so.name}`)]
+        : param === "write_protect"
+          ? BOOL_VALUES
+          : [],
     async run(c, args) {
       const index = lunNumber(args.mapped_lun!, "mapped_lun");
-      const tpgLun = lunNumber(args.tpg_lun_or_backstore!, "tpg_lun_or_backstore");
       const wp = args.write_protect === undefined ? false : parseBoolArg(args.write_protect, "write_protect");
-      await c.service.createMappedLun(t.wwn, tpg.tag, acl.initiatorName, { index, tpgLun, writeProtect: wp });
+      const target = args.tpg_lun_or_backstore!;
+      let tpgLun: number;
+      let madeLun: number | undefined;
+      if (target.includes("/")) {
+        const ref = storageObjectRef(target);
+        if (!c.config.storageObjects.some((so) => storageObjectPath(so) === ref)) throw new ShellError(`Invalid storage object ${target}.`);
+        const existing = tpg.luns.find((l) => l.storageObject === ref);
+        if (existing) tpgLun = existing.index;
+        else {
+          tpgLun = madeLun = (await c.service.createLun(t.wwn, tpg.tag, ref, { addMappedLuns: false })).index;
+          c.print(`Created LUN ${tpgLun}.`);
+        }
+      } else tpgLun = lunNumber(target, "tpg_lun_or_backstore");
+      try {
+        await c.service.createMappedLun(t.wwn, tpg.tag, acl.initiatorName, { index, tpgLun, writeProtect: wp });
+      } catch (err) {
+        // All or nothing: the LUN made for this mapping goes too.
+        if (madeLun !== undefined) await c.service.deleteLun(t.wwn, tpg.tag, madeLun).catch(() => undefined);
+        throw err;
+      }
       c.print(`Created Mapped LUN ${index}.`);
       c.setJson({ created: paths.mappedLun(t.wwn, tpg.tag, acl.initiatorName, index) });
       afterCreate(c, join(aclPath, `mapped_lun${index}`));

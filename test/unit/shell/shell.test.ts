@@ -236,4 +236,20 @@ describe("commands on a real configuration", () => {
     expect(iser.ok).toBe(false);
     expect(iser.stderr).toMatch(/^iSER \(iSCSI over RDMA\) is not supported by Portico/);
   });
+
+  it("a mapped LUN can name a storage object: its TPG LUN is created (and removed again if the mapping is refused)", async () => {
+    await run("set global auto_add_default_portal=false auto_add_mapped_luns=false");
+    await run("/backstores/ramdisk create r1 1M");
+    await run("/backstores/ramdisk create r2 1M");
+    await run("/iscsi create iqn.2003-01.com.example:t6");
+    const acl = "/iscsi/iqn.2003-01.com.example:t6/tpg1/acls/iqn.1994-05.com.example:a";
+    await run("/iscsi/iqn.2003-01.com.example:t6/tpg1/acls create iqn.1994-05.com.example:a");
+    expect((await run(`${acl} create 5 /backstores/ramdisk/r1`)).stdout).toBe("Created LUN 0.\nCreated Mapped LUN 5.\n");
+    expect((await run(`${acl} create 6 /backstores/ramdisk/r1 write_protect=true`)).stdout).toBe("Created Mapped LUN 6.\n");
+    const refused = await run(`${acl} create 5 /backstores/ramdisk/r2`);
+    expect(refused.ok).toBe(false);
+    const tpg = fx.service.config().targets[0].tpgs[0];
+    expect(tpg.luns.map((l) => l.storageObject)).toEqual(["/backstores/ramdisk/r1"]);
+    expect(tpg.nodeAcls[0].mappedLuns.map((m) => [m.index, m.tpgLun, m.writeProtect])).toEqual([[5, 0, false], [6, 0, true]]);
+  });
 });
