@@ -1,9 +1,24 @@
 {
+  "variables": {
+    "have_librbd": "<!(test -f /usr/include/rbd/librbd.h && test -f /usr/include/rados/librados.h && echo 1 || echo 0)"
+  },
   "targets": [
     {
       "target_name": "portico_native",
       "sources": ["portico_native.c"],
       "cflags": ["-O2", "-Wall"]
     }
+  ],
+  "conditions": [
+    ["have_librbd==1", {
+      "targets": [
+        {
+          "target_name": "portico_rbd",
+          "sources": ["portico_rbd.c"],
+          "cflags": ["-O2", "-Wall"],
+          "libraries": ["-lrbd", "-lrados"]
+        }
+      ]
+    }]
   ]
 }

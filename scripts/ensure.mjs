@@ -82,8 +82,12 @@ export function ensureDebianPackages(pkgs) {
  */
 export function ensureNativeAddon() {
   const built = path.join(root, "native", "build", "Release", "portico_native.node");
-  const source = newestMtime(["native/portico_native.c", "native/binding.gyp"]);
-  if (existsSync(built) && statSync(built).mtimeMs >= source) return;
+  const source = newestMtime(readdirSync(path.join(root, "native")).filter((f) => /\.(c|h|gyp)$/.test(f)).map((f) => `native/${f}`));
+  // The rbd backstore's addon (native/portico_rbd.c) is built only where librbd's headers are.
+  const rbdBuilt = path.join(root, "native", "build", "Release", "portico_rbd.node");
+  const rbdWanted = existsSync("/usr/include/rbd/librbd.h") && existsSync("/usr/include/rados/librados.h");
+  const fresh = (f) => existsSync(f) && statSync(f).mtimeMs >= source;
+  if (fresh(built) && (!rbdWanted || fresh(rbdBuilt))) return;
   log("building the native addon (node-gyp)…");
   try {
     run("sh", [path.join(root, "native", "build.sh")], { env: npmEnv() });
@@ -91,6 +95,12 @@ export function ensureNativeAddon() {
     log(`native addon not built (${err.message}): UNMAP will write zeros instead of punching holes`);
   }
 }
+
+/**
+ * librbd's and librados' headers for the rbd backstore (native/portico_rbd.c). Installed
+ * when root; without them everything but the rbd backstore works, and it says why.
+ */
+export const RBD_BUILD_PACKAGES = ["librbd-dev", "librados-dev"];
 
 /** Builds the console (next build) when the build is missing or older than its sources. */
 export function ensureNextBuild() {

@@ -4,10 +4,16 @@
  */
 import { spawn } from "node:child_process";
 import path from "node:path";
-import { ensureNativeAddon, ensureNextBuild, ensureNodeModules, root } from "./ensure.mjs";
+import { RBD_BUILD_PACKAGES, ensureDebianPackages, ensureNativeAddon, ensureNextBuild, ensureNodeModules, root } from "./ensure.mjs";
 
 try {
   ensureNodeModules();
+  // Best effort: without librbd the rbd backstore reports itself unavailable, everything else runs.
+  try {
+    ensureDebianPackages(RBD_BUILD_PACKAGES);
+  } catch (err) {
+    process.stderr.write(`[portico] rbd backstore unavailable: ${err.message}\n`);
+  }
   ensureNativeAddon();
   ensureNextBuild();
 } catch (err) {

@@ -11,9 +11,11 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ensureDebianPackages, ensureNativeAddon, ensureNextBuild, ensureNodeModules, root } from "./ensure.mjs";
+import { RBD_BUILD_PACKAGES, ensureDebianPackages, ensureNativeAddon, ensureNextBuild, ensureNodeModules, root } from "./ensure.mjs";
 
-const TEST_DEBIAN_PACKAGES = ["libiscsi-bin", "qemu-utils", "qemu-block-extra", "chromium", "util-linux", "tmux"];
+// ceph-*: the single-node Ceph the rbd tests start (test/support/ceph.ts); fio: its rbd engine is the bench peer.
+const CEPH_TEST_PACKAGES = ["ceph-mon", "ceph-osd", "ceph-mgr", "ceph-common", "fio", ...RBD_BUILD_PACKAGES];
+const TEST_DEBIAN_PACKAGES = ["libiscsi-bin", "qemu-utils", "qemu-block-extra", "chromium", "util-linux", "tmux", ...CEPH_TEST_PACKAGES];
 const all = ["unit", "integration", "conformance", "e2e"];
 const defaults = all;
 const wanted = process.argv.slice(2).filter((a) => all.includes(a));
@@ -77,9 +79,9 @@ function runPlaywright() {
 
 try {
   ensureNodeModules();
-  ensureNativeAddon();
   const stillMissing = ensureDebianPackages(TEST_DEBIAN_PACKAGES);
   if (stillMissing.length) log(`tests that need ${stillMissing.join(", ")} will fail: install them as root`);
+  ensureNativeAddon();
 } catch (err) {
   log(`setup failed: ${err.message}`);
   results.push({ name: "setup", passed: 0, failed: 1, skipped: 0 });

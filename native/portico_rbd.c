@@ -1,0 +1,829 @@
+/*
+ * Portico's librbd binding for the rbd backstore (server/engine/backstores/rbd.ts).
+ *
+ * Data path: librbd's asynchronous API (rbd_aio_*). Each request holds a reference
+ * to its JS Buffer until librbd completes it; the completion callback runs on a
+ * librbd thread and hands the request to the event loop through one N-API
+ * thread-safe function, where the promise settles. Nothing here blocks the loop.
+ *
+ * Control path (connect, open, stat, resize, extents, pools...): librados/librbd
+ * calls that block on the network, run as napi async work on libuv's thread pool.
+ *
+ * A cluster handle is one rados_t (one connection per ceph.conf + client id, shared
+ * by the images that use it: the TypeScript side keeps the table). Handles are
+ * napi externals; close()/shutdown() release them explicitly.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <node_api.h>
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+
+/* ---- handles ------------------------------------------------------------ */
+
+typedef struct {
+  rados_t cluster;
+  int shut;
+} cluster_h;
+
+typedef struct {
+  cluster_h *cluster;
+  rados_ioctx_t io;
+  rbd_image_t image;
+  int closed;
+  int watching;
+  uint64_t watch_handle;
+  napi_threadsafe_function on_update; /* called (no args) when the image header changes */
+} image_h;
+
+/* ---- errors ------------------------------------------------------------- */
+
+static const char *errno_code(int e) {
+  switch (e) {
+    case ENOENT: return "ENOENT";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case EROFS: return "EROFS";
+    case ESHUTDOWN: return "EBLOCKLISTED"; /* librados maps a blocklisted client to ESHUTDOWN */
+    case EILSEQ: return "EILSEQ";
+    case ENOTCONN: return "ENOTCONN";
+    case EBUSY: return "EBUSY";
+    case EEXIST: return "EEXIST";
+    case EINVAL: return "EINVAL";
+    case ENOSPC: return "ENOSPC";
+    case EDQUOT: return "EDQUOT";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case ENXIO: return "ENXIO";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    default: return "EIO";
+  }
+}
+
+static napi_value make_error(napi_env env, const char *what, int err) {
+  char text[512];
+  napi_value msg, code, out, no;
+  if (err < 0) err = -err;
+  snprintf(text, sizeof text, "%s: %s", what, strerror(err));
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+  napi_create_string_utf8(env, errno_code(err), NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, code, msg, &out);
+  napi_create_int32(env, err, &no);
+  napi_set_named_property(env, out, "errno", no);
+  return out;
+}
+
+static int get_u64(napi_env env, napi_value v, uint64_t *out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok || d < 0) return 0;
+  *out = (uint64_t)d;
+  return 1;
+}
+
+static char *get_str(napi_env env, napi_value v) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
+  char *s = malloc(len + 1);
+  napi_get_value_string_utf8(env, v, s, len + 1, &len);
+  return s;
+}
+
+static void *get_external(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok) return NULL;
+  return p;
+}
+
+/* ---- asynchronous data path ---------------------------------------------- */
+
+enum aio_op { AIO_READ, AIO_WRITE, AIO_FLUSH, AIO_DISCARD, AIO_WRITESAME, AIO_CAW, AIO_ZEROES };
+
+typedef struct {
+  enum aio_op op;
+  napi_deferred deferred;
+  napi_ref buf1, buf2;
+  rbd_completion_t comp;
+  uint64_t offset;
+  uint64_t mismatch;
+} aio_req;
+
+static napi_threadsafe_function aio_tsfn = NULL;
+static int64_t aio_inflight = 0;
+
+static void aio_call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  (void)js_cb;
+  (void)context;
+  aio_req *r = (aio_req *)data;
+  ssize_t ret = rbd_aio_get_return_value(r->comp);
+  rbd_aio_release(r->comp);
+  if (env != NULL) {
+    if (r->buf1) napi_delete_reference(env, r->buf1);
+    if (r->buf2) napi_delete_reference(env, r->buf2);
+    napi_value v;
+    if (r->op == AIO_CAW && ret == -EILSEQ) {
+      /* Miscompare: librbd reports the image offset of the first differing byte. */
+      napi_create_double(env, (double)(r->mismatch - r->offset), &v);
+      napi_resolve_deferred(env, r->deferred, v);
+    } else if (ret < 0) {
+      static const char *names[] = {"rbd read", "rbd write", "rbd flush", "rbd discard", "rbd writesame", "rbd compare-and-write", "rbd write zeroes"};
+      napi_reject_deferred(env, r->deferred, make_error(env, names[r->op], (int)ret));
+    } else {
+      napi_create_double(env, r->op == AIO_CAW ? -1.0 : (double)ret, &v);
+      napi_resolve_deferred(env, r->deferred, v);
+    }
+    if (--aio_inflight == 0) napi_unref_threadsafe_function(env, aio_tsfn);
+  }
+  free(r);
+}
+
+static void aio_complete(rbd_completion_t c, void *arg) {
+  (void)c;
+  /* On a librbd thread: hand over to the event loop. */
+  napi_call_threadsafe_function(aio_tsfn, arg, napi_tsfn_nonblocking);
+}
+
+static int ensure_tsfn(napi_env env) {
+  if (aio_tsfn) return 1;
+  napi_value name;
+  napi_create_string_utf8(env, "rbd aio completion", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, aio_call_js, &aio_tsfn) != napi_ok) return 0;
+  napi_unref_threadsafe_function(env, aio_tsfn);
+  return 1;
+}
+
+/*
+ * aio(image, op, offset, length, buf1?, buf2?) -> Promise<number>
+ *   read: buf1 receives `length` bytes; write/writesame: buf1 is the data;
+ *   compare-and-write: buf1 compare, buf2 write data, resolves with the mismatch
+ *   offset within the range or -1; discard/zeroes/flush take no buffer.
+ */
+static napi_value aio(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7], promise;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t op, fua = 0;
+  uint64_t off = 0, len = 0;
+  image_h *img = argc >= 1 ? get_external(env, argv[0]) : NULL;
+  if (argc < 4 || !img || napi_get_value_int32(env, argv[1], &op) != napi_ok || !get_u64(env, argv[2], &off) || !get_u64(env, argv[3], &len) || op < 0 || op > AIO_ZEROES) {
+    napi_throw_type_error(env, NULL, "aio(image, op, offset, length, buf1?, buf2?, fua?) expects an image and three numbers");
+    return NULL;
+  }
+  if (argc >= 7) napi_get_value_int32(env, argv[6], &fua);
+  if (img->closed) {
+    napi_throw_error(env, "ECLOSED", "rbd image is closed");
+    return NULL;
+  }
+  char *b1 = NULL, *b2 = NULL;
+  size_t l1 = 0, l2 = 0;
+  if (argc >= 5) napi_get_buffer_info(env, argv[4], (void **)&b1, &l1);
+  if (argc >= 6) napi_get_buffer_info(env, argv[5], (void **)&b2, &l2);
+  int needs1 = op == AIO_READ || op == AIO_WRITE || op == AIO_WRITESAME || op == AIO_CAW;
+  if ((needs1 && (!b1 || (op != AIO_WRITESAME && l1 < len))) || (op == AIO_CAW && (!b2 || l2 < len))) {
+    napi_throw_range_error(env, NULL, "aio: buffer missing or shorter than length");
+    return NULL;
+  }
+  if (!ensure_tsfn(env)) {
+    napi_throw_error(env, NULL, "cannot create the rbd completion queue");
+    return NULL;
+  }
+  aio_req *r = calloc(1, sizeof *r);
+  r->op = (enum aio_op)op;
+  r->offset = off;
+  if (b1) napi_create_reference(env, argv[4], 1, &r->buf1);
+  if (b2) napi_create_reference(env, argv[5], 1, &r->buf2);
+  napi_create_promise(env, &r->deferred, &promise);
+  rbd_aio_create_completion(r, aio_complete, &r->comp);
+  int flags = fua ? LIBRADOS_OP_FLAG_FADVISE_FUA : 0;
+  int rc;
+  switch (r->op) {
+    case AIO_READ: rc = rbd_aio_read2(img->image, off, len, b1, r->comp, 0); break;
+    case AIO_WRITE: rc = rbd_aio_write2(img->image, off, len, b1, r->comp, flags); break;
+    case AIO_FLUSH: rc = rbd_aio_flush(img->image, r->comp); break;
+    case AIO_DISCARD: rc = rbd_aio_discard(img->image, off, len, r->comp); break;
+    case AIO_WRITESAME: rc = rbd_aio_writesame(img->image, off, len, b1, l1, r->comp, flags); break;
+    case AIO_CAW: rc = (int)rbd_aio_compare_and_write(img->image, off, len, b1, b2, r->comp, &r->mismatch, flags); break;
+    case AIO_ZEROES: rc = rbd_aio_write_zeroes(img->image, off, len, r->comp, 0, flags); break;
+    default: rc = -EINVAL;
+  }
+  if (rc < 0) {
+    /* Not queued: librbd will not call back. */
+    rbd_aio_release(r->comp);
+    if (r->buf1) napi_delete_reference(env, r->buf1);
+    if (r->buf2) napi_delete_reference(env, r->buf2);
+    napi_reject_deferred(env, r->deferred, make_error(env, "rbd aio submit", rc));
+    free(r);
+    return promise;
+  }
+  if (aio_inflight++ == 0) napi_ref_threadsafe_function(env, aio_tsfn);
+  return promise;
+}
+
+/* ---- blocking control path on the thread pool ---------------------------- */
+
+enum job_op { J_CONNECT, J_SHUTDOWN, J_OPEN, J_CLOSE, J_STAT, J_RESIZE, J_EXTENTS, J_POOLS, J_IMAGES, J_CREATE, J_REMOVE, J_MON_COMMAND };
+
+typedef struct {
+  uint64_t off, len;
+  int exists;
+} extent;
+
+typedef struct {
+  enum job_op op;
+  napi_deferred deferred;
+  napi_async_work work;
+  int err;
+  char what[256];
+  /* inputs */
+  char *s1, *s2, *s3;      /* connect: conf, id; open/create/remove: pool, image; mon: json */
+  char **opts;             /* connect: key, value, key, value..., NULL */
+  uint64_t u1, u2, u3;     /* offsets, sizes, features */
+  cluster_h *cluster;
+  image_h *image;
+  /* outputs */
+  char mon_host[256];
+  uint64_t size, features, obj_size, used;
+  int lock_mode, lock_count;
+  char *lock_owners[8];
+  extent *extents;
+  size_t n_extents, cap_extents;
+  char *list;              /* NUL-separated names */
+  size_t list_len;
+  struct rados_pool_stat_t *pool_stats;
+  struct rados_cluster_stat_t cluster_stat;
+  char *out;
+  size_t out_len;
+} job;
+
+static int extent_cb(uint64_t off, size_t len, int exists, void *arg) {
+  job *j = (job *)arg;
+  if (j->n_extents == j->cap_extents) {
+    if (j->cap_extents >= 4096) return -ECANCELED; /* enough for one GET LBA STATUS reply */
+    j->cap_extents = j->cap_extents ? j->cap_extents * 2 : 64;
+    j->extents = realloc(j->extents, j->cap_extents * sizeof(extent));
+  }
+  j->extents[j->n_extents++] = (extent){off, len, exists};
+  return 0;
+}
+
+static int used_cb(uint64_t off, size_t len, int exists, void *arg) {
+  (void)off;
+  if (exists) ((job *)arg)->used += len;
+  return 0;
+}
+
+static void job_execute(napi_env env, void *data) {
+  (void)env;
+  job *j = (job *)data;
+  int r = 0;
+  switch (j->op) {
+    case J_CONNECT: {
+      rados_t c;
+      snprintf(j->what, sizeof j->what, "cannot create a Ceph client for client.%s", j->s2);
+      if ((r = rados_create(&c, j->s2)) < 0) break;
+      if ((r = rados_conf_read_file(c, j->s1)) < 0) {
+        snprintf(j->what, sizeof j->what, "cannot read Ceph configuration %s", j->s1);
+        rados_shutdown(c);
+        break;
+      }
+      for (char **o = j->opts; o && o[0] && o[1]; o += 2) {
+        if ((r = rados_conf_set(c, o[0], o[1])) < 0) {
+          snprintf(j->what, sizeof j->what, "cannot set Ceph option %s=%s", o[0], o[1]);
+          break;
+        }
+      }
+      if (r < 0) {
+        rados_shutdown(c);
+        break;
+      }
+      if (rados_conf_get(c, "mon_host", j->mon_host, sizeof j->mon_host) < 0) j->mon_host[0] = 0;
+      if ((r = rados_connect(c)) < 0) {
+        snprintf(j->what, sizeof j->what, "cannot reach the Ceph monitors %s (conf %s, client.%s)", j->mon_host[0] ? j->mon_host : "(none configured)", j->s1, j->s2);
+        rados_shutdown(c);
+        break;
+      }
+      j->cluster = calloc(1, sizeof(cluster_h));
+      j->cluster->cluster = c;
+      break;
+    }
+    case J_SHUTDOWN:
+      if (!j->cluster->shut) {
+        j->cluster->shut = 1;
+        rados_shutdown(j->cluster->cluster);
+      }
+      break;
+    case J_OPEN: {
+      rados_ioctx_t io;
+      snprintf(j->what, sizeof j->what, "cannot open pool %s", j->s1);
+      if ((r = rados_ioctx_create(j->cluster->cluster, j->s1, &io)) < 0) break;
+      rbd_image_t im;
+      snprintf(j->what, sizeof j->what, "cannot open image %s/%s", j->s1, j->s2);
+      if ((r = rbd_open(io, j->s2, &im, NULL)) < 0) {
+        rados_ioctx_destroy(io);
+        break;
+      }
+      j->image = calloc(1, sizeof(image_h));
+      j->image->cluster = j->cluster;
+      j->image->io = io;
+      j->image->image = im;
+      break;
+    }
+    case J_CLOSE:
+      if (j->image->watching) rbd_update_unwatch(j->image->image, j->image->watch_handle);
+      j->image->watching = 0;
+      rbd_close(j->image->image);
+      rados_ioctx_destroy(j->image->io);
+      break;
+    case J_STAT: {
+      snprintf(j->what, sizeof j->what, "cannot read the image's size");
+      rbd_image_info_t st;
+      if ((r = rbd_stat(j->image->image, &st, sizeof st)) < 0) break;
+      j->size = st.size;
+      j->obj_size = st.obj_size;
+      if ((r = rbd_get_features(j->image->image, &j->features)) < 0) break;
+      size_t max = 8;
+      rbd_lock_mode_t mode;
+      int lr = rbd_lock_get_owners(j->image->image, &mode, j->lock_owners, &max);
+      if (lr >= 0) {
+        j->lock_mode = mode;
+        j->lock_count = (int)max;
+      }
+      if (j->u1) {
+        /* Used bytes, as `rbd du` without fast-diff: allocated objects' extents. */
+        r = rbd_diff_iterate2(j->image->image, NULL, 0, st.size, 1, 1, used_cb, j);
+        if (r < 0) snprintf(j->what, sizeof j->what, "cannot read the image's allocation");
+      }
+      break;
+    }
+    case J_RESIZE:
+      snprintf(j->what, sizeof j->what, "cannot resize the image");
+      r = rbd_resize(j->image->image, j->u1);
+      break;
+    case J_EXTENTS:
+      snprintf(j->what, sizeof j->what, "cannot read the image's allocated extents");
+      r = rbd_diff_iterate2(j->image->image, NULL, j->u1, j->u2, 1, 0, extent_cb, j);
+      if (r == -ECANCELED) r = 0;
+      break;
+    case J_POOLS: {
+      snprintf(j->what, sizeof j->what, "cannot list the cluster's pools");
+      int need = rados_pool_list(j->cluster->cluster, NULL, 0);
+      if (need < 0) {
+        r = need;
+        break;
+      }
+      j->list = calloc(1, (size_t)need + 2);
+      need = rados_pool_list(j->cluster->cluster, j->list, (size_t)need + 1);
+      j->list_len = (size_t)need;
+      size_t n = 0;
+      for (char *p = j->list; *p; p += strlen(p) + 1) n++;
+      j->pool_stats = calloc(n + 1, sizeof(struct rados_pool_stat_t));
+      size_t i = 0;
+      for (char *p = j->list; *p; p += strlen(p) + 1, i++) {
+        rados_ioctx_t io;
+        if (rados_ioctx_create(j->cluster->cluster, p, &io) < 0) continue;
+        rados_ioctx_pool_stat(io, &j->pool_stats[i]);
+        rados_ioctx_destroy(io);
+      }
+      rados_cluster_stat(j->cluster->cluster, &j->cluster_stat);
+      break;
+    }
+    case J_IMAGES: {
+      rados_ioctx_t io;
+      snprintf(j->what, sizeof j->what, "cannot open pool %s", j->s1);
+      if ((r = rados_ioctx_create(j->cluster->cluster, j->s1, &io)) < 0) break;
+      snprintf(j->what, sizeof j->what, "cannot list the images of pool %s", j->s1);
+      size_t cap = 64;
+      rbd_image_spec_t *specs = NULL;
+      for (;;) {
+        free(specs);
+        specs = calloc(cap, sizeof *specs);
+        size_t n = cap;
+        r = rbd_list2(io, specs, &n);
+        if (r == -ERANGE) {
+          cap = n + 1;
+          continue;
+        }
+        if (r >= 0) {
+          /* NUL-separated names, as names_array() reads them. */
+          size_t total = 1;
+          for (size_t i = 0; i < n; i++) total += strlen(specs[i].name) + 1;
+          free(j->list);
+          j->list = calloc(1, total);
+          char *p = j->list;
+          for (size_t i = 0; i < n; i++) p = stpcpy(p, specs[i].name) + 1;
+          j->list_len = total - 1;
+          rbd_image_spec_list_cleanup(specs, n);
+        }
+        break;
+      }
+      free(specs);
+      rados_ioctx_destroy(io);
+      break;
+    }
+    case J_CREATE: {
+      rados_ioctx_t io;
+      snprintf(j->what, sizeof j->what, "cannot open pool %s", j->s1);
+      if ((r = rados_ioctx_create(j->cluster->cluster, j->s1, &io)) < 0) break;
+      snprintf(j->what, sizeof j->what, "cannot create image %s/%s", j->s1, j->s2);
+      int order = 0;
+      r = rbd_create2(io, j->s2, j->u1, j->u2, &order);
+      rados_ioctx_destroy(io);
+      break;
+    }
+    case J_REMOVE: {
+      rados_ioctx_t io;
+      snprintf(j->what, sizeof j->what, "cannot open pool %s", j->s1);
+      if ((r = rados_ioctx_create(j->cluster->cluster, j->s1, &io)) < 0) break;
+      snprintf(j->what, sizeof j->what, "cannot remove image %s/%s", j->s1, j->s2);
+      r = rbd_remove(io, j->s2);
+      rados_ioctx_destroy(io);
+      break;
+    }
+    case J_MON_COMMAND: {
+      const char *cmd[1] = {j->s1};
+      char *outs = NULL;
+      size_t outs_len = 0;
+      snprintf(j->what, sizeof j->what, "Ceph monitor command failed");
+      r = rados_mon_command(j->cluster->cluster, cmd, 1, "", 0, &j->out, &j->out_len, &outs, &outs_len);
+      if (outs) rados_buffer_free(outs);
+      break;
+    }
+  }
+  j->err = r < 0 ? r : 0;
+}
+
+static napi_value str_or_null(napi_env env, const char *s) {
+  napi_value v;
+  if (s) napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
+  else napi_get_null(env, &v);
+  return v;
+}
+
+static void set_num(napi_env env, napi_value obj, const char *key, double n) {
+  napi_value v;
+  napi_create_double(env, n, &v);
+  napi_set_named_property(env, obj, key, v);
+}
+
+static void free_cluster(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  /* The JS side shuts clusters down explicitly; an unreferenced live one is left to process exit. */
+  cluster_h *c = (cluster_h *)data;
+  if (c->shut) free(c);
+}
+
+static void free_image(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  image_h *i = (image_h *)data;
+  if (i->closed) free(i);
+}
+
+static napi_value names_array(napi_env env, const char *list, size_t len) {
+  napi_value arr, v;
+  napi_create_array(env, &arr);
+  uint32_t n = 0;
+  for (const char *p = list; p && p < list + len && *p; p += strlen(p) + 1) {
+    napi_create_string_utf8(env, p, NAPI_AUTO_LENGTH, &v);
+    napi_set_element(env, arr, n++, v);
+  }
+  return arr;
+}
+
+static void job_complete(napi_env env, napi_status status, void *data) {
+  job *j = (job *)data;
+  napi_value out;
+  if (status != napi_ok) {
+    napi_reject_deferred(env, j->deferred, make_error(env, "rbd async work failed", EIO));
+  } else if (j->err) {
+    napi_value e = make_error(env, j->what, j->err);
+    if (j->mon_host[0]) napi_set_named_property(env, e, "monHost", str_or_null(env, j->mon_host));
+    napi_reject_deferred(env, j->deferred, e);
+  } else {
+    switch (j->op) {
+      case J_CONNECT:
+        napi_create_external(env, j->cluster, free_cluster, NULL, &out);
+        break;
+      case J_OPEN:
+        napi_create_external(env, j->image, free_image, NULL, &out);
+        break;
+      case J_STAT: {
+        napi_create_object(env, &out);
+        set_num(env, out, "size", (double)j->size);
+        set_num(env, out, "features", (double)j->features);
+        set_num(env, out, "objectSize", (double)j->obj_size);
+        if (j->u1) set_num(env, out, "used", (double)j->used);
+        napi_value owners, v;
+        napi_create_array(env, &owners);
+        for (int i = 0; i < j->lock_count; i++) {
+          napi_create_string_utf8(env, j->lock_owners[i], NAPI_AUTO_LENGTH, &v);
+          napi_set_element(env, owners, (uint32_t)i, v);
+        }
+        napi_set_named_property(env, out, "lockOwners", owners);
+        break;
+      }
+      case J_EXTENTS: {
+        napi_create_array(env, &out);
+        for (size_t i = 0; i < j->n_extents; i++) {
+          napi_value e;
+          napi_create_object(env, &e);
+          set_num(env, e, "offset", (double)j->extents[i].off);
+          set_num(env, e, "length", (double)j->extents[i].len);
+          napi_value b;
+          napi_get_boolean(env, j->extents[i].exists != 0, &b);
+          napi_set_named_property(env, e, "exists", b);
+          napi_set_element(env, out, (uint32_t)i, e);
+        }
+        break;
+      }
+      case J_POOLS: {
+        napi_create_object(env, &out);
+        napi_value pools;
+        napi_create_array(env, &pools);
+        uint32_t i = 0;
+        for (char *p = j->list; p && *p; p += strlen(p) + 1, i++) {
+          napi_value o;
+          napi_create_object(env, &o);
+          napi_set_named_property(env, o, "name", str_or_null(env, p));
+          set_num(env, o, "usedBytes", (double)j->pool_stats[i].num_bytes);
+          set_num(env, o, "objects", (double)j->pool_stats[i].num_objects);
+          napi_set_element(env, pools, i, o);
+        }
+        napi_set_named_property(env, out, "pools", pools);
+        set_num(env, out, "clusterKb", (double)j->cluster_stat.kb);
+        set_num(env, out, "clusterKbUsed", (double)j->cluster_stat.kb_used);
+        set_num(env, out, "clusterKbAvail", (double)j->cluster_stat.kb_avail);
+        break;
+      }
+      case J_IMAGES:
+        out = names_array(env, j->list, j->list_len);
+        break;
+      case J_MON_COMMAND:
+        napi_create_string_utf8(env, j->out ? j->out : "", j->out_len, &out);
+        break;
+      case J_CLOSE:
+        j->image->closed = 1;
+        if (j->image->on_update) napi_release_threadsafe_function(j->image->on_update, napi_tsfn_abort);
+        j->image->on_update = NULL;
+        napi_get_undefined(env, &out);
+        break;
+      default:
+        napi_get_undefined(env, &out);
+    }
+    napi_resolve_deferred(env, j->deferred, out);
+  }
+  napi_delete_async_work(env, j->work);
+  free(j->s1);
+  free(j->s2);
+  free(j->s3);
+  for (char **o = j->opts; o && *o; o++) free(*o);
+  free(j->opts);
+  free(j->extents);
+  free(j->list);
+  free(j->pool_stats);
+  if (j->out) rados_buffer_free(j->out);
+  if (j->lock_count > 0) rbd_lock_get_owners_cleanup(j->lock_owners, (size_t)j->lock_count);
+  free(j);
+}
+
+static napi_value queue_job(napi_env env, job *j) {
+  napi_value promise, name;
+  napi_create_promise(env, &j->deferred, &promise);
+  napi_create_string_utf8(env, "rbd", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, job_execute, job_complete, j, &j->work);
+  napi_queue_async_work(env, j->work);
+  return promise;
+}
+
+#define ARGS(n)                                      \
+  size_t argc = n;                                   \
+  napi_value argv[n];                                \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL)
+
+/* connect(confPath, clientId, [[key, value]...]) -> Promise<cluster> */
+static napi_value js_connect(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  if (argc < 3) {
+    napi_throw_type_error(env, NULL, "connect(conf, clientId, options) expects three arguments");
+    return NULL;
+  }
+  job *j = calloc(1, sizeof *j);
+  j->op = J_CONNECT;
+  j->s1 = get_str(env, argv[0]);
+  j->s2 = get_str(env, argv[1]);
+  uint32_t n = 0;
+  napi_get_array_length(env, argv[2], &n);
+  j->opts = calloc(2 * n + 1, sizeof(char *));
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value pair, k, v;
+    napi_get_element(env, argv[2], i, &pair);
+    napi_get_element(env, pair, 0, &k);
+    napi_get_element(env, pair, 1, &v);
+    j->opts[2 * i] = get_str(env, k);
+    j->opts[2 * i + 1] = get_str(env, v);
+  }
+  if (!j->s1 || !j->s2) {
+    free(j->s1);
+    free(j->s2);
+    free(j->opts);
+    free(j);
+    napi_throw_type_error(env, NULL, "connect: conf and clientId must be strings");
+    return NULL;
+  }
+  return queue_job(env, j);
+}
+
+static job *cluster_job(napi_env env, napi_value v, enum job_op op) {
+  cluster_h *c = get_external(env, v);
+  if (!c || c->shut) {
+    napi_throw_error(env, "ECLOSED", "Ceph cluster connection is closed");
+    return NULL;
+  }
+  job *j = calloc(1, sizeof *j);
+  j->op = op;
+  j->cluster = c;
+  return j;
+}
+
+static job *image_job(napi_env env, napi_value v, enum job_op op) {
+  image_h *i = get_external(env, v);
+  if (!i || i->closed) {
+    napi_throw_error(env, "ECLOSED", "rbd image is closed");
+    return NULL;
+  }
+  job *j = calloc(1, sizeof *j);
+  j->op = op;
+  j->image = i;
+  return j;
+}
+
+static napi_value js_shutdown(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  cluster_h *c = argc ? get_external(env, argv[0]) : NULL;
+  if (!c || c->shut) {
+    napi_value u;
+    napi_get_undefined(env, &u);
+    napi_value p;
+    napi_deferred d;
+    napi_create_promise(env, &d, &p);
+    napi_resolve_deferred(env, d, u);
+    return p;
+  }
+  job *j = cluster_job(env, argv[0], J_SHUTDOWN);
+  return j ? queue_job(env, j) : NULL;
+}
+
+/* open(cluster, pool, image) -> Promise<image> */
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  if (argc < 3) {
+    napi_throw_type_error(env, NULL, "open(cluster, pool, image)");
+    return NULL;
+  }
+  job *j = cluster_job(env, argv[0], J_OPEN);
+  if (!j) return NULL;
+  j->s1 = get_str(env, argv[1]);
+  j->s2 = get_str(env, argv[2]);
+  return queue_job(env, j);
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  job *j = argc ? image_job(env, argv[0], J_CLOSE) : NULL;
+  return j ? queue_job(env, j) : NULL;
+}
+
+/* stat(image, withUsed) -> Promise<{size, features, objectSize, lockOwners, used?}> */
+static napi_value js_stat(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  job *j = argc ? image_job(env, argv[0], J_STAT) : NULL;
+  if (!j) return NULL;
+  bool used = false;
+  if (argc >= 2) napi_get_value_bool(env, argv[1], &used);
+  j->u1 = used ? 1 : 0;
+  return queue_job(env, j);
+}
+
+static napi_value js_resize(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  job *j = argc >= 2 ? image_job(env, argv[0], J_RESIZE) : NULL;
+  if (!j) return NULL;
+  get_u64(env, argv[1], &j->u1);
+  return queue_job(env, j);
+}
+
+/* extents(image, offset, length) -> Promise<{offset, length, exists}[]> (rbd_diff_iterate2 from the beginning of time) */
+static napi_value js_extents(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  job *j = argc >= 3 ? image_job(env, argv[0], J_EXTENTS) : NULL;
+  if (!j) return NULL;
+  get_u64(env, argv[1], &j->u1);
+  get_u64(env, argv[2], &j->u2);
+  return queue_job(env, j);
+}
+
+static napi_value js_pools(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  job *j = argc ? cluster_job(env, argv[0], J_POOLS) : NULL;
+  return j ? queue_job(env, j) : NULL;
+}
+
+static napi_value js_images(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  job *j = argc >= 2 ? cluster_job(env, argv[0], J_IMAGES) : NULL;
+  if (!j) return NULL;
+  j->s1 = get_str(env, argv[1]);
+  return queue_job(env, j);
+}
+
+/* create(cluster, pool, image, size, features) */
+static napi_value js_create(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  job *j = argc >= 5 ? cluster_job(env, argv[0], J_CREATE) : NULL;
+  if (!j) return NULL;
+  j->s1 = get_str(env, argv[1]);
+  j->s2 = get_str(env, argv[2]);
+  get_u64(env, argv[3], &j->u1);
+  get_u64(env, argv[4], &j->u2);
+  return queue_job(env, j);
+}
+
+static napi_value js_remove(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  job *j = argc >= 3 ? cluster_job(env, argv[0], J_REMOVE) : NULL;
+  if (!j) return NULL;
+  j->s1 = get_str(env, argv[1]);
+  j->s2 = get_str(env, argv[2]);
+  return queue_job(env, j);
+}
+
+/* monCommand(cluster, json) -> Promise<string> (e.g. {"prefix":"health","format":"json"}) */
+static napi_value js_mon_command(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  job *j = argc >= 2 ? cluster_job(env, argv[0], J_MON_COMMAND) : NULL;
+  if (!j) return NULL;
+  j->s1 = get_str(env, argv[1]);
+  return queue_job(env, j);
+}
+
+/* ---- header changes (resize behind our back, image removed) -------------- */
+
+static void update_cb(void *arg) {
+  image_h *i = (image_h *)arg;
+  if (i->on_update) napi_call_threadsafe_function(i->on_update, NULL, napi_tsfn_nonblocking);
+}
+
+/* watch(image, callback): callback() on the event loop whenever librbd sees the header change. */
+static napi_value js_watch(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  image_h *i = argc >= 2 ? get_external(env, argv[0]) : NULL;
+  if (!i || i->closed || i->watching) {
+    napi_throw_error(env, NULL, "watch(image, callback): image closed or already watched");
+    return NULL;
+  }
+  napi_value name;
+  napi_create_string_utf8(env, "rbd update watch", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, NULL, NULL, NULL, NULL, &i->on_update) != napi_ok) {
+    napi_throw_error(env, NULL, "cannot create the rbd watch callback");
+    return NULL;
+  }
+  napi_unref_threadsafe_function(env, i->on_update);
+  int r = rbd_update_watch(i->image, &i->watch_handle, update_cb, i);
+  if (r < 0) {
+    napi_release_threadsafe_function(i->on_update, napi_tsfn_abort);
+    i->on_update = NULL;
+    napi_throw(env, make_error(env, "cannot watch the image header", r));
+    return NULL;
+  }
+  i->watching = 1;
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"aio", NULL, aio, NULL, NULL, NULL, napi_default, NULL},
+    {"connect", NULL, js_connect, NULL, NULL, NULL, napi_default, NULL},
+    {"shutdown", NULL, js_shutdown, NULL, NULL, NULL, napi_default, NULL},
+    {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
+    {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+    {"stat", NULL, js_stat, NULL, NULL, NULL, napi_default, NULL},
+    {"resize", NULL, js_resize, NULL, NULL, NULL, napi_default, NULL},
+    {"extents", NULL, js_extents, NULL, NULL, NULL, napi_default, NULL},
+    {"pools", NULL, js_pools, NULL, NULL, NULL, napi_default, NULL},
+    {"images", NULL, js_images, NULL, NULL, NULL, napi_default, NULL},
+    {"create", NULL, js_create, NULL, NULL, NULL, napi_default, NULL},
+    {"remove", NULL, js_remove, NULL, NULL, NULL, napi_default, NULL},
+    {"monCommand", NULL, js_mon_command, NULL, NULL, NULL, napi_default, NULL},
+    {"watch", NULL, js_watch, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
