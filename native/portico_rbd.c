@@ -125,8 +125,8 @@ static void aio_call_js(napi_env env, napi_value js_cb, void *context, void *dat
     if (r->buf2) napi_delete_reference(env, r->buf2);
     napi_value v;
     if (r->op == AIO_CAW && ret == -EILSEQ) {
-      /* Miscompare: librbd reports the image offset of the first differing byte. */
-      napi_create_double(env, (double)(r->mismatch - r->offset), &v);
+      /* Miscompare: librbd reports the offset of the first differing byte within the range. */
+      napi_create_double(env, (double)r->mismatch, &v);
       napi_resolve_deferred(env, r->deferred, v);
     } else if (ret < 0) {
       static const char *names[] = {"rbd read", "rbd write", "rbd flush", "rbd discard", "rbd writesame", "rbd compare-and-write", "rbd write zeroes"};

@@ -3,6 +3,7 @@ import { authRouter } from "./routers/auth";
 import { configRouter } from "./routers/config";
 import { hostRouter } from "./routers/host";
 import { onboardingRouter } from "./routers/onboarding";
+import { rbdRouter } from "./routers/rbd";
 import { storageRouter } from "./routers/storage";
 import { systemRouter } from "./routers/system";
 import { targetsRouter } from "./routers/targets";
@@ -19,6 +20,7 @@ export const appRouter = router({
   events: eventsRouter,
   system: systemRouter,
   storage: storageRouter,
+  rbd: rbdRouter,
   targets: targetsRouter,
   config: configRouter,
   auth: authRouter,

@@ -45,8 +45,9 @@ export function configTree(service: ConfigService) {
         wwn: so.wwn ?? "",
         writeBack: so.writeBack,
         blockSize: so.blockSize,
-        live: Boolean(live),
-        error: warningFor(path),
+        // A storage object whose backing storage went away (rbd image removed, client blocklisted) is offline.
+        live: Boolean(live) && !live?.backstore.offline,
+        error: live?.backstore.offline ? `offline: ${live.backstore.offline}` : warningFor(path),
         usedBy: usedBy.get(path) ?? [],
       };
     }),

@@ -8,6 +8,9 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Backstore, BackstoreSpec, OpenBackstore } from "../engine/backstores/backstore";
 import { openBackstore } from "../engine/backstores/index";
+import { parseRbdConfig } from "../engine/backstores/rbd-config";
+
+const blockSizeOf = (spec: BackstoreSpec) => spec.blockSize ?? 512;
 import type { DeviceInfo, ScsiDevice } from "../engine/scsi/types";
 
 function probe(spec: BackstoreSpec, sizeBytes: number): Backstore {
@@ -58,6 +61,11 @@ export const probeBackstore: OpenBackstore = async (spec) => {
       if (!st.isBlockDevice()) throw new Error(`${spec.dev} is not a block device`);
       return probe(spec, await blockDeviceBytes(spec.dev));
     }
+    case "rbd":
+      // The offline CLI does not reach the cluster: check the config string; the appliance opens the image at start.
+      if (!spec.dev) throw new Error(`rbd ${spec.name} needs a config string rbd/<pool>/<image>`);
+      parseRbdConfig(spec.dev);
+      return probe(spec, size ?? blockSizeOf(spec));
     default:
       throw new Error(`unknown backstore plugin "${String(spec.plugin)}"`);
   }

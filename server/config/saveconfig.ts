@@ -26,6 +26,7 @@ import {
 } from "../engine/core/defaults";
 import { EngineError } from "../engine/core/errors";
 import { normalizeIscsiName, portalKey, validateStorageObjectName, validateUnitSerial } from "../engine/core/names";
+import { parseRbdConfig } from "../engine/backstores/rbd-config";
 import type { BackstorePlugin } from "../engine/backstores/backstore";
 import { capabilities, DEFAULT_ALUA_GROUP, READ_ONLY_SO_ATTRIBUTES } from "./capabilities";
 import { ConfigImportError, type ConfigIssue } from "./errors";
@@ -191,7 +192,9 @@ export function parseSaveconfig(input: string | unknown): ParsedSaveconfig {
     const so = readStorageObject(r, raw, `storage_objects[${i}]`);
     if (so === "skipped") {
       const plugin = typeof raw.plugin === "string" ? raw.plugin : "?";
-      if (typeof raw.name === "string") skippedSoPaths.add(`/backstores/${plugin}/${raw.name}`);
+      // A tcmu object's LUNs name it /backstores/user:<handler>/<name>.
+      const dir = plugin === "user" ? `user:${userHandler(raw.config)}` : plugin;
+      if (typeof raw.name === "string") skippedSoPaths.add(`/backstores/${dir}/${raw.name}`);
       return;
     }
     if (!so) return;
@@ -245,14 +248,36 @@ const SO_KEYS: Record<BackstorePlugin, string[]> = {
   fileio: ["dev", "size", "write_back", "wwn", "aio"],
   block: ["dev", "readonly", "write_back", "wwn", "exclusive"],
   ramdisk: ["size", "wwn", "nullio"],
+  // tcmu-runner's user:rbd as rtslib's UserBackedStorageObject dumps it (plugin "user").
+  rbd: ["config", "size", "wwn", "hw_max_sectors", "control"],
 };
+
+/** The tcmu handler of a `user` object's config string: "rbd" in "rbd/pool/image;...". */
+function userHandler(config: unknown): string {
+  return typeof config === "string" && config.includes("/") ? config.slice(0, config.indexOf("/")) : "?";
+}
+
+/** LIO names a tcmu user:rbd object /backstores/user:rbd/<name>; Portico's plugin is "rbd". */
+function lunStorageObjectFromLio(p: string): string {
+  return p.replace(/^\/backstores\/rd_mcp\//, "/backstores/ramdisk/").replace(/^\/backstores\/user:rbd\//, "/backstores/rbd/");
+}
+function lunStorageObjectToLio(p: string): string {
+  return p.replace(/^\/backstores\/rbd\//, "/backstores/user:rbd/");
+}
 
 function readStorageObject(r: Reader, raw: Json, path: string): StorageObjectConfig | "skipped" | undefined {
   const pluginRaw = r.str(raw, "plugin", path, true);
   const nameRaw = r.str(raw, "name", path, true);
   if (pluginRaw === undefined || nameRaw === undefined) return undefined;
-  const plugin = (pluginRaw === "rd_mcp" ? "ramdisk" : pluginRaw) as BackstorePlugin;
-  if (!(plugin in SO_KEYS)) {
+  if (pluginRaw === "user") {
+    const handler = userHandler(raw.config);
+    if (handler !== "rbd") {
+      r.ignore(path, `(plugin user, handler ${handler}, ${nameRaw}) ignored: tcmu handler user:${handler} is not supported (only user:rbd)`);
+      return "skipped";
+    }
+  }
+  const plugin = (pluginRaw === "rd_mcp" ? "ramdisk" : pluginRaw === "user" ? "rbd" : pluginRaw) as BackstorePlugin;
+  if (!(plugin in SO_KEYS) || pluginRaw === "rbd") {
     r.ignore(path, `(plugin ${pluginRaw}, ${nameRaw}) ignored: plugin not supported (use ramdisk, fileio or block)`);
     return "skipped";
   }
@@ -263,7 +288,14 @@ function readStorageObject(r: Reader, raw: Json, path: string): StorageObjectCon
   const wwnRaw = r.str(raw, "wwn", path);
   const wwn = wwnRaw === undefined ? undefined : r.check(`${path}.wwn`, () => validateUnitSerial(wwnRaw));
   const size = r.int(raw, "size", path, [0, Number.MAX_SAFE_INTEGER]);
-  const dev = r.str(raw, "dev", path, plugin !== "ramdisk");
+  const dev = plugin === "rbd" ? r.str(raw, "config", path, true) : r.str(raw, "dev", path, plugin !== "ramdisk");
+  if (plugin === "rbd" && dev !== undefined) r.check(`${path}.config`, () => {
+    try {
+      return parseRbdConfig(dev);
+    } catch (err) {
+      throw new EngineError((err as Error).message, "invalid", "config");
+    }
+  });
   if (plugin === "ramdisk" && size === undefined) r.error(`${path}.size`, "is required for a ramdisk");
   if (plugin === "fileio" && r.bool(raw, "aio", path) === true) r.ignore(`${path}.aio`, "ignored (Portico uses its own I/O path)");
   if (plugin === "block" && r.bool(raw, "exclusive", path) === false) r.notHonoured.push(`${path}.exclusive=false not yet supported (the device is opened exclusively)`);
@@ -302,7 +334,7 @@ function readStorageObject(r: Reader, raw: Json, path: string): StorageObjectCon
     attributes[k] = v;
   }
   // fileio/block write_back is the backstore's cache mode; LIO mirrors it in emulate_write_cache.
-  const writeBack = plugin === "ramdisk" ? false : (r.bool(raw, "write_back", path) ?? attrsRaw.emulate_write_cache === 1);
+  const writeBack = plugin === "ramdisk" ? false : plugin === "rbd" ? true : (r.bool(raw, "write_back", path) ?? attrsRaw.emulate_write_cache === 1);
   if (name === undefined) return undefined;
   return { plugin, name, dev, size, wwn, writeBack, blockSize: blockSize as number, readonly, attributes };
 }
@@ -394,7 +426,7 @@ function readTpg(r: Reader, raw: Json, path: string, siblings: TpgConfig[], skip
     const group = r.str(l, "alua_tg_pt_gp_name", lp);
     if (group !== undefined && group !== DEFAULT_ALUA_GROUP) r.ignore(`${lp}.alua_tg_pt_gp_name`, `(${group}) not yet supported`);
     if (index === undefined || soRaw === undefined) return;
-    const storageObject = soRaw.startsWith("/backstores/") ? soRaw.replace(/^\/backstores\/rd_mcp\//, "/backstores/ramdisk/") : `/backstores/${soRaw}`;
+    const storageObject = lunStorageObjectFromLio(soRaw.startsWith("/backstores/") ? soRaw : `/backstores/${soRaw}`);
     if (skippedSoPaths.has(storageObject)) {
       skippedLuns.add(index);
       return r.ignore(lp, `ignored: its storage object ${storageObject} is not imported`);
@@ -529,7 +561,8 @@ export function toSaveconfig(config: PorticoConfig, opts: ExportOptions = {}): J
   const storageObjects = config.storageObjects.map((so) => {
     const attributes: Record<string, number> = { ...so.attributes, block_size: so.blockSize, emulate_write_cache: so.writeBack ? 1 : 0 };
     for (const k of READ_ONLY_SO_ATTRIBUTES) delete attributes[k];
-    const out: Json = { attributes, name: so.name, plugin: so.plugin, wwn: so.wwn };
+    const out: Json = { attributes, name: so.name, plugin: so.plugin === "rbd" ? "user" : so.plugin, wwn: so.wwn };
+    if (so.plugin === "rbd") Object.assign(out, { config: so.dev, size: so.size });
     if (so.plugin === "fileio") Object.assign(out, { aio: false, dev: so.dev, size: so.size, write_back: so.writeBack });
     if (so.plugin === "block") Object.assign(out, { dev: so.dev, readonly: so.readonly, write_back: so.writeBack });
     if (so.plugin === "ramdisk") out.size = so.size;
@@ -540,7 +573,7 @@ export function toSaveconfig(config: PorticoConfig, opts: ExportOptions = {}): J
     tpgs: t.tpgs.map((tpg) => ({
       attributes: tpg.attributes,
       enable: tpg.enabled,
-      luns: tpg.luns.map((l) => ({ alias: l.alias, alua_tg_pt_gp_name: DEFAULT_ALUA_GROUP, index: l.index, storage_object: l.storageObject })),
+      luns: tpg.luns.map((l) => ({ alias: l.alias, alua_tg_pt_gp_name: DEFAULT_ALUA_GROUP, index: l.index, storage_object: lunStorageObjectToLio(l.storageObject) })),
       node_acls: tpg.nodeAcls.map((a) => {
         const out: Json = {
           attributes: a.attributes,

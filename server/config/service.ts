@@ -15,6 +15,8 @@ import type { PorticoDb } from "../db";
 import type { Engine } from "../engine/core/engine";
 import { EngineError } from "../engine/core/errors";
 import { normalizeIscsiName, portalKey } from "../engine/core/names";
+import { createRbdImage, removeRbdImage } from "../engine/backstores/rbd";
+import { parseRbdConfig } from "../engine/backstores/rbd-config";
 import type { BackstorePlugin } from "../engine/backstores/backstore";
 import { applyConfig, createStorageObjectIn, snapshotStorageObject, snapshotTarget, snapshotTpg, splitPortalKey } from "./apply";
 import { ConfigImportError, type ConfigIssue } from "./errors";
@@ -58,6 +60,8 @@ export interface CreateStorageObjectInput {
   vendorId?: string;
   productId?: string;
   revision?: string;
+  /** rbd: create the image (of this many bytes) before opening it. */
+  createImageSize?: number;
 }
 
 type Undo = () => unknown;
@@ -254,6 +258,13 @@ export class ConfigService {
 
   async createStorageObject(input: CreateStorageObjectInput): Promise<StorageObjectConfig> {
     return this.transaction(async (undo) => {
+      if (input.plugin === "rbd" && input.createImageSize !== undefined && input.dev) {
+        const cfg = parseRbdConfig(input.dev);
+        await createRbdImage(cfg.conf, cfg.id, cfg.pool, cfg.image, input.createImageSize).catch((err: Error) => {
+          throw new EngineError(err.message, (err as { code?: string }).code === "EEXIST" ? "exists" : "io", "config");
+        });
+        undo(() => removeRbdImage(cfg.conf, cfg.id, cfg.pool, cfg.image).catch(() => undefined));
+      }
       const so = await this.engine.createStorageObject({
         plugin: input.plugin,
         name: input.name,

@@ -18,7 +18,7 @@ export const storageObjects = sqliteTable(
   "storage_objects",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
-    plugin: text("plugin", { enum: ["ramdisk", "fileio", "block"] }).notNull(),
+    plugin: text("plugin", { enum: ["ramdisk", "fileio", "block", "rbd"] }).notNull(),
     name: text("name").notNull(),
     /** fileio: backing file; block: block device. */
     dev: text("dev"),

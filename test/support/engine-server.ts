@@ -3,7 +3,7 @@
  * trying real initiators and for the benchmarks:
  *
  *   npx tsx test/support/engine-server.ts --port 3270 [--ramdisk 1G] [--fileio PATH:SIZE] [--block DEV]
- *                                         [--iqn IQN] [--ip 127.0.0.1] [--write-back]
+ *                                         [--rbd rbd/POOL/IMAGE;conf=PATH] [--iqn IQN] [--ip 127.0.0.1] [--write-back]
  *
  * Prints `READY <iqn> <ip>:<port>` when the portal listens; SIGTERM/SIGINT shut down cleanly.
  */
@@ -41,6 +41,10 @@ async function main() {
   }
   for (const [i, dev] of all("block").entries()) {
     const so = await engine.createStorageObject({ plugin: "block", name: `blk${i}`, dev, writeBack });
+    sos.push(so.path);
+  }
+  for (const [i, config] of all("rbd").entries()) {
+    const so = await engine.createStorageObject({ plugin: "rbd", name: `rbd${i}`, dev: config });
     sos.push(so.path);
   }
   if (sos.length === 0) sos.push((await engine.createStorageObject({ plugin: "ramdisk", name: "rd0", size: bytes("1G") })).path);

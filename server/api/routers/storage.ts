@@ -24,7 +24,9 @@ export const storageRouter = router({
       exportedBy: [...so.exports].map((l) => ({ wwn: l.tpg.target.iqn, tag: l.tpg.tag, lun: l.index })),
     };
   }),
-  create: procedure.input(createStorageObjectSchema).mutation(({ ctx, input }) => ctx.service.createStorageObject(input)),
+  create: procedure
+    .input(createStorageObjectSchema)
+    .mutation(({ ctx, input }) => ctx.service.createStorageObject(input.plugin === "rbd" ? { ...input, dev: input.config } : input)),
   delete: procedure.input(storageObjectRefSchema).mutation(({ ctx, input }) => ctx.service.deleteStorageObject(input.plugin, input.name)),
   setAttributes: procedure
     .input(setStorageObjectAttributesSchema)

@@ -1,7 +1,8 @@
 import { z } from "zod";
+import { parseRbdConfig } from "../../engine/backstores/rbd-config";
 import { unitSerialSchema } from "./common";
 
-export const pluginSchema = z.enum(["ramdisk", "fileio", "block"]);
+export const pluginSchema = z.enum(["ramdisk", "fileio", "block", "rbd"]);
 export const storageObjectNameSchema = z.string().regex(/^[^\s/]{1,64}$/, "1 to 64 characters, no spaces or '/'");
 const blockSizeSchema = z.union([z.literal(512), z.literal(4096)], { message: "block size is 512 or 4096" });
 const sizeSchema = z.number().int("size is a whole number of bytes").positive("size must be more than 0");
@@ -13,6 +14,26 @@ export const identityFields = {
   productId: ascii(16).optional(),
   revision: ascii(4).optional(),
 };
+
+function rbdConfigSchema() {
+  return z
+    .string()
+    .trim()
+    .superRefine((v, ctx) => {
+      try {
+        parseRbdConfig(v);
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: (err as Error).message });
+      }
+    });
+}
+
+/** Reaching a Ceph cluster from the console: ceph.conf path and client id (without "client."). */
+export const rbdClusterSchema = z.object({
+  conf: pathSchema,
+  id: z.string().trim().regex(/^[A-Za-z0-9_.-]{1,64}$/, "a Ceph client id such as admin"),
+});
+export const rbdPoolSchema = rbdClusterSchema.extend({ pool: z.string().trim().regex(/^[A-Za-z0-9_.+-]{1,250}$/, "a pool name") });
 
 export const createStorageObjectSchema = z.discriminatedUnion("plugin", [
   z.object({
@@ -42,6 +63,18 @@ export const createStorageObjectSchema = z.discriminatedUnion("plugin", [
     dev: pathSchema,
     readonly: z.boolean().optional(),
     writeBack: z.boolean().optional(),
+    wwn: unitSerialSchema.optional(),
+    blockSize: blockSizeSchema.optional(),
+    attributes: z.record(z.string(), z.number().int()).optional(),
+    ...identityFields,
+  }),
+  z.object({
+    plugin: z.literal("rbd"),
+    name: storageObjectNameSchema,
+    /** tcmu-runner's user:rbd config string: rbd/<pool>/<image>[;conf=..][;id=..][;osd_op_timeout=..]. */
+    config: rbdConfigSchema(),
+    /** Create the image first with this size (bytes); without it the image must exist. */
+    createImageSize: sizeSchema.optional(),
     wwn: unitSerialSchema.optional(),
     blockSize: blockSizeSchema.optional(),
     attributes: z.record(z.string(), z.number().int()).optional(),

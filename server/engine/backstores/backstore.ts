@@ -5,7 +5,8 @@
  * layer range-checks LBAs before calling, so a backstore may assume valid ranges.
  */
 
-export type BackstorePlugin = "ramdisk" | "fileio" | "block";
+/** "rbd": a Ceph RBD image through librbd (LIO's tcmu `user:rbd`; its config string is the object's `dev`). */
+export type BackstorePlugin = "ramdisk" | "fileio" | "block" | "rbd";
 
 export interface Backstore {
   readonly plugin: BackstorePlugin;
@@ -41,6 +42,15 @@ export interface Backstore {
    * without it every block counts as mapped.
    */
   status?(offset: number, length: number): Promise<{ mapped: boolean; length: number }>;
+  /** WRITE SAME without UNMAP done by the backstore itself (rbd: on the OSDs); `block` is one logical block. Optional. */
+  writeSame?(offset: number, length: number, block: Buffer): Promise<void>;
+  /**
+   * COMPARE AND WRITE done atomically by the backstore itself (rbd: on the OSD, so it holds
+   * across gateways). Resolves -1 when written, or the byte offset of the first mismatch. Optional.
+   */
+  compareAndWrite?(offset: number, compare: Buffer, data: Buffer, fua: boolean): Promise<number>;
+  /** Why the backing storage cannot be used any more (rbd image removed...): status shows the object offline. */
+  readonly offline?: string;
   /** Grows the backstore to `newSizeBytes` (block: at most the device's current size, see deviceSize). Optional. */
   resize?(newSizeBytes: number): Promise<void>;
   /** block: the backing device's size now (re-read: the device may have grown since it was opened). Optional. */
@@ -54,9 +64,9 @@ export interface BackstoreSpec {
   plugin: BackstorePlugin;
   /** Storage object name (used for messages). */
   name: string;
-  /** Capacity in bytes: required for ramdisk, and for fileio when the file does not exist yet. */
+  /** Capacity in bytes: required for ramdisk, and for fileio (rbd) when the file (image) does not exist yet. */
   size?: number;
-  /** fileio: path of a regular file; block: path of a block device. */
+  /** fileio: path of a regular file; block: path of a block device; rbd: the `rbd/<pool>/<image>[;conf=..][;id=..][;osd_op_timeout=..]` config string. */
   dev?: string;
   /** 512 (default) or 4096. */
   blockSize?: number;

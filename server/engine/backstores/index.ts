@@ -7,11 +7,13 @@ import path from "node:path";
 import type { Backstore, BackstoreSpec, OpenBackstore } from "./backstore";
 import { FdBackstore, blockDeviceSize, roundDown } from "./fd";
 import { RamdiskBackstore } from "./ramdisk";
+import { RbdBackstore } from "./rbd";
 
 export type { Backstore, BackstoreSpec, OpenBackstore } from "./backstore";
 export { RamdiskBackstore } from "./ramdisk";
 export { FdBackstore, blockDeviceSize } from "./fd";
 export { nativeAddon, nativeAddonStatus } from "./native";
+export { RbdBackstore, rbdAvailable, rbdStatus } from "./rbd";
 
 function checkBlockSize(spec: BackstoreSpec): number {
   const bs = spec.blockSize ?? 512;
@@ -142,6 +144,11 @@ export const openBackstore: OpenBackstore = async (spec) => {
       return openFileio(spec, bs);
     case "block":
       return openBlock(spec, bs);
+    case "rbd":
+      if (!spec.dev) throw new Error(`rbd ${spec.name} needs a config string: rbd/<pool>/<image>[;conf=<path>][;id=<client id>][;osd_op_timeout=<s>]`);
+      // The image must exist (as with tcmu-runner): restoring never re-creates a lost image empty.
+      // Its size is Ceph's; a new image is made explicitly first (createRbdImage, the console, `rbd create`).
+      return RbdBackstore.open(spec.name, spec.dev, bs);
     default:
       throw new Error(`unknown backstore plugin "${(spec as { plugin: string }).plugin}"`);
   }

@@ -64,6 +64,20 @@ export function storageObjectAttributeDefaults(plugin: string, blockSize: number
         unmap_granularity: 1,
         max_write_same_len: 0xffff,
       };
+    case "rbd":
+      // A thin RBD image: UNMAP is rbd discard, reads of discarded blocks return zeros (LBPME, LBPRZ).
+      return {
+        ...common,
+        hw_max_sectors: Math.floor(8388608 / blockSize),
+        optimal_sectors: Math.floor(4194304 / blockSize),
+        max_unmap_lba_count: Math.floor(1073741824 / blockSize),
+        max_unmap_block_desc_count: 1,
+        unmap_granularity: 1,
+        unmap_zeroes_data: 1,
+        emulate_tpu: 1,
+        emulate_tpws: 1,
+        max_write_same_len: 0xffff,
+      };
     case "ramdisk":
     default:
       return {
@@ -193,6 +207,7 @@ export const PRODUCT_ID_BY_PLUGIN: Record<string, string> = {
   fileio: "FILEIO",
   block: "IBLOCK",
   ramdisk: "RAMDISK-MCP",
+  rbd: "TCMU device",
 };
 export const DEFAULT_REVISION = "4.0";
 

@@ -133,8 +133,8 @@ export class Engine {
 
   async createStorageObject(spec: StorageObjectSpec): Promise<StorageObject> {
     const name = validateStorageObjectName(spec.name);
-    if (!["ramdisk", "fileio", "block"].includes(spec.plugin)) {
-      throw new EngineError(`unknown backstore plugin "${spec.plugin}": use ramdisk, fileio or block`, "invalid", "plugin");
+    if (!["ramdisk", "fileio", "block", "rbd"].includes(spec.plugin)) {
+      throw new EngineError(`unknown backstore plugin "${spec.plugin}": use ramdisk, fileio, block or rbd`, "invalid", "plugin");
     }
     const key = `${spec.plugin}/${name}`;
     if (this.storageObjects.has(key)) throw new EngineError(`storage object ${key} already exists`, "exists", "name");

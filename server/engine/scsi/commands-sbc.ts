@@ -55,6 +55,10 @@ async function writeSame(c: CommandContext): Promise<ScsiResult> {
       await bstore.unmap(p.lba * bs, p.blocks * bs);
       return;
     }
+    if (bstore.writeSame) {
+      await bstore.writeSame(p.lba * bs, p.blocks * bs, block);
+      return;
+    }
     const per = Math.max(1, Math.min(p.blocks, Math.floor(CHUNK_BYTES / bs)));
     const pattern = Buffer.alloc(per * bs);
     for (let i = 0; i < per; i++) block.copy(pattern, i * bs);
@@ -153,6 +157,15 @@ async function compareAndWrite(c: CommandContext): Promise<ScsiResult> {
   const len = p.blocks * bs;
   const data = c.task.dataOut ?? Buffer.alloc(0);
   if (c.task.expectedDataTransferLength !== 2 * len || data.length < 2 * len) throw invalidFieldInCdb(13);
+  const b = d.info.backstore;
+  if (b.compareAndWrite) {
+    // Atomic in the backstore (rbd: on the OSD), so it also holds against other gateways.
+    await d.withRange(p.lba, p.blocks, async () => {
+      const at = await b.compareAndWrite!(p.lba * bs, data.subarray(0, len), data.subarray(len, 2 * len), p.fua);
+      if (at >= 0) throw miscompare(at);
+    });
+    return GOOD;
+  }
   await d.withRange(p.lba, p.blocks, async () => {
     const current = await d.info.backstore.read(p.lba * bs, len);
     const at = firstMismatch(current, data.subarray(0, len));
