@@ -97,6 +97,17 @@ mgr initial modules = iostat
 `;
 }
 
+async function retry<T>(fn: () => T, tries = 10): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return fn();
+    } catch (err) {
+      if (i >= tries) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 /** Starts the cluster and creates pool `rbd` (rbd pool init). Takes ~10-20 s. */
 export async function startCeph(opts: { pools?: string[] } = {}): Promise<Ceph> {
   const missing = cephAvailable();
@@ -160,22 +171,28 @@ export async function startCeph(opts: { pools?: string[] } = {}): Promise<Ceph> 
     run("ceph-mon", ["--id", "a", "--mkfs", "--keyring", "/dev/null"]);
     fs.writeFileSync(path.join(dir, "mon", "keyring"), "");
     daemon("mon.a", "ceph-mon", ["--id", "a"]);
-    const id = ceph("osd", "create").trim();
+    const id = await retry(() => ceph("osd", "create").trim());
     if (id !== "0") throw new Error(`ceph osd create gave id ${id}, expected 0`);
-    ceph("osd", "crush", "add", "osd.0", "1", "root=default");
+    await retry(() => ceph("osd", "crush", "add", "osd.0", "1", "root=default"));
     run("ceph-osd", ["--id", "0", "--mkjournal", "--mkfs"]);
     daemon("osd.0", "ceph-osd", ["--id", "0"]);
     daemon("mgr.x", "ceph-mgr", ["--id", "x"]);
     const deadline = Date.now() + 90_000;
     for (;;) {
-      const stat = ceph("osd", "stat");
+      // The monitor may still be settling (EPERM "problem getting command descriptions"): retry.
+      let stat = "";
+      try {
+        stat = ceph("osd", "stat");
+      } catch (err) {
+        stat = (err as Error).message;
+      }
       if (/1 up/.test(stat)) break;
       if (Date.now() > deadline) throw new Error(`OSD did not come up: ${stat}`);
       await new Promise((r) => setTimeout(r, 500));
     }
     for (const pool of opts.pools ?? ["rbd"]) {
-      ceph("osd", "pool", "create", pool, "8");
-      rbd("pool", "init", pool);
+      await retry(() => ceph("osd", "pool", "create", pool, "8"));
+      await retry(() => rbd("pool", "init", pool));
     }
   } catch (err) {
     await stop();

@@ -330,8 +330,15 @@ export class RbdBackstore implements Backstore {
    */
   async compareAndWrite(offset: number, compare: Buffer, data: Buffer, fua: boolean): Promise<number> {
     const r = await this.io(Op.CAW, offset, compare.length, compare, data);
-    if (r < 0 && fua) await this.flush();
-    return r;
+    if (r < 0) {
+      if (fua) await this.flush();
+      return -1;
+    }
+    // Miscompare. librbd 16's mismatch offset is not the byte within the range (it names the
+    // object's start), so find the first differing byte for the sense INFORMATION ourselves.
+    const now = await this.read(offset, compare.length);
+    for (let i = 0; i < now.length; i++) if (now[i] !== compare[i]) return i;
+    return 0;
   }
 
   /** GET LBA STATUS from the image's allocated extents (rbd_diff_iterate2 since creation). */
