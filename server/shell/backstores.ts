@@ -1,6 +1,6 @@
 /**
  * The backstore node kinds under /backstores, as one table: each row is a directory
- * (`fileio`, `block`, `ramdisk`, later `user:rbd`…), the signature of its `create`
+ * (`fileio`, `block`, `ramdisk`, `user:rbd`…), the signature of its `create`
  * (targetcli's argument names, positions and defaults), how those arguments become a
  * storage object, and its `ls` summary. Adding a backstore to the shell = adding a row
  * here (see docs/shell.md, "Adding a backstore").
@@ -10,6 +10,7 @@ import path from "node:path";
 import type { BackstorePlugin } from "../engine/backstores/backstore";
 import type { CreateStorageObjectInput } from "../config/service";
 import type { StorageObjectConfig } from "../config/model";
+import { parseRbdConfig } from "../engine/backstores/rbd-config";
 import { formatSize, parseBool, parseSize, ShellError, type ParamSpec } from "./grammar";
 
 export interface BackstoreKind {
@@ -100,6 +101,28 @@ export const BACKSTORE_KINDS: BackstoreKind[] = [
     },
     summary(so, live) {
       return `(${size(so, live)})`;
+    },
+  },
+  {
+    // tcmu-runner's rbd handler as targetcli shows it; Portico serves the image through librbd itself.
+    dir: "user:rbd",
+    plugin: "rbd",
+    createParams: [{ name: "name" }, { name: "size" }, { name: "cfgstring" }, { name: "wwn", default: "None" }, { name: "hw_max_sectors", default: "None" }, { name: "control", default: "None" }],
+    createHelp:
+      "Creates a Ceph RBD storage object. cfgstring is rbd/<pool>/<image>[;conf=<ceph.conf>][;id=<client id>][;osd_op_timeout=<seconds>]; the image must exist (rbd create). The LUN has the image's own size.",
+    toCreate(args, note) {
+      parseSize(args.size!);
+      const cfg = args.cfgstring!;
+      try {
+        parseRbdConfig(cfg);
+      } catch (err) {
+        throw new ShellError((err as Error).message);
+      }
+      if (args.hw_max_sectors !== undefined || args.control !== undefined) note("hw_max_sectors and control are tcmu settings: ignored");
+      return { ...common(args), plugin: "rbd", dev: cfg };
+    },
+    summary(so, live) {
+      return `${so.dev} (${size(so, live)})`;
     },
   },
 ];

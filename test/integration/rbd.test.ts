@@ -282,6 +282,20 @@ describe("rbd backstore on a real Ceph", () => {
     await api.storage.delete.mutate({ plugin: "rbd", name: "img2" });
   });
 
+  it("the shell: /backstores/user:rbd create name size cfgstring serves an existing image; ls shows it", () => {
+    ceph.rbd("create", "--size", "24M", "rbd/img3");
+    const cfg = `rbd/rbd/img3;conf=${ceph.conf}`;
+    // As in targetcli, a value holding '=' is given by keyword.
+    const r = portico(dataDir, ["/backstores/user:rbd", "create", "img3", "24M", `cfgstring=${cfg}`]);
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    const ls = portico(dataDir, ["ls", "/backstores/user:rbd"]);
+    expect(ls.stdout).toMatch(/o- img3 \.+ \[rbd\/rbd\/img3;conf=\S+ \(24\.0MiB\) activated\]/);
+    const bad = portico(dataDir, ["/backstores/user:rbd", "create", "img4", "24M", `cfgstring=rbd/rbd/nosuch;conf=${ceph.conf}`]);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr + bad.stdout).toMatch(/rbd\/nosuch does not exist/);
+    expect(portico(dataDir, ["/backstores/user:rbd", "delete", "img3"]).status).toBe(0);
+  });
+
   it("saveconfig exports the user:rbd object in tcmu's form, and a restart keeps serving the image", async () => {
     const r = portico(dataDir, ["saveconfig"]);
     expect(r.status, r.stderr).toBe(0);
