@@ -256,4 +256,23 @@ describe("commands on a real configuration", () => {
     expect(tpg.luns.map((l) => l.storageObject)).toEqual(["/backstores/ramdisk/r1"]);
     expect(tpg.nodeAcls[0].mappedLuns.map((m) => [m.index, m.tpgLun, m.writeProtect])).toEqual([[5, 0, false], [6, 0, true]]);
   });
+
+  it("saveconfig, clearconfig confirm=true and restoreconfig at /", async () => {
+    await run("set global auto_add_default_portal=false");
+    await run("/backstores/ramdisk create r1 1M");
+    await run("/iscsi create iqn.2003-01.com.example:t7");
+    const file = `${dir}/saved.json`;
+    expect((await run(`saveconfig ${file}`)).stdout).toBe(`Configuration saved to ${file}\n`);
+    expect((await run("clearconfig")).stderr).toBe("As a precaution, confirm=True needs to be set\n");
+    expect(fx.service.config().targets).toHaveLength(1);
+    expect((await run("clearconfig confirm=true")).stdout).toBe("All configuration cleared\n");
+    expect(fx.service.config()).toMatchObject({ storageObjects: [], targets: [] });
+    expect((await run(`restoreconfig ${file}`)).stdout).toBe(`Configuration restored from ${file}\n`);
+    expect(fx.service.config().targets.map((t) => t.wwn)).toEqual(["iqn.2003-01.com.example:t7"]);
+    const again = await run(`restoreconfig ${file}`);
+    expect(again.ok).toBe(false);
+    expect(again.stderr).toMatch(/already exists/);
+    expect((await run(`restoreconfig savefile=${file} clear_existing=true`)).ok).toBe(true);
+    expect((await run(`restoreconfig ${dir}/none.json`)).stderr).toBe(`Restore file ${dir}/none.json not found\n`);
+  });
 });
