@@ -34,6 +34,11 @@ function width(io: ShellIo): number {
   return io.stdout.isTTY && io.stdout.columns ? Math.min(io.stdout.columns, 132) : 132;
 }
 
+/** Colours as targetcli: only when stdout is a terminal (and NO_COLOR is not set), never with --json. */
+function colour(io: ShellIo, json: boolean): boolean {
+  return Boolean(io.stdout.isTTY) && !json && !process.env.NO_COLOR;
+}
+
 function print(io: ShellIo, r: ShellResult, json: boolean): void {
   if (json) {
     if (r.ok) io.stdout.write(`${JSON.stringify(r.json ?? null, null, 2)}\n`);
@@ -61,7 +66,7 @@ export async function shellMain(argv: string[], backend: Backend, io: ShellIo): 
   }
   const workdir = process.cwd();
   if (args.length) {
-    const r = await backend.run({ line: args.join(" "), cwd: "/", width: width(io), workdir });
+    const r = await backend.run({ line: args.join(" "), cwd: "/", width: width(io), color: colour(io, json), workdir });
     print(io, r, json);
     return r.ok ? 0 : 1;
   }
@@ -88,7 +93,7 @@ async function piped(backend: Backend, io: ShellIo, json: boolean, workdir: stri
   const prompt = () => !json && io.stdout.write(`${promptPath(cwd)}> `);
   prompt();
   for await (const line of rl) {
-    const r = await backend.run({ line, cwd, previous, width: 132, workdir });
+    const r = await backend.run({ line, cwd, previous, width: width(io), color: colour(io, json), workdir });
     print(io, r, json && line.trim() !== "");
     if (!r.ok) failed = true;
     cwd = r.cwd;
@@ -149,7 +154,7 @@ async function interactive(backend: Backend, io: ShellIo, json: boolean, workdir
       rl.pause();
       busy = busy.then(async () => {
         try {
-          const r = await backend.run({ line, cwd, previous, width: width(io), workdir });
+          const r = await backend.run({ line, cwd, previous, width: width(io), color: colour(io, json), workdir });
           print(io, r, json && line.trim() !== "");
           cwd = r.cwd;
           previous = r.previous;

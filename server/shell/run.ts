@@ -23,6 +23,8 @@ export interface ShellRequest {
   /** Path before the last cd (for `cd -`… and `cd <`). */
   previous?: string;
   width?: number;
+  /** Colour `ls` (the caller's stdout is a terminal). */
+  color?: boolean;
   workdir?: string;
 }
 
@@ -68,7 +70,7 @@ function signature(name: string, params: ParamSpec[], variadic?: boolean): strin
   return `${[name, ...params.map((p) => (p.default === undefined ? p.name : `[${p.name}]`)), ...(variadic ? ["[parameter...]"] : [])].join(" ")} `;
 }
 
-export function makeContext(base: { service: ConfigService; engine: Engine; online: boolean; width?: number; workdir?: string }, out: string[]) {
+export function makeContext(base: { service: ConfigService; engine: Engine; online: boolean; width?: number; color?: boolean; workdir?: string }, out: string[]) {
   let json: unknown;
   let cdTo: string | undefined;
   const ctx: ShellContext = {
@@ -77,6 +79,7 @@ export function makeContext(base: { service: ConfigService; engine: Engine; onli
     config: base.service.config(),
     workdir: base.workdir ?? process.cwd(),
     width: base.width ?? 132,
+    colour: base.color ?? false,
     online: base.online,
     print: (line) => out.push(line),
     setJson: (v) => (json = v),
@@ -102,7 +105,7 @@ function resolveToken(ctx: ShellContext, cwd: string, token: string, previous?: 
 
 export async function runLine(base: { service: ConfigService; engine: Engine; online: boolean }, req: ShellRequest): Promise<ShellResult> {
   const out: string[] = [];
-  const { ctx, json, cdTo } = makeContext({ ...base, width: req.width, workdir: req.workdir }, out);
+  const { ctx, json, cdTo } = makeContext({ ...base, width: req.width, color: req.color, workdir: req.workdir }, out);
   let cwd = req.cwd || "/";
   let previous = req.previous;
   const result = (ok: boolean, stderr = "", exit?: boolean): ShellResult => ({
@@ -194,7 +197,7 @@ async function runCommand(ctx: ShellContext, n: ShellNode, command: string, pars
       else if (args.path !== undefined) target = findNode(ctx, resolveToken(ctx, n.path, args.path, nav.previous()));
       // depth 0 is the whole tree, as configshell.
       const depth = depthRaw === undefined ? undefined : parseNumber(depthRaw, "depth") || undefined;
-      for (const line of renderTree(target, ctx.width, depth)) ctx.print(line);
+      for (const line of renderTree(target, ctx.width, depth, ctx.colour)) ctx.print(line);
       ctx.setJson(treeJson(target, depth));
       return false;
     }

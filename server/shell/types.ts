@@ -16,6 +16,8 @@ export interface ShellContext {
   workdir: string;
   /** `ls` width: min(terminal, 132), 132 when not on a terminal. */
   width: number;
+  /** ANSI colours in `ls` (a terminal, as targetcli). */
+  colour: boolean;
   /** Whether the appliance serves this configuration now (sessions, portals listening). */
   online: boolean;
   /** A line on stdout. */

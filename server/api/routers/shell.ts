@@ -15,6 +15,7 @@ const lineInput = z.object({
   cwd: path,
   previous: path.optional(),
   width: z.number().int().min(20).max(1000).optional(),
+  color: z.boolean().optional(),
   workdir: z.string().max(4096).optional(),
 });
 

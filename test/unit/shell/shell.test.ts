@@ -275,4 +275,15 @@ describe("commands on a real configuration", () => {
     expect((await run(`restoreconfig savefile=${file} clear_existing=true`)).ok).toBe(true);
     expect((await run(`restoreconfig ${dir}/none.json`)).stderr).toBe(`Restore file ${dir}/none.json not found\n`);
   });
+
+  it("ls on a terminal is coloured as targetcli's (names by depth, healthy summaries green), the same text without the colours", async () => {
+    await run("/backstores/ramdisk create r1 1M");
+    const plain = await runLine({ service: fx.service, engine: fx.engine, online: false }, { line: "ls /backstores", cwd: "/", width: 132 });
+    const coloured = await runLine({ service: fx.service, engine: fx.engine, online: false }, { line: "ls /backstores", cwd: "/", width: 132, color: true });
+    expect(coloured.stdout).not.toBe(plain.stdout);
+    expect(coloured.stdout.replace(/\x1b\[[0-9;]*m/g, "")).toBe(plain.stdout);
+    expect(coloured.stdout).toContain("\x1b[32mStorage Objects: 1\x1b[0m");
+    expect(coloured.stdout).toContain("\x1b[34m\x1b[1m\x1b[4mbackstores\x1b[0m");
+    expect(plain.stdout).not.toContain("\x1b[");
+  });
 });
