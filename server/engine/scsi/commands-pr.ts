@@ -3,14 +3,13 @@
  * handlers over the pure state machine in pr.ts. All gated by emulate_pr.
  */
 import { Opcode, parsePrIn, parsePrOut, parseReserve10 } from "./cdb";
-import type { CommandContext, ScsiDisk } from "./disk";
+import type { CommandContext, CommandEntry } from "./command";
+import type { ScsiDisk } from "./disk";
 import { PrInAction, PrOutAction, ReservationConflict, parsePrOutParams, type PrUnitAttention } from "./pr";
 import { Asc } from "./sense";
 import { invalidFieldInCdb, parameterListLengthError } from "./sense";
 import { ScsiStatus, type ScsiResult } from "./types";
-import type { CommandDef } from "./disk";
 
-type Define = (opcode: number, def: CommandDef, gate?: (d: ScsiDisk) => boolean) => void;
 
 function prIn(c: CommandContext): ScsiResult {
   const p = parsePrIn(c.cdb);
@@ -93,12 +92,13 @@ function release(c: CommandContext): ScsiResult {
   return { status: ScsiStatus.GOOD };
 }
 
-export function registerPrCommands(define: Define): void {
-  const gate = (d: ScsiDisk) => d.attr("emulate_pr") === 1;
-  define(Opcode.PERSISTENT_RESERVE_IN, { name: "PERSISTENT RESERVE IN", handler: prIn, conflict: "spc2" }, gate);
-  define(Opcode.PERSISTENT_RESERVE_OUT, { name: "PERSISTENT RESERVE OUT", handler: prOut, conflict: "spc2" }, gate);
-  define(Opcode.RESERVE_6, { name: "RESERVE(6)", handler: reserve, conflict: "none" }, gate);
-  define(Opcode.RESERVE_10, { name: "RESERVE(10)", handler: reserve, conflict: "none" }, gate);
-  define(Opcode.RELEASE_6, { name: "RELEASE(6)", handler: release, conflict: "none" }, gate);
-  define(Opcode.RELEASE_10, { name: "RELEASE(10)", handler: release, conflict: "none" }, gate);
-}
+const emulatePr = (d: ScsiDisk) => d.attr("emulate_pr") === 1;
+
+export const prCommands: CommandEntry[] = [
+  { opcode: Opcode.PERSISTENT_RESERVE_IN, def: { name: "PERSISTENT RESERVE IN", handler: prIn, conflict: "spc2" }, gate: emulatePr },
+  { opcode: Opcode.PERSISTENT_RESERVE_OUT, def: { name: "PERSISTENT RESERVE OUT", handler: prOut, conflict: "spc2" }, gate: emulatePr },
+  { opcode: Opcode.RESERVE_6, def: { name: "RESERVE(6)", handler: reserve, conflict: "none" }, gate: emulatePr },
+  { opcode: Opcode.RESERVE_10, def: { name: "RESERVE(10)", handler: reserve, conflict: "none" }, gate: emulatePr },
+  { opcode: Opcode.RELEASE_6, def: { name: "RELEASE(6)", handler: release, conflict: "none" }, gate: emulatePr },
+  { opcode: Opcode.RELEASE_10, def: { name: "RELEASE(10)", handler: release, conflict: "none" }, gate: emulatePr },
+];

@@ -15,16 +15,11 @@ import {
   parseUnmap,
   parseWriteSame,
 } from "./cdb";
-import type { CommandContext, CommandDef, ScsiDisk } from "./disk";
-import { COMMANDS, SERVICE_ACTIONS, SA_OPCODES, commandFor, dataIn, firstMismatch, miscompare } from "./disk";
+import { GOOD, dataIn, firstMismatch, miscompare, rwUsage, type CommandContext, type CommandEntry, type CommandTable } from "./command";
 import { DEFAULT_TARGET_PORT_GROUP } from "./inquiry";
 import { invalidFieldInCdb, invalidFieldInParameterList, lbaOutOfRange, parameterListLengthError } from "./sense";
 import { ScsiStatus, type ScsiResult } from "./types";
 
-type Define = (opcode: number, def: CommandDef, gate?: (d: ScsiDisk) => boolean) => void;
-type DefineSa = (opcode: number, sa: number, def: CommandDef, gate?: (d: ScsiDisk) => boolean) => void;
-
-const GOOD: ScsiResult = { status: ScsiStatus.GOOD };
 /** Writes of WRITE SAME and the zero-fill are issued in pieces of this size. */
 const CHUNK_BYTES = 1 << 20;
 
@@ -219,8 +214,8 @@ function preFetch(c: CommandContext): ScsiResult {
 // ---- REPORT SUPPORTED OPERATION CODES (SPC-4 §6.35) -------------------------
 
 /** CDB usage data: which bits the device server examines, per CDB layout. */
-export function usageData(opcode: number, sa?: number): Buffer {
-  const def = commandFor(Buffer.from([opcode, sa ?? 0]));
+export function usageData(commands: CommandTable, opcode: number, sa?: number): Buffer {
+  const def = commands.commandFor(Buffer.from([opcode, sa ?? 0]));
   if (def?.usage) return Buffer.from(def.usage);
   const len = [6, 10, 10, 0, 16, 12, 0, 0][opcode >> 5] || 16;
   const u = Buffer.alloc(len, 0xff);
@@ -236,32 +231,26 @@ function timeoutsDescriptor(): Buffer {
   return t;
 }
 
-function allCommands(): { opcode: number; sa?: number }[] {
-  const out: { opcode: number; sa?: number }[] = [];
-  for (const op of COMMANDS.keys()) if (!SA_OPCODES.has(op)) out.push({ opcode: op });
-  for (const k of SERVICE_ACTIONS.keys()) out.push({ opcode: k >>> 16, sa: k & 0xffff });
-  return out.sort((a, b) => a.opcode - b.opcode || (a.sa ?? 0) - (b.sa ?? 0));
-}
-
 function rsoc(c: CommandContext): ScsiResult {
   const d = c.disk;
   const p = parseRsoc(c.cdb);
+  const table = c.commands;
   const supported = (opcode: number, sa?: number) => {
     const cdb = Buffer.from([opcode, sa ?? 0]);
-    const def = commandFor(cdb, d);
+    const def = table.commandFor(cdb, d);
     if (!def) return false;
-    if (SA_OPCODES.has(opcode) && sa !== undefined) return SERVICE_ACTIONS.has((opcode << 16) | sa) && !!commandFor(cdb, d);
+    if (table.hasServiceActions(opcode) && sa !== undefined) return table.hasServiceAction(opcode, sa);
     return true;
   };
   if (p.reportingOptions === 0) {
     const parts: Buffer[] = [];
-    for (const { opcode, sa } of allCommands()) {
+    for (const { opcode, sa } of table.all()) {
       if (!supported(opcode, sa)) continue;
       const desc = Buffer.alloc(8);
       desc[0] = opcode;
       desc.writeUInt16BE(sa ?? 0, 2);
       desc[5] = (sa !== undefined ? 0x01 : 0) | (p.rctd ? 0x02 : 0);
-      desc.writeUInt16BE(usageData(opcode, sa).length, 6);
+      desc.writeUInt16BE(usageData(table, opcode, sa).length, 6);
       parts.push(desc);
       if (p.rctd) parts.push(timeoutsDescriptor());
     }
@@ -271,7 +260,7 @@ function rsoc(c: CommandContext): ScsiResult {
     return dataIn(Buffer.concat([h, body]), p.allocationLength);
   }
   const op = p.requestedOpcode;
-  const hasSa = SA_OPCODES.has(op);
+  const hasSa = table.hasServiceActions(op);
   let sa: number | undefined;
   switch (p.reportingOptions) {
     case 1:
@@ -292,7 +281,7 @@ function rsoc(c: CommandContext): ScsiResult {
     out[1] = 0x01; // SUPPORT 001b: not supported
     return dataIn(out, p.allocationLength);
   }
-  const usage = usageData(op, sa);
+  const usage = usageData(table, op, sa);
   const h = Buffer.alloc(4);
   h[1] = (p.rctd ? 0x80 : 0) | 0x03; // CTDP, SUPPORT 011b: supported as the standard says
   h.writeUInt16BE(usage.length, 2);
@@ -320,39 +309,28 @@ function maintenanceInUnsupported(): ScsiResult {
   throw invalidFieldInCdb(1, 4);
 }
 
-const rwUsage = (op: number, len: number, flags: number): number[] => {
-  const u = new Array<number>(len).fill(0xff);
-  u[0] = op;
-  u[1] = flags;
-  if (len === 10) u[6] = 0x3f;
-  if (len === 12) u[10] = 0x3f;
-  if (len === 16) u[14] = 0x3f;
-  u[len - 1] = 0x07;
-  return u;
-};
-
-export function registerSbcCommands(define: Define, defineSa: DefineSa): void {
-  define(Opcode.WRITE_SAME_10, { name: "WRITE SAME(10)", handler: writeSame, writes: true, usage: rwUsage(0x41, 10, 0x08) });
-  define(Opcode.WRITE_SAME_16, { name: "WRITE SAME(16)", handler: writeSame, writes: true, usage: rwUsage(0x93, 16, 0x09) });
-  define(Opcode.UNMAP, { name: "UNMAP", handler: unmap, writes: true, usage: [0x42, 0x00, 0, 0, 0, 0, 0x3f, 0xff, 0xff, 0x07] }, (d) => d.thinUnmap);
-  defineSa(Opcode.SERVICE_ACTION_IN_16, ServiceActionIn16.GET_LBA_STATUS, { name: "GET LBA STATUS", handler: getLbaStatus, io: true });
-  define(Opcode.COMPARE_AND_WRITE, { name: "COMPARE AND WRITE", handler: compareAndWrite, writes: true, usage: [0x89, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0xff, 0x3f, 0x07] }, (d) => d.attr("emulate_caw") === 1);
-  for (const [op, len] of [[Opcode.WRITE_AND_VERIFY_10, 10], [Opcode.WRITE_AND_VERIFY_12, 12], [Opcode.WRITE_AND_VERIFY_16, 16]] as const) {
-    define(op, { name: "WRITE AND VERIFY", handler: writeAndVerify, writes: true, usage: rwUsage(op, len, 0x12) });
-  }
-  define(Opcode.ORWRITE_16, { name: "ORWRITE(16)", handler: orWrite, writes: true, usage: rwUsage(0x8b, 16, 0x18) });
-  define(Opcode.PRE_FETCH_10, { name: "PRE-FETCH(10)", handler: preFetch, io: true, usage: rwUsage(0x34, 10, 0x02) });
-  define(Opcode.PRE_FETCH_16, { name: "PRE-FETCH(16)", handler: preFetch, io: true, usage: rwUsage(0x90, 16, 0x02) });
-  define(Opcode.MAINTENANCE_IN, { name: "MAINTENANCE IN", handler: maintenanceInUnsupported, conflict: "spc2" });
-  defineSa(Opcode.MAINTENANCE_IN, MaintenanceIn.REPORT_SUPPORTED_OPERATION_CODES, { name: "REPORT SUPPORTED OPERATION CODES", handler: rsoc, conflict: "spc2" }, (d) => d.attr("emulate_rsoc") === 1);
-  defineSa(Opcode.MAINTENANCE_IN, MaintenanceIn.REPORT_TARGET_PORT_GROUPS, { name: "REPORT TARGET PORT GROUPS", handler: reportTargetPortGroups, conflict: "spc2" });
-  // Usage data for READ/WRITE/VERIFY: DPO and FUA are examined (SBC-3 §5.8), and so is the protect field (to refuse it).
-  for (const [op, len] of [[0x28, 10], [0xa8, 12], [0x88, 16], [0x2a, 10], [0xaa, 12], [0x8a, 16]] as const) {
-    const def = COMMANDS.get(op);
-    if (def) def.usage = rwUsage(op, len, 0xf8);
-  }
-  for (const [op, len] of [[0x2f, 10], [0xaf, 12], [0x8f, 16]] as const) {
-    const def = COMMANDS.get(op);
-    if (def) def.usage = rwUsage(op, len, 0xf6);
-  }
-}
+export const sbcCommands: CommandEntry[] = [
+  { opcode: Opcode.WRITE_SAME_10, def: { name: "WRITE SAME(10)", handler: writeSame, writes: true, usage: rwUsage(0x41, 10, 0x08) } },
+  { opcode: Opcode.WRITE_SAME_16, def: { name: "WRITE SAME(16)", handler: writeSame, writes: true, usage: rwUsage(0x93, 16, 0x09) } },
+  { opcode: Opcode.UNMAP, def: { name: "UNMAP", handler: unmap, writes: true, usage: [0x42, 0x00, 0, 0, 0, 0, 0x3f, 0xff, 0xff, 0x07] }, gate: (d) => d.thinUnmap },
+  { opcode: Opcode.SERVICE_ACTION_IN_16, serviceAction: ServiceActionIn16.GET_LBA_STATUS, def: { name: "GET LBA STATUS", handler: getLbaStatus, io: true } },
+  {
+    opcode: Opcode.COMPARE_AND_WRITE,
+    def: { name: "COMPARE AND WRITE", handler: compareAndWrite, writes: true, usage: [0x89, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0xff, 0x3f, 0x07] },
+    gate: (d) => d.attr("emulate_caw") === 1,
+  },
+  ...([[Opcode.WRITE_AND_VERIFY_10, 10], [Opcode.WRITE_AND_VERIFY_12, 12], [Opcode.WRITE_AND_VERIFY_16, 16]] as const).map(([op, len]): CommandEntry => ({
+    opcode: op, def: { name: "WRITE AND VERIFY", handler: writeAndVerify, writes: true, usage: rwUsage(op, len, 0x12) },
+  })),
+  { opcode: Opcode.ORWRITE_16, def: { name: "ORWRITE(16)", handler: orWrite, writes: true, usage: rwUsage(0x8b, 16, 0x18) } },
+  { opcode: Opcode.PRE_FETCH_10, def: { name: "PRE-FETCH(10)", handler: preFetch, io: true, usage: rwUsage(0x34, 10, 0x02) } },
+  { opcode: Opcode.PRE_FETCH_16, def: { name: "PRE-FETCH(16)", handler: preFetch, io: true, usage: rwUsage(0x90, 16, 0x02) } },
+  { opcode: Opcode.MAINTENANCE_IN, def: { name: "MAINTENANCE IN", handler: maintenanceInUnsupported, conflict: "spc2" } },
+  {
+    opcode: Opcode.MAINTENANCE_IN,
+    serviceAction: MaintenanceIn.REPORT_SUPPORTED_OPERATION_CODES,
+    def: { name: "REPORT SUPPORTED OPERATION CODES", handler: rsoc, conflict: "spc2" },
+    gate: (d) => d.attr("emulate_rsoc") === 1,
+  },
+  { opcode: Opcode.MAINTENANCE_IN, serviceAction: MaintenanceIn.REPORT_TARGET_PORT_GROUPS, def: { name: "REPORT TARGET PORT GROUPS", handler: reportTargetPortGroups, conflict: "spc2" } },
+];

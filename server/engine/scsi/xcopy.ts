@@ -13,7 +13,8 @@
  * a LU or a failed read/write is COPY ABORTED with 0Dh/02h COPY TARGET DEVICE NOT
  * REACHABLE, as LIO reports them.
  */
-import type { CommandContext, ScsiDisk } from "./disk";
+import type { CommandContext, CommandEntry } from "./command";
+import type { ScsiDisk } from "./disk";
 import { devicesByNaa } from "./registry";
 import { Asc, SenseError, SenseKey, invalidFieldInCdb, invalidFieldInParameterList, parameterListLengthError } from "./sense";
 import { ScsiStatus, type ResolvedLun, type ScsiResult } from "./types";
@@ -298,15 +299,23 @@ export function copyServiceActionUnsupported(): ScsiResult {
   throw invalidFieldInCdb(1, 4);
 }
 
-type Define = (opcode: number, def: import("./disk").CommandDef, gate?: (d: ScsiDisk) => boolean) => void;
+const emulate3pc = (d: ScsiDisk) => d.attr("emulate_3pc") === 1;
 
 /** EXTENDED COPY(LID1) and RECEIVE COPY RESULTS, present while emulate_3pc=1 (LIO: UNSUPPORTED SCSI OPCODE otherwise). */
-export function registerCopyCommands(define: Define, defineSa: (opcode: number, sa: number, def: import("./disk").CommandDef, gate?: (d: ScsiDisk) => boolean) => void): void {
-  const gate = (d: ScsiDisk) => d.attr("emulate_3pc") === 1;
-  // Reservations and write protection are checked per copy target by the handler.
-  define(0x83, { name: "EXTENDED COPY", handler: copyServiceActionUnsupported, conflict: "none" }, gate);
-  defineSa(0x83, 0x00, { name: "EXTENDED COPY(LID1)", handler: extendedCopy, conflict: "none", io: true, usage: [0x83, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x07] }, gate);
-  define(0x84, { name: "RECEIVE COPY RESULTS", handler: copyServiceActionUnsupported, conflict: "none" }, gate);
-  defineSa(0x84, ReceiveCopyResults.COPY_STATUS, { name: "RECEIVE COPY RESULTS(COPY STATUS)", handler: receiveCopyStatus, conflict: "none", usage: [0x84, 0x00, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x07] }, gate);
-  defineSa(0x84, ReceiveCopyResults.OPERATING_PARAMETERS, { name: "RECEIVE COPY RESULTS(OPERATING PARAMETERS)", handler: receiveCopyOperatingParameters, conflict: "none", usage: [0x84, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x07] }, gate);
-}
+// Reservations and write protection are checked per copy target by the handler.
+export const copyCommands: CommandEntry[] = [
+  { opcode: 0x83, def: { name: "EXTENDED COPY", handler: copyServiceActionUnsupported, conflict: "none" }, gate: emulate3pc },
+  {
+    opcode: 0x83, serviceAction: 0x00, gate: emulate3pc,
+    def: { name: "EXTENDED COPY(LID1)", handler: extendedCopy, conflict: "none", io: true, usage: [0x83, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x07] },
+  },
+  { opcode: 0x84, def: { name: "RECEIVE COPY RESULTS", handler: copyServiceActionUnsupported, conflict: "none" }, gate: emulate3pc },
+  {
+    opcode: 0x84, serviceAction: ReceiveCopyResults.COPY_STATUS, gate: emulate3pc,
+    def: { name: "RECEIVE COPY RESULTS(COPY STATUS)", handler: receiveCopyStatus, conflict: "none", usage: [0x84, 0x00, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x07] },
+  },
+  {
+    opcode: 0x84, serviceAction: ReceiveCopyResults.OPERATING_PARAMETERS, gate: emulate3pc,
+    def: { name: "RECEIVE COPY RESULTS(OPERATING PARAMETERS)", handler: receiveCopyOperatingParameters, conflict: "none", usage: [0x84, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x07] },
+  },
+];
