@@ -249,12 +249,16 @@ export class LoginMachine {
       const required = this.authRequired();
       const creds = this.credentials();
       const list = offered ? offered.split(",") : [];
-      // With authentication=1 only CHAP is acceptable; otherwise None is preferred and CHAP
-      // is used when the initiator insists on it and credentials exist.
+      // With authentication=1 only CHAP is acceptable. Otherwise the target takes the first
+      // method in the initiator's list that it supports (RFC 7143 §6.2.1: the list is in order of
+      // preference): None, and CHAP when credentials apply. So an initiator that offers
+      // "CHAP,None" (open-iscsi, libiscsi with a user) against an ACL with credentials does CHAP
+      // and its response is verified, as LIO does; a wrong secret fails instead of falling back
+      // to None.
       let choice: "None" | "CHAP" | undefined;
       if (required) choice = list.includes("CHAP") ? "CHAP" : undefined;
-      else if (!offered || list.includes("None")) choice = "None";
-      else if (list.includes("CHAP") && creds) choice = "CHAP";
+      else if (!offered) choice = "None";
+      else choice = list.find((m): m is "None" | "CHAP" => m === "None" || (m === "CHAP" && creds !== undefined));
       if (!choice) {
         return {
           keys: [["AuthMethod", "Reject"]],

@@ -122,6 +122,36 @@ describe("login state machine", () => {
     expect(f.failure?.message).not.toContain("secret123456");
   });
 
+  it("authentication=0: CHAP offered first against an ACL with credentials is run and verified (RFC 7143 §6.2.1, LIO)", () => {
+    const { env, engine } = setup({ generate_node_acls: 0, authentication: 0 });
+    engine.createNodeAcl(T, 1, I, { chap: { userid: "u", password: "secret123456" } });
+    const start = (offer: string) => {
+      const m = new LoginMachine(env);
+      return { m, r: m.handle(req({ csg: 0, nsg: 1 }), keys({ InitiatorName: I, TargetName: T, AuthMethod: offer })) };
+    };
+    // A wrong secret fails: the target picked CHAP, so it does not fall back to None.
+    const bad = start("CHAP,None");
+    expect([bad.r.failure, asMap(bad.r.keys).AuthMethod]).toEqual([undefined, "CHAP"]);
+    const c = asMap(bad.m.handle(req({ csg: 0, nsg: 1, transit: false }), keys({ CHAP_A: "5" })).keys);
+    const wrong = chapResponse("5", Number(c.CHAP_I), "wrongsecret1", Buffer.from(c.CHAP_C.slice(2), "hex"));
+    const f = bad.m.handle(req({ csg: 0, nsg: 1 }), keys({ CHAP_N: "u", CHAP_R: `0x${wrong.toString("hex")}` }));
+    expect([f.outcome, f.failure?.status, f.failure?.reason]).toEqual(["fail", 0x0201, "bad secret"]);
+    // The right secret logs in with CHAP.
+    const good = start("CHAP,None");
+    const g = asMap(good.m.handle(req({ csg: 0, nsg: 1, transit: false }), keys({ CHAP_A: "5" })).keys);
+    const right = chapResponse("5", Number(g.CHAP_I), "secret123456", Buffer.from(g.CHAP_C.slice(2), "hex"));
+    expect(good.m.handle(req({ csg: 0, nsg: 1 }), keys({ CHAP_N: "u", CHAP_R: `0x${right.toString("hex")}` })).outcome).toBe("continue");
+    expect([good.m.authMethod, good.m.authenticated]).toEqual(["CHAP", true]);
+    // An initiator that prefers None still gets None (authentication is not required).
+    const none = start("None,CHAP");
+    expect([none.r.failure, asMap(none.r.keys).AuthMethod, none.m.authenticated]).toEqual([undefined, "None", true]);
+    // Without credentials on the ACL, CHAP is not supported and None is chosen.
+    engine.createNodeAcl(T, 1, "iqn.2024-01.org.portico.test:nocreds", {});
+    const m = new LoginMachine(env);
+    const r = m.handle(req({ csg: 0, nsg: 1 }), keys({ InitiatorName: "iqn.2024-01.org.portico.test:nocreds", TargetName: T, AuthMethod: "CHAP,None" }));
+    expect([r.failure, asMap(r.keys).AuthMethod]).toEqual([undefined, "None"]);
+  });
+
   it("discovery needs no TargetName and answers Irrelevant for session keys", () => {
     const { env } = setup();
     const m = new LoginMachine(env);
