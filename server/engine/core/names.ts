@@ -20,6 +20,36 @@ export function normalizeIscsiName(raw: string, field = "wwn"): string {
   );
 }
 
+/**
+ * Why a name received at login is not an iSCSI name, or undefined if it is one.
+ * RFC 7143 §4.2.7.1–§4.2.7.4 (after RFC 3720 §3.2.6.2 and RFC 3722's stringprep profile):
+ * at most 223 bytes of UTF-8; of ASCII only '-', '.', ':', a–z and 0–9 (the name is compared
+ * lowercased); the iqn. form needs a valid year-month and a naming authority, eui. 16 hex
+ * digits, naa. 16 or 32. The reason never repeats the name: it may be anything the peer sent.
+ */
+export function iscsiNameProblem(raw: string): string | undefined {
+  const name = raw.toLowerCase();
+  if (name.length === 0) return "the name is empty";
+  if (Buffer.byteLength(name, "utf8") > 223) return "the name is longer than 223 bytes";
+  for (const ch of name) {
+    const c = ch.codePointAt(0)!;
+    if (c < 0x80 ? !/[a-z0-9.:-]/.test(ch) : c < 0xa0 || /\s/u.test(ch)) {
+      return "the name holds a character iSCSI names may not contain (of ASCII only a-z, 0-9, '-', '.' and ':')";
+    }
+  }
+  if (name.startsWith("iqn.")) {
+    const m = /^iqn\.(\d{4})-(\d{2})\.([^:]+)/.exec(name);
+    if (!m) return "an iqn. name is iqn.YYYY-MM.<reversed domain>[:<identifier>]";
+    const month = Number(m[2]);
+    if (month < 1 || month > 12) return "the month in an iqn. name must be 01 to 12";
+    if (m[3]!.split(".").some((part) => part === "")) return "the naming authority of an iqn. name has an empty label";
+    return undefined;
+  }
+  if (name.startsWith("eui.")) return /^eui\.[0-9a-f]{16}$/.test(name) ? undefined : "an eui. name is eui. and 16 hexadecimal digits";
+  if (name.startsWith("naa.")) return /^naa\.([0-9a-f]{16}|[0-9a-f]{32})$/.test(name) ? undefined : "a naa. name is naa. and 16 or 32 hexadecimal digits";
+  return "an iSCSI name starts with iqn., eui. or naa.";
+}
+
 export function isValidIscsiName(raw: string): boolean {
   try {
     normalizeIscsiName(raw);

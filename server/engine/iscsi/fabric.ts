@@ -68,6 +68,7 @@ const STATS_REASON: Record<string, StatsLoginFailureReason | undefined> = {
   "login timeout": "timeout",
   "protocol error": "protocol_error",
   "missing parameter": "missing_parameter",
+  "invalid initiator name": "initiator_error",
 };
 
 export interface LoginFailureRecord {

@@ -8,6 +8,7 @@
  * Pure apart from the lookups in `LoginEnv`: no sockets, no timers. The fabric turns
  * a "complete" outcome into a session (TSIH, reinstatement) and writes the response.
  */
+import { iscsiNameProblem } from "../core/names";
 import type { ChapCredentials, Tpg } from "../core/model";
 import type { LoginRequestHeader } from "./pdu";
 import { Negotiation, type SessionParams } from "./negotiation";
@@ -46,6 +47,7 @@ export type LoginFailureReason =
   | "authentication required"
   | "TPG disabled"
   | "missing parameter"
+  | "invalid initiator name"
   | "protocol error"
   | "session does not exist"
   | "too many connections"
@@ -201,6 +203,10 @@ export class LoginMachine {
   private identify(keys: Map<string, string>): LoginFailure | undefined {
     const initiator = keys.get("InitiatorName");
     if (!initiator) return { status: LoginStatus.MISSING_PARAMETER, reason: "missing parameter", message: "InitiatorName missing" };
+    // Refused before the name reaches an ACL lookup, a log line or a database row (RFC 7143 §4.2.7:
+    // an initiator error, status 0x0200, as for any malformed login request).
+    const problem = iscsiNameProblem(initiator);
+    if (problem) return { status: LoginStatus.INITIATOR_ERROR, reason: "invalid initiator name", message: `InitiatorName is not a valid iSCSI name: ${problem}` };
     this.initiatorName = initiator.toLowerCase();
     this.initiatorAlias = keys.get("InitiatorAlias");
     const type = keys.get("SessionType") ?? "Normal";
