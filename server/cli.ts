@@ -229,6 +229,10 @@ async function status(): Promise<void> {
     `storage objects: ${c.storageObjects}\ntargets: ${c.targets}\nTPGs: ${c.tpgs}\nLUNs: ${c.luns}\nnode ACLs: ${c.nodeAcls}\nportals: ${c.portals}${running ? ` (${c.portalsListening} listening)` : ""}\nsessions: ${running ? c.sessions : 0}\n`,
   );
   if (running) {
+    const h = s.health;
+    if (!h.fabric.loaded) process.stdout.write(`iSCSI fabric: NOT LOADED (${h.fabric.error}): no initiator can connect\n`);
+    const uncaught = h.uncaught.exceptions + h.uncaught.rejections;
+    if (uncaught > 0) process.stdout.write(`uncaught errors: ${uncaught} (last: ${h.uncaught.last?.message}; see the event log)\n`);
     for (const p of s.portals) process.stdout.write(`  portal ${p.key} (${p.wwn} tpg${p.tag}): ${p.listening ? "listening" : `not listening${p.error ? `: ${p.error}` : ""}`}\n`);
     for (const w of s.warnings) process.stdout.write(`  warning: ${w.object}: ${w.reason}\n`);
   }

@@ -32,6 +32,7 @@ import { openDatabase, type OpenedDatabase } from "./db";
 import { DataDirLockedError, lockDataDir, type DataDirLock } from "./db/lock";
 import { handleMonitorHttp, startMonitor, stopMonitor } from "./history/monitor";
 import type { Engine } from "./engine/core/engine";
+import { logFabricFailure, noteFabricFailure, noteUncaught } from "./health";
 import { packageRoot, readRuntime, readSettings, removeRuntime, version, writeRuntime } from "./runtime";
 
 const SHUTDOWN_TIMEOUT_MS = 9_000;
@@ -53,6 +54,7 @@ async function makeEngine(): Promise<Engine> {
   } catch (err) {
     // While the transport is being built the fabric may not load yet; serve the console and API anyway, and say so.
     process.stderr.write(`portico: WARNING: the iSCSI fabric could not be loaded (${(err as Error).message}); running without iSCSI\n`);
+    noteFabricFailure(err); // `portico status`, the console and /metrics say so too
     const { Engine } = await import("./engine/core/engine");
     const { openBackstore } = await import("./engine/backstores/index");
     return new Engine({ openBackstore, createDevice: offlineDevice });
@@ -104,6 +106,7 @@ async function main(): Promise<void> {
   attachAptplPersistence(engine, db.db); // APTPL reservations: loaded as restore creates each storage object, saved on change
   const warnings = await service.restore();
   startMonitor({ engine, dataDir: settings.dataDir }); // live IO statistics, history.db, event log, GET /metrics
+  logFabricFailure();
 
   const startedAt = Date.now();
   const token = randomBytes(24).toString("hex");
@@ -234,8 +237,15 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
   // A bug in one request must not take the appliance down; log it and keep serving.
-  process.on("uncaughtException", (err) => process.stderr.write(`portico: uncaught: ${err.stack ?? err.message}\n`));
-  process.on("unhandledRejection", (err) => process.stderr.write(`portico: unhandled rejection: ${(err as Error)?.stack ?? String(err)}\n`));
+  // Each is counted in /metrics and logged as a process_error event with its stack, never swallowed.
+  process.on("uncaughtException", (err) => {
+    process.stderr.write(`portico: uncaught: ${err.stack ?? err.message}\n`);
+    noteUncaught("exception", err);
+  });
+  process.on("unhandledRejection", (err) => {
+    process.stderr.write(`portico: unhandled rejection: ${(err as Error)?.stack ?? String(err)}\n`);
+    noteUncaught("rejection", err);
+  });
 }
 
 /**

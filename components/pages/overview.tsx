@@ -28,7 +28,9 @@ export function Overview() {
   const s = status.data;
   const c = s.counts;
   const attention: { key: string; text: React.ReactNode; href: string }[] = [];
-  if (!s.fabric) attention.push({ key: "fabric", text: "The iSCSI fabric is not loaded: no initiator can connect.", href: "/" });
+  if (!s.fabric) attention.push({ key: "fabric", text: `The iSCSI fabric is not loaded${s.health.fabric.error ? ` (${s.health.fabric.error})` : ""}: no initiator can connect.`, href: "/" });
+  const uncaught = s.health.uncaught.exceptions + s.health.uncaught.rejections;
+  if (uncaught > 0) attention.push({ key: "uncaught", text: `${uncaught} internal ${uncaught === 1 ? "error" : "errors"} since start (last: ${s.health.uncaught.last?.message ?? "unknown"}).`, href: "/events" });
   for (const w of s.warnings) attention.push({ key: `w-${w.object}`, text: <><code className="break-all">{w.object}</code> failed to restore: {w.reason}</>, href: w.object.startsWith("/backstores/") ? `/storage/${w.object.split("/").slice(2).join("/")}` : "/targets" });
   for (const p of s.portals) if (!p.listening && !s.warnings.some((w) => w.object.endsWith(`/portals/${p.ip}:${p.port}`))) attention.push({ key: `p-${p.wwn}-${p.key}`, text: <>Portal <code>{p.key}</code> of <code className="break-all">{p.wwn}</code> is not listening.</>, href: `/targets/${encodeURIComponent(p.wwn)}?tpg=${p.tag}&tab=portals` });
   for (const a of alerts.data ?? []) {

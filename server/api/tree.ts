@@ -7,6 +7,7 @@ import { storageObjectPath } from "../config/model";
 import type { ConfigService } from "../config/service";
 import type { SessionInfo } from "../engine/core/engine";
 import { portalKey } from "../engine/core/names";
+import { processHealth } from "../health";
 
 export interface PortalView {
   ip: string;
@@ -99,6 +100,8 @@ export function engineStatus(service: ConfigService, app: { version: string; sta
     startedAt: app.startedAt,
     uptimeSeconds: Math.floor((Date.now() - app.startedAt) / 1000),
     fabric: Boolean(service.engine.fabric),
+    /** Why the fabric did not load, and errors that escaped every handler (server/health.ts). */
+    health: processHealth(),
     counts: {
       storageObjects: tree.storageObjects.length,
       targets: tree.targets.length,

@@ -11,6 +11,7 @@ import type http from "node:http";
 import { and, asc, desc, eq, gte, like, lt, lte, sql, type SQL } from "drizzle-orm";
 import type { Engine, SessionInfo } from "../engine/core/engine";
 import { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from "../engine/core/metrics";
+import { healthMetrics } from "../health";
 import type { IoHistory, IoSample, IoSampler, MinuteAggregate } from "../engine/core/sampler";
 import { Counter, errorCount, SENSE_KEY_NAMES, STATUS_ERROR_NAMES, UNIT_ATTENTION_SENSE_KEY, unitAttentionCount, type IoStats } from "../engine/core/stats";
 import { engineMonitor } from "../engine/index";
@@ -482,7 +483,7 @@ export class Monitor {
       return true;
     }
     this.syncLuns();
-    const body = formatPrometheus(this.stats) + extraMetrics();
+    const body = formatPrometheus(this.stats) + healthMetrics() + extraMetrics();
     res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
     res.end(req.method === "HEAD" ? undefined : body);
     return true;
@@ -548,5 +549,24 @@ export function stopMonitor(): void {
 /** For server/main.ts: serve /metrics if the monitor runs (returns true when it answered). */
 export function handleMonitorHttp(req: http.IncomingMessage, res: http.ServerResponse): boolean {
   const m = getMonitor();
-  return m ? m.handleHttp(req, res) : false;
+  if (m) return m.handleHttp(req, res);
+  return serveHealthOnly(req, res);
+}
+
+/**
+ * Without a monitor (the iSCSI fabric did not load, or history.db could not be opened) /metrics
+ * still answers loopback with the process's health, so that `portico_iscsi_fabric_up 0` is
+ * scraped instead of a page that says nothing. No token can be checked then: loopback only.
+ */
+function serveHealthOnly(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  const url = req.url ?? "/";
+  if (url !== "/metrics" && !url.startsWith("/metrics?")) return false;
+  const remote = req.socket.remoteAddress ?? "";
+  if (remote !== "127.0.0.1" && remote !== "::1" && remote !== "::ffff:127.0.0.1") {
+    res.writeHead(503, { "content-type": "text/plain; charset=utf-8" }).end("monitoring is off; /metrics is served to localhost only\n");
+    return true;
+  }
+  res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
+  res.end(req.method === "HEAD" ? undefined : healthMetrics());
+  return true;
 }
