@@ -20,6 +20,10 @@ import {
   updateNodeAclSchema,
 } from "../schemas/targets";
 import type { ChapCredentials } from "../../engine/core/model";
+import { EngineError } from "../../engine/core/errors";
+import { addresses } from "../../console/host";
+import { buildInstructions } from "../../console/instructions";
+import { z } from "zod";
 import { procedure, router } from "../trpc";
 import { configTree } from "../tree";
 
@@ -114,7 +118,35 @@ const mappedLunsRouter = router({
     .mutation(({ ctx, input }) => ctx.service.setMappedLunWriteProtect(input.wwn, input.tag, input.initiatorName, input.index, input.writeProtect)),
 });
 
+/** Loopback names are no use to another machine: a wildcard portal is shown with the first LAN address instead. */
+function wildcardHost(requested: string | undefined): string {
+  const loopback = (h: string) => h === "localhost" || h === "::1" || h.startsWith("127.");
+  if (requested && !loopback(requested)) return requested;
+  return addresses().find((a) => !a.internal && a.family === "IPv4" && a.address !== "0.0.0.0")?.address ?? requested ?? "127.0.0.1";
+}
+
+const instructionsSchema = tpgRefSchema.extend({
+  /** Only this initiator (a session's detail). */
+  initiatorName: z.string().trim().min(1).max(223).optional(),
+  /** The host name the console was reached by, for a wildcard portal. */
+  host: z.string().trim().min(1).max(253).optional(),
+  /** Return the CHAP secrets instead of masking them. */
+  reveal: z.boolean().default(false),
+});
+
 export const targetsRouter = router({
+  /** How initiators connect to a TPG as configured (server/console/instructions.ts); secrets masked unless `reveal`. */
+  instructions: procedure.input(instructionsSchema).query(({ ctx, input }) => {
+    const config = ctx.service.config();
+    const target = config.targets.find((t) => t.wwn === input.wwn.toLowerCase());
+    if (!target) throw new EngineError(`target ${input.wwn} does not exist`, "not_found", "wwn");
+    const tpg = target.tpgs.find((g) => g.tag === input.tag);
+    if (!tpg) throw new EngineError(`target ${input.wwn} has no tpg${input.tag}`, "not_found", "tag");
+    return buildInstructions(
+      { target: target.wwn, tpg, discoveryAuth: config.discoveryAuth },
+      { wildcardHost: wildcardHost(input.host), reveal: input.reveal, initiatorName: input.initiatorName },
+    );
+  }),
   list: procedure.query(({ ctx }) => configTree(ctx.service).targets),
   create: procedure.input(createTargetSchema).mutation(({ ctx, input }) => ctx.service.createTarget(input)),
   delete: procedure.input(targetRefSchema).mutation(({ ctx, input }) => ctx.service.deleteTarget(input.wwn)),
