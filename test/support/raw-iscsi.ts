@@ -50,7 +50,7 @@ export function pdu(opcode: number, flags: number, fields: (bhs: Buffer) => void
 const ISID = Buffer.from([0x80, 0x12, 0x34, 0x56, 0x00, 0x01]);
 
 /** Login Request with T=1 from `csg` to `nsg` (RFC 7143 §11.12). */
-export function loginRequest(keys: Record<string, string>, opts: { csg?: number; nsg?: number; itt?: number; cmdSn?: number; isid?: Buffer; dsl?: number } = {}): Buffer {
+export function loginRequest(keys: Record<string, string>, opts: { csg?: number; nsg?: number; itt?: number; cmdSn?: number; expStatSn?: number; isid?: Buffer; dsl?: number } = {}): Buffer {
   const csg = opts.csg ?? 1;
   const nsg = opts.nsg ?? 3;
   return pdu(
@@ -64,7 +64,7 @@ export function loginRequest(keys: Record<string, string>, opts: { csg?: number;
       b.writeUInt32BE(opts.itt ?? 1, 16);
       b.writeUInt16BE(0, 20); // CID
       b.writeUInt32BE(opts.cmdSn ?? 1, 24);
-      b.writeUInt32BE(0, 28); // ExpStatSN
+      b.writeUInt32BE(opts.expStatSn ?? 0, 28); // ExpStatSN
     },
     textData(keys),
     opts.dsl,
@@ -171,8 +171,8 @@ export async function loginNormal(conn: RawConnection, targetName: string, initi
     if (r.opcode !== TargetOpcode.LOGIN_RESPONSE) throw new Error(`unexpected opcode 0x${r.opcode.toString(16)} during login`);
     if (r.bhs[36] !== 0) return r;
     if (r.flags & 0x80 && (r.flags & 0x03) === 3) return r;
-    // The target wants another round (T=0): answer with no new keys.
-    conn.send(loginRequest({}, { csg: 1, nsg: 3, cmdSn }));
+    // The target wants another round (T=0): answer with no new keys, acknowledging its StatSN.
+    conn.send(loginRequest({}, { csg: 1, nsg: 3, cmdSn, expStatSn: (r.bhs.readUInt32BE(24) + 1) >>> 0 }));
   }
   throw new Error("login did not finish in 6 rounds");
 }

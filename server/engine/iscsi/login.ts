@@ -303,7 +303,19 @@ export class LoginMachine {
 /** Declarative keys consumed by identify(); they need no answer. */
 const IDENTITY_KEYS = new Set(["InitiatorName", "TargetName", "SessionType", "InitiatorAlias"]);
 
-function protocolError(message: string): LoginFailure {
+/**
+ * Sequence numbers on a Login Request after the first (as FreeBSD ctld's login_receive):
+ * Login Requests are immediate, so CmdSN stays the first request's (RFC 7143 §11.12.6), and
+ * ExpStatSN must acknowledge the last Login Response, whose StatSN was `nextStatSN` - 1
+ * (RFC 7143 §11.12.7). A mismatch is a protocol error, refused as an initiator error.
+ */
+export function loginSequenceProblem(h: Pick<LoginRequestHeader, "cmdSN" | "expStatSN">, first: Pick<LoginRequestHeader, "cmdSN">, nextStatSN: number): string | undefined {
+  if (h.cmdSN !== first.cmdSN) return `Login Request with CmdSN ${h.cmdSN}, expected ${first.cmdSN}`;
+  if (h.expStatSN !== nextStatSN) return `Login Request with ExpStatSN ${h.expStatSN}, expected ${nextStatSN}`;
+  return undefined;
+}
+
+export function protocolError(message: string): LoginFailure {
   return { status: LoginStatus.INITIATOR_ERROR, reason: "protocol error", message };
 }
 

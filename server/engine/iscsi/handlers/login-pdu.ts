@@ -6,7 +6,7 @@
  * phase with the session the fabric built.
  */
 import type { Connection } from "../connection";
-import { LoginStatus, type LoginFailure, type LoginReply } from "../login";
+import { LoginStatus, loginSequenceProblem, protocolError, type LoginFailure, type LoginReply } from "../login";
 import { LoginRequest, LoginResponse, Opcode, opcodeOf, type LoginRequestHeader, type Pdu } from "../pdu";
 import { Session } from "../session";
 import { encodeText } from "../text";
@@ -27,6 +27,9 @@ export function handleLoginPdu(c: Connection, pdu: Pdu): void {
     // RFC 7143 §11.13.4: the first Login Response's StatSN starts the connection's StatSN.
     c.statSN = h.expStatSN;
     c.cid = h.cid;
+  } else {
+    const why = loginSequenceProblem(h, c.login.first!, c.statSN);
+    if (why) return failLogin(c, h, protocolError(why));
   }
   const reply = c.login.handle(h, pdu.data);
   if (reply.outcome === "fail") return failLogin(c, h, reply.failure!);
