@@ -36,6 +36,8 @@ import { logFabricFailure, noteFabricFailure, noteUncaught } from "./health";
 import { packageRoot, readRuntime, readSettings, removeRuntime, version, writeRuntime } from "./runtime";
 
 const SHUTDOWN_TIMEOUT_MS = 9_000;
+/** tRPC calls in one batched request (the console sends at most 16: components/providers.tsx). */
+const MAX_BATCH_SIZE = 32;
 /** Held (module scope: never collected) until the process exits; the kernel drops it then. */
 let dataDirLock: DataDirLock | undefined;
 
@@ -128,6 +130,9 @@ async function main(): Promise<void> {
     router: appRouter,
     basePath: "/api/trpc/",
     maxBodySize: 16 * 1024 * 1024,
+    // One request carries at most this many calls (the console's client splits larger batches, components/providers.tsx);
+    // auth.login refuses batching altogether (server/api/routers/auth.ts).
+    maxBatchSize: MAX_BATCH_SIZE,
     createContext: httpContextFactory({ service, engine, app, auth, limiter, token }),
     onError: ({ error, path: p }) => {
       if (error.code === "INTERNAL_SERVER_ERROR") process.stderr.write(`portico: ${p ?? "?"}: ${error.message}\n${error.cause?.stack ?? ""}\n`);

@@ -15,6 +15,7 @@ import superjson from "superjson";
 import { ZodError } from "zod";
 import { ConfigImportError, type ConfigIssue } from "../config/errors";
 import type { ConfigService } from "../config/service";
+import { PasswordBusyError } from "../auth/password";
 import type { LoginRateLimiter } from "../auth/rate-limit";
 import type { AuthStore, SessionUser } from "../auth/store";
 import { FieldError } from "../console/errors";
@@ -42,7 +43,16 @@ export interface Context {
   session?: SessionUser;
   limiter?: LoginRateLimiter;
   /** Present for HTTP requests: who asked, and a way to set the session cookie on the response. */
-  http?: { ip: string; userAgent?: string; secure: boolean; setCookie(value: string): void; /** The onboarding setup code the request presents (server/auth/setup-code.ts). */ setupCode?: string };
+  http?: {
+    ip: string;
+    userAgent?: string;
+    secure: boolean;
+    setCookie(value: string): void;
+    /** The onboarding setup code the request presents (server/auth/setup-code.ts). */
+    setupCode?: string;
+    /** The request is a tRPC batch (`?batch=1`): auth.login refuses those. */
+    batch?: boolean;
+  };
 }
 
 const CODE_BY_ENGINE_CODE: Record<EngineError["code"], TRPCError["code"]> = {
@@ -57,6 +67,8 @@ function toTrpcError(err: unknown): TRPCError | undefined {
   if (err instanceof EngineError) return new TRPCError({ code: CODE_BY_ENGINE_CODE[err.code], message: err.message, cause: err });
   if (err instanceof ConfigImportError) return new TRPCError({ code: "BAD_REQUEST", message: err.message, cause: err });
   if (err instanceof FieldError) return new TRPCError({ code: err.code, message: err.message, cause: err });
+  // The password-hashing queue is full (server/auth/password.ts): "busy, try again", not an internal error.
+  if (err instanceof PasswordBusyError) return new TRPCError({ code: "TOO_MANY_REQUESTS", message: err.message, cause: err });
   return undefined;
 }
 

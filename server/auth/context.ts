@@ -28,7 +28,7 @@ export function sessionOf(auth: AuthStore, req: http.IncomingMessage) {
 }
 
 export function httpContextFactory(deps: { service: ConfigService; engine: Engine; app: AppInfo; auth: AuthStore; limiter: LoginRateLimiter; token: string }) {
-  return ({ req, res }: { req: http.IncomingMessage; res: http.ServerResponse }): Context => {
+  return ({ req, res, info }: { req: http.IncomingMessage; res: http.ServerResponse; info?: { isBatchCall: boolean } }): Context => {
     const given = req.headers[TOKEN_HEADER];
     const tokenOk = typeof given === "string" && sameSecret(given, deps.token);
     if (given !== undefined && !tokenOk) throw new TRPCError({ code: "UNAUTHORIZED", message: "wrong token: is the runtime file from another start?" });
@@ -47,6 +47,7 @@ export function httpContextFactory(deps: { service: ConfigService; engine: Engin
         userAgent: typeof ua === "string" ? ua : undefined,
         secure: Boolean((req.socket as TLSSocket).encrypted),
         setupCode: typeof setupCode === "string" ? setupCode : undefined,
+        batch: Boolean(info?.isBatchCall),
         setCookie: (value) => {
           const prev = res.getHeader("set-cookie");
           res.setHeader("set-cookie", [...(Array.isArray(prev) ? prev : prev ? [String(prev)] : []), value]);

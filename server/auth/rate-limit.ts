@@ -1,7 +1,13 @@
 /**
- * Login attempts, limited per client address: 5 failures within 15 minutes lock that
- * address out for a delay that doubles with each further failure (30 s … 15 min).
- * A success clears the address. In memory: a restart forgets, which only helps the admin.
+ * Login attempts, limited per client address: 5 attempts within 15 minutes that did not
+ * succeed lock that address out for a delay that doubles with each further one
+ * (30 s … 15 min). A success clears the address. In memory: a restart forgets, which only
+ * helps the admin.
+ *
+ * An attempt counts as a failure from the moment it starts (`attempt`), before the
+ * password is hashed, and only a success takes it back: otherwise parallel requests (or
+ * a tRPC batch) all pass the check before the first failure is recorded, and 40 guesses
+ * get evaluated instead of 5.
  */
 const WINDOW_MS = 15 * 60_000;
 const FREE_FAILURES = 5;
@@ -22,6 +28,17 @@ export class LoginRateLimiter {
     const e = this.entries.get(key);
     if (!e) return 0;
     return Math.max(0, e.lockedUntil - this.now());
+  }
+
+  /**
+   * Starts an attempt: the milliseconds to wait when the address is locked out (nothing is
+   * recorded then), else 0 and the attempt is already counted as a failure until `succeed`.
+   */
+  attempt(key: string): number {
+    const wait = this.retryAfter(key);
+    if (wait > 0) return wait;
+    this.fail(key);
+    return 0;
   }
 
   fail(key: string): void {

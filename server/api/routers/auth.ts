@@ -23,15 +23,15 @@ export const authRouter = router({
 
   login: publicProcedure.input(loginSchema).mutation(async ({ ctx, input }) => {
     const auth = authOf(ctx);
+    // One guess per request: a batch would let one request carry hundreds (server/main.ts also caps batch size).
+    if (ctx.http?.batch) throw new TRPCError({ code: "BAD_REQUEST", message: "auth.login cannot be batched: send one sign-in per request" });
     if (!auth.hasAdmin()) throw new TRPCError({ code: "PRECONDITION_FAILED", message: "this appliance is not set up yet: open the onboarding wizard" });
     const key = ctx.http?.ip ?? "local";
-    const wait = ctx.limiter?.retryAfter(key) ?? 0;
+    // Counted before the password is hashed, so parallel guesses count too (server/auth/rate-limit.ts).
+    const wait = ctx.limiter?.attempt(key) ?? 0;
     if (wait > 0) throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `too many failed sign-ins: try again in ${Math.ceil(wait / 1000)} s` });
     const userId = await auth.verify(input.username, input.password);
-    if (userId === undefined) {
-      ctx.limiter?.fail(key);
-      throw new FieldError("wrong user name or password", "password");
-    }
+    if (userId === undefined) throw new FieldError("wrong user name or password", "password");
     ctx.limiter?.succeed(key);
     const s = auth.createSession(userId, { ip: ctx.http?.ip, userAgent: ctx.http?.userAgent });
     ctx.http?.setCookie(sessionCookie(s.token, { maxAgeSeconds: s.maxAgeSeconds, secure: ctx.http.secure }));
@@ -47,15 +47,14 @@ export const authRouter = router({
   /** Needs the current password; ends the admin's other sessions. */
   changePassword: procedure.input(changePasswordSchema).mutation(async ({ ctx, input }) => {
     const auth = authOf(ctx);
-    if (!ctx.session) throw new TRPCError({ code: "FORBIDDEN", message: "only a signed-in admin can change the password" });
+    const session = ctx.session;
+    if (!session) throw new TRPCError({ code: "FORBIDDEN", message: "only a signed-in admin can change the password" });
     const key = ctx.http?.ip ?? "local";
-    const wait = ctx.limiter?.retryAfter(key) ?? 0;
+    const wait = ctx.limiter?.attempt(key) ?? 0;
     if (wait > 0) throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `too many failed attempts: try again in ${Math.ceil(wait / 1000)} s` });
-    if (!(await auth.verifyUserId(ctx.session.userId, input.current))) {
-      ctx.limiter?.fail(key);
-      throw new FieldError("the current password is wrong", "current");
-    }
-    await auth.setPassword(ctx.session.userId, input.password, ctx.session.tokenHash);
+    if (!(await auth.verifyUserId(session.userId, input.current))) throw new FieldError("the current password is wrong", "current");
+    ctx.limiter?.succeed(key);
+    await auth.setPassword(session.userId, input.password, session.tokenHash);
     return { ok: true };
   }),
 });

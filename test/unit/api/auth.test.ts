@@ -7,7 +7,7 @@ import { createHTTPServer } from "@trpc/server/adapters/standalone";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { appRouter } from "@/server/api/root";
 import { httpContextFactory } from "@/server/auth/context";
-import { hashPassword, verifyPassword } from "@/server/auth/password";
+import { hashPassword, PasswordBusyError, PasswordHasher, verifyPassword } from "@/server/auth/password";
 import { LoginRateLimiter } from "@/server/auth/rate-limit";
 import { AuthStore } from "@/server/auth/store";
 import { buildSaveconfig } from "@/server/console/onboarding";
@@ -85,6 +85,37 @@ describe("passwords", () => {
   });
 });
 
+describe("password hashing off the IO thread pool", () => {
+  it("runs at most `concurrency` hashes, queues up to `queueLimit` and refuses the rest at once", async () => {
+    const hasher = new PasswordHasher(1, 2);
+    const job = { password: "guess", salt: Buffer.alloc(16, 1), keyLen: 32, N: 1 << 14, r: 8, p: 1 };
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => hasher.derive(job)));
+    const ok = results.filter((r) => r.status === "fulfilled");
+    const busy = results.filter((r) => r.status === "rejected" && r.reason instanceof PasswordBusyError);
+    expect(ok).toHaveLength(3); // one running + two waiting
+    expect(busy).toHaveLength(3);
+    // Same key as node:crypto's own scrypt: the worker computes the real thing.
+    const { scryptSync } = await import("node:crypto");
+    expect((ok[0] as PromiseFulfilledResult<Buffer>).value.equals(scryptSync("guess", job.salt, 32, { N: 1 << 14, r: 8, p: 1 }))).toBe(true);
+    expect(hasher.load).toBe(0);
+    // Once the queue drained, it accepts work again.
+    await expect(hasher.derive(job)).resolves.toHaveLength(32);
+  });
+
+  it("the limiter counts an attempt when it starts, so parallel attempts cannot all pass", () => {
+    const l = new LoginRateLimiter(() => 0);
+    // Five attempts start before any of them finished: the sixth is refused.
+    const waits = Array.from({ length: 8 }, () => l.attempt("a"));
+    expect(waits.slice(0, 5)).toEqual([0, 0, 0, 0, 0]);
+    expect(waits.slice(5).every((w) => w > 0)).toBe(true);
+    // A success takes the address's count back.
+    l.succeed("b");
+    expect(l.attempt("b")).toBe(0);
+    l.succeed("b");
+    for (let i = 0; i < 4; i++) expect(l.attempt("b")).toBe(0);
+  });
+});
+
 describe("onboarding and sessions over HTTP", () => {
   it("before onboarding only the public procedures answer; after it, a session or the CLI token is needed", async () => {
     expect((await call("query", "auth.status")).body.result!.data.json).toMatchObject({ onboarded: false, signedIn: false });
@@ -138,6 +169,45 @@ describe("onboarding and sessions over HTTP", () => {
     const limited = await call("mutation", "auth.login", { username: "admin", password: "correct horse battery" });
     expect(limited.status).toBe(429);
     expect(limited.body.error!.json.message).toMatch(/try again in \d+ s/);
+  });
+
+  it("a batch of 40 guesses (the right one last) and 20 parallel guesses get no session; at most 5 are evaluated", async () => {
+    await call("mutation", "onboarding.complete", onboarding({ storage: { kind: "none" }, target: undefined, access: undefined }));
+    const guesses = [...Array.from({ length: 39 }, (_, i) => ({ username: "admin", password: `guess-${i}` })), { username: "admin", password: "correct horse battery" }];
+    const body: Record<string, unknown> = {};
+    guesses.forEach((g, i) => (body[i] = { json: g }));
+    const res = await fetch(`${base}/${guesses.map(() => "auth.login").join(",")}?batch=1`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect(res.headers.get("set-cookie")).toBeNull();
+    const items = (await res.json()) as { result?: unknown; error?: { json: { message: string } } }[];
+    expect(items).toHaveLength(40);
+    expect(items.every((i) => i.error && !i.result)).toBe(true);
+    expect(items[39].error!.json.message).toMatch(/cannot be batched/);
+
+    // 20 single requests at once: five are evaluated, the rest refused before any hashing.
+    const parallel = await Promise.all(Array.from({ length: 20 }, (_, i) => call("mutation", "auth.login", { username: "admin", password: `parallel-${i}` })));
+    expect(parallel.filter((r) => r.status === 400)).toHaveLength(5);
+    expect(parallel.filter((r) => r.status === 429)).toHaveLength(15);
+    const right = await call("mutation", "auth.login", { username: "admin", password: "correct horse battery" });
+    expect(right.status).toBe(429);
+    expect(right.cookie).toBeNull();
+  });
+
+  it("a batch longer than the server's limit is refused whole", async () => {
+    const limited = createHTTPServer({
+      router: appRouter,
+      maxBatchSize: 4,
+      createContext: httpContextFactory({ service: fx.service, engine: fx.engine, app: { version: "test", startedAt: Date.now(), dataDir: fx.dir }, auth, limiter: new LoginRateLimiter(), token: TOKEN }),
+    });
+    await new Promise<void>((resolve) => limited.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `http://127.0.0.1:${(limited.address() as { port: number }).port}`;
+      const five = await fetch(`${url}/${Array(5).fill("auth.status").join(",")}?batch=1`);
+      expect(five.status).toBe(400);
+      expect(await five.text()).toMatch(/Batch call exceeds maximum size/);
+      expect((await fetch(`${url}/${Array(4).fill("auth.status").join(",")}?batch=1`)).status).toBe(200);
+    } finally {
+      limited.close();
+    }
   });
 
   it("password change needs the current password and ends other sessions", async () => {
