@@ -2,14 +2,11 @@
 import { useMutation } from "@tanstack/react-query";
 import { useRouter, useSearchParams } from "next/navigation";
 import { loginSchema } from "@/server/auth/schemas";
+import { safeNext } from "@/server/console/safe-next";
 import { serverErrors, useForm } from "../form";
 import { useTRPC } from "../trpc";
 import { Alert, Button, Card, Field, TextInput } from "../ui";
 
-/** Only a path on this site: `next` must not send the admin elsewhere. */
-function safeNext(v: string | null): string {
-  return v && v.startsWith("/") && !v.startsWith("//") && !v.startsWith("/login") ? v : "/";
-}
 
 export function LoginForm() {
   const trpc = useTRPC();
@@ -30,7 +27,7 @@ export function LoginForm() {
             const input = f.check(loginSchema, f.values);
             if (!input) return;
             login.mutate(input, {
-              onSuccess: () => router.replace(safeNext(params.get("next"))),
+              onSuccess: () => router.replace(safeNext(params.get("next"), window.location.origin)),
               onError: (err) => f.setErrors(serverErrors(err)),
             });
           }}
