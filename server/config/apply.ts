@@ -9,7 +9,8 @@ import { EngineError } from "../engine/core/errors";
 import type { StorageObject, Target, Tpg } from "../engine/core/model";
 import { DEFAULT_REVISION, DEFAULT_VENDOR_ID, PRODUCT_ID_BY_PLUGIN } from "../engine/core/defaults";
 import { READ_ONLY_SO_ATTRIBUTES } from "./capabilities";
-import { paths, type NodeAclConfig, type PortalConfig, type StorageObjectConfig, type TargetConfig, type TpgConfig } from "./model";
+import { ALUA_GROUP_ATTRIBUTES, DEFAULT_ALUA_GROUP_NAME, aluaGroupDefaults } from "../engine/core/alua";
+import { paths, type AluaGroupConfig, type NodeAclConfig, type PortalConfig, type StorageObjectConfig, type TargetConfig, type TpgConfig } from "./model";
 
 /** Called for a failed object in lenient mode; strict mode (no handler) rethrows. */
 export type OnApplyError = (object: string, err: unknown) => void;
@@ -62,8 +63,23 @@ export async function applyStorageObject(
     if (opts.restore && so.plugin === "fileio" && so.dev && !fs.existsSync(so.dev)) {
       throw new EngineError(`backing file ${so.dev} is missing (not re-created: bring it back or delete the storage object)`, "io", "dev");
     }
-    return createStorageObjectIn(engine, so);
+    const created = await createStorageObjectIn(engine, so);
+    try {
+      applyAluaGroups(engine, so);
+    } catch (err) {
+      await engine.deleteStorageObject(so.plugin, so.name).catch(() => undefined);
+      throw err;
+    }
+    return created;
   });
+}
+
+/** A storage object's ALUA groups, as stored: default_tg_pt_gp's attributes, then the others. */
+export function applyAluaGroups(engine: Engine, so: StorageObjectConfig): void {
+  for (const g of so.aluaGroups ?? []) {
+    if (g.name === DEFAULT_ALUA_GROUP_NAME) engine.loadAluaGroupAttributes(so.plugin, so.name, g.name, g.attributes);
+    else engine.createAluaGroup(so.plugin, so.name, g.name, g.id, g.attributes);
+  }
 }
 
 /** Creates a target and everything under it. TPGs are enabled last, as rtslib does (TPG.setup). */
@@ -82,7 +98,7 @@ export async function applyTpg(engine: Engine, iqn: string, tpg: TpgConfig, onEr
   if (Object.keys(tpg.chap).length) engine.setTpgAuth(iqn, tpg.tag, tpg.chap);
   if (tpg.allowedNetworks?.length) engine.setTpgAllowedNetworks(iqn, tpg.tag, tpg.allowedNetworks);
   for (const l of tpg.luns) {
-    attempt(paths.lun(iqn, tpg.tag, l.index), onError, () => engine.createLun(iqn, tpg.tag, l.storageObject, { index: l.index, alias: l.alias }));
+    attempt(paths.lun(iqn, tpg.tag, l.index), onError, () => engine.createLun(iqn, tpg.tag, l.storageObject, { index: l.index, alias: l.alias, aluaGroup: l.aluaGroup }));
   }
   for (const p of tpg.portals) await applyPortal(engine, iqn, tpg.tag, p, onError);
   for (const a of tpg.nodeAcls) applyNodeAcl(engine, iqn, tpg.tag, a, onError);
@@ -113,9 +129,26 @@ export function splitPortalKey(key: string): PortalConfig {
   return { ip: key.slice(0, sep), port: Number(key.slice(sep + 1)) };
 }
 
+/**
+ * A storage object's ALUA groups for the configuration: every group, in order, with the state a
+ * running transition is heading for; undefined when only default_tg_pt_gp exists with LIO's defaults.
+ */
+export function snapshotAluaGroups(so: StorageObject): AluaGroupConfig[] | undefined {
+  const groups = [...so.aluaGroups.values()].map((g) => {
+    const attributes: Record<string, number> = {};
+    for (const k of ALUA_GROUP_ATTRIBUTES) attributes[k] = g.attributes[k];
+    attributes.alua_access_state = g.persistentState;
+    return { name: g.name, id: g.id, attributes };
+  });
+  const defaults = aluaGroupDefaults();
+  const trivial = groups.length === 1 && ALUA_GROUP_ATTRIBUTES.every((k) => groups[0].attributes[k] === defaults[k]);
+  return trivial ? undefined : groups;
+}
+
 export function snapshotStorageObject(so: StorageObject): StorageObjectConfig {
   const attributes = { ...so.attributes };
   for (const k of READ_ONLY_SO_ATTRIBUTES) delete attributes[k];
+  const aluaGroups = snapshotAluaGroups(so);
   return {
     plugin: so.plugin,
     name: so.name,
@@ -126,6 +159,7 @@ export function snapshotStorageObject(so: StorageObject): StorageObjectConfig {
     blockSize: so.backstore.blockSize,
     readonly: so.plugin === "block" ? Boolean((so.backstore as { readonly?: boolean }).readonly) : false,
     attributes,
+    ...(aluaGroups ? { aluaGroups } : {}),
     ...(so.vendorId !== DEFAULT_VENDOR_ID ? { vendorId: so.vendorId } : {}),
     ...(so.productIdBase !== PRODUCT_ID_BY_PLUGIN[so.plugin] ? { productId: so.productIdBase } : {}),
     ...(so.revision !== DEFAULT_REVISION ? { revision: so.revision } : {}),
@@ -140,7 +174,9 @@ export function snapshotTpg(tpg: Tpg): TpgConfig {
     parameters: { ...tpg.parameters },
     chap: { ...tpg.chap },
     ...(tpg.allowedNetworks.length ? { allowedNetworks: tpg.allowedNetworks.map((c) => c.text) } : {}),
-    luns: [...tpg.luns.values()].sort((a, b) => a.index - b.index).map((l) => ({ index: l.index, storageObject: l.storageObject.path, alias: l.alias })),
+    luns: [...tpg.luns.values()]
+      .sort((a, b) => a.index - b.index)
+      .map((l) => ({ index: l.index, storageObject: l.storageObject.path, alias: l.alias, ...(l.aluaGroup.isDefault ? {} : { aluaGroup: l.aluaGroup.name }) })),
     portals: [...tpg.portals].map(splitPortalKey),
     nodeAcls: [...tpg.nodeAcls.values()].map((a) => ({
       initiatorName: a.initiatorName,
@@ -187,7 +223,7 @@ export async function applyConfig(
   }
   for (const { iqn, tpg } of tpgs) {
     for (const l of tpg.luns) {
-      attempt(paths.lun(iqn, tpg.tag, l.index), onError, () => engine.createLun(iqn, tpg.tag, l.storageObject, { index: l.index, alias: l.alias }));
+      attempt(paths.lun(iqn, tpg.tag, l.index), onError, () => engine.createLun(iqn, tpg.tag, l.storageObject, { index: l.index, alias: l.alias, aluaGroup: l.aluaGroup }));
     }
   }
   for (const { iqn, tpg } of tpgs) for (const p of tpg.portals) await applyPortal(engine, iqn, tpg.tag, p, onError);

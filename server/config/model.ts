@@ -26,10 +26,22 @@ export interface StorageObjectConfig {
   readonly: boolean;
   /** Writable attributes that differ from, or restate, LIO's defaults. */
   attributes: Record<string, number>;
+  /**
+   * ALUA target port groups (saveconfig.json `alua_tpgs`), default_tg_pt_gp included when present;
+   * absent: only default_tg_pt_gp with LIO's defaults.
+   */
+  aluaGroups?: AluaGroupConfig[];
   /** INQUIRY identity when set (LIO wwn/vendor_id, product_id, revision); not in saveconfig.json (rtslib has no key). */
   vendorId?: string;
   productId?: string;
   revision?: string;
+}
+
+/** One ALUA target port group (LIO tg_pt_gp): its name, tg_pt_gp_id and rtslib's alua_rw_params by name. */
+export interface AluaGroupConfig {
+  name: string;
+  id: number;
+  attributes: Record<string, number>;
 }
 
 export interface LunConfig {
@@ -37,6 +49,8 @@ export interface LunConfig {
   /** `/backstores/<plugin>/<name>`. */
   storageObject: string;
   alias?: string;
+  /** ALUA group of the storage object (LIO alua_tg_pt_gp_name); absent: default_tg_pt_gp. */
+  aluaGroup?: string;
 }
 
 export interface PortalConfig {

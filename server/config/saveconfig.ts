@@ -25,6 +25,7 @@ import {
   tpgParameterDefaults,
 } from "../engine/core/defaults";
 import { EngineError } from "../engine/core/errors";
+import { ALUA_GROUP_ATTRIBUTES, aluaGroupDefaults, checkAluaAttribute, validateAluaGroupName } from "../engine/core/alua";
 import { normalizeIscsiName, portalKey, validateStorageObjectName, validateUnitSerial } from "../engine/core/names";
 import { parseRbdConfig } from "../engine/backstores/rbd-config";
 import type { BackstorePlugin } from "../engine/backstores/backstore";
@@ -32,7 +33,9 @@ import { capabilities, DEFAULT_ALUA_GROUP, READ_ONLY_SO_ATTRIBUTES } from "./cap
 import { ConfigImportError, type ConfigIssue } from "./errors";
 import {
   emptyConfig,
+  paths,
   storageObjectPath,
+  type AluaGroupConfig,
   type Chap,
   type LunConfig,
   type MappedLunConfig,
@@ -213,6 +216,19 @@ export function parseSaveconfig(input: string | unknown): ParsedSaveconfig {
     config.targets.push(t);
   });
 
+  // A LUN's alua_tg_pt_gp_name must name a group of its storage object (LIO: the configfs group must exist).
+  const groupsBySo = new Map(config.storageObjects.map((so) => [storageObjectPath(so), new Set([DEFAULT_ALUA_GROUP, ...(so.aluaGroups ?? []).map((g) => g.name)])]));
+  for (const t of config.targets) {
+    for (const tpg of t.tpgs) {
+      for (const l of tpg.luns) {
+        const groups = groupsBySo.get(l.storageObject);
+        if (l.aluaGroup !== undefined && groups && !groups.has(l.aluaGroup)) {
+          r.error(`${paths.lun(t.wwn, tpg.tag, l.index)}.alua_tg_pt_gp_name`, `${l.storageObject} has no ALUA group ${l.aluaGroup} (it has ${[...groups].join(", ")})`);
+        }
+      }
+    }
+  }
+
   if (r.issues.length) throw new ConfigImportError(r.issues);
   return { config, notHonoured: r.notHonoured, warnings: r.warnings };
 }
@@ -283,7 +299,7 @@ function readStorageObject(r: Reader, raw: Json, path: string): StorageObjectCon
   }
   const name = r.check(`${path}.name`, () => validateStorageObjectName(nameRaw));
   r.unknownKeys(raw, path, ["name", "plugin", "attributes", "alua_tpgs", ...SO_KEYS[plugin]]);
-  if (Array.isArray(raw.alua_tpgs) && raw.alua_tpgs.length > 0) r.ignore(`${path}.alua_tpgs`, "ignored");
+  const aluaGroups = readAluaGroups(r, raw, path);
 
   const wwnRaw = r.str(raw, "wwn", path);
   const wwn = wwnRaw === undefined ? undefined : r.check(`${path}.wwn`, () => validateUnitSerial(wwnRaw));
@@ -336,7 +352,45 @@ function readStorageObject(r: Reader, raw: Json, path: string): StorageObjectCon
   // fileio/block write_back is the backstore's cache mode; LIO mirrors it in emulate_write_cache.
   const writeBack = plugin === "ramdisk" ? false : plugin === "rbd" ? true : (r.bool(raw, "write_back", path) ?? attrsRaw.emulate_write_cache === 1);
   if (name === undefined) return undefined;
-  return { plugin, name, dev, size, wwn, writeBack, blockSize: blockSize as number, readonly, attributes };
+  return { plugin, name, dev, size, wwn, writeBack, blockSize: blockSize as number, readonly, attributes, ...(aluaGroups ? { aluaGroups } : {}) };
+}
+
+/**
+ * `alua_tpgs` as rtslib dumps them (name, tg_pt_gp_id, alua_rw_params). default_tg_pt_gp (id 0)
+ * always exists; unlike rtslib's restore, which skips it, its attributes are applied too, so its
+ * state survives a round trip. Undefined when the list holds nothing but LIO's default group.
+ */
+function readAluaGroups(r: Reader, raw: Json, path: string): AluaGroupConfig[] | undefined {
+  const groups: AluaGroupConfig[] = [];
+  r.list(raw, "alua_tpgs", path).forEach((g, i) => {
+    const gp = `${path}.alua_tpgs[${i}]`;
+    r.unknownKeys(g, gp, ["name", "tg_pt_gp_id", ...ALUA_GROUP_ATTRIBUTES]);
+    const nameRaw = r.str(g, "name", gp, true);
+    const name = nameRaw === undefined ? undefined : r.check(`${gp}.name`, () => validateAluaGroupName(nameRaw));
+    const id = r.int(g, "tg_pt_gp_id", gp, [0, 65535], name !== DEFAULT_ALUA_GROUP);
+    if (name === undefined) return;
+    if (name === DEFAULT_ALUA_GROUP && id !== undefined && id !== 0) return r.error(`${gp}.tg_pt_gp_id`, `${DEFAULT_ALUA_GROUP} has id 0, got ${id}`);
+    if (name !== DEFAULT_ALUA_GROUP && id === 0) return r.error(`${gp}.tg_pt_gp_id`, "id 0 belongs to default_tg_pt_gp: use 1..65535");
+    if (groups.some((x) => x.name === name)) return r.error(`${gp}.name`, `ALUA group ${name} appears twice`);
+    const groupId = name === DEFAULT_ALUA_GROUP ? 0 : id;
+    if (groupId === undefined) return;
+    if (groups.some((x) => x.id === groupId)) return r.error(`${gp}.tg_pt_gp_id`, `ALUA group id ${groupId} appears twice`);
+    const attributes = aluaGroupDefaults();
+    for (const k of ALUA_GROUP_ATTRIBUTES) {
+      const v = g[k];
+      if (v === undefined || v === null) continue;
+      if (typeof v !== "number" || !Number.isInteger(v)) {
+        r.error(`${gp}.${k}`, `must be an integer, got ${JSON.stringify(v)}`);
+        continue;
+      }
+      attributes[k] = v;
+    }
+    for (const k of ALUA_GROUP_ATTRIBUTES) r.check(`${gp}.${k}`, () => checkAluaAttribute(k, attributes[k], attributes));
+    groups.push({ name, id: groupId, attributes });
+  });
+  const defaults = aluaGroupDefaults();
+  const trivial = groups.length === 0 || (groups.length === 1 && groups[0].name === DEFAULT_ALUA_GROUP && ALUA_GROUP_ATTRIBUTES.every((k) => groups[0].attributes[k] === defaults[k]));
+  return trivial ? undefined : groups;
 }
 
 function readTarget(r: Reader, raw: Json, path: string, skippedSoPaths: Set<string>): TargetConfig | undefined {
@@ -424,7 +478,6 @@ function readTpg(r: Reader, raw: Json, path: string, siblings: TpgConfig[], skip
     const soRaw = r.str(l, "storage_object", lp, true);
     const alias = r.str(l, "alias", lp);
     const group = r.str(l, "alua_tg_pt_gp_name", lp);
-    if (group !== undefined && group !== DEFAULT_ALUA_GROUP) r.ignore(`${lp}.alua_tg_pt_gp_name`, `(${group}) not yet supported`);
     if (index === undefined || soRaw === undefined) return;
     const storageObject = lunStorageObjectFromLio(soRaw.startsWith("/backstores/") ? soRaw : `/backstores/${soRaw}`);
     if (skippedSoPaths.has(storageObject)) {
@@ -433,7 +486,7 @@ function readTpg(r: Reader, raw: Json, path: string, siblings: TpgConfig[], skip
     }
     if (luns.some((x) => x.index === index)) return r.error(`${lp}.index`, `lun${index} appears twice`);
     if (luns.some((x) => x.storageObject === storageObject)) return r.error(`${lp}.storage_object`, `${storageObject} is already exported by another LUN of this TPG`);
-    luns.push({ index, storageObject, alias: alias || undefined });
+    luns.push({ index, storageObject, alias: alias || undefined, ...(group && group !== DEFAULT_ALUA_GROUP ? { aluaGroup: group } : {}) });
   });
 
   const portals = r.list(raw, "portals", path).flatMap((p, i) => {
@@ -566,6 +619,7 @@ export function toSaveconfig(config: PorticoConfig, opts: ExportOptions = {}): J
     if (so.plugin === "fileio") Object.assign(out, { aio: false, dev: so.dev, size: so.size, write_back: so.writeBack });
     if (so.plugin === "block") Object.assign(out, { dev: so.dev, readonly: so.readonly, write_back: so.writeBack });
     if (so.plugin === "ramdisk") out.size = so.size;
+    out.alua_tpgs = aluaTpgsOf(so.aluaGroups);
     return out;
   });
   const targets = config.targets.map((t) => ({
@@ -573,7 +627,7 @@ export function toSaveconfig(config: PorticoConfig, opts: ExportOptions = {}): J
     tpgs: t.tpgs.map((tpg) => ({
       attributes: tpg.attributes,
       enable: tpg.enabled,
-      luns: tpg.luns.map((l) => ({ alias: l.alias, alua_tg_pt_gp_name: DEFAULT_ALUA_GROUP, index: l.index, storage_object: lunStorageObjectToLio(l.storageObject) })),
+      luns: tpg.luns.map((l) => ({ alias: l.alias, alua_tg_pt_gp_name: l.aluaGroup ?? DEFAULT_ALUA_GROUP, index: l.index, storage_object: lunStorageObjectToLio(l.storageObject) })),
       node_acls: tpg.nodeAcls.map((a) => {
         const out: Json = {
           attributes: a.attributes,
@@ -595,6 +649,17 @@ export function toSaveconfig(config: PorticoConfig, opts: ExportOptions = {}): J
     wwn: t.wwn,
   }));
   return { fabric_modules: fabricModules, storage_objects: storageObjects, targets };
+}
+
+/** `alua_tpgs` of a storage object as rtslib dumps them: default_tg_pt_gp first when the list lacks it. */
+function aluaTpgsOf(groups: AluaGroupConfig[] | undefined): Json[] {
+  const list = groups ?? [];
+  const all = list.some((g) => g.name === DEFAULT_ALUA_GROUP) ? list : [{ name: DEFAULT_ALUA_GROUP, id: 0, attributes: aluaGroupDefaults() }, ...list];
+  return all.map((g) => {
+    const out: Json = { name: g.name, tg_pt_gp_id: g.id };
+    for (const k of ALUA_GROUP_ATTRIBUTES) out[k] = g.attributes[k] ?? aluaGroupDefaults()[k];
+    return out;
+  });
 }
 
 function sortKeys(v: unknown): unknown {

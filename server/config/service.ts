@@ -18,7 +18,7 @@ import { normalizeIscsiName, portalKey } from "../engine/core/names";
 import { createRbdImage, removeRbdImage } from "../engine/backstores/rbd";
 import { parseRbdConfig } from "../engine/backstores/rbd-config";
 import type { BackstorePlugin } from "../engine/backstores/backstore";
-import { applyConfig, createStorageObjectIn, snapshotStorageObject, snapshotTarget, snapshotTpg, splitPortalKey } from "./apply";
+import { applyAluaGroups, applyConfig, createStorageObjectIn, snapshotStorageObject, snapshotTarget, snapshotTpg, splitPortalKey } from "./apply";
 import { ConfigImportError, type ConfigIssue } from "./errors";
 import { paths, storageObjectPath, type PorticoConfig, type RestoreWarning, type StorageObjectConfig } from "./model";
 import { DEFAULT_MAX_BACKUP_FILES, listBackups, readBackup, saveBackup, type BackupInfo } from "./backup";
@@ -82,7 +82,18 @@ export class ConfigService {
     private readonly db: PorticoDb,
     private readonly sqlite: Database.Database,
     readonly engine: Engine,
-  ) {}
+  ) {
+    // SET TARGET PORT GROUPS and finished transitions change a group's state outside any API call:
+    // store it, so the state survives a restart (LIO keeps it in alua_access_state, saveconfig dumps it).
+    engine.onAluaChange = (so) => {
+      try {
+        if (!this.sqlite.open) return;
+        store.updateStorageObject(this.db, snapshotStorageObject(so));
+      } catch {
+        // Not stored yet (an import still building it): its own transaction writes it.
+      }
+    };
+  }
 
   // ---- reads -------------------------------------------------------------
 
@@ -298,7 +309,10 @@ export class ConfigService {
         const snap = snapshotStorageObject(live);
         await this.engine.deleteStorageObject(plugin, name);
         // Best effort: a ramdisk's contents are gone once it is closed.
-        undo(() => createStorageObjectIn(this.engine, snap));
+        undo(async () => {
+          await createStorageObjectIn(this.engine, snap);
+          applyAluaGroups(this.engine, snap);
+        });
       } else if (rows === 0) throw new EngineError(`storage object ${key} does not exist`, "not_found", "name");
       this.dropWarnings(storageObjectPath({ plugin, name }));
     });
@@ -348,6 +362,65 @@ export class ConfigService {
       const bytes = await this.engine.resizeStorageObject(plugin, name, size);
       this.dbWrite(() => store.updateStorageObject(this.db, snapshotStorageObject(so)));
       return { size: bytes };
+    });
+  }
+
+  // ---- ALUA target port groups ------------------------------------------------
+
+  /** targetcli `alua/ create name tag`: a new group (Active/Optimized, LIO's defaults unless `attributes`). */
+  async createAluaGroup(plugin: BackstorePlugin, name: string, group: string, id: number, attributes: Record<string, number> = {}): Promise<StorageObjectConfig> {
+    return this.transaction(async (undo) => {
+      this.engine.createAluaGroup(plugin, name, group, id, attributes);
+      undo(() => this.engine.deleteAluaGroup(plugin, name, group));
+      const snap = snapshotStorageObject(this.engine.storageObject(plugin, name));
+      this.dbWrite(() => store.updateStorageObject(this.db, snap));
+      return snap;
+    });
+  }
+
+  /** Deletes a group; its LUNs go back to default_tg_pt_gp (as LIO). */
+  async deleteAluaGroup(plugin: BackstorePlugin, name: string, group: string): Promise<void> {
+    return this.transaction(async (undo) => {
+      const so = this.engine.storageObject(plugin, name);
+      const live = this.engine.aluaGroup(plugin, name, group);
+      const members = live.members();
+      const before = { id: live.id, attributes: { ...live.attributes } };
+      this.engine.deleteAluaGroup(plugin, name, group);
+      undo(() => {
+        this.engine.createAluaGroup(plugin, name, group, before.id, before.attributes);
+        for (const l of members) this.engine.setLunAluaGroup(l.tpg.target.iqn, l.tpg.tag, l.index, group);
+      });
+      this.dbWrite(() => {
+        store.updateStorageObject(this.db, snapshotStorageObject(so));
+        for (const l of members) store.updateLunAluaGroup(this.db, l.tpg.target.iqn, l.tpg.tag, l.index, undefined);
+      });
+    });
+  }
+
+  /**
+   * Group attributes, all valid or none. A new alua_access_state is an implicit transition (through
+   * Transitioning for trans_delay_msecs; every session of the LU gets 2Ah/06h); resolves once it holds.
+   */
+  async setAluaGroupAttributes(plugin: BackstorePlugin, name: string, group: string, attributes: Record<string, number>): Promise<Record<string, number>> {
+    return this.transaction(async (undo) => {
+      const live = this.engine.aluaGroup(plugin, name, group);
+      const before = { ...live.attributes, alua_access_state: live.persistentState };
+      const result = await this.engine.setAluaGroupAttributes(plugin, name, group, attributes);
+      undo(() => this.engine.loadAluaGroupAttributes(plugin, name, group, before));
+      this.dbWrite(() => store.updateStorageObject(this.db, snapshotStorageObject(live.storageObject)));
+      return result;
+    });
+  }
+
+  /** Moves a TPG LUN (a target port of its storage object) into one of the object's ALUA groups. */
+  async setLunAluaGroup(wwn: string, tag: number, index: number, group: string): Promise<void> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    return this.transaction(async (undo) => {
+      const lun = this.engine.tpg(iqn, tag).luns.get(index);
+      const previous = lun?.aluaGroup.name;
+      const moved = this.engine.setLunAluaGroup(iqn, tag, index, group);
+      if (previous !== undefined) undo(() => this.engine.setLunAluaGroup(iqn, tag, index, previous));
+      this.dbWrite(() => store.updateLunAluaGroup(this.db, iqn, tag, index, moved.aluaGroup.isDefault ? undefined : moved.aluaGroup.name));
     });
   }
 
@@ -492,13 +565,14 @@ export class ConfigService {
     wwn: string,
     tag: number,
     storageObject: string,
-    opts: { index?: number; alias?: string; addMappedLuns?: boolean } = {},
+    opts: { index?: number; alias?: string; addMappedLuns?: boolean; aluaGroup?: string } = {},
   ): Promise<{ index: number; alias: string; mapped: { initiatorName: string; index: number }[] }> {
     const iqn = normalizeIscsiName(wwn, "wwn");
     return this.transaction(async (undo) => {
       const lun = this.engine.createLun(iqn, tag, storageObject, opts);
       undo(() => this.engine.deleteLun(iqn, tag, lun.index));
-      this.dbWrite(() => store.insertLun(this.db, iqn, tag, lun.index, lun.storageObject.path, lun.alias));
+      const group = lun.aluaGroup.isDefault ? undefined : lun.aluaGroup.name;
+      this.dbWrite(() => store.insertLun(this.db, iqn, tag, lun.index, lun.storageObject.path, lun.alias, undefined, group));
       const mapped: { initiatorName: string; index: number }[] = [];
       if (opts.addMappedLuns ?? this.settings().autoAddMappedLuns) {
         // targetcli UILUNs: into every ACL at the LUN's own index, or the lowest free one if taken.
@@ -527,7 +601,7 @@ export class ConfigService {
         );
         this.engine.deleteLun(iqn, tag, index);
         undo(() => {
-          this.engine.createLun(iqn, tag, live.storageObject.path, { index, alias: live.alias });
+          this.engine.createLun(iqn, tag, live.storageObject.path, { index, alias: live.alias, aluaGroup: live.aluaGroup.name });
           for (const { acl, m } of dependants) this.engine.createMappedLun(iqn, tag, acl, { index: m.index, tpgLun: m.tpgLun, writeProtect: m.writeProtect, alias: m.alias });
         });
       } else if (rows === 0) throw new EngineError(`tpg${tag} of ${iqn} has no lun${index}`, "not_found", "index");
@@ -755,7 +829,7 @@ function applyDiscoveryAuth(engine: Engine, auth: DiscoveryAuthConfig, onError: 
 async function rebuildTpg(engine: Engine, iqn: string, snap: ReturnType<typeof snapshotTpg>): Promise<void> {
   engine.createTpg(iqn, snap.tag, { enabled: false, attributes: snap.attributes, parameters: snap.parameters });
   if (Object.keys(snap.chap).length) engine.setTpgAuth(iqn, snap.tag, snap.chap);
-  for (const l of snap.luns) engine.createLun(iqn, snap.tag, l.storageObject, { index: l.index, alias: l.alias });
+  for (const l of snap.luns) engine.createLun(iqn, snap.tag, l.storageObject, { index: l.index, alias: l.alias, aluaGroup: l.aluaGroup });
   for (const p of snap.portals) await engine.createPortal(iqn, snap.tag, p.ip, p.port).catch(() => undefined);
   for (const a of snap.nodeAcls) applyNodeAclSnapshot(engine, iqn, snap.tag, a);
   if (snap.enabled) await engine.setTpgEnabled(iqn, snap.tag, true);

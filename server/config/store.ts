@@ -52,7 +52,9 @@ export function loadConfig(db: PorticoDb): PorticoConfig {
     parameters: t.parameters,
     chap: chapOf(t),
     ...(t.allowedNetworks.length ? { allowedNetworks: t.allowedNetworks } : {}),
-    luns: lunRows.filter((l) => l.tpgId === t.id).map((l) => ({ index: l.index, storageObject: soPathById.get(l.storageObjectId)!, alias: l.alias })),
+    luns: lunRows
+      .filter((l) => l.tpgId === t.id)
+      .map((l) => ({ index: l.index, storageObject: soPathById.get(l.storageObjectId)!, alias: l.alias, ...(l.aluaTgPtGpName ? { aluaGroup: l.aluaTgPtGpName } : {}) })),
     portals: portalRows.filter((p) => p.tpgId === t.id).map((p) => ({ ip: p.ip, port: p.port })),
     nodeAcls: aclRows.filter((a) => a.tpgId === t.id).map(acl),
   });
@@ -67,6 +69,7 @@ export function loadConfig(db: PorticoDb): PorticoConfig {
       blockSize: r.blockSize,
       readonly: r.readonly,
       attributes: r.attributes,
+      ...(r.aluaTpgs.length ? { aluaGroups: r.aluaTpgs } : {}),
       ...(r.vendorId ? { vendorId: r.vendorId } : {}),
       ...(r.productId ? { productId: r.productId } : {}),
       ...(r.revision ? { revision: r.revision } : {}),
@@ -120,6 +123,7 @@ export function insertStorageObject(db: PorticoDb, so: StorageObjectConfig): voi
       blockSize: so.blockSize,
       readonly: so.readonly,
       attributes: so.attributes,
+      aluaTpgs: so.aluaGroups ?? [],
       vendorId: so.vendorId ?? null,
       productId: so.productId ?? null,
       revision: so.revision ?? null,
@@ -136,6 +140,7 @@ export function updateStorageObject(db: PorticoDb, so: StorageObjectConfig): voi
       wwn: required(so.wwn, "wwn for the storage object"),
       blockSize: so.blockSize,
       attributes: so.attributes,
+      aluaTpgs: so.aluaGroups ?? [],
       vendorId: so.vendorId ?? null,
       productId: so.productId ?? null,
       revision: so.revision ?? null,
@@ -200,7 +205,7 @@ export function insertTpg(db: PorticoDb, wwn: string, tpg: TpgConfig): void {
     })
     .returning({ id: tpgs.id })
     .get().id;
-  for (const l of tpg.luns) insertLun(db, wwn, tpg.tag, l.index, l.storageObject, required(l.alias, "LUN alias"), id);
+  for (const l of tpg.luns) insertLun(db, wwn, tpg.tag, l.index, l.storageObject, required(l.alias, "LUN alias"), id, l.aluaGroup);
   for (const p of tpg.portals) db.insert(portals).values({ tpgId: id, ip: p.ip, port: p.port }).run();
   for (const a of tpg.nodeAcls) insertNodeAcl(db, wwn, tpg.tag, a, id);
 }
@@ -215,15 +220,23 @@ export function updateTpg(db: PorticoDb, wwn: string, tag: number, values: Parti
   db.update(tpgs).set(values).where(eq(tpgs.id, id)).run();
 }
 
-export function insertLun(db: PorticoDb, wwn: string, tag: number, index: number, storageObject: string, alias: string, knownTpgId?: number): void {
+export function insertLun(db: PorticoDb, wwn: string, tag: number, index: number, storageObject: string, alias: string, knownTpgId?: number, aluaGroup?: string): void {
   db.insert(luns)
     .values({
       tpgId: knownTpgId ?? required(tpgId(db, wwn, tag), `tpg${tag} of ${wwn}`),
       index,
       storageObjectId: required(storageObjectId(db, storageObject), `storage object ${storageObject}`),
       alias,
+      aluaTgPtGpName: aluaGroup ?? null,
     })
     .run();
+}
+
+/** Sets a LUN's ALUA group (undefined: default_tg_pt_gp). */
+export function updateLunAluaGroup(db: PorticoDb, wwn: string, tag: number, index: number, aluaGroup: string | undefined): void {
+  const g = required(tpgId(db, wwn, tag), `tpg${tag} of ${wwn}`);
+  const changes = db.update(luns).set({ aluaTgPtGpName: aluaGroup ?? null }).where(and(eq(luns.tpgId, g), eq(luns.index, index))).run().changes;
+  if (changes === 0) throw new Error(`database has no lun${index} of tpg${tag} of ${wwn}`);
 }
 
 export function deleteLunRow(db: PorticoDb, wwn: string, tag: number, index: number): number {

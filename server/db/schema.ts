@@ -30,6 +30,8 @@ export const storageObjects = sqliteTable(
     blockSize: integer("block_size").notNull().default(512),
     readonly: integer("readonly", { mode: "boolean" }).notNull().default(false),
     attributes: text("attributes", { mode: "json" }).$type<NumberMap>().notNull().default(sql`'{}'`),
+    /** ALUA target port groups (saveconfig `alua_tpgs`: name, id, attributes); [] = default_tg_pt_gp only, LIO's defaults. */
+    aluaTpgs: text("alua_tpgs", { mode: "json" }).$type<{ name: string; id: number; attributes: NumberMap }[]>().notNull().default(sql`'[]'`),
     vendorId: text("vendor_id"),
     productId: text("product_id"),
     revision: text("revision"),
@@ -89,6 +91,8 @@ export const luns = sqliteTable(
       .notNull()
       .references(() => storageObjects.id, { onDelete: "restrict" }),
     alias: text("alias").notNull(),
+    /** ALUA group of the storage object this LUN (target port) belongs to; null = default_tg_pt_gp. */
+    aluaTgPtGpName: text("alua_tg_pt_gp_name"),
   },
   (t) => [
     uniqueIndex("luns_tpg_index").on(t.tpgId, t.index),

@@ -25,6 +25,7 @@ import {
   tpgParameterRules,
 } from "./defaults";
 import { EngineError } from "./errors";
+import { ALUA_GROUP_ATTRIBUTES, AluaTargetPortGroup, DEFAULT_ALUA_GROUP_NAME, checkAluaAttribute, validateAluaGroupName } from "./alua";
 import { MappedLun, NodeAcl, StorageObject, Target, Tpg, TpgLun, type ChapCredentials, type DiscoveryAuth } from "./model";
 import { normalizeIscsiName, portalKey, validateStorageObjectName, validateUnitSerial } from "./names";
 
@@ -106,6 +107,9 @@ export class Engine {
 
   constructor(private readonly options: EngineOptions) {}
 
+  /** Called after an ALUA group's state or status changed by itself or by SET TARGET PORT GROUPS (the config layer stores it). */
+  onAluaChange?: (so: StorageObject, group: AluaTargetPortGroup) => void;
+
   /** Called with every storage object created, and again when its device is re-created (APTPL persistence: server/config/aptpl.ts). */
   onStorageObjectCreated?: (so: StorageObject) => void;
 
@@ -177,6 +181,7 @@ export class Engine {
       identity.revision ?? DEFAULT_REVISION,
     );
     so.device = this.options.createDevice(so);
+    so.onAluaChange = (g) => this.onAluaChange?.(so, g);
     this.storageObjects.set(key, so);
     this.onStorageObjectCreated?.(so);
     return so;
@@ -312,6 +317,80 @@ export class Engine {
       throw new EngineError(`cannot grow ${so.key}: ${(err as Error).message}`, "io", "size");
     });
     return so.sizeBytes;
+  }
+
+  // ---- ALUA target port groups (lio-model.md §1.3, target_core_alua.c) -----------
+
+  aluaGroup(plugin: string, name: string, groupName: string): AluaTargetPortGroup {
+    const so = this.storageObject(plugin, name);
+    const g = so.aluaGroups.get(groupName);
+    if (!g) throw new EngineError(`${so.key} has no ALUA group ${groupName}`, "not_found", "group");
+    return g;
+  }
+
+  /**
+   * Creates an ALUA target port group (targetcli `alua/ create name tag`): id 1..65535, unique in
+   * the storage object, as are names. `attributes` are set as given (restore), without a transition.
+   */
+  createAluaGroup(plugin: string, name: string, groupName: string, id: number, attributes: Record<string, number> = {}): AluaTargetPortGroup {
+    const so = this.storageObject(plugin, name);
+    validateAluaGroupName(groupName);
+    if (so.aluaGroups.has(groupName)) throw new EngineError(`${so.key} already has ALUA group ${groupName}`, "exists", "name");
+    if (!Number.isInteger(id) || id < 1 || id > 65535) throw new EngineError(`ALUA group id ${id} is out of range 1..65535 (0 is default_tg_pt_gp's)`, "invalid", "id");
+    const clash = [...so.aluaGroups.values()].find((g) => g.id === id);
+    if (clash) throw new EngineError(`ALUA group id ${id} is already used by ${clash.name} of ${so.key}`, "exists", "id");
+    const group = new AluaTargetPortGroup(so, groupName, id);
+    loadAluaAttributes(group, attributes);
+    so.aluaGroups.set(groupName, group);
+    return group;
+  }
+
+  /** Deletes a group; its member LUNs go back to default_tg_pt_gp (as LIO). default_tg_pt_gp cannot be deleted. */
+  deleteAluaGroup(plugin: string, name: string, groupName: string): void {
+    const group = this.aluaGroup(plugin, name, groupName);
+    if (group.isDefault) throw new EngineError(`${DEFAULT_ALUA_GROUP_NAME} cannot be deleted`, "invalid", "name");
+    const members = group.members();
+    for (const l of members) l.aluaGroup = group.storageObject.defaultAluaGroup;
+    group.storageObject.aluaGroups.delete(groupName);
+    if (members.length > 0) group.storageObject.device?.aluaStateChanged?.();
+  }
+
+  /** Sets a group's attributes as stored (restore/import): validated, no transition, no unit attention. */
+  loadAluaGroupAttributes(plugin: string, name: string, groupName: string, attributes: Record<string, number>): void {
+    loadAluaAttributes(this.aluaGroup(plugin, name, groupName), attributes);
+  }
+
+  /**
+   * Changes group attributes, all valid or none: alua_access_state last, as an implicit transition
+   * (Transitioning for trans_delay_msecs, then the state; 2Ah/06h to every I_T nexus). LIO refuses
+   * an implicit change when the group's alua_access_type lacks Implicit.
+   */
+  async setAluaGroupAttributes(plugin: string, name: string, groupName: string, changes: Record<string, number>): Promise<Record<string, number>> {
+    const group = this.aluaGroup(plugin, name, groupName);
+    const next = { ...group.attributes, ...changes };
+    for (const [k, v] of Object.entries(changes)) checkAluaAttribute(k, v, k === "alua_access_state" ? next : group.attributes);
+    const state = changes.alua_access_state;
+    if (state !== undefined && state !== group.state && !(next.alua_access_type & 1)) {
+      throw new EngineError(`ALUA group ${groupName} does not allow implicit state changes (alua_access_type ${next.alua_access_type}): set alua_access_type to 1 or 3 first`, "invalid", "alua_access_state");
+    }
+    for (const [k, v] of Object.entries(changes)) if (k !== "alua_access_state") group.attributes[k] = v;
+    if (state !== undefined) await group.transition(state, { explicit: false });
+    return { ...group.attributes };
+  }
+
+  /** Puts a TPG LUN into an ALUA group of its storage object (LIO lun/alua_tg_pt_gp); every nexus gets 2Ah/06h. */
+  setLunAluaGroup(iqn: string, tag: number, index: number, groupName: string): TpgLun {
+    const tpg = this.tpg(iqn, tag);
+    const lun = tpg.luns.get(index);
+    if (!lun) throw new EngineError(`tpg${tag} of ${iqn} has no lun${index}`, "not_found", "index");
+    const group = lun.storageObject.aluaGroups.get(groupName);
+    if (!group) {
+      throw new EngineError(`${lun.storageObject.key} has no ALUA group ${groupName} (it has ${[...lun.storageObject.aluaGroups.keys()].join(", ")})`, "not_found", "group");
+    }
+    if (lun.aluaGroup === group) return lun;
+    lun.aluaGroup = group;
+    lun.storageObject.device?.aluaStateChanged?.();
+    return lun;
   }
 
   // ---- targets and TPGs -------------------------------------------------
@@ -457,9 +536,11 @@ export class Engine {
 
   // ---- LUNs ------------------------------------------------------------
 
-  createLun(iqn: string, tag: number, storageObjectRef: string, opts: { index?: number; alias?: string } = {}): TpgLun {
+  createLun(iqn: string, tag: number, storageObjectRef: string, opts: { index?: number; alias?: string; aluaGroup?: string } = {}): TpgLun {
     const tpg = this.tpg(iqn, tag);
     const so = this.findStorageObject(storageObjectRef);
+    const group = so.aluaGroups.get(opts.aluaGroup ?? DEFAULT_ALUA_GROUP_NAME);
+    if (!group) throw new EngineError(`${so.key} has no ALUA group ${opts.aluaGroup} (it has ${[...so.aluaGroups.keys()].join(", ")})`, "not_found", "aluaGroup");
     let index = opts.index;
     if (index === undefined) for (index = 0; tpg.luns.has(index); index++);
     if (!Number.isInteger(index) || index < 0 || index > MAX_LUN) throw new EngineError(`LUN ${index} is out of range 0..${MAX_LUN}`, "invalid", "index");
@@ -469,6 +550,7 @@ export class Engine {
     }
     const before = this.lunViews(tpg);
     const lun = new TpgLun(tpg, index, so, opts.alias ?? randomUUID().slice(-10));
+    lun.aluaGroup = group;
     tpg.luns.set(index, lun);
     so.exports.add(lun);
     tpg.generation++;
@@ -689,6 +771,14 @@ export class Engine {
       await so.backstore.close().catch(() => undefined);
     }
   }
+}
+
+/** Validates every attribute first (the state against the support flags being set with it), then sets them. */
+function loadAluaAttributes(group: AluaTargetPortGroup, attributes: Record<string, number>): void {
+  const next = { ...group.attributes, ...attributes };
+  for (const [k, v] of Object.entries(attributes)) checkAluaAttribute(k, v, next);
+  for (const k of ALUA_GROUP_ATTRIBUTES) group.attributes[k] = next[k];
+  group.pendingState = undefined;
 }
 
 function checkTpgAttribute(name: string, value: number): void {

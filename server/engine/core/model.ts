@@ -7,12 +7,18 @@ import { addressAllowed, type Cidr } from "./networks";
 import type { Backstore, BackstorePlugin } from "../backstores/backstore";
 import type { DeviceInfo, LunBinding, NexusIdentity, ResolvedLun, ScsiDevice, ScsiNexusView } from "../scsi/types";
 import type { AttributeMap, ParameterMap } from "./defaults";
+import { AluaTargetPortGroup, DEFAULT_ALUA_GROUP_ID, DEFAULT_ALUA_GROUP_NAME } from "./alua";
+import type { AluaPort } from "../scsi/alua";
 
 export class StorageObject implements DeviceInfo {
   /** Set by the engine right after construction. */
   device!: ScsiDevice;
   /** TPG LUNs that export this object. */
   readonly exports = new Set<TpgLun>();
+  /** ALUA target port groups by name, in creation order; `default_tg_pt_gp` (id 0) always first. */
+  readonly aluaGroups = new Map<string, AluaTargetPortGroup>();
+  /** Told after a group's state or status changes (SET TARGET PORT GROUPS, transitions): set by the engine. */
+  onAluaChange?: (group: AluaTargetPortGroup) => void;
 
   constructor(
     readonly plugin: BackstorePlugin,
@@ -25,7 +31,24 @@ export class StorageObject implements DeviceInfo {
     public vendorId: string,
     public productIdBase: string,
     public revision: string,
-  ) {}
+  ) {
+    this.aluaGroups.set(DEFAULT_ALUA_GROUP_NAME, new AluaTargetPortGroup(this, DEFAULT_ALUA_GROUP_NAME, DEFAULT_ALUA_GROUP_ID));
+  }
+
+  get defaultAluaGroup(): AluaTargetPortGroup {
+    return this.aluaGroups.get(DEFAULT_ALUA_GROUP_NAME)!;
+  }
+
+  /** DeviceInfo: the groups REPORT TARGET PORT GROUPS lists (ordered by id). */
+  aluaGroupList(): AluaTargetPortGroup[] {
+    return [...this.aluaGroups.values()].sort((a, b) => a.id - b.id);
+  }
+
+  /** DeviceInfo: the target port (TPG LUN) with this relative target port identifier. */
+  aluaPort(relativeTargetPortId: number): TpgLun | undefined {
+    for (const l of this.exports) if (l.tpg.relativeTargetPortId === relativeTargetPortId) return l;
+    return undefined;
+  }
 
   /** `/backstores/<plugin>/<name>`, the saveconfig.json reference. */
   get path(): string {
@@ -50,13 +73,20 @@ export class StorageObject implements DeviceInfo {
   }
 }
 
-export class TpgLun {
+export class TpgLun implements AluaPort {
+  /** The ALUA target port group of this port (LIO alua_tg_pt_gp_name). */
+  aluaGroup: AluaTargetPortGroup;
+  /** Secondary state Offline (LIO alua_tg_pt_offline). */
+  aluaOffline = false;
+
   constructor(
     readonly tpg: Tpg,
     readonly index: number,
     readonly storageObject: StorageObject,
     readonly alias: string,
-  ) {}
+  ) {
+    this.aluaGroup = storageObject.defaultAluaGroup;
+  }
 }
 
 export class MappedLun {
@@ -165,7 +195,7 @@ export class Tpg {
         const binding = byLun.get(lun);
         const tpgLun = binding && tpg.luns.get(binding.tpgLunIndex);
         if (!binding || !tpgLun) return undefined;
-        return { binding, device: tpgLun.storageObject.device, relativeTargetPortId: tpg.relativeTargetPortId };
+        return { binding, device: tpgLun.storageObject.device, relativeTargetPortId: tpg.relativeTargetPortId, alua: tpgLun };
       },
       luns(): number[] {
         refresh();

@@ -18,6 +18,7 @@ export const Opcode = {
   RELEASE_6: 0x17,
   MODE_SENSE_6: 0x1a,
   START_STOP_UNIT: 0x1b,
+  RECEIVE_DIAGNOSTIC_RESULTS: 0x1c,
   SEND_DIAGNOSTIC: 0x1d,
   PREVENT_ALLOW_MEDIUM_REMOVAL: 0x1e,
   READ_CAPACITY_10: 0x25,
@@ -32,6 +33,8 @@ export const Opcode = {
   READ_BUFFER: 0x3c,
   WRITE_SAME_10: 0x41,
   UNMAP: 0x42,
+  LOG_SELECT: 0x4c,
+  LOG_SENSE: 0x4d,
   MODE_SELECT_10: 0x55,
   RESERVE_10: 0x56,
   RELEASE_10: 0x57,
@@ -64,6 +67,9 @@ export const Opcode = {
 export const ServiceActionIn16 = { READ_CAPACITY_16: 0x10, GET_LBA_STATUS: 0x12, REPORT_REFERRALS: 0x13 } as const;
 /** MAINTENANCE IN service actions. */
 export const MaintenanceIn = { REPORT_TARGET_PORT_GROUPS: 0x0a, REPORT_SUPPORTED_OPERATION_CODES: 0x0c, REPORT_SUPPORTED_TMFS: 0x0d } as const;
+
+/** MAINTENANCE OUT service actions. */
+export const MaintenanceOut = { SET_TARGET_PORT_GROUPS: 0x0a } as const;
 
 /** CDB length from the group code (SPC-4 §4.2.5.1); 0 for variable length / vendor specific. */
 export function cdbLength(opcode: number): number {
@@ -291,6 +297,11 @@ export function parseRsoc(cdb: Buffer): RsocCdb {
 /** MAINTENANCE IN: REPORT TARGET PORT GROUPS. */
 export function parseReportTpgs(cdb: Buffer): { extendedHeader: boolean; allocationLength: number } {
   return { extendedHeader: (cdb[1] & 0xe0) === 0x20, allocationLength: cdb.readUInt32BE(6) };
+}
+
+/** MAINTENANCE OUT: SET TARGET PORT GROUPS (SPC-4 §6.45): PARAMETER LIST LENGTH in bytes 6-9. */
+export function parseSetTpgs(cdb: Buffer): { parameterListLength: number } {
+  return { parameterListLength: cdb.readUInt32BE(6) };
 }
 
 /** EXTENDED COPY(LID1) / RECEIVE COPY RESULTS. */

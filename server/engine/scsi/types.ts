@@ -113,6 +113,10 @@ export interface DeviceInfo {
   /** LIO storage-object attributes (lio-model.md §2.1), e.g. emulate_write_cache. */
   readonly attributes: Readonly<Record<string, number>>;
   readonly backstore: import("../backstores/backstore").Backstore;
+  /** ALUA target port groups (SPC-4 §5.16), ordered by id; absent: one implicit Active/Optimized group. */
+  aluaGroupList?(): readonly import("./alua").AluaGroupView[];
+  /** The target port with this relative target port identifier (STPG Offline names ports). */
+  aluaPort?(relativeTargetPortId: number): import("./alua").AluaPort | undefined;
 }
 
 /** A LUN as one nexus resolves it. */
@@ -122,6 +126,8 @@ export interface ResolvedLun {
   device: ScsiDevice;
   /** Relative Target Port Identifier of the TPG the nexus came through (VPD 0x83). */
   relativeTargetPortId: number;
+  /** The target port's ALUA group and secondary state; absent: Active/Optimized, implicit ALUA. */
+  alua?: import("./alua").AluaPort;
 }
 
 /** SCSI emulation of one logical unit, shared by every nexus that sees it. */
@@ -144,6 +150,8 @@ export interface ScsiDevice {
   nexusKeys?(): Iterable<string>;
   /** The LUN inventory of some nexuses changed: queue 3Fh/0Eh REPORTED LUNS DATA HAS CHANGED for those that match. */
   reportedLunsChanged?(match: (nexusKey: string) => boolean): void;
+  /** An ALUA group's access state changed: queue 2Ah/06h ASYMMETRIC ACCESS STATE CHANGED for every nexus but `except`. */
+  aluaStateChanged?(except?: string): void;
 }
 
 /** One I_T nexus's view of the target: built by core from the TPG and the node ACL. */

@@ -111,7 +111,7 @@ describe("procedures", () => {
 
   it("config.import reports what is not honoured and config.export returns the saveconfig text", async () => {
     const result = await api.config.import({ config: lioExample(fx.dir), clear: false });
-    expect(result.notHonoured).toContain("storage_objects[0].alua_tpgs ignored");
+    expect(result.notHonoured).toContain("targets[0].parameters.cmd_completion_affinity ignored");
     const text = await api.config.export();
     expect(JSON.parse(text).targets[0].wwn).toBe("iqn.2003-01.org.linux-iscsi.storage1.x8664:sn.8a3f5c21d9e0");
     const err = await rejection(api.config.import({ config: "{ not json", clear: true }));

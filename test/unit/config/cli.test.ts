@@ -42,7 +42,7 @@ describe("portico CLI, appliance stopped", () => {
   it("restoreconfig then saveconfig round-trips the objects; the not-honoured report goes to stderr", () => {
     const file = exampleFile();
     const restore = portico(["restoreconfig", file]);
-    expect(restore.stderr).toContain("storage_objects[0].alua_tpgs ignored");
+    expect(restore.stderr).toContain("targets[0].parameters.cmd_completion_affinity ignored");
     expect(restore.stdout).toContain("restored 2 storage object(s) and 1 target(s)");
     expect(restore.status).toBe(0);
     expect(fs.existsSync(path.join(dir, "vm01.img"))).toBe(true); // created as targetcli does, so the appliance finds it

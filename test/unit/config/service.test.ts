@@ -40,13 +40,10 @@ describe("importing the lio-model §1.5 example", () => {
     expect(result.storageObjects).toBe(3);
     expect(result.targets).toBe(1);
     expect(result.notHonoured).toEqual(
-      expect.arrayContaining([
-        "storage_objects[0].alua_tpgs ignored",
-        "storage_objects[1].alua_tpgs ignored",
-        "storage_objects[2].alua_tpgs ignored",
-        "targets[0].parameters.cmd_completion_affinity ignored",
-      ]),
+      expect.arrayContaining(["targets[0].parameters.cmd_completion_affinity ignored"]),
     );
+    // ALUA groups are honoured now (issue 13).
+    expect(result.notHonoured.filter((s) => s.includes("alua"))).toEqual([]);
     // CHAP is enforced by the fabric now: nothing about it is reported as not honoured.
     expect(result.notHonoured.filter((s) => /chap|discovery|authentication/.test(s))).toEqual([]);
 
@@ -72,6 +69,7 @@ describe("importing the lio-model §1.5 example", () => {
     expect(exported.storage_objects.map((s: any) => [s.plugin, s.name, s.wwn, s.size, s.dev ?? null])).toEqual(
       original.storage_objects.map((s: any) => [s.plugin, s.name, s.wwn, s.size, s.dev ?? null]),
     );
+    expect(exported.storage_objects.map((s: any) => s.alua_tpgs)).toEqual(original.storage_objects.map((s: any) => s.alua_tpgs));
     expect(exported.storage_objects[0].write_back).toBe(true);
     expect(exported.storage_objects[1].write_back).toBe(false);
     expect(exported.storage_objects[1].attributes.emulate_tpu).toBe(1);
@@ -100,7 +98,7 @@ describe("importing the lio-model §1.5 example", () => {
     expect(text.startsWith('{\n  "fabric_modules": [\n    {\n      "discovery_enable_auth": true,\n')).toBe(true);
     const keys = Object.keys(JSON.parse(text).storage_objects[0]);
     expect(keys).toEqual([...keys].sort());
-    expect(keys).toEqual(["aio", "attributes", "dev", "name", "plugin", "size", "write_back", "wwn"]);
+    expect(keys).toEqual(["aio", "alua_tpgs", "attributes", "dev", "name", "plugin", "size", "write_back", "wwn"]);
     expect(text).not.toContain("hw_block_size");
   });
 });
