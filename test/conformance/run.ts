@@ -3,13 +3,14 @@
  * classified by ../shared/tools/libiscsi-score (PASS, SKIP = passed but printed
  * [SKIPPED], FAIL, INCOMPLETE).
  *
- *   npx tsx test/conformance/run.ts [--kind ramdisk|fileio-thin|fileio|block]... [--json OUT] [--tests REGEX] [--tgt]
+ *   npx tsx test/conformance/run.ts [--kind ramdisk|fileio-thin|fileio|block|rbd]... [--json OUT] [--tests REGEX] [--tgt]
  *
  * --tgt also scores Debian's tgt on a fully provisioned file LUN in the same run.
  *
- * Without --kind it runs the four LUN kinds the bar names: a (thin) ramdisk, a thin
- * fileio, a fully provisioned fileio and a block LUN on a loop device; then the ReadOnly
- * suite against a write-protected ramdisk (ramdisk-readonly). The LUN is
+ * Without --kind it runs the five LUN kinds the appliance serves: a (thin) ramdisk, a thin
+ * fileio, a fully provisioned fileio, a block LUN on a loop device and an rbd LUN (a tcmu
+ * user:rbd object on an image of a single-node Ceph, test/support/ceph.ts, started once);
+ * then the ReadOnly suite against a write-protected ramdisk (ramdisk-readonly). The LUN is
  * reached through two portals of one TPG, so URL2 is a real second path for the
  * multipath tests. Exit code 1 on any FAIL or INCOMPLETE.
  *
@@ -23,6 +24,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { startCeph, type Ceph } from "../support/ceph";
 import { restoreDemo, type DemoStorageObject } from "../support/demo";
 import { startTgt } from "../support/tgt";
 import { freePort, waitForPort } from "../support/ports";
@@ -37,10 +39,17 @@ const MiB = 1024 * 1024;
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.conformance1";
 
 function scorerPath(): string {
-  // CI and developers have the project's shared/ folder beside the checkout.
-  const p = path.join(root, "..", "shared", "tools", "libiscsi-score");
-  if (existsSync(p)) return p;
-  throw new Error(`libiscsi-score not found at ${p}`);
+  // CI and developers have the project's shared/ folder beside the checkout; a git worktree
+  // sits one level deeper (shared/ beside its parent), so look upwards. LIBISCSI_SCORE overrides.
+  const tried: string[] = [];
+  if (process.env.LIBISCSI_SCORE) tried.push(process.env.LIBISCSI_SCORE);
+  for (let dir = path.dirname(root); ; dir = path.dirname(dir)) {
+    tried.push(path.join(dir, "shared", "tools", "libiscsi-score"));
+    if (path.dirname(dir) === dir) break;
+  }
+  const found = tried.find((p) => existsSync(p));
+  if (found) return found;
+  throw new Error(`libiscsi-score not found (looked at ${tried.join(", ")}; set LIBISCSI_SCORE)`);
 }
 
 interface KindScore {
@@ -72,6 +81,10 @@ function cleanupNoiseAfterPass(log: string, testName: string): boolean {
 
 const KNOWN_CONFLICT = "test passed; libiscsi's suite cleanup then hit the LUN-reset unit attention SAM-5 requires on every I_T nexus";
 
+/** The single-node Ceph behind the rbd kind: started on first use, stopped by pid at exit. */
+let ceph: Promise<Ceph> | undefined;
+let imageSeq = 0;
+
 async function runKind(kind: string): Promise<KindScore> {
   const dataDir = makeDataDir("portico-cu-");
   const [p1, p2] = [await freePort(), await freePort()];
@@ -98,6 +111,17 @@ async function runKind(kind: string): Promise<KindScore> {
     if (r.status !== 0) throw new Error(`losetup failed (root needed): ${r.stderr}`);
     loop = r.stdout.trim();
     so = { name: "cu", plugin: "block", dev: loop, write_back: false };
+  } else if (kind === "rbd") {
+    // As `rbd create` leaves it and ceph-iscsi names it: a tcmu user:rbd object on that image.
+    // One retry: on a shared machine another cluster may take a port between freePort and bind.
+    ceph ??= startCeph().catch((err: Error) => {
+      process.stdout.write(`conformance (rbd): Ceph did not start (${err.message.split("\n")[0]}), retrying once\n`);
+      return startCeph();
+    });
+    const c = await ceph;
+    const image = `cu${++imageSeq}`;
+    c.rbd("create", "--size", "128M", `rbd/${image}`);
+    so = { name: "cu", plugin: "user", size: 128 * MiB, config: `rbd/rbd/${image};conf=${c.conf};osd_op_timeout=30`, attributes: {} };
   } else throw new Error(`unknown --kind ${kind}`);
   restoreDemo(dataDir, {
     iqn: IQN,
@@ -159,9 +183,10 @@ async function runTgt(): Promise<void> {
 }
 
 async function main(): Promise<number> {
+  scorerPath(); // fail before starting anything
   if (args.includes("--tgt")) await runTgt().catch((err) => process.stdout.write(`tgt: could not run: ${err.message}\n`));
   const all: KindScore[] = [];
-  for (const kind of kinds.length ? kinds : ["ramdisk", "fileio-thin", "fileio", "block", "ramdisk-readonly"]) {
+  for (const kind of kinds.length ? kinds : ["ramdisk", "fileio-thin", "fileio", "block", "rbd", "ramdisk-readonly"]) {
     try {
       all.push(await runKind(kind));
     } catch (err) {
@@ -169,6 +194,7 @@ async function main(): Promise<number> {
       all.push({ kind, passed: 0, skipped: 0, failed: 1, results: {}, knownConflicts: {} });
     }
   }
+  if (ceph) await (await ceph.catch(() => undefined))?.stop();
   const sum = (k: "passed" | "skipped" | "failed") => all.reduce((n, r) => n + r[k], 0);
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ passed: sum("passed"), skipped: sum("skipped"), failed: sum("failed"), kinds: all }, null, 1));
   return sum("failed") > 0 ? 1 : 0;

@@ -11,7 +11,8 @@ import { portico } from "./portico";
 /** A saveconfig.json storage object: name and plugin, plus any fields (size, dev, wwn, attributes…). */
 export interface DemoStorageObject {
   name: string;
-  plugin: "ramdisk" | "fileio" | "block";
+  /** "user" is a tcmu user:rbd object (`config` = rbd/<pool>/<image>;conf=...), as ceph-iscsi writes it. */
+  plugin: "ramdisk" | "fileio" | "block" | "user";
   [field: string]: unknown;
 }
 
@@ -38,7 +39,7 @@ export function demoSaveconfig(t: DemoTarget): object {
             tag: 1,
             enable: true,
             attributes: { authentication: 0, generate_node_acls: 1, demo_mode_write_protect: 0, ...t.tpgAttributes },
-            luns: t.storageObjects.map((so, index) => ({ index, storage_object: `/backstores/${so.plugin}/${so.name}` })),
+            luns: t.storageObjects.map((so, index) => ({ index, storage_object: `/backstores/${so.plugin === "user" ? "user:rbd" : so.plugin}/${so.name}` })),
             portals: t.ports.map((port) => ({ ip_address: "127.0.0.1", port })),
             node_acls: [],
           },

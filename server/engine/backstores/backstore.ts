@@ -55,6 +55,11 @@ export interface Backstore {
   resize?(newSizeBytes: number): Promise<void>;
   /** block: the backing device's size now (re-read: the device may have grown since it was opened). Optional. */
   deviceSize?(): Promise<number>;
+  /**
+   * Attribute defaults that are facts of the opened storage (rbd: UNMAP limits from the
+   * image's object size); attributes given explicitly still win. Optional.
+   */
+  readonly attributeDefaults?: Readonly<Record<string, number>>;
   /** Flushes and releases file descriptors and memory. */
   close(): Promise<void>;
 }

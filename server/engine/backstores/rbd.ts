@@ -20,6 +20,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Asc, SenseError, SenseKey } from "../scsi/sense";
+import { rbdUnmapAttributes } from "../core/defaults";
 import type { Backstore } from "./backstore";
 import { parseRbdConfig, type RbdConfig } from "./rbd-config";
 
@@ -221,7 +222,11 @@ export class RbdBackstore implements Backstore {
     readonly features: number,
   ) {
     this.sizeBytes = sizeBytes;
+    this.attributeDefaults = rbdUnmapAttributes(objectSize, blockSize);
   }
+
+  /** UNMAP limits in this image's objects (tcmu-runner's: 4 objects per UNMAP, granularity one object). */
+  readonly attributeDefaults: Readonly<Record<string, number>>;
 
   /** Opens `rbd/<pool>/<image>` per the config string (tcmu-runner's form); the image must exist. */
   static async open(name: string, configText: string, blockSize: number): Promise<RbdBackstore> {

@@ -66,13 +66,16 @@ export function storageObjectAttributeDefaults(plugin: string, blockSize: number
       };
     case "rbd":
       // A thin RBD image: UNMAP is rbd discard, reads of discarded blocks return zeros (LBPME, LBPRZ).
+      // Unmap limits in the image's objects, as tcmu-runner's rbd handler reports them: at most
+      // 4 objects per UNMAP (one discard never floods the OSD queues), granularity one object
+      // (a whole-object discard deletes it; a partial one only zeroes). Here for rbd's default
+      // 4 MiB objects; rbdUnmapAttributes gives them for the image's own object size.
       return {
         ...common,
         hw_max_sectors: Math.floor(8388608 / blockSize),
         optimal_sectors: Math.floor(4194304 / blockSize),
-        max_unmap_lba_count: Math.floor(1073741824 / blockSize),
+        ...rbdUnmapAttributes(RBD_DEFAULT_OBJECT_SIZE, blockSize),
         max_unmap_block_desc_count: 1,
-        unmap_granularity: 1,
         unmap_zeroes_data: 1,
         emulate_tpu: 1,
         emulate_tpws: 1,
@@ -91,6 +94,15 @@ export function storageObjectAttributeDefaults(plugin: string, blockSize: number
         max_write_same_len: 0x1000,
       };
   }
+}
+
+/** rbd's default object size (rbd create --object-size, order 22). */
+export const RBD_DEFAULT_OBJECT_SIZE = 4 * 1024 * 1024;
+
+/** UNMAP limits of an rbd image with `objectSize`-byte objects (tcmu-runner rbd.c: 4 objects, granularity 1 object). */
+export function rbdUnmapAttributes(objectSize: number, blockSize: number): { max_unmap_lba_count: number; unmap_granularity: number } {
+  const objectBlocks = Math.max(1, Math.floor(objectSize / blockSize));
+  return { max_unmap_lba_count: 4 * objectBlocks, unmap_granularity: objectBlocks };
 }
 
 /** iSCSI TPG attributes (tpgt_N/attrib), TA_* defaults; targetcli sets authentication=0 on a new TPG. */

@@ -164,7 +164,7 @@ export class Engine {
       throw new EngineError(`cannot open ${key}: ${(err as Error).message}`, "io", spec.plugin === "ramdisk" ? "size" : "dev");
     });
     // Attributes that follow the backstore: block_size and write-back are facts of the backstore.
-    Object.assign(attributes, overrides, {
+    Object.assign(attributes, backstore.attributeDefaults, overrides, {
       block_size: backstore.blockSize,
       hw_block_size: backstore.blockSize,
       emulate_write_cache: backstore.writeBack ? 1 : 0,
@@ -247,6 +247,8 @@ export class Engine {
       const hw = storageObjectAttributeDefaults(so.plugin, reopened.blockSize);
       next.hw_max_sectors = hw.hw_max_sectors;
       if (next.optimal_sectors > next.hw_max_sectors) next.optimal_sectors = next.hw_max_sectors;
+      // Limits counted in blocks (rbd's UNMAP limits) follow the new block size.
+      Object.assign(next, reopened.attributeDefaults);
       so.device = this.options.createDevice(so);
       this.onStorageObjectCreated?.(so);
     }

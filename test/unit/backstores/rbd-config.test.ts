@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { formatRbdConfig, parseRbdConfig } from "@/server/engine/backstores/rbd-config";
 import { parseSaveconfig, toSaveconfig } from "@/server/config/saveconfig";
+import { rbdUnmapAttributes, storageObjectAttributeDefaults } from "@/server/engine/core/defaults";
+
+const MiB = 1024 * 1024;
 
 describe("tcmu user:rbd config string", () => {
   it("parses tcmu-runner's form with its defaults (/etc/ceph/ceph.conf, client admin, osd_op_timeout 30)", () => {
@@ -49,5 +52,22 @@ describe("saveconfig.json with tcmu user objects", () => {
 
   it("a user:rbd object with a bad config string is refused at import", () => {
     expect(() => parseSaveconfig(doc([{ ...rbd, config: "rbd/rbd/disk_1;bogus=1" }], []))).toThrow(/bogus/);
+  });
+});
+
+describe("rbd UNMAP limits (Block Limits VPD), as tcmu-runner's rbd handler reports them", () => {
+  it("allow 4 objects per UNMAP with a granularity of one object, in blocks of either size", () => {
+    // 4 MiB objects (rbd create's default): 16 MiB per UNMAP, whatever the block size.
+    expect(rbdUnmapAttributes(4 * MiB, 512)).toEqual({ max_unmap_lba_count: 32768, unmap_granularity: 8192 });
+    expect(rbdUnmapAttributes(4 * MiB, 4096)).toEqual({ max_unmap_lba_count: 4096, unmap_granularity: 1024 });
+    // An image made with --object-size 64K.
+    expect(rbdUnmapAttributes(64 * 1024, 512)).toEqual({ max_unmap_lba_count: 512, unmap_granularity: 128 });
+    // The defaults stored before the image is opened (restoreconfig offline) are the 4 MiB ones.
+    expect(storageObjectAttributeDefaults("rbd", 512)).toMatchObject(rbdUnmapAttributes(4 * MiB, 512));
+  });
+
+  it("stay within what initiators accept as a sane MAXIMUM UNMAP LBA COUNT (libiscsi: ≤ 1 Mi blocks)", () => {
+    // 1 GiB / 512 (2 Mi blocks) made libiscsi's Inquiry.BlockLimits fail on 512-byte rbd LUNs.
+    for (const bs of [512, 4096]) expect(storageObjectAttributeDefaults("rbd", bs).max_unmap_lba_count).toBeLessThanOrEqual(1024 * 1024);
   });
 });
