@@ -79,7 +79,7 @@ export class FactGatherer {
       for (const e of m.events({ types: ["login_failed"], from: now - windowMs, limit: 1000 })) {
         const k = `${e.initiatorName ?? ""}\u0000${e.targetName ?? ""}`;
         const f = byPair.get(k) ?? { initiator: e.initiatorName ?? "", target: e.targetName ?? "", count: 0, lastReason: e.reason ?? e.message ?? undefined, lastRemote: e.remote ?? undefined };
-        f.count++;
+        f.count += e.count; // a row aggregates a minute's refusals of one initiator, reason and address
         byPair.set(k, f);
       }
       loginFailures.push(...byPair.values());

@@ -2,7 +2,25 @@
  * The event log's front door for the rest of the server: `recordEvent()` appends an
  * event (a configuration change and who made it, a disconnect...) to history.db.
  * Before the monitor starts (unit tests, the CLI) it does nothing.
+ *
+ * Two logs: the audit log (AUDIT_TYPES: what administrators did, and sign-ins) and the
+ * activity log (everything initiators and the engine cause). They have separate tables and
+ * retention, so that no flood of refused iSCSI logins can push the audit trail out.
  */
+
+/** Event types that belong to the audit log (table audit_events). */
+export const AUDIT_TYPES: ReadonlySet<string> = new Set([
+  "config", // a configuration change: the procedure, the objects it changed (before → after)
+  "signin", // a console sign-in
+  "signin_failed", // a refused console sign-in (aggregated per user, reason and address per minute)
+  "signout",
+  "onboarding", // the first administrator created
+  "appliance_start",
+  "appliance_stop",
+]);
+
+/** Event types stored aggregated: one row per initiator/user, reason and source per minute, with a count. */
+export const AGGREGATED_TYPES: ReadonlySet<string> = new Set(["login_failed", "signin_failed"]);
 
 export interface EventInput {
   /** Wall-clock ms (default now). */
@@ -20,6 +38,8 @@ export interface EventInput {
   reason?: string;
   message?: string;
   detail?: Record<string, unknown>;
+  /** How many occurrences this event stands for (aggregated events; default 1). */
+  count?: number;
 }
 
 const SINK = Symbol.for("portico.eventSink");

@@ -1,7 +1,8 @@
 /**
  * Live monitoring in the appliance process: starts the 1 Hz sampler, stores its
- * minute aggregates (7 days) and the event log (30 days / 100 000 rows) in
- * history.db, serves GET /metrics, and answers the sessions/monitor/events routers.
+ * minute aggregates (7 days), the activity log (30 days / 100 000 rows) and the audit
+ * log (400 days / 1 000 000 rows, its own table) in history.db, serves GET /metrics,
+ * and answers the sessions/monitor/events routers.
  *
  * server/main.ts calls startMonitor() once; the routers find the instance with
  * getMonitor() (a process-wide registry: see toolchain.md on module singletons).
@@ -17,12 +18,17 @@ import { Counter, errorCount, SENSE_KEY_NAMES, STATUS_ERROR_NAMES, UNIT_ATTENTIO
 import { engineMonitor } from "../engine/index";
 import type { FabricEvent, IscsiFabric } from "../engine/iscsi/fabric";
 import { openHistory, type OpenedHistory } from "./db";
-import { ascMeaning, setEventSink, type EventInput } from "./events";
-import { events, minuteStats, monitorSettings } from "./schema";
+import { AGGREGATED_TYPES, ascMeaning, AUDIT_TYPES, setEventSink, type EventInput } from "./events";
+import { auditEvents, events, minuteStats, monitorSettings } from "./schema";
 
 export const MINUTE_RETENTION_MS = 7 * 24 * 3600_000;
 export const EVENT_RETENTION_MS = 30 * 24 * 3600_000;
 export const EVENT_MAX_ROWS = 100_000;
+/** The audit log's own retention: a year and a month, and a cap only a runaway could reach. */
+export const AUDIT_RETENTION_MS = 400 * 24 * 3600_000;
+export const AUDIT_MAX_ROWS = 1_000_000;
+/** Aggregated events (AGGREGATED_TYPES) share one row per key within this window. */
+export const AGGREGATE_WINDOW_MS = 60_000;
 const PRUNE_EVERY_MS = 3600_000;
 
 export type HistoryRange = "15m" | "1h" | "24h" | "7d";
@@ -59,6 +65,11 @@ export interface LunRow {
 
 export interface EventRow {
   id: number;
+  /** Which log the row is in: "audit" (audit_events) or "activity" (events). Ids are per log. */
+  log: EventLog;
+  /** How many occurrences the row stands for (aggregated refused logins and sign-ins), the last at lastAt. */
+  count: number;
+  lastAt: number | null;
   at: number;
   type: string;
   targetName: string | null;
@@ -73,13 +84,22 @@ export interface EventRow {
   detail: Record<string, unknown> | null;
 }
 
+export type EventLog = "audit" | "activity";
+
 export interface EventFilter {
+  /** One log only (default both, merged newest first). */
+  log?: EventLog;
   types?: string[];
+  /**
+   * Leave out reset notices: the unit attentions with ASC 29h (power on, reset, I_T nexus loss)
+   * every new session gets once per LUN (SPC-4 §6.x), which otherwise bury the log.
+   */
+  hideResetNotices?: boolean;
   target?: string;
   initiator?: string;
   from?: number;
   to?: number;
-  /** Rows with id < before (paging, newest first). */
+  /** Rows with id < before (paging, newest first; with both logs, each log's own ids). */
   before?: number;
   limit?: number;
 }
@@ -144,6 +164,12 @@ export class Monitor {
   private insertsSincePrune = 0;
   private readonly insertMinute;
   private readonly insertEvent;
+  private readonly insertAudit;
+  private readonly bumpEvent;
+  private readonly bumpAudit;
+  /** Aggregated events of the current window: key → the row that counts them. */
+  private aggregates = new Map<string, { id: number; table: EventLog }>();
+  private aggregateWindow = -1;
   private readonly onFabricEvent = (e: FabricEvent) =>
     this.record({ ...e, actor: undefined, message: e.message ?? (e.type.startsWith("unit_attention") ? ascMeaning(e.detail?.asc, e.detail?.ascq) : undefined) });
   private readonly unsubscribeMinute: () => void;
@@ -167,10 +193,16 @@ export class Monitor {
         @otherCommands, @readBytes, @writeBytes, @errors, @readP50Us, @readP99Us, @readMaxUs, @writeP50Us, @writeP99Us, @writeMaxUs,
         @avgQueueDepth, @maxQueueDepth)`,
     );
-    this.insertEvent = s.prepare(
-      `INSERT INTO events (at, type, target_name, tpg_tag, initiator_name, session_id, remote, lun, actor, reason, message, detail)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+    const insert = (table: string) =>
+      s.prepare(
+        `INSERT INTO ${table} (at, type, target_name, tpg_tag, initiator_name, session_id, remote, lun, actor, reason, message, detail, count)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+    this.insertEvent = insert("events");
+    this.insertAudit = insert("audit_events");
+    const bump = (table: string) => s.prepare(`UPDATE ${table} SET count = count + ?, last_at = max(coalesce(last_at, at), ?) WHERE id = ?`);
+    this.bumpEvent = bump("events");
+    this.bumpAudit = bump("audit_events");
     this.unsubscribeMinute = this.sampler.onMinute((rows) => this.storeMinutes(rows));
     this.fabric.events.on("event", this.onFabricEvent);
     setEventSink((e) => this.record(e));
@@ -250,28 +282,54 @@ export class Monitor {
     tx(rows);
   }
 
-  /** Appends to the event log; never throws (a full disk must not break a login). */
+  /**
+   * Appends to the audit log (events.ts AUDIT_TYPES) or the activity log; never throws (a full
+   * disk must not break a login). Refused logins and sign-ins (AGGREGATED_TYPES) are counted on
+   * one row per initiator or user, reason and source address per minute.
+   */
   record(e: EventInput): void {
     if (this.closed) return;
     try {
-      this.insertEvent.run(
-        e.at ?? Date.now(), e.type, e.targetName ?? null, e.tpgTag ?? null, e.initiatorName ?? null, e.sessionId ?? null,
+      const table: EventLog = AUDIT_TYPES.has(e.type) ? "audit" : "activity";
+      const at = e.at ?? Date.now();
+      const count = Math.max(1, Math.floor(e.count ?? 1));
+      let key: string | undefined;
+      if (AGGREGATED_TYPES.has(e.type)) {
+        const window = Math.floor(at / AGGREGATE_WINDOW_MS);
+        if (window !== this.aggregateWindow) {
+          this.aggregates = new Map();
+          this.aggregateWindow = window;
+        }
+        key = [e.type, e.initiatorName ?? "", e.actor ?? "", e.targetName ?? "", e.reason ?? "", addressOf(e.remote)].join("\u0000");
+        const row = this.aggregates.get(key);
+        if (row && (row.table === "audit" ? this.bumpAudit : this.bumpEvent).run(count, at, row.id).changes === 1) return;
+      }
+      const r = (table === "audit" ? this.insertAudit : this.insertEvent).run(
+        at, e.type, e.targetName ?? null, e.tpgTag ?? null, e.initiatorName ?? null, e.sessionId ?? null,
         e.remote ?? null, e.lun ?? null, e.actor ?? null, e.reason ?? null, e.message ?? null,
-        e.detail && Object.keys(e.detail).length ? JSON.stringify(e.detail) : null,
+        e.detail && Object.keys(e.detail).length ? JSON.stringify(e.detail) : null, count,
       );
-      // A login flood must not outgrow the cap between hourly prunes.
+      if (key !== undefined) {
+        // Bounded: a flood of distinct keys within one minute starts new rows rather than growing the map.
+        if (this.aggregates.size >= 10_000) this.aggregates.clear();
+        this.aggregates.set(key, { id: Number(r.lastInsertRowid), table });
+      }
+      // A flood must not outgrow the caps between hourly prunes.
       if (++this.insertsSincePrune >= 5_000) this.prune();
     } catch (err) {
       process.stderr.write(`portico: event log: ${(err as Error).message}\n`);
     }
   }
 
+  /** Retention: minutes 7 days; the activity log 30 days / 100 000 rows; the audit log, apart, 400 days / 1 000 000 rows. */
   prune(now = Date.now()): void {
     this.insertsSincePrune = 0;
     const s = this.history.sqlite;
     s.prepare("DELETE FROM minute_stats WHERE minute < ?").run(now - MINUTE_RETENTION_MS);
     s.prepare("DELETE FROM events WHERE at < ?").run(now - EVENT_RETENTION_MS);
     s.prepare("DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)").run(EVENT_MAX_ROWS);
+    s.prepare("DELETE FROM audit_events WHERE at < ?").run(now - AUDIT_RETENTION_MS);
+    s.prepare("DELETE FROM audit_events WHERE id <= (SELECT id FROM audit_events ORDER BY id DESC LIMIT 1 OFFSET ?)").run(AUDIT_MAX_ROWS);
   }
 
   /** Registers every configured LUN with the counters and forgets deleted ones. */
@@ -414,29 +472,45 @@ export class Monitor {
       .all();
   }
 
+  /** The audit and activity logs (or one of them), newest first, filtered. */
   events(f: EventFilter = {}): EventRow[] {
-    const where: SQL[] = [];
-    if (f.types?.length) where.push(sql`${events.type} in ${f.types}`);
-    if (f.target) where.push(like(events.targetName, `%${escapeLike(f.target)}%`));
-    if (f.initiator) where.push(like(events.initiatorName, `%${escapeLike(f.initiator)}%`));
-    if (f.from !== undefined) where.push(gte(events.at, f.from));
-    if (f.to !== undefined) where.push(lte(events.at, f.to));
-    if (f.before !== undefined) where.push(lt(events.id, f.before));
-    const rows = this.history.db
-      .select()
-      .from(events)
-      .where(where.length ? and(...where) : undefined)
-      .orderBy(desc(events.id))
-      .limit(Math.min(Math.max(f.limit ?? 100, 1), 1000))
-      .all();
-    return rows.map((r) => ({ ...r, detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null }));
+    const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
+    const logs: EventLog[] = f.log ? [f.log] : ["audit", "activity"];
+    const rows: EventRow[] = [];
+    for (const log of logs) {
+      const t = log === "audit" ? auditEvents : events;
+      const where: SQL[] = [];
+      if (f.types?.length) where.push(sql`${t.type} in ${f.types}`);
+      if (f.hideResetNotices) {
+        where.push(sql`not (${t.type} in ('unit_attention', 'unit_attention_raised') and coalesce(json_extract(${t.detail}, '$.asc'), -1) = 41)`);
+      }
+      if (f.target) where.push(like(t.targetName, `%${escapeLike(f.target)}%`));
+      if (f.initiator) where.push(like(t.initiatorName, `%${escapeLike(f.initiator)}%`));
+      if (f.from !== undefined) where.push(gte(sql`coalesce(${t.lastAt}, ${t.at})`, f.from));
+      if (f.to !== undefined) where.push(lte(t.at, f.to));
+      if (f.before !== undefined) where.push(lt(t.id, f.before));
+      const got = this.history.db
+        .select()
+        .from(t)
+        .where(where.length ? and(...where) : undefined)
+        .orderBy(desc(t.id))
+        .limit(limit)
+        .all();
+      for (const r of got) rows.push({ ...r, log, detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null });
+    }
+    if (logs.length === 1) return rows;
+    return rows.sort((a, b) => b.at - a.at || (a.log === b.log ? b.id - a.id : a.log === "audit" ? -1 : 1)).slice(0, limit);
   }
 
-  /** Distinct values for the Events page's filter menus. */
+  /** Distinct values for the Events page's filter menus (both logs). */
   eventFacets() {
     const s = this.history.sqlite;
     const col = (c: string) =>
-      (s.prepare(`SELECT DISTINCT ${c} AS v FROM events WHERE ${c} IS NOT NULL ORDER BY ${c} LIMIT 200`).all() as { v: string }[]).map((r) => r.v);
+      (
+        s
+          .prepare(`SELECT v FROM (SELECT DISTINCT ${c} AS v FROM events WHERE ${c} IS NOT NULL UNION SELECT DISTINCT ${c} AS v FROM audit_events WHERE ${c} IS NOT NULL) ORDER BY v LIMIT 200`)
+          .all() as { v: string }[]
+      ).map((r) => r.v);
     return { types: col("type"), targets: col("target_name"), initiators: col("initiator_name") };
   }
 
@@ -494,6 +568,13 @@ function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** The address part of a remote ("10.0.0.5:51234", "::1:51234", "[fe80::1]:51234"): aggregation ignores the source port. */
+function addressOf(remote: string | undefined): string {
+  if (!remote) return "";
+  const m = /^\[?(.*?)\]?:\d+$/.exec(remote);
+  return m ? m[1] : remote;
 }
 
 function escapeLike(s: string): string {

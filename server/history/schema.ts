@@ -1,6 +1,7 @@
 /**
  * The monitoring history, in its own SQLite file (`<data dir>/history.db`, migrations in
- * drizzle-history/): minute aggregates (7 days), the event log (30 days / 100 000 rows)
+ * drizzle-history/): minute aggregates (7 days), the activity log (30 days / 100 000 rows), the
+ * audit log (its own table: 400 days / 1 000 000 rows)
  * and the monitoring settings (the /metrics token). Kept apart from the configuration
  * database so that history churn never touches the configuration's file or migrations.
  */
@@ -40,31 +41,47 @@ export const minuteStats = sqliteTable(
   (t) => [primaryKey({ columns: [t.scope, t.key, t.minute] }), index("minute_stats_minute").on(t.minute)],
 );
 
-/** The event log: logins, logouts, refused logins, resets, unit attentions, configuration changes. */
-export const events = sqliteTable(
-  "events",
-  {
-    id: integer("id").primaryKey({ autoIncrement: true }),
-    /** Wall-clock ms. */
-    at: integer("at").notNull(),
-    /** login | logout | login_failed | reset | unit_attention | config */
-    type: text("type").notNull(),
-    targetName: text("target_name"),
-    tpgTag: integer("tpg_tag"),
-    initiatorName: text("initiator_name"),
-    sessionId: text("session_id"),
-    remote: text("remote"),
-    lun: integer("lun"),
-    /** Who made a configuration change: the console user, "cli", or "console". */
-    actor: text("actor"),
-    /** login_failed: the reason label; logout: why the session ended; config: the procedure path. */
-    reason: text("reason"),
-    message: text("message"),
-    /** JSON object with the rest. */
-    detail: text("detail"),
-  },
-  (t) => [index("events_at").on(t.at), index("events_type_at").on(t.type, t.at)],
-);
+/**
+ * The columns both logs share. `count`/`lastAt`: an aggregated event (repeated refused logins or
+ * sign-ins: one row per initiator or user, reason and source per minute) stands for `count` of them,
+ * the first at `at`, the last at `lastAt`.
+ */
+const eventColumns = () => ({
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  /** Wall-clock ms. */
+  at: integer("at").notNull(),
+  /** login | logout | login_failed | reset | unit_attention | config | signin | ... (events.ts AUDIT_TYPES go to audit_events) */
+  type: text("type").notNull(),
+  targetName: text("target_name"),
+  tpgTag: integer("tpg_tag"),
+  initiatorName: text("initiator_name"),
+  sessionId: text("session_id"),
+  remote: text("remote"),
+  lun: integer("lun"),
+  /** Who made a configuration change: the console user, "cli", or "console". */
+  actor: text("actor"),
+  /** login_failed: the reason label; logout: why the session ended; config: the procedure path. */
+  reason: text("reason"),
+  message: text("message"),
+  /** JSON object with the rest. */
+  detail: text("detail"),
+  count: integer("count").notNull().default(1),
+  lastAt: integer("last_at"),
+});
+
+/**
+ * The activity log: logins, logouts, refused logins, resets, unit attentions, alerts (30 days /
+ * 100 000 rows). What initiators can cause lands here, never in audit_events.
+ */
+export const events = sqliteTable("events", eventColumns(), (t) => [index("events_at").on(t.at), index("events_type_at").on(t.type, t.at)]);
+
+/**
+ * The audit log: configuration changes (what changed, before → after, secrets masked), console
+ * sign-ins and refused sign-ins, onboarding, appliance starts and stops, with who and from where.
+ * Its own table and retention (server/history/monitor.ts AUDIT_RETENTION_MS / AUDIT_MAX_ROWS), so
+ * that no flood of initiator events can push it out (issue 15 item 6).
+ */
+export const auditEvents = sqliteTable("audit_events", eventColumns(), (t) => [index("audit_events_at").on(t.at), index("audit_events_type_at").on(t.type, t.at)]);
 
 /** Monitoring settings (key/value), e.g. `metrics_token`. */
 export const monitorSettings = sqliteTable("monitor_settings", {

@@ -137,9 +137,10 @@ export class IscsiClient {
     );
   }
 
-  static connect(port: number, host = "127.0.0.1"): Promise<IscsiClient> {
+  /** `localAddress`: the source address (another loopback address, 127.0.0.2, is another initiator host). */
+  static connect(port: number, host = "127.0.0.1", localAddress?: string): Promise<IscsiClient> {
     return new Promise((resolve, reject) => {
-      const s = net.connect({ port, host }, () => {
+      const s = net.connect({ port, host, ...(localAddress ? { localAddress } : {}) }, () => {
         s.setNoDelay(true);
         resolve(new IscsiClient(s));
       });

@@ -94,9 +94,9 @@ export class RawConnection {
     socket.on("error", () => undefined);
   }
 
-  static connect(port: number, host = "127.0.0.1"): Promise<RawConnection> {
+  static connect(port: number, host = "127.0.0.1", localAddress?: string): Promise<RawConnection> {
     return new Promise((resolve, reject) => {
-      const s = net.connect({ port, host }, () => resolve(new RawConnection(s)));
+      const s = net.connect({ port, host, ...(localAddress ? { localAddress } : {}) }, () => resolve(new RawConnection(s)));
       s.once("error", reject);
     });
   }

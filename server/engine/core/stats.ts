@@ -259,6 +259,7 @@ export const LOGIN_FAILURE_REASONS = [
   "protocol_error", // malformed PDU, bad sequence
   "timeout", // login did not finish in time
   "connection_lost", // socket closed during login
+  "throttled", // refused unheard: too many failed logins from the address (iscsi/throttle.ts)
 ] as const;
 export type LoginFailureReason = (typeof LOGIN_FAILURE_REASONS)[number];
 

@@ -43,6 +43,8 @@ export interface ConnectionHost {
   /** Turns a completed login into a session (TSIH, reinstatement), or refuses it. */
   completeLogin(conn: Connection, login: LoginMachine, h: LoginRequestHeader): Session | LoginFailure;
   loginFailed(conn: Connection, login: LoginMachine, failure: LoginFailure): void;
+  /** A reason to refuse this connection's login before evaluating it (the address is throttled). */
+  loginRefusal?(conn: Connection): LoginFailure | undefined;
   connectionClosed(conn: Connection): void;
   dispatch(task: Task, view: ScsiNexusView): Promise<ScsiResult>;
   /** Every live session (LUN and target resets reach beyond this nexus). */

@@ -17,6 +17,7 @@ import { Connection, type ConnectionHost, type LogFn } from "./connection";
 import { LoginStatus, type LoginEnv, type LoginFailure, type LoginMachine } from "./login";
 import type { LoginRequestHeader } from "./pdu";
 import { Session, type Task } from "./session";
+import { LoginThrottle, type LoginThrottleOptions } from "./throttle";
 
 export interface IscsiFabricOptions {
   /**
@@ -38,6 +39,11 @@ export interface IscsiFabricOptions {
   dispatch?: (task: ScsiTask, view: ScsiNexusView) => Promise<ScsiResult>;
   /** IO statistics (default: a new IoStats, counting on). */
   stats?: IoStats;
+  /**
+   * Refuse logins from an address after repeated authentication/authorization failures
+   * (throttle.ts; default DEFAULT_LOGIN_THROTTLE), `false` to turn it off.
+   */
+  loginThrottle?: Partial<LoginThrottleOptions> | false;
 }
 
 /**
@@ -69,7 +75,16 @@ const STATS_REASON: Record<string, StatsLoginFailureReason | undefined> = {
   "protocol error": "protocol_error",
   "missing parameter": "missing_parameter",
   "invalid initiator name": "initiator_error",
+  "too many failures": "throttled",
 };
+
+/**
+ * Failures that count towards throttling an address: refusals of who the initiator says it is
+ * or what it may reach (RFC 7143 §11.13.5 0201 authentication, 0202 authorization, 0203 not
+ * found), which is what guessing a CHAP secret, an ACL name or a target name produces.
+ * Protocol errors and timeouts are not guesses.
+ */
+const THROTTLED_STATUSES = new Set([LoginStatus.AUTH_FAILURE, LoginStatus.AUTHORIZATION_FAILURE, LoginStatus.NOT_FOUND]);
 
 export interface LoginFailureRecord {
   reason: string;
@@ -98,6 +113,8 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
   readonly stats: IoStats;
   /** 'event' (FabricEvent): a bounded stream for the event log; listeners must not throw. */
   readonly events = new EventEmitter();
+  /** Per-address login throttling (undefined: off). */
+  readonly loginThrottle: LoginThrottle | undefined;
 
   constructor(
     readonly engine: Engine,
@@ -110,6 +127,7 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     this.attributeSecondMs = options.attributeSecondMs ?? 1000;
     this.dispatchFn = options.dispatch ?? dispatchScsi;
     this.stats = options.stats ?? new IoStats();
+    this.loginThrottle = options.loginThrottle === false ? undefined : new LoginThrottle(options.loginThrottle ?? {});
   }
 
   // ---- FabricDriver ------------------------------------------------------------------------------
@@ -260,7 +278,27 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     return session;
   }
 
+  /**
+   * Checked on a new connection's first Login Request, before anything in it is evaluated: an
+   * address that failed too often is refused with Service Unavailable (0301, "retry later",
+   * RFC 7143 §11.13.5) until its refusal period ends.
+   */
+  loginRefusal(conn: Connection): LoginFailure | undefined {
+    const r = this.loginThrottle?.refusal(conn.remoteAddress, Date.now());
+    if (!r) return undefined;
+    const seconds = Math.ceil(r.retryAfterMs / 1000);
+    return {
+      status: LoginStatus.SERVICE_UNAVAILABLE,
+      reason: "too many failures",
+      message: `${r.failures} failed logins from ${r.address}: refused for ${seconds} more second${seconds === 1 ? "" : "s"}`,
+    };
+  }
+
   loginFailed(conn: Connection, login: LoginMachine, failure: LoginFailure): void {
+    if (this.loginThrottle && THROTTLED_STATUSES.has(failure.status as never)) {
+      const delay = this.loginThrottle.failed(conn.remoteAddress, Date.now());
+      if (delay > 0) this.log("warn", `iSCSI logins from ${conn.remoteAddress} refused for ${Math.ceil(delay / 1000)} s after repeated failures`, { remote: conn.describe });
+    }
     this.log("info", `iSCSI login refused: ${failure.message}`, {
       status: `0x${failure.status.toString(16).padStart(4, "0")}`, reason: failure.reason, initiator: login.initiatorName || undefined, remote: conn.describe,
     });

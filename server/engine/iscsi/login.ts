@@ -51,7 +51,8 @@ export type LoginFailureReason =
   | "protocol error"
   | "session does not exist"
   | "too many connections"
-  | "login timeout";
+  | "login timeout"
+  | "too many failures";
 
 export interface LoginFailure {
   status: number;

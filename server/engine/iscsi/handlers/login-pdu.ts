@@ -27,6 +27,9 @@ export function handleLoginPdu(c: Connection, pdu: Pdu): void {
     // RFC 7143 §11.13.4: the first Login Response's StatSN starts the connection's StatSN.
     c.statSN = h.expStatSN;
     c.cid = h.cid;
+    // A throttled address is refused before its keys are looked at: no guess is evaluated.
+    const refused = c.host.loginRefusal?.(c);
+    if (refused) return failLogin(c, h, refused);
   } else {
     const why = loginSequenceProblem(h, c.login.first!, c.statSN);
     if (why) return failLogin(c, h, protocolError(why));
