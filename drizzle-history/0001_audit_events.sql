@@ -20,6 +20,6 @@ CREATE INDEX `audit_events_at` ON `audit_events` (`at`);--> statement-breakpoint
 CREATE INDEX `audit_events_type_at` ON `audit_events` (`type`,`at`);--> statement-breakpoint
 ALTER TABLE `events` ADD `count` integer DEFAULT 1 NOT NULL;--> statement-breakpoint
 ALTER TABLE `events` ADD `last_at` integer;--> statement-breakpoint
-INSERT INTO `audit_events` (`at`, `type`, `target_name`, `tpg_tag`, `initiator_name`, `session_id`, `remote`, `lun`, `actor`, `reason`, `message`, `detail`)
-  SELECT `at`, `type`, `target_name`, `tpg_tag`, `initiator_name`, `session_id`, `remote`, `lun`, `actor`, `reason`, `message`, `detail` FROM `events` WHERE `type` = 'config' ORDER BY `id`;--> statement-breakpoint
+INSERT INTO `audit_events` (`id`, `at`, `type`, `target_name`, `tpg_tag`, `initiator_name`, `session_id`, `remote`, `lun`, `actor`, `reason`, `message`, `detail`)
+  SELECT `id`, `at`, `type`, `target_name`, `tpg_tag`, `initiator_name`, `session_id`, `remote`, `lun`, `actor`, `reason`, `message`, `detail` FROM `events` WHERE `type` = 'config' ORDER BY `id`;--> statement-breakpoint
 DELETE FROM `events` WHERE `type` = 'config';

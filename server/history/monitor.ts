@@ -65,7 +65,7 @@ export interface LunRow {
 
 export interface EventRow {
   id: number;
-  /** Which log the row is in: "audit" (audit_events) or "activity" (events). Ids are per log. */
+  /** Which log the row is in: "audit" (audit_events) or "activity" (events). Ids are unique across both, in recording order. */
   log: EventLog;
   /** How many occurrences the row stands for (aggregated refused logins and sign-ins), the last at lastAt. */
   count: number;
@@ -99,7 +99,7 @@ export interface EventFilter {
   initiator?: string;
   from?: number;
   to?: number;
-  /** Rows with id < before (paging, newest first; with both logs, each log's own ids). */
+  /** Rows with id < before (paging, newest first). */
   before?: number;
   limit?: number;
 }
@@ -170,6 +170,8 @@ export class Monitor {
   /** Aggregated events of the current window: key → the row that counts them. */
   private aggregates = new Map<string, { id: number; table: EventLog }>();
   private aggregateWindow = -1;
+  /** The next event id: one sequence for both logs, so that merged they keep the order events were recorded in. */
+  private nextId: number;
   private readonly onFabricEvent = (e: FabricEvent) =>
     this.record({ ...e, actor: undefined, message: e.message ?? (e.type.startsWith("unit_attention") ? ascMeaning(e.detail?.asc, e.detail?.ascq) : undefined) });
   private readonly unsubscribeMinute: () => void;
@@ -195,9 +197,11 @@ export class Monitor {
     );
     const insert = (table: string) =>
       s.prepare(
-        `INSERT INTO ${table} (at, type, target_name, tpg_tag, initiator_name, session_id, remote, lun, actor, reason, message, detail, count)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO ${table} (id, at, type, target_name, tpg_tag, initiator_name, session_id, remote, lun, actor, reason, message, detail, count)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
+    const maxId = s.prepare("SELECT max(coalesce((SELECT max(id) FROM events), 0), coalesce((SELECT max(id) FROM audit_events), 0)) AS n").get() as { n: number };
+    this.nextId = maxId.n + 1;
     this.insertEvent = insert("events");
     this.insertAudit = insert("audit_events");
     const bump = (table: string) => s.prepare(`UPDATE ${table} SET count = count + ?, last_at = max(coalesce(last_at, at), ?) WHERE id = ?`);
@@ -304,15 +308,17 @@ export class Monitor {
         const row = this.aggregates.get(key);
         if (row && (row.table === "audit" ? this.bumpAudit : this.bumpEvent).run(count, at, row.id).changes === 1) return;
       }
-      const r = (table === "audit" ? this.insertAudit : this.insertEvent).run(
-        at, e.type, e.targetName ?? null, e.tpgTag ?? null, e.initiatorName ?? null, e.sessionId ?? null,
+      const id = this.nextId;
+      (table === "audit" ? this.insertAudit : this.insertEvent).run(
+        id, at, e.type, e.targetName ?? null, e.tpgTag ?? null, e.initiatorName ?? null, e.sessionId ?? null,
         e.remote ?? null, e.lun ?? null, e.actor ?? null, e.reason ?? null, e.message ?? null,
         e.detail && Object.keys(e.detail).length ? JSON.stringify(e.detail) : null, count,
       );
+      this.nextId = id + 1;
       if (key !== undefined) {
         // Bounded: a flood of distinct keys within one minute starts new rows rather than growing the map.
         if (this.aggregates.size >= 10_000) this.aggregates.clear();
-        this.aggregates.set(key, { id: Number(r.lastInsertRowid), table });
+        this.aggregates.set(key, { id, table });
       }
       // A flood must not outgrow the caps between hourly prunes.
       if (++this.insertsSincePrune >= 5_000) this.prune();
@@ -499,7 +505,7 @@ export class Monitor {
       for (const r of got) rows.push({ ...r, log, detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null });
     }
     if (logs.length === 1) return rows;
-    return rows.sort((a, b) => b.at - a.at || (a.log === b.log ? b.id - a.id : a.log === "audit" ? -1 : 1)).slice(0, limit);
+    return rows.sort((a, b) => b.id - a.id).slice(0, limit);
   }
 
   /** Distinct values for the Events page's filter menus (both logs). */
