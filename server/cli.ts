@@ -231,6 +231,11 @@ async function status(): Promise<void> {
   if (running) {
     const h = s.health;
     if (!h.fabric.loaded) process.stdout.write(`iSCSI fabric: NOT LOADED (${h.fabric.error}): no initiator can connect\n`);
+    const cl = s.cluster;
+    if (cl) {
+      process.stdout.write(`cluster: node ${cl.node}, etcd ${cl.endpoints.join(", ")}: ${cl.connected ? "joined" : `NOT JOINED (${cl.error})`}\n`);
+      for (const m of cl.members) process.stdout.write(`  member ${m.name}${m.self ? " (this node)" : ""}: console ${m.consoleUrl ?? "-"}, portals ${m.portals.join(" ") || "none"}\n`);
+    }
     const uncaught = h.uncaught.exceptions + h.uncaught.rejections;
     if (uncaught > 0) process.stdout.write(`uncaught errors: ${uncaught} (last: ${h.uncaught.last?.message}; see the event log)\n`);
     for (const p of s.portals) process.stdout.write(`  portal ${p.key} (${p.wwn} tpg${p.tag}): ${p.listening ? "listening" : `not listening${p.error ? `: ${p.error}` : ""}`}\n`);

@@ -32,6 +32,9 @@ import { openDatabase, type OpenedDatabase } from "./db";
 import { DataDirLockedError, lockDataDir, type DataDirLock } from "./db/lock";
 import { handleMonitorHttp, startMonitor, stopMonitor } from "./history/monitor";
 import type { Engine } from "./engine/core/engine";
+import { ClusterMembership } from "./cluster/membership";
+import { setCluster } from "./cluster";
+import { readClusterSettings, type ClusterSettings } from "./cluster/settings";
 import { logFabricFailure, noteFabricFailure, noteUncaught } from "./health";
 import { packageRoot, readRuntime, readSettings, removeRuntime, version, writeRuntime } from "./runtime";
 
@@ -83,6 +86,12 @@ async function main(): Promise<void> {
   try {
     // With a login in front of it, the console may listen on every address (the LAN) by default.
     settings = readSettings({ ...process.env, PORTICO_HTTP_HOST: process.env.PORTICO_HTTP_HOST || "0.0.0.0" });
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  let clusterSettings: ClusterSettings | undefined;
+  try {
+    clusterSettings = readClusterSettings();
   } catch (err) {
     fail((err as Error).message);
   }
@@ -218,6 +227,20 @@ async function main(): Promise<void> {
   if (consoleHandler.note) log(`portico: ${consoleHandler.note}`);
   for (const w of warnings) log(`portico: restore warning: ${w.object}: ${w.reason}`);
 
+  // A cluster member registers under a leased key once it serves; etcd unreachable is a status and a retry, never a stop.
+  let cluster: ClusterMembership | undefined;
+  if (clusterSettings) {
+    const name = clusterSettings.node;
+    cluster = new ClusterMembership(
+      clusterSettings.endpoints,
+      () => ({ name, version: app.version, consoleUrl: app.url ?? null, portals: engine.fabric ? engine.portalKeys() : [], startedAt: new Date(startedAt).toISOString(), pid: process.pid, host: os.hostname() }),
+      log,
+    );
+    setCluster(cluster);
+    void cluster.start();
+    log(`portico: cluster: node ${name}, etcd ${clusterSettings.endpoints.join(", ")}`);
+  }
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -229,6 +252,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_TIMEOUT_MS);
     hard.unref();
+    await cluster?.stop(); // leave first: the others see this node go at once
     alerts.stop();
     server.close();
     server.closeIdleConnections();

@@ -1,5 +1,6 @@
 import { alertsRouter } from "./routers/alerts";
 import { authRouter } from "./routers/auth";
+import { clusterRouter } from "./routers/cluster";
 import { configRouter } from "./routers/config";
 import { hostRouter } from "./routers/host";
 import { onboardingRouter } from "./routers/onboarding";
@@ -29,6 +30,7 @@ export const appRouter = router({
   alerts: alertsRouter,
   shell: shellRouter,
   targetWizard: targetWizardRouter,
+  cluster: clusterRouter,
 });
 
 export type AppRouter = typeof appRouter;

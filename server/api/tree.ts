@@ -8,6 +8,7 @@ import type { ConfigService } from "../config/service";
 import type { SessionInfo } from "../engine/core/engine";
 import { portalKey } from "../engine/core/names";
 import { processHealth } from "../health";
+import { getCluster } from "../cluster";
 
 export interface PortalView {
   ip: string;
@@ -102,6 +103,8 @@ export function engineStatus(service: ConfigService, app: { version: string; sta
     fabric: Boolean(service.engine.fabric),
     /** Why the fabric did not load, and errors that escaped every handler (server/health.ts). */
     health: processHealth(),
+    /** Cluster membership (null on a single appliance). */
+    cluster: getCluster()?.status() ?? null,
     counts: {
       storageObjects: tree.storageObjects.length,
       targets: tree.targets.length,
