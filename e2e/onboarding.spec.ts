@@ -126,7 +126,13 @@ test("onboarding: every page leads to the wizard, bad inputs are shown at their 
   // 8: connection instructions
   await expect(page.getByTestId("onboarding-done")).toBeVisible({ timeout: 30_000 });
   await expect(page.getByTestId("instructions-linux")).toContainText(`iscsiadm -m node -T ${TARGET} -p 127.0.0.1:${iscsiPort} --login`);
-  await expect(page.getByTestId("instructions-url")).toContainText(`iscsi://${CHAP_USER}%<secret>@127.0.0.1:${iscsiPort}/${TARGET}/0`);
+  // Built from the configuration: the ACL's initiator name, CHAP required, the secret masked until revealed.
+  await expect(page.getByTestId("instructions-url")).toContainText(`iscsi://${CHAP_USER}%••••••••@127.0.0.1:${iscsiPort}/${TARGET}/0`);
+  await expect(page.getByTestId("instructions-linux")).toContainText(`InitiatorName=${INITIATOR}`);
+  await expect(page.getByTestId("instructions-linux")).toContainText("node.session.auth.authmethod -v CHAP");
+  await expect(page.getByTestId("connection-instructions")).not.toContainText(CHAP_SECRET);
+  await page.getByTestId("instructions-reveal").click();
+  await expect(page.getByTestId("instructions-url")).toContainText(`iscsi://${CHAP_USER}%${CHAP_SECRET}@127.0.0.1:${iscsiPort}/${TARGET}/0`);
   await shot(page, testInfo, "onboarding-8-connect");
   await page.getByRole("button", { name: "Open the console" }).click();
   await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible();

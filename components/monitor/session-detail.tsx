@@ -11,6 +11,7 @@ import { historyToPoints, LiveBadge, useLiveFeed, useLiveLatest, type SampleEven
 import { DisconnectDialog, Parameters, withLiveRates, type SessionRow } from "./sessions";
 import { Badge, Button, Card, EmptyState, ErrorState, LoadingState, td, th } from "@/components/ui";
 import { Stat } from "@/components/ui/stat";
+import { ConnectionInstructions } from "@/components/onboarding/instructions";
 
 export function SessionDetailPage({ id }: { id: string }) {
   const trpc = useTRPC();
@@ -99,6 +100,11 @@ export function SessionDetailPage({ id }: { id: string }) {
           <Parameters params={s.parameters} narrow />
         </Card>
       </div>
+      {s.targetName && s.tpgTag !== undefined && (
+        <Card title="How this initiator connects" className="mt-4">
+          <ConnectionInstructions wwn={s.targetName} tag={s.tpgTag} initiatorName={s.initiatorName} />
+        </Card>
+      )}
       <DisconnectDialog session={doomed} onClose={() => setDoomed(null)} onDone={() => router.push("/sessions")} />
     </div>
   );

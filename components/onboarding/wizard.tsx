@@ -14,7 +14,7 @@ import { formatBytes, newTargetName, serverErrors, sizeToBytes, SizeInput, zodEr
 import { getSetupCode, setSetupCode } from "../setup-code";
 import { useTRPC } from "../trpc";
 import { Alert, Button, Card, Field, LoadingState, ErrorState, RadioCards, Select, Steps, TextInput, LinkButton } from "../ui";
-import { ConnectionInstructions, connectHost } from "./instructions";
+import { ConnectionInstructions } from "./instructions";
 
 const STEPS = ["Admin", "Appliance", "Storage", "Target", "Access", "Review", "Create", "Connect"];
 /** The New target wizard is the same flow from the storage step on (no admin, no appliance name). */
@@ -673,7 +673,6 @@ export function OnboardingWizard({ mode = "onboarding" }: { mode?: WizardMode } 
       </>
     );
   } else {
-    const host = typeof window !== "undefined" ? window.location.hostname : "appliance";
     body = created ? (
       <>
         <Alert tone="ok" title={forTarget ? "The target is ready" : "Your appliance is ready"} testId="onboarding-done">
@@ -681,12 +680,7 @@ export function OnboardingWizard({ mode = "onboarding" }: { mode?: WizardMode } 
         </Alert>
         {created.notHonoured.length > 0 && <Alert tone="warn">Not applied: {created.notHonoured.join("; ")}</Alert>}
         {created.wwn && (
-          <ConnectionInstructions
-            wwn={created.wwn}
-            host={connectHost(created.ip, d?.addresses.find((a) => !a.internal && a.family === "IPv4" && a.address !== "0.0.0.0")?.address ?? host)}
-            port={created.port}
-            chap={created.chapUser ? { userid: created.chapUser } : null}
-          />
+          <ConnectionInstructions wwn={created.wwn} />
         )}
         <div className="mt-6 flex justify-end">
           <Button

@@ -13,7 +13,7 @@ import { TPG_ATTRIBUTES } from "../attributes";
 import { tpgAttributeRanges } from "@/server/engine/core/defaults";
 import { AclEditDialog, ParametersCard, TpgChapCard, WriteProtectToggle } from "./target-edit";
 import { errorMessage, formatBytes, serverErrors, zodErrors, type Errors } from "../form";
-import { ConnectionInstructions, connectHost } from "../onboarding/instructions";
+import { ConnectionInstructions } from "../onboarding/instructions";
 import { useTRPC, type RouterOutputs } from "../trpc";
 import { AllowedNetworksCard } from "./allowed-networks";
 import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, Dialog, EmptyState, ErrorState, Field, LoadingState, PageHeader, Select, Tabs, TextInput, td, th } from "../ui";
@@ -210,7 +210,7 @@ function PortalsTab({ t, g }: { t: Target; g: Tpg }) {
       </Card>
       {first && g.luns.length > 0 && (
         <Card title="Connect an initiator" className="mt-6">
-          <ConnectionInstructions wwn={t.wwn} host={connectHost(first.ip, typeof window !== "undefined" ? window.location.hostname : "appliance")} port={first.port} />
+          <ConnectionInstructions wwn={t.wwn} tag={g.tag} />
         </Card>
       )}
       <FormDialog open={open} onClose={() => setOpen(false)} title={`Add a portal to tpg${g.tag}`} submitLabel="Add portal" onSubmit={submit} busy={create.isPending} errors={errors}>
@@ -488,6 +488,7 @@ export function TargetDetail() {
           {t.tpgs.map((x) => (
             <Link key={x.tag} href={`${base}?tpg=${x.tag}&tab=${tab}`} aria-current={x.tag === g?.tag ? "page" : undefined} className={`rounded-full border px-3 py-1 text-sm ${x.tag === g?.tag ? "border-sky-700 bg-sky-50 text-sky-800 dark:bg-sky-950 dark:text-sky-300" : "border-slate-300 dark:border-slate-700"}`}>
               tpg{x.tag}
+              {x.chapNotRequired && <span className="ml-1 text-amber-700 dark:text-amber-300" title="CHAP set, not required">⚠</span>}
             </Link>
           ))}
         </nav>
@@ -499,6 +500,13 @@ export function TargetDetail() {
           <div className="mb-4 flex flex-wrap items-center gap-3" data-testid="tpg" data-tag={g.tag}>
             <span className="text-sm font-medium">tpg{g.tag}</span>
             <Badge tone={g.enabled ? "ok" : "off"}>{g.enabled ? "enabled" : "disabled"}</Badge>
+            {g.chapNotRequired && (
+              <Link href={`${base}?tpg=${g.tag}&tab=attributes`} title="CHAP credentials are set on this TPG's ACLs, but authentication = 0: initiators that do not offer CHAP log in without them. Set authentication = 1 to enforce them.">
+                <Badge tone="warn" testId="chap-not-required">
+                  CHAP set, not required
+                </Badge>
+              </Link>
+            )}
             <span className="text-sm text-slate-600 dark:text-slate-400">{tpgSessions.length} session{tpgSessions.length === 1 ? "" : "s"}</span>
             <Button className="ml-auto" busy={setEnabled.isPending} onClick={() => (g.enabled ? setConfirm("disable") : setEnabled.mutate({ wwn: t.wwn, tag: g.tag, enabled: true }, { onSuccess: () => void done() }))}>
               {g.enabled ? "Disable TPG" : "Enable TPG"}

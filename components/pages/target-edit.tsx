@@ -58,15 +58,22 @@ export function ChapEditor({
   affects,
   save,
   busy,
+  offerRequire,
 }: {
   chap: ChapView;
   /** "iqn… on tpg1" or "tpg1 (demo mode)": for the texts. */
   who: string;
   /** What clearing does to logins and live sessions. */
   affects: ReactNode;
-  save: (chap: Record<string, string>, prefix: string) => Promise<unknown>;
+  save: (chap: Record<string, string>, prefix: string, requireChap: boolean) => Promise<unknown>;
   busy: boolean;
+  /**
+   * The TPG does not require CHAP: offer (checked) to require it in the same change, so that
+   * credentials that are set are enforced. The text says who would be refused then.
+   */
+  offerRequire?: { tpg: string; note?: ReactNode };
 }) {
+  const [requireChap, setRequireChap] = useState(true);
   const [v, setV] = useState({ userid: chap.userid ?? "", password: "", mutualUserid: chap.mutualUserid ?? "", mutualPassword: "" });
   const [mutual, setMutual] = useState(Boolean(chap.mutualUserid));
   const [errors, setErrors] = useState<Errors>({});
@@ -85,10 +92,11 @@ export function ChapEditor({
     for (const k of Object.keys(input)) if (input[k] === "") delete input[k];
     if (!input.userid && !input.password) return setErrors({ userid: "required (use Clear to remove CHAP)" });
     try {
-      await save(input, "chap.");
+      const enforce = Boolean(offerRequire) && requireChap;
+      await save(input, "chap.", enforce);
       setV((x) => ({ ...x, password: "", mutualPassword: "" }));
       setErrors({});
-      setSaved("Credentials saved.");
+      setSaved(enforce ? `Credentials saved; ${offerRequire!.tpg} now requires CHAP.` : "Credentials saved.");
     } catch (e) {
       setErrors(e as Errors);
     }
@@ -131,6 +139,17 @@ export function ChapEditor({
             </Field>
           </div>
         )}
+        {offerRequire && (
+          <label className="flex items-start gap-2 text-sm">
+            <input type="checkbox" className="mt-1" checked={requireChap} onChange={(e) => (setRequireChap(e.target.checked), setSaved(null))} data-testid="chap-require" />
+            <span>
+              Require CHAP on {offerRequire.tpg} (authentication = 1)
+              <span className="block text-xs text-slate-600 dark:text-slate-400">
+                Without it these credentials are used only when the initiator offers CHAP: an initiator that does not logs in without them. {offerRequire.note}
+              </span>
+            </span>
+          </label>
+        )}
         {errors.form && <Alert tone="bad">{errors.form}</Alert>}
         <div className="flex flex-wrap items-center gap-2">
           <Button type="submit" tone="primary" busy={busy} data-testid="chap-save">
@@ -152,7 +171,7 @@ export function ChapEditor({
         busy={busy}
         error={clearError}
         onConfirm={() =>
-          void save({}, "chap.").then(
+          void save({}, "chap.", false).then(
             () => (setConfirmClear(false), setV({ userid: "", password: "", mutualUserid: "", mutualPassword: "" }), setMutual(false), setSaved("Credentials cleared.")),
             (e: Errors) => setClearError(Object.values(e)[0] ?? "refused"),
           )
@@ -238,20 +257,26 @@ export function AclEditDialog({
         <section aria-labelledby="acl-chap-h" className="space-y-2">
           <h3 id="acl-chap-h" className="font-semibold">CHAP</h3>
           <p className="text-sm text-slate-600 dark:text-slate-400">
-            {authRequired ? "This TPG requires CHAP (authentication = 1): without credentials this initiator cannot log in." : "This TPG does not require CHAP (authentication = 0); credentials set here are used when the initiator offers CHAP."}
+            {authRequired ? "This TPG requires CHAP (authentication = 1): without credentials this initiator cannot log in." : "This TPG does not require CHAP (authentication = 0); credentials set here are used only when the initiator offers CHAP."}
           </p>
+          {!authRequired && a.chap.passwordSet && (
+            <Alert tone="warn" testId="chap-not-enforced">
+              These credentials are not enforced: tpg{tag} does not require CHAP, so {initiatorName} can log in without them.
+            </Alert>
+          )}
           <ChapEditor
             chap={a.chap}
             who={initiatorName}
             busy={setAuth.isPending}
+            offerRequire={authRequired ? undefined : { tpg: `tpg${tag}`, note: "Other initiators of this TPG without credentials are then refused." }}
             affects={
               <>
                 {authRequired && <Alert tone="warn">CHAP is required on this TPG: {initiatorName} will not be able to log in again until credentials are set.</Alert>}
                 {liveNote(sessions, initiatorName)}
               </>
             }
-            save={(chap, prefix) => {
-              const r = setNodeAclAuthSchema.safeParse({ wwn, tag, initiatorName, chap });
+            save={(chap, prefix, requireChap) => {
+              const r = setNodeAclAuthSchema.safeParse({ wwn, tag, initiatorName, chap, requireChap: requireChap || undefined });
               if (!r.success) return Promise.reject(rekey(zodErrors(r.error), {}, prefix));
               return setAuth.mutateAsync(r.data).then(
                 () => qc.invalidateQueries(),
@@ -532,14 +557,15 @@ export function TpgChapCard({ wwn, tag, demoMode, authRequired, sessions }: { ww
           chap={tpg.data.chap}
           who={`tpg${tag}`}
           busy={setAuth.isPending}
+          offerRequire={authRequired || !demoMode ? undefined : { tpg: `tpg${tag}`, note: "Initiators with an ACL of their own then need credentials on it." }}
           affects={
             <>
               {demoMode && authRequired && <Alert tone="warn">CHAP is required and demo mode is on: initiators without an ACL will not be able to log in.</Alert>}
               {liveNote(sessions)}
             </>
           }
-          save={(chap, prefix) => {
-            const r = setTpgAuthSchema.safeParse({ wwn, tag, chap });
+          save={(chap, prefix, requireChap) => {
+            const r = setTpgAuthSchema.safeParse({ wwn, tag, chap, requireChap: requireChap || undefined });
             if (!r.success) return Promise.reject(rekey(zodErrors(r.error), {}, prefix));
             return setAuth.mutateAsync(r.data).then(
               () => qc.invalidateQueries(),

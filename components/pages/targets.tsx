@@ -48,10 +48,17 @@ export function TargetList() {
                   <td className={td}>
                     <div className="flex flex-wrap gap-1">
                       {t.tpgs.map((g) => (
-                        <Badge key={g.tag} tone={g.enabled ? "ok" : "off"}>
-                          tpg{g.tag} {g.enabled ? "enabled" : "disabled"}
-                          {g.demoMode ? " · open" : ""}
-                        </Badge>
+                        <span key={g.tag} className="inline-flex flex-wrap gap-1">
+                          <Badge tone={g.enabled ? "ok" : "off"}>
+                            tpg{g.tag} {g.enabled ? "enabled" : "disabled"}
+                            {g.demoMode ? " · open" : ""}
+                          </Badge>
+                          {g.chapNotRequired && (
+                            <Badge tone="warn" testId="chap-not-required">
+                              tpg{g.tag}: CHAP set, not required
+                            </Badge>
+                          )}
+                        </span>
                       ))}
                     </div>
                   </td>

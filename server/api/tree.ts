@@ -66,6 +66,13 @@ export function configTree(service: ConfigService) {
             enabled: tpg?.enabled ?? g.enabled,
             live: Boolean(tpg),
             demoMode: (g.attributes.generate_node_acls ?? 0) === 1,
+            /**
+             * CHAP credentials that the TPG does not require (authentication=0): initiators that do
+             * not offer CHAP log in without them. The console shows a warning badge.
+             */
+            chapNotRequired:
+              (g.attributes.authentication ?? 0) !== 1 &&
+              (g.nodeAcls.some((a) => Boolean(a.chap.userid && a.chap.password)) || ((g.attributes.generate_node_acls ?? 0) === 1 && Boolean(g.chap.userid && g.chap.password))),
             allowedNetworks: g.allowedNetworks ?? [],
             attributes: g.attributes,
             luns: g.luns.map((l) => ({ ...l, live: Boolean(tpg?.luns.has(l.index)), error: warningFor(`${base}/luns/lun${l.index}`) })),

@@ -535,7 +535,7 @@ export class ConfigService {
   }
 
   /** TPG CHAP credentials (used in demo mode, generate_node_acls=1). */
-  async setTpgAuth(wwn: string, tag: number, chap: Chap): Promise<void> {
+  async setTpgAuth(wwn: string, tag: number, chap: Chap, opts: { requireChap?: boolean } = {}): Promise<void> {
     const iqn = normalizeIscsiName(wwn, "wwn");
     checkNewSecrets(chap);
     return this.transaction(async (undo) => {
@@ -544,7 +544,24 @@ export class ConfigService {
       this.engine.setTpgAuth(iqn, tag, chap);
       undo(() => (tpg.chap = before));
       this.dbWrite(() => store.updateTpgChap(this.db, iqn, tag, tpg.chap));
+      if (opts.requireChap && chap.userid) this.requireChap(iqn, tag, undo);
     });
+  }
+
+  /**
+   * Sets authentication=1 on a TPG inside a change (credentials saved with "require CHAP"):
+   * CHAP that is set is then CHAP that is enforced, in the same all-or-nothing change.
+   */
+  private requireChap(iqn: string, tag: number, undo: (step: Undo) => void): void {
+    const tpg = this.engine.tpg(iqn, tag);
+    if (tpg.attributes.authentication === 1) return;
+    const before = tpg.attributes.authentication;
+    undo(() => {
+      tpg.attributes.authentication = before;
+      tpg.generation++;
+    });
+    this.engine.setTpgAttribute(iqn, tag, "authentication", 1);
+    this.dbWrite(() => store.updateTpg(this.db, iqn, tag, { attributes: { ...tpg.attributes } }));
   }
 
   /** Discovery authentication (targetcli `/iscsi set discovery_auth`). */
@@ -644,7 +661,7 @@ export class ConfigService {
     wwn: string,
     tag: number,
     initiatorName: string,
-    opts: { tag?: string; cmdsnDepth?: number; attributes?: Record<string, number>; chap?: Chap; addMappedLuns?: boolean } = {},
+    opts: { tag?: string; cmdsnDepth?: number; attributes?: Record<string, number>; chap?: Chap; addMappedLuns?: boolean; requireChap?: boolean } = {},
   ): Promise<{ initiatorName: string; mappedLuns: number[] }> {
     const iqn = normalizeIscsiName(wwn, "wwn");
     if (opts.chap) checkNewSecrets(opts.chap);
@@ -667,6 +684,7 @@ export class ConfigService {
           mappedLuns: [...acl.mappedLuns.values()].map((m) => ({ index: m.index, tpgLun: m.tpgLun, writeProtect: m.writeProtect, alias: m.alias })),
         }),
       );
+      if (opts.requireChap && opts.chap?.userid) this.requireChap(iqn, tag, undo);
       return { initiatorName: acl.initiatorName, mappedLuns: [...acl.mappedLuns.keys()] };
     });
   }
@@ -697,7 +715,7 @@ export class ConfigService {
   }
 
   /** Per-ACL CHAP (used when the TPG's authentication=1, or when the initiator asks for CHAP). */
-  async setNodeAclAuth(wwn: string, tag: number, initiatorName: string, chap: Chap): Promise<void> {
+  async setNodeAclAuth(wwn: string, tag: number, initiatorName: string, chap: Chap, opts: { requireChap?: boolean } = {}): Promise<void> {
     const iqn = normalizeIscsiName(wwn, "wwn");
     const name = normalizeIscsiName(initiatorName, "initiatorName");
     checkNewSecrets(chap);
@@ -707,6 +725,7 @@ export class ConfigService {
       this.engine.setNodeAclAuth(iqn, tag, name, chap);
       undo(() => (acl.chap = before));
       this.dbWrite(() => store.updateNodeAcl(this.db, iqn, tag, name, { chap: { ...acl.chap } }));
+      if (opts.requireChap && chap.userid) this.requireChap(iqn, tag, undo);
     });
   }
 

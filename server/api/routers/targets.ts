@@ -52,7 +52,7 @@ const tpgsRouter = router({
     .input(setTpgAllowedNetworksSchema)
     .mutation(({ ctx, input }) => ctx.service.setTpgAllowedNetworks(input.wwn, input.tag, input.networks)),
   /** TPG CHAP (demo mode). Passwords are write-only. */
-  setAuth: procedure.input(setTpgAuthSchema).mutation(({ ctx, input }) => ctx.service.setTpgAuth(input.wwn, input.tag, input.chap)),
+  setAuth: procedure.input(setTpgAuthSchema).mutation(({ ctx, input }) => ctx.service.setTpgAuth(input.wwn, input.tag, input.chap, { requireChap: input.requireChap })),
 });
 
 const lunsRouter = router({
@@ -79,6 +79,7 @@ const aclsRouter = router({
         attributes: input.attributes,
         chap: input.chap,
         addMappedLuns: input.addMappedLuns,
+        requireChap: input.requireChap,
       }),
     ),
   delete: procedure.input(nodeAclRefSchema).mutation(({ ctx, input }) => ctx.service.deleteNodeAcl(input.wwn, input.tag, input.initiatorName)),
@@ -98,7 +99,7 @@ const aclsRouter = router({
     ctx.service.updateNodeAcl(input.wwn, input.tag, input.initiatorName, { tag: input.aclTag, cmdsnDepth: input.cmdsnDepth, attributes: input.attributes }),
   ),
   /** Per-ACL CHAP. Passwords are write-only. */
-  setAuth: procedure.input(setNodeAclAuthSchema).mutation(({ ctx, input }) => ctx.service.setNodeAclAuth(input.wwn, input.tag, input.initiatorName, input.chap)),
+  setAuth: procedure.input(setNodeAclAuthSchema).mutation(({ ctx, input }) => ctx.service.setNodeAclAuth(input.wwn, input.tag, input.initiatorName, input.chap, { requireChap: input.requireChap })),
 });
 
 const mappedLunsRouter = router({

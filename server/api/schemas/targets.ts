@@ -44,6 +44,8 @@ export const createNodeAclSchema = tpgRefSchema.extend({
   cmdsnDepth: z.number().int().min(1).max(512).optional(),
   attributes: z.record(z.string().regex(/^[a-z0-9_]+$/), z.number().int()).optional(),
   chap: chapSchema.optional(),
+  /** Also set authentication=1 on the TPG in the same change, so the credentials are enforced. */
+  requireChap: z.boolean().optional(),
   /** targetcli add_mapped_luns: map every TPG LUN at its own index (default: the auto_add_mapped_luns setting). */
   addMappedLuns: z.boolean().optional(),
 });
@@ -54,8 +56,16 @@ export const updateNodeAclSchema = nodeAclRefSchema.extend({
   cmdsnDepth: z.number().int().min(1).max(512).optional(),
   attributes: z.record(z.string().regex(/^[a-z0-9_]+$/, "not an attribute name"), z.number().int()).optional(),
 });
-export const setNodeAclAuthSchema = nodeAclRefSchema.extend({ chap: chapSchema });
-export const setTpgAuthSchema = tpgRefSchema.extend({ chap: chapSchema });
+export const setNodeAclAuthSchema = nodeAclRefSchema.extend({
+  chap: chapSchema,
+  /** Also set authentication=1 on the TPG in the same change, so the credentials are enforced. */
+  requireChap: z.boolean().optional(),
+});
+export const setTpgAuthSchema = tpgRefSchema.extend({
+  chap: chapSchema,
+  /** Also set authentication=1 on the TPG in the same change, so the credentials are enforced. */
+  requireChap: z.boolean().optional(),
+});
 export const setTpgParametersSchema = tpgRefSchema.extend({
   parameters: z.record(z.string().regex(/^[A-Za-z0-9]+$/, "not a parameter name"), z.string().max(255)),
 });
