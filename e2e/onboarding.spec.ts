@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { freePort } from "../test/support/ports";
-import { makeDataDir, removeDir, root, sh, startPortico, type PorticoProcess } from "../test/support/portico";
+import { makeDataDir, removeDir, root, sh, startPortico, storageDirOf, type PorticoProcess } from "../test/support/portico";
 import { ADMIN_PASSWORD, fieldError, shot } from "./helpers";
 
 test.describe.configure({ mode: "serial" });
@@ -70,12 +70,12 @@ test("onboarding: every page leads to the wizard, bad inputs are shown at their 
 
   // 3: a file in a missing directory, then a size beyond the free space, then a good one
   await page.getByRole("radio", { name: /^File/ }).check();
-  await page.getByLabel("File path").fill(path.join(dataDir, "no-such-dir", "disk0.img"));
+  await page.getByLabel("File path").fill(path.join(storageDirOf(dataDir), "no-such-dir", "disk0.img"));
   await page.getByRole("textbox", { name: "Size" }).fill("64");
   await page.getByLabel("unit").selectOption("MiB");
   await next(page);
   await expect(await fieldError(page, page.getByLabel("File path"))).toContainText("does not exist");
-  await page.getByLabel("File path").fill(path.join(dataDir, "disk0.img"));
+  await page.getByLabel("File path").fill(path.join(storageDirOf(dataDir), "disk0.img"));
   await page.getByRole("textbox", { name: "Size" }).fill("5000");
   await page.getByLabel("unit").selectOption("TiB");
   await next(page);
@@ -88,7 +88,7 @@ test("onboarding: every page leads to the wizard, bad inputs are shown at their 
 
   // Back and Next keep what was typed.
   await page.getByRole("button", { name: "Back" }).click();
-  await expect(page.getByLabel("File path")).toHaveValue(path.join(dataDir, "disk0.img"));
+  await expect(page.getByLabel("File path")).toHaveValue(path.join(storageDirOf(dataDir), "disk0.img"));
   await next(page);
 
   // 4: an invalid IQN, then a port in use, then good values
@@ -248,7 +248,7 @@ test("storage: the wizard's happy path, a duplicate name and a missing file at t
   await next(page);
   await page.getByLabel("Name", { exact: true }).fill("img1");
   await page.getByRole("radio", { name: /^Use an existing file/ }).check();
-  await page.getByLabel("File path").fill(path.join(dataDir, "missing.img"));
+  await page.getByLabel("File path").fill(path.join(storageDirOf(dataDir), "missing.img"));
   await next(page);
   await expect(await fieldError(page, page.getByLabel("File path"))).toContainText("does not exist");
   await shot(page, testInfo, "storage-wizard-error");
@@ -340,17 +340,17 @@ test("settings: importing the reference saveconfig.json shows every object and r
   await expect(page.getByTestId("import-apply")).toBeDisabled();
   await shot(page, testInfo, "settings-import-preview-problems");
 
-  // Adapted: the file goes into this data dir, the block device becomes a file too (no such device here).
+  // Adapted: the file goes into this data dir's storage directory, the block device becomes a file too (no such device here).
   const adapted = structuredClone(doc) as typeof doc & { targets: { wwn: string; tpgs: { portals: unknown[] }[] }[] };
   const importPort = await freePort();
   for (const t of adapted.targets) for (const g of t.tpgs) g.portals = [{ ip_address: "127.0.0.1", port: importPort }];
   for (const so of adapted.storage_objects) {
     if (so.plugin === "ramdisk") so.size = 16 << 20;
-    if (so.plugin === "fileio") so.dev = path.join(dataDir, `${so.name}.img`);
+    if (so.plugin === "fileio") so.dev = path.join(storageDirOf(dataDir), `${so.name}.img`);
     if (so.plugin === "fileio") so.size = 16 << 20;
     if (so.plugin === "block") {
       so.plugin = "fileio";
-      so.dev = path.join(dataDir, `${so.name}.img`);
+      so.dev = path.join(storageDirOf(dataDir), `${so.name}.img`);
       so.size = 16 << 20;
       delete (so as Record<string, unknown>).exclusive;
       delete (so as Record<string, unknown>).readonly;

@@ -8,7 +8,7 @@ import { expect, test, type Page } from "@playwright/test";
 import path from "node:path";
 import { restoreDemo } from "../test/support/demo";
 import { freePort } from "../test/support/ports";
-import { makeDataDir, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
+import { makeDataDir, removeDir, startPortico, storageDirOf, type PorticoProcess } from "../test/support/portico";
 import { signedIn } from "./admin";
 import { fieldError, shot } from "./helpers";
 
@@ -24,7 +24,7 @@ test.beforeAll(async () => {
   restoreDemo(dataDir, {
     iqn: IQN,
     storageObjects: [{ name: "exported", plugin: "ramdisk", size: 16 * 1024 * 1024 }],
-    unexported: [{ name: "spare", plugin: "fileio", dev: path.join(dataDir, "spare.img"), size: 16 * 1024 * 1024, write_back: false }],
+    unexported: [{ name: "spare", plugin: "fileio", dev: path.join(storageDirOf(dataDir), "spare.img"), size: 16 * 1024 * 1024, write_back: false }],
     ports: [iscsiPort],
   });
   server = await startPortico({ dataDir });

@@ -1,7 +1,7 @@
 /**
  * `portico` — the appliance's targetctl:
  *
- *   portico restoreconfig FILE [--clear]   apply a targetcli saveconfig.json (all-or-nothing)
+ *   portico restoreconfig FILE [--clear] [--overcommit]   apply a targetcli saveconfig.json (all-or-nothing)
  *   portico restoreconfig --backup NAME    replace the configuration with a backup from <data dir>/backup
  *   portico backups                        list the backups (newest first)
  *   portico saveconfig [FILE]              write the configuration (stdout without FILE)
@@ -26,7 +26,7 @@ import { databaseFile, openDatabase } from "./db";
 import { DataDirLockedError, lockDataDir, type DataDirLock } from "./db/lock";
 import { Engine } from "./engine/core/engine";
 import { EngineError } from "./engine/core/errors";
-import { readRuntime, readSettings, runtimeUrl, TOKEN_HEADER, version, writeFileAtomic, type RuntimeInfo } from "./runtime";
+import { fileioPolicy, readRuntime, readSettings, runtimeUrl, TOKEN_HEADER, version, writeFileAtomic, type RuntimeInfo } from "./runtime";
 import { shellMain, type Backend } from "./shell/cli";
 import { complete } from "./shell/complete";
 import { isReadOnlyLine } from "./shell/grammar";
@@ -36,7 +36,9 @@ const USAGE = `usage:
   portico                                the interactive shell (targetcli's language, Tab completion)
   portico [--json] [PATH] COMMAND [ARGS] one shell command at /, e.g. \`portico ls /iscsi\` (docs/shell.md)
   portico < script                       shell commands from a script, one per line
-  portico restoreconfig FILE [--clear]   apply a targetcli saveconfig.json (all-or-nothing)
+  portico restoreconfig FILE [--clear] [--overcommit]
+                                         apply a targetcli saveconfig.json (all-or-nothing); --overcommit accepts
+                                         sparse fileio files larger than their file system's free space
   portico restoreconfig --backup NAME    replace the configuration with a backup (see \`portico backups\`)
   portico backups                        list configuration backups in <data dir>/backup, newest first
   portico saveconfig [FILE]              write the configuration (to stdout without FILE)
@@ -68,7 +70,7 @@ async function offline(dataDir: string) {
     lock.release();
     throw err;
   }
-  const engine = new Engine({ openBackstore: offlineBackstore, createDevice: offlineDevice });
+  const engine = new Engine({ openBackstore: offlineBackstore, createDevice: offlineDevice, fileio: fileioPolicy({ ...readSettings(), dataDir }) });
   const service = new ConfigService(db.db, db.sqlite, engine);
   await service.restore();
   return {
@@ -141,6 +143,9 @@ async function restoreconfig(args: string[]): Promise<void> {
   if (b >= 0 && !backupName) throw new UsageError("restoreconfig --backup needs a backup NAME (see `portico backups`)");
   const rest = b >= 0 ? args.filter((_, i) => i !== b && i !== b + 1) : args;
   const clear = backupName !== undefined || rest.includes("--clear") || rest.includes("clear_existing");
+  const overcommit = rest.includes("--overcommit");
+  const unknown = rest.find((a) => a.startsWith("--") && a !== "--clear" && a !== "--overcommit");
+  if (unknown) throw new UsageError(`restoreconfig: unknown option ${unknown}`);
   const files = rest.filter((a) => !a.startsWith("--") && a !== "clear_existing");
   const { dataDir } = readSettings();
   let text: string;
@@ -161,11 +166,11 @@ async function restoreconfig(args: string[]): Promise<void> {
   }
   const running = readRuntime(dataDir);
   const result = running
-    ? await client(running).config.import.mutate({ config: text, clear })
+    ? await client(running).config.import.mutate({ config: text, clear, overcommit })
     : await (async () => {
         const o = await offline(dataDir);
         try {
-          return await o.service.importSaveconfig(text, { clear });
+          return await o.service.importSaveconfig(text, { clear, overcommit });
         } finally {
           await o.close();
         }

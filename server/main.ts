@@ -4,7 +4,7 @@
  *   DB (migrations) → engine → restore configuration (portals open) → HTTP:
  *   /api/trpc/* → tRPC (this process, the real engine and DB); everything else → Next.
  *
- * Settings: PORTICO_DATA_DIR (./data), PORTICO_HTTP_HOST (0.0.0.0: the console has a login),
+ * Settings: PORTICO_DATA_DIR (./data), PORTICO_STORAGE_DIR (new fileio files; `<data dir>-storage`), PORTICO_HTTP_HOST (0.0.0.0: the console has a login),
  * PORTICO_HTTP_PORT (3000).
  *
  * Access: until an admin exists every page redirects to /onboarding (and onboarding from
@@ -36,7 +36,8 @@ import { ClusterMembership } from "./cluster/membership";
 import { setCluster } from "./cluster";
 import { readClusterSettings, type ClusterSettings } from "./cluster/settings";
 import { logFabricFailure, noteFabricFailure, noteUncaught } from "./health";
-import { packageRoot, readRuntime, readSettings, removeRuntime, version, writeRuntime } from "./runtime";
+import type { FileioPolicyOptions } from "./engine/backstores/path-policy";
+import { fileioPolicy, packageRoot, readRuntime, readSettings, removeRuntime, version, writeRuntime } from "./runtime";
 
 const SHUTDOWN_TIMEOUT_MS = 9_000;
 /** tRPC calls in one batched request (the console sends at most 16: components/providers.tsx). */
@@ -52,17 +53,17 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-async function makeEngine(): Promise<Engine> {
+async function makeEngine(fileio: FileioPolicyOptions): Promise<Engine> {
   try {
     const { createEngine } = await import("./engine/index");
-    return createEngine();
+    return createEngine({ fileio });
   } catch (err) {
     // While the transport is being built the fabric may not load yet; serve the console and API anyway, and say so.
     process.stderr.write(`portico: WARNING: the iSCSI fabric could not be loaded (${(err as Error).message}); running without iSCSI\n`);
     noteFabricFailure(err); // `portico status`, the console and /metrics say so too
     const { Engine } = await import("./engine/core/engine");
     const { openBackstore } = await import("./engine/backstores/index");
-    return new Engine({ openBackstore, createDevice: offlineDevice });
+    return new Engine({ openBackstore, createDevice: offlineDevice, fileio });
   }
 }
 
@@ -112,7 +113,8 @@ async function main(): Promise<void> {
   } catch (err) {
     fail(`cannot open the database in ${settings.dataDir}: ${(err as Error).message}`);
   }
-  const engine = await makeEngine();
+  // fileio never touches the data directory or the code; new files go to the storage directory (docs/configuration.md).
+  const engine = await makeEngine(fileioPolicy(settings));
   const service = new ConfigService(db.db, db.sqlite, engine);
   attachAptplPersistence(engine, db.db); // APTPL reservations: loaded as restore creates each storage object, saved on change
   const warnings = await service.restore();

@@ -7,11 +7,14 @@ import fs from "node:fs";
 import { DataDirLockedError, lockDataDir } from "./db/lock";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { defaultStorageDir, type FileioPolicyOptions } from "./engine/backstores/path-policy";
 
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 export interface Settings {
   dataDir: string;
+  /** Where new fileio files go by default: PORTICO_STORAGE_DIR, else `<data dir>-storage` next to the data directory. */
+  storageDir: string;
   httpHost: string;
   httpPort: number;
 }
@@ -19,11 +22,18 @@ export interface Settings {
 export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const port = Number(env.PORTICO_HTTP_PORT ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORTICO_HTTP_PORT=${env.PORTICO_HTTP_PORT} is not a port number`);
+  const dataDir = path.resolve(env.PORTICO_DATA_DIR || "./data");
   return {
-    dataDir: path.resolve(env.PORTICO_DATA_DIR || "./data"),
+    dataDir,
+    storageDir: path.resolve(env.PORTICO_STORAGE_DIR || defaultStorageDir(dataDir)),
     httpHost: env.PORTICO_HTTP_HOST || "127.0.0.1",
     httpPort: port,
   };
+}
+
+/** The fileio path policy's fixed places (backstores/path-policy.ts): never the data directory or the code, new files in the storage directory. */
+export function fileioPolicy(settings: Pick<Settings, "dataDir" | "storageDir">): FileioPolicyOptions {
+  return { dataDir: settings.dataDir, appDir: packageRoot, storageDir: settings.storageDir };
 }
 
 export function version(): string {

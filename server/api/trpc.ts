@@ -61,6 +61,7 @@ const CODE_BY_ENGINE_CODE: Record<EngineError["code"], TRPCError["code"]> = {
   in_use: "CONFLICT",
   invalid: "BAD_REQUEST",
   io: "BAD_REQUEST",
+  overcommit: "BAD_REQUEST",
 };
 
 function toTrpcError(err: unknown): TRPCError | undefined {

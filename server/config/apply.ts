@@ -35,8 +35,9 @@ async function attemptAsync<T>(object: string, onError: OnApplyError | undefined
   }
 }
 
-export function createStorageObjectIn(engine: Engine, so: StorageObjectConfig): Promise<StorageObject> {
+export function createStorageObjectIn(engine: Engine, so: StorageObjectConfig, extra: { overcommit?: boolean } = {}): Promise<StorageObject> {
   return engine.createStorageObject({
+    overcommit: extra.overcommit,
     plugin: so.plugin,
     name: so.name,
     dev: so.dev,
@@ -56,18 +57,18 @@ export async function applyStorageObject(
   engine: Engine,
   so: StorageObjectConfig,
   onError?: OnApplyError,
-  opts: { restore?: boolean } = {},
+  opts: { restore?: boolean; overcommit?: boolean } = {},
 ): Promise<StorageObject | undefined> {
   return attemptAsync(paths.storageObject(so), onError, async () => {
     // At restore a fileio file must still be there: re-creating it empty (as a first create with a size would) hides data loss.
     if (opts.restore && so.plugin === "fileio" && so.dev && !fs.existsSync(so.dev)) {
       throw new EngineError(`backing file ${so.dev} is missing (not re-created: bring it back or delete the storage object)`, "io", "dev");
     }
-    const created = await createStorageObjectIn(engine, so);
+    const created = await createStorageObjectIn(engine, so, { overcommit: opts.overcommit });
     try {
       applyAluaGroups(engine, so);
     } catch (err) {
-      await engine.deleteStorageObject(so.plugin, so.name).catch(() => undefined);
+      await engine.deleteStorageObject(so.plugin, so.name, { deleteFile: created.fileCreated }).catch(() => undefined);
       throw err;
     }
     return created;
@@ -205,7 +206,7 @@ export async function applyConfig(
   engine: Engine,
   config: { storageObjects: StorageObjectConfig[]; targets: TargetConfig[] },
   onError?: OnApplyError,
-  opts: { restore?: boolean } = {},
+  opts: { restore?: boolean; overcommit?: boolean } = {},
 ): Promise<void> {
   for (const so of config.storageObjects) await applyStorageObject(engine, so, onError, opts);
   const targets = config.targets.filter((t) => attempt(paths.target(t.wwn), onError, () => engine.createTarget(t.wwn)));

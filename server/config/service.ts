@@ -7,6 +7,7 @@
  * if a row write or the COMMIT fails, the undo steps registered so far put the
  * engine back. Changes are serialized, so at most one transaction is open.
  */
+import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
@@ -33,9 +34,11 @@ export interface ConfigSettings {
   autoAddMappedLuns: boolean;
   /** targetcli max_backup_files. Default 10. */
   maxBackupFiles: number;
+  /** Directories fileio files must be in (empty: anywhere the fixed rules allow; docs/configuration.md). */
+  storageRoots: string[];
 }
 
-const SETTING_KEYS = { autoAddMappedLuns: "auto_add_mapped_luns", maxBackupFiles: "max_backup_files" } as const;
+const SETTING_KEYS = { autoAddMappedLuns: "auto_add_mapped_luns", maxBackupFiles: "max_backup_files", storageRoots: "storage_roots" } as const;
 
 export interface ImportResult {
   /** Applied, but worth attention (short CHAP secrets), by name. */
@@ -62,6 +65,8 @@ export interface CreateStorageObjectInput {
   revision?: string;
   /** rbd: create the image (of this many bytes) before opening it. */
   createImageSize?: number;
+  /** fileio: accept a sparse size beyond the file system's free space. */
+  overcommit?: boolean;
 }
 
 type Undo = () => unknown;
@@ -111,6 +116,7 @@ export class ConfigService {
     return {
       autoAddMappedLuns: store.getSetting<boolean>(this.db, SETTING_KEYS.autoAddMappedLuns) ?? true,
       maxBackupFiles: store.getSetting<number>(this.db, SETTING_KEYS.maxBackupFiles) ?? DEFAULT_MAX_BACKUP_FILES,
+      storageRoots: store.getSetting<string[]>(this.db, SETTING_KEYS.storageRoots) ?? [],
     };
   }
 
@@ -118,7 +124,14 @@ export class ConfigService {
     if (changes.maxBackupFiles !== undefined && (!Number.isInteger(changes.maxBackupFiles) || changes.maxBackupFiles < 1 || changes.maxBackupFiles > 1000)) {
       throw new EngineError("max_backup_files must be an integer in 1..1000", "invalid", "maxBackupFiles");
     }
-    return this.transaction(async () => {
+    return this.transaction(async (undo) => {
+      if (changes.storageRoots !== undefined) {
+        // The engine checks the directories and refuses roots that would leave an existing fileio object outside.
+        const before = [...this.engine.fileioSettings.storageRoots];
+        const roots = await this.engine.setStorageRoots(changes.storageRoots);
+        undo(() => this.engine.setStorageRoots(before, { check: false }));
+        store.setSetting(this.db, SETTING_KEYS.storageRoots, roots);
+      }
       if (changes.autoAddMappedLuns !== undefined) store.setSetting(this.db, SETTING_KEYS.autoAddMappedLuns, Boolean(changes.autoAddMappedLuns));
       if (changes.maxBackupFiles !== undefined) store.setSetting(this.db, SETTING_KEYS.maxBackupFiles, changes.maxBackupFiles);
       return this.settings();
@@ -182,6 +195,8 @@ export class ConfigService {
     return this.serialize(async () => {
       const warnings: RestoreWarning[] = [];
       const config = this.config();
+      // The storage roots setting applies before any fileio object is opened (a missing root is still a restriction).
+      await this.engine.setStorageRoots(this.settings().storageRoots, { check: false });
       await applyConfig(this.engine, config, (object, err) => warnings.push({ object, reason: messageOf(err) }), { restore: true });
       // applyConfig builds objects only; discovery authentication must come back too, or SendTargets is open after a restart.
       applyDiscoveryAuth(this.engine, config.discoveryAuth, (object, err) => warnings.push({ object, reason: messageOf(err) }));
@@ -196,7 +211,7 @@ export class ConfigService {
    * restoreconfig: applies a saveconfig.json. With `clear`, replaces everything;
    * without, refuses objects that already exist (rtslib). All-or-nothing.
    */
-  async importSaveconfig(input: string | unknown, opts: { clear?: boolean } = {}): Promise<ImportResult> {
+  async importSaveconfig(input: string | unknown, opts: { clear?: boolean; overcommit?: boolean } = {}): Promise<ImportResult> {
     const { config, notHonoured, warnings } = parseSaveconfig(input);
     const clear = opts.clear ?? false;
     return this.transaction(async (undo) => {
@@ -241,7 +256,9 @@ export class ConfigService {
       for (const so of config.storageObjects) {
         const key = `${so.plugin}/${so.name}`;
         undo(async () => {
-          if (this.engine.storageObjects.has(key)) await this.engine.deleteStorageObject(so.plugin, so.name);
+          // A file this import created goes with it: a failed import leaves no file behind.
+          const live = this.engine.storageObjects.get(key);
+          if (live) await this.engine.deleteStorageObject(so.plugin, so.name, { deleteFile: live.fileCreated });
         });
       }
       for (const t of config.targets) {
@@ -250,7 +267,19 @@ export class ConfigService {
         });
       }
       // Undo runs in reverse: targets go before the storage objects they export.
-      await applyConfig(this.engine, config, (object, err) => {
+      // Every storage object is tried, so that a refusal names each refused object (paths, sizes), not only the first.
+      const refused: ConfigIssue[] = [];
+      await applyConfig(
+        this.engine,
+        { storageObjects: config.storageObjects, targets: [] },
+        (object, err) => {
+          if (!(err instanceof EngineError)) throw err;
+          refused.push({ path: object, message: err.message });
+        },
+        { overcommit: opts.overcommit },
+      );
+      if (refused.length) throw new ConfigImportError(refused);
+      await applyConfig(this.engine, { storageObjects: [], targets: config.targets }, (object, err) => {
         throw err instanceof EngineError ? new ConfigImportError([{ path: object, message: err.message }]) : err;
       });
       for (const so of config.storageObjects) store.insertStorageObject(this.db, snapshotStorageObject(this.engine.storageObject(so.plugin, so.name)));
@@ -276,10 +305,21 @@ export class ConfigService {
         });
         undo(() => removeRbdImage(cfg.conf, cfg.id, cfg.pool, cfg.image).catch(() => undefined));
       }
+      let dev = input.dev;
+      if (input.plugin === "fileio" && !dev) {
+        // A file path defaults from the object's name, in the storage directory (made on first use) or the first storage root.
+        dev = this.engine.defaultFilePath(input.name);
+        if (!dev) throw new EngineError("give the file path (dev): this appliance has no storage directory", "invalid", "dev");
+        // A default path names a new file: an existing one (another appliance's, a stale one) is never adopted silently.
+        if (fs.existsSync(dev)) throw new EngineError(`${dev} already exists: give its path explicitly to use it, or choose another name`, "exists", "dev");
+        const dir = path.dirname(dev);
+        if (dir === this.engine.fileioSettings.storageDir) await fs.promises.mkdir(dir, { recursive: true, mode: 0o750 });
+      }
       const so = await this.engine.createStorageObject({
+        overcommit: input.overcommit,
         plugin: input.plugin,
         name: input.name,
-        dev: input.dev,
+        dev,
         size: input.size,
         wwn: input.wwn,
         writeBack: input.writeBack,
@@ -291,30 +331,44 @@ export class ConfigService {
         productId: input.productId,
         revision: input.revision,
       });
-      undo(() => this.engine.deleteStorageObject(so.plugin, so.name));
+      // An undone create removes the file it made (a failed create leaves no file behind).
+      undo(() => this.engine.deleteStorageObject(so.plugin, so.name, { deleteFile: so.fileCreated }));
       const snap = snapshotStorageObject(so);
       store.insertStorageObject(this.db, snap);
       return snap;
     });
   }
 
-  async deleteStorageObject(plugin: BackstorePlugin, name: string): Promise<void> {
+  /**
+   * Deletes a storage object; with `deleteFile`, a fileio object's file too (never by default, as
+   * targetcli). The file goes last, once nothing else can fail but the COMMIT.
+   */
+  async deleteStorageObject(plugin: BackstorePlugin, name: string, opts: { deleteFile?: boolean } = {}): Promise<{ fileDeleted?: string }> {
     return this.transaction(async (undo) => {
       const key = `${plugin}/${name}`;
       const live = this.engine.storageObjects.get(key);
       // The engine names the LUNs that still export it (the DB's RESTRICT would only say "constraint failed").
       if (live && live.exports.size > 0) await this.engine.deleteStorageObject(plugin, name);
       const rows = this.dbWrite(() => store.deleteStorageObjectRow(this.db, plugin, name));
+      if (opts.deleteFile && plugin !== "fileio") throw new EngineError("only a fileio storage object has a file to delete", "invalid", "deleteFile");
+      if (opts.deleteFile && !live) {
+        throw new EngineError(`${key} is not open (it failed to restore): delete it without its file, then remove the file by hand`, "invalid", "deleteFile");
+      }
+      let fileDeleted: string | undefined;
       if (live) {
         const snap = snapshotStorageObject(live);
-        await this.engine.deleteStorageObject(plugin, name);
-        // Best effort: a ramdisk's contents are gone once it is closed.
-        undo(async () => {
-          await createStorageObjectIn(this.engine, snap);
-          applyAluaGroups(this.engine, snap);
-        });
+        await this.engine.deleteStorageObject(plugin, name, { deleteFile: opts.deleteFile });
+        if (opts.deleteFile) fileDeleted = live.realPath;
+        // Best effort: a ramdisk's contents are gone once it is closed (and so is a deleted file's).
+        else {
+          undo(async () => {
+            await createStorageObjectIn(this.engine, snap);
+            applyAluaGroups(this.engine, snap);
+          });
+        }
       } else if (rows === 0) throw new EngineError(`storage object ${key} does not exist`, "not_found", "name");
       this.dropWarnings(storageObjectPath({ plugin, name }));
+      return fileDeleted ? { fileDeleted } : {};
     });
   }
 

@@ -3,6 +3,7 @@
  * into one Engine. Nothing here (or below) imports Next, React, tRPC or the database.
  */
 import { openBackstore } from "./backstores";
+import type { FileioPolicyOptions } from "./backstores/path-policy";
 import { Engine } from "./core/engine";
 import { IoSampler } from "./core/sampler";
 import { IoStats } from "./core/stats";
@@ -34,10 +35,11 @@ export function statsEnabledFromEnv(env: NodeJS.ProcessEnv = process.env): boole
   return !(v === "off" || v === "0" || v === "false" || v === "no");
 }
 
-export function createEngine(options: IscsiFabricOptions & { statsEnabled?: boolean } = {}): Engine {
+export function createEngine(options: IscsiFabricOptions & { statsEnabled?: boolean; fileio?: FileioPolicyOptions } = {}): Engine {
   let fabric: IscsiFabric | undefined;
   const engine = new Engine({
     openBackstore,
+    fileio: options.fileio,
     createDevice: (info) => {
       const disk = new ScsiDisk(info);
       // Unit attentions as they are raised, to fabric.events ('unit_attention_raised', one per nexus).

@@ -64,8 +64,12 @@ export const BACKSTORE_KINDS: BackstoreKind[] = [
       { name: "write_back", default: "true" },
       { name: "sparse", default: "true" },
       { name: "wwn", default: "None" },
+      { name: "overcommit", default: "false" },
     ],
-    createHelp: "Creates a FileIO storage object. If file_or_dev is a path to a regular file to be used as backend, then the size parameter is mandatory. Sizes like 64M or 1G are 1024-based.",
+    createHelp:
+      "Creates a FileIO storage object. If file_or_dev is a path to a regular file to be used as backend, then the size parameter is mandatory. Sizes like 64M or 1G are 1024-based. " +
+      "Portico refuses system directories, its own data and code directories, paths outside the storage roots and a file that already backs another storage object (docs/configuration.md). " +
+      "overcommit=true (a Portico extension) accepts a sparse file larger than its file system's free space.",
     fileParams: ["file_or_dev"],
     toCreate(args, note) {
       const file = path.resolve(args.file_or_dev!);
@@ -84,6 +88,7 @@ export const BACKSTORE_KINDS: BackstoreKind[] = [
         size: bytes,
         writeBack: parseBool(args.write_back!, "write_back"),
         sparse: parseBool(args.sparse!, "sparse"),
+        overcommit: parseBool(args.overcommit ?? "false", "overcommit"),
       };
     },
     summary(so, live) {

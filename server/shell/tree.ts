@@ -161,7 +161,8 @@ function backstoreDirNode(ctx: ShellContext, kind: BackstoreKind, parent: string
   const create: CommandDef = {
     params: kind.createParams,
     help: kind.createHelp,
-    complete: (_c, param) => (param === "write_back" || param === "sparse" || param === "readonly" || param === "nullio" || param === "exclusive" ? BOOL_VALUES : []),
+    complete: (_c, param) =>
+      param === "write_back" || param === "sparse" || param === "readonly" || param === "nullio" || param === "exclusive" || param === "overcommit" ? BOOL_VALUES : [],
     async run(c, args) {
       const notes: string[] = [];
       const input = kind.toCreate({ ...args, file_or_dev: args.file_or_dev && path.resolve(c.workdir, args.file_or_dev), dev: args.dev && path.resolve(c.workdir, args.dev) }, (l) => notes.push(l));
@@ -178,19 +179,23 @@ function backstoreDirNode(ctx: ShellContext, kind: BackstoreKind, parent: string
     },
   };
   const del: CommandDef = {
-    params: [{ name: "name" }, { name: "save", default: "None" }],
-    help: "Recursively deletes the storage object having the specified name. If there are LUNs using this storage object, they will be deleted too.",
-    complete: (_c, param) => (param === "name" ? objects().map((so) => so.name) : []),
+    params: [{ name: "name" }, { name: "save", default: "None" }, ...(kind.plugin === "fileio" ? [{ name: "delete_file", default: "false" }] : [])],
+    help:
+      "Recursively deletes the storage object having the specified name. If there are LUNs using this storage object, they will be deleted too." +
+      (kind.plugin === "fileio" ? " As in targetcli the backing file is kept; delete_file=true (a Portico extension) deletes it too." : ""),
+    complete: (_c, param) => (param === "name" ? objects().map((so) => so.name) : param === "delete_file" ? BOOL_VALUES : []),
     async run(c, args) {
       const so = objects().find((o) => o.name === args.name);
       if (!so) throw new ShellError(`No storage object named ${args.name}.`);
+      const deleteFile = args.delete_file !== undefined && parseBoolArg(args.delete_file, "delete_file");
       // Cascade as targetcli does: LUNs (and their mapped LUNs) go with the object.
       const ref = storageObjectPath(so);
       for (const t of c.config.targets)
         for (const tpg of t.tpgs) for (const l of tpg.luns) if (l.storageObject === ref) await c.service.deleteLun(t.wwn, tpg.tag, l.index);
-      await c.service.deleteStorageObject(so.plugin, so.name);
+      const r = await c.service.deleteStorageObject(so.plugin, so.name, { deleteFile });
       c.print(`Deleted storage object ${so.name}.`);
-      c.setJson({ deleted: ref });
+      if (r.fileDeleted) c.print(`Deleted file ${r.fileDeleted}.`);
+      c.setJson({ deleted: ref, ...(r.fileDeleted ? { fileDeleted: r.fileDeleted } : {}) });
     },
   };
   return node(

@@ -28,7 +28,7 @@ import { startCeph, type Ceph } from "../support/ceph";
 import { restoreDemo, type DemoStorageObject } from "../support/demo";
 import { startTgt } from "../support/tgt";
 import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, removeDir, root, sh, startPortico } from "../support/portico";
+import { makeDataDir, removeDir, root, sh, startPortico, storageDirOf } from "../support/portico";
 
 const args = process.argv.slice(2);
 const opt = (n: string) => (args.includes(`--${n}`) ? args[args.indexOf(`--${n}`) + 1] : undefined);
@@ -98,12 +98,12 @@ async function runKind(kind: string): Promise<KindScore> {
     so = {
       name: "cu",
       plugin: "fileio",
-      dev: path.join(dataDir, "cu.img"),
+      dev: path.join(storageDirOf(dataDir), "cu.img"),
       size: 128 * MiB,
       write_back: false,
       attributes: kind === "fileio-thin" ? { emulate_tpu: 1, emulate_tpws: 1 } : {},
     };
-    if (kind === "fileio") spawnSync("fallocate", ["-l", String(128 * MiB), path.join(dataDir, "cu.img")]);
+    if (kind === "fileio") spawnSync("fallocate", ["-l", String(128 * MiB), path.join(storageDirOf(dataDir), "cu.img")]);
   } else if (kind === "block") {
     const f = path.join(dataDir, "loop.img");
     spawnSync("fallocate", ["-l", String(128 * MiB), f]);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IscsiClient } from "../support/iscsi-client";
 import { restoreDemo } from "../support/demo";
 import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, removeDir, startPortico, type PorticoProcess } from "../support/portico";
+import { makeDataDir, removeDir, startPortico, storageDirOf, type PorticoProcess } from "../support/portico";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.digests00001";
 let dataDir: string;
@@ -29,7 +29,7 @@ beforeAll(async () => {
   port = await freePort();
   restoreDemo(dataDir, {
     iqn: IQN,
-    storageObjects: [{ name: "dd", plugin: "fileio", dev: path.join(dataDir, "dd.img"), size: 32 * 1024 * 1024 }],
+    storageObjects: [{ name: "dd", plugin: "fileio", dev: path.join(storageDirOf(dataDir), "dd.img"), size: 32 * 1024 * 1024 }],
     ports: [port],
   });
   server = await startPortico({ dataDir });

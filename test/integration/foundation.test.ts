@@ -9,7 +9,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { restoreDemo, type DemoStorageObject } from "../support/demo";
 import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, portico, removeDir, sh, startPortico, type PorticoProcess } from "../support/portico";
+import { makeDataDir, portico, removeDir, sh, startPortico, storageDirOf, type PorticoProcess } from "../support/portico";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.foundation01";
 const MiB = 1024 * 1024;
@@ -37,7 +37,7 @@ function storageObjects(): DemoStorageObject[] {
 beforeAll(async () => {
   dataDir = makeDataDir();
   iscsiPort = await freePort();
-  backingFile = path.join(dataDir, "disk1.img");
+  backingFile = path.join(storageDirOf(dataDir), "disk1.img"); // never in the data directory: the appliance refuses its own files
   // A real block device for the block backstore: a loop device over a file.
   const loopFile = path.join(dataDir, "loop.img");
   writeFileSync(loopFile, Buffer.alloc(0));

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AppRouter } from "@/server/api/root";
 import { readRuntime, runtimeUrl, TOKEN_HEADER } from "@/server/runtime";
 import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, portico, removeDir, sh, startPortico, type PorticoProcess } from "../support/portico";
+import { makeDataDir, portico, removeDir, sh, startPortico, storageDirOf, type PorticoProcess } from "../support/portico";
 
 const IQN = "iqn.2003-01.com.example.portico:shell1";
 const CLIENT = "iqn.1994-05.com.example:client1";
@@ -26,7 +26,7 @@ let server: PorticoProcess | undefined;
 
 function script(): string {
   return `set global auto_add_default_portal=false
-/backstores/fileio create name=disk1 file_or_dev=${dataDir}/disk1.img size=64M
+/backstores/fileio create name=disk1 file_or_dev=${storageDirOf(dataDir)}/disk1.img size=64M
 /backstores/ramdisk create r1 16M
 /iscsi create ${IQN}
 cd /iscsi/${IQN}/tpg1
@@ -92,7 +92,7 @@ describe("a targetcli script piped into portico, against the running appliance",
     expect(r.stdout + r.stderr).not.toMatch(/Pattern verification failed/);
     expect(r.stdout).toMatch(/read 65536\/65536 bytes/);
     // The bytes are in the fileio backstore's file.
-    const bytes = readFileSync(path.join(dataDir, "disk1.img")).subarray(4096, 4096 + 65536);
+    const bytes = readFileSync(path.join(storageDirOf(dataDir), "disk1.img")).subarray(4096, 4096 + 65536);
     expect(bytes.every((b) => b === 0xa5)).toBe(true);
   });
 
@@ -113,7 +113,7 @@ describe("one-shot commands", () => {
     expect(lines).toContain(`  | o- ${CLIENT} ${".".repeat(132 - 7 - CLIENT.length - 2 - "[1-way auth, Mapped LUNs: 1]".length)} [1-way auth, Mapped LUNs: 1]`);
     expect(r.stdout).toMatch(/ {2}\| {3}o- mapped_lun0 \.+ \[lun0 fileio\/disk1 \(rw\)\]\n/);
     expect(r.stdout).toContain(`o- lun0 `);
-    expect(r.stdout).toContain(`[fileio/disk1 (${dataDir}/disk1.img) (default_tg_pt_gp)]`);
+    expect(r.stdout).toContain(`[fileio/disk1 (${storageDirOf(dataDir)}/disk1.img) (default_tg_pt_gp)]`);
     expect(r.stdout).toMatch(new RegExp(`o- 127\\.0\\.0\\.1:${iscsiPort} \\.+ \\[OK\\]`));
   });
 
@@ -123,7 +123,7 @@ describe("one-shot commands", () => {
     const tree = JSON.parse(r.stdout);
     const fileio = tree.children.find((c: { name: string }) => c.name === "fileio");
     expect(fileio.summary).toBe("Storage Objects: 1");
-    expect(fileio.children[0]).toMatchObject({ name: "disk1", path: "/backstores/fileio/disk1", summary: `${dataDir}/disk1.img (64.0MiB) write-back activated` });
+    expect(fileio.children[0]).toMatchObject({ name: "disk1", path: "/backstores/fileio/disk1", summary: `${storageDirOf(dataDir)}/disk1.img (64.0MiB) write-back activated` });
   });
 
   it("a failing create exits 1 with one sentence on stderr and leaves nothing behind", () => {

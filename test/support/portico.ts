@@ -3,7 +3,7 @@
  * data directory, and runs the `portico` CLI against it. Nothing is mocked.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,12 +23,22 @@ export interface PorticoProcess {
   kill(): void;
 }
 
+/** A fresh data directory, and its storage directory `<data dir>-storage` (fileio files may not live in the data directory). */
 export function makeDataDir(prefix = "portico-it-"): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  mkdirSync(storageDirOf(dir), { recursive: true });
+  return dir;
 }
 
+/** Where the appliance puts new fileio files by default, and where tests put theirs: `<data dir>-storage`. */
+export function storageDirOf(dataDir: string): string {
+  return `${dataDir}-storage`;
+}
+
+/** Removes a directory, and with a data directory its storage directory too. */
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+  rmSync(storageDirOf(dir), { recursive: true, force: true });
 }
 
 export async function startPortico(opts: { dataDir?: string; httpPort?: number; env?: Record<string, string> } = {}): Promise<PorticoProcess> {

@@ -18,7 +18,7 @@ export const configRouter = router({
   /** saveconfig.json text as targetcli writes it; CHAP passwords only with `secrets: true`. */
   export: procedure.input(exportConfigSchema).query(({ ctx, input }) => ctx.service.exportSaveconfig({ secrets: input?.secrets ?? false })),
   /** restoreconfig: all-or-nothing; returns what in the file is not honoured, by name. */
-  import: procedure.input(importConfigSchema).mutation(({ ctx, input }) => ctx.service.importSaveconfig(input.config, { clear: input.clear })),
+  import: procedure.input(importConfigSchema).mutation(({ ctx, input }) => ctx.service.importSaveconfig(input.config, { clear: input.clear, overcommit: input.overcommit })),
   settings: procedure.query(({ ctx }) => ctx.service.settings()),
   setSettings: procedure.input(settingsSchema).mutation(({ ctx, input }) => ctx.service.setSettings(input)),
   /** Discovery authentication (SendTargets sessions), passwords never returned. */

@@ -1,5 +1,6 @@
 import {
   createStorageObjectSchema,
+  deleteStorageObjectSchema,
   resizeStorageObjectSchema,
   setStorageObjectAttributesSchema,
   setStorageObjectIdentitySchema,
@@ -27,7 +28,13 @@ export const storageRouter = router({
   create: procedure
     .input(createStorageObjectSchema)
     .mutation(({ ctx, input }) => ctx.service.createStorageObject(input.plugin === "rbd" ? { ...input, dev: input.config } : input)),
-  delete: procedure.input(storageObjectRefSchema).mutation(({ ctx, input }) => ctx.service.deleteStorageObject(input.plugin, input.name)),
+  /** With `deleteFile`, a fileio object's backing file is deleted too; returns `fileDeleted` (its path) then. */
+  delete: procedure.input(deleteStorageObjectSchema).mutation(({ ctx, input }) => ctx.service.deleteStorageObject(input.plugin, input.name, { deleteFile: input.deleteFile })),
+  /** Where a new fileio file goes without a path (`dir/<name>.img`), and the storage roots in force. */
+  fileDefaults: procedure.query(({ ctx }) => {
+    const f = ctx.engine.fileioSettings;
+    return { dir: f.storageRoots[0] ?? f.storageDir ?? null, storageDir: f.storageDir ?? null, storageRoots: [...f.storageRoots], dataDir: f.dataDir ?? null };
+  }),
   setAttributes: procedure
     .input(setStorageObjectAttributesSchema)
     .mutation(({ ctx, input }) => ctx.service.setStorageObjectAttributes(input.plugin, input.name, input.attributes)),

@@ -6,6 +6,8 @@ export const importConfigSchema = z.object({
   config: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
   /** Replace everything (restoreconfig clear_existing); without it, existing objects are refused. */
   clear: z.boolean().default(false),
+  /** Accept sparse fileio files larger than their file system's free space (`portico restoreconfig --overcommit`). */
+  overcommit: z.boolean().optional(),
 });
 
 export const exportConfigSchema = z
@@ -22,6 +24,8 @@ export const backupNameSchema = z.object({
 export const settingsSchema = z.object({
   autoAddMappedLuns: z.boolean().optional(),
   maxBackupFiles: z.number().int().min(1, "keep at least 1 backup").max(1000).optional(),
+  /** Directories fileio files must be in; empty: no restriction beyond the fixed rules (docs/configuration.md). */
+  storageRoots: z.array(z.string().trim().min(1, "required").startsWith("/", "an absolute path")).max(32, "at most 32 storage roots").optional(),
 });
 
 export const discoveryAuthSchema = z.object({ enabled: z.boolean(), chap: chapSchema });

@@ -48,8 +48,11 @@ export const createStorageObjectSchema = z.discriminatedUnion("plugin", [
   z.object({
     plugin: z.literal("fileio"),
     name: storageObjectNameSchema,
-    dev: pathSchema,
+    /** Absent: `<storage directory or first storage root>/<name>.img` (storage.fileDefaults). */
+    dev: pathSchema.optional(),
     size: sizeSchema.optional(),
+    /** Accept a sparse size beyond the file system's free space (refused otherwise with engineCode "overcommit"). */
+    overcommit: z.boolean().optional(),
     writeBack: z.boolean().optional(),
     sparse: z.boolean().optional(),
     wwn: unitSerialSchema.optional(),
@@ -84,6 +87,8 @@ export const createStorageObjectSchema = z.discriminatedUnion("plugin", [
 export type CreateStorageObjectInput = z.infer<typeof createStorageObjectSchema>;
 
 export const storageObjectRefSchema = z.object({ plugin: pluginSchema, name: storageObjectNameSchema });
+/** `deleteFile`: a fileio object's file is deleted too (never by default). */
+export const deleteStorageObjectSchema = storageObjectRefSchema.extend({ deleteFile: z.boolean().optional() });
 
 export const setStorageObjectAttributesSchema = storageObjectRefSchema.extend({
   attributes: z.record(z.string().regex(/^[a-z0-9_]+$/, "not an attribute name"), z.number().int("attributes are integers")),

@@ -81,6 +81,11 @@ export interface BackstoreSpec {
   sparse?: boolean;
   /** block: open read-only. */
   readonly?: boolean;
+  /**
+   * fileio: a sparse size beyond the file system's free space is accepted (the admin confirmed
+   * over-commit); without it the engine refuses such a size with EngineError code "overcommit".
+   */
+  overcommit?: boolean;
 }
 
 /**

@@ -57,15 +57,24 @@ async function openFileio(spec: BackstoreSpec, bs: number): Promise<Backstore> {
   if (!st && size === undefined) throw new Error(`file ${file} does not exist: give a size to create it`);
   const writeBack = spec.writeBack ?? false;
   // Write-through: O_DSYNC makes each write stable on return (SBC-4 §4.15).
-  const flags = fs.constants.O_RDWR | fs.constants.O_CREAT | (writeBack ? 0 : fs.constants.O_DSYNC);
+  // O_NOFOLLOW: the engine passes the resolved real path (backstores/path-policy.ts), so a symlink
+  // swapped in since the check is refused; O_EXCL: a new file is ours, and ours to remove on failure.
+  const flags =
+    fs.constants.O_RDWR | fs.constants.O_NOFOLLOW | (st ? 0 : fs.constants.O_CREAT | fs.constants.O_EXCL) | (writeBack ? 0 : fs.constants.O_DSYNC);
   let fd: number;
   try {
     fd = await openFd(file, flags);
   } catch (err) {
-    throw new Error(`cannot open ${file}: ${(err as Error).message}`);
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "ELOOP") throw new Error(`${file} is a symbolic link: give the path of the file itself`);
+    if (e.code === "EEXIST") throw new Error(`${file} appeared while it was being created: try again`);
+    throw new Error(`cannot open ${file}: ${e.message}`);
   }
+  const created = !st;
   try {
-    const current = st?.size ?? 0;
+    const opened = await new Promise<fs.Stats>((resolve, reject) => fs.fstat(fd, (e, s) => (e ? reject(e) : resolve(s))));
+    if (!opened.isFile()) throw new Error(`${file} is not a regular file`);
+    const current = opened.size;
     let capacity = current;
     if (size !== undefined && size > current) {
       if (spec.sparse === false) {
@@ -86,7 +95,9 @@ async function openFileio(spec: BackstoreSpec, bs: number): Promise<Backstore> {
     if (capacity < bs) throw new Error(`file ${file} is smaller than one ${bs}-byte block: give a size`);
     return new FdBackstore("fileio", fd, file, bs, capacity, writeBack, false);
   } catch (err) {
-    fs.close(fd, () => undefined);
+    await new Promise<void>((resolve) => fs.close(fd, () => resolve()));
+    // A create that fails leaves no file behind (an empty or half-allocated file would stay otherwise).
+    if (created) await fs.promises.rm(file, { force: true }).catch(() => undefined);
     throw err instanceof Error ? err : new Error(String(err));
   }
 }

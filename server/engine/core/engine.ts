@@ -5,7 +5,10 @@
  */
 import { parseCidr } from "./networks";
 import { randomUUID } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
 import type { BackstorePlugin, BackstoreSpec, OpenBackstore } from "../backstores/backstore";
+import { devInoOf, freeBytes, isInside, PathRefusedError, realPolicy, resolveFileioPath, systemDirOf, type FileInUse, type FileioPolicyOptions, type ResolvedFile } from "../backstores/path-policy";
 import { MAX_LUN } from "../scsi/lun";
 import type { DeviceInfo, ScsiDevice } from "../scsi/types";
 import {
@@ -95,6 +98,14 @@ type LunViews = Map<string, string>;
 export interface EngineOptions {
   openBackstore: OpenBackstore;
   createDevice: (info: DeviceInfo) => ScsiDevice;
+  /** Where fileio files may be (backstores/path-policy.ts): the data directory, the application's directory, the storage directory and roots. */
+  fileio?: FileioPolicyOptions;
+}
+
+/** Options of a storage object delete. */
+export interface DeleteStorageObjectOptions {
+  /** fileio: remove the backing file too (never the default, as targetcli's delete keeps it). */
+  deleteFile?: boolean;
 }
 
 export class Engine {
@@ -105,7 +116,102 @@ export class Engine {
   private readonly portalRefs = new Map<string, number>();
   private nextRtpi = 1;
 
-  constructor(private readonly options: EngineOptions) {}
+  private fileioPolicy: FileioPolicyOptions;
+
+  constructor(private readonly options: EngineOptions) {
+    this.fileioPolicy = { ...options.fileio, storageRoots: [...(options.fileio?.storageRoots ?? [])] };
+  }
+
+  /** The fileio path policy in force (backstores/path-policy.ts). */
+  get fileioSettings(): Readonly<FileioPolicyOptions> & { storageRoots: readonly string[] } {
+    return { ...this.fileioPolicy, storageRoots: [...(this.fileioPolicy.storageRoots ?? [])] };
+  }
+
+  /** Where a fileio object's file goes when no path is given: `<first storage root, else the storage directory>/<name>.img`. */
+  defaultFilePath(name: string): string | undefined {
+    const dir = this.fileioPolicy.storageRoots?.[0] ?? this.fileioPolicy.storageDir;
+    return dir ? path.join(dir, `${name}.img`) : undefined;
+  }
+
+  /**
+   * Restricts fileio files to these directories (empty: no restriction beyond the fixed rules).
+   * Each must be an existing directory outside the refused places; refused when an existing
+   * fileio object would fall outside them (the error names it).
+   */
+  async setStorageRoots(roots: string[], opts: { check?: boolean } = {}): Promise<string[]> {
+    if (opts.check === false) {
+      // Restoring the stored setting: a root that is missing now still restricts (nothing is allowed there).
+      this.fileioPolicy.storageRoots = roots.map((r) => path.resolve(r));
+      return [...this.fileioPolicy.storageRoots];
+    }
+    const checked: string[] = [];
+    for (const r of roots) {
+      if (!path.isAbsolute(r)) throw new EngineError(`storage root "${r}" is not an absolute path`, "invalid", "storageRoots");
+      const real = await fs.promises.realpath(r).catch(() => undefined);
+      const st = real ? await fs.promises.stat(real).catch(() => undefined) : undefined;
+      if (!real || !st?.isDirectory()) throw new EngineError(`storage root ${r} is not an existing directory`, "invalid", "storageRoots");
+      const pol = await realPolicy({ ...this.fileioPolicy, storageRoots: [] });
+      const sys = systemDirOf(real);
+      if (sys) throw new EngineError(`storage root ${r} is under ${sys}, a system directory where fileio is never allowed`, "invalid", "storageRoots");
+      if (pol.dataDir && isInside(real, pol.dataDir)) {
+        throw new EngineError(`storage root ${r} is inside the appliance's data directory ${pol.dataDir}, where fileio is never allowed`, "invalid", "storageRoots");
+      }
+      if (!checked.includes(path.resolve(r))) checked.push(path.resolve(r));
+    }
+    if (checked.length) {
+      const realRoots = await Promise.all(checked.map((r) => fs.promises.realpath(r)));
+      const outside = [...this.storageObjects.values()].filter((so) => so.plugin === "fileio" && so.realPath && !realRoots.some((r) => isInside(so.realPath!, r)));
+      if (outside.length) {
+        throw new EngineError(
+          `these fileio storage objects are outside the storage roots: ${outside.map((so) => `${so.key} (${so.dev})`).join(", ")}: move or delete them first, or add their directory`,
+          "in_use",
+          "storageRoots",
+        );
+      }
+    }
+    this.fileioPolicy.storageRoots = checked;
+    return checked;
+  }
+
+  /** fileio files in use, for "one file, one storage object". */
+  private filesInUse(): FileInUse[] {
+    return [...this.storageObjects.values()]
+      .filter((so) => so.plugin === "fileio" && so.realPath)
+      .map((so) => ({ key: so.key, dev: so.dev, realPath: so.realPath!, devIno: so.devIno }));
+  }
+
+  /**
+   * Resolves and checks a fileio path (backstores/path-policy.ts) and the space a new or grown
+   * sparse file promises: more than the file system has free needs `spec.overcommit`.
+   */
+  private async checkFileio(key: string, spec: StorageObjectSpec, blockSize: number): Promise<ResolvedFile> {
+    if (!spec.dev) throw new EngineError(`${key} needs a file path (dev)`, "invalid", "dev");
+    const resolved = await resolveFileioPath(spec.dev, this.fileioPolicy, this.filesInUse()).catch((err: unknown) => {
+      if (err instanceof PathRefusedError) throw new EngineError(`${key} refused: ${err.message}`, err.inUse ? "in_use" : "invalid", "dev");
+      throw new EngineError(`cannot open ${key}: ${(err as Error).message}`, "io", "dev");
+    });
+    if (spec.size !== undefined && Number.isSafeInteger(spec.size) && spec.size > 0) {
+      const wanted = spec.size - (spec.size % blockSize);
+      const growth = wanted - resolved.size;
+      if (growth > 0) {
+        const dir = path.dirname(resolved.realPath);
+        const free = await freeBytes(dir).catch(() => Number.POSITIVE_INFINITY);
+        if (growth > free) {
+          if (spec.sparse === false) {
+            throw new EngineError(`${key}: ${growth} bytes are needed to allocate the file but the file system of ${dir} has only ${free} bytes free`, "invalid", "size");
+          }
+          if (!spec.overcommit) {
+            throw new EngineError(
+              `${key}: ${wanted} bytes is more than the ${free} bytes free on the file system of ${dir}. A sparse file can be created, but initiator writes fail once the file system is full: confirm over-commit to create it anyway`,
+              "overcommit",
+              "size",
+            );
+          }
+        }
+      }
+    }
+    return resolved;
+  }
 
   /** Called after an ALUA group's state or status changed by itself or by SET TARGET PORT GROUPS (the config layer stores it). */
   onAluaChange?: (so: StorageObject, group: AluaTargetPortGroup) => void;
@@ -159,10 +265,33 @@ export class Engine {
       if (rule.fixed !== undefined && v !== rule.fixed) throw new EngineError(`attribute ${k} can only be ${rule.fixed}: ${rule.why}`, "invalid", k);
       if (rule.range && (v < rule.range[0] || v > rule.range[1])) throw new EngineError(`attribute ${k} must be an integer in ${rule.range[0]}..${rule.range[1]}`, "invalid", k);
     }
-    const backstore = await this.options.openBackstore({ ...spec, name, blockSize }).catch((err: unknown) => {
+    const file = spec.plugin === "fileio" ? await this.checkFileio(key, spec, blockSize) : undefined;
+    if (this.storageObjects.has(key)) throw new EngineError(`storage object ${key} already exists`, "exists", "name");
+    // fileio opens the resolved real path: what was checked is what is opened.
+    const backstore = await this.options.openBackstore({ ...spec, name, blockSize, ...(file ? { dev: file.realPath } : {}) }).catch((err: unknown) => {
       if (err instanceof EngineError) throw err;
       throw new EngineError(`cannot open ${key}: ${(err as Error).message}`, "io", spec.plugin === "ramdisk" ? "size" : "dev");
     });
+    try {
+      return this.addStorageObject(spec, name, key, wwn, identity, attributes, overrides, backstore, file);
+    } catch (err) {
+      await backstore.close().catch(() => undefined);
+      if (file && !file.exists) await fs.promises.rm(file.realPath, { force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private addStorageObject(
+    spec: StorageObjectSpec,
+    name: string,
+    key: string,
+    wwn: string,
+    identity: StorageObjectIdentity,
+    attributes: Record<string, number>,
+    overrides: Record<string, number>,
+    backstore: Awaited<ReturnType<OpenBackstore>>,
+    file: ResolvedFile | undefined,
+  ): StorageObject {
     // Attributes that follow the backstore: block_size and write-back are facts of the backstore.
     Object.assign(attributes, backstore.attributeDefaults, overrides, {
       block_size: backstore.blockSize,
@@ -180,6 +309,15 @@ export class Engine {
       identity.productId ?? PRODUCT_ID_BY_PLUGIN[spec.plugin],
       identity.revision ?? DEFAULT_REVISION,
     );
+    if (file) {
+      so.realPath = file.realPath;
+      so.fileCreated = !file.exists;
+      try {
+        so.devIno = devInoOf(fs.statSync(file.realPath));
+      } catch {
+        so.devIno = file.devIno;
+      }
+    }
     so.device = this.options.createDevice(so);
     so.onAluaChange = (g) => this.onAluaChange?.(so, g);
     this.storageObjects.set(key, so);
@@ -187,7 +325,11 @@ export class Engine {
     return so;
   }
 
-  async deleteStorageObject(plugin: string, name: string): Promise<void> {
+  /**
+   * Deletes a storage object (refused while a LUN exports it). With `deleteFile`, a fileio
+   * object's backing file is removed too, after the object is closed.
+   */
+  async deleteStorageObject(plugin: string, name: string, opts: DeleteStorageObjectOptions = {}): Promise<void> {
     const so = this.storageObject(plugin, name);
     if (so.exports.size > 0) {
       throw new EngineError(`storage object ${so.key} is exported by ${exportNames(so)}: delete those LUNs first`, "in_use");
@@ -195,6 +337,11 @@ export class Engine {
     this.storageObjects.delete(so.key);
     so.device?.close?.();
     await so.backstore.close();
+    if (opts.deleteFile && so.plugin === "fileio" && so.realPath) {
+      await fs.promises.rm(so.realPath, { force: true }).catch((err: unknown) => {
+        throw new EngineError(`${so.key} was closed but its file ${so.realPath} could not be deleted: ${(err as Error).message}`, "io", "deleteFile");
+      });
+    }
   }
 
   /**
@@ -237,7 +384,7 @@ export class Engine {
       // A new logical block size means re-opening the backstore with it (not exported: checked above).
       if (so.plugin === "ramdisk") throw new EngineError("a ramdisk's block_size is fixed at creation: re-create it with the block size you want", "invalid", "block_size");
       const reopened = await this.options
-        .openBackstore({ plugin: so.plugin, name: so.name, dev: so.dev, size: so.sizeBytes, blockSize: next.block_size, writeBack: so.writeBack, readonly: so.backstore.readonly })
+        .openBackstore({ plugin: so.plugin, name: so.name, dev: so.realPath ?? so.dev, size: so.sizeBytes, blockSize: next.block_size, writeBack: so.writeBack, readonly: so.backstore.readonly })
         .catch((err: unknown) => {
           throw new EngineError(`cannot re-open ${so.key} with block size ${next.block_size}: ${(err as Error).message}`, "io", "block_size");
         });

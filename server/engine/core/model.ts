@@ -19,6 +19,11 @@ export class StorageObject implements DeviceInfo {
   readonly aluaGroups = new Map<string, AluaTargetPortGroup>();
   /** Told after a group's state or status changes (SET TARGET PORT GROUPS, transitions): set by the engine. */
   onAluaChange?: (group: AluaTargetPortGroup) => void;
+  /** fileio: the backing file's real path (symlinks resolved) and st_dev:st_ino, for "one file, one storage object". */
+  realPath?: string;
+  devIno?: string;
+  /** fileio: the engine created the file for this object (an undone create removes it again). */
+  fileCreated = false;
 
   constructor(
     readonly plugin: BackstorePlugin,

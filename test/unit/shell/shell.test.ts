@@ -173,7 +173,7 @@ describe("commands on a real configuration", () => {
     const base = { service: fx.service, engine: fx.engine, online: false };
     expect(complete(base, { line: "back", cwd: "/" })).toEqual([["backstores/"], "back"]);
     expect(complete(base, { line: "/backstores/f", cwd: "/" })).toEqual([["/backstores/fileio/"], "/backstores/f"]);
-    expect(complete(base, { line: "/backstores/fileio create ", cwd: "/" })[0].sort()).toEqual(["file_or_dev=", "name=", "size=", "sparse=", "write_back=", "wwn="]);
+    expect(complete(base, { line: "/backstores/fileio create ", cwd: "/" })[0].sort()).toEqual(["file_or_dev=", "name=", "overcommit=", "size=", "sparse=", "write_back=", "wwn="]);
     expect(complete(base, { line: "/backstores/fileio create name=x write_back=", cwd: "/" })[0]).toEqual(["write_back=true ", "write_back=false "]);
     expect(complete(base, { line: "delete ", cwd: "/backstores/ramdisk" })[0]).toContain("r1 ");
     expect(complete(base, { line: "set global auto_cd_after_create=", cwd: "/" })[0]).toEqual(["auto_cd_after_create=true ", "auto_cd_after_create=false "]);
@@ -205,8 +205,8 @@ describe("commands on a real configuration", () => {
     await run("cd /");
     expect((await run("@r")).cwd).toBe("/backstores/ramdisk/r1");
     expect((await run("info")).stdout).toMatch(/^dev: \nname: r1\nplugin: ramdisk\nsize: 1048576\nstatus: activated\nwwn: [0-9a-f-]{36}\n$/);
-    expect((await run("/backstores/fileio help")).stdout).toContain("  - create name file_or_dev [size] [write_back] [sparse] [wwn] \n");
-    expect((await run("/backstores/fileio help create")).stdout).toContain("DEFAULT VALUES\n==============\nsize=None\nwrite_back=true\nsparse=true\nwwn=None\n");
+    expect((await run("/backstores/fileio help")).stdout).toContain("  - create name file_or_dev [size] [write_back] [sparse] [wwn] [overcommit] \n");
+    expect((await run("/backstores/fileio help create")).stdout).toContain("DEFAULT VALUES\n==============\nsize=None\nwrite_back=true\nsparse=true\nwwn=None\novercommit=false\n");
     const da = await run("/iscsi set discovery_auth enable=true userid=disc password=discSecret-123");
     expect(da.stdout).toBe("Parameter enable is now 'true'.\nParameter userid is now 'disc'.\nParameter password is now 'discSecret-123'.\n");
     expect(fx.engine.discoveryAuth).toMatchObject({ enabled: true, userid: "disc" });
