@@ -30,6 +30,8 @@ import { ConfigService } from "./config/service";
 import { offlineDevice } from "./config/probe";
 import { openDatabase, type OpenedDatabase } from "./db";
 import { DataDirLockedError, lockDataDir, type DataDirLock } from "./db/lock";
+import { createFrontDoor, type FrontDoor, type HttpsControl } from "./http/front-door";
+import type { UpgradeHandler } from "./http/listener";
 import { handleMonitorHttp, startMonitor, stopMonitor } from "./history/monitor";
 import type { Engine } from "./engine/core/engine";
 import { ClusterMembership } from "./cluster/membership";
@@ -137,6 +139,7 @@ async function main(): Promise<void> {
   // Alert rules (storage offline or full, portals down, login failures, latency) → webhook and e-mail.
   const alerts = startAlerts(service, auth, () => auth.getSetting<string>("appliance.name") ?? os.hostname());
 
+  const httpsControl: { current?: HttpsControl } = {}; // set once the front door exists (below)
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: "/api/trpc/",
@@ -144,7 +147,7 @@ async function main(): Promise<void> {
     // One request carries at most this many calls (the console's client splits larger batches, components/providers.tsx);
     // auth.login refuses batching altogether (server/api/routers/auth.ts).
     maxBatchSize: MAX_BATCH_SIZE,
-    createContext: httpContextFactory({ service, engine, app, auth, limiter, token }),
+    createContext: httpContextFactory({ service, engine, app, auth, limiter, token, https: httpsControl }),
     onError: ({ error, path: p }) => {
       if (error.code === "INTERNAL_SERVER_ERROR") process.stderr.write(`portico: ${p ?? "?"}: ${error.message}\n${error.cause?.stack ?? ""}\n`);
     },
@@ -157,7 +160,7 @@ async function main(): Promise<void> {
     consoleHandler = { note: `the console could not start (${(err as Error).message}): serving the API only` };
   }
 
-  const server = http.createServer((req, res) => {
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = req.url ?? "/";
     try {
       if (url === "/api/trpc" || url.startsWith("/api/trpc/") || url.startsWith("/api/trpc?")) {
@@ -182,16 +185,27 @@ async function main(): Promise<void> {
       process.stderr.write(`portico: request ${url} failed: ${(err as Error).message}\n`);
       if (!res.headersSent) res.writeHead(500).end("internal error");
     }
-  });
-  // Idle keep-alive sockets outlive any client's own idle limit (undici's is 4 s), so the
-  // client always closes first: a server closing at 5 s races a request just written on the
-  // same socket ("other side closed"), seen when a script's client was busy for a few seconds.
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  if (typeof consoleHandler.upgrade === "function") {
-    const upgrade = consoleHandler.upgrade as (req: http.IncomingMessage, socket: unknown, head: Buffer) => void;
-    server.on("upgrade", (req, socket, head) => upgrade(req, socket, head));
+  };
+  // One port, HTTPS and plain HTTP (server/http/front-door.ts): Host check, HTTPS redirect for
+  // the network, JSON-only same-origin changes and security headers before `handle` sees a request.
+  let front: FrontDoor;
+  try {
+    front = createFrontDoor({
+      dataDir: settings.dataDir,
+      bindHost: settings.httpHost,
+      dev,
+      settings: auth,
+      handler: handle,
+      upgrade: typeof consoleHandler.upgrade === "function" ? (consoleHandler.upgrade as UpgradeHandler) : undefined,
+      warn: (m) => process.stderr.write(`portico: WARNING: ${m}\n`),
+    });
+  } catch (err) {
+    await engine.shutdown().catch(() => undefined);
+    db.close();
+    fail(`cannot set up HTTPS: ${(err as Error).message} (PORTICO_HTTPS=off serves plain HTTP only)`);
   }
+  httpsControl.current = front.control;
+  const server = front.listener.server;
 
   const shutdownEngine = async () => {
     await engine.shutdown().catch((err: unknown) => process.stderr.write(`portico: engine shutdown: ${(err as Error).message}\n`));
@@ -215,7 +229,7 @@ async function main(): Promise<void> {
   const addr = server.address();
   const port = typeof addr === "object" && addr ? addr.port : settings.httpPort;
   const hostForUrl = settings.httpHost.includes(":") ? `[${settings.httpHost}]` : settings.httpHost;
-  app.url = `http://${hostForUrl}:${port}`;
+  app.url = `${front.scheme}://${hostForUrl}:${port}`;
 
   writeRuntime(settings.dataDir, { pid: process.pid, httpHost: settings.httpHost, httpPort: port, token, startedAt: new Date(startedAt).toISOString() });
 
@@ -223,7 +237,9 @@ async function main(): Promise<void> {
   const portals = tree.targets.reduce((n, t) => n + t.tpgs.reduce((m, g) => m + g.portals.length, 0), 0);
   const listening = engine.fabric ? engine.portalKeys().length : 0;
   log(
-    `Portico ${app.version} ready: console ${app.url}${dev ? " (dev)" : ""} — ${tree.targets.length} target(s), ${portals} portal(s) (${listening} listening), data ${settings.dataDir}` +
+    `Portico ${app.version} ready: console ${app.url}${dev ? " (dev)" : ""}` +
+      (front.certificate ? ` (${front.certificate.kind} certificate, SHA-256 ${front.certificate.fingerprint256}; plain HTTP from this machine only)` : "") +
+      ` — ${tree.targets.length} target(s), ${portals} portal(s) (${listening} listening), data ${settings.dataDir}` +
       (setupCode ? ` — onboarding setup code ${setupCode} (also in ${auth.setupCode.file}; not needed from this machine)` : ""),
   );
   if (consoleHandler.note) log(`portico: ${consoleHandler.note}`);
@@ -257,10 +273,10 @@ async function main(): Promise<void> {
     await cluster?.stop(); // leave first: the others see this node go at once
     alerts.stop();
     server.close();
-    server.closeIdleConnections();
+    front.listener.closeIdleConnections();
     await shutdownEngine();
     stopMonitor(); // after the engine (its logouts reach the event log): writes the minute in progress
-    server.closeAllConnections();
+    front.listener.closeAllConnections();
     removeRuntime(settings.dataDir);
     clearTimeout(hard);
     process.exit(0);

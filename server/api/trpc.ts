@@ -17,6 +17,7 @@ import { ConfigImportError, type ConfigIssue } from "../config/errors";
 import type { ConfigService } from "../config/service";
 import { PasswordBusyError } from "../auth/password";
 import type { LoginRateLimiter } from "../auth/rate-limit";
+import type { HttpsControl } from "../http/front-door";
 import type { AuthStore, SessionUser } from "../auth/store";
 import { FieldError } from "../console/errors";
 import type { Engine } from "../engine/core/engine";
@@ -42,9 +43,13 @@ export interface Context {
   /** The admin this request's session cookie belongs to. */
   session?: SessionUser;
   limiter?: LoginRateLimiter;
+  /** The console's HTTPS certificate and access settings (absent without the HTTP front door). */
+  https?: HttpsControl;
   /** Present for HTTP requests: who asked, and a way to set the session cookie on the response. */
   http?: {
     ip: string;
+    /** On this machine (loopback, not forwarded by an untrusted proxy): server/http/policy.ts. */
+    local?: boolean;
     userAgent?: string;
     secure: boolean;
     setCookie(value: string): void;

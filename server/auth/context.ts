@@ -5,13 +5,14 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import type http from "node:http";
-import type { TLSSocket } from "node:tls";
 import { TRPCError } from "@trpc/server";
 import type { AppInfo, Context } from "../api/trpc";
 import type { ConfigService } from "../config/service";
 import type { Engine } from "../engine/core/engine";
 import { TOKEN_HEADER } from "../runtime";
-import { parseCookies, SESSION_COOKIE } from "./cookies";
+import type { HttpsControl } from "../http/front-door";
+import { requestClient } from "../http/client";
+import { parseCookies, sessionCookieName } from "./cookies";
 import type { LoginRateLimiter } from "./rate-limit";
 import { SETUP_CODE_HEADER } from "./setup-code";
 import type { AuthStore } from "./store";
@@ -23,17 +24,19 @@ function sameSecret(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** The session of the request's cookie; over HTTPS only the `__Host-` cookie counts (server/auth/cookies.ts). */
 export function sessionOf(auth: AuthStore, req: http.IncomingMessage) {
-  return auth.session(parseCookies(req.headers.cookie)[SESSION_COOKIE]);
+  return auth.session(parseCookies(req.headers.cookie)[sessionCookieName(requestClient(req).secure)]);
 }
 
-export function httpContextFactory(deps: { service: ConfigService; engine: Engine; app: AppInfo; auth: AuthStore; limiter: LoginRateLimiter; token: string }) {
+export function httpContextFactory(deps: { service: ConfigService; engine: Engine; app: AppInfo; auth: AuthStore; limiter: LoginRateLimiter; token: string; https?: { current?: HttpsControl } }) {
   return ({ req, res, info }: { req: http.IncomingMessage; res: http.ServerResponse; info?: { isBatchCall: boolean } }): Context => {
     const given = req.headers[TOKEN_HEADER];
     const tokenOk = typeof given === "string" && sameSecret(given, deps.token);
     if (given !== undefined && !tokenOk) throw new TRPCError({ code: "UNAUTHORIZED", message: "wrong token: is the runtime file from another start?" });
     const ua = req.headers["user-agent"];
     const setupCode = req.headers[SETUP_CODE_HEADER];
+    const client = requestClient(req); // the front door's view: a trusted proxy's client, HTTPS as the browser sees it
     return {
       service: deps.service,
       engine: deps.engine,
@@ -41,11 +44,13 @@ export function httpContextFactory(deps: { service: ConfigService; engine: Engin
       actor: tokenOk ? "cli" : "console",
       auth: deps.auth,
       limiter: deps.limiter,
+      https: deps.https?.current,
       session: sessionOf(deps.auth, req),
       http: {
-        ip: req.socket.remoteAddress ?? "unknown",
+        ip: client.ip,
+        local: client.local,
         userAgent: typeof ua === "string" ? ua : undefined,
-        secure: Boolean((req.socket as TLSSocket).encrypted),
+        secure: client.secure,
         setupCode: typeof setupCode === "string" ? setupCode : undefined,
         batch: Boolean(info?.isBatchCall),
         setCookie: (value) => {

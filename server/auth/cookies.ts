@@ -1,5 +1,15 @@
-/** The console's session cookie: httpOnly (no script reads it), SameSite=Strict (no cross-site request carries it). */
+/**
+ * The console's session cookie: httpOnly (no script reads it), SameSite=Strict (no cross-site
+ * request carries it). Over HTTPS it is `Secure` and named `__Host-portico_session`: the
+ * browser then accepts it only from a secure origin, for this host, at Path=/, so a plain-HTTP
+ * page or a sibling domain cannot plant or overwrite it. Plain HTTP (loopback) keeps the plain name.
+ */
 export const SESSION_COOKIE = "portico_session";
+export const SECURE_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
+
+export function sessionCookieName(secure: boolean): string {
+  return secure ? SECURE_SESSION_COOKIE : SESSION_COOKIE;
+}
 
 export function parseCookies(header: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -19,7 +29,7 @@ export function parseCookies(header: string | undefined): Record<string, string>
 }
 
 export function sessionCookie(token: string, opts: { maxAgeSeconds: number; secure: boolean }): string {
-  return [`${SESSION_COOKIE}=${token}`, "Path=/", "HttpOnly", "SameSite=Strict", `Max-Age=${opts.maxAgeSeconds}`, ...(opts.secure ? ["Secure"] : [])].join("; ");
+  return [`${sessionCookieName(opts.secure)}=${token}`, "Path=/", "HttpOnly", "SameSite=Strict", `Max-Age=${opts.maxAgeSeconds}`, ...(opts.secure ? ["Secure"] : [])].join("; ");
 }
 
 export function clearedSessionCookie(secure: boolean): string {

@@ -7,6 +7,7 @@
  * server/main.ts calls startMonitor() once; the routers find the instance with
  * getMonitor() (a process-wide registry: see toolchain.md on module singletons).
  */
+import { requestClient } from "../http/client";
 import { timingSafeEqual } from "node:crypto";
 import type http from "node:http";
 import { and, asc, desc, eq, gte, like, lt, lte, sql, type SQL } from "drizzle-orm";
@@ -550,8 +551,8 @@ export class Monitor {
       res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" }).end("method not allowed\n");
       return true;
     }
-    const remote = req.socket.remoteAddress ?? "";
-    const local = remote === "127.0.0.1" || remote === "::1" || remote === "::ffff:127.0.0.1";
+    // This machine: loopback, not forwarded by a proxy nobody declared trusted (server/http/policy.ts).
+    const local = requestClient(req).local;
     const token = this.metricsToken();
     const auth = req.headers.authorization ?? "";
     const given = auth.toLowerCase().startsWith("bearer ") ? auth.slice(7).trim() : "";
