@@ -4,7 +4,8 @@
  * address. Without the code nothing but the wizard's first step answers; a wrong code
  * is shown at the field; the code from <data dir>/setup-code lets onboarding finish,
  * and then the file is gone. (Loopback onboarding without a code is what the other
- * console specs do.)
+ * console specs do.) From the LAN the console is HTTPS with its self-signed certificate
+ * (plain HTTP is redirected), so this browser accepts that certificate.
  */
 import { expect, test } from "@playwright/test";
 import { existsSync, readFileSync, statSync } from "node:fs";
@@ -18,6 +19,8 @@ const lan = Object.values(os.networkInterfaces())
   .find((a) => a && a.family === "IPv4" && !a.internal)?.address;
 let dataDir: string;
 let server: PorticoProcess;
+
+test.use({ ignoreHTTPSErrors: true });
 
 test.beforeAll(async () => {
   test.skip(!lan, "this machine has no non-loopback IPv4 address");
@@ -35,7 +38,11 @@ test("a browser on the LAN must enter the setup code before onboarding; the code
   const code = readFileSync(file, "utf8").trim();
   expect(statSync(file).mode & 0o777).toBe(0o600);
   expect(server.output()).toContain(`onboarding setup code ${code}`);
-  const url = `http://${lan}:${server.httpPort}`;
+  const url = `https://${lan}:${server.httpPort}`;
+  // Plain HTTP from the LAN goes to HTTPS.
+  const redirected = await page.request.get(`http://${lan}:${server.httpPort}/onboarding`, { maxRedirects: 0 });
+  expect(redirected.status()).toBe(308);
+  expect(redirected.headers().location).toBe(`${url}/onboarding`);
 
   // The API refuses the network without the code.
   const bare = await page.request.post(`${url}/api/trpc/onboarding.complete`, {

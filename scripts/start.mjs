@@ -8,6 +8,12 @@ import { RBD_BUILD_PACKAGES, ensureDebianPackages, ensureNativeAddon, ensureNext
 
 try {
   ensureNodeModules();
+  // openssl makes the console's self-signed HTTPS certificate at first start (docs/https.md).
+  try {
+    ensureDebianPackages(["openssl"]);
+  } catch (err) {
+    process.stderr.write(`[portico] cannot install openssl: ${err.message}\n`);
+  }
   // Best effort: without librbd the rbd backstore reports itself unavailable, everything else runs.
   try {
     ensureDebianPackages(RBD_BUILD_PACKAGES);

@@ -16,7 +16,7 @@ import { RBD_BUILD_PACKAGES, ensureDebianPackages, ensureNativeAddon, ensureNext
 // ceph-*: the single-node Ceph the rbd tests start (test/support/ceph.ts); fio: its rbd engine is the bench peer.
 const CEPH_TEST_PACKAGES = ["ceph-mon", "ceph-osd", "ceph-mgr", "ceph-common", "fio", ...RBD_BUILD_PACKAGES];
 // etcd-server, etcd-client: the etcd the cluster tests start (test/support/etcd.ts).
-const TEST_DEBIAN_PACKAGES = ["libiscsi-bin", "qemu-utils", "qemu-block-extra", "chromium", "util-linux", "tmux", "etcd-server", "etcd-client", ...CEPH_TEST_PACKAGES];
+const TEST_DEBIAN_PACKAGES = ["openssl", "curl", "libiscsi-bin", "qemu-utils", "qemu-block-extra", "chromium", "util-linux", "tmux", "etcd-server", "etcd-client", ...CEPH_TEST_PACKAGES];
 const all = ["unit", "integration", "conformance", "e2e"];
 const defaults = all;
 const wanted = process.argv.slice(2).filter((a) => all.includes(a));

@@ -3,6 +3,7 @@ import { authRouter } from "./routers/auth";
 import { clusterRouter } from "./routers/cluster";
 import { configRouter } from "./routers/config";
 import { hostRouter } from "./routers/host";
+import { httpsRouter } from "./routers/https";
 import { onboardingRouter } from "./routers/onboarding";
 import { rbdRouter } from "./routers/rbd";
 import { storageRouter } from "./routers/storage";
@@ -27,6 +28,7 @@ export const appRouter = router({
   auth: authRouter,
   onboarding: onboardingRouter,
   host: hostRouter,
+  https: httpsRouter,
   alerts: alertsRouter,
   shell: shellRouter,
   targetWizard: targetWizardRouter,

@@ -93,7 +93,6 @@ export function checkCertificatePair(certPem: string, keyPem: string, now = new 
   const to = new Date(leaf.validTo);
   if (to.getTime() <= now.getTime()) throw new CertificateError(`the certificate expired on ${to.toISOString()}`, "cert");
   if (from.getTime() > now.getTime()) throw new CertificateError(`the certificate is not valid before ${from.toISOString()}`, "cert");
-  if (leaf.ca) throw new CertificateError("the first certificate is a CA certificate: put the server's own certificate first", "cert");
   const cert = `${blocks.join("\n")}\n`;
   const keyOut = key.export({ type: "pkcs8", format: "pem" }).toString();
   try {
