@@ -527,7 +527,7 @@ export class Engine {
     return { ...group.attributes };
   }
 
-  /** Puts a TPG LUN into an ALUA group of its storage object (LIO lun/alua_tg_pt_gp); every nexus gets 2Ah/06h. */
+  /** Puts a TPG LUN into an ALUA group of its storage object (LIO lun/alua_tg_pt_gp), online; every nexus gets 2Ah/06h. */
   setLunAluaGroup(iqn: string, tag: number, index: number, groupName: string): TpgLun {
     const tpg = this.tpg(iqn, tag);
     const lun = tpg.luns.get(index);
@@ -536,8 +536,10 @@ export class Engine {
     if (!group) {
       throw new EngineError(`${lun.storageObject.key} has no ALUA group ${groupName} (it has ${[...lun.storageObject.aluaGroups.keys()].join(", ")})`, "not_found", "group");
     }
-    if (lun.aluaGroup === group) return lun;
+    if (lun.aluaGroup === group && !lun.aluaOffline) return lun;
     lun.aluaGroup = group;
+    // A port set Offline by SET TARGET PORT GROUPS comes back online when it is (re)assigned, as re-attaching does in LIO.
+    lun.aluaOffline = false;
     lun.storageObject.device?.aluaStateChanged?.();
     return lun;
   }

@@ -1,7 +1,7 @@
 /**
  * The SBC-3 commands beyond plain READ/WRITE: WRITE SAME, UNMAP, GET LBA STATUS,
  * COMPARE AND WRITE, WRITE AND VERIFY, ORWRITE, PRE-FETCH; and the SPC-4 MAINTENANCE IN
- * reports (REPORT SUPPORTED OPERATION CODES, REPORT TARGET PORT GROUPS).
+ * report REPORT SUPPORTED OPERATION CODES (REPORT TARGET PORT GROUPS: commands-alua.ts).
  */
 import {
   MaintenanceIn,
@@ -9,14 +9,12 @@ import {
   ServiceActionIn16,
   parseCompareAndWrite,
   parseLbaCdb,
-  parseReportTpgs,
   parseRsoc,
   parseServiceActionIn16,
   parseUnmap,
   parseWriteSame,
 } from "./cdb";
 import { GOOD, dataIn, firstMismatch, miscompare, rwUsage, type CommandContext, type CommandEntry, type CommandTable } from "./command";
-import { DEFAULT_TARGET_PORT_GROUP } from "./inquiry";
 import { invalidFieldInCdb, invalidFieldInParameterList, lbaOutOfRange, parameterListLengthError } from "./sense";
 import { ScsiStatus, type ScsiResult } from "./types";
 
@@ -288,23 +286,6 @@ function rsoc(c: CommandContext): ScsiResult {
   return dataIn(Buffer.concat([h, usage, p.rctd ? timeoutsDescriptor() : Buffer.alloc(0)]), p.allocationLength);
 }
 
-/** REPORT TARGET PORT GROUPS (SPC-4 §6.36): one group (LIO's default_tg_pt_gp, id 0), Active/Optimized. */
-function reportTargetPortGroups(c: CommandContext): ScsiResult {
-  const p = parseReportTpgs(c.cdb);
-  const desc = Buffer.alloc(8 + 4);
-  desc[0] = 0x00; // asymmetric access state: active/optimized
-  desc[1] = 0x80 | 0x40 | 0x08 | 0x04 | 0x02 | 0x01; // T_SUP O_SUP U_SUP S_SUP AN_SUP AO_SUP
-  desc.writeUInt16BE(DEFAULT_TARGET_PORT_GROUP, 2);
-  desc[5] = 0x02; // status: altered by implicit ALUA behaviour
-  desc[7] = 1; // target port count
-  desc.writeUInt16BE(c.lun.relativeTargetPortId & 0xffff, 10);
-  const hdrLen = p.extendedHeader ? 8 : 4;
-  const h = Buffer.alloc(hdrLen);
-  h.writeUInt32BE(desc.length + hdrLen - 4, 0);
-  if (p.extendedHeader) h[4] = 0x10; // format type 001b
-  return dataIn(Buffer.concat([h, desc]), p.allocationLength);
-}
-
 function maintenanceInUnsupported(): ScsiResult {
   throw invalidFieldInCdb(1, 4);
 }
@@ -332,5 +313,4 @@ export const sbcCommands: CommandEntry[] = [
     def: { name: "REPORT SUPPORTED OPERATION CODES", handler: rsoc, conflict: "spc2" },
     gate: (d) => d.attr("emulate_rsoc") === 1,
   },
-  { opcode: Opcode.MAINTENANCE_IN, serviceAction: MaintenanceIn.REPORT_TARGET_PORT_GROUPS, def: { name: "REPORT TARGET PORT GROUPS", handler: reportTargetPortGroups, conflict: "spc2" } },
 ];

@@ -39,7 +39,7 @@ function inquiry(c: CommandContext): ScsiResult {
   if (p.cmddt) throw invalidFieldInCdb(1, 1); // CmdDt is obsolete (SPC-4 §6.6.1)
   if (!p.evpd) {
     if (p.pageCode !== 0) throw invalidFieldInCdb(2);
-    return dataIn(standardInquiry(d.info), p.allocationLength);
+    return dataIn(standardInquiry(d.info, c.lun.alua?.aluaGroup.attributes.alua_access_type), p.allocationLength);
   }
   let page: Buffer;
   switch (p.pageCode) {
@@ -50,7 +50,7 @@ function inquiry(c: CommandContext): ScsiResult {
       page = vpdUnitSerial(d.info);
       break;
     case 0x83:
-      page = vpdDeviceIdentification(d.info, { relativeTargetPortId: c.lun.relativeTargetPortId, identity: c.nexus.identity });
+      page = vpdDeviceIdentification(d.info, { relativeTargetPortId: c.lun.relativeTargetPortId, targetPortGroup: c.lun.alua?.aluaGroup.id, identity: c.nexus.identity });
       break;
     case 0x86:
       page = vpdExtendedInquiry(d.info, d.writeCache);

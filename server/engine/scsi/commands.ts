@@ -1,11 +1,12 @@
 /**
  * The one command table of a disk LU, built from the entries each command file
  * exports (see command.ts for the import order). Opcodes with service actions
- * (SERVICE ACTION IN(16), MAINTENANCE IN, EXTENDED COPY, RECEIVE COPY RESULTS)
+ * (SERVICE ACTION IN(16), MAINTENANCE IN/OUT, EXTENDED COPY, RECEIVE COPY RESULTS)
  * select their command by CDB byte 1 bits 4-0, falling back to the opcode's own
  * entry (which refuses the unknown service action).
  */
 import type { CommandDef, CommandEntry, CommandTable } from "./command";
+import { aluaCommands } from "./commands-alua";
 import { prCommands } from "./commands-pr";
 import { sbcCommands } from "./commands-sbc";
 import { spcSbcCommands } from "./commands-spc";
@@ -53,4 +54,4 @@ export function buildCommandTable(entries: readonly CommandEntry[]): CommandTabl
   };
 }
 
-export const commandTable: CommandTable = buildCommandTable([...spcSbcCommands, ...prCommands, ...sbcCommands, ...copyCommands]);
+export const commandTable: CommandTable = buildCommandTable([...spcSbcCommands, ...prCommands, ...sbcCommands, ...aluaCommands, ...copyCommands]);

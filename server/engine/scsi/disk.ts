@@ -14,6 +14,7 @@ import { registerDevice, unregisterDevice } from "./registry";
 import { Asc, SenseError, SenseKey, buildSense, invalidFieldInCdb, invalidOpcode, lbaOutOfRange, parameterListLengthError, writeProtected } from "./sense";
 import { ScsiStatus, type DeviceInfo, type NexusIdentity, type ResolvedLun, type ScsiDevice, type ScsiNexusView, type ScsiResult, type ScsiTask } from "./types";
 import { UnitAttentions } from "./ua";
+import { AluaState, aluaRefusal } from "./alua";
 
 export class ScsiDisk implements ScsiDevice {
   readonly unitAttentions = new UnitAttentions();
@@ -98,6 +99,11 @@ export class ScsiDisk implements ScsiDevice {
 
   reportedLunsChanged(match: (nexusKey: string) => boolean): void {
     for (const k of this.nexuses) if (match(k)) this.unitAttentions.add(k, Asc.REPORTED_LUNS_DATA_CHANGED);
+  }
+
+  /** SPC-4 §5.16.2.6: ASYMMETRIC ACCESS STATE CHANGED for every I_T nexus but the one that asked for the change. */
+  aluaStateChanged(except?: string): void {
+    this.unitAttentions.addAll(this.nexuses, Asc.ASYMMETRIC_ACCESS_STATE_CHANGED, except);
   }
 
   nexusLost(nexus: NexusIdentity): void {
@@ -190,6 +196,16 @@ export class ScsiDisk implements ScsiDevice {
         // SPC-4 §5.14: a pending unit attention terminates any other command, and is then cleared.
         const ua = this.unitAttentions.take(key);
         if (ua) return { status: ScsiStatus.CHECK_CONDITION, sense: this.sense(SenseKey.UNIT_ATTENTION, ua) };
+      }
+      // ALUA (SPC-4 §5.16.2): after unit attentions, before reservations, as LIO's target_alua_state_check.
+      const alua = lun.alua;
+      if (alua && (alua.aluaOffline || alua.aluaGroup.attributes.alua_access_state !== AluaState.ACTIVE_OPTIMIZED)) {
+        const state = alua.aluaOffline ? AluaState.OFFLINE : alua.aluaGroup.attributes.alua_access_state;
+        const refusal = aluaRefusal(state, task.cdb);
+        if (refusal) return { status: ScsiStatus.CHECK_CONDITION, sense: this.sense(SenseKey.NOT_READY, refusal) };
+        // Active/Non-optimized: LIO delays each command by nonop_delay_msecs (core_alua_check_nonop_delay).
+        const delay = state === AluaState.ACTIVE_NON_OPTIMIZED ? alua.aluaGroup.attributes.nonop_delay_msecs : 0;
+        if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
       }
       if (!def) throw invalidOpcode();
       const c: CommandContext = { disk: this, task, cdb: task.cdb, nexus, lun, commands: commandTable };

@@ -8,9 +8,9 @@ import type { DeviceInfo, NexusIdentity } from "./types";
 export const LIO_COMPANY_ID = 0x001405;
 /** iSCSI protocol identifier (SPC-4 §7.6.1, table 362). */
 export const PROTOCOL_ISCSI = 0x5;
-/** Target port group of every LUN: LIO's default_tg_pt_gp has id 0. */
+/** Target port group of a LUN without ALUA data: LIO's default_tg_pt_gp has id 0. */
 export const DEFAULT_TARGET_PORT_GROUP = 0;
-/** TPGS field: implicit ALUA (SPC-4 §6.6.2): REPORT TARGET PORT GROUPS, no SET. */
+/** TPGS field without ALUA data: implicit ALUA (SPC-4 §6.6.2): REPORT TARGET PORT GROUPS, no SET. */
 export const TPGS_IMPLICIT = 0x1;
 
 function ascii(buf: Buffer, off: number, len: number, text: string): void {
@@ -18,14 +18,17 @@ function ascii(buf: Buffer, off: number, len: number, text: string): void {
   buf.write(text.slice(0, len), off, "ascii");
 }
 
-/** Standard INQUIRY data, 96 bytes (additional length 91). */
-export function standardInquiry(info: DeviceInfo): Buffer {
+/**
+ * Standard INQUIRY data, 96 bytes (additional length 91). `tpgs`: the TPGS field, the alua_access_type
+ * of the group of the port asked (LIO spc_emulate_inquiry_std): 1 implicit, 2 explicit, 3 both.
+ */
+export function standardInquiry(info: DeviceInfo, tpgs: number = TPGS_IMPLICIT): Buffer {
   const b = Buffer.alloc(96);
   b[0] = 0x00; // peripheral qualifier 000b, direct access block device
   b[2] = 0x06; // VERSION: SPC-4
   b[3] = 0x02; // RESPONSE DATA FORMAT 2
   b[4] = 96 - 5;
-  b[5] = 0x80 | (TPGS_IMPLICIT << 4) | (info.attributes.emulate_3pc ? 0x08 : 0) | (info.attributes.pi_prot_type ? 0x01 : 0);
+  b[5] = 0x80 | ((tpgs & 0x3) << 4) | (info.attributes.emulate_3pc ? 0x08 : 0) | (info.attributes.pi_prot_type ? 0x01 : 0);
   b[7] = 0x02; // CmdQue: full task management model
   ascii(b, 8, 8, info.vendorId);
   ascii(b, 16, 16, info.productId);
@@ -112,6 +115,8 @@ function nameString(name: string): Buffer {
 
 export interface PortIdentity {
   relativeTargetPortId: number;
+  /** TARGET PORT GROUP of the port (its ALUA group's tg_pt_gp_id); default_tg_pt_gp's 0 when absent. */
+  targetPortGroup?: number;
   identity: NexusIdentity;
 }
 
@@ -131,7 +136,7 @@ export function vpdDeviceIdentification(info: DeviceInfo, port: PortIdentity): B
   parts.push(designator(0x1, true, 1, 0x4, rtpi, PROTOCOL_ISCSI));
   // 4. Target port group.
   const tpg = Buffer.alloc(4);
-  tpg.writeUInt16BE(DEFAULT_TARGET_PORT_GROUP, 2);
+  tpg.writeUInt16BE(port.targetPortGroup ?? DEFAULT_TARGET_PORT_GROUP, 2);
   parts.push(designator(0x1, true, 1, 0x5, tpg, PROTOCOL_ISCSI));
   // 5. SCSI name string of the target port: "<iqn>,t,0x<tpgt>" (RFC 7143 §13.1 port name).
   const { targetName, tpgTag } = port.identity;
