@@ -35,12 +35,18 @@ export function serverErrors(err: unknown, fieldPrefix = ""): Errors {
   }
   const field = e.data?.field;
   if (field && field !== "form") out[fieldPrefix + field] = e.message ?? "refused";
-  else out.form = e.message ?? "something went wrong";
+  else out.form = e.message ? errorMessage(err) : "something went wrong";
   return out;
 }
 
+/** The browser's words for "no answer" ("Failed to fetch"…) become what happened. */
+const UNREACHABLE = "The appliance did not answer (stopped, restarting or unreachable). Try again once it is back.";
+
 export function errorMessage(err: unknown): string {
-  return (err as { message?: string })?.message ?? String(err);
+  const e = err as { message?: string; data?: unknown } | null;
+  const message = e?.message ?? String(err);
+  if (!e?.data && /failed to fetch|fetch failed|networkerror|load failed/i.test(message)) return UNREACHABLE;
+  return message;
 }
 
 /** Keeps form values and errors; `check` validates with the schema and returns the parsed value or undefined. */

@@ -132,7 +132,7 @@ export function ErrorState({ error, retry }: { error: { message: string }; retry
   return (
     <div data-testid="error-state">
       <Alert tone="bad" title="Could not load this">
-        <p>{error.message}</p>
+        <p>{/failed to fetch|fetch failed|networkerror|load failed/i.test(error.message) ? "The appliance did not answer (stopped, restarting or unreachable)." : error.message}</p>
         {retry && (
           <Button className="mt-2" onClick={retry}>
             Try again

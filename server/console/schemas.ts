@@ -4,7 +4,8 @@
  * Field paths (`storage.size`, `target.port`…) are what the API reports in `data.field`.
  */
 import { z } from "zod";
-import { iscsiNameSchema } from "../api/schemas/common";
+import { iscsiNameSchema, MAX_SIZE_BYTES, SIZE_TOO_LARGE } from "../api/schemas/common";
+import { iscsiNameReason } from "../engine/core/names";
 import { storageObjectNameSchema } from "../api/schemas/storage";
 import { adminAccountSchema } from "../auth/schemas";
 
@@ -20,10 +21,14 @@ export const applianceSchema = z.object({
     .string()
     .trim()
     .toLowerCase()
-    .regex(/^iqn\.\d{4}-\d{2}\.[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "expected iqn.YYYY-MM.reversed.domain (without ':')"),
+    .regex(/^iqn\.\d{4}-\d{2}\.[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "expected iqn.YYYY-MM.reversed.domain (without ':')")
+    .superRefine((v, ctx) => {
+      const reason = iscsiNameReason(v);
+      if (reason) ctx.addIssue({ code: "custom", message: `not a valid iSCSI name: ${reason}` });
+    }),
 });
 
-const sizeSchema = z.number({ message: "enter a size" }).int("a whole number of bytes").min(1024 * 1024, "at least 1 MiB");
+const sizeSchema = z.number({ message: "enter a size" }).max(MAX_SIZE_BYTES, SIZE_TOO_LARGE).int("a whole number of bytes").min(1024 * 1024, "at least 1 MiB");
 
 const ramdiskStorageSchema = z.object({ kind: z.literal("ramdisk"), name: storageObjectNameSchema, size: sizeSchema });
 const fileioStorageSchema = z.object({

@@ -3,16 +3,40 @@
  * import in the browser). Messages are written to be shown next to the field.
  */
 import { z } from "zod";
-import { isValidIscsiName } from "../../engine/core/names";
+import { iscsiNameReason } from "../../engine/core/names";
 
-const ISCSI_NAME_HINT = "expected iqn.YYYY-MM.reversed.domain[:identifier], naa.<16 hex> or eui.<16 hex>";
+/**
+ * One wording for the rules every schema shares, in the API and in the console's forms alike
+ * (zod's defaults read "Invalid input: expected number, received NaN"). A schema's own message
+ * still wins.
+ */
+z.config({
+  customError: (iss) => {
+    if (iss.code === "invalid_type") {
+      if (iss.input === undefined || iss.input === null || iss.input === "") return "required";
+      if (iss.expected === "number" || iss.expected === "int") return "enter a number";
+    }
+    if (iss.code === "too_big" && (iss.origin === "number" || iss.origin === "int")) return `too large: at most ${Number(iss.maximum).toLocaleString("en-US")}`;
+    if (iss.code === "too_small" && (iss.origin === "number" || iss.origin === "int")) return `too small: at least ${Number(iss.minimum).toLocaleString("en-US")}`;
+    if (iss.code === "too_big" && iss.origin === "string") return `at most ${iss.maximum} characters`;
+    if (iss.code === "too_small" && iss.origin === "string") return Number(iss.minimum) <= 1 ? "required" : `at least ${iss.minimum} characters`;
+    return undefined;
+  },
+});
 
-/** An iSCSI name (target `wwn` or initiator name): trimmed, then validated as the engine does. */
+/** The largest size the console, the API and the engine take: 2^53 bytes (8 PiB), JavaScript's exact integers. */
+export const MAX_SIZE_BYTES = Number.MAX_SAFE_INTEGER;
+export const SIZE_TOO_LARGE = "above the limit: at most 8 PiB";
+
+/** An iSCSI name (target `wwn` or initiator name): trimmed, then validated by the engine's rule, with its reason. */
 export const iscsiNameSchema = z
   .string()
   .trim()
   .min(1, "required")
-  .refine((v) => isValidIscsiName(v), { message: `not a valid iSCSI name: ${ISCSI_NAME_HINT}` });
+  .superRefine((v, ctx) => {
+    const reason = iscsiNameReason(v);
+    if (reason) ctx.addIssue({ code: "custom", message: `not a valid iSCSI name: ${reason}` });
+  });
 
 export const tpgTagSchema = z.number().int().min(1, "TPG tags start at 1").max(65535, "TPG tags end at 65535");
 export const lunIndexSchema = z.number().int().min(0, "LUNs start at 0").max(65535, "LUNs end at 65535");

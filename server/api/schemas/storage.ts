@@ -1,11 +1,11 @@
 import { z } from "zod";
 import { parseRbdConfig } from "../../engine/backstores/rbd-config";
-import { unitSerialSchema } from "./common";
+import { MAX_SIZE_BYTES, SIZE_TOO_LARGE, unitSerialSchema } from "./common";
 
 export const pluginSchema = z.enum(["ramdisk", "fileio", "block", "rbd"]);
 export const storageObjectNameSchema = z.string().regex(/^[^\s/]{1,64}$/, "1 to 64 characters, no spaces or '/'");
 const blockSizeSchema = z.union([z.literal(512), z.literal(4096)], { message: "block size is 512 or 4096" });
-const sizeSchema = z.number().int("size is a whole number of bytes").positive("size must be more than 0");
+const sizeSchema = z.number().max(MAX_SIZE_BYTES, SIZE_TOO_LARGE).int("size is a whole number of bytes").positive("size must be more than 0");
 const pathSchema = z.string().trim().min(1, "required").startsWith("/", "an absolute path");
 const ascii = (max: number) => z.string().min(1, "required").max(max, `at most ${max} characters`).regex(/^[\x20-\x7e]+$/, "printable ASCII");
 /** INQUIRY identity (SPC-4 §6.6.2): vendor 8, product 16, revision 4 characters. */

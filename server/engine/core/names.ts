@@ -7,17 +7,32 @@ const IQN_RE = /^iqn\.[0-9]{4}-[0-1][0-9]\.[^\s_]+$/;
 const NAA_RE = /^naa\.[125c-f][0-9a-f]{15}$/;
 const EUI_RE = /^eui\.[0-9a-f]{16}$/;
 
+export const ISCSI_NAME_HINT = "expected iqn.YYYY-MM.reversed.domain[:identifier], naa.<16 hex> or eui.<16 hex>";
+
+/**
+ * Why a configured name (target wwn, ACL initiator name) is not valid, or undefined: the one
+ * rule the engine, the API's schemas and the console's forms share, so they say the same.
+ */
+export function iscsiNameReason(raw: string): string | undefined {
+  const name = raw.trim().toLowerCase();
+  if (name.length > 223) return "longer than 223 bytes";
+  if (IQN_RE.test(name) && name.split(".").length >= 3) {
+    // rtslib's pattern lets months 13-19 through; RFC 7143 §4.2.7.2 says a year-month.
+    const month = Number(name.slice(9, 11));
+    if (month < 1 || month > 12) return `the month in iqn.YYYY-MM must be 01 to 12 (not ${name.slice(9, 11)})`;
+    return undefined;
+  }
+  if (NAA_RE.test(name) || EUI_RE.test(name)) return undefined;
+  return ISCSI_NAME_HINT;
+}
+
 /** Normalizes (trim, lowercase) and validates an iSCSI name: iqn., naa. or eui. */
 export function normalizeIscsiName(raw: string, field = "wwn"): string {
   const name = raw.trim().toLowerCase();
   if (name.length > 223) throw new EngineError(`iSCSI name is longer than 223 bytes: ${name.slice(0, 40)}…`, "invalid", field);
-  if (IQN_RE.test(name) && name.split(".").length >= 3) return name;
-  if (NAA_RE.test(name) || EUI_RE.test(name)) return name;
-  throw new EngineError(
-    `"${raw}" is not a valid iSCSI name: expected iqn.YYYY-MM.reversed.domain[:identifier], naa.<16 hex> or eui.<16 hex>`,
-    "invalid",
-    field,
-  );
+  const reason = iscsiNameReason(name);
+  if (reason) throw new EngineError(`"${raw}" is not a valid iSCSI name: ${reason}`, "invalid", field);
+  return name;
 }
 
 /**
