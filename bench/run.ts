@@ -1,33 +1,73 @@
 /**
  * Portico vs Debian's tgt, side by side on loopback, with the same clients.
  *
- *   npm run bench [-- --seconds 10 --only portico|tgt]
+ *   npm run bench [-- --seconds 5 --rounds 3 --only portico|tgt --workloads qd1r,qd1w,logins-seq]
  *
  * Each target gets a 1 GiB memory-backed LUN: a Portico ramdisk (the real appliance
  * process, configured by `portico restoreconfig`) and, for tgt, a file in /dev/shm.
- * Workloads:
- *   iscsi-perf -m 32 -b 8 -r      4 KiB random reads at queue depth 32
- *   iscsi-perf -m 8 -b 2048       1 MiB sequential reads at queue depth 8
- *   qemu-img bench -w -d 32 -s 4k 4 KiB writes at queue depth 32
- * Prints IOPS and MiB/s for both and the ratio Portico/tgt. Needs root for tgtd.
+ * Both run for the whole benchmark; every workload runs against one then the other,
+ * the order swapped each round (A B, B A, ...), and `--rounds` repeats it so a noisy
+ * machine shows as spread (min–max over rounds) instead of as a result.
+ *
+ * Workloads (id: client):
+ *   r32     iscsi-perf -m 32 -b 8 -r         4 KiB random reads at queue depth 32
+ *   seq8    iscsi-perf -m 8 -b 2048          1 MiB sequential reads at queue depth 8
+ *   w32     qemu-img bench -w -d 32 -s 4k    4 KiB writes at queue depth 32
+ *   r1      iscsi-perf -m 1 -b 8 -r          4 KiB random reads at queue depth 1
+ *   qd1r    bench/initiator.ts               4 KiB random reads at QD1: IOPS, p50/p99 latency
+ *   qd1w    bench/initiator.ts               4 KiB random writes at QD1 (immediate data)
+ *   logins-seq / logins-par                  `--logins` (500) sessions logging in and out one
+ *                                            after another / all at once (bench/initiator.ts)
+ * For each: the median and spread per target, the ratio of medians (> 1: Portico is better),
+ * and the target's CPU per IO (or per login) from /proc/<pid>/stat (utime + stime, all threads).
+ * Needs root for tgtd.
  */
 import { spawnSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
+import os from "node:os";
 import { restoreDemo } from "../test/support/demo";
 import { startTgt } from "../test/support/tgt";
 import { freePort, waitForPort } from "../test/support/ports";
-import { makeDataDir, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
+import { makeDataDir, removeDir, startPortico } from "../test/support/portico";
+import { parallelLogins, qd1, sequentialLogins } from "./initiator";
 
 const args = process.argv.slice(2);
-const seconds = Number(args[args.indexOf("--seconds") + 1] || 0) || 10;
-const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : undefined;
+const arg = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const seconds = Number(arg("--seconds")) || 5;
+const rounds = Number(arg("--rounds")) || 3;
+const logins = Number(arg("--logins")) || 500;
+const only = arg("--only");
+const selected = arg("--workloads")?.split(",");
 const GiB = 1024 ** 3;
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
-interface Figure {
-  iops: number;
-  mibs: number;
+interface Target {
+  name: "Portico" | "tgt";
+  url: string;
+  host: string;
+  port: number;
+  iqn: string;
+  lun: number;
+  pid: number | undefined;
 }
-type Workload = { name: string; run: (url: string) => Figure };
+
+/** One run: its headline figure, how many IOs (or logins) it did, and extra figures. */
+interface Run {
+  value: number;
+  ops: number;
+  p50us?: number;
+  p99us?: number;
+  extra?: string;
+}
+
+interface Workload {
+  id: string;
+  name: string;
+  unit: string;
+  /** IOPS: higher is better; seconds: lower is better. */
+  higherIsBetter: boolean;
+  run(t: Target): Promise<Run>;
+}
 
 function exec(cmd: string, a: string[], timeoutMs: number): string {
   const r = spawnSync(cmd, a, { encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
@@ -37,59 +77,63 @@ function exec(cmd: string, a: string[], timeoutMs: number): string {
 }
 
 /** iscsi-perf prints "iops average N (M MB/s)" at the end; its MB are MiB. */
-function iscsiPerf(extra: string[]): Workload["run"] {
-  return (url) => {
-    const out = exec("iscsi-perf", ["-t", String(seconds), ...extra, url], (seconds + 30) * 1000);
-    const all = [...out.matchAll(/iops average (\d+) \((\d+) MB\/s\)/g)];
-    const last = all.at(-1);
+function iscsiPerf(extra: string[]): (t: Target) => Promise<Run> {
+  return async (t) => {
+    const out = exec("iscsi-perf", ["-t", String(seconds), ...extra, t.url], (seconds + 30) * 1000);
+    const last = [...out.matchAll(/iops average (\d+) \((\d+) MB\/s\)/g)].at(-1);
     if (!last) throw new Error(`no figures in iscsi-perf output: ${out.slice(-300)}`);
-    return { iops: Number(last[1]), mibs: Number(last[2]) };
+    return { value: Number(last[1]), ops: Number(last[1]) * seconds, extra: `${last[2]} MiB/s` };
   };
 }
 
-function qemuBench(url: string): Figure {
+async function qemuBench(t: Target): Promise<Run> {
   // Size the request count so the run lasts roughly `seconds` at ~50k IOPS, at least 20k.
   const count = Math.max(20_000, seconds * 50_000);
-  const out = exec("qemu-img", ["bench", "-w", "-d", "32", "-s", "4k", "-c", String(count), "-f", "raw", url], (seconds * 10 + 60) * 1000);
+  const out = exec("qemu-img", ["bench", "-w", "-d", "32", "-s", "4k", "-c", String(count), "-f", "raw", t.url], (seconds * 10 + 60) * 1000);
   const m = /Run completed in ([\d.]+) seconds/.exec(out);
   if (!m) throw new Error(`no figures in qemu-img bench output: ${out.slice(-300)}`);
   const iops = count / Number(m[1]);
-  return { iops: Math.round(iops), mibs: Math.round((iops * 4096) / 1024 ** 2) };
+  return { value: Math.round(iops), ops: count, extra: `${Math.round((iops * 4096) / 1024 ** 2)} MiB/s` };
+}
+
+function ownQd1(write: boolean): (t: Target) => Promise<Run> {
+  return async (t) => {
+    const f = await qd1({
+      host: t.host, port: t.port, targetName: t.iqn, initiatorName: "iqn.2026-12.org.portico:bench-qd1", isid: 1,
+      lun: t.lun, write, seconds, spanBytes: GiB,
+    });
+    return { value: f.iops, ops: f.ios, p50us: f.p50us, p99us: f.p99us };
+  };
+}
+
+function loginRun(parallel: boolean): (t: Target) => Promise<Run> {
+  return async (t) => {
+    const o = { host: t.host, port: t.port, targetName: t.iqn, initiatorName: "iqn.2026-12.org.portico:bench-login" };
+    const secs = parallel ? await parallelLogins(o, logins) : await sequentialLogins(o, logins);
+    return { value: secs, ops: logins };
+  };
 }
 
 const workloads: Workload[] = [
-  { name: "4k random read QD32 (iscsi-perf -m 32 -b 8 -r)", run: iscsiPerf(["-m", "32", "-b", "8", "-r"]) },
-  { name: "1M sequential read QD8 (iscsi-perf -m 8 -b 2048)", run: iscsiPerf(["-m", "8", "-b", "2048"]) },
-  { name: "4k write QD32 (qemu-img bench -w -d 32 -s 4k)", run: qemuBench },
-];
+  { id: "r32", name: "4k random read QD32 (iscsi-perf -m 32 -b 8 -r)", unit: "IOPS", higherIsBetter: true, run: iscsiPerf(["-m", "32", "-b", "8", "-r"]) },
+  { id: "seq8", name: "1M sequential read QD8 (iscsi-perf -m 8 -b 2048)", unit: "IOPS", higherIsBetter: true, run: iscsiPerf(["-m", "8", "-b", "2048"]) },
+  { id: "w32", name: "4k write QD32 (qemu-img bench -w -d 32 -s 4k)", unit: "IOPS", higherIsBetter: true, run: qemuBench },
+  { id: "r1", name: "4k random read QD1 (iscsi-perf -m 1 -b 8 -r)", unit: "IOPS", higherIsBetter: true, run: iscsiPerf(["-m", "1", "-b", "8", "-r"]) },
+  { id: "qd1r", name: "4k random read QD1 (bench/initiator.ts)", unit: "IOPS", higherIsBetter: true, run: ownQd1(false) },
+  { id: "qd1w", name: "4k random write QD1 (bench/initiator.ts)", unit: "IOPS", higherIsBetter: true, run: ownQd1(true) },
+  { id: "logins-seq", name: `${logins} sequential logins+logouts`, unit: "s", higherIsBetter: false, run: loginRun(false) },
+  { id: "logins-par", name: `${logins} parallel logins`, unit: "s", higherIsBetter: false, run: loginRun(true) },
+].filter((w) => !selected || selected.includes(w.id));
 
-async function withTgt<T>(fn: (url: string) => T): Promise<T> {
-  const file = `/dev/shm/portico-bench-tgt-${process.pid}.img`;
-  exec("truncate", ["-s", String(GiB), file], 10_000);
+/** utime + stime of a process and all its threads, in seconds. */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
   try {
-    const tgt = await startTgt(file, "iqn.2001-04.com.example:tgtbench");
-    try {
-      return fn(tgt.url);
-    } finally {
-      await tgt.stop();
-    }
-  } finally {
-    rmSync(file, { force: true });
-  }
-}
-
-async function withPortico<T>(fn: (url: string, p: PorticoProcess) => T): Promise<T> {
-  const dataDir = makeDataDir("portico-bench-");
-  const port = await freePort();
-  const iqn = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.benchmark001";
-  restoreDemo(dataDir, { iqn, storageObjects: [{ name: "bench", plugin: "ramdisk", size: GiB }], ports: [port] });
-  const p = await startPortico({ dataDir, env: { UV_THREADPOOL_SIZE: "64" } });
-  try {
-    await waitForPort(port);
-    return fn(`iscsi://127.0.0.1:${port}/${iqn}/0`, p);
-  } finally {
-    await p.stop().catch(() => p.kill());
-    removeDir(dataDir);
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return undefined;
   }
 }
 
@@ -100,28 +144,111 @@ function rssMiB(pid: number | undefined): number | undefined {
   return kb ? Math.round(kb / 1024) : undefined;
 }
 
+interface Sample extends Run {
+  /** Target CPU per IO (or per login), µs. */
+  cpuUs?: number;
+}
+
+async function measure(w: Workload, t: Target): Promise<Sample> {
+  const c0 = cpuSeconds(t.pid);
+  const r = await w.run(t);
+  const c1 = cpuSeconds(t.pid);
+  return { ...r, cpuUs: c0 !== undefined && c1 !== undefined && r.ops > 0 ? ((c1 - c0) * 1e6) / r.ops : undefined };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function startPorticoTarget(): Promise<{ target: Target; stop: () => Promise<void> }> {
+  const dataDir = makeDataDir("portico-bench-");
+  const port = await freePort();
+  const iqn = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.benchmark001";
+  restoreDemo(dataDir, { iqn, storageObjects: [{ name: "bench", plugin: "ramdisk", size: GiB }], ports: [port] });
+  const p = await startPortico({ dataDir, env: { UV_THREADPOOL_SIZE: "64" } });
+  await waitForPort(port);
+  return {
+    target: { name: "Portico", url: `iscsi://127.0.0.1:${port}/${iqn}/0`, host: "127.0.0.1", port, iqn, lun: 0, pid: p.child.pid },
+    stop: async () => {
+      console.log(`Portico RSS after the runs: ${rssMiB(p.child.pid) ?? "?"} MiB`);
+      await p.stop().catch(() => p.kill());
+      removeDir(dataDir);
+    },
+  };
+}
+
+async function startTgtTarget(): Promise<{ target: Target; stop: () => Promise<void> }> {
+  const file = `/dev/shm/portico-bench-tgt-${process.pid}.img`;
+  exec("truncate", ["-s", String(GiB), file], 10_000);
+  const iqn = "iqn.2001-04.com.example:tgtbench";
+  try {
+    const tgt = await startTgt(file, iqn);
+    const u = new URL(tgt.url.replace(/^iscsi:/, "http:"));
+    return {
+      target: { name: "tgt", url: tgt.url, host: u.hostname, port: Number(u.port), iqn, lun: 1, pid: tgt.pid },
+      stop: async () => {
+        await tgt.stop();
+        rmSync(file, { force: true });
+      },
+    };
+  } catch (err) {
+    rmSync(file, { force: true });
+    throw err;
+  }
+}
+
+function fmtValue(w: Workload, v: number): string {
+  return w.unit === "s" ? v.toFixed(3) : String(Math.round(v));
+}
+
 async function main() {
-  const results: Record<string, { portico?: Figure; tgt?: Figure }> = {};
-  let porticoRss: number | undefined;
-  if (only !== "tgt") {
-    await withPortico((url, p) => {
-      for (const w of workloads) (results[w.name] ??= {}).portico = w.run(url);
-      porticoRss = rssMiB(p.child.pid);
-    });
+  const started: { target: Target; stop: () => Promise<void> }[] = [];
+  try {
+    if (only !== "tgt") started.push(await startPorticoTarget());
+    if (only !== "portico") started.push(await startTgtTarget());
+    const targets = started.map((s) => s.target);
+    const load0 = os.loadavg();
+    const results = new Map<string, Map<string, Sample[]>>();
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? targets : [...targets].reverse();
+      for (const w of workloads) {
+        for (const t of order) {
+          const s = await measure(w, t);
+          const byTarget = results.get(w.id) ?? new Map<string, Sample[]>();
+          results.set(w.id, byTarget);
+          (byTarget.get(t.name) ?? byTarget.set(t.name, []).get(t.name)!).push(s);
+          const lat = s.p50us !== undefined ? `  p50 ${s.p50us} µs p99 ${s.p99us} µs` : "";
+          const cpu = s.cpuUs !== undefined ? `  cpu ${s.cpuUs.toFixed(1)} µs/${w.unit === "s" ? "login" : "IO"}` : "";
+          console.log(`round ${round + 1} ${w.id.padEnd(10)} ${t.name.padEnd(7)} ${fmtValue(w, s.value).padStart(8)} ${w.unit}${s.extra ? ` (${s.extra})` : ""}${lat}${cpu}`);
+        }
+      }
+    }
+    const load1 = os.loadavg();
+    console.log(`\nPortico vs tgt, ${seconds} s per run, ${rounds} rounds alternating, loopback, ${new Date().toISOString()}`);
+    console.log(`load average at start ${load0.map((x) => x.toFixed(2)).join(" ")}, at end ${load1.map((x) => x.toFixed(2)).join(" ")}; medians with [min–max] over rounds`);
+    for (const w of workloads) {
+      const byTarget = results.get(w.id)!;
+      const cell = (name: string) => {
+        const ss = byTarget.get(name);
+        if (!ss) return "—";
+        const vals = ss.map((s) => s.value);
+        let out = `${fmtValue(w, median(vals))} ${w.unit} [${fmtValue(w, Math.min(...vals))}–${fmtValue(w, Math.max(...vals))}]`;
+        const p50 = ss.map((s) => s.p50us).filter((x): x is number => x !== undefined);
+        const p99 = ss.map((s) => s.p99us).filter((x): x is number => x !== undefined);
+        if (p50.length) out += `, p50 ${median(p50)} µs, p99 ${median(p99)} µs [${Math.min(...p99)}–${Math.max(...p99)}]`;
+        const cpu = ss.map((s) => s.cpuUs).filter((x): x is number => x !== undefined);
+        if (cpu.length) out += `, cpu ${median(cpu).toFixed(1)} µs/${w.unit === "s" ? "login" : "IO"}`;
+        return out;
+      };
+      const p = byTarget.get("Portico")?.map((s) => s.value);
+      const g = byTarget.get("tgt")?.map((s) => s.value);
+      const ratio = p && g ? (w.higherIsBetter ? median(p) / median(g) : median(g) / median(p)) : undefined;
+      console.log(`\n${w.name}\n  Portico ${cell("Portico")}\n  tgt     ${cell("tgt")}\n  Portico/tgt ${ratio !== undefined ? ratio.toFixed(2) : "—"}${w.higherIsBetter ? "" : " (tgt's time / Portico's)"}`);
+    }
+  } finally {
+    for (const s of started.reverse()) await s.stop().catch((err) => console.error(`stopping ${s.target.name}: ${String(err)}`));
   }
-  if (only !== "portico") {
-    await withTgt((url) => {
-      for (const w of workloads) (results[w.name] ??= {}).tgt = w.run(url);
-    });
-  }
-  const fmt = (f?: Figure) => (f ? `${String(f.iops).padStart(7)} IOPS ${String(f.mibs).padStart(5)} MiB/s` : "       —");
-  console.log(`\nPortico vs tgt, ${seconds} s per iscsi-perf run, loopback, ${new Date().toISOString()}`);
-  console.log(`${"workload".padEnd(52)} ${"Portico".padEnd(26)} ${"tgt".padEnd(26)} ratio`);
-  for (const [name, r] of Object.entries(results)) {
-    const ratio = r.portico && r.tgt ? (r.portico.iops / r.tgt.iops).toFixed(2) : "—";
-    console.log(`${name.padEnd(52)} ${fmt(r.portico).padEnd(26)} ${fmt(r.tgt).padEnd(26)} ${ratio}`);
-  }
-  if (porticoRss) console.log(`Portico RSS after the runs: ${porticoRss} MiB`);
 }
 
 main().catch((err) => {

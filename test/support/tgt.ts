@@ -9,6 +9,8 @@ import { sh } from "./portico";
 export interface TgtTarget {
   /** libiscsi URL of LUN 1. */
   url: string;
+  /** tgtd's process id (its CPU time for the benchmarks). */
+  pid: number | undefined;
   /** Shuts tgtd down and waits for it to exit. */
   stop(): Promise<void>;
 }
@@ -40,5 +42,5 @@ export async function startTgt(file: string, iqn = "iqn.2001-04.com.example:port
     await stop();
     throw err;
   }
-  return { url: `iscsi://127.0.0.1:${port}/${iqn}/1`, stop };
+  return { url: `iscsi://127.0.0.1:${port}/${iqn}/1`, pid: tgtd.pid, stop };
 }
