@@ -7,6 +7,7 @@ import { httpsRouter } from "./routers/https";
 import { onboardingRouter } from "./routers/onboarding";
 import { rbdRouter } from "./routers/rbd";
 import { storageRouter } from "./routers/storage";
+import { aluaRouter } from "./routers/alua";
 import { systemRouter } from "./routers/system";
 import { targetsRouter } from "./routers/targets";
 import { targetWizardRouter } from "./routers/target-wizard";
@@ -22,6 +23,7 @@ export const appRouter = router({
   events: eventsRouter,
   system: systemRouter,
   storage: storageRouter,
+  alua: aluaRouter,
   rbd: rbdRouter,
   targets: targetsRouter,
   config: configRouter,
