@@ -96,7 +96,7 @@ export function ChapEditor({
       await save(input, "chap.", enforce);
       setV((x) => ({ ...x, password: "", mutualPassword: "" }));
       setErrors({});
-      setSaved(enforce ? `Credentials saved; ${offerRequire!.tpg} now requires CHAP.` : "Credentials saved.");
+      setSaved(enforce ? `Credentials saved. ${offerRequire!.tpg} now requires CHAP.` : "Credentials saved.");
     } catch (e) {
       setErrors(e as Errors);
     }
