@@ -243,7 +243,7 @@ async function status(): Promise<void> {
     }
     const uncaught = h.uncaught.exceptions + h.uncaught.rejections;
     if (uncaught > 0) process.stdout.write(`uncaught errors: ${uncaught} (last: ${h.uncaught.last?.message}; see the event log)\n`);
-    for (const p of s.portals) process.stdout.write(`  portal ${p.key} (${p.wwn} tpg${p.tag}): ${p.listening ? "listening" : `not listening${p.error ? `: ${p.error}` : ""}`}\n`);
+    for (const p of s.portals) process.stdout.write(`  portal ${p.key} (${p.wwn} tpg${p.tag}): ${p.listening ? "listening" : p.servedBy ? `served by node ${p.servedBy}` : `not listening${p.error ? `: ${p.error}` : ""}`}\n`);
     for (const w of s.warnings) process.stdout.write(`  warning: ${w.object}: ${w.reason}\n`);
   }
 }

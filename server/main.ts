@@ -117,6 +117,8 @@ async function main(): Promise<void> {
   }
   // fileio never touches the data directory or the code; new files go to the storage directory (docs/configuration.md).
   const engine = await makeEngine(fileioPolicy(settings));
+  // A cluster node opens the portals of the TPGs whose `node` is its own (or unset); a single appliance opens all.
+  engine.localNode = clusterSettings?.node;
   const service = new ConfigService(db.db, db.sqlite, engine);
   attachAptplPersistence(engine, db.db); // APTPL reservations: loaded as restore creates each storage object, saved on change
   const warnings = await service.restore();

@@ -16,6 +16,8 @@ export interface PortalView {
   key: string;
   listening: boolean;
   error?: string;
+  /** The cluster node that opens it, when that is another node (the TPG's `node`). */
+  servedBy?: string;
 }
 
 export function configTree(service: ConfigService) {
@@ -74,11 +76,18 @@ export function configTree(service: ConfigService) {
               (g.attributes.authentication ?? 0) !== 1 &&
               (g.nodeAcls.some((a) => Boolean(a.chap.userid && a.chap.password)) || ((g.attributes.generate_node_acls ?? 0) === 1 && Boolean(g.chap.userid && g.chap.password))),
             allowedNetworks: g.allowedNetworks ?? [],
+            node: g.node ?? null,
             attributes: g.attributes,
             luns: g.luns.map((l) => ({ ...l, live: Boolean(tpg?.luns.has(l.index)), error: warningFor(`${base}/luns/lun${l.index}`) })),
             portals: g.portals.map((p): PortalView => {
               const key = portalKey(p.ip, p.port);
-              return { ip: p.ip, port: p.port, key, listening: listening.has(key) && Boolean(tpg?.portals.has(key)), error: warningFor(`${base}/portals/${p.ip}:${p.port}`) };
+              const here = !tpg || engine.servesHere(tpg);
+              return {
+                ip: p.ip, port: p.port, key,
+                listening: here && listening.has(key) && Boolean(tpg?.portals.has(key)),
+                error: warningFor(`${base}/portals/${p.ip}:${p.port}`),
+                ...(here ? {} : { servedBy: tpg!.node }),
+              };
             }),
             nodeAcls: g.nodeAcls.map((a) => ({
               initiatorName: a.initiatorName,
@@ -119,6 +128,8 @@ export function engineStatus(service: ConfigService, app: { version: string; sta
       luns: tpgs.reduce((n, g) => n + g.luns.length, 0),
       portals: portals.length,
       portalsListening: portals.filter((p) => p.listening).length,
+      /** Portals of TPGs another cluster node serves (not opened here by design). */
+      portalsElsewhere: portals.filter((p) => p.servedBy).length,
       nodeAcls: tpgs.reduce((n, g) => n + g.nodeAcls.length, 0),
       sessions: sessions.filter((s) => s.sessionType === "Normal").length,
     },

@@ -4,6 +4,7 @@
  * is a single node exactly as before. Pure: parse and validate, with messages an admin can act on.
  */
 import os from "node:os";
+import { normalizeNodeName } from "../engine/core/names";
 
 export interface ClusterSettings {
   /** etcd client URLs, `http://host:port`. */
@@ -16,11 +17,11 @@ export class ClusterSettingsError extends Error {}
 
 /** A node name: a DNS label (1–63 of a-z, 0-9, '-', not starting or ending with '-'), lowercased. */
 export function validateNodeName(raw: string): string {
-  const name = raw.trim().toLowerCase();
-  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(name)) {
-    throw new ClusterSettingsError(`"${raw}" is not a valid node name: use 1 to 63 letters, digits and '-' (a host name label)`);
+  try {
+    return normalizeNodeName(raw);
+  } catch (err) {
+    throw new ClusterSettingsError(`PORTICO_NODE: ${(err as Error).message}`);
   }
-  return name;
 }
 
 /** `etcd://h1:p1,h2:p2` (or `http://…`) → the etcd client URLs. */

@@ -93,7 +93,7 @@ export async function applyTarget(engine: Engine, t: TargetConfig, onError?: OnA
 
 export async function applyTpg(engine: Engine, iqn: string, tpg: TpgConfig, onError?: OnApplyError): Promise<Tpg | undefined> {
   const created = attempt(paths.tpg(iqn, tpg.tag), onError, () =>
-    engine.createTpg(iqn, tpg.tag, { enabled: false, attributes: tpg.attributes, parameters: tpg.parameters }),
+    engine.createTpg(iqn, tpg.tag, { enabled: false, attributes: tpg.attributes, parameters: tpg.parameters, node: tpg.node }),
   );
   if (!created) return undefined;
   if (Object.keys(tpg.chap).length) engine.setTpgAuth(iqn, tpg.tag, tpg.chap);
@@ -175,6 +175,7 @@ export function snapshotTpg(tpg: Tpg): TpgConfig {
     parameters: { ...tpg.parameters },
     chap: { ...tpg.chap },
     ...(tpg.allowedNetworks.length ? { allowedNetworks: tpg.allowedNetworks.map((c) => c.text) } : {}),
+    ...(tpg.node ? { node: tpg.node } : {}),
     luns: [...tpg.luns.values()]
       .sort((a, b) => a.index - b.index)
       .map((l) => ({ index: l.index, storageObject: l.storageObject.path, alias: l.alias, ...(l.aluaGroup.isDefault ? {} : { aluaGroup: l.aluaGroup.name }) })),
@@ -214,7 +215,7 @@ export async function applyConfig(
   for (const t of targets) {
     for (const tpg of t.tpgs) {
       const ok = attempt(paths.tpg(t.wwn, tpg.tag), onError, () => {
-        engine.createTpg(t.wwn, tpg.tag, { enabled: false, attributes: tpg.attributes, parameters: tpg.parameters });
+        engine.createTpg(t.wwn, tpg.tag, { enabled: false, attributes: tpg.attributes, parameters: tpg.parameters, node: tpg.node });
         if (Object.keys(tpg.chap).length) engine.setTpgAuth(t.wwn, tpg.tag, tpg.chap);
         if (tpg.allowedNetworks?.length) engine.setTpgAllowedNetworks(t.wwn, tpg.tag, tpg.allowedNetworks);
         return true;

@@ -82,6 +82,8 @@ export interface TpgConfig {
   chap: Chap;
   /** Networks (CIDR) logins may come from; absent or empty: any. Portico's, not in targetcli's saveconfig.json. */
   allowedNetworks?: string[];
+  /** The cluster node that serves this TPG (its portals open there only); absent: any. Portico's `node` in saveconfig.json. */
+  node?: string;
   luns: LunConfig[];
   portals: PortalConfig[];
   nodeAcls: NodeAclConfig[];

@@ -26,7 +26,7 @@ import {
 } from "../engine/core/defaults";
 import { EngineError } from "../engine/core/errors";
 import { ALUA_GROUP_ATTRIBUTES, aluaGroupDefaults, checkAluaAttribute, validateAluaGroupName } from "../engine/core/alua";
-import { normalizeIscsiName, portalKey, validateStorageObjectName, validateUnitSerial } from "../engine/core/names";
+import { normalizeIscsiName, normalizeNodeName, portalKey, validateStorageObjectName, validateUnitSerial } from "../engine/core/names";
 import { parseRbdConfig } from "../engine/backstores/rbd-config";
 import type { BackstorePlugin } from "../engine/backstores/backstore";
 import { capabilities, DEFAULT_ALUA_GROUP, READ_ONLY_SO_ATTRIBUTES } from "./capabilities";
@@ -63,6 +63,8 @@ const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null 
 
 /** A TPG's allowed networks in saveconfig.json: Portico's key, which targetcli does not read. */
 export const ALLOWED_NETWORKS_KEY = "portico_allowed_networks";
+/** The TPG's serving cluster node, as issue 14 names it (`"node": "gw-a"`); targetcli ignores it. */
+export const NODE_KEY = "node";
 const CHAP_KEYS = ["chap_userid", "chap_password", "chap_mutual_userid", "chap_mutual_password"] as const;
 
 class Reader {
@@ -525,8 +527,14 @@ function readTpg(r: Reader, raw: Json, path: string, siblings: TpgConfig[], skip
         if (typeof text === "string" && !allowedNetworks.includes(text)) allowedNetworks.push(text);
       });
   }
+  // Portico's own key (targetcli ignores it): the cluster node that serves this TPG (docs/cluster.md).
+  let node: string | undefined;
+  if (raw[NODE_KEY] !== undefined && raw[NODE_KEY] !== null) {
+    if (typeof raw[NODE_KEY] !== "string") r.error(`${path}.${NODE_KEY}`, `must be a node name, got ${JSON.stringify(raw[NODE_KEY])}`);
+    else node = r.check(`${path}.${NODE_KEY}`, () => normalizeNodeName(raw[NODE_KEY] as string)) as string | undefined;
+  }
   if (tag === undefined) return undefined;
-  return { tag, enabled, attributes, parameters, chap, ...(allowedNetworks.length ? { allowedNetworks } : {}), luns, portals, nodeAcls };
+  return { tag, enabled, attributes, parameters, chap, ...(allowedNetworks.length ? { allowedNetworks } : {}), ...(node ? { node } : {}), luns, portals, nodeAcls };
 }
 
 function readNodeAcl(r: Reader, raw: Json, path: string, luns: LunConfig[], skippedLuns: Set<number>): NodeAclConfig | undefined {
@@ -645,6 +653,7 @@ export function toSaveconfig(config: PorticoConfig, opts: ExportOptions = {}): J
       tag: tpg.tag,
       ...chapKeys(tpg.chap),
       ...(tpg.allowedNetworks?.length ? { [ALLOWED_NETWORKS_KEY]: tpg.allowedNetworks } : {}),
+      ...(tpg.node ? { [NODE_KEY]: tpg.node } : {}),
     })),
     wwn: t.wwn,
   }));

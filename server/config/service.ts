@@ -588,6 +588,21 @@ export class ConfigService {
     });
   }
 
+  /**
+   * The cluster node that serves the TPG (undefined: any). Its portals open on that node only;
+   * on a node that stops serving it they close, with their sessions.
+   */
+  async setTpgNode(wwn: string, tag: number, node: string | undefined): Promise<string | undefined> {
+    const iqn = normalizeIscsiName(wwn, "wwn");
+    return this.transaction(async (undo) => {
+      const before = this.engine.tpg(iqn, tag).node;
+      const after = await this.engine.setTpgNode(iqn, tag, node);
+      undo(async () => void (await this.engine.setTpgNode(iqn, tag, before)));
+      this.dbWrite(() => store.updateTpg(this.db, iqn, tag, { node: after ?? null }));
+      return after;
+    });
+  }
+
   /** TPG CHAP credentials (used in demo mode, generate_node_acls=1). */
   async setTpgAuth(wwn: string, tag: number, chap: Chap, opts: { requireChap?: boolean } = {}): Promise<void> {
     const iqn = normalizeIscsiName(wwn, "wwn");

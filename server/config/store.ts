@@ -52,6 +52,7 @@ export function loadConfig(db: PorticoDb): PorticoConfig {
     parameters: t.parameters,
     chap: chapOf(t),
     ...(t.allowedNetworks.length ? { allowedNetworks: t.allowedNetworks } : {}),
+    ...(t.node ? { node: t.node } : {}),
     luns: lunRows
       .filter((l) => l.tpgId === t.id)
       .map((l) => ({ index: l.index, storageObject: soPathById.get(l.storageObjectId)!, alias: l.alias, ...(l.aluaTgPtGpName ? { aluaGroup: l.aluaTgPtGpName } : {}) })),
@@ -201,6 +202,7 @@ export function insertTpg(db: PorticoDb, wwn: string, tpg: TpgConfig): void {
       attributes: tpg.attributes,
       parameters: tpg.parameters,
       allowedNetworks: tpg.allowedNetworks ?? [],
+      node: tpg.node ?? null,
       ...chapColumns(tpg.chap),
     })
     .returning({ id: tpgs.id })
@@ -215,7 +217,7 @@ export function deleteTpgRow(db: PorticoDb, wwn: string, tag: number): number {
   return id === undefined ? 0 : db.delete(tpgs).where(eq(tpgs.id, id)).run().changes;
 }
 
-export function updateTpg(db: PorticoDb, wwn: string, tag: number, values: Partial<{ enabled: boolean; attributes: Record<string, number>; parameters: Record<string, string>; allowedNetworks: string[] }>): void {
+export function updateTpg(db: PorticoDb, wwn: string, tag: number, values: Partial<{ enabled: boolean; attributes: Record<string, number>; parameters: Record<string, string>; allowedNetworks: string[]; node: string | null }>): void {
   const id = required(tpgId(db, wwn, tag), `tpg${tag} of ${wwn}`);
   db.update(tpgs).set(values).where(eq(tpgs.id, id)).run();
 }

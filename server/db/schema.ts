@@ -74,6 +74,8 @@ export const tpgs = sqliteTable(
     parameters: text("parameters", { mode: "json" }).$type<StringMap>().notNull().default(sql`'{}'`),
     /** Networks (CIDR) logins may come from; [] = any. */
     allowedNetworks: text("allowed_networks", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+    /** The cluster node that serves this TPG; null: any (docs/cluster.md). */
+    node: text("node"),
     ...chapColumns,
   },
   (t) => [uniqueIndex("tpgs_target_tag").on(t.targetId, t.tag), check("tpgs_tag_range", sql`${t.tag} between 1 and 65535`)],

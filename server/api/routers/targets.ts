@@ -14,6 +14,7 @@ import {
   setTpgAttributesSchema,
   setTpgAuthSchema,
   setTpgAllowedNetworksSchema,
+  setTpgNodeSchema,
   setTpgEnabledSchema,
   setTpgParametersSchema,
   targetRefSchema,
@@ -51,6 +52,10 @@ const tpgsRouter = router({
   setAllowedNetworks: procedure
     .input(setTpgAllowedNetworksSchema)
     .mutation(({ ctx, input }) => ctx.service.setTpgAllowedNetworks(input.wwn, input.tag, input.networks)),
+  /** The cluster node that serves the TPG (null: any node that has it; a single appliance serves every TPG). */
+  setNode: procedure
+    .input(setTpgNodeSchema)
+    .mutation(({ ctx, input }) => ctx.service.setTpgNode(input.wwn, input.tag, input.node ?? undefined).then((n) => n ?? null)),
   /** TPG CHAP (demo mode). Passwords are write-only. */
   setAuth: procedure.input(setTpgAuthSchema).mutation(({ ctx, input }) => ctx.service.setTpgAuth(input.wwn, input.tag, input.chap, { requireChap: input.requireChap })),
 });

@@ -17,6 +17,15 @@ export const networkSchema = z
   .regex(/^((\d{1,3}\.){3}\d{1,3}(\/\d{1,2})?|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*(\/\d{1,3})?)$/, "a network like 192.168.1.0/24 or fd00::/64");
 export const allowedNetworksSchema = z.array(networkSchema).max(64, "at most 64 networks");
 export const setTpgAllowedNetworksSchema = tpgRefSchema.extend({ networks: allowedNetworksSchema });
+/** The cluster node that serves the TPG: a host name label, or null for any. */
+export const setTpgNodeSchema = tpgRefSchema.extend({
+  node: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "a node name is 1 to 63 letters, digits and '-' (a host name label)")
+    .nullable(),
+});
 export const setTpgEnabledSchema = tpgRefSchema.extend({ enabled: z.boolean() });
 export const setTpgAttributesSchema = tpgRefSchema.extend({
   attributes: z.record(z.string().regex(/^[a-z0-9_]+$/, "not an attribute name"), z.number().int("attributes are integers")),

@@ -30,7 +30,7 @@ import {
 import { EngineError } from "./errors";
 import { ALUA_GROUP_ATTRIBUTES, AluaTargetPortGroup, DEFAULT_ALUA_GROUP_NAME, checkAluaAttribute, validateAluaGroupName } from "./alua";
 import { MappedLun, NodeAcl, StorageObject, Target, Tpg, TpgLun, type ChapCredentials, type DiscoveryAuth } from "./model";
-import { normalizeIscsiName, portalKey, validateStorageObjectName, validateUnitSerial } from "./names";
+import { normalizeIscsiName, normalizeNodeName, portalKey, validateStorageObjectName, validateUnitSerial } from "./names";
 
 export { MAX_LUN };
 
@@ -108,12 +108,18 @@ export interface DeleteStorageObjectOptions {
   deleteFile?: boolean;
 }
 
+
 export class Engine {
   readonly storageObjects = new Map<string, StorageObject>();
   readonly targets = new Map<string, Target>();
   discoveryAuth: DiscoveryAuth = { enabled: false };
   fabric: FabricDriver | undefined;
   private readonly portalRefs = new Map<string, number>();
+  /**
+   * This process's cluster node name (PORTICO_NODE), or undefined on a single appliance, which
+   * serves every TPG whatever its `node`.
+   */
+  localNode: string | undefined;
   private nextRtpi = 1;
 
   private fileioPolicy: FileioPolicyOptions;
@@ -575,7 +581,7 @@ export class Engine {
   createTpg(
     iqn: string,
     tag?: number,
-    opts: { enabled?: boolean; attributes?: Record<string, number>; parameters?: Record<string, string> } = {},
+    opts: { enabled?: boolean; attributes?: Record<string, number>; parameters?: Record<string, string>; node?: string } = {},
   ): Tpg {
     const target = this.target(iqn);
     let t = tag;
@@ -589,7 +595,9 @@ export class Engine {
     if (attributes.authentication === 1) parameters.AuthMethod = "CHAP";
     for (const [k, v] of Object.entries(opts.parameters ?? {})) checkTpgParameter(k, v);
     Object.assign(parameters, opts.parameters ?? {});
+    const node = opts.node === undefined ? undefined : normalizeNodeName(opts.node);
     const tpg = new Tpg(target, t, opts.enabled ?? true, attributes, parameters, this.nextRtpi++);
+    tpg.node = node;
     target.tpgs.set(t, tpg);
     return tpg;
   }
@@ -735,17 +743,63 @@ export class Engine {
     for (const other of tpg.target.tpgs.values()) {
       if (other.portals.has(key)) throw new EngineError(`TPGs within a target cannot share ${key} (tpg${other.tag} has it)`, "exists", "ip");
     }
-    const refs = this.portalRefs.get(key) ?? 0;
-    if (refs === 0 && this.fabric) await this.fabric.openPortal(ip, port);
-    this.portalRefs.set(key, refs + 1);
+    if (this.servesHere(tpg)) await this.retainPortal(key);
     tpg.portals.add(key);
     return key;
   }
 
-  async deletePortal(iqn: string, tag: number, key: string): Promise<void> {
+  /** Does this process open the TPG's portals (its `node` is unset, is this node, or this is a single appliance)? */
+  servesHere(tpg: Tpg): boolean {
+    return tpg.node === undefined || this.localNode === undefined || tpg.node === this.localNode;
+  }
+
+  /**
+   * Moves a TPG to another cluster node (undefined: any). Portals open here when it arrives and
+   * close (with its sessions) when it leaves; nothing changes if opening fails.
+   */
+  async setTpgNode(iqn: string, tag: number, node: string | undefined): Promise<string | undefined> {
     const tpg = this.tpg(iqn, tag);
-    if (!tpg.portals.has(key)) throw new EngineError(`tpg${tag} of ${iqn} has no portal ${key}`, "not_found", "ip");
-    tpg.portals.delete(key);
+    const next = node === undefined || node === "" ? undefined : normalizeNodeName(node);
+    const before = this.servesHere(tpg);
+    const previous = tpg.node;
+    tpg.node = next;
+    const after = this.servesHere(tpg);
+    if (before === after) return next;
+    const keys = [...tpg.portals];
+    try {
+      if (after) {
+        const opened: string[] = [];
+        try {
+          for (const key of keys) {
+            await this.retainPortal(key);
+            opened.push(key);
+          }
+        } catch (err) {
+          for (const key of opened) await this.releasePortal(key);
+          throw err;
+        }
+      } else {
+        await this.closeTpgSessions(tpg);
+        for (const key of keys) await this.releasePortal(key);
+      }
+    } catch (err) {
+      tpg.node = previous;
+      throw err;
+    }
+    tpg.generation++;
+    return next;
+  }
+
+  private async retainPortal(key: string): Promise<void> {
+    const refs = this.portalRefs.get(key) ?? 0;
+    if (refs === 0 && this.fabric) {
+      const sep = key.lastIndexOf(":");
+      await this.fabric.openPortal(key.slice(0, sep), Number(key.slice(sep + 1)));
+    }
+    this.portalRefs.set(key, refs + 1);
+  }
+
+  private async releasePortal(key: string): Promise<void> {
     const refs = (this.portalRefs.get(key) ?? 1) - 1;
     if (refs > 0) {
       this.portalRefs.set(key, refs);
@@ -754,6 +808,13 @@ export class Engine {
     this.portalRefs.delete(key);
     const sep = key.lastIndexOf(":");
     if (this.fabric) await this.fabric.closePortal(key.slice(0, sep), Number(key.slice(sep + 1)));
+  }
+
+  async deletePortal(iqn: string, tag: number, key: string): Promise<void> {
+    const tpg = this.tpg(iqn, tag);
+    if (!tpg.portals.has(key)) throw new EngineError(`tpg${tag} of ${iqn} has no portal ${key}`, "not_found", "ip");
+    tpg.portals.delete(key);
+    if (this.servesHere(tpg)) await this.releasePortal(key);
   }
 
   /** Every portal key in use, and whether its listener is up (set by the fabric). */

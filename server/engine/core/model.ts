@@ -135,6 +135,11 @@ export class Tpg {
   chap: ChapCredentials = {};
   /** Networks logins may come from (empty: any); a login from elsewhere gets Authorization Failure. */
   allowedNetworks: Cidr[] = [];
+  /**
+   * The cluster node that serves this TPG (its portals open there only); undefined: every node
+   * that has it, which on a single appliance is this one. Portico's, as `node` in saveconfig.json.
+   */
+  node: string | undefined;
   /** Bumped by the engine on every change to LUNs, ACLs or attributes; views re-resolve on change. */
   generation = 0;
 

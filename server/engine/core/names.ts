@@ -99,3 +99,12 @@ export function portalKey(ip: string, port: number): string {
 export function listenAddress(ip: string): string {
   return ip.startsWith("[") && ip.endsWith("]") ? ip.slice(1, -1) : ip;
 }
+
+/** A node name as TPG `node` takes it: a host name label, lowercased (as PORTICO_NODE). */
+export function normalizeNodeName(raw: string): string {
+  const name = raw.trim().toLowerCase();
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(name)) {
+    throw new EngineError(`"${raw}" is not a valid node name: use 1 to 63 letters, digits and '-' (a host name label)`, "invalid", "node");
+  }
+  return name;
+}

@@ -1,0 +1,1 @@
+ALTER TABLE `tpgs` ADD `node` text;
