@@ -30,7 +30,7 @@ import path from "node:path";
 import { chromium, type Browser, type Page } from "@playwright/test";
 import { restoreDemo } from "../test/support/demo";
 import { freePort, waitForPort } from "../test/support/ports";
-import { makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
+import { makeDataDir, portico, removeDir, setupCodeHeaders, startPortico, type PorticoProcess } from "../test/support/portico";
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: number) => (args.includes(`--${name}`) ? Number(args[args.indexOf(`--${name}`) + 1]) : dflt);
@@ -155,7 +155,8 @@ async function counters(): Promise<void> {
   }
 }
 
-async function signedInPage(browser: Browser, url: string) {
+async function signedInPage(browser: Browser, server: PorticoProcess) {
+  const url = server.url;
   const context = await browser.newContext();
   const page = await context.newPage();
   const status = await page.request.get(`${url}/api/trpc/onboarding.status`);
@@ -164,6 +165,7 @@ async function signedInPage(browser: Browser, url: string) {
     const r = onboarded
       ? await page.request.post(`${url}/api/trpc/auth.login`, { data: { json: ADMIN } })
       : await page.request.post(`${url}/api/trpc/onboarding.complete`, {
+          headers: setupCodeHeaders(server.dataDir),
           data: { json: { admin: { ...ADMIN, confirm: ADMIN.password }, appliance: { name: "bench", iqnPrefix: "iqn.2003-01.org.linux-iscsi.portico.x8664" }, storage: { kind: "none" } } },
         });
     if (!r.ok()) throw new Error(`sign-in failed: ${await r.text()}`);
@@ -191,7 +193,7 @@ async function browsers(): Promise<void> {
     args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
   });
   try {
-    const pages = [await signedInPage(browser, a.server.url), await signedInPage(browser, a.server.url)];
+    const pages = [await signedInPage(browser, a.server), await signedInPage(browser, a.server)];
     perf(a); // warm-up
     const idle: number[] = [];
     const streaming: number[] = [];
@@ -234,7 +236,7 @@ async function browserCpu(): Promise<void> {
     args: ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
   });
   try {
-    const pages = [await signedInPage(browser, a.server.url), await signedInPage(browser, a.server.url)];
+    const pages = [await signedInPage(browser, a.server), await signedInPage(browser, a.server)];
     const now = () => treeCpuSeconds(process.pid, [a.server.child.pid]);
     const result: Record<string, number[]> = { "about:blank": [], "Overview, no IO": [], "Overview, iscsi-perf running": [] };
     for (let i = 0; i < rounds; i++) {

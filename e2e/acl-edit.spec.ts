@@ -59,7 +59,7 @@ test.afterAll(async () => {
 const tab = (page: Page, t: string) => page.goto(`${server.url}/targets/${encodeURIComponent(IQN)}?tpg=1&tab=${t}`);
 
 test("ACL CHAP: too short and equal mutual secrets at their fields; set shows 'set' and never the secret; clear is confirmed", async ({ page }, testInfo) => {
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await tab(page, "acls");
   await page.getByTestId("acl-edit").click();
   const dialog = page.getByRole("dialog");
@@ -99,7 +99,7 @@ test("ACL CHAP: too short and equal mutual secrets at their fields; set shows 's
 });
 
 test("ACL settings: nopin_timeout out of range and cmdsn_depth 0 at their fields; tag, depth and timeout saved; write-protect toggle", async ({ page }, testInfo) => {
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await tab(page, "acls");
   await page.getByTestId("acl-edit").click();
   const dialog = page.getByRole("dialog");
@@ -136,7 +136,7 @@ test("ACL settings: nopin_timeout out of range and cmdsn_depth 0 at their fields
 });
 
 test("TPG iSCSI parameters and attributes: invalid values at their fields, changes saved", async ({ page }, testInfo) => {
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await tab(page, "parameters");
   const save = page.getByTestId("save-parameters");
   await page.getByLabel("MaxBurstLength").fill("100");
@@ -170,7 +170,7 @@ test("TPG iSCSI parameters and attributes: invalid values at their fields, chang
 });
 
 test("TPG CHAP for demo mode on the Authentication tab", async ({ page }, testInfo) => {
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await tab(page, "auth");
   const card = page.getByTestId("tpg-chap");
   await expect(card).toContainText("Demo mode is off");
@@ -188,7 +188,7 @@ test("TPG CHAP for demo mode on the Authentication tab", async ({ page }, testIn
 });
 
 test("Settings: max_backup_files 0 at the field, preferences saved, the metrics page is linked", async ({ page }, testInfo) => {
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await page.goto(`${server.url}/settings`);
   const card = page.getByTestId("targetcli-settings");
   const max = card.getByLabel("Backups to keep (max_backup_files)");

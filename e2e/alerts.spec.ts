@@ -45,7 +45,7 @@ test.afterAll(async () => {
 });
 
 test("alerts: field errors, test deliveries, and a deleted fileio file reaching the webhook and the SMTP sink", async ({ page }, testInfo) => {
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await page.goto(`${server.url}/settings`);
   await page.getByRole("link", { name: /Alert rules, webhook and e-mail/ }).click();
   await expect(page.getByRole("heading", { name: "Settings · Alerts" })).toBeVisible({ timeout: 30_000 });

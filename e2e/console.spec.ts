@@ -28,7 +28,7 @@ test.afterAll(async () => {
 test("the overview shows the live configuration and engine status once the admin exists", async ({ page }, testInfo) => {
   await page.goto(server.url);
   await expect(page).toHaveURL(/\/onboarding$/);
-  await onboardViaApi(page, server.url);
+  await onboardViaApi(page, server);
   await page.goto(server.url);
   await expect(page.getByRole("heading", { name: "Overview" })).toBeVisible({ timeout: 30_000 });
   await expect(page.getByText(IQN).first()).toBeVisible();

@@ -1,4 +1,5 @@
 import { expect, type Locator, type Page, type TestInfo } from "@playwright/test";
+import { setupCodeHeaders } from "../test/support/portico";
 
 /** The error shown for a labelled control: the element its aria-describedby names `<id>-error`. */
 export async function fieldError(page: Page, control: Locator): Promise<Locator> {
@@ -15,9 +16,10 @@ export async function shot(page: Page, testInfo: TestInfo, name: string): Promis
 
 export const ADMIN_PASSWORD = "correct horse battery";
 
-/** Completes onboarding through the API (admin only, no storage): the page's context gets the session cookie. */
-export async function onboardViaApi(page: Page, url: string): Promise<void> {
-  const r = await page.request.post(`${url}/api/trpc/onboarding.complete`, {
+/** Completes onboarding through the API (admin only, no storage), with the setup code from the data directory: the page's context gets the session cookie. */
+export async function onboardViaApi(page: Page, server: { url: string; dataDir: string }): Promise<void> {
+  const r = await page.request.post(`${server.url}/api/trpc/onboarding.complete`, {
+    headers: setupCodeHeaders(server.dataDir),
     data: {
       json: {
         admin: { username: "admin", password: ADMIN_PASSWORD, confirm: ADMIN_PASSWORD },

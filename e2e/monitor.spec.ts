@@ -7,7 +7,7 @@ import { expect, test, type Page } from "@playwright/test";
 import { spawn, type ChildProcess } from "node:child_process";
 import { restoreDemo } from "../test/support/demo";
 import { freePort } from "../test/support/ports";
-import { makeDataDir, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
+import { makeDataDir, removeDir, setupCodeHeaders, startPortico, type PorticoProcess } from "../test/support/portico";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.e2emonitor01";
 const INITIATOR = "iqn.2024-01.org.portico.e2e:perf";
@@ -45,7 +45,7 @@ function stopPerf(): void {
 }
 
 async function trpc(page: Page, procedure: string, input: unknown): Promise<{ ok: boolean; status: number; body: string }> {
-  const r = await page.request.post(`${server.url}/api/trpc/${procedure}`, { data: { json: input } });
+  const r = await page.request.post(`${server.url}/api/trpc/${procedure}`, { data: { json: input }, headers: setupCodeHeaders(server.dataDir) });
   return { ok: r.ok(), status: r.status(), body: await r.text() };
 }
 

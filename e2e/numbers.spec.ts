@@ -74,7 +74,7 @@ test("unit attentions apart from errors, a breakdown that adds up, and what need
   }
   unlinkSync(path.join(fileDir, "numfile.img"));
 
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await page.goto(server.url);
   const errors = page.getByTestId("card-errors");
   await expect(errors).toContainText("Command errors", { timeout: 30_000 });

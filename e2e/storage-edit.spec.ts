@@ -41,7 +41,7 @@ async function open(page: Page, plugin: string, name: string) {
 }
 
 test("attributes: a non-integer and an out-of-range value at their fields, a refusal while exported names the LUN, a change is saved", async ({ page }, testInfo) => {
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await open(page, "ramdisk", "exported");
   await shot(page, testInfo, "storage-detail-exported");
   const save = page.getByTestId("save-attributes");
@@ -77,7 +77,7 @@ test("attributes: a non-integer and an out-of-range value at their fields, a ref
 });
 
 test("resize: shrinking and zero are refused at the field, growing with units works", async ({ page }, testInfo) => {
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await open(page, "fileio", "spare");
   const card = page.getByTestId("so-resize");
   await expect(card).toContainText("16 MiB");
@@ -103,7 +103,7 @@ test("resize: shrinking and zero are refused at the field, growing with units wo
 });
 
 test("identity: too long at the field, refused while exported, saved when not exported; phone width", async ({ page }, testInfo) => {
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await open(page, "fileio", "spare");
   const card = page.getByTestId("so-identity");
   await card.getByLabel("Vendor").fill("MUCHTOOLONG");

@@ -47,7 +47,7 @@ const next = (page: Page) => page.getByTestId("wizard-next").click();
 test("a second target through the wizard: ESXi preset, initiator group, allowed networks enforced at login", async ({ page }, testInfo) => {
   test.setTimeout(120_000);
   const port = await freePort();
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await page.goto(`${server.url}/targets`);
   await page.getByRole("link", { name: "New target" }).click();
   await expect(page.getByTestId("wizard-step-title")).toHaveText("1. Storage", { timeout: 30_000 });
@@ -125,7 +125,7 @@ test("a second target through the wizard: ESXi preset, initiator group, allowed 
 
 test("the wizard reuses an existing storage object", async ({ page }) => {
   const port = await freePort();
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await page.goto(`${server.url}/targets/new`);
   await expect(page.getByTestId("wizard-step-title")).toHaveText("1. Storage", { timeout: 30_000 });
   await page.getByRole("radio", { name: /^Windows/ }).check();

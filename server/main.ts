@@ -7,8 +7,8 @@
  * Settings: PORTICO_DATA_DIR (./data), PORTICO_STORAGE_DIR (new fileio files; `<data dir>-storage`), PORTICO_HTTP_HOST (0.0.0.0: the console has a login),
  * PORTICO_HTTP_PORT (3000).
  *
- * Access: until an admin exists every page redirects to /onboarding (and onboarding from
- * anywhere but loopback needs the one-time setup code printed at start-up); afterwards pages
+ * Access: until an admin exists every page redirects to /onboarding (and onboarding, from
+ * loopback too, needs the one-time setup code in <data dir>/setup-code); afterwards pages
  * need the session cookie (else /login) and so does every tRPC procedure except login
  * and the onboarding status. The CLI authenticates with the runtime-file token.
  * `--dev` runs the console with `next dev`.
@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   const app = { version: version(), startedAt, dataDir: settings.dataDir, url: undefined as string | undefined };
 
   const auth = new AuthStore(db.db);
-  // Until an admin exists, onboarding from anywhere but loopback needs this run's setup code (printed below).
+  // Until an admin exists, onboarding needs this run's setup code (named in the ready line below).
   try {
     auth.setupCode = SetupCode.start(settings.dataDir, auth.hasAdmin());
   } catch (err) {
@@ -242,7 +242,8 @@ async function main(): Promise<void> {
     `Portico ${app.version} ready: console ${app.url}${dev ? " (dev)" : ""}` +
       (front.certificate ? ` (${front.certificate.kind} certificate, SHA-256 ${front.certificate.fingerprint256}; plain HTTP from this machine only)` : "") +
       ` — ${tree.targets.length} target(s), ${portals} portal(s) (${listening} listening), data ${settings.dataDir}` +
-      (setupCode ? ` — onboarding setup code ${setupCode} (also in ${auth.setupCode.file}; not needed from this machine)` : ""),
+      // The code itself only on a terminal: a journal or log file is read by more people than the 0600 file.
+      (setupCode ? (process.stdout.isTTY ? ` — onboarding setup code ${setupCode} (also in ${auth.setupCode.file})` : ` — onboarding setup code in ${auth.setupCode.file}`) : ""),
   );
   if (consoleHandler.note) log(`portico: ${consoleHandler.note}`);
   for (const w of warnings) log(`portico: restore warning: ${w.object}: ${w.reason}`);

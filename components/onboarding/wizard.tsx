@@ -319,7 +319,7 @@ export function OnboardingWizard({ mode = "onboarding" }: { mode?: WizardMode } 
             ) : (
               <>
                 <p className="text-sm">
-                  This browser is not on the appliance itself, so prove you run it: enter the one-time setup code. Portico printed it when it started (<code>onboarding setup code …</code>) and wrote it to the file <code>setup-code</code> in its data directory.
+                  Prove you run this appliance: enter the one-time setup code. Portico wrote it to the file <code>setup-code</code> in its data directory (readable by its owner only, e.g. <code>sudo cat data/setup-code</code>; the start-up line names the file) and prints it at start-up when it runs on a terminal.
                 </p>
                 <Field label="Setup code" hint="Like ABCD-EFGH-JKLM-NPQR; dashes and case do not matter." error={err("setupCode")}>
                   {(p) => (

@@ -1,6 +1,6 @@
 "use client";
 /**
- * Settings: the appliance's name and IQN prefix, the admin password, discovery
+ * Settings: the appliance's name and IQN prefix, the admin password, the administrators, discovery
  * authentication, targetcli's preferences (auto_add_mapped_luns, max_backup_files),
  * saveconfig.json import (with a preview of what changes) and export, configuration
  * backups, and the way to the metrics token page.
@@ -90,6 +90,45 @@ function PasswordCard() {
           {done && <span role="status" className="text-sm text-emerald-700">Password changed.</span>}
         </div>
       </form>
+    </Card>
+  );
+}
+
+function AdminsCard() {
+  const trpc = useTRPC();
+  const admins = useQuery(trpc.auth.admins.queryOptions());
+  const when = (t: number | null) => (t === null ? "—" : new Date(t).toLocaleString());
+  return (
+    <Card title="Administrators">
+      <p className="mb-3 text-sm text-slate-600 dark:text-slate-400">Every account that can sign in to this console. Onboarding creates exactly one.</p>
+      {admins.isPending ? (
+        <LoadingState />
+      ) : admins.isError ? (
+        <ErrorState error={admins.error} retry={() => void admins.refetch()} />
+      ) : (
+        <DataTable label="Administrators" compact>
+          <thead>
+            <tr>
+              <th className={th}>User name</th>
+              <th className={th}>Created</th>
+              <th className={th}>Password changed</th>
+              <th className={th}>Last active</th>
+            </tr>
+          </thead>
+          <tbody>
+            {admins.data.map((a) => (
+              <tr key={a.id} data-testid="admin-row">
+                <td className={`${td} font-mono`}>
+                  {a.username} {a.you && <Badge tone="ok">you</Badge>}
+                </td>
+                <td className={td}>{when(a.createdAt)}</td>
+                <td className={td}>{when(a.passwordChangedAt)}</td>
+                <td className={td}>{a.sessions > 0 ? `${when(a.lastSeenAt)} (${a.sessions} session${a.sessions === 1 ? "" : "s"})` : "not signed in"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </DataTable>
+      )}
     </Card>
   );
 }
@@ -440,6 +479,7 @@ export function Settings() {
       <div className="grid gap-6 lg:grid-cols-2">
         <ApplianceCard />
         <PasswordCard />
+        <AdminsCard />
         <DiscoveryCard />
         <TargetcliSettingsCard />
         <BackupsCard />

@@ -3,9 +3,10 @@
  * initial admin password). The console listens on every address by default, so until
  * an admin exists anyone on the LAN could claim the appliance: while no admin exists,
  * start-up makes a random code, prints it in the start-up line and writes it to
- * `<data dir>/setup-code` (0600). Onboarding requests from loopback need nothing (whoever
- * is on the machine can read the file anyway); others must present the code in the
- * `x-portico-setup-code` header. Completing onboarding deletes it.
+ * `<data dir>/setup-code` (0600). Every onboarding request from the console must present the
+ * code in the `x-portico-setup-code` header, from loopback too: any local user can reach
+ * 127.0.0.1, but only root (and the appliance) can read the file. The `portico` CLI (root,
+ * runtime-file token) needs no code. Completing onboarding deletes it.
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import fs from "node:fs";
@@ -43,13 +44,16 @@ function normalize(code: string): string {
 
 /**
  * Why an onboarding request must be refused, or undefined when it may go on:
- * no code is in force (an admin exists, or an in-process caller), the request is from
- * loopback, or it presents the right code.
+ * no code is in force (an admin exists, or an in-process caller), or the request presents
+ * the right code. Loopback is no exception (a local unprivileged user is not the admin);
+ * `ip` only words the message.
  */
 export function setupCodeRefusal(opts: { code: string | undefined; ip: string | undefined; presented: string | undefined }): string | undefined {
   if (!opts.code) return undefined;
-  if (isLoopback(opts.ip)) return undefined;
-  if (!opts.presented) return "enter the setup code: this browser is not on the appliance itself";
+  if (!opts.presented)
+    return isLoopback(opts.ip)
+      ? "enter the setup code: it is in the setup-code file in the data directory (readable by root)"
+      : "enter the setup code: see the start-up log or the setup-code file in the data directory";
   const a = Buffer.from(normalize(opts.presented));
   const b = Buffer.from(normalize(opts.code));
   if (a.length !== b.length || !timingSafeEqual(a, b)) return "that is not the setup code: see the start-up log or the setup-code file in the data directory";

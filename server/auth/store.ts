@@ -3,7 +3,7 @@
  * Session tokens are 32 random bytes; the database keeps only their SHA-256.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { and, eq, lt, ne } from "drizzle-orm";
+import { and, eq, lt, ne, sql } from "drizzle-orm";
 import type { PorticoDb } from "../db";
 import { adminSessions, adminUsers, settings } from "../db/schema";
 import { DUMMY_HASH, hashPassword, verifyPassword } from "./password";
@@ -47,6 +47,48 @@ export class AuthStore {
     const t = this.now();
     const row = this.db.insert(adminUsers).values({ username, passwordHash: hash, createdAt: t, passwordChangedAt: t }).returning({ id: adminUsers.id }).get();
     return row.id;
+  }
+
+  /**
+   * Onboarding's admin: created only if no admin exists, in one statement (check and insert
+   * cannot be separated by another request, as two parallel `onboarding.complete` were);
+   * undefined when an admin already exists.
+   */
+  async createFirstAdmin(username: string, password: string): Promise<number | undefined> {
+    const hash = await hashPassword(password);
+    const t = this.now();
+    const row = this.db.get<{ id: number } | undefined>(
+      sql`insert into admin_users (username, password_hash, created_at, password_changed_at)
+          select ${username}, ${hash}, ${t}, ${t} where not exists (select 1 from admin_users) returning id`,
+    );
+    return row?.id;
+  }
+
+  /** Takes back an admin that onboarding created when the rest of onboarding failed. */
+  deleteAdmin(userId: number): void {
+    this.db.delete(adminUsers).where(eq(adminUsers.id, userId)).run();
+  }
+
+  /** Every admin account (Settings lists them: none may be invisible). */
+  listAdmins(): { id: number; username: string; createdAt: number; passwordChangedAt: number; lastSeenAt: number | null; sessions: number }[] {
+    const users = this.db.select().from(adminUsers).orderBy(adminUsers.id).all();
+    const t = this.now();
+    return users.map((u) => {
+      const live = this.db
+        .select({ lastSeenAt: adminSessions.lastSeenAt, expiresAt: adminSessions.expiresAt })
+        .from(adminSessions)
+        .where(eq(adminSessions.userId, u.id))
+        .all()
+        .filter((s) => s.expiresAt > t);
+      return {
+        id: u.id,
+        username: u.username,
+        createdAt: u.createdAt,
+        passwordChangedAt: u.passwordChangedAt,
+        lastSeenAt: live.length ? Math.max(...live.map((s) => s.lastSeenAt)) : null,
+        sessions: live.length,
+      };
+    });
   }
 
   /** The user id when the password is right; undefined otherwise (same work either way). */

@@ -3,7 +3,7 @@
  * data directory, and runs the `portico` CLI against it. Nothing is mocked.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -94,6 +94,16 @@ export async function startPortico(opts: { dataDir?: string; httpPort?: number; 
     throw err;
   }
   return proc;
+}
+
+/**
+ * The onboarding setup code header for a request to the appliance of `dataDir`: the code is
+ * read from `<dataDir>/setup-code`, as an admin (root) would; every onboarding request needs
+ * it, from loopback too. Empty once onboarding is done (the file is gone).
+ */
+export function setupCodeHeaders(dataDir: string): Record<string, string> {
+  const file = path.join(dataDir, "setup-code");
+  return existsSync(file) ? { "x-portico-setup-code": readFileSync(file, "utf8").trim() } : {};
 }
 
 export interface CliResult {

@@ -38,6 +38,12 @@ export const authRouter = router({
     return { username: input.username.trim() };
   }),
 
+  /** Every admin account, with its live sessions (Settings lists them: a second admin is never invisible). */
+  admins: procedure.query(({ ctx }) => {
+    const auth = authOf(ctx);
+    return auth.listAdmins().map((a) => ({ ...a, you: a.id === ctx.session?.userId }));
+  }),
+
   logout: procedure.mutation(({ ctx }) => {
     if (ctx.session) ctx.auth?.endSession(ctx.session.tokenHash);
     ctx.http?.setCookie(clearedSessionCookie(ctx.http.secure));

@@ -1,8 +1,8 @@
 /**
  * The onboarding wizard's API. `status` is public. While the appliance has no admin,
  * the wizard's helpers and `complete` are reachable without a session (there is no one
- * to sign in yet) but, from anywhere but loopback, only with the one-time setup code
- * (server/auth/setup-code.ts); once an admin exists, they need one, and `complete` is refused.
+ * to sign in yet) but only with the one-time setup code (server/auth/setup-code.ts), from
+ * loopback too; once an admin exists, they need one, and `complete` is refused.
  */
 import { TRPCError } from "@trpc/server";
 import { sessionCookie } from "../../auth/cookies";
@@ -37,7 +37,7 @@ const setupOrAdmin = publicProcedure.use(({ ctx, next }) => {
 export const onboardingRouter = router({
   status: publicProcedure.query(({ ctx }) => {
     const onboarded = ctx.auth?.hasAdmin() ?? true;
-    // Whether this browser must enter the setup code (it is not on loopback and a code is in force).
+    // Whether this browser must enter the setup code (a code is in force: until an admin exists).
     const setupCodeRequired = !onboarded && ctx.actor === "console" && Boolean(ctx.auth?.setupCode?.refusal(ctx.http?.ip, undefined));
     return { onboarded, setupCodeRequired };
   }),
@@ -82,14 +82,27 @@ export const onboardingRouter = router({
     return { ok: true };
   }),
 
-  /** Creates everything in one go (or nothing), the admin, and signs them in. */
+  /**
+   * Creates the admin and everything else in one go (or nothing), and signs them in. The
+   * admin row is claimed first, atomically (AuthStore.createFirstAdmin): of two parallel
+   * requests one gets CONFLICT and creates nothing; if the configuration then fails, the
+   * admin is taken back.
+   */
   complete: publicProcedure.input(onboardingSchema).mutation(async ({ ctx, input }) => {
     const auth = ctx.auth;
     if (!auth) throw new TRPCError({ code: "PRECONDITION_FAILED", message: "admin accounts are not available in this context" });
-    if (auth.hasAdmin()) throw new TRPCError({ code: "CONFLICT", message: "this appliance is already set up: sign in instead" });
+    const alreadySetUp = () => new TRPCError({ code: "CONFLICT", message: "this appliance is already set up: sign in instead" });
+    if (auth.hasAdmin()) throw alreadySetUp();
     requireSetupCode(ctx);
-    const { notHonoured } = await createInitialConfig(ctx.service, input);
-    const userId = await auth.createAdmin(input.admin.username, input.admin.password);
+    const userId = await auth.createFirstAdmin(input.admin.username, input.admin.password);
+    if (userId === undefined) throw alreadySetUp();
+    let notHonoured: Awaited<ReturnType<typeof createInitialConfig>>["notHonoured"];
+    try {
+      ({ notHonoured } = await createInitialConfig(ctx.service, input));
+    } catch (err) {
+      auth.deleteAdmin(userId);
+      throw err;
+    }
     auth.setSetting("appliance.name", input.appliance.name);
     auth.setSetting("appliance.iqnPrefix", input.appliance.iqnPrefix);
     auth.setSetting("onboarding.completedAt", new Date().toISOString());

@@ -2,7 +2,8 @@
  * The one-time onboarding setup code (server/auth/setup-code.ts): the pure check, the
  * file start-up writes, and onboarding over HTTP through the real context factory.
  * A request from the network is simulated by rewriting the context's client address in
- * this test's createContext wrapper only; the appliance has no such switch.
+ * this test's createContext wrapper only; the appliance has no such switch. Loopback needs
+ * the code as much as the network does (issue 15 item 3).
  */
 import { createHTTPServer } from "@trpc/server/adapters/standalone";
 import { existsSync, statSync } from "node:fs";
@@ -27,9 +28,11 @@ describe("the check", () => {
     for (const ip of ["192.0.2.7", "::ffff:192.0.2.7", "10.0.0.1", "fe80::1", "0.0.0.0", "", undefined]) expect(isLoopback(ip), String(ip)).toBe(false);
   });
 
-  it("refuses the network without the right code and lets loopback through", () => {
+  it("refuses without the right code, from loopback too (a local user is not the admin)", () => {
     const code = "ABCD-EFGH-JKMN-PQRS";
-    expect(setupCodeRefusal({ code, ip: "127.0.0.1", presented: undefined })).toBeUndefined();
+    expect(setupCodeRefusal({ code, ip: "127.0.0.1", presented: undefined })).toMatch(/enter the setup code/);
+    expect(setupCodeRefusal({ code, ip: "::1", presented: "AAAA-BBBB-CCCC-DDDD" })).toMatch(/not the setup code/);
+    expect(setupCodeRefusal({ code, ip: "127.0.0.1", presented: code })).toBeUndefined();
     expect(setupCodeRefusal({ code, ip: "192.0.2.7", presented: undefined })).toMatch(/enter the setup code/);
     expect(setupCodeRefusal({ code, ip: "192.0.2.7", presented: "ABCD-EFGH-JKMN-PQRT" })).toMatch(/not the setup code/);
     expect(setupCodeRefusal({ code, ip: "192.0.2.7", presented: "short" })).toMatch(/not the setup code/);
@@ -84,14 +87,48 @@ describe("over HTTP", () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 
-  it("loopback onboards as before, without the code, and the code is dropped", async () => {
+  it("loopback needs the code too; with it onboarding completes and the code is dropped", async () => {
+    const code = auth.setupCode!.code!;
     const st = await call("query", "onboarding.status");
-    expect(st.body.result?.data.json).toEqual({ onboarded: false, setupCodeRequired: false });
-    expect((await call("query", "onboarding.defaults")).status).toBe(200);
-    const done = await call("mutation", "onboarding.complete", onboarding);
+    expect(st.body.result?.data.json).toEqual({ onboarded: false, setupCodeRequired: true });
+    expect((await call("query", "onboarding.defaults")).status).toBe(403);
+    const bare = await call("mutation", "onboarding.complete", onboarding);
+    expect(bare.status).toBe(403);
+    expect(bare.body.error?.json.data.field).toBe("setupCode");
+    expect(auth.hasAdmin()).toBe(false);
+    const done = await call("mutation", "onboarding.complete", onboarding, { [SETUP_CODE_HEADER]: code });
     expect(done.status, JSON.stringify(done.body)).toBe(200);
     expect(auth.setupCode?.code).toBeUndefined();
     expect(existsSync(path.join(fx.dir, SETUP_CODE_FILE))).toBe(false);
+  });
+
+  it("two simultaneous onboardings: one admin, the other refused and creating nothing; Settings lists the admin", async () => {
+    const code = auth.setupCode!.code!;
+    const second = { ...onboarding, admin: { username: "intruder", password: "another long password", confirm: "another long password" }, appliance: { name: "other", iqnPrefix: "iqn.2003-01.org.linux-iscsi.other.x8664" } };
+    const raw = (input: unknown) =>
+      fetch(`${base}/onboarding.complete`, { method: "POST", headers: { "content-type": "application/json", [SETUP_CODE_HEADER]: code }, body: JSON.stringify({ json: input }) });
+    const [a, b] = await Promise.all([raw(onboarding), raw(second)]);
+    expect([a.status, b.status].sort()).toEqual([200, 409]);
+    const winner = a.status === 200 ? a : b;
+    const loser = a.status === 200 ? b : a;
+    expect(loser.headers.get("set-cookie")).toBeNull();
+    const rows = fx.db.sqlite.prepare("select username from admin_users").all() as { username: string }[];
+    expect(rows).toHaveLength(1);
+    const cookie = /portico_session=[^;]*/.exec(winner.headers.get("set-cookie") ?? "")![0];
+    const admins = await call("query", "auth.admins", undefined, { cookie });
+    expect(admins.status).toBe(200);
+    const list = admins.body.result!.data.json as unknown as { username: string; you: boolean; sessions: number }[];
+    expect(list).toEqual([expect.objectContaining({ username: rows[0].username, you: true, sessions: 1 })]);
+    expect((await call("query", "auth.admins")).status).toBe(401);
+  });
+
+  it("an onboarding whose configuration fails takes its admin back", async () => {
+    const code = auth.setupCode!.code!;
+    const bad = await call("mutation", "onboarding.complete", { ...onboarding, storage: { kind: "fileio", name: "f0", dev: `${fx.dir}/missing/dir/f0.img`, size: 8 << 20 } }, { [SETUP_CODE_HEADER]: code });
+    expect(bad.status).toBe(400);
+    expect(auth.hasAdmin()).toBe(false);
+    expect(auth.setupCode?.code).toBe(code);
+    expect((await call("mutation", "onboarding.complete", onboarding, { [SETUP_CODE_HEADER]: code })).status).toBe(200);
   });
 
   it("a browser on the network is refused without the code, with a wrong one, and let in with the right one", async () => {
