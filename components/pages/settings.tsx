@@ -417,10 +417,14 @@ function BackupsCard() {
   const [restore, setRestore] = useState<string | null>(null);
   const restoreM = useMutation(trpc.config.backups.restore.mutationOptions());
   const [showAll, setShowAll] = useState(false);
+  const [secrets, setSecrets] = useState(false);
   const rows = (list.data ?? []) as { name: string; size?: number; createdAt?: string | number; mtime?: string | number }[];
   return (
     <Card title="Configuration backups">
       <p className="mb-3 text-sm text-slate-600 dark:text-slate-400">A backup is kept each time the configuration changes, as targetcli does.</p>
+      <div className="mb-3">
+        <Checkbox label="Include CHAP secrets in downloads" checked={secrets} onChange={setSecrets} />
+      </div>
       {list.isPending ? (
         <LoadingState />
       ) : list.isError ? (
@@ -442,7 +446,7 @@ function BackupsCard() {
                 <td className={`${td} font-mono text-xs break-all`}>{b.name.replace(/^saveconfig-/, "").replace(/-json\.gz$/, "")}</td>
                 <td className={td}>{b.size !== undefined ? formatBytes(b.size) : "—"}</td>
                 <td className={`${td} text-right whitespace-nowrap`}>
-                  <Button tone="ghost" onClick={async () => download(b.name.replace(/\.gz$/, "").replace(/-json$/, ".json"), await qc.fetchQuery(trpc.config.backups.download.queryOptions({ name: b.name })))}>Download</Button>
+                  <Button tone="ghost" onClick={async () => download(b.name.replace(/\.gz$/, "").replace(/-json$/, ".json"), await qc.fetchQuery(trpc.config.backups.download.queryOptions({ name: b.name, secrets })))}>Download</Button>
                   <Button tone="ghost" onClick={() => (restoreM.reset(), setRestore(b.name))}>Restore</Button>
                 </td>
               </tr>

@@ -163,13 +163,24 @@ class Reader {
         continue;
       }
       if (v.length > 255 || v === "NULL") this.error(`${path}.${key}`, "must be at most 255 characters and not NULL");
-      if (key.endsWith("password") && v.length < MIN_CHAP_SECRET) {
-        this.warnings.push(`${path}.${key} is shorter than ${MIN_CHAP_SECRET} characters (RFC 7143 recommends at least ${MIN_CHAP_SECRET}): imported, but change it`);
-      }
+      if (key.endsWith("password")) this.secretLength(`${path}.${key}`, v);
       const field = { chap_userid: "userid", chap_password: "password", chap_mutual_userid: "mutualUserid", chap_mutual_password: "mutualPassword" }[key] as keyof Chap;
       chap[field] = v;
     }
+    this.distinctSecrets(chap, `${path}.chap_mutual_password`, "chap_password");
     return chap;
+  }
+  /**
+   * CHAP secrets as the console takes them (server/config/service.ts validateChap): at least
+   * 12 characters (RFC 7143 §12.1.3: 96 bits) — a short secret falls to an offline guess from
+   * one captured exchange. The message names the key, never the secret.
+   */
+  secretLength(path: string, v: string): void {
+    if (v.length < MIN_CHAP_SECRET) this.error(path, `must be at least ${MIN_CHAP_SECRET} characters (RFC 7143 §12.1.3), got ${v.length}: set a longer secret in the file`);
+  }
+  /** The target's (mutual) secret must differ from the initiator's: one captured exchange would reveal both directions (RFC 7143 §12.1.3). */
+  distinctSecrets(chap: Chap, path: string, other: string): void {
+    if (chap.password && chap.mutualPassword && chap.password === chap.mutualPassword) this.error(path, `must differ from ${other}`);
   }
 }
 
@@ -180,7 +191,7 @@ export function parseSaveconfig(input: string | unknown): ParsedSaveconfig {
     try {
       doc = JSON.parse(input);
     } catch (err) {
-      throw new ConfigImportError([{ path: "", message: `not valid JSON: ${(err as Error).message}` }]);
+      throw new ConfigImportError([{ path: "", message: `not valid JSON${jsonErrorWhere(input, err)}` }]);
     }
   }
   if (!isObject(doc)) throw new ConfigImportError([{ path: "", message: "the file must hold a JSON object with storage_objects and targets" }]);
@@ -235,6 +246,39 @@ export function parseSaveconfig(input: string | unknown): ParsedSaveconfig {
   return { config, notHonoured: r.notHonoured, warnings: r.warnings };
 }
 
+/**
+ * Where a JSON syntax error is, as "(line L, column C)", and nothing of the text itself: V8's
+ * message quotes the text around the error, and an imported file holds CHAP secrets (the
+ * message reaches the response, the CLI's output and the event log).
+ */
+function jsonErrorWhere(text: string, err: unknown): string {
+  const m = /position (\d+)/.exec((err as Error)?.message ?? "");
+  if (!m) return "";
+  const pos = Math.min(Number(m[1]), text.length);
+  const before = text.slice(0, pos);
+  const line = before.split("\n").length;
+  const column = pos - before.lastIndexOf("\n");
+  return ` (line ${line}, column ${column})`;
+}
+
+/** Keys of saveconfig.json that hold CHAP secrets (node ACLs, TPGs, the iSCSI fabric's discovery auth). */
+const SECRET_KEYS = new Set(["chap_password", "chap_mutual_password", "discovery_password", "discovery_mutual_password"]);
+
+/**
+ * saveconfig.json text without its CHAP secrets (as `export` without `secrets`), for a backup
+ * downloaded without asking for them, in targetcli's layout (stringifySaveconfig).
+ */
+export function withoutSecrets(text: string): string {
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (!isObject(v)) return v;
+    const out: Json = {};
+    for (const [k, x] of Object.entries(v)) if (!SECRET_KEYS.has(k)) out[k] = strip(x);
+    return out;
+  };
+  return stringifySaveconfig(strip(JSON.parse(text)));
+}
+
 function readFabricModule(r: Reader, fm: Json, path: string, config: PorticoConfig): void {
   const name = r.str(fm, "name", path, true);
   if (name !== "iscsi") return r.ignore(path, `(fabric ${name ?? "?"}) ignored: only iscsi is supported`);
@@ -253,11 +297,10 @@ function readFabricModule(r: Reader, fm: Json, path: string, config: PorticoConf
     const v = r.str(fm, key, path);
     if (v === undefined || v === "") continue;
     if (v.length > 255 || v === "NULL") r.error(`${path}.${key}`, "must be at most 255 characters and not NULL");
-    if (field.endsWith("assword") && v.length < MIN_CHAP_SECRET) {
-      r.warnings.push(`${path}.${key} is shorter than ${MIN_CHAP_SECRET} characters (RFC 7143 recommends at least ${MIN_CHAP_SECRET}): imported, but change it`);
-    }
+    if (field.endsWith("assword")) r.secretLength(`${path}.${key}`, v);
     chap[field] = v;
   }
+  r.distinctSecrets(chap, `${path}.discovery_mutual_password`, "discovery_password");
   if (enabled && !(chap.userid && chap.password)) r.error(`${path}.discovery_userid`, "discovery authentication needs discovery_userid and discovery_password");
   config.discoveryAuth = { enabled, ...chap };
 }

@@ -8,7 +8,7 @@
  * getMonitor() (a process-wide registry: see toolchain.md on module singletons).
  */
 import { requestClient } from "../http/client";
-import { timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import type http from "node:http";
 import { and, asc, desc, eq, gte, like, lt, lte, sql, type SQL } from "drizzle-orm";
 import type { Engine, SessionInfo } from "../engine/core/engine";
@@ -523,16 +523,24 @@ export class Monitor {
 
   // ---- settings and /metrics ----------------------------------------------------------------------------
 
+  /** The stored /metrics token's SHA-256 (`sha256:<hex>`); only the hash is kept, the token is shown once. */
   metricsToken(): string | undefined {
-    return this.history.db.select().from(monitorSettings).where(eq(monitorSettings.key, "metrics_token")).get()?.value || undefined;
+    const stored = this.history.db.select().from(monitorSettings).where(eq(monitorSettings.key, "metrics_token")).get()?.value || undefined;
+    if (stored && !stored.startsWith(TOKEN_HASH_PREFIX)) {
+      // Stored in clear by an older version: keep only its hash from now on.
+      this.setMetricsToken(stored);
+      return hashMetricsToken(stored);
+    }
+    return stored;
   }
 
   setMetricsToken(token: string | undefined): void {
     if (token) {
+      const value = hashMetricsToken(token);
       this.history.db
         .insert(monitorSettings)
-        .values({ key: "metrics_token", value: token })
-        .onConflictDoUpdate({ target: monitorSettings.key, set: { value: token } })
+        .values({ key: "metrics_token", value })
+        .onConflictDoUpdate({ target: monitorSettings.key, set: { value } })
         .run();
     } else {
       this.history.db.delete(monitorSettings).where(eq(monitorSettings.key, "metrics_token")).run();
@@ -556,7 +564,7 @@ export class Monitor {
     const token = this.metricsToken();
     const auth = req.headers.authorization ?? "";
     const given = auth.toLowerCase().startsWith("bearer ") ? auth.slice(7).trim() : "";
-    const tokenOk = !!token && !!given && safeEqual(given, token);
+    const tokenOk = !!token && !!given && safeEqual(hashMetricsToken(given), token);
     if (!local && !tokenOk) {
       res
         .writeHead(token ? 401 : 403, { "content-type": "text/plain; charset=utf-8", ...(token ? { "www-authenticate": 'Bearer realm="portico metrics"' } : {}) })
@@ -569,6 +577,13 @@ export class Monitor {
     res.end(req.method === "HEAD" ? undefined : body);
     return true;
   }
+}
+
+const TOKEN_HASH_PREFIX = "sha256:";
+
+/** What history.db keeps of the /metrics token: a copy of history.db does not let anyone scrape. */
+export function hashMetricsToken(token: string): string {
+  return `${TOKEN_HASH_PREFIX}${createHash("sha256").update(token).digest("hex")}`;
 }
 
 function safeEqual(a: string, b: string): boolean {

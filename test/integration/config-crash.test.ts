@@ -107,7 +107,7 @@ describe("SIGKILL during a burst of API changes", () => {
     const restored = portico(dir, ["restoreconfig", "--backup", newest]);
     expect(restored.status, restored.stderr + restored.stdout).toBe(0);
     const now = await api.config.export.query({ secrets: true });
-    expect(now).toBe(await api.config.backups.download.query({ name: newest }));
+    expect(now).toBe(await api.config.backups.download.query({ name: newest, secrets: true }));
     expect(now).not.toContain("after-backup");
 
     // Round trip: the saved file re-imports (clear) to the same export.

@@ -25,6 +25,7 @@ const SIZE = 64 * MiB;
 let dataDir: string;
 let iscsiPort: number;
 let server: PorticoProcess;
+let setupCode: string;
 
 interface Reply {
   status: number;
@@ -148,7 +149,7 @@ beforeAll(async () => {
   // libuv's default pool of 4 threads, as the appliance runs in production (the test helper otherwise raises it to 32).
   server = await startPortico({ dataDir, env: { UV_THREADPOOL_SIZE: "4" } });
   await waitForPort(iscsiPort);
-  const setupCode = readFileSync(path.join(dataDir, "setup-code"), "utf8").trim();
+  setupCode = readFileSync(path.join(dataDir, "setup-code"), "utf8").trim();
   const done = await request({
     path: "/api/trpc/onboarding.complete",
     headers: { "x-portico-setup-code": setupCode },
@@ -160,6 +161,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop().catch(() => server?.kill());
   removeDir(dataDir);
+});
+
+describe("start-up", () => {
+  it("the ready line names the setup-code file but, stdout not being a terminal, not the code (issue 15 item 7)", () => {
+    expect(server.output()).toContain(`onboarding setup code in ${path.join(dataDir, "setup-code")}`);
+    expect(server.output()).not.toContain(setupCode);
+  });
 });
 
 describe("sign-in guessing", () => {

@@ -4,6 +4,9 @@
  * going away; "disconnect" sends Async Message AsyncEvent 1 and ends the session
  * (by the initiator's logout, or by a drop after the timeout); the event log records it.
  */
+import Database from "better-sqlite3";
+import { createHash } from "node:crypto";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AsyncMessage, Opcode } from "../../server/engine/iscsi/pdu";
 import { freePort, waitForPort } from "../support/ports";
@@ -162,6 +165,12 @@ describe("/metrics access", () => {
     expect((await api.monitor.metricsSettings.query()).tokenSet).toBe(true);
     // Localhost still needs no token.
     expect((await fetch(`${server.url}/metrics`)).status).toBe(200);
+    // history.db keeps only the token's SHA-256 (issue 15 item 7)…
+    const db = new Database(path.join(dataDir, "history.db"), { readonly: true });
+    const stored = (db.prepare("select value from monitor_settings where key = 'metrics_token'").get() as { value: string }).value;
+    db.close();
+    expect(stored).not.toContain(set.token!);
+    expect(stored).toBe(`sha256:${createHash("sha256").update(set.token!).digest("hex")}`);
     const cleared = await api.monitor.setMetricsToken.mutate({ action: "clear" });
     expect(cleared.token).toBeNull();
     expect((await api.monitor.metricsSettings.query()).tokenSet).toBe(false);

@@ -1,4 +1,5 @@
-import { backupNameSchema, discoveryAuthSchema, exportConfigSchema, importConfigSchema, settingsSchema } from "../schemas/config";
+import { withoutSecrets } from "../../config/saveconfig";
+import { backupDownloadSchema, backupNameSchema, discoveryAuthSchema, exportConfigSchema, importConfigSchema, settingsSchema } from "../schemas/config";
 import { procedure, router } from "../trpc";
 import { configTree } from "../tree";
 import { chapView } from "./targets";
@@ -8,8 +9,11 @@ const backupsRouter = router({
   list: procedure.query(({ ctx }) => ctx.service.listBackups()),
   /** Replaces the configuration with a backup (restoreconfig clear_existing), all-or-nothing. */
   restore: procedure.input(backupNameSchema).mutation(({ ctx, input }) => ctx.service.restoreBackup(input.name)),
-  /** The backup's saveconfig.json text (it holds CHAP secrets, like the file targetcli keeps). */
-  download: procedure.input(backupNameSchema).query(({ ctx, input }) => ctx.service.readBackup(input.name)),
+  /** The backup's saveconfig.json text; its CHAP secrets only with `secrets: true` (as `export`). */
+  download: procedure.input(backupDownloadSchema).query(({ ctx, input }) => {
+    const text = ctx.service.readBackup(input.name);
+    return input.secrets ? text : withoutSecrets(text);
+  }),
 });
 
 export const configRouter = router({

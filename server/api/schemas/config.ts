@@ -21,6 +21,11 @@ export const backupNameSchema = z.object({
   name: z.string().regex(/^saveconfig-\d{8}-\d{2}:\d{2}:\d{2}(?:\.\d+)?-json\.gz$/, "a backup name: saveconfig-YYYYMMDD-HH:MM:SS-json.gz"),
 });
 
+export const backupDownloadSchema = backupNameSchema.extend({
+  /** Include CHAP and discovery passwords (as `export`). Default false: the file is shared more than the appliance. */
+  secrets: z.boolean().default(false),
+});
+
 export const settingsSchema = z.object({
   autoAddMappedLuns: z.boolean().optional(),
   maxBackupFiles: z.number().int().min(1, "keep at least 1 backup").max(1000).optional(),

@@ -8,6 +8,7 @@ import { gunzipSync } from "node:zlib";
 import { TRPCError } from "@trpc/server";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createCaller } from "@/server/api/root";
+import { ConfigImportError } from "@/server/config/errors";
 import { parseSaveconfig } from "@/server/config/saveconfig";
 import { lioExample, makeFixture, type Fixture } from "./helpers";
 
@@ -88,15 +89,53 @@ describe("CHAP through the API", () => {
     expect(fx.engine.tpg(T, 1).chap).toEqual({ userid: "demo", password: "demoSecret123" });
   });
 
-  it("an imported secret shorter than 12 characters is applied with a warning naming it", async () => {
+  it("import refuses a secret shorter than 12 characters and a mutual secret equal to the one-way secret, naming the key and never the secret", async () => {
     const doc = lioExample(fx.dir) as any;
     doc.targets[0].tpgs[0].node_acls[1].chap_password = "tooShort";
-    const parsed = parseSaveconfig(doc);
-    expect(parsed.warnings).toEqual([expect.stringContaining("targets[0].tpgs[0].node_acls[1].chap_password is shorter than 12")]);
-    expect(parsed.warnings.join()).not.toContain("tooShort");
-    const r = await fx.service.importSaveconfig(doc);
-    expect(r.warnings).toHaveLength(1);
-    expect(fx.engine.nodeAcl(doc.targets[0].wwn, 1, "iqn.1994-05.com.redhat:backup01").chap.password).toBe("tooShort");
+    doc.targets[0].tpgs[0].chap_password = "sameSecret-0123";
+    doc.targets[0].tpgs[0].chap_mutual_password = "sameSecret-0123";
+    doc.fabric_modules[0].discovery_password = "short1";
+    const err = (() => {
+      try {
+        parseSaveconfig(doc);
+      } catch (e) {
+        return e as ConfigImportError;
+      }
+      throw new Error("accepted");
+    })();
+    expect(err).toBeInstanceOf(ConfigImportError);
+    const paths = err.issues.map((i) => i.path).sort();
+    expect(paths).toEqual(["fabric_modules[0].discovery_password", "targets[0].tpgs[0].chap_mutual_password", "targets[0].tpgs[0].node_acls[1].chap_password"]);
+    expect(err.issues.find((i) => i.path.endsWith("node_acls[1].chap_password"))!.message).toMatch(/at least 12 characters/);
+    expect(err.issues.find((i) => i.path.endsWith("chap_mutual_password"))!.message).toMatch(/must differ from chap_password/);
+    const text = JSON.stringify(err.issues) + err.message;
+    for (const s of ["tooShort", "sameSecret-0123", "short1"]) expect(text).not.toContain(s);
+    // Through the service (API, shell and CLI import alike): refused, nothing applied.
+    const before = fx.service.config();
+    await expect(fx.service.importSaveconfig(doc)).rejects.toBeInstanceOf(ConfigImportError);
+    expect(fx.service.config()).toEqual(before);
+  });
+
+  it("an import with a JSON syntax error says where, and never echoes the text", async () => {
+    const text = '{"targets": [{"tpgs": [{"chap_password": "partialSecret-4242" oops}]}]}';
+    const err = await api.config.import({ config: text }).then(() => undefined, (e: unknown) => e as TRPCError);
+    expect(err).toBeInstanceOf(TRPCError);
+    expect(err!.message).toMatch(/not valid JSON \(line 1, column \d+\)$/);
+    expect(err!.message).not.toContain("partialSecret");
+    const bare = await api.config.import({ config: "partialSecret-4242 is not json" }).then(() => undefined, (e: unknown) => e as TRPCError);
+    expect(bare!.message).not.toContain("partialSecret");
+  });
+
+  it("a backup downloads without CHAP secrets unless they are asked for", async () => {
+    await api.targets.acls.create({ wwn: T, tag: 1, initiatorName: A, chap: { userid: "alpha", password: SECRET, mutualUserid: "target", mutualPassword: MUTUAL } });
+    const name = (await api.config.backups.list())[0].name;
+    const plain = await api.config.backups.download({ name });
+    expect(plain).not.toContain(SECRET);
+    expect(plain).not.toContain(MUTUAL);
+    expect(plain).toBe(await api.config.export());
+    const full = await api.config.backups.download({ name, secrets: true });
+    expect(full).toContain(SECRET);
+    expect(full).toBe(await api.config.export({ secrets: true }));
   });
 });
 
@@ -126,7 +165,7 @@ describe("backups", () => {
     const before = await api.config.export({ secrets: true });
     const name = (await api.config.backups.list())[0].name;
     await api.storage.create({ plugin: "ramdisk", name: "later", size: 1 << 20 });
-    expect(await api.config.backups.download({ name })).toBe(before);
+    expect(await api.config.backups.download({ name, secrets: true })).toBe(before);
     await api.config.backups.restore({ name });
     expect(fx.engine.storageObjects.has("ramdisk/later")).toBe(false);
     expect(await api.config.export({ secrets: true })).toBe(before);
