@@ -120,8 +120,12 @@ describe("HTTPS by default", () => {
 describe("request checks", () => {
   let cookie = "";
   it("onboarding over HTTPS sets the __Host- cookie, Secure; it counts over HTTPS only", () => {
+    // The setup code is needed from loopback too (issue 15 item 3): read from the data directory, as root would.
+    const code = readFileSync(path.join(dataDir, "setup-code"), "utf8").trim();
     const r = curl(https("/api/trpc/onboarding.complete"), [
       "-k",
+      "-H",
+      `x-portico-setup-code: ${code}`,
       ...json({ admin: { username: "admin", password: PASSWORD, confirm: PASSWORD }, appliance: { name: "it", iqnPrefix: "iqn.2003-01.org.linux-iscsi.it.x8664" }, storage: { kind: "none" } }),
     ]);
     expect(r.status, r.body).toBe(200);
