@@ -76,7 +76,7 @@ async function commands(page: Page, testId: string): Promise<string[]> {
 }
 
 test("a TPG with CHAP it does not require is flagged; saving credentials with Require CHAP enforces them", async ({ page }, testInfo) => {
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await page.goto(`${server.url}/targets`);
   await expect(page.getByTestId("chap-not-required")).toContainText("CHAP set, not required");
   await tab(page, "portals");
@@ -100,7 +100,7 @@ test("a TPG with CHAP it does not require is flagged; saving credentials with Re
 
 test("the Portals tab's instructions, followed with libiscsi and QEMU, reach the disk; the secret is masked until revealed", async ({ page }, testInfo) => {
   test.setTimeout(180_000);
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await tab(page, "portals");
   const box = page.getByTestId("connection-instructions");
   await expect(box).toHaveAttribute("data-chap-required", "true");
@@ -135,7 +135,7 @@ test("the Portals tab's instructions, followed with libiscsi and QEMU, reach the
 });
 
 test("a session's detail shows how its initiator connects", async ({ page }) => {
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   const c = await IscsiClient.connect(iscsiPort);
   try {
     const r = await c.login({ initiatorName: INITIATOR, targetName: IQN, chap: { user: USER, secret: SECRET } });
