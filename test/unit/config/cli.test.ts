@@ -38,7 +38,8 @@ function exampleFile(): string {
   return file;
 }
 
-describe("portico CLI, appliance stopped", () => {
+// Each case spawns the CLI (a tsx start-up) several times: generous under a loaded machine.
+describe("portico CLI, appliance stopped", { timeout: 90_000 }, () => {
   it("restoreconfig then saveconfig round-trips the objects; the not-honoured report goes to stderr", () => {
     const file = exampleFile();
     const restore = portico(["restoreconfig", file]);
@@ -95,7 +96,7 @@ describe("portico CLI, appliance stopped", () => {
   });
 });
 
-describe("portico CLI while another process holds the data directory (an appliance still starting)", () => {
+describe("portico CLI while another process holds the data directory (an appliance still starting)", { timeout: 90_000 }, () => {
   it("restoreconfig refuses, says why, and changes nothing", async () => {
     const { lockDataDir } = await import("@/server/db/lock");
     const file = exampleFile();
