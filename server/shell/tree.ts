@@ -20,6 +20,7 @@ import { naturalCompare, ShellError } from "./grammar";
 import { globalGroup, pref } from "./prefs";
 import type { CommandDef, GroupDef, GroupParam, ShellContext, ShellNode, Summary } from "./types";
 import { rootCommands } from "./root";
+import { aluaNode, lunAluaGroup as lunAluaGroupDef, lunAluaGroupName } from "./alua";
 
 type Children = () => ShellNode[];
 
@@ -31,20 +32,14 @@ const join = (parent: string, name: string) => (parent === "/" ? `/${name}` : `$
 const ok = (text = ""): Summary => ({ text, healthy: true });
 const unknown: () => Summary = () => ({ text: "" });
 
-/** Nodes under a storage object (`alua/` by default). ALUA support replaces or extends this. */
-export const storageObjectChildren: ((ctx: ShellContext, so: StorageObjectConfig, soPath: string) => ShellNode)[] = [
-  (_ctx, _so, soPath) => {
-    const aluaPath = join(soPath, "alua");
-    const group = node("default_tg_pt_gp", join(aluaPath, "default_tg_pt_gp"), () => ok("ALUA state: Active/optimized"));
-    return node("alua", aluaPath, () => ok("ALUA Groups: 1"), () => [group]);
-  },
-];
+/** Nodes under a storage object: `alua/` (shell/alua.ts). */
+export const storageObjectChildren: ((ctx: ShellContext, so: StorageObjectConfig, soPath: string) => ShellNode)[] = [aluaNode];
 
 /** get/set groups on a LUN node (`alua`), by name. */
-export const lunGroups: Record<string, (ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, lun: number) => GroupDef> = {};
+export const lunGroups: Record<string, (ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, lun: number) => GroupDef> = { alua: lunAluaGroupDef };
 
 /** The ALUA group a LUN's summary names. */
-export let lunAluaGroup: (ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, lun: number) => string = () => "default_tg_pt_gp";
+export let lunAluaGroup: (ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, lun: number) => string = lunAluaGroupName;
 export function setLunAluaGroup(fn: typeof lunAluaGroup): void {
   lunAluaGroup = fn;
 }

@@ -240,3 +240,28 @@ describe("the shell API the interactive shell uses", () => {
     await expect(anonymous.shell.read.query({ line: "ls", cwd: "/" })).rejects.toThrow(/sign in/);
   });
 });
+
+describe("ALUA from the shell, seen by an initiator", () => {
+  it("alua/ create, a LUN moved into the group, the group set to Standby: libiscsi gets NOT READY 04h/0Bh until it is Active/optimized again", async () => {
+    await waitForPort(iscsiPort);
+    const so = "/backstores/fileio/disk1";
+    const lun = `/iscsi/${IQN}/tpg1/luns/lun0`;
+    const url = `iscsi://127.0.0.1:${iscsiPort}/${IQN}/0`;
+    const capacity = () => sh("iscsi-readcapacity16", ["-i", "iqn.1994-05.com.example:alua-shell", url], 30_000);
+    expect(portico(dataDir, [`${so}/alua`, "create", "sb", "5"]).stdout).toBe("Created ALUA TPG sb.\n");
+    expect(portico(dataDir, [lun, "set", "alua", "alua_tg_pt_gp_name=sb"]).status).toBe(0);
+    expect(portico(dataDir, ["ls", `/iscsi/${IQN}/tpg1/luns`]).stdout).toMatch(/o- lun0 \.+ \[fileio\/disk1 \(.*\) \(sb\)\]/);
+    const standby = portico(dataDir, [`${so}/alua/sb`, "set", "alua", "alua_access_state=2"]);
+    expect(standby.status, standby.stderr).toBe(0);
+    expect(portico(dataDir, ["ls", `${so}/alua`]).stdout).toMatch(/o- sb \.+ \[ALUA state: Standby\]/);
+    const refused = capacity();
+    expect(refused.status).not.toBe(0);
+    expect(`${refused.stdout}${refused.stderr}`).toMatch(/NOT READY.*0x040b/);
+    expect(portico(dataDir, [`${so}/alua/sb`, "set", "alua", "alua_access_state=0"]).status).toBe(0);
+    const served = capacity();
+    expect(served.status, served.stderr).toBe(0);
+    // Deleting the group puts the LUN back into default_tg_pt_gp.
+    expect(portico(dataDir, [`${so}/alua`, "delete", "sb"]).stdout).toBe("Deleted ALUA TPG sb.\n");
+    expect(portico(dataDir, ["ls", `/iscsi/${IQN}/tpg1/luns`]).stdout).toMatch(/\(default_tg_pt_gp\)\]/);
+  });
+});
