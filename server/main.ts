@@ -258,6 +258,9 @@ async function main(): Promise<void> {
       log,
     );
     setCluster(cluster);
+    cluster.onChange = () => {
+      engine.liveNodes = new Set(cluster!.status().members.map((m) => m.name));
+    };
     void cluster.start();
     log(`portico: cluster: node ${name}, etcd ${clusterSettings.endpoints.join(", ")}`);
   }

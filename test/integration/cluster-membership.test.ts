@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { restoreDemo } from "../support/demo";
 import { startEtcd, type Etcd } from "../support/etcd";
 import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../support/portico";
+import { makeDataDir, portico, removeDir, sh, startPortico, type PorticoProcess } from "../support/portico";
 import { apiClient } from "./monitor-support";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.cluster00001";
@@ -164,6 +164,21 @@ describe("cluster membership on etcd", () => {
       expect(err.message).toMatch(/in use|EADDRINUSE/i);
     });
     expect(listen(started["gw-e"]!.dataDir)).toContain(`tpg2): served by node gw-f`);
+
+    // SendTargets on either node lists every live node's portals; a dead node's go with its lease.
+    const discover = (port: number) => sh("iscsi-ls", ["-i", "iqn.2024-01.org.portico.test:cluster", `iscsi://127.0.0.1:${port}`], 30_000);
+    for (const port of [pa, pb]) {
+      const d = discover(port);
+      expect(d.status, d.stderr).toBe(0);
+      expect(d.stdout).toContain(`127.0.0.1:${pa},1`);
+      expect(d.stdout).toContain(`127.0.0.1:${pb},2`);
+    }
+    started["gw-f"]!.server.kill();
+    await until("gw-f gone", () => api.cluster.status.query(), (v) => !memberNames(v).includes("gw-f"), 15_000);
+    const after = discover(pa);
+    expect(after.status, after.stderr).toBe(0);
+    expect(after.stdout).toContain(`127.0.0.1:${pa},1`);
+    expect(after.stdout).not.toContain(`127.0.0.1:${pb},2`);
   });
 
   it("without PORTICO_CLUSTER the appliance is a single node", async () => {

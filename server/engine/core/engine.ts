@@ -120,6 +120,11 @@ export class Engine {
    * serves every TPG whatever its `node`.
    */
   localNode: string | undefined;
+  /**
+   * The cluster's live members (from etcd leases), or undefined when unknown: SendTargets lists a
+   * TPG another node serves only while that node is live.
+   */
+  liveNodes: ReadonlySet<string> | undefined;
   private nextRtpi = 1;
 
   private fileioPolicy: FileioPolicyOptions;
@@ -958,6 +963,13 @@ export class Engine {
   /** Every enabled TPG, for SendTargets. */
   *enabledTpgs(): Iterable<Tpg> {
     for (const target of this.targets.values()) for (const tpg of target.tpgs.values()) if (tpg.enabled) yield tpg;
+  }
+
+  /** The enabled TPGs SendTargets may list: this node's, and those of live cluster members. */
+  *advertisedTpgs(): Iterable<Tpg> {
+    for (const tpg of this.enabledTpgs()) {
+      if (this.servesHere(tpg) || this.liveNodes === undefined || this.liveNodes.has(tpg.node!)) yield tpg;
+    }
   }
 
   sessions(): SessionInfo[] {

@@ -23,8 +23,18 @@ export function targetAddress(portal: string, localAddress: string): string {
  * (tpg_enabled_sendtargets=1) and admits the initiator (demo mode: if demo_mode_discovery=1), TargetName then one
  * TargetAddress=<addr>:<port>,<tag> per portal.
  * `which`: "All" (discovery), a target name, or "" (the session's own target).
+ * In a cluster `tpgs` also holds live members' TPGs (Engine.advertisedTpgs): their portals are listed
+ * as configured, so any node's SendTargets shows every live path (issue 14 item 2).
  */
-export function sendTargets(tpgs: Iterable<Tpg>, initiatorName: string, which: string, localAddress: string, current?: Tpg, remoteAddress?: string): TextPairs {
+export function sendTargets(
+  tpgs: Iterable<Tpg>,
+  initiatorName: string,
+  which: string,
+  localAddress: string,
+  current?: Tpg,
+  remoteAddress?: string,
+  servedHere: (tpg: Tpg) => boolean = () => true,
+): TextPairs {
   const byTarget = new Map<string, Tpg[]>();
   for (const tpg of tpgs) {
     if (!tpg.enabled || tpg.attributes.tpg_enabled_sendtargets !== 1) continue;
@@ -40,7 +50,14 @@ export function sendTargets(tpgs: Iterable<Tpg>, initiatorName: string, which: s
   const out: TextPairs = [];
   for (const [iqn, list] of byTarget) {
     out.push(["TargetName", iqn]);
-    for (const tpg of list) for (const portal of tpg.portals) out.push(["TargetAddress", `${targetAddress(portal, localAddress)},${tpg.tag}`]);
+    for (const tpg of list) {
+      const here = servedHere(tpg);
+      for (const portal of tpg.portals) {
+        // Another node's wildcard portal has no address we could name: its own SendTargets lists it.
+        if (!here && WILDCARDS.has(portal.slice(0, portal.lastIndexOf(":")))) continue;
+        out.push(["TargetAddress", `${targetAddress(portal, localAddress)},${tpg.tag}`]);
+      }
+    }
   }
   return out;
 }

@@ -55,7 +55,8 @@ function text(c: Connection, itt: number, ttt: number, cont: boolean, lun: numbe
   const rest: TextPairs = [];
   for (const [k, v] of decoded.pairs) {
     if (k === "SendTargets") {
-      out.push(...sendTargets(c.host.engine.enabledTpgs(), s.initiatorName, v === "All" && s.type !== "Discovery" ? "" : v, c.localAddress, s.tpg, c.remoteAddress));
+      const engine = c.host.engine;
+      out.push(...sendTargets(engine.advertisedTpgs(), s.initiatorName, v === "All" && s.type !== "Discovery" ? "" : v, c.localAddress, s.tpg, c.remoteAddress, (tpg) => engine.servesHere(tpg)));
     } else {
       rest.push([k, v]);
     }
