@@ -12,6 +12,7 @@
  * disagree. While it is stopped, commands work on the DB directly, with the same
  * validation (an engine that checks backing files but opens nothing).
  */
+import os from "node:os";
 import fs from "node:fs";
 import path from "node:path";
 import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
@@ -26,7 +27,8 @@ import { databaseFile, openDatabase } from "./db";
 import { DataDirLockedError, lockDataDir, type DataDirLock } from "./db/lock";
 import { Engine } from "./engine/core/engine";
 import { EngineError } from "./engine/core/errors";
-import { fileioPolicy, readRuntime, readSettings, runtimeUrl, TOKEN_HEADER, version, writeFileAtomic, type RuntimeInfo } from "./runtime";
+import { CLI_USER_HEADER, fileioPolicy, readRuntime, readSettings, runtimeUrl, TOKEN_HEADER, version, writeFileAtomic, type RuntimeInfo } from "./runtime";
+import { auditedOffline } from "./history/offline";
 import { shellMain, type Backend } from "./shell/cli";
 import { complete } from "./shell/complete";
 import { isReadOnlyLine } from "./shell/grammar";
@@ -47,9 +49,24 @@ environment: PORTICO_DATA_DIR (default ./data)`;
 
 class UsageError extends Error {}
 
+/** Where a command on the stopped appliance comes from, for the audit log. */
+const OFFLINE_ORIGIN = () => ({ remote: "local", via: "cli-offline", osUser: cliUser() });
+
+/** Who runs this command, for the audit log: the operating-system user (and sudo's caller). */
+function cliUser(): string {
+  let name: string;
+  try {
+    name = os.userInfo().username;
+  } catch {
+    name = `uid ${process.getuid?.() ?? "?"}`;
+  }
+  const sudo = process.env.SUDO_USER;
+  return sudo && sudo !== name ? `${name} (sudo from ${sudo})` : name;
+}
+
 function client(info: RuntimeInfo) {
   return createTRPCClient<AppRouter>({
-    links: [httpLink({ url: `${runtimeUrl(info)}/api/trpc`, transformer: superjson, headers: { [TOKEN_HEADER]: info.token } })],
+    links: [httpLink({ url: `${runtimeUrl(info)}/api/trpc`, transformer: superjson, headers: { [TOKEN_HEADER]: info.token, [CLI_USER_HEADER]: cliUser() } })],
   });
 }
 
@@ -110,7 +127,11 @@ function shellBackend(): Backend {
         }
       }
       try {
-        return await withService((base) => runLine(base, req));
+        if (isReadOnlyLine(req.line)) return await withService((base) => runLine(base, req));
+        // A change on the stopped appliance: recorded in the audit log with who ran it and what it changed.
+        return await withService((base) =>
+          auditedOffline(dataDir, "shell.run", "cli", OFFLINE_ORIGIN(), { line: req.line, cwd: req.cwd }, () => runLine(base, req), (r) => r.ok),
+        );
       } catch (err) {
         return { ok: false, stdout: "", stderr: `${describe(err)}\n`, cwd: req.cwd, previous: req.previous };
       }
@@ -170,7 +191,7 @@ async function restoreconfig(args: string[]): Promise<void> {
     : await (async () => {
         const o = await offline(dataDir);
         try {
-          return await o.service.importSaveconfig(text, { clear, overcommit });
+          return await auditedOffline(dataDir, "config.import", "cli", OFFLINE_ORIGIN(), { file, clear, overcommit }, () => o.service.importSaveconfig(text, { clear, overcommit }));
         } finally {
           await o.close();
         }

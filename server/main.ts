@@ -32,7 +32,8 @@ import { openDatabase, type OpenedDatabase } from "./db";
 import { DataDirLockedError, lockDataDir, type DataDirLock } from "./db/lock";
 import { createFrontDoor, type FrontDoor, type HttpsControl } from "./http/front-door";
 import type { UpgradeHandler } from "./http/listener";
-import { handleMonitorHttp, startMonitor, stopMonitor } from "./history/monitor";
+import { getMonitor, handleMonitorHttp, startMonitor, stopMonitor } from "./history/monitor";
+import { recordEvent } from "./history/events";
 import type { Engine } from "./engine/core/engine";
 import { ClusterMembership } from "./cluster/membership";
 import { setCluster } from "./cluster";
@@ -247,6 +248,7 @@ async function main(): Promise<void> {
   );
   if (consoleHandler.note) log(`portico: ${consoleHandler.note}`);
   for (const w of warnings) log(`portico: restore warning: ${w.object}: ${w.reason}`);
+  recordStart({ version: app.version, url: app.url, targets: tree.targets.length, portals, listening, warnings: warnings.length });
 
   // A cluster member registers under a leased key once it serves; etcd unreachable is a status and a retry, never a stop.
   let cluster: ClusterMembership | undefined;
@@ -281,6 +283,7 @@ async function main(): Promise<void> {
     server.close();
     front.listener.closeIdleConnections();
     await shutdownEngine();
+    recordEvent({ type: "appliance_stop", actor: "system", remote: "local", reason: signal, message: `Portico stopped (${signal}) after ${Math.round((Date.now() - startedAt) / 1000)} s` });
     stopMonitor(); // after the engine (its logouts reach the event log): writes the minute in progress
     front.listener.closeAllConnections();
     removeRuntime(settings.dataDir);
@@ -318,3 +321,29 @@ function pageRedirect(url: string, onboarded: boolean, signedIn: () => boolean):
 }
 
 main().catch((err: unknown) => fail((err as Error).stack ?? String(err)));
+
+/**
+ * The audit log's record of a start: version, what is served, who started it, and whether the
+ * previous run ended with a clean stop (its appliance_stop) or not (a crash, a kill, power loss).
+ */
+function recordStart(facts: { version: string; url?: string; targets: number; portals: number; listening: number; warnings: number }): void {
+  const last = getMonitor()?.events({ log: "audit", types: ["appliance_start", "appliance_stop"], limit: 1 })[0];
+  const uncleanPrevious = last?.type === "appliance_start";
+  let user = "?";
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // no passwd entry
+  }
+  recordEvent({
+    type: "appliance_start",
+    actor: "system",
+    remote: "local",
+    reason: uncleanPrevious ? "previous_run_unclean" : undefined,
+    message:
+      `Portico ${facts.version} started (pid ${process.pid}, user ${user}): ${facts.targets} target(s), ${facts.listening}/${facts.portals} portal(s) listening` +
+      (facts.warnings ? `, ${facts.warnings} restore warning(s)` : "") +
+      (uncleanPrevious ? "; the previous run did not stop cleanly" : ""),
+    detail: { ...facts, pid: process.pid, user },
+  });
+}

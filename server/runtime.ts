@@ -55,6 +55,8 @@ export interface RuntimeInfo {
 
 export const RUNTIME_FILE_NAME = "portico.runtime.json";
 export const TOKEN_HEADER = "x-portico-token";
+/** The CLI names the operating-system user who runs it, for the audit log (the token is what authorizes). */
+export const CLI_USER_HEADER = "x-portico-cli-user";
 
 export function runtimeFile(dataDir: string): string {
   return path.join(dataDir, RUNTIME_FILE_NAME);

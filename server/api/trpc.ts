@@ -22,6 +22,8 @@ import type { AuthStore, SessionUser } from "../auth/store";
 import { FieldError } from "../console/errors";
 import type { Engine } from "../engine/core/engine";
 import { EngineError } from "../engine/core/errors";
+import { runAudited } from "../history/audit";
+import { diffState } from "../config/diff";
 import { recordConfigChange } from "../history/events";
 
 export interface AppInfo {
@@ -51,6 +53,8 @@ export interface Context {
     /** On this machine (loopback, not forwarded by an untrusted proxy): server/http/policy.ts. */
     local?: boolean;
     userAgent?: string;
+    /** The CLI's operating-system user (header x-portico-cli-user; informative: the token is what authorizes). */
+    cliUser?: string;
     secure: boolean;
     setCookie(value: string): void;
     /** The onboarding setup code the request presents (server/auth/setup-code.ts). */
@@ -124,15 +128,42 @@ const requireAdmin = t.middleware(({ ctx, next }) => {
   throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in to the console first" });
 });
 
-/** Every mutation goes to the event log (server/history/events.ts) with its path and who made it. */
+/**
+ * Every mutation goes to the audit log (server/history/events.ts) with its path, who made it and
+ * from where, and what it changed: the configuration transactions it ran note their changes in its
+ * audit scope (server/history/audit.ts); a mutation that changes settings outside them (appliance
+ * name, alert settings) is compared before → after here.
+ */
 const audit = t.middleware(async ({ ctx, type, path, next, getRawInput }) => {
-  const result = await next();
-  if (type === "mutation") {
-    const who = (ctx as { session?: { username?: string } }).session?.username ?? ctx.actor;
-    recordConfigChange(path, who, result.ok, await getRawInput().catch(() => undefined), result.ok ? undefined : result.error.message);
+  if (type !== "mutation") return next();
+  const settingsBefore = safely(() => ctx.service.auditedState().settings);
+  const { scope, result, error } = await runAudited(() => next());
+  const changes = scope.changes;
+  if (scope.transactions === 0 && settingsBefore) {
+    const settingsAfter = safely(() => ctx.service.auditedState().settings);
+    const empty = { storageObjects: [], targets: [], discoveryAuth: { enabled: false } };
+    if (settingsAfter) changes.push(...diffState({ config: empty, settings: settingsBefore }, { config: empty, settings: settingsAfter }));
   }
-  return result;
+  const ok = result?.ok ?? false;
+  const who = ctx.session?.username ?? ctx.actor;
+  const failure = result && !result.ok ? result.error.message : error instanceof Error ? error.message : undefined;
+  recordConfigChange(path, who, ok, await getRawInput().catch(() => undefined), failure, changes, {
+    remote: ctx.http?.ip,
+    via: ctx.actor,
+    osUser: ctx.actor === "cli" ? ctx.http?.cliUser : undefined,
+    userAgent: ctx.actor === "console" ? ctx.http?.userAgent : undefined,
+  });
+  if (error !== undefined) throw error;
+  return result!;
 });
+
+function safely<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch {
+    return undefined;
+  }
+}
 
 export const router = t.router;
 /** Reachable without a session: login and the onboarding status only. */

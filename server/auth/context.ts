@@ -9,7 +9,7 @@ import { TRPCError } from "@trpc/server";
 import type { AppInfo, Context } from "../api/trpc";
 import type { ConfigService } from "../config/service";
 import type { Engine } from "../engine/core/engine";
-import { TOKEN_HEADER } from "../runtime";
+import { CLI_USER_HEADER, TOKEN_HEADER } from "../runtime";
 import type { HttpsControl } from "../http/front-door";
 import { requestClient } from "../http/client";
 import { parseCookies, sessionCookieName } from "./cookies";
@@ -37,6 +37,7 @@ export function httpContextFactory(deps: { service: ConfigService; engine: Engin
     const ua = req.headers["user-agent"];
     const setupCode = req.headers[SETUP_CODE_HEADER];
     const client = requestClient(req); // the front door's view: a trusted proxy's client, HTTPS as the browser sees it
+    const cliUser = req.headers[CLI_USER_HEADER];
     return {
       service: deps.service,
       engine: deps.engine,
@@ -50,6 +51,7 @@ export function httpContextFactory(deps: { service: ConfigService; engine: Engin
         ip: client.ip,
         local: client.local,
         userAgent: typeof ua === "string" ? ua : undefined,
+        cliUser: tokenOk && typeof cliUser === "string" ? cliUser.slice(0, 64) : undefined,
         secure: client.secure,
         setupCode: typeof setupCode === "string" ? setupCode : undefined,
         batch: Boolean(info?.isBatchCall),

@@ -27,6 +27,8 @@ import { formatSaveconfig, MIN_CHAP_SECRET, parseSaveconfig, type ExportOptions 
 import type { StorageObjectIdentity } from "../engine/core/engine";
 import type { Chap, DiscoveryAuthConfig } from "./model";
 import * as store from "./store";
+import { diffState, type AuditedState } from "./diff";
+import { auditScope } from "../history/audit";
 
 /** Appliance settings kept in the settings table (targetcli's global preferences, lio-model.md §3.3). */
 export interface ConfigSettings {
@@ -864,13 +866,26 @@ export class ConfigService {
     return run;
   }
 
+  /** The configuration and settings as the audit log compares them (diff.ts). */
+  auditedState(): AuditedState {
+    return { config: this.config(), settings: store.auditedSettings(this.db) };
+  }
+
   private transaction<T>(fn: (undo: (step: Undo) => void) => Promise<T>): Promise<T> {
     return this.serialize(async () => {
       const steps: Undo[] = [];
+      // Inside an audited action (a mutation, a CLI command): note what this change changes, before → after.
+      const scope = auditScope();
+      const before = scope ? this.safeAuditedState() : undefined;
       this.sqlite.exec("BEGIN IMMEDIATE");
       try {
         const result = await fn((step) => steps.push(step));
         this.sqlite.exec("COMMIT");
+        if (scope && before) {
+          scope.transactions++;
+          const after = this.safeAuditedState();
+          if (after) scope.changes.push(...diffState(before, after));
+        }
         this.backup();
         return result;
       } catch (err) {
@@ -885,6 +900,16 @@ export class ConfigService {
         throw err;
       }
     });
+  }
+
+  /** The audit log must never break a change: a state it cannot read is left out. */
+  private safeAuditedState(): AuditedState | undefined {
+    try {
+      return this.auditedState();
+    } catch (err) {
+      process.stderr.write(`portico: audit: ${messageOf(err)}\n`);
+      return undefined;
+    }
   }
 
   /** Row writes: a constraint the engine did not catch becomes a clear EngineError. */

@@ -331,3 +331,20 @@ export function setSetting(db: PorticoDb, key: string, value: unknown): void {
   const v = JSON.stringify(value);
   db.insert(settings).values({ key, value: v }).onConflictDoUpdate({ target: settings.key, set: { value: v } }).run();
 }
+
+/**
+ * Every setting (key → value) an administrator sets, for the audit log's before → after. Leaves out
+ * what initiators change (APTPL reservation state, `aptpl:*`) and what is no setting (timestamps).
+ */
+export function auditedSettings(db: PorticoDb): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const row of db.select().from(settings).all()) {
+    if (row.key.startsWith("aptpl:") || row.key.endsWith("At")) continue;
+    try {
+      out[row.key] = JSON.parse(row.value) as unknown;
+    } catch {
+      out[row.key] = row.value;
+    }
+  }
+  return out;
+}

@@ -7,6 +7,8 @@
  * activity log (everything initiators and the engine cause). They have separate tables and
  * retention, so that no flood of refused iSCSI logins can push the audit trail out.
  */
+import { describeChange, type ObjectChange } from "../config/diff";
+
 
 /** Event types that belong to the audit log (table audit_events). */
 export const AUDIT_TYPES: ReadonlySet<string> = new Set([
@@ -14,6 +16,7 @@ export const AUDIT_TYPES: ReadonlySet<string> = new Set([
   "signin", // a console sign-in
   "signin_failed", // a refused console sign-in (aggregated per user, reason and address per minute)
   "signout",
+  "password_changed",
   "onboarding", // the first administrator created
   "appliance_start",
   "appliance_stop",
@@ -59,19 +62,52 @@ export function recordEvent(e: EventInput): void {
   }
 }
 
+/** Who made an audited change and from where, beyond the actor's name. */
+export interface AuditOrigin {
+  /** The client address ("127.0.0.1"), or "local" for a command run on this machine without the API. */
+  remote?: string;
+  /** How: "console", "cli" (the portico command through the running appliance), "cli-offline" (on a stopped appliance's data directory). */
+  via?: string;
+  /** For the CLI: the operating-system user who ran it. */
+  osUser?: string;
+  userAgent?: string;
+}
+
+/** At most this many changed objects are stored per event (an import of a large file lists the first ones and the total). */
+const MAX_CHANGES = 100;
+
 /**
- * For the tRPC middleware: a mutation ran. `path` is the procedure ("targets.create"),
- * `input` its input with secrets removed, `ok` whether it succeeded.
+ * An administrative action ran (a tRPC mutation, a CLI command): `path` is the procedure
+ * ("targets.create") or the command, `input` its input (secrets are removed here), `ok` whether it
+ * succeeded, `changes` what it changed in the configuration (before → after, secrets masked:
+ * server/config/diff.ts), `origin` who and from where.
  */
-export function recordConfigChange(path: string, actor: string, ok: boolean, input?: unknown, error?: string): void {
-  if (path.startsWith("auth.")) return; // logins are the console's business, and carry passwords
+export function recordConfigChange(path: string, actor: string, ok: boolean, input?: unknown, error?: string, changes: ObjectChange[] = [], origin: AuditOrigin = {}): void {
+  if (path.startsWith("auth.")) return; // sign-ins are recorded by the auth router (signin, signin_failed, signout), never with passwords
+  const kept = changes.slice(0, MAX_CHANGES);
   recordEvent({
     type: "config",
     actor,
+    remote: origin.remote,
     reason: path,
-    message: ok ? undefined : (error ?? "failed"),
-    detail: { ok, input: redact(input) },
+    message: ok ? summarize(changes) : (error ?? "failed"),
+    detail: {
+      ok,
+      input: redact(input),
+      ...(changes.length ? { changes: kept, ...(changes.length > kept.length ? { moreChanges: changes.length - kept.length } : {}) } : {}),
+      ...(origin.via ? { via: origin.via } : {}),
+      ...(origin.osUser ? { osUser: origin.osUser } : {}),
+      ...(origin.userAgent ? { userAgent: origin.userAgent.slice(0, 200) } : {}),
+    },
   });
+}
+
+/** The event's one-line message: the first change, and how many more. */
+function summarize(changes: ObjectChange[]): string | undefined {
+  if (!changes.length) return undefined;
+  const first = describeChange(changes[0]);
+  const line = first.length > 300 ? `${first.slice(0, 299)}…` : first;
+  return changes.length > 1 ? `${line} (and ${changes.length - 1} more)` : line;
 }
 
 const SECRET = /password|secret|token/i;

@@ -8,6 +8,19 @@ import { changePasswordSchema, loginSchema } from "../../auth/schemas";
 import type { Context } from "../trpc";
 import { FieldError } from "../../console/errors";
 import { procedure, publicProcedure, router } from "../trpc";
+import { recordEvent } from "../../history/events";
+
+/** A sign-in, refused sign-in, sign-out or password change for the audit log: who, from where, with what browser. */
+function audit(ctx: Context, type: "signin" | "signin_failed" | "signout" | "password_changed", username: string, reason?: string, message?: string): void {
+  recordEvent({
+    type,
+    actor: username.trim().slice(0, 64) || "(empty)",
+    remote: ctx.http?.ip ?? "local",
+    reason,
+    message,
+    detail: ctx.http?.userAgent ? { userAgent: ctx.http.userAgent.slice(0, 200) } : undefined,
+  });
+}
 
 function authOf(ctx: Context) {
   if (!ctx.auth) throw new TRPCError({ code: "PRECONDITION_FAILED", message: "admin accounts are not available in this context" });
@@ -29,10 +42,17 @@ export const authRouter = router({
     const key = ctx.http?.ip ?? "local";
     // Counted before the password is hashed, so parallel guesses count too (server/auth/rate-limit.ts).
     const wait = ctx.limiter?.attempt(key) ?? 0;
-    if (wait > 0) throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `too many failed sign-ins: try again in ${Math.ceil(wait / 1000)} s` });
+    if (wait > 0) {
+      audit(ctx, "signin_failed", input.username, "rate_limited", "too many failed sign-ins from this address");
+      throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `too many failed sign-ins: try again in ${Math.ceil(wait / 1000)} s` });
+    }
     const userId = await auth.verify(input.username, input.password);
-    if (userId === undefined) throw new FieldError("wrong user name or password", "password");
+    if (userId === undefined) {
+      audit(ctx, "signin_failed", input.username, "wrong_password", "wrong user name or password");
+      throw new FieldError("wrong user name or password", "password");
+    }
     ctx.limiter?.succeed(key);
+    audit(ctx, "signin", input.username);
     const s = auth.createSession(userId, { ip: ctx.http?.ip, userAgent: ctx.http?.userAgent });
     ctx.http?.setCookie(sessionCookie(s.token, { maxAgeSeconds: s.maxAgeSeconds, secure: ctx.http.secure }));
     return { username: input.username.trim() };
@@ -45,7 +65,10 @@ export const authRouter = router({
   }),
 
   logout: procedure.mutation(({ ctx }) => {
-    if (ctx.session) ctx.auth?.endSession(ctx.session.tokenHash);
+    if (ctx.session) {
+      ctx.auth?.endSession(ctx.session.tokenHash);
+      audit(ctx, "signout", ctx.session.username);
+    }
     ctx.http?.setCookie(clearedSessionCookie(ctx.http.secure));
     return { ok: true };
   }),
@@ -58,9 +81,13 @@ export const authRouter = router({
     const key = ctx.http?.ip ?? "local";
     const wait = ctx.limiter?.attempt(key) ?? 0;
     if (wait > 0) throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `too many failed attempts: try again in ${Math.ceil(wait / 1000)} s` });
-    if (!(await auth.verifyUserId(session.userId, input.current))) throw new FieldError("the current password is wrong", "current");
+    if (!(await auth.verifyUserId(session.userId, input.current))) {
+      audit(ctx, "signin_failed", session.username, "wrong_current_password", "password change refused: the current password is wrong");
+      throw new FieldError("the current password is wrong", "current");
+    }
     ctx.limiter?.succeed(key);
     await auth.setPassword(session.userId, input.password, session.tokenHash);
+    audit(ctx, "password_changed", session.username, undefined, "password changed; the admin's other sessions ended");
     return { ok: true };
   }),
 });

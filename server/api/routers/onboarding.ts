@@ -16,6 +16,8 @@ import { portalKey } from "../../engine/core/names";
 import { z } from "zod";
 import type { Context } from "../trpc";
 import { publicProcedure, router } from "../trpc";
+import { runAudited } from "../../history/audit";
+import { recordEvent } from "../../history/events";
 
 /** Refuses an onboarding request from the network without the right setup code (FORBIDDEN, field `setupCode`). */
 function requireSetupCode(ctx: Context): void {
@@ -96,17 +98,24 @@ export const onboardingRouter = router({
     requireSetupCode(ctx);
     const userId = await auth.createFirstAdmin(input.admin.username, input.admin.password);
     if (userId === undefined) throw alreadySetUp();
-    let notHonoured: Awaited<ReturnType<typeof createInitialConfig>>["notHonoured"];
-    try {
-      ({ notHonoured } = await createInitialConfig(ctx.service, input));
-    } catch (err) {
+    // Audited as one action: the objects onboarding created go in the onboarding event (server/history/audit.ts).
+    const { scope, result: created, error } = await runAudited(() => createInitialConfig(ctx.service, input));
+    if (error !== undefined) {
       auth.deleteAdmin(userId);
-      throw err;
+      throw error;
     }
+    const { notHonoured } = created!;
     auth.setSetting("appliance.name", input.appliance.name);
     auth.setSetting("appliance.iqnPrefix", input.appliance.iqnPrefix);
     auth.setSetting("onboarding.completedAt", new Date().toISOString());
     auth.setupCode?.drop();
+    recordEvent({
+      type: "onboarding",
+      actor: input.admin.username.trim(),
+      remote: ctx.http?.ip ?? "local",
+      message: `appliance ${input.appliance.name} set up; administrator ${input.admin.username.trim()} created${input.target ? `, target ${input.target.wwn.trim().toLowerCase()}` : ""}`,
+      detail: { changes: scope.changes, ...(ctx.http?.userAgent ? { userAgent: ctx.http.userAgent.slice(0, 200) } : {}) },
+    });
     const s = auth.createSession(userId, { ip: ctx.http?.ip, userAgent: ctx.http?.userAgent });
     ctx.http?.setCookie(sessionCookie(s.token, { maxAgeSeconds: s.maxAgeSeconds, secure: ctx.http.secure }));
     return { notHonoured, target: input.target ? { ...input.target, wwn: input.target.wwn.trim().toLowerCase() } : null };
