@@ -7,6 +7,7 @@ import { useState } from "react";
 import { errorMessage, formatBytes } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
 import { IdentityCard, ResizeCard, StorageAttributesEditor } from "./storage-edit";
+import { AluaCard } from "./storage-alua";
 import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, EmptyState, ErrorState, LinkButton, LoadingState, PageHeader, td, th } from "../ui";
 
 type So = RouterOutputs["storage"]["list"][number];
@@ -205,6 +206,11 @@ export function StorageDetail() {
           <IdentityCard plugin={plugin} name={name} />
         </div>
       </div>
+      {d.live && (
+        <div className="mt-6">
+          <AluaCard plugin={plugin} name={name} />
+        </div>
+      )}
       <div className="mt-6">
         <StorageAttributesEditor plugin={plugin} name={name} />
       </div>
