@@ -85,6 +85,26 @@ describe("portico CLI, appliance stopped", { timeout: 90_000 }, () => {
     expect(portico(["saveconfig"]).stdout).toBe(before);
   });
 
+  it("a file with a short CHAP secret or a broken JSON exits 1 naming the key or the line, never the secret (issue 15 item 7)", () => {
+    const file = exampleFile();
+    expect(portico(["restoreconfig", file]).status).toBe(0);
+    const before = portico(["saveconfig"]).stdout;
+    const doc = JSON.parse(fs.readFileSync(file, "utf8"));
+    doc.targets[0].tpgs[0].node_acls[0].chap_password = "shortPw";
+    fs.writeFileSync(file, JSON.stringify(doc, null, 2));
+    const r = portico(["restoreconfig", file, "--clear"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("targets[0].tpgs[0].node_acls[0].chap_password");
+    expect(r.stderr).toContain("at least 12 characters");
+    expect(r.stderr + r.stdout).not.toContain("shortPw");
+    fs.writeFileSync(file, '{\n  "targets": [{"chap_password": "halfTyped-Secret-77" ]\n}');
+    const broken = portico(["restoreconfig", file, "--clear"]);
+    expect(broken.status).toBe(1);
+    expect(broken.stderr).toMatch(/not valid JSON \(line 2, column \d+\)/);
+    expect(broken.stderr + broken.stdout).not.toContain("halfTyped");
+    expect(portico(["saveconfig"]).stdout).toBe(before);
+  });
+
   it("usage errors and missing files exit 1 with a message", () => {
     const a = portico(["frobnicate"]);
     expect(a.status).toBe(1);
