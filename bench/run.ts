@@ -1,7 +1,7 @@
 /**
  * Portico vs Debian's tgt, side by side on loopback, with the same clients.
  *
- *   npm run bench [-- --seconds 5 --rounds 3 --only portico|tgt --workloads qd1r,qd1w,logins-seq]
+ *   npm run bench [-- --seconds 5 --rounds 3 --only portico|tgt|rbd --workloads qd1r,qd1w,logins-seq]
  *
  * Each target gets a 1 GiB memory-backed LUN: a Portico ramdisk (the real appliance
  * process, configured by `portico restoreconfig`) and, for tgt, a file in /dev/shm.
@@ -21,15 +21,23 @@
  * For each: the median and spread per target, the ratio of medians (> 1: Portico is better),
  * and the target's CPU per IO (or per login) from /proc/<pid>/stat (utime + stime, all threads).
  * Needs root for tgtd.
+ *
+ * Then the rbd rows (bench/rbd.ts): Portico over an RBD image of a single-node Ceph against
+ * fio's rbd engine on the same image, ratio Portico/fio-rbd (skipped, saying why, where Ceph,
+ * fio or the rbd backstore is missing). `--only rbd` runs only those; `--rbd-seconds` (10) and
+ * `--rbd-rounds` (1) size them.
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
 import os from "node:os";
+import { rbdAvailable, rbdStatus } from "../server/engine/backstores/rbd";
+import { cephAvailable } from "../test/support/ceph";
 import { restoreDemo } from "../test/support/demo";
 import { startTgt } from "../test/support/tgt";
 import { freePort, waitForPort } from "../test/support/ports";
 import { makeDataDir, removeDir, startPortico } from "../test/support/portico";
 import { parallelLogins, qd1, sequentialLogins } from "./initiator";
+import { runRbdBench, type Figure as RbdFigure } from "./rbd";
 
 const args = process.argv.slice(2);
 const arg = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -203,6 +211,34 @@ function fmtValue(w: Workload, v: number): string {
 }
 
 async function main() {
+  if (only !== "rbd") await tgtRows();
+  if (only === undefined || only === "rbd") await rbdRows();
+}
+
+async function rbdRows() {
+  const missing =
+    cephAvailable() ?? (spawnSync("sh", ["-c", "command -v fio"]).status !== 0 ? "fio is not installed" : undefined) ?? (rbdAvailable() ? undefined : rbdStatus);
+  if (missing) {
+    console.log(`\nrbd rows skipped: ${missing}`);
+    return;
+  }
+  const rbdSeconds = Number(arg("--rbd-seconds")) || 10;
+  const rbdRounds = Number(arg("--rbd-rounds")) || 1;
+  const load0 = os.loadavg();
+  const rows = await runRbdBench(rbdSeconds, rbdRounds);
+  const load1 = os.loadavg();
+  const fmt = (f: RbdFigure) => `${String(f.iops).padStart(7)} IOPS ${String(f.mibs).padStart(5)} MiB/s`;
+  console.log(`\nPortico over RBD vs fio-rbd, same 1 GiB image, ${rbdSeconds} s per run, median of ${rbdRounds}`);
+  console.log(`load average at start ${load0.map((x) => x.toFixed(2)).join(" ")}, at end ${load1.map((x) => x.toFixed(2)).join(" ")}`);
+  console.log("(ramdisk: the same client on a ramdisk LUN of the same target, the iSCSI hop's ceiling here; CPU: µs per IO of Portico's process / of fio with its librbd threads)");
+  console.log(`${"workload".padEnd(30)} ${"Portico".padEnd(26)} ${"fio-rbd".padEnd(26)} ${"ratio".padEnd(6)} ${"Portico ramdisk".padEnd(26)} CPU µs/IO`);
+  for (const r of rows) {
+    const cpu = `${r.portico.cpuUs ?? "—"} / ${r.fio.cpuUs ?? "—"} (ramdisk ${r.ramdisk.cpuUs ?? "—"})`;
+    console.log(`${r.name.padEnd(30)} ${fmt(r.portico).padEnd(26)} ${fmt(r.fio).padEnd(26)} ${(r.portico.iops / r.fio.iops).toFixed(2).padEnd(6)} ${fmt(r.ramdisk).padEnd(26)} ${cpu}`);
+  }
+}
+
+async function tgtRows() {
   const started: { target: Target; stop: () => Promise<void> }[] = [];
   try {
     if (only !== "tgt") started.push(await startPorticoTarget());

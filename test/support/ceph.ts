@@ -178,7 +178,17 @@ export async function startCeph(opts: { pools?: string[] } = {}): Promise<Ceph> 
     daemon("osd.0", "ceph-osd", ["--id", "0"]);
     daemon("mgr.x", "ceph-mgr", ["--id", "x"]);
     const deadline = Date.now() + 90_000;
+    let osdRestarts = 0;
     for (;;) {
+      // Seen on the loaded shared machine: the OSD's first boot fails with "'wrong fsid':
+      // (1) Operation not permitted" on its first monitor command and exits; a second
+      // start of the same OSD comes up. Restart it (by pid, our child) a few times.
+      const o = children.get("osd.0")!;
+      if ((o.exitCode !== null || o.signalCode !== null) && osdRestarts < 3) {
+        osdRestarts++;
+        process.stderr.write(`[ceph] osd.0 exited during start; starting it again (${osdRestarts})\n`);
+        daemon("osd.0", "ceph-osd", ["--id", "0"]);
+      }
       // The monitor may still be settling (EPERM "problem getting command descriptions"): retry.
       let stat = "";
       try {
