@@ -13,8 +13,9 @@ import os from "node:os";
 import path from "node:path";
 import { RBD_BUILD_PACKAGES, ensureDebianPackages, ensureNativeAddon, ensureNextBuild, ensureNodeModules, root } from "./ensure.mjs";
 
-// ceph-*: the single-node Ceph the rbd tests start (test/support/ceph.ts); fio: its rbd engine is the bench peer.
-const CEPH_TEST_PACKAGES = ["ceph-mon", "ceph-osd", "ceph-mgr", "ceph-common", "fio", ...RBD_BUILD_PACKAGES];
+// ceph-*: the single-node Ceph the rbd tests start (test/support/ceph.ts); fio: its rbd engine is the bench peer;
+// python3-rbd: the rbd tests' second client, holding an image's exclusive lock.
+const CEPH_TEST_PACKAGES = ["ceph-mon", "ceph-osd", "ceph-mgr", "ceph-common", "fio", "python3-rbd", ...RBD_BUILD_PACKAGES];
 // etcd-server, etcd-client: the etcd the cluster tests start (test/support/etcd.ts).
 const TEST_DEBIAN_PACKAGES = ["openssl", "curl", "libiscsi-bin", "qemu-utils", "qemu-block-extra", "chromium", "util-linux", "tmux", "etcd-server", "etcd-client", ...CEPH_TEST_PACKAGES];
 const all = ["unit", "integration", "conformance", "e2e"];

@@ -4,8 +4,12 @@
  * is what `rbd export` reads; COMPARE AND WRITE from two sessions; UNMAP frees space per
  * `rbd du`; a resize behind Portico's back raises 2Ah/09h; an OSD that stops answering fails
  * commands with a retryable NOT READY while the other LUN and the console keep working, and
- * IO resumes; monitors that cannot be reached give an error naming them; restart keeps serving.
+ * IO resumes; monitors that cannot be reached give an error naming them; an image deleted behind
+ * Portico's back (client blocklisted, rbd rm) goes offline with NOT READY; an exclusive lock held
+ * by another client (python3-rbd, managed mode) refuses writes naming the holder, until released;
+ * restart keeps serving.
  */
+import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createTRPCClient, httpLink } from "@trpc/client";
@@ -295,6 +299,120 @@ describe("rbd backstore on a real Ceph", () => {
     expect(bad.stderr + bad.stdout).toMatch(/rbd\/nosuch does not exist/);
     expect(portico(dataDir, ["/backstores/user:rbd", "delete", "img3"]).status).toBe(0);
   });
+
+  /** A new image served as LUN `lun` (API create, shell LUN), with a session that got past its unit attentions. */
+  async function serveNewImage(name: string, lun: number): Promise<{ c: IscsiClient; cfg: string }> {
+    ceph.rbd("create", "--size", "16M", `rbd/${name}`);
+    const cfg = `rbd/rbd/${name};conf=${ceph.conf}`;
+    await api.storage.create.mutate({ plugin: "rbd", name, config: cfg });
+    const r = portico(dataDir, [`/iscsi/${IQN}/tpg1/luns`, "create", `/backstores/user:rbd/${name}`, String(lun)]);
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    const c = await login(`iqn.1994-05.com.redhat:${name}`);
+    for (let i = 0; i < 4 && (await c.command(Buffer.alloc(6), { lun })).status !== 0; i++);
+    expect((await c.command(cdb16(0x8a, 0, 8), { lun, write: Buffer.alloc(4096, 0x42) })).status).toBe(0);
+    return { c, cfg };
+  }
+
+  async function unserve(name: string, lun: number): Promise<void> {
+    expect(portico(dataDir, [`/iscsi/${IQN}/tpg1/luns`, "delete", String(lun)]).status).toBe(0);
+    await api.storage.delete.mutate({ plugin: "rbd", name });
+  }
+
+  it("an image deleted behind Portico's back (its client blocklisted, then rbd rm): the LUN answers NOT READY, the object shows offline with the reason, nothing else is disturbed", async () => {
+    const { c } = await serveNewImage("gone", 3);
+    try {
+      // Ceph refuses to remove an image with watchers; an admin blocklists the watcher first.
+      expect(() => ceph.rbd("rm", "--no-progress", "rbd/gone")).toThrow(/watchers/);
+      const watchers = JSON.parse(ceph.rbd("status", "--format", "json", "rbd/gone")) as { watchers: { address: string }[] };
+      expect(watchers.watchers.length).toBe(1);
+      ceph.ceph("osd", "blocklist", "add", watchers.watchers[0].address);
+      ceph.rbd("rm", "--no-progress", "rbd/gone");
+      let r = await c.command(cdb16(0x88, 0, 8), { lun: 3, readLength: 4096 });
+      for (let i = 0; i < 20 && r.status === 0; i++) {
+        await new Promise((res) => setTimeout(res, 250));
+        r = await c.command(cdb16(0x8a, 8, 8), { lun: 3, write: Buffer.alloc(4096, 1) });
+      }
+      expect(ascOf(r)).toEqual([0x02, 0x04, 0x03]); // NOT READY, MANUAL INTERVENTION REQUIRED
+      // Once offline, every command gets the same answer at once, without going to Ceph.
+      const t0 = Date.now();
+      expect(ascOf(await c.command(cdb16(0x88, 0, 8), { lun: 3, readLength: 4096 }))).toEqual([0x02, 0x04, 0x03]);
+      expect(Date.now() - t0).toBeLessThan(1000);
+      const detail = await api.rbd.image.query({ plugin: "rbd", name: "gone" });
+      expect(detail.offline).toMatch(/blocklisted|no longer exists/);
+      const listed = (await api.storage.list.query()).find((s) => s.name === "gone");
+      expect(listed).toBeDefined();
+      // The other LUNs on the same session, and img1 on its own cluster connection, keep working.
+      expect((await c.command(cdb16(0x88, 0, 8), { lun: 1, readLength: 4096 })).status).toBe(0);
+      expect((await c.command(cdb16(0x88, 2048, 8), { lun: 0, readLength: 4096 })).status).toBe(0);
+    } finally {
+      c.close();
+    }
+    await unserve("gone", 3);
+    ceph.ceph("osd", "blocklist", "clear");
+  }, 60_000);
+
+  it("the image's exclusive lock held by another client: writes fail with a clear sense, the holder is named, and writes work again once it lets go", async () => {
+    const { c, cfg } = await serveNewImage("held", 4);
+    // Another client takes the exclusive lock in managed mode (as a gateway does) and keeps it.
+    const holder = spawn(
+      "/usr/bin/python3",
+      [
+        "-c",
+        [
+          "import rados, rbd, sys",
+          `c = rados.Rados(conffile=${JSON.stringify(ceph.conf)}); c.connect()`,
+          "io = c.open_ioctx('rbd'); img = rbd.Image(io, 'held')",
+          "img.lock_acquire(rbd.RBD_LOCK_MODE_EXCLUSIVE)",
+          "print('locked', c.get_instance_id(), flush=True)",
+          "sys.stdin.read()",
+          "img.lock_release(); img.close(); io.close(); c.shutdown()",
+        ].join("\n"),
+      ],
+      { stdio: ["pipe", "pipe", "pipe"] },
+    );
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        let err = "";
+        holder.stdout!.on("data", (b: Buffer) => {
+          out += b.toString();
+          if (out.includes("\n")) resolve(out.trim());
+        });
+        holder.stderr!.on("data", (b: Buffer) => (err += b.toString()));
+        holder.on("exit", (code) => reject(new Error(`lock holder exited ${code}: ${err}`)));
+      });
+      const holderId = line.split(" ")[1];
+      const t0 = Date.now();
+      const w = await c.command(cdb16(0x8a, 0, 8), { lun: 4, write: Buffer.alloc(4096, 0x43) });
+      expect(Date.now() - t0).toBeLessThan(20_000);
+      expect(ascOf(w)).toEqual([0x07, 0x27, 0x00]); // DATA PROTECT, WRITE PROTECTED
+      const detail = await api.rbd.image.query({ plugin: "rbd", name: "held" });
+      expect(detail.offline).toBeNull();
+      // librbd names lock owners by client address; `rbd lock ls` ties that address to the holder.
+      expect(detail.lockOwners).toHaveLength(1);
+      const locks = ceph.rbd("lock", "ls", "rbd/held");
+      expect(locks).toContain(`client.${holderId}`);
+      expect(locks).toContain(detail.lockOwners[0]);
+      expect(detail.lastError).toContain(`exclusive lock is held by ${detail.lockOwners[0]}`);
+      // Reads do not need the lock.
+      expect((await c.command(cdb16(0x88, 0, 8), { lun: 4, readLength: 4096 })).status).toBe(0);
+      // The holder lets go: writes work again without any action on Portico.
+      holder.stdin!.end();
+      await new Promise((res) => holder.once("exit", res));
+      let ok = false;
+      for (let i = 0; i < 40 && !ok; i++) {
+        ok = (await c.command(cdb16(0x8a, 0, 8), { lun: 4, write: Buffer.alloc(4096, 0x44) })).status === 0;
+        if (!ok) await new Promise((res) => setTimeout(res, 250));
+      }
+      expect(ok).toBe(true);
+      expect(ceph.rbdBytes("export", "rbd/held", "-").subarray(0, 4096).every((x) => x === 0x44)).toBe(true);
+      void cfg;
+    } finally {
+      holder.kill();
+      c.close();
+    }
+    await unserve("held", 4);
+  }, 90_000);
 
   it("saveconfig exports the user:rbd object in tcmu's form, and a restart keeps serving the image", async () => {
     const r = portico(dataDir, ["saveconfig"]);

@@ -297,7 +297,11 @@ export class RbdBackstore implements Backstore {
       this.lastError = undefined;
       return r;
     } catch (err) {
-      throw this.fail(err as RbdError);
+      const e = err as RbdError;
+      // A write refused because another client holds the exclusive lock (and will not hand it
+      // over, as a gateway in managed-lock mode does): say who, for status and the console.
+      if (e.code === "EROFS") e.message = `${e.message}: the image's exclusive lock is held by ${await this.lockOwnerText()}`;
+      throw this.fail(e);
     } finally {
       if (--this.inflight === 0 && this.drained) this.drained();
     }
