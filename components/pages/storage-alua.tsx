@@ -13,7 +13,7 @@ import { errorMessage, serverErrors, zodErrors, type Errors } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
 import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, ErrorState, Field, LoadingState, Select, TextInput, td, th } from "../ui";
 
-type Plugin = "ramdisk" | "fileio" | "block";
+type Plugin = "ramdisk" | "fileio" | "block" | "rbd";
 type AluaList = RouterOutputs["alua"]["list"];
 type Group = AluaList["groups"][number];
 

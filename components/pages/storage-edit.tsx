@@ -16,7 +16,7 @@ import { useTRPC, type RouterOutputs } from "../trpc";
 import { Alert, Badge, Button, Card, DataTable, ErrorState, Field, LoadingState, TextInput, td, th } from "../ui";
 import { DraftActions } from "../ui/draft-actions";
 
-type Plugin = "ramdisk" | "fileio" | "block";
+type Plugin = "ramdisk" | "fileio" | "block" | "rbd";
 type Detail = RouterOutputs["storage"]["get"];
 
 /** `attributes.queue_depth` (zod) and `queue_depth` (engine) both name the attribute's input. */

@@ -10,9 +10,14 @@ import { useState } from "react";
 import { createStorageObjectSchema } from "@/server/api/schemas/storage";
 import { formatBytes, serverErrors, sizeToBytes, SizeInput, zodErrors, type Errors, type SizeValue } from "../form";
 import { useTRPC } from "../trpc";
-import { Alert, Button, Card, Checkbox, Field, LoadingState, PageHeader, RadioCards, Select, Steps, TextInput } from "../ui";
+import { Alert, Badge, Button, Card, Checkbox, Field, LoadingState, PageHeader, RadioCards, Select, Steps, TextInput } from "../ui";
 
-type Plugin = "ramdisk" | "fileio" | "block";
+type Plugin = "ramdisk" | "fileio" | "block" | "rbd";
+
+/** tcmu-runner's user:rbd config string, writing conf= and id= only when not the defaults. */
+function rbdConfig(pool: string, image: string, conf: string, id: string): string {
+  return `rbd/${pool.trim()}/${image.trim()}${conf.trim() && conf.trim() !== "/etc/ceph/ceph.conf" ? `;conf=${conf.trim()}` : ""}${id.trim() && id.trim() !== "admin" ? `;id=${id.trim()}` : ""}`;
+}
 
 export function StorageWizard() {
   const trpc = useTRPC();
@@ -25,15 +30,32 @@ export function StorageWizard() {
   const [fileMode, setFileMode] = useState<"new" | "existing">("new");
   const [size, setSize] = useState<SizeValue>({ amount: "1", unit: "GiB" });
   const [writeBack, setWriteBack] = useState(false);
+  // Ceph RBD: cluster (ceph.conf, client id), pool, an existing image or a new one.
+  const [conf, setConf] = useState("/etc/ceph/ceph.conf");
+  const [clientId, setClientId] = useState("admin");
+  const [cluster, setCluster] = useState<{ conf: string; id: string } | undefined>(undefined);
+  const [pool, setPool] = useState("");
+  const [imageMode, setImageMode] = useState<"existing" | "new">("existing");
+  const [image, setImage] = useState("");
   const [errors, setErrors] = useState<Errors>({});
   const info = useQuery(trpc.host.info.queryOptions());
   const devices = useQuery({ ...trpc.host.blockDevices.queryOptions(), enabled: plugin === "block" });
+  const rbdStatus = useQuery(trpc.rbd.status.queryOptions());
+  const clusterInfo = useQuery({ ...trpc.rbd.cluster.queryOptions(cluster ?? { conf: "", id: "" }), enabled: plugin === "rbd" && cluster !== undefined, retry: false });
+  const images = useQuery({
+    ...trpc.rbd.images.queryOptions({ ...(cluster ?? { conf: "", id: "" }), pool }),
+    enabled: plugin === "rbd" && cluster !== undefined && pool !== "" && imageMode === "existing",
+    retry: false,
+  });
   const check = useMutation(trpc.onboarding.checkStorage.mutationOptions());
   const create = useMutation(trpc.storage.create.mutationOptions());
 
   const input = () => {
     if (plugin === "ramdisk") return { plugin, name: name.trim(), size: sizeToBytes(size) };
     if (plugin === "fileio") return { plugin, name: name.trim(), dev: dev.trim(), size: fileMode === "new" ? sizeToBytes(size) : undefined, writeBack };
+    if (plugin === "rbd") {
+      return { plugin, name: name.trim(), config: rbdConfig(pool, image, conf, clientId), createImageSize: imageMode === "new" ? sizeToBytes(size) : undefined };
+    }
     return { plugin, name: name.trim(), dev, writeBack };
   };
   const clear = (k: string) => setErrors((e) => Object.fromEntries(Object.entries(e).filter(([x]) => x !== k && x !== "form")));
@@ -41,13 +63,21 @@ export function StorageWizard() {
   const next = async () => {
     if (step === 1) {
       if (plugin === "fileio" && !dev && info.data) setDev(`${info.data.dataDir}/`);
+      if (plugin === "rbd" && !rbdStatus.data?.available) return setErrors({ form: `Ceph RBD cannot be used here: ${rbdStatus.data?.reason ?? "checking…"}` });
       return setStep(2);
     }
     if (step === 2) {
       const v = input();
+      if (v.plugin === "rbd" && !pool) return setErrors({ pool: "pick a pool" });
+      if (v.plugin === "rbd" && !image.trim()) return setErrors({ image: imageMode === "new" ? "name the new image" : "pick an image" });
       const r = createStorageObjectSchema.safeParse(v);
       if (!r.success) return setErrors(zodErrors(r.error));
       if (v.plugin === "fileio" && v.size !== undefined && v.size < 1024 * 1024) return setErrors({ size: "at least 1 MiB" });
+      if (v.plugin === "rbd") {
+        // Ceph itself is the check: the image is opened (or created) when the object is made.
+        setErrors({});
+        return setStep(3);
+      }
       try {
         await check.mutateAsync({ kind: v.plugin, name: v.name, dev: "dev" in v ? v.dev : undefined, size: "size" in v ? v.size : undefined } as never);
       } catch (err) {
@@ -92,6 +122,12 @@ export function StorageWizard() {
                 { value: "fileio", title: "File (fileio)", description: "An image file on this machine: new (sparse) or existing." },
                 { value: "block", title: "Block device", description: "A disk or partition of this machine, exported whole." },
                 { value: "ramdisk", title: "RAM disk", description: "Memory only: fast and emptied when the appliance stops." },
+                {
+                  value: "rbd",
+                  title: "Ceph RBD",
+                  description: rbdStatus.data?.available === false ? `Not available here: ${rbdStatus.data.reason}` : "An image of a Ceph cluster (librbd): existing, or new of a given size.",
+                  disabled: rbdStatus.data?.available === false,
+                },
               ]}
             />
           )}
@@ -137,12 +173,91 @@ export function StorageWizard() {
                   }
                 </Field>
               )}
-              {(plugin === "ramdisk" || (plugin === "fileio" && fileMode === "new")) && (
+              {plugin === "rbd" && (
+                <>
+                  <div className="grid gap-4 sm:grid-cols-[1fr_12rem]">
+                    <Field label="Ceph configuration" hint="ceph.conf naming the monitors (mon_host); its keyring is found as the rbd CLI finds it." error={errors.conf}>
+                      {(p) => <TextInput {...p} className="font-mono" value={conf} onChange={(e) => (setConf(e.target.value), setCluster(undefined), clear("conf"))} />}
+                    </Field>
+                    <Field label="Client id" hint="Without client." error={errors.id}>
+                      {(p) => <TextInput {...p} className="font-mono" value={clientId} onChange={(e) => (setClientId(e.target.value), setCluster(undefined), clear("id"))} />}
+                    </Field>
+                  </div>
+                  <Button onClick={() => (setPool(""), setCluster({ conf: conf.trim(), id: clientId.trim() || "admin" }))} busy={clusterInfo.isFetching} data-testid="rbd-connect">
+                    {cluster ? "Reconnect" : "Connect to the cluster"}
+                  </Button>
+                  {cluster && clusterInfo.isPending && <LoadingState label="Asking the monitors…" />}
+                  {clusterInfo.error && <Alert tone="bad">{clusterInfo.error.message}</Alert>}
+                  {clusterInfo.data && (
+                    <div data-testid="rbd-cluster" className="space-y-1 text-sm">
+                      <p>
+                        Cluster health: <Badge tone={clusterInfo.data.health === "HEALTH_OK" ? "ok" : clusterInfo.data.health === "HEALTH_WARN" ? "warn" : "bad"}>{clusterInfo.data.health}</Badge>{" "}
+                        {formatBytes(clusterInfo.data.usedBytes)} used of {formatBytes(clusterInfo.data.totalBytes)}
+                      </p>
+                      {clusterInfo.data.healthChecks.length > 0 && <p className="text-slate-600">{clusterInfo.data.healthChecks.join("; ")}</p>}
+                    </div>
+                  )}
+                  {clusterInfo.data && (
+                    <Field label="Pool" error={errors.pool}>
+                      {(p) => (
+                        <Select {...p} value={pool} onChange={(e) => (setPool(e.target.value), setImage(""), clear("pool"))}>
+                          <option value="">Choose a pool…</option>
+                          {clusterInfo.data.pools.map((pl) => (
+                            <option key={pl.name} value={pl.name}>
+                              {pl.name} — {formatBytes(pl.usedBytes)} used, {pl.objects} objects
+                            </option>
+                          ))}
+                        </Select>
+                      )}
+                    </Field>
+                  )}
+                  {pool && (
+                    <>
+                      <RadioCards
+                        legend="Image"
+                        name="imageMode"
+                        value={imageMode}
+                        onChange={(m) => (setImageMode(m), setImage(""), clear("image"))}
+                        options={[
+                          { value: "existing", title: "An existing image", description: "As rbd create or another gateway left it; its size is the disk's size." },
+                          { value: "new", title: "Create a new image", description: "Thin: the cluster's space is used as data is written." },
+                        ]}
+                      />
+                      {imageMode === "existing" ? (
+                        <Field label="Image" error={errors.image}>
+                          {(p) =>
+                            images.isPending ? (
+                              <LoadingState label="Listing images…" />
+                            ) : images.error ? (
+                              <Alert tone="bad">{images.error.message}</Alert>
+                            ) : (
+                              <Select {...p} value={image} onChange={(e) => (setImage(e.target.value), clear("image"))}>
+                                <option value="">{(images.data ?? []).length ? "Choose an image…" : "No images in this pool"}</option>
+                                {(images.data ?? []).map((im) => (
+                                  <option key={im} value={im}>
+                                    {im}
+                                  </option>
+                                ))}
+                              </Select>
+                            )
+                          }
+                        </Field>
+                      ) : (
+                        <Field label="New image name" error={errors.image}>
+                          {(p) => <TextInput {...p} className="font-mono" value={image} onChange={(e) => (setImage(e.target.value), clear("image"))} />}
+                        </Field>
+                      )}
+                    </>
+                  )}
+                  {errors.config && <Alert tone="bad">{errors.config}</Alert>}
+                </>
+              )}
+              {(plugin === "ramdisk" || (plugin === "fileio" && fileMode === "new") || (plugin === "rbd" && imageMode === "new" && pool !== "")) && (
                 <Field label="Size" error={errors.size}>
                   {(p) => <SizeInput id={p.id} invalid={p["aria-invalid"]} describedBy={p["aria-describedby"]} value={size} onChange={(s) => (setSize(s), clear("size"))} />}
                 </Field>
               )}
-              {plugin !== "ramdisk" && (
+              {plugin !== "ramdisk" && plugin !== "rbd" && (
                 <Checkbox
                   label="Write-back cache"
                   hint="Faster, but writes not yet flushed are lost on power loss. Off: every acknowledged write is on disk."
@@ -164,8 +279,20 @@ export function StorageWizard() {
                   <dd className="font-mono break-all">{v.dev}</dd>
                 </>
               )}
+              {"config" in v && (
+                <>
+                  <dt className="text-slate-600">RBD image</dt>
+                  <dd className="font-mono break-all">{v.config}</dd>
+                </>
+              )}
               <dt className="text-slate-600">Size</dt>
-              <dd>{"size" in v && v.size ? formatBytes(v.size) : "as the existing file or device"}</dd>
+              <dd>
+                {"size" in v && v.size
+                  ? formatBytes(v.size)
+                  : "createImageSize" in v && v.createImageSize
+                    ? `${formatBytes(v.createImageSize)} (new image)`
+                    : "as the existing file, device or image"}
+              </dd>
             </dl>
           )}
           {errors.form && <Alert tone="bad">{errors.form}</Alert>}

@@ -7,11 +7,12 @@ import { useState } from "react";
 import { errorMessage, formatBytes } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
 import { IdentityCard, ResizeCard, StorageAttributesEditor } from "./storage-edit";
+import { RbdImageCard } from "./storage-rbd";
 import { AluaCard } from "./storage-alua";
 import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, EmptyState, ErrorState, LinkButton, LoadingState, PageHeader, td, th } from "../ui";
 
 type So = RouterOutputs["storage"]["list"][number];
-const PLUGIN_LABEL: Record<string, string> = { ramdisk: "RAM disk", fileio: "File", block: "Block device" };
+const PLUGIN_LABEL: Record<string, string> = { ramdisk: "RAM disk", fileio: "File", block: "Block device", rbd: "Ceph RBD" };
 
 function Health({ so }: { so: Pick<So, "live" | "error"> }) {
   if (so.live) return <Badge tone="ok">live</Badge>;
@@ -146,7 +147,7 @@ export function StorageDetail() {
   const trpc = useTRPC();
   const router = useRouter();
   const params = useParams<{ plugin: string; name: string }>();
-  const plugin = params.plugin as "ramdisk" | "fileio" | "block";
+  const plugin = params.plugin as "ramdisk" | "fileio" | "block" | "rbd";
   const name = decodeURIComponent(params.name);
   const detail = useQuery(trpc.host.storageObject.queryOptions({ plugin, name }));
   const list = useQuery(trpc.storage.list.queryOptions());
@@ -202,6 +203,7 @@ export function StorageDetail() {
           </dl>
         </Card>
         <div className="space-y-6">
+          {plugin === "rbd" && d.live && <RbdImageCard name={name} />}
           <ResizeCard plugin={plugin} name={name} />
           <IdentityCard plugin={plugin} name={name} />
         </div>
