@@ -126,11 +126,13 @@ export class PasswordHasher {
   private next(slot: Slot): void {
     const w = this.waiting.shift();
     if (w) this.run(slot, w.job, w.resolve, w.reject);
+    else slot.worker.unref(); // idle again: it never keeps the process alive
   }
 
   private run(slot: Slot, job: HashJob, resolve: (key: Buffer) => void, reject: (err: Error) => void): void {
     const id = this.nextId++;
     slot.busy = { id, resolve, reject };
+    slot.worker.ref(); // a hash in progress keeps the process alive until its answer arrives
     slot.worker.postMessage({ id, ...job, salt: new Uint8Array(job.salt) });
   }
 }
