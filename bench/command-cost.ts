@@ -1,7 +1,7 @@
 /**
  * What one command costs the target, measured so that a busy machine does not blur it:
- * CPU time of the target process (utime/stime from /proc/<pid>/stat, all threads) and its
- * young-generation garbage collections (--trace-gc) per command, for 4 KiB random reads and
+ * CPU time of the target process (utime/stime from /proc/<pid>/stat, all threads) and the
+ * JS heap it allocates (--trace-gc-nvp "allocated=", summed over the GCs in the window) per command, for 4 KiB random reads and
  * writes at queue depth 1 and for logins, against the engine alone (test/support/engine-server.ts,
  * a 1 GiB ramdisk) and optionally Debian's tgt (a file in /dev/shm).
  *
@@ -43,28 +43,38 @@ interface Target {
   lun: number;
   pid: number;
   scavenges(): number;
+  /** Bytes allocated on the JS heap so far, as of the last GC (so per-op figures need many ops). */
+  allocated(): number;
   stop(): Promise<void>;
 }
 
 async function startEngine(): Promise<Target> {
   const port = await freePort();
-  const node = [...(cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${cpuProf}`] : []), "--trace-gc", "--import", "tsx"];
+  const node = [...(cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${cpuProf}`] : []), "--trace-gc-nvp", "--import", "tsx"];
   const child = spawn(process.execPath, [...node, path.join(root, "test/support/engine-server.ts"), "--port", String(port), "--ramdisk", "1G"], {
     cwd: root, stdio: ["ignore", "pipe", "inherit"],
   });
   let out = "";
   let scavenges = 0;
+  let allocated = 0;
+  let partial = "";
+  // --trace-gc-nvp: one line per GC, "gc=s" for a scavenge, "allocated=N" bytes since the previous GC.
   child.stdout!.on("data", (d: Buffer) => {
-    const s = d.toString();
-    scavenges += s.split("Scavenge").length - 1;
-    if (!/READY/.test(out)) out = (out + s).slice(-4096);
+    const lines = (partial + d.toString()).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) {
+      if (line.includes(" gc=s ")) scavenges++;
+      const m = / allocated=(\d+)/.exec(line);
+      if (m) allocated += Number(m[1]);
+      if (!/READY/.test(out) && !line.includes("pause=")) out = (out + line + "\n").slice(-4096);
+    }
   });
   const exited = new Promise<void>((r) => child.on("exit", () => r()));
   for (let i = 0; i < 300 && !/READY (\S+)/.test(out); i++) await new Promise((r) => setTimeout(r, 100));
   const m = /READY (\S+)/.exec(out);
   if (!m) throw new Error(`engine-server did not start: ${out}`);
   return {
-    name: "engine", port, iqn: m[1], lun: 0, pid: child.pid!, scavenges: () => scavenges,
+    name: "engine", port, iqn: m[1], lun: 0, pid: child.pid!, scavenges: () => scavenges, allocated: () => allocated,
     async stop() {
       child.kill("SIGTERM");
       await exited;
@@ -78,7 +88,7 @@ async function startTgtTarget(): Promise<Target> {
   const iqn = "iqn.2001-04.com.example:tgtcost";
   const t = await startTgt(file, iqn);
   return {
-    name: "tgt", port: Number(new URL(t.url.replace(/^iscsi:/, "http:")).port), iqn, lun: 1, pid: t.pid!, scavenges: () => 0,
+    name: "tgt", port: Number(new URL(t.url.replace(/^iscsi:/, "http:")).port), iqn, lun: 1, pid: t.pid!, scavenges: () => 0, allocated: () => 0,
     async stop() {
       await t.stop();
       rmSync(file, { force: true });
@@ -89,17 +99,19 @@ async function startTgtTarget(): Promise<Target> {
 async function measure(t: Target, label: string, ops: number, fn: () => Promise<void>): Promise<void> {
   const c0 = cpu(t.pid);
   const g0 = t.scavenges();
+  const a0 = t.allocated();
   const w0 = performance.now();
   await fn();
   const secs = (performance.now() - w0) / 1000;
   const c1 = cpu(t.pid);
   const g1 = t.scavenges();
+  const a1 = t.allocated();
   const us = (x: number) => ((x * 1e6) / ops).toFixed(1);
   const user = c1.user - c0.user;
   const sys = c1.sys - c0.sys;
   console.log(
     `${t.name.padEnd(6)} ${label.padEnd(22)} ${String(ops).padStart(7)} ops  cpu ${us(user + sys).padStart(6)} µs/op (user ${us(user)}, sys ${us(sys)})` +
-      `  ${t.name === "engine" ? `scavenges ${g1 - g0} (${((g1 - g0) * 1000 / ops).toFixed(2)}/1000 ops)  ` : ""}wall ${(ops / secs).toFixed(0)} ops/s`,
+      `  ${t.name === "engine" ? `heap ${((a1 - a0) / ops).toFixed(0)} B/op, scavenges ${g1 - g0}  ` : ""}wall ${(ops / secs).toFixed(0)} ops/s`,
   );
 }
 

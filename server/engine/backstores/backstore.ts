@@ -32,6 +32,14 @@ export interface Backstore {
   read(offset: number, length: number): Promise<Buffer>;
   /** Writes `data` at `offset`. With `fua`, the data is on stable storage when the promise resolves. */
   write(offset: number, data: Buffer, fua: boolean): Promise<void>;
+  /**
+   * read() for a backstore whose data is in memory (ramdisk): done before returning, so the
+   * SCSI layer answers in the same turn with no promise. Same contract as read(); undefined
+   * when it cannot (the caller then uses read()). Optional.
+   */
+  readSync?(offset: number, length: number): Buffer | undefined;
+  /** write() done before returning (ramdisk), with write()'s guarantees (`fua`: stable on return); false when it cannot (use write()). Optional. */
+  writeSync?(offset: number, data: Buffer, fua: boolean): boolean;
   /** SYNCHRONIZE CACHE: everything written so far reaches stable storage. */
   flush(): Promise<void>;
   /** Deallocates a range (UNMAP / WRITE SAME with UNMAP); reads of it return zeros afterwards. Optional. */

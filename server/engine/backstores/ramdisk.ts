@@ -21,12 +21,33 @@ export class RamdiskBackstore implements Backstore {
     readonly pageSize = RAMDISK_PAGE_SIZE,
   ) {}
 
+  /**
+   * Memory is the medium, so reads and writes complete before returning: the SCSI layer calls
+   * readSync/writeSync first and answers in the same turn (Backstore.readSync). When read() or
+   * write() has been replaced (a subclass or a test's spy or fault injector), they decline, so
+   * the replacement still sees every IO.
+   */
+  readSync(offset: number, length: number): Buffer | undefined {
+    if (this.read !== RamdiskBackstore.prototype.read) return undefined;
+    return this.readPages(offset, length);
+  }
+
+  writeSync(offset: number, data: Buffer, _fua: boolean): boolean {
+    if (this.write !== RamdiskBackstore.prototype.write) return false;
+    this.writePages(offset, data);
+    return true;
+  }
+
   /** Bytes of memory currently allocated (for tests and statistics). */
   get allocatedBytes(): number {
     return this.pages.size * this.pageSize;
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
+    return this.readPages(offset, length);
+  }
+
+  private readPages(offset: number, length: number): Buffer {
     this.check();
     const ps = this.pageSize;
     const first = Math.floor(offset / ps);
@@ -51,6 +72,11 @@ export class RamdiskBackstore implements Backstore {
   }
 
   async write(offset: number, data: Buffer, _fua: boolean): Promise<void> {
+    this.writePages(offset, data);
+  }
+
+  /** Write-through by nature: the data is in the pages (the medium) on return, FUA or not. */
+  private writePages(offset: number, data: Buffer): void {
     this.check();
     const ps = this.pageSize;
     let done = 0;

@@ -17,7 +17,7 @@ import type { ConnectionCounters, IoHandle, IoStats, LunCounters } from "../core
 import { LoginMachine, LoginStatus, type LoginFailure, type LoginEnv } from "./login";
 import type { SessionParams } from "./negotiation";
 import {
-  HeaderSlab, RESERVED_TAG, Reject, RejectReason,
+  RESERVED_TAG, Reject, RejectReason,
   encodePdu, type DataInHeader, type LoginRequestHeader, type Pdu, type PduCodec,
 } from "./pdu";
 import type { Session, Task } from "./session";
@@ -46,7 +46,8 @@ export interface ConnectionHost {
   /** A reason to refuse this connection's login before evaluating it (the address is throttled). */
   loginRefusal?(conn: Connection): LoginFailure | undefined;
   connectionClosed(conn: Connection): void;
-  dispatch(task: Task, view: ScsiNexusView): Promise<ScsiResult>;
+  /** A result rather than a promise when the command completed without waiting (memory-backed IO): answered in the same turn. */
+  dispatch(task: Task, view: ScsiNexusView): Promise<ScsiResult> | ScsiResult;
   /** Every live session (LUN and target resets reach beyond this nexus). */
   allSessions(): Iterable<Session>;
   closeSession(session: Session): Promise<void>;
@@ -86,7 +87,6 @@ export class Connection {
   private readonly handles = new Map<number, IoHandle>();
   private handlesGeneration = -1;
   private resolveClosed!: () => void;
-  private readonly slab = new HeaderSlab();
   private corked = false;
   private loginTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
@@ -126,7 +126,7 @@ export class Connection {
       (err) => this.guard(() => this.onFrameError(err)),
     );
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => this.guard(() => this.stream.push(chunk)));
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
     // A PDU cut short by EOF can never complete: the connection is over (RFC 7143 §7.1 at ERL 0).
     socket.on("end", () => this.destroy("peer closed"));
     socket.on("error", (err) => this.destroy(`socket error: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
@@ -196,13 +196,18 @@ export class Connection {
 
   // ---- sending -------------------------------------------------------------------------------
 
-  /** Queues a PDU; all PDUs of one tick leave in one writev (cork now, uncork next tick). */
+  /**
+   * Queues a PDU. Inside onData the socket is already corked and the PDU leaves with the
+   * chunk's other answers; otherwise (a completion that waited) all PDUs of this tick leave in
+   * one writev (cork now, uncork next tick).
+   */
   send<H>(codec: PduCodec<H>, header: H, data?: Buffer): void {
     if (this.state === "closed" || this.socket.destroyed) return;
     const parts = encodePdu(codec, header, data, {
       headerDigest: this.params.headerDigest,
       dataDigest: this.params.dataDigest,
-      slab: this.slab,
+      // Headers come from the module's shared slab (pdu.ts): a slab is never rewritten, only
+      // replaced when full, so sharing it is safe and a connection costs no 64 KiB of its own.
     });
     if (!this.corked) {
       this.corked = true;
@@ -240,6 +245,24 @@ export class Connection {
   }
 
   // ---- receiving -----------------------------------------------------------------------------
+
+  /**
+   * One socket chunk: every PDU in it is handled, and what they answer at once (memory-backed
+   * commands complete synchronously) leaves in one writev when the chunk is done: no next-tick
+   * wait, no timer. Answers that come later (disk IO) use send()'s cork-until-next-tick.
+   */
+  private onData(chunk: Buffer): void {
+    if (this.state === "closed") return;
+    if (this.corked) return this.guard(() => this.stream.push(chunk));
+    this.corked = true;
+    this.socket.cork();
+    try {
+      this.guard(() => this.stream.push(chunk));
+    } finally {
+      this.corked = false;
+      if (!this.socket.destroyed) this.socket.uncork();
+    }
+  }
 
   private onFrameError(err: FrameError): void {
     if (err.kind === "oversize") {

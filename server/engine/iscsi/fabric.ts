@@ -10,7 +10,7 @@ import type { Engine, FabricDriver, SessionInfo } from "../core/engine";
 import { EngineError } from "../core/errors";
 import { listenAddress, portalKey } from "../core/names";
 import { IoStats, loginFailureReason, type LoginFailureReason as StatsLoginFailureReason } from "../core/stats";
-import { dispatchScsi } from "../scsi/dispatch";
+import { dispatchScsiNow } from "../scsi/dispatch";
 import type { NexusIdentity, ScsiNexusView, ScsiResult, ScsiTask } from "../scsi/types";
 import { startChap } from "./chap";
 import { Connection, type ConnectionHost, type LogFn } from "./connection";
@@ -35,8 +35,8 @@ export interface IscsiFabricOptions {
   /** Time a login may take (default: TPG login_timeout, 15 s). */
   loginTimeoutMs?: number;
   log?: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
-  /** SCSI dispatch (default scsi/dispatch.ts dispatchScsi); tests may substitute a stub. */
-  dispatch?: (task: ScsiTask, view: ScsiNexusView) => Promise<ScsiResult>;
+  /** SCSI dispatch (default scsi/dispatch.ts dispatchScsiNow); tests may substitute a stub. */
+  dispatch?: (task: ScsiTask, view: ScsiNexusView) => Promise<ScsiResult> | ScsiResult;
   /** IO statistics (default: a new IoStats, counting on). */
   stats?: IoStats;
   /**
@@ -108,7 +108,7 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
   private shuttingDown = false;
   private successes = 0;
   private readonly failures: LoginFailureRecord[] = [];
-  private readonly dispatchFn: (task: ScsiTask, view: ScsiNexusView) => Promise<ScsiResult>;
+  private readonly dispatchFn: (task: ScsiTask, view: ScsiNexusView) => Promise<ScsiResult> | ScsiResult;
   /** IO statistics: counters per LUN, session and connection (core/stats.ts). */
   readonly stats: IoStats;
   /** 'event' (FabricEvent): a bounded stream for the event log; listeners must not throw. */
@@ -125,7 +125,7 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     this.nopInTimeoutMs = options.nopInTimeoutMs;
     this.loginTimeoutMs = options.loginTimeoutMs;
     this.attributeSecondMs = options.attributeSecondMs ?? 1000;
-    this.dispatchFn = options.dispatch ?? dispatchScsi;
+    this.dispatchFn = options.dispatch ?? dispatchScsiNow;
     this.stats = options.stats ?? new IoStats();
     this.loginThrottle = options.loginThrottle === false ? undefined : new LoginThrottle(options.loginThrottle ?? {});
   }
@@ -190,7 +190,7 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
 
   // ---- ConnectionHost ------------------------------------------------------------------------------
 
-  dispatch(task: Task, view: ScsiNexusView): Promise<ScsiResult> {
+  dispatch(task: Task, view: ScsiNexusView): Promise<ScsiResult> | ScsiResult {
     return this.dispatchFn(task, view);
   }
 

@@ -117,28 +117,26 @@ export function parseLbaCdb(cdb: Buffer): LbaCdb {
   const opcode = cdb[0];
   const len = cdbLength(opcode);
   const b1 = cdb[1] ?? 0;
-  const base = {
-    opcode,
-    protect: len === 6 ? 0 : b1 >> 5,
-    dpo: len !== 6 && (b1 & 0x10) !== 0,
-    fua: len !== 6 && (b1 & 0x08) !== 0,
-    bytchk: len === 6 ? 0 : (b1 >> 1) & 0x03,
-    immed: (b1 & 0x02) !== 0,
-  };
+  // One object literal per layout (no spread): this runs for every READ and WRITE.
+  const protect = len === 6 ? 0 : b1 >> 5;
+  const dpo = len !== 6 && (b1 & 0x10) !== 0;
+  const fua = len !== 6 && (b1 & 0x08) !== 0;
+  const bytchk = len === 6 ? 0 : (b1 >> 1) & 0x03;
+  const immed = (b1 & 0x02) !== 0;
   switch (len) {
     case 6: {
       const lba = ((b1 & 0x1f) << 16) | (cdb[2] << 8) | cdb[3];
       const t = cdb[4];
       // Only READ(6)/WRITE(6) give 0 the meaning 256.
       const blocks = t === 0 && (opcode === 0x08 || opcode === 0x0a) ? 256 : t;
-      return { ...base, lba, blocks, groupNumber: 0, immed: false };
+      return { opcode, protect, dpo, fua, bytchk, immed: false, lba, blocks, groupNumber: 0 };
     }
     case 10:
-      return { ...base, lba: cdb.readUInt32BE(2), blocks: cdb.readUInt16BE(7), groupNumber: cdb[6] & 0x3f };
+      return { opcode, protect, dpo, fua, bytchk, immed, lba: cdb.readUInt32BE(2), blocks: cdb.readUInt16BE(7), groupNumber: cdb[6] & 0x3f };
     case 12:
-      return { ...base, lba: cdb.readUInt32BE(2), blocks: cdb.readUInt32BE(6), groupNumber: cdb[10] & 0x3f };
+      return { opcode, protect, dpo, fua, bytchk, immed, lba: cdb.readUInt32BE(2), blocks: cdb.readUInt32BE(6), groupNumber: cdb[10] & 0x3f };
     case 16:
-      return { ...base, lba: u64(cdb, 2), blocks: cdb.readUInt32BE(10), groupNumber: cdb[14] & 0x3f };
+      return { opcode, protect, dpo, fua, bytchk, immed, lba: u64(cdb, 2), blocks: cdb.readUInt32BE(10), groupNumber: cdb[14] & 0x3f };
     default:
       throw new Error(`opcode ${opcode.toString(16)} is not a block command`);
   }

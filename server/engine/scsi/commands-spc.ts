@@ -204,7 +204,8 @@ function transferLengthByte(cdb: Buffer): number {
   return len === 16 ? 10 : len === 12 ? 6 : len === 6 ? 4 : 7;
 }
 
-async function read(c: CommandContext): Promise<ScsiResult> {
+/** READ(6/10/12/16). Synchronous when the backstore can read without waiting (ramdisk: readSync). */
+function read(c: CommandContext): ScsiResult | Promise<ScsiResult> {
   const d = c.disk;
   const p = parseLbaCdb(c.cdb);
   d.checkProtect(p);
@@ -214,28 +215,40 @@ async function read(c: CommandContext): Promise<ScsiResult> {
   const cdbBytes = p.blocks * bs;
   // Read only what the initiator will take (the transport truncates to EDTL anyway).
   const want = Math.min(cdbBytes, Math.ceil(c.task.expectedDataTransferLength / bs) * bs);
-  const data = want > 0 ? await d.info.backstore.read(p.lba * bs, want) : Buffer.alloc(0);
-  const r: ScsiResult = { status: ScsiStatus.GOOD, dataIn: data };
-  if (want !== cdbBytes) r.cdbTransferLength = cdbBytes;
-  return r;
+  const b = d.info.backstore;
+  const done = (data: Buffer): ScsiResult => {
+    const r: ScsiResult = { status: ScsiStatus.GOOD, dataIn: data };
+    if (want !== cdbBytes) r.cdbTransferLength = cdbBytes;
+    return r;
+  };
+  if (want <= 0) return done(Buffer.alloc(0));
+  const now = b.readSync?.(p.lba * bs, want);
+  if (now) return done(now);
+  return b.read(p.lba * bs, want).then(done);
 }
 
-async function write(c: CommandContext): Promise<ScsiResult> {
+/**
+ * WRITE(6/10/12/16). Synchronous when the backstore can write without waiting (ramdisk:
+ * writeSync) and no other write holds an overlapping range: nothing can run in between, so
+ * COMPARE AND WRITE's atomicity (withRange) holds without registering the range.
+ */
+function write(c: CommandContext): ScsiResult | Promise<ScsiResult> {
   const d = c.disk;
   const p = parseLbaCdb(c.cdb);
   d.checkProtect(p);
   d.checkRange(p.lba, p.blocks);
   if (p.blocks > d.maxTransferBlocks) throw invalidFieldInCdb(transferLengthByte(c.cdb));
   const w = d.writeData(c, p.blocks);
-  if (w.blocks > 0) {
-    // emulate_fua_write only decides whether MODE SENSE advertises DPOFUA; a FUA write that
-    // arrives anyway must still be stable before GOOD (SBC-3 §5.37), never silently cached.
-    const fua = p.fua;
-    await d.withRange(p.lba, w.blocks, () => d.info.backstore.write(p.lba * d.blockSize, w.data, fua));
-  }
   const r: ScsiResult = { status: ScsiStatus.GOOD };
   if (w.cdbTransferLength !== undefined) r.cdbTransferLength = w.cdbTransferLength;
-  return r;
+  if (w.blocks === 0) return r;
+  // emulate_fua_write only decides whether MODE SENSE advertises DPOFUA; a FUA write that
+  // arrives anyway must still be stable before GOOD (SBC-3 §5.37), never silently cached.
+  const fua = p.fua;
+  const b = d.info.backstore;
+  const offset = p.lba * d.blockSize;
+  if (b.writeSync && d.rangeIsFree(p.lba, w.blocks) && b.writeSync(offset, w.data, fua)) return r;
+  return d.withRange(p.lba, w.blocks, () => b.write(offset, w.data, fua)).then(() => r);
 }
 
 /** VERIFY(10/12/16) (SBC-3 §5.29): BYTCHK 0 checks the range; 1 compares; 3 compares one block against each. */

@@ -6,7 +6,7 @@
  * the LU; per-nexus state (unit attentions) is keyed by NexusIdentity.key.
  */
 import type { LbaCdb } from "./cdb";
-import type { CommandContext } from "./command";
+import type { CommandContext, CommandDef } from "./command";
 import { commandTable } from "./commands";
 import type { ModeContext, ModeState } from "./mode";
 import { PersistentReservations, type PrNexus, type PrSavedState, type PrUnitAttention } from "./pr";
@@ -186,7 +186,17 @@ export class ScsiDisk implements ScsiDevice {
     return buildSense({ key, asc: code[0], ascq: code[1], information: extra.information, fieldPointer: extra.fieldPointer }, this.modeState.dSense);
   }
 
-  async execute(task: ScsiTask, nexus: ScsiNexusView, lun: ResolvedLun): Promise<ScsiResult> {
+  execute(task: ScsiTask, nexus: ScsiNexusView, lun: ResolvedLun): Promise<ScsiResult> {
+    const r = this.executeNow(task, nexus, lun);
+    return r instanceof Promise ? r : Promise.resolve(r);
+  }
+
+  /**
+   * execute(), but a command that completes without waiting (memory-backed IO, most non-IO
+   * commands) returns its result directly rather than a promise: the transport can answer
+   * in the same turn, with no promise chain per command. Never throws, never rejects.
+   */
+  executeNow(task: ScsiTask, nexus: ScsiNexusView, lun: ResolvedLun): ScsiResult | Promise<ScsiResult> {
     const key = nexus.identity.key;
     try {
       this.nexuses.add(key);
@@ -205,8 +215,19 @@ export class ScsiDisk implements ScsiDevice {
         if (refusal) return { status: ScsiStatus.CHECK_CONDITION, sense: this.sense(SenseKey.NOT_READY, refusal) };
         // Active/Non-optimized: LIO delays each command by nonop_delay_msecs (core_alua_check_nonop_delay).
         const delay = state === AluaState.ACTIVE_NON_OPTIMIZED ? alua.aluaGroup.attributes.nonop_delay_msecs : 0;
-        if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+        if (delay > 0) {
+          return new Promise((resolve) => setTimeout(resolve, delay)).then(() => this.runCommand(def, task, nexus, lun));
+        }
       }
+      return this.runCommand(def, task, nexus, lun);
+    } catch (err) {
+      return this.errorResult(err, task);
+    }
+  }
+
+  /** The rest of execute() after unit attentions and ALUA: reservations, write protect, queue_depth, the handler. */
+  private runCommand(def: CommandDef | undefined, task: ScsiTask, nexus: ScsiNexusView, lun: ResolvedLun): ScsiResult | Promise<ScsiResult> {
+    try {
       if (!def) throw invalidOpcode();
       const c: CommandContext = { disk: this, task, cdb: task.cdb, nexus, lun, commands: commandTable };
       if (this.attr("emulate_pr") === 1 || this.pr.spc2Holder !== undefined) {
@@ -216,32 +237,65 @@ export class ScsiDisk implements ScsiDevice {
       if (def.writes && this.isWriteProtected(lun)) {
         throw this.modeState.swp && !lun.binding.writeProtect ? new SenseError(SenseKey.DATA_PROTECT, Asc.SOFTWARE_WRITE_PROTECTED) : writeProtected();
       }
-      if (!def.writes && !def.io) return await def.handler(c);
+      if (!def.writes && !def.io) return this.settle(def.handler(c), task);
       // queue_depth (read live): at most that many commands of this LU in flight to the backstore;
       // the rest wait their turn in arrival order. Under the limit this is one comparison and a counter.
-      if (this.inflight < this.attr("queue_depth") && this.ioWaiters.length === 0) this.inflight++;
-      else {
-        await new Promise<void>((resolve) => this.ioWaiters.push(resolve));
+      if (this.inflight < this.attr("queue_depth") && this.ioWaiters.length === 0) {
+        this.inflight++;
+        return this.runHoldingSlot(def, c);
+      }
+      return new Promise<void>((resolve) => this.ioWaiters.push(resolve)).then(() => {
         // The slot was counted for us by release(). Aborted while waiting: give it back, do nothing.
         if (task.signal?.aborted) {
           this.releaseIo();
           return { status: ScsiStatus.TASK_ABORTED };
         }
-      }
-      try {
-        return await def.handler(c);
-      } finally {
-        this.releaseIo();
-      }
+        return this.runHoldingSlot(def, c);
+      });
     } catch (err) {
-      if (err instanceof SenseError) {
-        const r: ScsiResult = { status: ScsiStatus.CHECK_CONDITION, sense: this.sense(err.key, err.code, err.extra) };
-        if (err.extra.cdbTransferLength !== undefined) r.cdbTransferLength = err.extra.cdbTransferLength;
-        return r;
-      }
-      console.error(`[scsi] ${this.info.name}: opcode 0x${task.cdb[0]?.toString(16)} failed:`, err);
-      return { status: ScsiStatus.CHECK_CONDITION, sense: this.sense(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE) };
+      return this.errorResult(err, task);
     }
+  }
+
+  /** Runs a handler that holds a queue_depth slot, and gives the slot back when it is done (at once when it completed synchronously). */
+  private runHoldingSlot(def: CommandDef, c: CommandContext): ScsiResult | Promise<ScsiResult> {
+    let r: Promise<ScsiResult> | ScsiResult;
+    try {
+      r = def.handler(c);
+    } catch (err) {
+      this.releaseIo();
+      return this.errorResult(err, c.task);
+    }
+    if (!(r instanceof Promise)) {
+      this.releaseIo();
+      return r;
+    }
+    return r.then(
+      (result) => {
+        this.releaseIo();
+        return result;
+      },
+      (err) => {
+        this.releaseIo();
+        return this.errorResult(err, c.task);
+      },
+    );
+  }
+
+  /** A handler's result as is, or its promise with a rejection turned into CHECK CONDITION. */
+  private settle(r: Promise<ScsiResult> | ScsiResult, task: ScsiTask): ScsiResult | Promise<ScsiResult> {
+    return r instanceof Promise ? r.catch((err) => this.errorResult(err, task)) : r;
+  }
+
+  /** A thrown SenseError becomes CHECK CONDITION with its sense; anything else HARDWARE ERROR / INTERNAL TARGET FAILURE. */
+  private errorResult(err: unknown, task: ScsiTask): ScsiResult {
+    if (err instanceof SenseError) {
+      const r: ScsiResult = { status: ScsiStatus.CHECK_CONDITION, sense: this.sense(err.key, err.code, err.extra) };
+      if (err.extra.cdbTransferLength !== undefined) r.cdbTransferLength = err.extra.cdbTransferLength;
+      return r;
+    }
+    console.error(`[scsi] ${this.info.name}: opcode 0x${task.cdb[0]?.toString(16)} failed:`, err);
+    return { status: ScsiStatus.CHECK_CONDITION, sense: this.sense(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE) };
   }
 
   /** Commands holding a queue_depth slot, and those waiting for one (FIFO). */
@@ -304,6 +358,14 @@ export class ScsiDisk implements ScsiDevice {
 
   /** Writes in progress, by LBA range (COMPARE AND WRITE atomicity, SBC-3 §5.2). */
   private readonly busyRanges = new Set<{ lba: number; end: number; done: Promise<void> }>();
+
+  /** Does no write-type command hold an LBA range overlapping this one (withRange)? */
+  rangeIsFree(lba: number, blocks: number): boolean {
+    if (this.busyRanges.size === 0) return true;
+    const end = lba + blocks;
+    for (const r of this.busyRanges) if (r.lba < end && lba < r.end) return false;
+    return true;
+  }
 
   /**
    * Runs `fn` once no other write-type command holds an overlapping LBA range, holding

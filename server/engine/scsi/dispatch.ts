@@ -16,9 +16,25 @@ function checkCondition(key: number, code: readonly [number, number]): ScsiResul
 
 export async function dispatchScsi(task: ScsiTask, view: ScsiNexusView): Promise<ScsiResult> {
   try {
+    return await dispatchScsiNow(task, view);
+  } catch (err) {
+    return failure(task, err);
+  }
+}
+
+/**
+ * dispatchScsi() for the transport: a command that completed without waiting (ScsiDevice.executeNow,
+ * memory-backed IO) comes back as the result itself rather than a promise. Never throws or rejects.
+ */
+export function dispatchScsiNow(task: ScsiTask, view: ScsiNexusView): ScsiResult | Promise<ScsiResult> {
+  try {
     const op = task.cdb[0];
     const resolved = view.resolve(task.lun);
-    if (resolved) return await resolved.device.execute(task, view, resolved);
+    if (resolved) {
+      const d = resolved.device;
+      if (d.executeNow) return d.executeNow(task, view, resolved);
+      return d.execute(task, view, resolved).catch((err: unknown) => failure(task, err));
+    }
     if (op === Opcode.REPORT_LUNS) return { status: ScsiStatus.GOOD, dataIn: reportLunsData(task.cdb, view) };
     if (op === Opcode.INQUIRY) {
       const p = parseInquiry(task.cdb);
@@ -34,11 +50,12 @@ export async function dispatchScsi(task: ScsiTask, view: ScsiNexusView): Promise
     }
     return checkCondition(SenseKey.ILLEGAL_REQUEST, Asc.LOGICAL_UNIT_NOT_SUPPORTED);
   } catch (err) {
-    if (err instanceof SenseError) {
-      const r: ScsiResult = { status: ScsiStatus.CHECK_CONDITION, sense: buildSense(err.info) };
-      return r;
-    }
-    console.error(`[scsi] LUN ${task.lun} opcode 0x${task.cdb[0]?.toString(16)}: unexpected error`, err);
-    return checkCondition(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE);
+    return failure(task, err);
   }
+}
+
+function failure(task: ScsiTask, err: unknown): ScsiResult {
+  if (err instanceof SenseError) return { status: ScsiStatus.CHECK_CONDITION, sense: buildSense(err.info) };
+  console.error(`[scsi] LUN ${task.lun} opcode 0x${task.cdb[0]?.toString(16)}: unexpected error`, err);
+  return checkCondition(SenseKey.HARDWARE_ERROR, Asc.INTERNAL_TARGET_FAILURE);
 }

@@ -134,6 +134,11 @@ export interface ResolvedLun {
 export interface ScsiDevice {
   execute(task: ScsiTask, nexus: ScsiNexusView, lun: ResolvedLun): Promise<ScsiResult>;
   /**
+   * execute() that returns the result itself when the command completed without waiting
+   * (memory-backed IO): the transport answers in the same turn. Optional; never throws or rejects.
+   */
+  executeNow?(task: ScsiTask, nexus: ScsiNexusView, lun: ResolvedLun): ScsiResult | Promise<ScsiResult>;
+  /**
    * Task management that changes device state (SAM-5 §7): LUN RESET, TARGET WARM/COLD
    * RESET, CLEAR TASK SET. The transport aborts its own in-flight tasks; the device clears
    * reservations as the function requires and queues the unit attentions for the other nexuses

@@ -9,7 +9,7 @@
 import type { Connection } from "../connection";
 import { AhsType, DataOut, R2T, RESERVED_TAG, RejectReason, ScsiCommand, parseAhs, type Pdu } from "../pdu";
 import { Task } from "../session";
-import { ScsiStatus } from "../../scsi/types";
+import { ScsiStatus, type ScsiResult } from "../../scsi/types";
 import { abandon, fixedSense, respond } from "./scsi-response";
 
 /** Largest write we buffer for one command (a bigger EDTL is refused with CHECK CONDITION). */
@@ -157,8 +157,16 @@ function maybeExecute(c: Connection, task: Task): void {
   const io = c.handleFor(task.lun);
   task.io = io;
   task.t0 = io.start();
-  c.host.dispatch(task, view).then(
-    (result) => (c.state === "closed" ? abandon(c, task) : c.guard(() => respond(c, task, result))),
+  let result: Promise<ScsiResult> | ScsiResult;
+  try {
+    result = c.host.dispatch(task, view);
+  } catch (err) {
+    result = Promise.reject(err);
+  }
+  // Completed without waiting (ramdisk, most non-IO commands): answer now, in this turn.
+  if (!(result instanceof Promise)) return c.state === "closed" ? abandon(c, task) : respond(c, task, result);
+  result.then(
+    (r) => (c.state === "closed" ? abandon(c, task) : c.guard(() => respond(c, task, r))),
     (err) => (c.state === "closed" ? abandon(c, task) : c.guard(() => {
       c.host.log("error", "SCSI dispatch failed", { remote: c.describe, error: String(err) });
       respond(c, task, { status: ScsiStatus.CHECK_CONDITION, sense: fixedSense(0x04, 0x44, 0x00) });
