@@ -3,9 +3,14 @@ import { MutationCache, QueryCache, QueryClient, QueryClientProvider, useQueryCl
 import { createTRPCClient, httpBatchLink, httpLink, splitLink } from "@trpc/client";
 import { useEffect, useState, type ReactNode } from "react";
 import superjson from "superjson";
+import { z } from "zod";
 import type { AppRouter } from "@/server/api/root";
 import { setupCodeHeaders } from "./setup-code";
 import { TRPCProvider } from "./trpc";
+
+// The console's Content-Security-Policy has no 'unsafe-eval' (server/http/policy.ts): zod must not
+// try to compile its parsers with new Function (the probe alone is reported as a CSP violation).
+z.config({ jitless: true });
 
 /** A session that ended (expired, logged out elsewhere, password changed) sends the browser to the login page. */
 function onAuthError(err: unknown) {

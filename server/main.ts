@@ -13,7 +13,7 @@
  * and the onboarding status. The CLI authenticates with the runtime-file token.
  * `--dev` runs the console with `next dev`.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
@@ -40,7 +40,7 @@ import { setCluster } from "./cluster";
 import { readClusterSettings, type ClusterSettings } from "./cluster/settings";
 import { logFabricFailure, noteFabricFailure, noteUncaught } from "./health";
 import type { FileioPolicyOptions } from "./engine/backstores/path-policy";
-import { fileioPolicy, packageRoot, readRuntime, readSettings, removeRuntime, version, writeRuntime } from "./runtime";
+import { fileioPolicy, packageRoot, readRuntime, readSettings, removeRuntime, TOKEN_HEADER, version, writeRuntime } from "./runtime";
 
 const SHUTDOWN_TIMEOUT_MS = 9_000;
 /** tRPC calls in one batched request (the console sends at most 16: components/providers.tsx). */
@@ -201,6 +201,10 @@ async function main(): Promise<void> {
       handler: handle,
       upgrade: typeof consoleHandler.upgrade === "function" ? (consoleHandler.upgrade as UpgradeHandler) : undefined,
       warn: (m) => process.stderr.write(`portico: WARNING: ${m}\n`),
+      isCli: (headers) => {
+        const given = headers[TOKEN_HEADER];
+        return typeof given === "string" && given.length === token.length && timingSafeEqual(Buffer.from(given), Buffer.from(token));
+      },
     });
   } catch (err) {
     await engine.shutdown().catch(() => undefined);

@@ -3,7 +3,7 @@
  * Settings: the appliance's name and IQN prefix, the admin password, the administrators, discovery
  * authentication, targetcli's preferences (auto_add_mapped_luns, max_backup_files),
  * saveconfig.json import (with a preview of what changes) and export, configuration
- * backups, and the way to the metrics token page.
+ * backups, HTTPS and console access (components/pages/https-settings.tsx), and the way to the metrics token page.
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
@@ -13,6 +13,7 @@ import { changePasswordSchema } from "@/server/auth/schemas";
 import { applianceSchema } from "@/server/console/schemas";
 import { errorMessage, formatBytes, serverErrors, useForm, zodErrors, type Errors } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
+import { HttpsSettingsCard } from "./https-settings";
 import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, ErrorState, Field, LoadingState, PageHeader, TextInput, td, th } from "../ui";
 
 function download(name: string, text: string) {
@@ -488,6 +489,9 @@ export function Settings() {
         <TargetcliSettingsCard />
         <BackupsCard />
         <MetricsLinkCard />
+        <div className="lg:col-span-2">
+          <HttpsSettingsCard />
+        </div>
         <div className="lg:col-span-2">
           <ImportExportCard />
         </div>

@@ -8,6 +8,7 @@
  * PORTICO_HTTP_ALLOWED_HOSTS and PORTICO_HTTP_TRUSTED_PROXIES (comma-separated) add to
  * what Settings stores, so an admin locked out by a name can get back in from the shell.
  */
+import type { IncomingHttpHeaders } from "node:http";
 import os from "node:os";
 import { CertificateStore, machineNames, type CertificateInfo } from "./certificate";
 import { rememberClient } from "./client";
@@ -84,6 +85,8 @@ export function createFrontDoor(opts: {
   upgrade?: UpgradeHandler;
   env?: NodeJS.ProcessEnv;
   warn?: (message: string) => void;
+  /** The request bears the CLI's token (policy.ts: not redirected to HTTPS). */
+  isCli?: (headers: IncomingHttpHeaders) => boolean;
 }): FrontDoor {
   const env = opts.env ?? process.env;
   const warn = opts.warn ?? (() => {});
@@ -111,7 +114,7 @@ export function createFrontDoor(opts: {
     }
     const verdict = decide(
       { method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers, remoteAddress: req.socket.remoteAddress, encrypted: Boolean((req.socket as { encrypted?: boolean }).encrypted) },
-      { access, hostNames, httpsEnabled: enabled, hsts: active?.info.kind === "uploaded", dev: opts.dev },
+      { access, hostNames, httpsEnabled: enabled, hsts: active?.info.kind === "uploaded", dev: opts.dev, isCli: opts.isCli },
     );
     rememberClient(req, verdict.client);
     for (const [k, v] of Object.entries(verdict.headers)) res.setHeader(k, v);

@@ -8,6 +8,9 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { BlockList, isIP } from "node:net";
+import { proxyEntryProblem } from "./entries";
+
+export { allowedHostProblem, proxyEntryProblem } from "./entries";
 
 /** Settings an admin can change (Settings › Console access, or the environment). */
 export interface AccessConfig {
@@ -61,6 +64,12 @@ export interface PolicyOptions {
   hsts: boolean;
   /** `next dev`: its hot reload needs eval and websockets. */
   dev?: boolean;
+  /**
+   * The request bears the CLI's runtime-file token: the `portico` CLI on this machine, which
+   * reaches the appliance at its bind address (a LAN address when PORTICO_HTTP_HOST is one)
+   * over plain HTTP: not redirected.
+   */
+  isCli?: (headers: IncomingHttpHeaders) => boolean;
 }
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
@@ -78,18 +87,6 @@ export function isLoopbackIp(ip: string | undefined): boolean {
   if (!ip) return false;
   const v = normalizeIp(ip);
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v) || v === "::1";
-}
-
-/** Checks a trusted-proxy entry (`10.0.0.1`, `10.0.0.0/8`, `fd00::/8`): an error message, or undefined when valid. */
-export function proxyEntryProblem(entry: string): string | undefined {
-  const [addr, bits, extra] = entry.trim().split("/");
-  if (extra !== undefined || !addr) return `"${entry}" is not an address or a CIDR range`;
-  const family = isIP(addr);
-  if (!family) return `"${addr}" is not an IP address`;
-  if (bits === undefined) return undefined;
-  const n = Number(bits);
-  if (!/^\d{1,3}$/.test(bits) || n > (family === 4 ? 32 : 128)) return `"/${bits}" is not a prefix length for ${family === 4 ? "IPv4" : "IPv6"}`;
-  return undefined;
 }
 
 /** A matcher for the trusted proxies (invalid entries are ignored: the settings schema refuses them). */
@@ -186,16 +183,6 @@ export function hostAllowed(host: string, hostNames: HostNames, allowedHosts: re
     if (entry.startsWith("*.") && name.endsWith(entry.slice(1)) && name.length > entry.length - 1) return true;
   }
   return false;
-}
-
-/** Checks an allowed-host entry: an error message, or undefined when valid. */
-export function allowedHostProblem(entry: string): string | undefined {
-  const e = entry.trim();
-  if (e === "*") return undefined;
-  const name = e.startsWith("*.") ? e.slice(2) : e;
-  if (isIP(name.replace(/^\[(.*)\]$/, "$1"))) return undefined;
-  if (!/^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i.test(name)) return `"${entry}" is not a host name, an address, *.domain or *`;
-  return undefined;
 }
 
 /** The Content-Security-Policy of every console response. */
@@ -302,7 +289,7 @@ export function decide(facts: RequestFacts, opts: PolicyOptions): Verdict {
   }
   // A trusted proxy that says nothing about the scheme is left alone: redirecting it could loop.
   const proxyWithoutProto = client.proxied && headerList(facts.headers, "x-forwarded-proto").length === 0;
-  if (opts.httpsEnabled && !client.secure && !client.local && !proxyWithoutProto) {
+  if (opts.httpsEnabled && !client.secure && !client.local && !proxyWithoutProto && !opts.isCli?.(facts.headers)) {
     return { action: "redirect", client, status: 308, location: `https://${client.host}${facts.url.startsWith("/") ? facts.url : "/"}`, headers };
   }
   const refusal = mutationRefusal(facts, client);

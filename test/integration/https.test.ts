@@ -6,12 +6,14 @@
  * (CLI, /metrics), security headers, the 415/403/421 refusals, the __Host- session cookie,
  * certificate upload (HSTS on) and back, allowed host names and a trusted proxy.
  */
+import { spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSelfSigned } from "../../server/http/certificate";
+import { freePort, waitForPort } from "../support/ports";
 import { makeDataDir, portico, removeDir, root, sh, startPortico, type PorticoProcess } from "../support/portico";
 
 const lan = Object.values(os.networkInterfaces())
@@ -229,5 +231,31 @@ describe("request checks", () => {
     server = await startPortico({ dataDir, httpPort: port, env: { PORTICO_HTTP_HOST: "0.0.0.0" } });
     expect(served()).toBe(before);
     expect(server.output()).toContain(before);
+  });
+});
+
+describe("bound to the LAN address only", () => {
+  it("the CLI still reaches it in plain HTTP (its token is not redirected); a browser there is redirected", async () => {
+    if (!lan) return void console.warn("no LAN address: skipped");
+    const dir = makeDataDir("portico-it-https-lan-");
+    const port2 = await freePort();
+    // startPortico waits on 127.0.0.1: this one listens on the LAN address only, so wait for its runtime file.
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "server", "main.ts")], {
+      cwd: root,
+      env: { ...process.env, PORTICO_DATA_DIR: dir, PORTICO_HTTP_HOST: lan, PORTICO_HTTP_PORT: String(port2), NEXT_TELEMETRY_DISABLED: "1" },
+      stdio: "ignore",
+    });
+    try {
+      await waitForPort(port2, lan, 90_000);
+      for (let i = 0; i < 100 && !existsSync(path.join(dir, "portico.runtime.json")); i++) await new Promise((r) => setTimeout(r, 100));
+      const ls = portico(dir, ["ls"]);
+      expect(ls.status, ls.stderr).toBe(0);
+      expect(ls.stdout).toContain("backstores");
+      expect(curl(`http://${lan}:${port2}/api/trpc/onboarding.status`).status).toBe(308);
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once("exit", r)));
+      removeDir(dir);
+    }
   });
 });

@@ -3,7 +3,7 @@
  * the allowed host names / trusted proxies. The same schemas check the form and the API.
  */
 import { z } from "zod";
-import { allowedHostProblem, proxyEntryProblem } from "../../http/policy";
+import { allowedHostProblem, proxyEntryProblem } from "../../http/entries";
 
 const PEM_MAX = 64 * 1024;
 

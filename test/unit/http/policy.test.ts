@@ -13,6 +13,7 @@ import {
   type PolicyOptions,
   type RequestFacts,
 } from "../../../server/http/policy";
+import { ipFamily } from "../../../server/http/entries";
 
 const hostNames = { names: new Set(["portico", "192.0.2.2", "fd00::2"]) };
 const opts = (o: Partial<PolicyOptions> = {}): PolicyOptions => ({ access: { allowedHosts: [], trustedProxies: [] }, hostNames, httpsEnabled: true, hsts: false, ...o });
@@ -74,6 +75,17 @@ describe("clients and trusted proxies", () => {
     const b = clientOf(req({ headers: { "x-forwarded-for": "192.0.2.11" } }), trusted);
     expect(a.ip).not.toBe(b.ip);
   });
+  it("tells IP literals the same way in the browser (no node:net in the Settings form)", () => {
+    expect(ipFamily("10.0.0.1")).toBe(4);
+    expect(ipFamily("256.0.0.1")).toBe(0);
+    expect(ipFamily("01.2.3.4")).toBe(0);
+    expect(ipFamily("::1")).toBe(6);
+    expect(ipFamily("fd00::2")).toBe(6);
+    expect(ipFamily("::ffff:10.0.0.1")).toBe(6);
+    expect(ipFamily("1:2:3:4:5:6:7:8:9")).toBe(0);
+    expect(ipFamily("nas")).toBe(0);
+    expect(ipFamily("fe80::1%eth0")).toBe(0);
+  });
   it("parses trusted-proxy entries", () => {
     expect(proxyEntryProblem("10.0.0.0/8")).toBeUndefined();
     expect(proxyEntryProblem("fd00::/8")).toBeUndefined();
@@ -97,6 +109,12 @@ describe("HTTPS redirect", () => {
   it("keeps plain HTTP for loopback, and everything when HTTPS is off", () => {
     expect(decide(req(), opts()).action).toBe("serve");
     expect(decide(req({ remoteAddress: "192.0.2.7", headers: { host: "192.0.2.2:3000" } }), opts({ httpsEnabled: false })).action).toBe("serve");
+  });
+  it("does not redirect the CLI (its token), which may reach a LAN bind address in plain HTTP", () => {
+    const isCli = (h: Record<string, unknown>) => h["x-portico-token"] === "t0k";
+    const lanReq = (token: string) => req({ method: "POST", remoteAddress: "192.0.2.2", headers: { host: "192.0.2.2:3000", "x-portico-token": token, ...json } });
+    expect(decide(lanReq("t0k"), opts({ isCli })).action).toBe("serve");
+    expect(decide(lanReq("wrong"), opts({ isCli })).action).toBe("redirect");
   });
   it("serves TLS connections from the network", () => {
     expect(decide(req({ remoteAddress: "192.0.2.7", encrypted: true, headers: { host: "192.0.2.2:3000" } }), opts()).action).toBe("serve");
