@@ -176,7 +176,7 @@ function AccessPart() {
         label="Allowed host names"
         hint={
           <>
-            One per line: names the console is reached by besides its own (DNS aliases, a reverse proxy&apos;s name); <code>*.example.com</code> or <code>*</code> for any. Other names get 421 (protection against DNS rebinding). Always allowed: localhost,{" "}
+            One per line: names the console is reached by besides its own (DNS aliases, a reverse proxy&apos;s name); <code>*.example.com</code> or <code>*</code> for any. Other names get 421 (protection against DNS rebinding). Always allowed:{" "}
             {s.builtInHosts.join(", ")}
             {s.fromEnvironment.allowedHosts.length > 0 && <>; from PORTICO_HTTP_ALLOWED_HOSTS: {s.fromEnvironment.allowedHosts.join(", ")}</>}.
           </>
