@@ -53,7 +53,7 @@ test("the console over HTTPS works under its CSP, with a __Host- cookie, and can
   const headers = first!.headers();
   expect(headers["content-security-policy"]).toContain("frame-ancestors 'none'");
   expect(headers["x-frame-options"]).toBe("DENY");
-  await onboardViaApi(page, url);
+  await onboardViaApi(page, { url, dataDir });
   const cookie = (await context.cookies()).find((c) => c.name === "__Host-portico_session");
   expect(cookie, "the session cookie is __Host- prefixed over HTTPS").toBeTruthy();
   expect(cookie!.secure).toBe(true);
@@ -86,7 +86,7 @@ test("the console over HTTPS works under its CSP, with a __Host- cookie, and can
 
 test("installing a certificate in Settings: a wrong key is refused at its field; the right pair is served with HSTS; back to self-signed", async ({ page }, testInfo) => {
   const violations = await watchCsp(page);
-  await signedIn(page, url); // onboards first when this test runs alone
+  await signedIn(page, { url, dataDir }); // onboards first when this test runs alone
   const mine = generateSelfSigned({ dns: ["localhost"], ips: ["127.0.0.1"] }, 30);
   const other = generateSelfSigned({ dns: ["localhost"], ips: [] }, 30);
   await page.goto(`${url}/settings`);

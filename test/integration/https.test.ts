@@ -14,7 +14,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSelfSigned } from "../../server/http/certificate";
 import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, portico, removeDir, root, sh, startPortico, type PorticoProcess } from "../support/portico";
+import { makeDataDir, portico, removeDir, root, setupCodeHeaders, sh, startPortico, type PorticoProcess } from "../support/portico";
 
 const lan = Object.values(os.networkInterfaces())
   .flat()
@@ -126,6 +126,7 @@ describe("request checks", () => {
     const code = readFileSync(path.join(dataDir, "setup-code"), "utf8").trim();
     const r = curl(https("/api/trpc/onboarding.complete"), [
       "-k",
+      ...Object.entries(setupCodeHeaders(dataDir)).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
       "-H",
       `x-portico-setup-code: ${code}`,
       ...json({ admin: { username: "admin", password: PASSWORD, confirm: PASSWORD }, appliance: { name: "it", iqnPrefix: "iqn.2003-01.org.linux-iscsi.it.x8664" }, storage: { kind: "none" } }),
