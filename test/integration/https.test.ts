@@ -14,7 +14,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSelfSigned } from "../../server/http/certificate";
 import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, portico, removeDir, root, setupCodeHeaders, sh, startPortico, type PorticoProcess } from "../support/portico";
+import { makeDataDir, portico, removeDir, root, sh, startPortico, type PorticoProcess } from "../support/portico";
 
 const lan = Object.values(os.networkInterfaces())
   .flat()
@@ -126,7 +126,6 @@ describe("request checks", () => {
     const code = readFileSync(path.join(dataDir, "setup-code"), "utf8").trim();
     const r = curl(https("/api/trpc/onboarding.complete"), [
       "-k",
-      ...Object.entries(setupCodeHeaders(dataDir)).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
       "-H",
       `x-portico-setup-code: ${code}`,
       ...json({ admin: { username: "admin", password: PASSWORD, confirm: PASSWORD }, appliance: { name: "it", iqnPrefix: "iqn.2003-01.org.linux-iscsi.it.x8664" }, storage: { kind: "none" } }),
@@ -147,7 +146,9 @@ describe("request checks", () => {
   });
 
   it("refuses a multipart POST to a mutation with 415, and nothing changes", () => {
-    const before = curl(https("/api/trpc/config.settings"), ["-k", "-H", `cookie: ${cookie}`]).body;
+    const read = curl(https("/api/trpc/config.settings"), ["-k", "-H", `cookie: ${cookie}`]);
+    expect(read.status).toBe(200);
+    const before = read.body;
     const r = curl(https("/api/trpc/config.setSettings"), ["-k", "-H", `cookie: ${cookie}`, "-F", "autoAddMappedLuns=false", "-F", "maxBackupFiles=1"]);
     expect(r.status).toBe(415);
     expect(r.body).toContain("application/json");
