@@ -24,7 +24,8 @@
  * both; the image's exclusive lock moves between them between runs (librbd hands it
  * over on request in ~0.1 s). Both sides write through librbd's write-back cache (see
  * fioConf). Prints IOPS, MiB/s and the ratio Portico/fio-rbd, the same client on a ramdisk
- * LUN of the same target (the iSCSI hop's ceiling on this machine), and CPU per IO.
+ * LUN of the same target (the iSCSI hop's ceiling on this machine), CPU per IO, and the
+ * binding alone (RbdBackstore.read in this process, no iSCSI) against fio's 4 KiB reads.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -41,6 +42,52 @@ export interface Figure {
   cpuUs?: number;
   /** IOs the run completed (qemu-img bench runs a count; iscsi-perf a time). */
   ios?: number;
+}
+
+/**
+ * The binding alone: RbdBackstore.read from this process, 4 KiB random reads at QD32, no
+ * iSCSI. What the addon and rbd.ts cost per IO on the event loop's thread (`main`) and in all
+ * (`cpuUs`, librbd's threads included), against fio-rbd's 4 KiB random read.
+ */
+export interface BindingFigure extends Figure {
+  mainUs: number;
+}
+
+async function bindingRead(conf: string, image: string, seconds: number): Promise<BindingFigure> {
+  const { RbdBackstore } = await import("../server/engine/backstores/rbd");
+  const b = await RbdBackstore.open("binding", `rbd/rbd/${image};conf=${conf}`, 512);
+  try {
+    const mainCpu = () => {
+      const f = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8").split(") ")[1].split(" ");
+      return (Number(f[11]) + Number(f[12])) / 100;
+    };
+    const allCpu = () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1e6;
+    };
+    const blocks = IMAGE_SIZE / 4096;
+    const m0 = mainCpu();
+    const a0 = allCpu();
+    const t0 = Date.now();
+    const end = t0 + seconds * 1000;
+    let n = 0;
+    const worker = async () => {
+      while (Date.now() < end) {
+        await b.read(Math.floor(Math.random() * blocks) * 4096, 4096);
+        n++;
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, worker));
+    const dt = (Date.now() - t0) / 1000;
+    return {
+      iops: Math.round(n / dt),
+      mibs: Math.round((n * 4096) / dt / MiB),
+      mainUs: Math.round(((mainCpu() - m0) * 1e6) / n),
+      cpuUs: Math.round(((allCpu() - a0) * 1e6) / n),
+    };
+  } finally {
+    await b.close();
+  }
 }
 
 export interface RbdRow {
@@ -156,8 +203,12 @@ function medianFigure(fs: Figure[]): Figure {
   return { iops: median(fs.map((f) => f.iops)), mibs: median(fs.map((f) => f.mibs)), cpuUs: cpu.length ? median(cpu) : undefined };
 }
 
-/** Runs the rbd rows; `log` gets each run's figures as they come. */
-export async function runRbdBench(seconds: number, rounds = 1, log: (line: string) => void = console.log): Promise<RbdRow[]> {
+/** Runs the rbd rows (and the binding-alone figure); `log` gets each run's figures as they come. */
+export async function runRbdBench(
+  seconds: number,
+  rounds = 1,
+  log: (line: string) => void = console.log,
+): Promise<{ rows: RbdRow[]; binding: BindingFigure }> {
   const ceph = await startCeph();
   const dataDir = makeDataDir("portico-bench-rbd-");
   try {
@@ -204,10 +255,18 @@ export async function runRbdBench(seconds: number, rounds = 1, log: (line: strin
           log(`  ${w.name}: Portico ${pf.iops} IOPS ${pf.mibs} MiB/s, fio-rbd ${ff.iops} IOPS ${ff.mibs} MiB/s (${(pf.iops / ff.iops).toFixed(2)}); Portico ramdisk ${rf.iops} IOPS`);
         }
       }
-      return workloads.map((w) => {
+      const bindings: BindingFigure[] = [];
+      for (let round = 0; round < rounds; round++) {
+        const bf = await bindingRead(ceph.conf, image, seconds);
+        bindings.push(bf);
+        log(`  binding alone, 4k random read QD32: ${bf.iops} IOPS, ${bf.mainUs} µs/IO on the event loop, ${bf.cpuUs} µs/IO in all`);
+      }
+      const mid = [...bindings].sort((a, b) => a.iops - b.iops)[Math.floor(bindings.length / 2)];
+      const rows = workloads.map((w) => {
         const r = runs.get(w.name)!;
         return { name: w.name, portico: medianFigure(r.portico), fio: medianFigure(r.fio), ramdisk: medianFigure(r.ramdisk) };
       });
+      return { rows, binding: mid };
     } finally {
       await p.stop().catch(() => p.kill());
     }

@@ -225,7 +225,7 @@ async function rbdRows() {
   const rbdSeconds = Number(arg("--rbd-seconds")) || 10;
   const rbdRounds = Number(arg("--rbd-rounds")) || 1;
   const load0 = os.loadavg();
-  const rows = await runRbdBench(rbdSeconds, rbdRounds);
+  const { rows, binding } = await runRbdBench(rbdSeconds, rbdRounds);
   const load1 = os.loadavg();
   const fmt = (f: RbdFigure) => `${String(f.iops).padStart(7)} IOPS ${String(f.mibs).padStart(5)} MiB/s`;
   console.log(`\nPortico over RBD vs fio-rbd, same 1 GiB image, ${rbdSeconds} s per run, median of ${rbdRounds}`);
@@ -236,6 +236,11 @@ async function rbdRows() {
     const cpu = `${r.portico.cpuUs ?? "—"} / ${r.fio.cpuUs ?? "—"} (ramdisk ${r.ramdisk.cpuUs ?? "—"})`;
     console.log(`${r.name.padEnd(30)} ${fmt(r.portico).padEnd(26)} ${fmt(r.fio).padEnd(26)} ${(r.portico.iops / r.fio.iops).toFixed(2).padEnd(6)} ${fmt(r.ramdisk).padEnd(26)} ${cpu}`);
   }
+  const fioRead = rows[0].fio;
+  console.log(
+    `binding alone (RbdBackstore.read in the bench process, no iSCSI), 4k random read QD32: ${fmt(binding)}, ratio to fio-rbd ${(binding.iops / fioRead.iops).toFixed(2)}; ` +
+      `${binding.mainUs} µs/IO on the event loop, ${binding.cpuUs} µs/IO in all (fio ${fioRead.cpuUs ?? "—"})`,
+  );
 }
 
 async function tgtRows() {
