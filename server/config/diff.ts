@@ -54,6 +54,8 @@ function childSegment(prop: string, item: Record<string, unknown>): string {
       return `acls/${String(item.initiatorName)}`;
     case "mappedLuns":
       return `mapped_lun${String(item.index)}`;
+    case "aluaGroups":
+      return `alua/${String(item.name)}`;
   }
   const key = ["name", "wwn", "initiatorName", "tag", "index", "id"].find((k) => item[k] !== undefined && item[k] !== null);
   return `${prop}/${key ? String(item[key]) : "?"}`;

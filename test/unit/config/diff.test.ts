@@ -35,6 +35,24 @@ describe("diffState", () => {
     ]);
   });
 
+  it("names ALUA groups by targetcli's path and a LUN's group change on the LUN", () => {
+    const groups = (state: number) => [
+      { name: "default_tg_pt_gp", id: 0, attributes: { alua_access_state: 0 } },
+      { name: "sb", id: 2, attributes: { alua_access_state: state } },
+    ];
+    const before = config((c) => (c.storageObjects[0].aluaGroups = groups(0)));
+    const after = config((c) => {
+      c.storageObjects[0].aluaGroups = groups(2);
+      c.targets[0].tpgs[0].luns[0].aluaGroup = "sb";
+    });
+    expect(diffState({ config: before }, { config: after })).toEqual(
+      expect.arrayContaining([
+        { object: "/backstores/ramdisk/rd0/alua/sb", action: "changed", fields: [{ field: "attributes.alua_access_state", before: 0, after: 2 }] },
+        { object: `/iscsi/${IQN}/tpg1/luns/lun0`, action: "changed", fields: [{ field: "aluaGroup", before: undefined, after: "sb" }] },
+      ]),
+    );
+  });
+
   it("masks secrets: set, changed and cleared say so without the value", () => {
     const changed = config((c) => (c.targets[0].tpgs[0].nodeAcls[0].chap.password = "second-secret-2"));
     const cleared = config((c) => (c.targets[0].tpgs[0].nodeAcls[0].chap = {}));
