@@ -392,7 +392,7 @@ export class Connection {
     const now = Date.now();
     let oldest = Infinity;
     for (const t of s.tasks.values()) {
-      if (t.conn !== this || t.state !== "data" || t.aborted || !t.dataOut || t.received >= t.expectedDataTransferLength) continue;
+      if (t.conn !== this || t.state !== "data" || t.aborted || !t.r2ts || t.received >= t.expectedDataTransferLength) continue;
       if (now - t.dataOutAt >= timeoutMs) {
         this.host.log("warn", "iSCSI Data-Out timeout at ErrorRecoveryLevel 0; dropping the connection", {
           remote: this.describe, itt: t.taskTag, received: t.received, expected: t.expectedDataTransferLength, dataoutTimeoutMs: timeoutMs,

@@ -151,6 +151,11 @@ describe("full feature phase", () => {
     const noImm = randomBytes(8192);
     expect((await c.write10(50, noImm, 512, 0, { noImmediateData: true })).status).toBe(0);
     expect((await c.read10(50, 16)).data.equals(noImm)).toBe(true);
+    // No immediate data, several Data-Out PDUs (the first no longer carries it all): gathered at their offsets.
+    const noImmBig = randomBytes(64 * 1024);
+    expect((await c.write10(200, noImmBig, 512, 0, { noImmediateData: true })).status).toBe(0);
+    expect((await c.read10(200, noImmBig.length / 512)).data.equals(noImmBig)).toBe(true);
+    expect((await c.read10(50, 16)).data.equals(noImm)).toBe(true);
   });
 
   it("writes with unsolicited Data-Out when InitialR2T=No", async () => {

@@ -3,8 +3,9 @@
  * in the session's task table, its whole Data-Out is collected (immediate, unsolicited,
  * solicited by R2T), then it is dispatched to the SCSI layer; scsi-response.ts answers.
  *
- * Hot path: no per-PDU copies besides placing Data-Out at its offset; closures only where
- * a promise or the CmdSN window needs one.
+ * Hot path: immediate data, and a Data-Out PDU that carries a command's whole data, are
+ * passed on as views; data in several pieces is copied once, each piece to its offset in one
+ * buffer. Closures only where a promise or the CmdSN window needs one.
  */
 import type { Connection } from "../connection";
 import { AhsType, DataOut, R2T, RESERVED_TAG, RejectReason, ScsiCommand, parseAhs, type Pdu } from "../pdu";
@@ -64,8 +65,13 @@ export function handleScsiCommand(c: Connection, pdu: Pdu): void {
     task.dataOut = imm; // all data was immediate: no copy
     task.received = imm.length;
   } else {
-    task.dataOut = Buffer.allocUnsafe(h.edtl);
-    imm.copy(task.dataOut, 0);
+    // Gathered at its offsets in one buffer of EDTL bytes (one copy of each piece); without
+    // immediate data it is allocated on the first Data-Out, and a Data-Out PDU that carries all
+    // of it is kept as a view like immediate data (handleDataOut).
+    if (imm.length) {
+      task.dataOut = Buffer.allocUnsafe(h.edtl);
+      imm.copy(task.dataOut, 0);
+    }
     task.received = imm.length;
     task.unsolicitedNext = imm.length;
     // Unsolicited Data-Out follows only with InitialR2T=No and F=0 (RFC 7143 §13.10, §11.3.4).
@@ -103,7 +109,8 @@ export function handleDataOut(c: Connection, pdu: Pdu): void {
   const s = c.session!;
   const h = DataOut.decode(pdu.bhs);
   const task = s.tasks.get(h.itt);
-  if (!task || task.state !== "data" || !task.dataOut || task.received >= task.expectedDataTransferLength) {
+  // task.r2ts is set on every command that collects Data-Out (its buffer may not exist yet).
+  if (!task || task.state !== "data" || !task.r2ts || task.received >= task.expectedDataTransferLength) {
     // Data for a task we dropped (outside the window) or aborted: discard it (RFC 7143 §11.5.1 allows it).
     return;
   }
@@ -128,7 +135,12 @@ export function handleDataOut(c: Connection, pdu: Pdu): void {
       task.r2ts!.delete(h.ttt);
     }
   }
-  pdu.data.copy(task.dataOut, off);
+  if (task.dataOut) pdu.data.copy(task.dataOut, off);
+  else if (off === 0 && len === task.expectedDataTransferLength) task.dataOut = pdu.data; // all of it in one PDU: a view, no copy
+  else {
+    task.dataOut = Buffer.allocUnsafe(task.expectedDataTransferLength);
+    pdu.data.copy(task.dataOut, off);
+  }
   task.received += len;
   task.dataOutAt = Date.now();
   if (task.r2ts && task.r2ts.size < c.params.maxOutstandingR2T) issueR2Ts(c, task);
