@@ -116,6 +116,11 @@ export function formatBytes(n: number | null | undefined): string {
   return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[i]}`;
 }
 
+/** "1 LUN", "2 LUNs", "1 error": a count with its noun, singular or plural. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
+}
+
 export function formatUptime(seconds: number): string {
   const d = Math.floor(seconds / 86400);
   const h = Math.floor((seconds % 86400) / 3600);

@@ -218,6 +218,8 @@ test("storage: the wizard's happy path, a duplicate name and a missing file at t
   // The exported file cannot be deleted; the dialog names the LUN.
   await page.getByRole("button", { name: "Delete disk0" }).click();
   await expect(page.getByTestId("delete-refused")).toContainText(`lun0 of ${TARGET} tpg1`);
+  // The dialog says deletion is impossible, so its button is disabled.
+  await expect(page.getByTestId("confirm-button")).toBeDisabled();
   await shot(page, testInfo, "storage-delete-refused");
   await page.getByRole("button", { name: "Cancel" }).click();
 

@@ -47,25 +47,32 @@ test("attributes: a non-integer and an out-of-range value at their fields, a ref
   const save = page.getByTestId("save-attributes");
 
   // not a whole number: the shared schema says so at the field
-  await page.getByLabel("is_nonrot").fill("1.5");
+  await page.getByLabel("max_write_same_len").fill("1.5");
   await save.click();
-  await expect(await fieldError(page, page.getByLabel("is_nonrot"))).toHaveText("attributes are integers");
+  await expect(await fieldError(page, page.getByLabel("max_write_same_len"))).toHaveText("attributes are integers");
 
   // out of range: the engine's refusal at the field
-  await page.getByLabel("is_nonrot").fill("7");
+  await page.getByLabel("max_write_same_len").fill("99999999999");
   await save.click();
-  await expect(await fieldError(page, page.getByLabel("is_nonrot"))).toContainText("0..1");
+  await expect(await fieldError(page, page.getByLabel("max_write_same_len"))).toContainText("0..4294967295");
   await shot(page, testInfo, "storage-attribute-out-of-range");
 
-  // refused while exported: the message names the LUN
+  // locked while exported: shown locked before Save (a disabled switch with the lock badge)
   await page.getByRole("button", { name: "Discard" }).click();
-  await expect(page.getByLabel("emulate_tas")).toHaveValue("1");
-  await page.getByLabel("emulate_tas").fill("0");
+  const tas = page.getByRole("switch", { name: "emulate_tas" });
+  await expect(tas).toHaveAttribute("aria-checked", "true");
+  await expect(tas).toBeDisabled();
+  await expect(page.locator('[data-testid="so-attribute"][data-name="emulate_tas"]').getByTestId("attribute-locked")).toBeVisible();
+  await shot(page, testInfo, "storage-attribute-locked-while-exported");
+
+  // a boolean attribute is a switch
+  const nonrot = page.getByRole("switch", { name: "is_nonrot" });
+  const before = await nonrot.getAttribute("aria-checked");
+  await nonrot.click();
   await save.click();
-  const refused = await fieldError(page, page.getByLabel("emulate_tas"));
-  await expect(refused).toContainText("cannot change while");
-  await expect(refused).toContainText(IQN);
-  await shot(page, testInfo, "storage-attribute-refused-while-exported");
+  await expect(page.getByRole("status").filter({ hasText: "Saved." })).toBeVisible();
+  await page.reload();
+  await expect(page.getByRole("switch", { name: "is_nonrot" })).toHaveAttribute("aria-checked", before === "true" ? "false" : "true");
 
   // happy path: a change allowed while exported
   await page.getByRole("button", { name: "Discard" }).click();

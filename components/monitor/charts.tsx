@@ -13,7 +13,7 @@
 import { memo, useEffect, useRef } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { fmtIops, fmtLatency, fmtMBps, fmtTime } from "./format";
+import { fmtDateTime, fmtIops, fmtLatency, fmtMBps, fmtTime } from "./format";
 import { CHART_FIELDS, type ChartField, type ChartPoint, type LiveFeed } from "./live";
 
 export type { ChartPoint };
@@ -53,7 +53,7 @@ function columnsOf(points: ChartPoint[]): Columns {
 function options(kind: ChartKind, width: number, height: number, spanMs: number | undefined, withDate: boolean | undefined, tip: HTMLDivElement): uPlot.Options {
   const spec = SPEC[kind];
   const tick = (t: number) => (withDate ? `${new Date(t).toLocaleDateString("en-CA").slice(5)} ${fmtTime(t, false)}` : fmtTime(t, !spanMs || spanMs <= 3600_000));
-  const when = (t: number) => (withDate ? new Date(t).toLocaleString("en-GB") : fmtTime(t));
+  const when = (t: number) => (withDate ? fmtDateTime(t) : fmtTime(t));
   return {
     width,
     height,

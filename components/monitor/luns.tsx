@@ -12,6 +12,7 @@ import { Badge, Card, EmptyState, ErrorState, LoadingState, td, th } from "@/com
 import { Stat } from "@/components/ui/stat";
 import { IoCharts } from "./charts";
 import { cx, fmtBytes, fmtCount, fmtIops, fmtLatency, fmtMBps, lunHref } from "./format";
+import { plural } from "@/components/form";
 import { historyToPoints, LiveBadge, useLiveFeed, useLiveLatest, type LiveFeed, type SampleEvent } from "./live";
 
 export function LunsPage() {
@@ -197,7 +198,7 @@ function LunNow({ feed, lun: l }: { feed: LiveFeed; lun: LunRow }) {
       <Stat label="Throughput" value={cur ? fmtMBps(cur.readMBps + cur.writeMBps) : "–"} hint={cur ? `R ${fmtMBps(cur.readMBps)} · W ${fmtMBps(cur.writeMBps)}` : undefined} />
       {/* In flight at the last sample, as Overview's Busiest LUNs shows it: one source for both. */}
       <Stat label="Queue depth" value={cur ? cur.queueDepth : "–"} hint={cur ? `avg ${cur.avgQueueDepth.toFixed(1)}` : "no sample yet"} />
-      <Stat label="Data since start" value={fmtBytes(l.totals.readBytes + l.totals.writeBytes)} hint={`${fmtCount(l.totals.readCommands)} reads · ${fmtCount(l.totals.writeCommands)} writes`} />
+      <Stat label="Data since start" value={fmtBytes(l.totals.readBytes + l.totals.writeBytes)} hint={`${plural(l.totals.readCommands, "read")} · ${plural(l.totals.writeCommands, "write")}`} />
       <Stat
         label="Errors"
         value={fmtCount(l.totals.errors)}

@@ -12,6 +12,7 @@ import { DisconnectDialog, Parameters, withLiveRates, type SessionRow } from "./
 import { Badge, Button, Card, EmptyState, ErrorState, LoadingState, td, th } from "@/components/ui";
 import { Stat } from "@/components/ui/stat";
 import { ConnectionInstructions } from "@/components/onboarding/instructions";
+import { plural } from "@/components/form";
 
 export function SessionDetailPage({ id }: { id: string }) {
   const trpc = useTRPC();
@@ -65,7 +66,7 @@ export function SessionDetailPage({ id }: { id: string }) {
       <div className="mb-4 grid grid-cols-2 gap-3 md:grid-cols-4">
         <Stat label="IOPS" value={fmtIops(s.iops)} hint={`R ${fmtIops(s.readIops)} · W ${fmtIops(s.writeIops)}`} testId="detail-iops" />
         <Stat label="Throughput" value={fmtMBps(s.mbps)} hint={`R ${fmtMBps(s.readMBps)} · W ${fmtMBps(s.writeMBps)}`} />
-        <Stat label="Since login" value={fmtBytes(s.totals.readBytes + s.totals.writeBytes)} hint={`${fmtCount(s.totals.readCommands)} reads · ${fmtCount(s.totals.writeCommands)} writes · ${fmtCount(s.totals.errors)} errors`} />
+        <Stat label="Since login" value={fmtBytes(s.totals.readBytes + s.totals.writeBytes)} hint={`${plural(s.totals.readCommands, "read")} · ${plural(s.totals.writeCommands, "write")} · ${plural(s.totals.errors, "error")}`} />
         <Stat label="Logged in" value={fmtDuration(Date.now() - s.loginTime)} hint={fmtDateTime(s.loginTime)} />
       </div>
       <Card title="IO, last 15 minutes" className="mb-4">
@@ -73,7 +74,8 @@ export function SessionDetailPage({ id }: { id: string }) {
       </Card>
       <div className="grid gap-4 lg:grid-cols-2">
         <Card title="Connections">
-          <table className="w-full text-left text-sm" aria-label="Connections">
+          <div className="overflow-x-auto">
+          <table className="w-full min-w-[24rem] text-left text-sm" aria-label="Connections">
             <thead>
               <tr>
                 <th className={th}>CID</th>
@@ -95,6 +97,7 @@ export function SessionDetailPage({ id }: { id: string }) {
               ))}
             </tbody>
           </table>
+          </div>
         </Card>
         <Card title="Negotiated parameters">
           <Parameters params={s.parameters} narrow />

@@ -11,6 +11,7 @@ import { ALERT_RULE_TITLES, ALERT_RULES, alertSettingsSchema, type AlertRule, ty
 import { errorMessage, serverErrors, zodErrors, type Errors } from "../form";
 import { useTRPC } from "../trpc";
 import { Alert, Badge, Button, Card, Checkbox, DataTable, EmptyState, ErrorState, Field, LoadingState, PageHeader, Select, TextInput, td, th } from "../ui";
+import { fmtDateTime, fmtTime } from "../monitor/format";
 
 type Draft = {
   rules: Record<AlertRule, Record<string, string | boolean>>;
@@ -218,7 +219,7 @@ export function AlertsSettings() {
             <ErrorState error={status.error} retry={() => void status.refetch()} />
           ) : status.data.active.length === 0 ? (
             <EmptyState title="No alerts">
-              {status.data.lastEvaluatedAt ? `Rules last checked at ${new Date(status.data.lastEvaluatedAt).toLocaleTimeString()}.` : "The rules have not run yet."}
+              {status.data.lastEvaluatedAt ? `Rules last checked at ${fmtTime(status.data.lastEvaluatedAt)}.` : "The rules have not run yet."}
             </EmptyState>
           ) : (
             <DataTable label="Alerts firing now">
@@ -239,7 +240,7 @@ export function AlertsSettings() {
                       <div className="font-medium">{a.summary}</div>
                       <div className="text-xs text-slate-600 dark:text-slate-400">{a.description}</div>
                     </td>
-                    <td className={`${td} text-xs whitespace-nowrap`}>{new Date(a.startsAt).toLocaleString()}</td>
+                    <td className={`${td} text-xs whitespace-nowrap`}>{fmtDateTime(a.startsAt)}</td>
                   </tr>
                 ))}
               </tbody>
@@ -249,7 +250,7 @@ export function AlertsSettings() {
             <ul className="mt-3 space-y-1 text-xs" data-testid="alerts-recent">
               {status.data.recent.slice(0, 5).map((d, i) => (
                 <li key={i}>
-                  {new Date(d.at).toLocaleTimeString()} · {d.channel === "email" ? "e-mail" : "webhook"}
+                  {fmtTime(d.at)} · {d.channel === "email" ? "e-mail" : "webhook"}
                   {d.test ? " (test)" : ""}: {d.ok ? <Badge tone="ok">delivered</Badge> : <Badge tone="bad">failed</Badge>} {d.error ?? `${d.notices} ${d.notices === 1 ? "alert" : "alerts"}`}
                 </li>
               ))}

@@ -7,10 +7,11 @@
  */
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
-import { formatUptime } from "../form";
+import { formatUptime, plural } from "../form";
 import { useTRPC } from "../trpc";
 import { LivePanel, useSessionsNow } from "../monitor/live-panel";
 import { Alert, Badge, Card, DataTable, EmptyState, ErrorState, LinkButton, LoadingState, PageHeader, td, th } from "../ui";
+import { fmtTime } from "../monitor/format";
 
 /** Status and tree: counts, warnings and what needs attention change rarely; sessions and rates come from the live panel's stream. */
 const REFRESH_MS = 5_000;
@@ -99,7 +100,7 @@ export function Overview() {
                   <div className="mt-1 flex flex-wrap gap-1">
                     {t.tpgs.map((g) => (
                       <Badge key={g.tag} tone={g.enabled ? "ok" : "off"}>
-                        tpg{g.tag}: {g.luns.length} LUN · {g.portals.map((p) => p.key).join(", ") || "no portal"}
+                        tpg{g.tag}: {plural(g.luns.length, "LUN")} · {g.portals.map((p) => p.key).join(", ") || "no portal"}
                       </Badge>
                     ))}
                   </div>
@@ -147,7 +148,7 @@ function OverviewSessions() {
                 </td>
                 <td className={`${td} font-mono break-all`}>{x.sessionType === "Discovery" ? "(discovery)" : `${x.targetName} tpg${x.tpgTag}`}</td>
                 <td className={td}>{x.connections.map((k) => k.remoteAddress).join(", ")}</td>
-                <td className={td}>{new Date(x.loginTime).toLocaleTimeString()}</td>
+                <td className={td}>{fmtTime(x.loginTime)}</td>
               </tr>
             ))}
           </tbody>

@@ -11,7 +11,7 @@ import Link from "next/link";
 import { discoveryAuthSchema, settingsSchema } from "@/server/api/schemas/config";
 import { changePasswordSchema } from "@/server/auth/schemas";
 import { applianceSchema } from "@/server/console/schemas";
-import { errorMessage, formatBytes, serverErrors, useForm, zodErrors, type Errors } from "../form";
+import { errorMessage, formatBytes, plural, serverErrors, useForm, zodErrors, type Errors } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
 import { HttpsSettingsCard } from "./https-settings";
 import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, ErrorState, Field, LoadingState, PageHeader, TextInput, td, th } from "../ui";
@@ -286,7 +286,7 @@ function ImportExportCard() {
                     <td className={`${td} text-xs`}>
                       {t.tpgs.map((g) => (
                         <p key={g.tag}>
-                          tpg{g.tag}{g.enabled ? "" : " (disabled)"}: {g.luns.join(", ") || "no LUNs"}; portals {g.portals.join(", ") || "none"}; {g.demoMode ? "demo mode" : `${g.acls.length} ACL(s)`}
+                          tpg{g.tag}{g.enabled ? "" : " (disabled)"}: {g.luns.join(", ") || "no LUNs"}; portals {g.portals.join(", ") || "none"}; {g.demoMode ? "demo mode" : plural(g.acls.length, "ACL")}
                         </p>
                       ))}
                     </td>
@@ -299,7 +299,7 @@ function ImportExportCard() {
           {preview.discoveryAuth && <p className="text-sm">Discovery authentication: turned on by the file.</p>}
           {preview.notHonoured.length > 0 && (
             <details className="text-sm">
-              <summary className="cursor-pointer">{preview.notHonoured.length} setting(s) in the file Portico does not apply</summary>
+              <summary className="cursor-pointer">{plural(preview.notHonoured.length, "setting")} in the file Portico does not apply</summary>
               <ul className="mt-1 list-disc pl-5 text-xs">
                 {preview.notHonoured.map((n) => (
                   <li key={n}>{n}</li>
@@ -329,7 +329,7 @@ function ImportExportCard() {
                 await qc.invalidateQueries();
                 setConfirm(false);
                 setPreview(null);
-                setResult(`Imported ${r.storageObjects} storage object(s) and ${r.targets} target(s).${r.notHonoured.length ? ` Not applied: ${r.notHonoured.length} setting(s).` : ""}`);
+                setResult(`Imported ${plural(r.storageObjects, "storage object")} and ${plural(r.targets, "target")}.${r.notHonoured.length ? ` Not applied: ${plural(r.notHonoured.length, "setting")}.` : ""}`);
               },
             },
           )

@@ -13,7 +13,7 @@ import { storageObjectAttributeRules, type SoAttributeRule } from "@/server/engi
 import { STORAGE_ATTRIBUTES } from "../attributes";
 import { formatBytes, serverErrors, SizeInput, sizeToBytes, zodErrors, type Errors, type SizeValue } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
-import { Alert, Badge, Button, Card, DataTable, ErrorState, Field, LoadingState, TextInput, td, th } from "../ui";
+import { Alert, Badge, Button, Card, DataTable, ErrorState, Field, LoadingState, Switch, TextInput, td, th } from "../ui";
 import { DraftActions } from "../ui/draft-actions";
 
 type Plugin = "ramdisk" | "fileio" | "block" | "rbd";
@@ -84,7 +84,7 @@ export function StorageAttributesEditor({ plugin, name }: { plugin: Plugin; name
         Changes apply to every initiator at once; all listed changes are made together or not at all.
         {exported && (
           <>
-            {" "}Attributes marked <Badge tone="warn">locked while exported</Badge> cannot change while <ExportedBy d={d} /> export{d.exportedBy.length === 1 ? "s" : ""} this storage object (as in LIO).
+            {" "}Attributes marked <Badge tone="warn">🔒 locked while exported</Badge> cannot change while <ExportedBy d={d} /> export{d.exportedBy.length === 1 ? "s" : ""} this storage object (as in LIO).
           </>
         )}
       </p>
@@ -112,20 +112,36 @@ export function StorageAttributesEditor({ plugin, name }: { plugin: Plugin; name
               .map(([k, v]) => {
                 const rule = storageObjectAttributeRules[k];
                 const id = `so-attr-${k}`;
-                const editable = rule && !rule.readOnly && rule.fixed === undefined && k !== "emulate_write_cache";
+                // Locked while exported (LIO refuses the change): shown locked now, not refused at Save.
+                const locked = exported && rule?.exported === false;
+                const editable = rule && !rule.readOnly && rule.fixed === undefined && k !== "emulate_write_cache" && !locked;
+                const boolean = rule?.range?.[0] === 0 && rule.range[1] === 1;
                 const err = errors[k];
                 return (
                   <tr key={k} data-testid="so-attribute" data-name={k}>
                     <td className={`${td} font-mono text-xs`}>
                       <label htmlFor={id}>{k}</label>
-                      {exported && rule?.exported === false && (
+                      {locked && (
                         <span className="mt-1 block">
-                          <Badge tone="warn">locked while exported</Badge>
+                          <Badge tone="warn" testId="attribute-locked">🔒 locked while exported</Badge>
                         </span>
                       )}
                     </td>
                     <td className={td}>
-                      {editable ? (
+                      {boolean && k !== "emulate_write_cache" ? (
+                        <Switch
+                          id={id}
+                          checked={(draft[k] ?? String(v)) === "1"}
+                          disabled={!editable}
+                          invalid={Boolean(err)}
+                          describedBy={err ? `${id}-error` : undefined}
+                          onChange={(on) => {
+                            setSaved(false);
+                            setDraft((x) => ({ ...x, [k]: on ? "1" : "0" }));
+                            setErrors(({ [k]: _gone, form: _f, ...rest }) => rest);
+                          }}
+                        />
+                      ) : editable ? (
                         <TextInput
                           id={id}
                           inputMode="numeric"
@@ -141,7 +157,10 @@ export function StorageAttributesEditor({ plugin, name }: { plugin: Plugin; name
                           }}
                         />
                       ) : (
-                        <span id={id} className="font-mono text-xs">{v}</span>
+                        <span id={id} className="font-mono text-xs">
+                          {v}
+                          {locked && <span className="sr-only"> (locked while exported)</span>}
+                        </span>
                       )}
                       {err && (
                         <p id={`${id}-error`} role="alert" data-testid="field-error" className="mt-1 max-w-xs text-xs font-medium text-red-700 dark:text-red-400">

@@ -44,6 +44,7 @@ function DeleteStorage({ so, onDone }: { so: So; onDone: () => void }) {
         title={`Delete ${so.plugin}/${so.name}?`}
         confirmLabel="Delete storage object"
         busy={del.isPending}
+        disabled={exported}
         error={del.error ? errorMessage(del.error) : null}
         onConfirm={() => del.mutate({ plugin: so.plugin, name: so.name })}
       >

@@ -12,11 +12,11 @@ import { createLunSchema, createMappedLunSchema, createNodeAclSchema, portalSche
 import { TPG_ATTRIBUTES } from "../attributes";
 import { tpgAttributeRanges } from "@/server/engine/core/defaults";
 import { AclEditDialog, ParametersCard, TpgChapCard, WriteProtectToggle } from "./target-edit";
-import { errorMessage, formatBytes, serverErrors, zodErrors, type Errors } from "../form";
+import { errorMessage, formatBytes, plural, serverErrors, zodErrors, type Errors } from "../form";
 import { ConnectionInstructions } from "../onboarding/instructions";
 import { useTRPC, type RouterOutputs } from "../trpc";
 import { AllowedNetworksCard } from "./allowed-networks";
-import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, Dialog, EmptyState, ErrorState, Field, LoadingState, PageHeader, Select, Tabs, TextInput, td, th } from "../ui";
+import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, Dialog, EmptyState, ErrorState, Field, LoadingState, PageHeader, Select, Switch, Tabs, TextInput, td, th } from "../ui";
 import { DraftActions } from "../ui/draft-actions";
 
 type Target = RouterOutputs["targets"]["list"][number];
@@ -408,7 +408,11 @@ function AttributesTab({ t, g }: { t: Target; g: Tpg }) {
                   <label htmlFor={`attr-${k}`}>{k}</label>
                 </td>
                 <td className={td}>
-                  <TextInput id={`attr-${k}`} aria-invalid={errors[k] ? true : undefined} aria-describedby={errors[k] ? `attr-${k}-error` : undefined} className="!w-28 !py-1 font-mono" inputMode="numeric" value={draft[k] ?? String(v)} onChange={(e) => setDraft((d) => ({ ...d, [k]: e.target.value }))} />
+                  {tpgAttributeRanges[k]?.[0] === 0 && tpgAttributeRanges[k]?.[1] === 1 ? (
+                    <Switch id={`attr-${k}`} invalid={Boolean(errors[k])} describedBy={errors[k] ? `attr-${k}-error` : undefined} checked={(draft[k] ?? String(v)) === "1"} onChange={(on) => setDraft((d) => ({ ...d, [k]: on ? "1" : "0" }))} />
+                  ) : (
+                    <TextInput id={`attr-${k}`} aria-invalid={errors[k] ? true : undefined} aria-describedby={errors[k] ? `attr-${k}-error` : undefined} className="!w-28 !py-1 font-mono" inputMode="numeric" value={draft[k] ?? String(v)} onChange={(e) => setDraft((d) => ({ ...d, [k]: e.target.value }))} />
+                  )}
                   {errors[k] && <p id={`attr-${k}-error`} role="alert" data-testid="field-error" className="mt-1 max-w-xs text-xs font-medium text-red-700 dark:text-red-400">{errors[k]}</p>}
                 </td>
                 <td className={`${td} text-xs whitespace-nowrap text-slate-600 dark:text-slate-400`}>{tpgAttributeRanges[k] ? (tpgAttributeRanges[k][1] === 1 ? "0 or 1" : `${tpgAttributeRanges[k][0]}..${tpgAttributeRanges[k][1]}`) : ""}</td>
@@ -547,7 +551,7 @@ export function TargetDetail() {
         onConfirm={() => removeTarget.mutate({ wwn: t.wwn }, { onSuccess: async () => (await done(), router.push("/targets")) })}
       >
         <p className="text-sm">
-          <span className="font-mono break-all">{t.wwn}</span> and its {t.tpgs.length} TPG(s), {t.tpgs.reduce((n, x) => n + x.luns.length, 0)} LUN(s), portals and ACLs go. The storage objects stay.
+          <span className="font-mono break-all">{t.wwn}</span> and its {plural(t.tpgs.length, "TPG")}, {plural(t.tpgs.reduce((n, x) => n + x.luns.length, 0), "LUN")}, portals and ACLs go. The storage objects stay.
         </p>
         {sessionsNote(sessions)}
       </ConfirmDialog>

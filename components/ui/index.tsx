@@ -254,6 +254,32 @@ export function Checkbox({ label, checked, onChange, hint }: { label: ReactNode;
 }
 
 /**
+ * An on/off attribute (0 or 1) as a switch: role="switch" with aria-checked, labelled by the
+ * <label htmlFor={id}> next to it. `disabled` (a locked attribute) shows it cannot change.
+ */
+export function Switch({ id, checked, onChange, disabled, invalid, describedBy }: { id: string; checked: boolean; onChange: (v: boolean) => void; disabled?: boolean; invalid?: boolean; describedBy?: string }) {
+  return (
+    <button
+      type="button"
+      id={id}
+      role="switch"
+      aria-checked={checked}
+      aria-invalid={invalid || undefined}
+      aria-describedby={describedBy}
+      disabled={disabled}
+      onClick={() => onChange(!checked)}
+      className={cx(
+        "relative inline-flex h-6 w-11 shrink-0 items-center rounded-full transition-colors focus:ring-2 focus:ring-sky-500 focus:outline-none disabled:cursor-not-allowed disabled:opacity-50",
+        checked ? "bg-sky-700" : "bg-slate-300 dark:bg-slate-600",
+      )}
+    >
+      <span className={cx("inline-block h-5 w-5 rounded-full bg-white shadow transition-transform", checked ? "translate-x-5" : "translate-x-0.5")} />
+      <span className="sr-only">{checked ? "on" : "off"}</span>
+    </button>
+  );
+}
+
+/**
  * A modal dialog on the native <dialog>: focus moves in, Escape closes, focus returns.
  * Used for every confirmation and every small wizard.
  */
@@ -311,6 +337,7 @@ export function ConfirmDialog({
   onConfirm,
   busy,
   error,
+  disabled,
 }: {
   open: boolean;
   onClose: () => void;
@@ -320,6 +347,8 @@ export function ConfirmDialog({
   onConfirm: () => void;
   busy?: boolean;
   error?: string | null;
+  /** The dialog explains why the action is impossible: its button stays disabled. */
+  disabled?: boolean;
 }) {
   return (
     <Dialog
@@ -329,7 +358,7 @@ export function ConfirmDialog({
       footer={
         <>
           <Button onClick={onClose}>Cancel</Button>
-          <Button tone="danger" busy={busy} onClick={onConfirm} data-testid="confirm-button">
+          <Button tone="danger" busy={busy} disabled={disabled} onClick={onConfirm} data-testid="confirm-button">
             {confirmLabel}
           </Button>
         </>

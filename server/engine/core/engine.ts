@@ -303,8 +303,12 @@ export class Engine {
     backstore: Awaited<ReturnType<OpenBackstore>>,
     file: ResolvedFile | undefined,
   ): StorageObject {
+    // A new sparse fileio file stays thin only if initiators may UNMAP it: thin provisioning
+    // (emulate_tpu, emulate_tpws) is on by default when the file was created sparse here and
+    // punch-hole works (issue 10). Explicit attributes win; an existing file keeps LIO's default.
+    const thin = spec.plugin === "fileio" && file !== undefined && !file.exists && spec.sparse !== false && backstore.reclaims === true ? { emulate_tpu: 1, emulate_tpws: 1 } : {};
     // Attributes that follow the backstore: block_size and write-back are facts of the backstore.
-    Object.assign(attributes, backstore.attributeDefaults, overrides, {
+    Object.assign(attributes, backstore.attributeDefaults, thin, overrides, {
       block_size: backstore.blockSize,
       hw_block_size: backstore.blockSize,
       emulate_write_cache: backstore.writeBack ? 1 : 0,
