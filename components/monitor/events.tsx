@@ -130,7 +130,7 @@ export function EventsPage() {
           </div>
         ) : (
           <>
-            <div className="overflow-x-auto">
+            <div className="relative overflow-x-auto">
               <table className="w-full min-w-[56rem] text-left text-sm" data-testid="events-table" aria-label="Events">
                 <thead>
                   <tr>

@@ -151,7 +151,7 @@ function BusiestLuns({ feed }: { feed: LiveFeed }) {
     );
   }
   return (
-    <div className="overflow-x-auto">
+    <div className="relative overflow-x-auto">
       <table className="w-full min-w-[36rem] text-left text-sm" data-testid="busiest-luns" aria-label="Busiest LUNs">
         <thead>
           <tr>

@@ -40,7 +40,7 @@ export function LunsPage() {
             <EmptyState title="No LUN is exported">Export a storage object from a target&apos;s TPG to see its IO here.</EmptyState>
           </div>
         ) : (
-          <div className="overflow-x-auto">
+          <div className="relative overflow-x-auto">
             <table className="w-full min-w-[48rem] text-left text-sm" data-testid="luns-table" aria-label="LUNs">
               <thead>
                 <tr>

@@ -74,7 +74,7 @@ export function SessionDetailPage({ id }: { id: string }) {
       </Card>
       <div className="grid gap-4 lg:grid-cols-2">
         <Card title="Connections">
-          <div className="overflow-x-auto">
+          <div className="relative overflow-x-auto">
           <table className="w-full min-w-[24rem] text-left text-sm" aria-label="Connections">
             <thead>
               <tr>

@@ -154,7 +154,7 @@ export function SessionsPage() {
             </EmptyState>
           </div>
         ) : (
-          <div className="overflow-x-auto">
+          <div className="relative overflow-x-auto">
             <table className="w-full min-w-[64rem] text-left text-sm" data-testid="sessions-table" aria-label="Sessions">
               <thead>
                 <tr>

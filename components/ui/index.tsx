@@ -440,7 +440,7 @@ export function CopyBlock({ text, label, testId }: { text: string; label: string
 
 export function DataTable({ children, label, compact }: { children: ReactNode; label: string; compact?: boolean }) {
   return (
-    <div className="overflow-x-auto">
+    <div className="relative overflow-x-auto">
       <table aria-label={label} className={cx("w-full text-left text-sm", compact ? "" : "min-w-[36rem]")}>
         {children}
       </table>
