@@ -370,7 +370,7 @@ test("settings: importing the reference saveconfig.json shows every object and r
   await shot(page, testInfo, "settings-import-preview");
   await page.getByTestId("import-apply").click();
   await page.getByTestId("confirm-button").click();
-  await expect(page.getByTestId("import-result")).toContainText(`Imported ${adapted.storage_objects.length} storage object(s)`);
+  await expect(page.getByTestId("import-result")).toContainText(`Imported ${adapted.storage_objects.length} storage object${adapted.storage_objects.length === 1 ? "" : "s"} and`);
   await page.goto(`${server.url}/storage`);
   for (const so of adapted.storage_objects) await expect(page.locator(`[data-testid="storage-object"][data-name="${so.name}"]`)).toBeVisible();
   await page.goto(`${server.url}/targets`);
