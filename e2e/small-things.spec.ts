@@ -35,7 +35,7 @@ async function pageFits(page: Page): Promise<boolean> {
 }
 
 test("validation speaks the same words: IQN month 13, an empty size, a size above the limit", async ({ page }, testInfo) => {
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await page.goto(`${server.url}/targets/new?empty=1`);
   const iqn = page.getByLabel("Target IQN");
   await iqn.fill("iqn.2024-13.com.example:bad-month");
@@ -61,7 +61,7 @@ test("validation speaks the same words: IQN month 13, an empty size, a size abov
 });
 
 test("tables scroll on a phone instead of widening the page", async ({ page }, testInfo) => {
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await page.setViewportSize({ width: 390, height: 844 });
   for (const p of ["/sessions", "/events", "/luns", "/targets", "/storage", `/targets/${encodeURIComponent(IQN)}?tpg=1&tab=attributes`]) {
     await page.goto(`${server.url}${p}`);
@@ -74,7 +74,7 @@ test("tables scroll on a phone instead of widening the page", async ({ page }, t
 
 test("when the appliance is down the page keeps its data under a reconnecting banner, and recovers", async ({ page }, testInfo) => {
   test.setTimeout(180_000);
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await page.goto(`${server.url}/targets`);
   await expect(page.getByTestId("target")).toHaveCount(1);
   const httpPort = server.httpPort;
