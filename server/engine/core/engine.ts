@@ -911,17 +911,15 @@ export class Engine {
 
   // ---- REPORTED LUNS DATA HAS CHANGED --------------------------------------
 
-  /** The nexuses of a TPG the SCSI devices know (`<initiator>,i,0x<isid>|<iqn>,t,0x<tag>`), by initiator. */
+  /** The nexus keys of a TPG the SCSI devices know, by initiator name. */
   private tpgNexuses(tpg: Tpg): Map<string, Set<string>> {
-    const suffix = `|${tpg.target.iqn},t,0x${tpg.tag.toString(16).padStart(4, "0")}`;
     const byInitiator = new Map<string, Set<string>>();
     for (const lun of tpg.luns.values()) {
-      for (const key of lun.storageObject.device?.nexusKeys?.() ?? []) {
-        if (!key.endsWith(suffix)) continue;
-        const initiator = key.slice(0, key.indexOf(",i,0x"));
-        let set = byInitiator.get(initiator);
-        if (!set) byInitiator.set(initiator, (set = new Set()));
-        set.add(key);
+      for (const nexus of lun.storageObject.device?.knownNexuses?.() ?? []) {
+        if (nexus.targetName !== tpg.target.iqn || nexus.tpgTag !== tpg.tag) continue;
+        let set = byInitiator.get(nexus.initiatorName);
+        if (!set) byInitiator.set(nexus.initiatorName, (set = new Set()));
+        set.add(nexus.key);
       }
     }
     return byInitiator;

@@ -11,7 +11,7 @@ import { EngineError } from "../core/errors";
 import { listenAddress, portalKey } from "../core/names";
 import { IoStats, loginFailureReason, type LoginFailureReason as StatsLoginFailureReason } from "../core/stats";
 import { dispatchScsiNow } from "../scsi/dispatch";
-import type { NexusIdentity, ScsiNexusView, ScsiResult, ScsiTask } from "../scsi/types";
+import { itNexus, type NexusIdentity, type ScsiNexusView, type ScsiResult, type ScsiTask } from "../scsi/types";
 import { startChap } from "./chap";
 import { Connection, type ConnectionHost, type LogFn } from "./connection";
 import { LoginStatus, type LoginEnv, type LoginFailure, type LoginMachine } from "./login";
@@ -226,13 +226,7 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     let view: ScsiNexusView | undefined;
     let depth = 1;
     if (login.sessionType === "Normal" && tpg) {
-      identity = {
-        initiatorName: login.initiatorName,
-        isid: h.isid,
-        targetName: tpg.target.iqn,
-        tpgTag: tpg.tag,
-        key: `${login.initiatorName},i,0x${h.isid}|${tpg.target.iqn},t,0x${tpg.tag.toString(16).padStart(4, "0")}`,
-      };
+      identity = itNexus(login.initiatorName, h.isid, tpg.target.iqn, tpg.tag);
       // Session reinstatement (RFC 7143 §6.3.5): same initiator, ISID and target portal group, TSIH 0.
       for (const old of this.liveSessions.values()) {
         if (!old.ended && old.identity?.key === identity.key) {
@@ -338,22 +332,19 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
    * with its session and the LUN number it sees the storage object as, when it is logged in.
    * Rare (resets, capacity/LUN changes, reservations), so the lookups here cost nothing that matters.
    */
-  unitAttentionRaised(storageObject: { plugin: string; name: string; device?: unknown }, nexusKeys: readonly string[], asc: number, ascq: number): void {
+  unitAttentionRaised(storageObject: { plugin: string; name: string; device?: unknown }, nexuses: readonly NexusIdentity[], asc: number, ascq: number): void {
     if (this.events.listenerCount("event") === 0) return;
     const at = Date.now();
-    for (const key of nexusKeys) {
+    for (const nexus of nexuses) {
       let session: Session | undefined;
-      for (const s of this.liveSessions.values()) if (!s.ended && s.identity?.key === key) session = s;
+      for (const s of this.liveSessions.values()) if (!s.ended && s.identity?.key === nexus.key) session = s;
       let lun: number | undefined;
       if (session?.view) for (const l of session.view.luns()) if (session.view.resolve(l)?.device === storageObject.device) lun = l;
-      // Key: `<initiator>,i,0x<isid>|<target>,t,0x<tag>` (NexusIdentity.key).
-      const m = /^(.*),i,0x([0-9a-fA-F]+)\|(.*),t,0x([0-9a-fA-F]+)$/.exec(key);
       this.emitEvent({
         type: "unit_attention_raised", at,
-        initiatorName: session?.initiatorName ?? m?.[1], targetName: session?.tpg?.target.iqn ?? m?.[3],
-        tpgTag: session?.tpg?.tag ?? (m ? parseInt(m[4], 16) : undefined), sessionId: session?.id,
+        initiatorName: nexus.initiatorName, targetName: nexus.targetName, tpgTag: nexus.tpgTag, sessionId: session?.id,
         remote: session ? [...session.connections][0]?.describe : undefined, lun,
-        detail: { asc, ascq, storageObject: `${storageObject.plugin}/${storageObject.name}`, nexus: key, isid: session?.isid ?? m?.[2] },
+        detail: { asc, ascq, storageObject: `${storageObject.plugin}/${storageObject.name}`, nexus: nexus.key, isid: nexus.isid },
       });
     }
   }

@@ -18,8 +18,8 @@ import { AluaState, aluaRefusal } from "./alua";
 
 export class ScsiDisk implements ScsiDevice {
   readonly unitAttentions = new UnitAttentions();
-  /** Every I_T nexus known to this LU (logged in and not lost), for "all other nexuses" UAs. */
-  readonly nexuses = new Set<string>();
+  /** Every I_T nexus known to this LU (logged in and not lost), by key, for "all other nexuses" UAs. */
+  readonly nexuses = new Map<string, NexusIdentity>();
   readonly modeState: ModeState = { dSense: false, swp: false };
   private lastCapacity: number;
 
@@ -28,8 +28,10 @@ export class ScsiDisk implements ScsiDevice {
    * it was queued for: power on/reset, capacity or LUN inventory changed, reservations preempted...
    * Delivery to the initiator is a separate, later event (the transport reports it).
    */
-  set onUnitAttention(fn: ((nexusKeys: string[], asc: number, ascq: number) => void) | undefined) {
-    this.unitAttentions.onRaise = fn ? (keys, code) => fn(keys, code[0], code[1]) : undefined;
+  set onUnitAttention(fn: ((nexuses: NexusIdentity[], asc: number, ascq: number) => void) | undefined) {
+    this.unitAttentions.onRaise = fn
+      ? (keys, code) => fn(keys.map((k) => this.nexuses.get(k)).filter((n): n is NexusIdentity => n !== undefined), code[0], code[1])
+      : undefined;
   }
 
   constructor(readonly info: DeviceInfo) {
@@ -88,22 +90,22 @@ export class ScsiDisk implements ScsiDevice {
   // ---- ScsiDevice ----------------------------------------------------------
 
   nexusCreated(nexus: NexusIdentity): void {
-    this.nexuses.add(nexus.key);
+    this.nexuses.set(nexus.key, nexus);
     this.unitAttentions.clear(nexus.key);
     this.unitAttentions.add(nexus.key, Asc.POWER_ON_RESET);
   }
 
-  nexusKeys(): Iterable<string> {
-    return this.nexuses;
+  knownNexuses(): Iterable<NexusIdentity> {
+    return this.nexuses.values();
   }
 
   reportedLunsChanged(match: (nexusKey: string) => boolean): void {
-    for (const k of this.nexuses) if (match(k)) this.unitAttentions.add(k, Asc.REPORTED_LUNS_DATA_CHANGED);
+    for (const k of this.nexuses.keys()) if (match(k)) this.unitAttentions.add(k, Asc.REPORTED_LUNS_DATA_CHANGED);
   }
 
   /** SPC-4 §5.16.2.6: ASYMMETRIC ACCESS STATE CHANGED for every I_T nexus but the one that asked for the change. */
   aluaStateChanged(except?: string): void {
-    this.unitAttentions.addAll(this.nexuses, Asc.ASYMMETRIC_ACCESS_STATE_CHANGED, except);
+    this.unitAttentions.addAll(this.nexuses.keys(), Asc.ASYMMETRIC_ACCESS_STATE_CHANGED, except);
   }
 
   nexusLost(nexus: NexusIdentity): void {
@@ -123,11 +125,11 @@ export class ScsiDisk implements ScsiDevice {
         this.onReset();
         // Target resets: the issuer knows what it did (libiscsi's Reserve6 tests send their next
         // command on the same nexus and expect no UA); LIO refuses these TMFs altogether.
-        this.unitAttentions.addAll(this.nexuses, Asc.BUS_DEVICE_RESET_FUNCTION, fn === "lun_reset" ? undefined : by.key);
+        this.unitAttentions.addAll(this.nexuses.keys(), Asc.BUS_DEVICE_RESET_FUNCTION, fn === "lun_reset" ? undefined : by.key);
         break;
       case "clear_task_set":
         // SAM-5 §7.5 with TST=000b: other initiators lose their tasks: 2Fh/00h.
-        this.unitAttentions.addAll(this.nexuses, Asc.COMMANDS_CLEARED_BY_ANOTHER_INITIATOR, by.key);
+        this.unitAttentions.addAll(this.nexuses.keys(), Asc.COMMANDS_CLEARED_BY_ANOTHER_INITIATOR, by.key);
         break;
       case "abort_task_set":
         break;
@@ -166,7 +168,7 @@ export class ScsiDisk implements ScsiDevice {
         key: id.key,
         initiatorName: id.initiatorName.toLowerCase(),
         isid: id.isid.toLowerCase(),
-        targetPort: `${id.targetName.toLowerCase()},t,0x${id.tpgTag.toString(16).padStart(4, "0")}`,
+        targetPort: id.targetPort,
         relativeTargetPortId: c.lun.relativeTargetPortId,
       };
       this.prNexuses.set(id.key, n);
@@ -199,7 +201,7 @@ export class ScsiDisk implements ScsiDevice {
   executeNow(task: ScsiTask, nexus: ScsiNexusView, lun: ResolvedLun): ScsiResult | Promise<ScsiResult> {
     const key = nexus.identity.key;
     try {
-      this.nexuses.add(key);
+      if (!this.nexuses.has(key)) this.nexuses.set(key, nexus.identity);
       this.checkCapacityChange();
       const def = commandTable.commandFor(task.cdb, this);
       if (!def?.uaExempt) {
@@ -322,7 +324,7 @@ export class ScsiDisk implements ScsiDevice {
     const size = this.info.backstore.sizeBytes;
     if (size === this.lastCapacity) return;
     this.lastCapacity = size;
-    this.unitAttentions.addAll(this.nexuses, Asc.CAPACITY_DATA_CHANGED);
+    this.unitAttentions.addAll(this.nexuses.keys(), Asc.CAPACITY_DATA_CHANGED);
   }
 
   // ---- helpers shared by handlers ------------------------------------------

@@ -139,8 +139,8 @@ export function vpdDeviceIdentification(info: DeviceInfo, port: PortIdentity): B
   tpg.writeUInt16BE(port.targetPortGroup ?? DEFAULT_TARGET_PORT_GROUP, 2);
   parts.push(designator(0x1, true, 1, 0x5, tpg, PROTOCOL_ISCSI));
   // 5. SCSI name string of the target port: "<iqn>,t,0x<tpgt>" (RFC 7143 §13.1 port name).
-  const { targetName, tpgTag } = port.identity;
-  parts.push(designator(0x3, true, 1, 0x8, nameString(`${targetName},t,0x${tpgTag.toString(16).padStart(4, "0")}`), PROTOCOL_ISCSI));
+  const { targetName, targetPort } = port.identity;
+  parts.push(designator(0x3, true, 1, 0x8, nameString(targetPort), PROTOCOL_ISCSI));
   // 6. SCSI name string of the target device.
   parts.push(designator(0x3, true, 2, 0x8, nameString(targetName), PROTOCOL_ISCSI));
   return vpdPage(0x83, Buffer.concat(parts));

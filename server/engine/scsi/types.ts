@@ -90,8 +90,22 @@ export interface NexusIdentity {
   isid: string;
   targetName: string;
   tpgTag: number;
-  /** A key unique per I_T nexus: `${initiatorName},i,0x${isid}|${targetName},t,0x${tpgTag}`. */
+  /** The initiator port name, `<initiator>,i,0x<isid>` (RFC 7143 §13.1; SPC-4 TransportID format 01b). */
+  initiatorPort: string;
+  /** The target port name, `<target>,t,0x<tpgt>` (RFC 7143 §13.1; VPD 83h SCSI name string). */
+  targetPort: string;
+  /** A key unique per I_T nexus: `<initiatorPort>|<targetPort>`. Only ever compared, never parsed back. */
   key: string;
+}
+
+/**
+ * The one place an I_T nexus is built (at login, from names the login already checked and
+ * lowercased): every other module takes its fields and never parses the key back.
+ */
+export function itNexus(initiatorName: string, isid: string, targetName: string, tpgTag: number): NexusIdentity {
+  const initiatorPort = `${initiatorName},i,0x${isid.toLowerCase()}`;
+  const targetPort = `${targetName},t,0x${tpgTag.toString(16).padStart(4, "0")}`;
+  return Object.freeze({ initiatorName, isid: isid.toLowerCase(), targetName, tpgTag, initiatorPort, targetPort, key: `${initiatorPort}|${targetPort}` });
 }
 
 /**
@@ -151,8 +165,8 @@ export interface ScsiDevice {
   close?(): void;
   /** The nexus logged in: queue 29h/00h POWER ON, RESET, OR BUS DEVICE RESET OCCURRED for it. */
   nexusCreated?(nexus: NexusIdentity): void;
-  /** Keys (NexusIdentity.key) of the I_T nexuses this LU knows (core: live reconfiguration). */
-  nexusKeys?(): Iterable<string>;
+  /** The I_T nexuses this LU knows (core: live reconfiguration). */
+  knownNexuses?(): Iterable<NexusIdentity>;
   /** The LUN inventory of some nexuses changed: queue 3Fh/0Eh REPORTED LUNS DATA HAS CHANGED for those that match. */
   reportedLunsChanged?(match: (nexusKey: string) => boolean): void;
   /** An ALUA group's access state changed: queue 2Ah/06h ASYMMETRIC ACCESS STATE CHANGED for every nexus but `except`. */

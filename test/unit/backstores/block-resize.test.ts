@@ -12,7 +12,7 @@ import { openBackstore } from "../../../server/engine/backstores";
 import { Engine } from "../../../server/engine/core/engine";
 import { ScsiDisk } from "../../../server/engine/scsi/disk";
 import { parseSense } from "../../../server/engine/scsi/sense";
-import type { ResolvedLun, ScsiNexusView, ScsiTask } from "../../../server/engine/scsi/types";
+import { itNexus, type ResolvedLun, type ScsiNexusView, type ScsiTask } from "../../../server/engine/scsi/types";
 
 const MiB = 1024 * 1024;
 
@@ -60,7 +60,7 @@ describe.skipIf(!enabled)("block storage object growth (loop device)", () => {
     try {
       expect(so.sizeBytes).toBe(8 * MiB);
       const disk = so.device as ScsiDisk;
-      const identity = { initiatorName: "iqn.2024-01.org.portico.test:i", isid: "400001370000", targetName: "iqn.2024-01.org.portico.test:t", tpgTag: 1, key: "n1" };
+      const identity = itNexus("iqn.2024-01.org.portico.test:i", "400001370000", "iqn.2024-01.org.portico.test:t", 1);
       const lun: ResolvedLun = { binding: { lun: 0, tpgLunIndex: 0, writeProtect: false }, device: disk, relativeTargetPortId: 1 };
       const view: ScsiNexusView = { identity, resolve: () => lun, luns: () => [0] };
       disk.nexusCreated(identity);

@@ -7,6 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sendTargets } from "@/server/engine/iscsi/discovery";
 import { Negotiation } from "@/server/engine/iscsi/negotiation";
+import { itNexus } from "@/server/engine/scsi/types";
 import { makeFixture, type Fixture } from "./helpers";
 
 const TARGET = "iqn.2024-01.com.example:honoured";
@@ -103,7 +104,7 @@ describe("accepted values change what the engine does", () => {
     await fx.service.createLun(TARGET, 1, "/backstores/ramdisk/r0", { index: 0 });
     await fx.service.createNodeAcl(TARGET, 1, INITIATOR, { addMappedLuns: true });
     const tpg = fx.engine.tpg(TARGET, 1);
-    const view = tpg.nexusView({ initiatorName: INITIATOR, isid: "400001370000", targetName: TARGET, tpgTag: 1, key: "k" });
+    const view = tpg.nexusView(itNexus(INITIATOR, "400001370000", TARGET, 1));
     expect(view.resolve(0)?.binding.writeProtect).toBe(false);
     await fx.service.setTpgAttributes(TARGET, 1, { prod_mode_write_protect: 1 });
     expect(view.resolve(0)?.binding.writeProtect).toBe(true);

@@ -10,7 +10,7 @@ import { ConfigService } from "@/server/config/service";
 import { Engine } from "@/server/engine/core/engine";
 import { ScsiDisk } from "@/server/engine/scsi/disk";
 import { dispatchScsi } from "@/server/engine/scsi/dispatch";
-import type { NexusIdentity, ScsiNexusView, ScsiResult } from "@/server/engine/scsi/types";
+import { itNexus, type NexusIdentity, type ScsiNexusView, type ScsiResult } from "@/server/engine/scsi/types";
 import { tableCounts, tempDir, testOpenBackstore } from "./helpers";
 import fs from "node:fs";
 
@@ -36,13 +36,7 @@ afterEach(async () => {
 });
 
 function nexus(initiator: string, tag = 1, isid = "400001370000"): ScsiNexusView {
-  const identity: NexusIdentity = {
-    initiatorName: initiator,
-    isid,
-    targetName: T,
-    tpgTag: tag,
-    key: `${initiator},i,0x${isid}|${T},t,0x${tag.toString(16).padStart(4, "0")}`,
-  };
+  const identity: NexusIdentity = itNexus(initiator, isid, T, tag);
   return engine.tpg(T, tag).nexusView(identity);
 }
 

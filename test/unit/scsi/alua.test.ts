@@ -12,7 +12,7 @@ import { ALUA_ACCESS_TABLE, AluaState, aluaRefusal, decodeRtpg, encodeRtpg, enco
 import { dispatchScsi } from "@/server/engine/scsi/dispatch";
 import { ScsiDisk } from "@/server/engine/scsi/disk";
 import { parseSense } from "@/server/engine/scsi/sense";
-import { ScsiStatus, type NexusIdentity, type ScsiNexusView, type ScsiResult, type ScsiTask } from "@/server/engine/scsi/types";
+import { itNexus, ScsiStatus, type NexusIdentity, type ScsiNexusView, type ScsiResult, type ScsiTask } from "@/server/engine/scsi/types";
 
 const IQN = "iqn.2003-01.org.example:alua";
 const NOT_READY = 0x2;
@@ -44,8 +44,7 @@ let tpg2: Tpg;
 
 function nexus(tpg: Tpg, initiator = "iqn.1994-05.com.example:host1"): ScsiNexusView {
   const isid = "400001370000";
-  const key = `${initiator},i,0x${isid}|${IQN},t,0x${tpg.tag.toString(16).padStart(4, "0")}`;
-  const id: NexusIdentity = { initiatorName: initiator, isid, targetName: IQN, tpgTag: tpg.tag, key };
+  const id: NexusIdentity = itNexus(initiator, isid, IQN, tpg.tag);
   return tpg.nexusView(id);
 }
 async function exec(view: ScsiNexusView, t: ScsiTask): Promise<ScsiResult> {

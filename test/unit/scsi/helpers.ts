@@ -2,7 +2,7 @@ import { RamdiskBackstore } from "../../../server/engine/backstores/ramdisk";
 import type { Backstore } from "../../../server/engine/backstores/backstore";
 import { ScsiDisk } from "../../../server/engine/scsi/disk";
 import { storageObjectAttributeDefaults } from "../../../server/engine/core/defaults";
-import type { DeviceInfo, NexusIdentity, ResolvedLun, ScsiNexusView, ScsiResult, ScsiTask } from "../../../server/engine/scsi/types";
+import { itNexus, type DeviceInfo, type NexusIdentity, type ResolvedLun, type ScsiNexusView, type ScsiResult, type ScsiTask } from "../../../server/engine/scsi/types";
 import { parseSense } from "../../../server/engine/scsi/sense";
 
 export const WWN = "0d3f6b2a-1c2e-4e5f-9a8b-7c6d5e4f3a2b";
@@ -23,7 +23,7 @@ export function makeInfo(backstore: Backstore, attrs: Record<string, number> = {
 export function identity(initiator = "iqn.1994-05.com.example:init1", isid = "400001370000"): NexusIdentity {
   const targetName = "iqn.2003-01.org.example:target";
   const tpgTag = 1;
-  return { initiatorName: initiator, isid, targetName, tpgTag, key: `${initiator},i,0x${isid}|${targetName},t,0x${tpgTag}` };
+  return itNexus(initiator, isid, targetName, tpgTag);
 }
 
 export function makeView(disk: ScsiDisk | undefined, id = identity(), opts: { writeProtect?: boolean; luns?: number[] } = {}): ScsiNexusView & { resolved?: ResolvedLun } {
