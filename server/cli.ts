@@ -26,6 +26,7 @@ import { ConfigService } from "./config/service";
 import { databaseFile, openDatabase } from "./db";
 import { DataDirLockedError, lockDataDir, type DataDirLock } from "./db/lock";
 import { Engine } from "./engine/core/engine";
+import { rbdAvailable, rbdStatus } from "./engine/backstores/rbd";
 import { EngineError } from "./engine/core/errors";
 import { CLI_USER_HEADER, fileioPolicy, readRuntime, readSettings, runtimeUrl, TOKEN_HEADER, version, writeFileAtomic, type RuntimeInfo } from "./runtime";
 import { auditedOffline } from "./history/offline";
@@ -254,6 +255,8 @@ async function status(): Promise<void> {
   process.stdout.write(
     `storage objects: ${c.storageObjects}\ntargets: ${c.targets}\nTPGs: ${c.tpgs}\nLUNs: ${c.luns}\nnode ACLs: ${c.nodeAcls}\nportals: ${c.portals}${running ? ` (${c.portalsListening} listening)` : ""}\nsessions: ${running ? c.sessions : 0}\n`,
   );
+  // Where librbd or the addon is missing, the rbd backstore says so by name; everything else works.
+  process.stdout.write(`Ceph RBD backstore: ${rbdAvailable() ? "available (librbd)" : `unavailable: ${rbdStatus}`}\n`);
   if (running) {
     const h = s.health;
     if (!h.fabric.loaded) process.stdout.write(`iSCSI fabric: NOT LOADED (${h.fabric.error}): no initiator can connect\n`);

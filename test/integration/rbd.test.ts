@@ -123,6 +123,12 @@ afterAll(async () => {
 }, 60_000);
 
 describe("rbd backstore on a real Ceph", () => {
+  it("portico status says whether the rbd backstore can be used here", () => {
+    const st = portico(dataDir, ["status"]);
+    expect(st.status, st.stderr).toBe(0);
+    expect(st.stdout).toMatch(/^Ceph RBD backstore: available \(librbd\)$/m);
+  });
+
   it("restores the tcmu user:rbd object and serves the image to libiscsi (capacity from the image, thin provisioning)", () => {
     const cap = sh("iscsi-readcapacity16", [lunUrl(0)]);
     expect(cap.status, cap.stderr + cap.stdout).toBe(0);
