@@ -12,7 +12,7 @@ import { expect, test, type Page } from "@playwright/test";
 import { generateSelfSigned } from "../server/http/certificate";
 import { makeDataDir, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
 import { signedIn } from "./admin";
-import { fieldError, onboardViaApi, shot } from "./helpers";
+import { ADMIN_PASSWORD, fieldError, onboardViaApi, shot } from "./helpers";
 
 let dataDir: string;
 let server: PorticoProcess;
@@ -82,6 +82,30 @@ test("the console over HTTPS works under its CSP, with a __Host- cookie, and can
   await framer.close();
 
   expect(violations, violations.join("\n")).toEqual([]);
+});
+
+test("signing in through the login form over HTTPS: the browser's own POST passes the origin checks, no CSP violation", async ({ browser }) => {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const page = await context.newPage();
+  const violations = await watchCsp(page);
+  const posts: { url: string; status: number; origin?: string; site?: string }[] = [];
+  page.on("response", async (r) => {
+    if (r.request().method() === "POST") {
+      const h = await r.request().allHeaders();
+      posts.push({ url: r.url(), status: r.status(), origin: h.origin, site: h["sec-fetch-site"] });
+    }
+  });
+  await page.goto(`${url}/settings`);
+  await expect(page).toHaveURL(/\/login\?next=%2Fsettings$/);
+  await page.getByLabel("User name").fill("admin");
+  await page.getByLabel("Password").fill(ADMIN_PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/settings$/, { timeout: 30_000 });
+  await expect(page.getByTestId("https-settings")).toBeVisible({ timeout: 30_000 });
+  const login = posts.find((p) => p.url.includes("auth.login"));
+  expect(login).toMatchObject({ status: 200, origin: url, site: "same-origin" });
+  expect(violations, violations.join("\n")).toEqual([]);
+  await context.close();
 });
 
 test("installing a certificate in Settings: a wrong key is refused at its field; the right pair is served with HSTS; back to self-signed", async ({ page }, testInfo) => {

@@ -48,7 +48,16 @@ export function MetricsSettings() {
               <pre className="mt-2 overflow-x-auto rounded bg-slate-900 p-2 text-xs text-slate-100">{`scrape_configs:
   - job_name: portico
     authorization:
-      credentials: ${shown}
+      credentials: ${shown}${
+        origin.startsWith("https:")
+          ? `
+    scheme: https
+    tls_config:
+      # the appliance's certificate (Settings › HTTPS); with the self-signed one,
+      # copy tls/self-signed.crt from its data directory, or use insecure_skip_verify: true
+      ca_file: /etc/prometheus/portico.crt`
+          : ""
+      }
     static_configs:
       - targets: ["${origin.replace(/^https?:\/\//, "")}"]`}</pre>
             </div>

@@ -261,3 +261,23 @@ describe("bound to the LAN address only", () => {
     }
   });
 });
+
+describe("PORTICO_HTTPS=off", () => {
+  it("serves plain HTTP to everyone, makes no certificate, and keeps the checks and headers", async () => {
+    if (!lan) return void console.warn("no LAN address: skipped");
+    const dir = makeDataDir("portico-it-https-off-");
+    const off = await startPortico({ dataDir: dir, env: { PORTICO_HTTP_HOST: "0.0.0.0", PORTICO_HTTPS: "off" } });
+    try {
+      expect(off.output()).toMatch(new RegExp(`ready: console http://0\\.0\\.0\\.0:${off.httpPort} — `));
+      expect(existsSync(path.join(dir, "tls"))).toBe(false);
+      const r = curl(`http://${lan}:${off.httpPort}/api/trpc/onboarding.status`);
+      expect(r.status).toBe(200);
+      expect(h(r, "x-frame-options")).toBe("DENY");
+      expect(curl(`http://127.0.0.1:${off.httpPort}/metrics`, ["-H", "Host: rebind.evil.example"]).status).toBe(421);
+      expect(sh("curl", ["-sS", "-k", "--max-time", "10", `https://127.0.0.1:${off.httpPort}/`]).status).not.toBe(0); // no TLS
+    } finally {
+      await off.stop().catch(() => off.kill());
+      removeDir(dir);
+    }
+  });
+});
