@@ -211,7 +211,27 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     };
   }
 
+  /**
+   * The event log rows a login causes ('login', and the power-on 'unit_attention_raised' of each
+   * LUN) are written after the Login Response has left: they are held while the session is built
+   * and emitted on the next tick, once the connection's chunk handler has sent the answer
+   * (Connection.onData). A listener writing to a database is then off the login's critical path.
+   */
   completeLogin(conn: Connection, login: LoginMachine, h: LoginRequestHeader): Session | LoginFailure {
+    if (this.heldEvents) return this.buildSession(conn, login, h);
+    const held: FabricEvent[] = (this.heldEvents = []);
+    try {
+      return this.buildSession(conn, login, h);
+    } finally {
+      this.heldEvents = undefined;
+      if (held.length) process.nextTick(() => { for (const e of held) this.emitEvent(e); });
+    }
+  }
+
+  /** Events raised while a login completes, emitted after its response (completeLogin). */
+  private heldEvents: FabricEvent[] | undefined;
+
+  private buildSession(conn: Connection, login: LoginMachine, h: LoginRequestHeader): Session | LoginFailure {
     if (h.tsih !== 0) {
       // Adding a connection to a session: MaxConnections is 1 (RFC 7143 §13.2).
       return this.liveSessions.has(h.tsih)
@@ -375,6 +395,10 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
 
   private emitEvent(e: FabricEvent): void {
     if (this.events.listenerCount("event") === 0) return;
+    if (this.heldEvents) {
+      this.heldEvents.push(e);
+      return;
+    }
     try {
       this.events.emit("event", e);
     } catch (err) {
