@@ -103,6 +103,8 @@ test("ACL settings: nopin_timeout out of range and cmdsn_depth 0 at their fields
   await tab(page, "acls");
   await page.getByTestId("acl-edit").click();
   const dialog = page.getByRole("dialog");
+  // On/off attributes are switches.
+  await expect(dialog.getByRole("switch", { name: "random_r2t_offsets" })).toHaveAttribute("aria-checked", "false");
   await dialog.getByLabel("nopin_timeout", { exact: true }).fill("100");
   await dialog.getByTestId("acl-settings-save").click();
   await expect(await fieldError(page, dialog.getByLabel("nopin_timeout", { exact: true }))).toContainText("3..60");

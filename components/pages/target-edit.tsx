@@ -13,7 +13,7 @@ import { nodeAclAttributeRanges, tpgParameterRules, type ParameterRule } from "@
 import { NODE_ACL_ATTRIBUTES, TPG_PARAMETERS } from "../attributes";
 import { errorMessage, serverErrors, zodErrors, type Errors } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
-import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, Dialog, ErrorState, Field, LoadingState, Select, TextInput, td, th } from "../ui";
+import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, Dialog, ErrorState, Field, LoadingState, Select, Switch, TextInput, td, th } from "../ui";
 import { DraftActions } from "../ui/draft-actions";
 
 type ChapView = RouterOutputs["targets"]["tpgs"]["get"]["chap"];
@@ -325,16 +325,22 @@ export function AclEditDialog({
                         <label htmlFor={id}>{k}</label>
                       </td>
                       <td className={td}>
-                        <TextInput
-                          id={id}
-                          inputMode="numeric"
-                          aria-invalid={err ? true : undefined}
-                          aria-describedby={err ? `${id}-error` : `${id}-range`}
-                          className="!w-24 !py-1 font-mono"
-                          value={val(`attr.${k}`, String(v))}
-                          onChange={(e) => edit(`attr.${k}`, e.target.value)}
-                        />
-                        {range && <span id={`${id}-range`} className="mt-1 block text-xs text-slate-500">{range[0]}..{range[1]}</span>}
+                        {range?.[0] === 0 && range[1] === 1 ? (
+                          <Switch id={id} invalid={Boolean(err)} describedBy={err ? `${id}-error` : undefined} checked={val(`attr.${k}`, String(v)) === "1"} onChange={(on) => edit(`attr.${k}`, on ? "1" : "0")} />
+                        ) : (
+                          <>
+                            <TextInput
+                              id={id}
+                              inputMode="numeric"
+                              aria-invalid={err ? true : undefined}
+                              aria-describedby={err ? `${id}-error` : `${id}-range`}
+                              className="!w-24 !py-1 font-mono"
+                              value={val(`attr.${k}`, String(v))}
+                              onChange={(e) => edit(`attr.${k}`, e.target.value)}
+                            />
+                            {range && <span id={`${id}-range`} className="mt-1 block text-xs text-slate-500">{range[0]}..{range[1]}</span>}
+                          </>
+                        )}
                         {err && (
                           <p id={`${id}-error`} role="alert" data-testid="field-error" className="mt-1 max-w-[12rem] text-xs font-medium text-red-700 dark:text-red-400">
                             {err}
