@@ -43,9 +43,8 @@ export function createDualListener(opts: { handler: Handler; upgrade?: UpgradeHa
     if (!s) continue;
     tune(s);
     if (opts.upgrade) s.on("upgrade", opts.upgrade);
-    // A failed handshake or a reset is that client's problem only.
-    s.on("clientError", (_err, socket) => socket.destroy());
-    s.on("tlsClientError", (_err: Error, socket: net.Socket) => socket.destroy());
+    // Malformed requests and failed handshakes keep Node's defaults (400/408/431 then close; a
+    // failed TLS handshake closes that socket): one bad client never disturbs another.
     // These servers never listen themselves: 'listening' is what starts Node's connection
     // tracking (closeIdleConnections/closeAllConnections, headersTimeout and requestTimeout checks).
     s.emit("listening");

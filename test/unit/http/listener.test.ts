@@ -69,6 +69,16 @@ describe("one port, TLS and plain HTTP", () => {
     bad.on("error", () => undefined);
     bad.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5])); // a handshake record that never completes
     const silent = net.connect(port, "127.0.0.1"); // and one that never says anything
+    // A malformed plain request gets Node's 400, and only that connection closes.
+    const garbage = net.connect(port, "127.0.0.1");
+    const answer = await new Promise<string>((resolve) => {
+      let seen = "";
+      garbage.on("data", (d) => (seen += d));
+      garbage.on("close", () => resolve(seen));
+      garbage.on("error", () => undefined);
+      garbage.write("BLAH / HTTP/9\r\n\r\n");
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
     const good = net.connect(port, "127.0.0.1");
     expect(await exchange(good, ["/ok"])).toContain("plain /ok");
     good.destroy();
