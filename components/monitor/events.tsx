@@ -1,10 +1,16 @@
 "use client";
 /**
- * Events: logins, logouts, refused logins (with the reason), resets, unit attentions
- * and configuration changes (with who made them), newest first, filtered by type,
- * target, initiator and time. Test ids: events-filters, filter-type-<type>,
- * filter-target, filter-initiator, filter-period, events-table, event-row (data-type), events-empty, events-more.
+ * Events: the audit log (configuration changes with what changed, before → after; sign-ins,
+ * refused sign-ins, onboarding, starts and stops, with who and from where) and the activity log
+ * (logins, logouts, refused logins with the reason, resets, unit attentions), newest first,
+ * filtered by log, type, target, initiator and time. Reset notices (unit attention 29h after every
+ * login) are hidden unless asked for. A refused login for want of an ACL offers "Allow this
+ * initiator": the target's ACL form, filled in.
+ * Test ids: events-filters, filter-log, filter-type-<type>, filter-show-resets, filter-target,
+ * filter-initiator, filter-period, events-table, event-row (data-type, data-log), event-count,
+ * event-changes, allow-initiator, events-empty, events-more.
  */
+import Link from "next/link";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { useTRPC, type RouterOutputs } from "@/components/trpc";
@@ -21,12 +27,25 @@ const TYPES: { id: string; label: string; tone: "ok" | "warn" | "bad" | "off" | 
   { id: "unit_attention_raised", label: "Unit attention raised", tone: "warn" },
   { id: "unit_attention", label: "Unit attention reported", tone: "warn" },
   { id: "config", label: "Configuration", tone: "info" },
+  { id: "signin", label: "Sign-in", tone: "ok" },
+  { id: "signin_failed", label: "Sign-in refused", tone: "bad" },
+  { id: "signout", label: "Sign-out", tone: "off" },
+  { id: "password_changed", label: "Password changed", tone: "info" },
+  { id: "onboarding", label: "Onboarding", tone: "info" },
+  { id: "appliance_start", label: "Started", tone: "info" },
+  { id: "appliance_stop", label: "Stopped", tone: "off" },
 ];
+const LOGS = [
+  { id: "all", label: "Everything" },
+  { id: "audit", label: "Audit log (changes, sign-ins)" },
+  { id: "activity", label: "Activity (initiators, engine)" },
+] as const;
+type Change = { object: string; action: "created" | "deleted" | "changed"; fields: { field: string; before?: unknown; after?: unknown; secret?: boolean }[] };
 const PERIODS = [
   { id: "1h", label: "Last hour", ms: 3600_000 },
   { id: "24h", label: "Last 24 hours", ms: 24 * 3600_000 },
   { id: "7d", label: "Last 7 days", ms: 7 * 24 * 3600_000 },
-  { id: "all", label: "Everything kept (30 days)", ms: 0 },
+  { id: "all", label: "Everything kept", ms: 0 },
 ] as const;
 const PAGE = 200;
 
@@ -36,6 +55,8 @@ const input =
 export function EventsPage() {
   const trpc = useTRPC();
   const [types, setTypes] = useState<string[]>([]);
+  const [log, setLog] = useState<(typeof LOGS)[number]["id"]>("all");
+  const [showResets, setShowResets] = useState(false);
   const [target, setTarget] = useState("");
   const [initiator, setInitiator] = useState("");
   const [period, setPeriod] = useState<(typeof PERIODS)[number]["id"]>("24h");
@@ -45,23 +66,42 @@ export function EventsPage() {
   const from = p.ms ? Math.floor((Date.now() - p.ms) / 60_000) * 60_000 : undefined;
   const facets = useQuery({ ...trpc.events.facets.queryOptions(), refetchInterval: 30_000 });
   const list = useQuery({
-    ...trpc.events.list.queryOptions({ types: types.length ? types : undefined, target: target || undefined, initiator: initiator.trim() || undefined, from, limit }),
+    ...trpc.events.list.queryOptions({
+      log: log === "all" ? undefined : log,
+      types: types.length ? types : undefined,
+      hideResetNotices: !showResets,
+      target: target || undefined,
+      initiator: initiator.trim() || undefined,
+      from,
+      limit,
+    }),
     refetchInterval: 5_000,
     placeholderData: keepPreviousData,
   });
   const toggleType = (id: string) => setTypes((t) => (t.includes(id) ? t.filter((x) => x !== id) : [...t, id]));
-  const filtered = types.length > 0 || !!target || !!initiator.trim() || period !== "24h";
+  const filtered = types.length > 0 || log !== "all" || !!target || !!initiator.trim() || period !== "24h";
 
   return (
     <div>
       <div className="mb-6">
         <h1 className="text-2xl font-semibold tracking-tight">Events</h1>
         <p className="mt-1 text-sm text-slate-600 dark:text-slate-400">
-          Logins and logouts, refused logins and why, resets, unit attentions and configuration changes with who made them. Kept 30 days.
+          The audit log — configuration changes with what changed, sign-ins, onboarding, starts and stops, with who and from where (kept 400 days) — and
+          the activity log: logins and logouts, refused logins and why, resets, unit attentions (kept 30 days).
         </p>
       </div>
       <Card className="mb-4" id="events-filters">
         <form className="flex flex-wrap items-end gap-4" onSubmit={(e) => e.preventDefault()} aria-label="Filter events">
+          <label className="flex flex-col text-sm">
+            <span className="mb-1 text-xs font-medium text-slate-600 uppercase dark:text-slate-400">Log</span>
+            <select className={input} value={log} onChange={(e) => setLog(e.target.value as typeof log)} data-testid="filter-log">
+              {LOGS.map((x) => (
+                <option key={x.id} value={x.id}>
+                  {x.label}
+                </option>
+              ))}
+            </select>
+          </label>
           <fieldset>
             <legend className="mb-1 text-xs font-medium text-slate-600 uppercase dark:text-slate-400">Type</legend>
             <div className="flex flex-wrap gap-1">
@@ -103,10 +143,15 @@ export function EventsPage() {
               ))}
             </select>
           </label>
+          <label className="flex items-center gap-2 self-center text-sm" title="The unit attention 29h (power on, reset or I_T nexus loss) every new session gets once per LUN">
+            <input type="checkbox" checked={showResets} onChange={(e) => setShowResets(e.target.checked)} data-testid="filter-show-resets" />
+            Show reset notices
+          </label>
           {filtered && (
             <Button
               onClick={() => {
                 setTypes([]);
+                setLog("all");
                 setTarget("");
                 setInitiator("");
                 setPeriod("24h");
@@ -143,7 +188,7 @@ export function EventsPage() {
                 </thead>
                 <tbody>
                   {list.data.map((e) => (
-                    <EventLine key={e.id} e={e} />
+                    <EventLine key={`${e.log}-${e.id}`} e={e} />
                   ))}
                 </tbody>
               </table>
@@ -164,14 +209,33 @@ function EventLine({ e }: { e: EventRow }) {
   const t = TYPES.find((x) => x.id === e.type);
   const d = e.detail ?? {};
   let details: React.ReactNode = e.message ?? "";
-  if (e.type === "login_failed") details = <>{e.reason?.replace(/_/g, " ")}{e.message ? <span className="text-slate-600 dark:text-slate-400"> — {e.message}</span> : null}</>;
-  else if (e.type === "logout") details = <>{e.reason}</>;
-  else if (e.type === "login") details = <>{d.chap ? "CHAP" : "no CHAP"} · {String(d.sessionType ?? "")} · TSIH {String(d.tsih ?? "")}</>;
-  else if (e.type === "config")
+  if (e.type === "login_failed")
     details = (
       <>
-        <code>{e.reason}</code> by <strong>{e.actor ?? "?"}</strong>
-        {d.ok === false && <span className="text-red-700"> — failed: {e.message}</span>}
+        {e.reason?.replace(/_/g, " ")}
+        {e.message ? <span className="text-slate-600 dark:text-slate-400"> — {e.message}</span> : null}
+        {d.cause === "ACL denied" && e.initiatorName && e.targetName && (
+          <div className="mt-1">
+            <Link
+              href={`/targets/${encodeURIComponent(e.targetName)}?tpg=${e.tpgTag ?? 1}&tab=acls&allow=${encodeURIComponent(e.initiatorName)}`}
+              className="text-sm font-medium text-sky-700 underline hover:text-sky-900 dark:text-sky-400"
+              data-testid="allow-initiator"
+            >
+              Allow this initiator
+            </Link>
+          </div>
+        )}
+      </>
+    );
+  else if (e.type === "logout") details = <>{e.reason}</>;
+  else if (e.type === "login") details = <>{d.chap ? "CHAP" : "no CHAP"} · {String(d.sessionType ?? "")} · TSIH {String(d.tsih ?? "")}</>;
+  else if (e.type === "config") details = <ConfigDetails e={e} />;
+  else if (AUDIT_TYPES.has(e.type))
+    details = (
+      <>
+        <strong>{e.actor ?? "?"}</strong>
+        {e.reason && <span> · {e.reason.replace(/_/g, " ")}</span>}
+        {e.message && <span className="text-slate-600 dark:text-slate-400"> — {e.message}</span>}
       </>
     );
   else if (e.type === "unit_attention" || e.type === "unit_attention_raised")
@@ -185,10 +249,18 @@ function EventLine({ e }: { e: EventRow }) {
     );
   else if (e.type === "reset") details = <>{["", "", "", "", "", "LUN reset", "target warm reset", "target cold reset"][Number(d.function)] ?? "reset"}{e.lun !== null ? ` · LUN ${e.lun}` : ""}</>;
   return (
-    <tr data-testid="event-row" data-type={e.type}>
-      <td className={`${td} whitespace-nowrap tabular-nums`}>{fmtDateTime(e.at)}</td>
+    <tr data-testid="event-row" data-type={e.type} data-log={e.log}>
+      <td className={`${td} whitespace-nowrap tabular-nums`}>
+        {fmtDateTime(e.at)}
+        {e.count > 1 && e.lastAt !== null && <div className="text-xs text-slate-600 dark:text-slate-400">to {fmtDateTime(e.lastAt)}</div>}
+      </td>
       <td className={td}>
         <Badge tone={t?.tone ?? "off"}>{t?.label ?? e.type}</Badge>
+        {e.count > 1 && (
+          <span className="ml-1 text-xs font-medium tabular-nums" data-testid="event-count" title={`${e.count} times in this minute`}>
+            ×{e.count}
+          </span>
+        )}
       </td>
       <td className={td}>
         <span className="break-all">{e.initiatorName ?? "–"}</span>
@@ -200,6 +272,55 @@ function EventLine({ e }: { e: EventRow }) {
       </td>
       <td className={td}>{details}</td>
     </tr>
+  );
+}
+
+const AUDIT_TYPES = new Set(["signin", "signin_failed", "signout", "password_changed", "onboarding", "appliance_start", "appliance_stop"]);
+const VIA: Record<string, string> = { console: "console", cli: "portico CLI", "cli-offline": "portico CLI, appliance stopped", internal: "the appliance" };
+
+/** A configuration change: what ran, who and how, and each object it changed with before → after (secrets masked by the server). */
+function ConfigDetails({ e }: { e: EventRow }) {
+  const d = e.detail ?? {};
+  const changes = (Array.isArray(d.changes) ? d.changes : []) as Change[];
+  const via = typeof d.via === "string" ? (VIA[d.via] ?? d.via) : undefined;
+  const value = (v: unknown) => (v === undefined || v === null ? <em className="text-slate-500">none</em> : <code>{String(v)}</code>);
+  return (
+    <div>
+      <code>{e.reason}</code> by <strong>{e.actor ?? "?"}</strong>
+      {typeof d.osUser === "string" && <span> ({d.osUser})</span>}
+      {via && <span className="text-slate-600 dark:text-slate-400"> · {via}</span>}
+      {d.ok === false && <span className="text-red-700"> — failed: {e.message}</span>}
+      {changes.length > 0 && (
+        <details className="mt-1" data-testid="event-changes">
+          <summary className="cursor-pointer text-slate-700 dark:text-slate-300">{e.message ?? `${changes.length} change${changes.length === 1 ? "" : "s"}`}</summary>
+          <ul className="mt-1 space-y-1">
+            {changes.map((c) => (
+              <li key={`${c.action}-${c.object}`}>
+                <span className="font-medium">{c.action}</span> <code className="break-all">{c.object}</code>
+                {c.action !== "deleted" && c.fields.length > 0 && (
+                  <ul className="ml-4 list-disc">
+                    {c.fields.map((f) => (
+                      <li key={f.field}>
+                        <code>{f.field}</code>{" "}
+                        {c.action === "created" ? (
+                          <>= {value(f.after)}</>
+                        ) : (
+                          <>
+                            {value(f.before)} → {value(f.after)}
+                            {f.secret && f.before !== undefined && f.after !== undefined && <span className="text-slate-600"> (changed)</span>}
+                          </>
+                        )}
+                      </li>
+                    ))}
+                  </ul>
+                )}
+              </li>
+            ))}
+            {typeof d.moreChanges === "number" && <li className="text-slate-600">and {d.moreChanges} more</li>}
+          </ul>
+        </details>
+      )}
+    </div>
   );
 }
 

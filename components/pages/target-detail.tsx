@@ -244,12 +244,14 @@ function PortalsTab({ t, g }: { t: Target; g: Tpg }) {
   );
 }
 
-function AclsTab({ t, g, sessions }: { t: Target; g: Tpg; sessions: Session[] }) {
+/** `allow`: an initiator to add, from the Events page's "Allow this initiator" (?allow=<iqn>): the form opens filled in. */
+function AclsTab({ t, g, sessions, allow }: { t: Target; g: Tpg; sessions: Session[]; allow?: string }) {
   const [edit, setEdit] = useState<string | null>(null);
   const trpc = useTRPC();
   const { done } = useChange();
-  const [open, setOpen] = useState(false);
-  const [name, setName] = useState("");
+  const listed = allow !== undefined && g.nodeAcls.some((a) => a.initiatorName === allow.toLowerCase());
+  const [open, setOpen] = useState(allow !== undefined && !listed);
+  const [name, setName] = useState(allow ?? "");
   const [mapAll, setMapAll] = useState(true);
   const [errors, setErrors] = useState<Errors>({});
   const [mapFor, setMapFor] = useState<string | null>(null);
@@ -532,7 +534,7 @@ export function TargetDetail() {
           {tab === "portals" && <PortalsTab t={t} g={g} />}
           {tab === "acls" && (
             <>
-              <AclsTab t={t} g={g} sessions={tpgSessions} />
+              <AclsTab t={t} g={g} sessions={tpgSessions} allow={search.get("allow") ?? undefined} />
               <AllowedNetworksCard wwn={t.wwn} tag={g.tag} networks={g.allowedNetworks} />
             </>
           )}

@@ -85,10 +85,14 @@ const MAX_CHANGES = 100;
 export function recordConfigChange(path: string, actor: string, ok: boolean, input?: unknown, error?: string, changes: ObjectChange[] = [], origin: AuditOrigin = {}): void {
   if (path.startsWith("auth.")) return; // sign-ins are recorded by the auth router (signin, signin_failed, signout), never with passwords
   const kept = changes.slice(0, MAX_CHANGES);
+  // The target it changed, when it changed one (the Events page's target filter finds it).
+  const targets = new Set(changes.map((c) => /^\/iscsi\/(iqn\.[^/]+|eui\.[^/]+|naa\.[^/]+)/.exec(c.object)?.[1]));
+  const targetName = targets.size === 1 ? [...targets][0] : undefined;
   recordEvent({
     type: "config",
     actor,
     remote: origin.remote,
+    targetName,
     reason: path,
     message: ok ? summarize(changes) : (error ?? "failed"),
     detail: {

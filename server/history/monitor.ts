@@ -305,7 +305,7 @@ export class Monitor {
           this.aggregates = new Map();
           this.aggregateWindow = window;
         }
-        key = [e.type, e.initiatorName ?? "", e.actor ?? "", e.targetName ?? "", e.reason ?? "", addressOf(e.remote)].join("\u0000");
+        key = [e.type, e.initiatorName ?? "", e.actor ?? "", e.targetName ?? "", e.tpgTag ?? "", e.reason ?? "", String(e.detail?.cause ?? ""), addressOf(e.remote)].join("\u0000");
         const row = this.aggregates.get(key);
         if (row && (row.table === "audit" ? this.bumpAudit : this.bumpEvent).run(count, at, row.id).changes === 1) return;
       }

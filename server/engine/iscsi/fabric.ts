@@ -320,7 +320,7 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     this.failures.push({ reason: failure.reason, initiatorName: login.initiatorName, targetName, at: Date.now() });
     if (this.failures.length > MAX_FAILURE_RECORDS) this.failures.splice(0, this.failures.length - MAX_FAILURE_RECORDS);
     const reason = STATS_REASON[failure.reason] ?? loginFailureReason(failure.status >> 8, failure.status & 0xff);
-    this.countLoginFailure(login, reason, failure.message, conn);
+    this.countLoginFailure(login, reason, failure.message, conn, failure.reason);
   }
 
   loginLost(conn: Connection, login: LoginMachine): void {
@@ -328,12 +328,14 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
   }
 
   /** Counts a refused login; the target label only when the engine has that target (bounded label space). */
-  private countLoginFailure(login: LoginMachine, reason: StatsLoginFailureReason, message: string, conn: Connection): void {
+  private countLoginFailure(login: LoginMachine, reason: StatsLoginFailureReason, message: string, conn: Connection, cause?: string): void {
     const known = login.targetName !== undefined && login.targetName !== "" && this.engine.targets.has(login.targetName);
     this.stats.loginFailed(reason, known ? login.targetName : undefined, known ? login.tpg?.tag : undefined);
     this.emitEvent({
       type: "login_failed", at: Date.now(), initiatorName: login.initiatorName || undefined, targetName: login.targetName || undefined,
-      tpgTag: login.tpg?.tag, remote: conn.describe, reason, message,
+      tpgTag: login.tpg?.tag ?? login.requestedTpg?.tag, remote: conn.describe, reason, message,
+      // login.ts LoginFailureReason: tells "ACL denied" (the console offers to allow the initiator) from "network not allowed".
+      detail: cause ? { cause } : undefined,
     });
   }
 

@@ -100,6 +100,8 @@ export class LoginMachine {
   targetName: string | undefined;
   sessionType: "Normal" | "Discovery" = "Normal";
   tpg: Tpg | undefined;
+  /** The TPG the login asked for, also when it then refused the login (no ACL, network): for the event log. */
+  requestedTpg: Tpg | undefined;
   authMethod: "None" | "CHAP" | undefined;
   authenticated = false;
   readonly negotiation = new Negotiation();
@@ -220,6 +222,7 @@ export class LoginMachine {
     if (!target) return { status: LoginStatus.MISSING_PARAMETER, reason: "missing parameter", message: "TargetName missing" };
     this.targetName = target.toLowerCase();
     const tpg = this.env.findTpg(this.targetName);
+    this.requestedTpg = tpg;
     if (!tpg) return { status: LoginStatus.NOT_FOUND, reason: "unknown target", message: `no target ${this.targetName} on portal ${this.env.listenerKey}` };
     if (!tpg.enabled) return { status: LoginStatus.SERVICE_UNAVAILABLE, reason: "TPG disabled", message: `tpg${tpg.tag} of ${tpg.target.iqn} is disabled` };
     if (!tpg.admits(this.initiatorName)) {
