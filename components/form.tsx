@@ -21,7 +21,12 @@ export function zodErrors(error: z.ZodError, prefix = ""): Errors {
 
 interface ServerErrorShape {
   message?: string;
-  data?: { field?: string; zodError?: { fieldErrors?: Record<string, string[]> } | null } | null;
+  data?: { field?: string; engineCode?: string; zodError?: { fieldErrors?: Record<string, string[]> } | null } | null;
+}
+
+/** The engine's reason for a refusal (e.g. "overcommit": the form then offers the confirmation). */
+export function engineCodeOf(err: unknown): string | undefined {
+  return (err as ServerErrorShape | undefined)?.data?.engineCode ?? undefined;
 }
 
 /** Field errors from a tRPC error; `form` holds what concerns no field. */

@@ -120,6 +120,12 @@ async function main(): Promise<void> {
   const engine = await makeEngine(fileioPolicy(settings));
   // A cluster node opens the portals of the TPGs whose `node` is its own (or unset); a single appliance opens all.
   engine.localNode = clusterSettings?.node;
+  // The default place for new fileio files exists from the start, so the wizards' default paths work at once.
+  try {
+    fs.mkdirSync(settings.storageDir, { recursive: true, mode: 0o750 });
+  } catch (err) {
+    process.stderr.write(`portico: WARNING: cannot create the storage directory ${settings.storageDir} (${(err as Error).message}): give fileio paths explicitly\n`);
+  }
   const service = new ConfigService(db.db, db.sqlite, engine);
   attachAptplPersistence(engine, db.db); // APTPL reservations: loaded as restore creates each storage object, saved on change
   const warnings = await service.restore();

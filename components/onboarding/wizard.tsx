@@ -10,10 +10,10 @@ import { useRouter, useSearchParams } from "next/navigation";
 import { useEffect, useRef, useState, type ReactNode } from "react";
 import { adminAccountSchema } from "@/server/auth/schemas";
 import { applianceSchema, initiatorGroupSchema, onboardingAccessSchema, onboardingStorageSchema, onboardingTargetSchema, TARGET_PRESETS, targetStorageSchema, type TargetPreset } from "@/server/console/schemas";
-import { formatBytes, newTargetName, serverErrors, sizeToBytes, SizeInput, zodErrors, type Errors, type SizeValue } from "../form";
+import { engineCodeOf, formatBytes, newTargetName, serverErrors, sizeToBytes, SizeInput, zodErrors, type Errors, type SizeValue } from "../form";
 import { getSetupCode, setSetupCode } from "../setup-code";
 import { useTRPC } from "../trpc";
-import { Alert, Button, Card, Field, LoadingState, ErrorState, RadioCards, Select, Steps, TextInput, LinkButton } from "../ui";
+import { Alert, Button, Card, Checkbox, Field, LoadingState, ErrorState, RadioCards, Select, Steps, TextInput, LinkButton } from "../ui";
 import { ConnectionInstructions } from "./instructions";
 
 const STEPS = ["Admin", "Appliance", "Storage", "Target", "Access", "Review", "Create", "Connect"];
@@ -34,7 +34,19 @@ interface Initiator {
 interface State {
   admin: { username: string; password: string; confirm: string };
   appliance: { name: string; iqnPrefix: string };
-  storage: { kind: Kind; name: string; size: SizeValue; dev: string; fileMode: "new" | "existing"; device: string; existing: string; preset: TargetPreset };
+  storage: {
+    kind: Kind;
+    name: string;
+    size: SizeValue;
+    dev: string;
+    fileMode: "new" | "existing";
+    device: string;
+    existing: string;
+    preset: TargetPreset;
+    /** A sparse file beyond the free space, confirmed (offered once the server refused it as over-commit). */
+    overcommit?: boolean;
+    offerOvercommit?: boolean;
+  };
   target: { wwn: string; ip: string; port: string };
   access: { mode: "open" | "acls"; initiators: Initiator[]; group: string; networks: string };
 }
@@ -58,7 +70,10 @@ function storageInput(s: State["storage"]) {
   if (s.kind === "none") return { kind: "none" as const };
   if (s.kind === "existing") return { kind: "existing" as const, path: s.existing };
   if (s.kind === "ramdisk") return { kind: "ramdisk" as const, name: s.name.trim(), size: sizeToBytes(s.size) };
-  if (s.kind === "fileio") return { kind: "fileio" as const, name: s.name.trim(), dev: s.dev.trim(), size: s.fileMode === "new" ? sizeToBytes(s.size) : undefined };
+  if (s.kind === "fileio") {
+    const newFile = s.fileMode === "new";
+    return { kind: "fileio" as const, name: s.name.trim(), dev: s.dev.trim(), size: newFile ? sizeToBytes(s.size) : undefined, ...(newFile && s.overcommit ? { overcommit: true } : {}) };
+  }
   return { kind: "block" as const, name: s.name.trim(), dev: s.device };
 }
 const targetInput = (t: State["target"]) => ({ wwn: t.wwn, ip: t.ip, port: t.port.trim() === "" ? Number.NaN : Number(t.port) });
@@ -137,7 +152,8 @@ export function OnboardingWizard({ mode = "onboarding" }: { mode?: WizardMode } 
     setState((s) => ({
       ...s,
       appliance: { name: s.appliance.name || d.hostname, iqnPrefix: s.appliance.iqnPrefix || d.iqnPrefix },
-      storage: { ...s.storage, dev: s.storage.dev || `${d.dataDir}/${s.storage.name || "disk0"}.img` },
+      // A file path defaults from the name, in the storage directory (never the data directory: the engine refuses it).
+      storage: { ...s.storage, dev: s.storage.dev || (d.fileDir ? `${d.fileDir}/${s.storage.name || "disk0"}.img` : "") },
     }));
   }, [defaults.data]);
   useEffect(() => {
@@ -146,7 +162,7 @@ export function OnboardingWizard({ mode = "onboarding" }: { mode?: WizardMode } 
     if (!forTarget || !choices.data || !taken.has(state.storage.name)) return;
     let n = 1;
     while (taken.has(`disk${n}`)) n++;
-    const dir = defaults.data?.dataDir;
+    const dir = defaults.data?.fileDir;
     setState((s) => ({ ...s, storage: { ...s.storage, name: `disk${n}`, dev: dir ? `${dir}/disk${n}.img` : s.storage.dev } }));
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [choices.data, defaults.data]);
@@ -232,6 +248,7 @@ export function OnboardingWizard({ mode = "onboarding" }: { mode?: WizardMode } 
       if (step === 3) await (forTarget ? checkTargetStorage : checkStorage).mutateAsync(storageInput(state.storage) as never);
       if (step === 4) await checkTarget.mutateAsync(targetInput(state.target));
     } catch (err) {
+      if (engineCodeOf(err) === "overcommit") setState((s) => ({ ...s, storage: { ...s.storage, offerOvercommit: true } }));
       setErrors(serverErrors(err));
       return;
     }
@@ -422,7 +439,18 @@ export function OnboardingWizard({ mode = "onboarding" }: { mode?: WizardMode } 
         )}
         {s.kind !== "none" && s.kind !== "existing" && (
           <Field label="Storage object name" hint="Up to 64 characters, no spaces or '/'." error={err("storage.name")}>
-            {(p) => <TextInput {...p} value={s.name} onChange={(e) => update("storage", { name: e.target.value })} />}
+            {(p) => (
+              <TextInput
+                {...p}
+                value={s.name}
+                onChange={(e) => {
+                  // The file path follows the name until it is edited.
+                  const dir = d?.fileDir;
+                  const follows = dir && (s.dev === "" || s.dev === `${dir}/${s.name}.img`);
+                  update("storage", follows ? { name: e.target.value, dev: `${dir}/${e.target.value}.img` } : { name: e.target.value });
+                }}
+              />
+            )}
           </Field>
         )}
         {s.kind === "fileio" && (
@@ -437,7 +465,11 @@ export function OnboardingWizard({ mode = "onboarding" }: { mode?: WizardMode } 
                 { value: "existing", title: "Use an existing file", description: "Its size is the disk's size; the data stays." },
               ]}
             />
-            <Field label="File path" hint="An absolute path; its directory must exist." error={err("storage.dev")}>
+            <Field
+              label="File path"
+              hint="An absolute path; its directory must exist. Named after the storage object until edited; never in system directories or the appliance's data directory."
+              error={err("storage.dev")}
+            >
               {(p) => <TextInput {...p} className="font-mono" value={s.dev} onChange={(e) => update("storage", { dev: e.target.value })} />}
             </Field>
           </>
@@ -446,6 +478,14 @@ export function OnboardingWizard({ mode = "onboarding" }: { mode?: WizardMode } 
           <Field label="Size" hint={s.kind === "ramdisk" ? "Taken from this machine's memory." : undefined} error={err("storage.size")}>
             {(p) => <SizeInput id={p.id} invalid={p["aria-invalid"]} describedBy={p["aria-describedby"]} value={s.size} onChange={(size) => update("storage", { size })} />}
           </Field>
+        )}
+        {s.kind === "fileio" && s.fileMode === "new" && s.offerOvercommit && (
+          <Checkbox
+            label="Over-commit: create the sparse file larger than the free space"
+            hint="Initiator writes fail with no space once the file system is full."
+            checked={Boolean(s.overcommit)}
+            onChange={(overcommit) => update("storage", { overcommit, size: s.size })}
+          />
         )}
         {s.kind === "block" && (
           <Field label="Device" hint="Devices that are mounted or already exported cannot be picked." error={err("storage.dev")}>

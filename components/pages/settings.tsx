@@ -394,6 +394,78 @@ function TargetcliSettingsCard() {
   );
 }
 
+/**
+ * Storage roots: the directories fileio files must be in (empty: anywhere the fixed rules allow).
+ * One directory per line; the server refuses a root that is missing, a system directory, inside the
+ * data directory, or one that would leave an existing fileio object outside (named).
+ */
+function StorageRootsCard() {
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+  const current = useQuery(trpc.config.settings.queryOptions());
+  const defaults = useQuery(trpc.storage.fileDefaults.queryOptions());
+  const [text, setText] = useState<string | null>(null);
+  const [errors, setErrors] = useState<Errors>({});
+  const [saved, setSaved] = useState(false);
+  const save = useMutation(trpc.config.setSettings.mutationOptions());
+  return (
+    <Card title="Storage roots" id="storage-roots">
+      {current.isPending ? (
+        <LoadingState />
+      ) : current.isError ? (
+        <ErrorState error={current.error} retry={() => void current.refetch()} />
+      ) : (
+        <form
+          noValidate
+          className="space-y-4"
+          onSubmit={(e) => {
+            e.preventDefault();
+            setSaved(false);
+            const roots = (text ?? current.data.storageRoots.join("\n"))
+              .split("\n")
+              .map((l) => l.trim())
+              .filter(Boolean);
+            const r = settingsSchema.safeParse({ storageRoots: roots });
+            if (!r.success) {
+              const z = zodErrors(r.error);
+              return setErrors({ storageRoots: Object.entries(z).map(([k, m]) => (k.startsWith("storageRoots.") ? `line ${Number(k.split(".")[1]) + 1}: ${m}` : m)).join("; ") });
+            }
+            save.mutate(r.data, {
+              onSuccess: async () => (await qc.invalidateQueries(), setText(null), setErrors({}), setSaved(true)),
+              onError: (err) => setErrors(serverErrors(err)),
+            });
+          }}
+        >
+          <p className="text-sm text-slate-600 dark:text-slate-400">
+            File storage objects are never allowed in system directories (/etc, /proc, /sys, /dev, /usr…), in the appliance&apos;s data directory
+            {defaults.data?.dataDir ? <> (<span className="font-mono">{defaults.data.dataDir}</span>)</> : null} or its code, or on a file another storage object uses. Storage
+            roots restrict them further to the directories listed here; new files go to the first root, else to{" "}
+            <span className="font-mono">{defaults.data?.storageDir ?? "the storage directory"}</span>.
+          </p>
+          <Field label="Allowed directories" hint="One absolute path per line; empty: no restriction beyond the rules above." error={errors.storageRoots}>
+            {(p) => (
+              <textarea
+                {...p}
+                rows={3}
+                spellCheck={false}
+                data-testid="storage-roots"
+                className="block w-full rounded-md border border-slate-300 bg-white px-3 py-2 font-mono text-sm shadow-sm focus:border-sky-600 focus:outline-2 focus:outline-sky-600/30 aria-[invalid=true]:border-red-600 dark:border-slate-700 dark:bg-slate-950"
+                value={text ?? current.data.storageRoots.join("\n")}
+                onChange={(e) => (setSaved(false), setErrors({}), setText(e.target.value))}
+              />
+            )}
+          </Field>
+          {errors.form && <Alert tone="bad">{errors.form}</Alert>}
+          <div className="flex items-center gap-3">
+            <Button type="submit" tone="primary" busy={save.isPending} data-testid="storage-roots-save">Save</Button>
+            {saved && <span role="status" className="text-sm text-emerald-700">Saved.</span>}
+          </div>
+        </form>
+      )}
+    </Card>
+  );
+}
+
 function MetricsLinkCard() {
   return (
     <Card title="Metrics">
@@ -487,6 +559,7 @@ export function Settings() {
         <AdminsCard />
         <DiscoveryCard />
         <TargetcliSettingsCard />
+        <StorageRootsCard />
         <BackupsCard />
         <MetricsLinkCard />
         <div className="lg:col-span-2">

@@ -2,13 +2,15 @@
 /**
  * New storage object: type → details → review. Validated by the API's schema
  * (createStorageObjectSchema), then by the server's checks (names in use, missing
- * directory or device, free space) before anything is created.
+ * directory or device, the fileio path rules, free space) before anything is created.
+ * A fileio path defaults from the name (`<storage directory>/<name>.img`, storage.fileDefaults);
+ * a sparse size beyond the free space shows an over-commit checkbox with the error.
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
 import { createStorageObjectSchema } from "@/server/api/schemas/storage";
-import { formatBytes, serverErrors, sizeToBytes, SizeInput, zodErrors, type Errors, type SizeValue } from "../form";
+import { engineCodeOf, formatBytes, serverErrors, sizeToBytes, SizeInput, zodErrors, type Errors, type SizeValue } from "../form";
 import { useTRPC } from "../trpc";
 import { Alert, Badge, Button, Card, Checkbox, Field, LoadingState, PageHeader, RadioCards, Select, Steps, TextInput } from "../ui";
 
@@ -26,7 +28,9 @@ export function StorageWizard() {
   const [step, setStep] = useState(1);
   const [plugin, setPlugin] = useState<Plugin>("fileio");
   const [name, setName] = useState("");
-  const [dev, setDev] = useState("");
+  const [typedDev, setDev] = useState<string | undefined>(undefined);
+  const [overcommit, setOvercommit] = useState(false);
+  const [offerOvercommit, setOfferOvercommit] = useState(false);
   const [fileMode, setFileMode] = useState<"new" | "existing">("new");
   const [size, setSize] = useState<SizeValue>({ amount: "1", unit: "GiB" });
   const [writeBack, setWriteBack] = useState(false);
@@ -38,7 +42,10 @@ export function StorageWizard() {
   const [imageMode, setImageMode] = useState<"existing" | "new">("existing");
   const [image, setImage] = useState("");
   const [errors, setErrors] = useState<Errors>({});
-  const info = useQuery(trpc.host.info.queryOptions());
+  const fileDefaults = useQuery({ ...trpc.storage.fileDefaults.queryOptions(), enabled: plugin === "fileio" });
+  // fileio: until the path is edited it follows the name; block: the picked device.
+  const defaultDev = fileDefaults.data?.dir ? `${fileDefaults.data.dir}/${name.trim() || "<name>"}.img` : "";
+  const dev = typedDev ?? (plugin === "fileio" ? defaultDev : "");
   const devices = useQuery({ ...trpc.host.blockDevices.queryOptions(), enabled: plugin === "block" });
   const rbdStatus = useQuery(trpc.rbd.status.queryOptions());
   const clusterInfo = useQuery({ ...trpc.rbd.cluster.queryOptions(cluster ?? { conf: "", id: "" }), enabled: plugin === "rbd" && cluster !== undefined, retry: false });
@@ -52,7 +59,10 @@ export function StorageWizard() {
 
   const input = () => {
     if (plugin === "ramdisk") return { plugin, name: name.trim(), size: sizeToBytes(size) };
-    if (plugin === "fileio") return { plugin, name: name.trim(), dev: dev.trim(), size: fileMode === "new" ? sizeToBytes(size) : undefined, writeBack };
+    if (plugin === "fileio") {
+      const newFile = fileMode === "new";
+      return { plugin, name: name.trim(), dev: dev.trim(), size: newFile ? sizeToBytes(size) : undefined, writeBack, ...(newFile && overcommit ? { overcommit: true } : {}) };
+    }
     if (plugin === "rbd") {
       return { plugin, name: name.trim(), config: rbdConfig(pool, image, conf, clientId), createImageSize: imageMode === "new" ? sizeToBytes(size) : undefined };
     }
@@ -60,9 +70,13 @@ export function StorageWizard() {
   };
   const clear = (k: string) => setErrors((e) => Object.fromEntries(Object.entries(e).filter(([x]) => x !== k && x !== "form")));
 
+  const refused = (err: unknown, e: Errors) => {
+    if (engineCodeOf(err) === "overcommit") setOfferOvercommit(true);
+    setErrors(e);
+  };
+
   const next = async () => {
     if (step === 1) {
-      if (plugin === "fileio" && !dev && info.data) setDev(`${info.data.dataDir}/`);
       if (plugin === "rbd" && !rbdStatus.data?.available) return setErrors({ form: `Ceph RBD cannot be used here: ${rbdStatus.data?.reason ?? "checking…"}` });
       return setStep(2);
     }
@@ -79,10 +93,10 @@ export function StorageWizard() {
         return setStep(3);
       }
       try {
-        await check.mutateAsync({ kind: v.plugin, name: v.name, dev: "dev" in v ? v.dev : undefined, size: "size" in v ? v.size : undefined } as never);
+        await check.mutateAsync({ kind: v.plugin, name: v.name, dev: "dev" in v ? v.dev : undefined, size: "size" in v ? v.size : undefined, ...("overcommit" in v ? { overcommit: v.overcommit } : {}) } as never);
       } catch (err) {
         const e = serverErrors(err);
-        return setErrors(Object.fromEntries(Object.entries(e).map(([k, m]) => [k.replace(/^storage\./, ""), m])));
+        return refused(err, Object.fromEntries(Object.entries(e).map(([k, m]) => [k.replace(/^storage\./, ""), m])));
       }
       setErrors({});
       return setStep(3);
@@ -93,7 +107,7 @@ export function StorageWizard() {
       router.push(`/storage/${so.plugin}/${encodeURIComponent(so.name)}`);
     } catch (err) {
       const e = serverErrors(err);
-      setErrors(e);
+      refused(err, e);
       if (Object.keys(e).some((k) => k !== "form")) setStep(2);
     }
   };
@@ -148,7 +162,16 @@ export function StorageWizard() {
                       { value: "existing", title: "Use an existing file", description: "The file's size is the disk's size." },
                     ]}
                   />
-                  <Field label="File path" hint="Absolute; the directory must exist." error={errors.dev}>
+                  <Field
+                    label="File path"
+                    hint={
+                      <>
+                        Absolute; the directory must exist. Defaults to <span className="font-mono">{defaultDev || "<storage directory>/<name>.img"}</span>. Never in system
+                        directories or the appliance&apos;s data directory{fileDefaults.data?.storageRoots.length ? <>; only inside the storage roots ({fileDefaults.data.storageRoots.join(", ")})</> : null}.
+                      </>
+                    }
+                    error={errors.dev}
+                  >
                     {(p) => <TextInput {...p} className="font-mono" value={dev} onChange={(e) => (setDev(e.target.value), clear("dev"))} />}
                   </Field>
                 </>
@@ -257,6 +280,14 @@ export function StorageWizard() {
                   {(p) => <SizeInput id={p.id} invalid={p["aria-invalid"]} describedBy={p["aria-describedby"]} value={size} onChange={(s) => (setSize(s), clear("size"))} />}
                 </Field>
               )}
+              {plugin === "fileio" && fileMode === "new" && offerOvercommit && (
+                <Checkbox
+                  label="Over-commit: create the sparse file larger than the free space"
+                  hint="Initiator writes fail with no space once the file system is full."
+                  checked={overcommit}
+                  onChange={(c) => (setOvercommit(c), clear("size"))}
+                />
+              )}
               {plugin !== "ramdisk" && plugin !== "rbd" && (
                 <Checkbox
                   label="Write-back cache"
@@ -292,6 +323,7 @@ export function StorageWizard() {
                   : "createImageSize" in v && v.createImageSize
                     ? `${formatBytes(v.createImageSize)} (new image)`
                     : "as the existing file, device or image"}
+                {"overcommit" in v && v.overcommit ? " (over-committed)" : ""}
               </dd>
             </dl>
           )}

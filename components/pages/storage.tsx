@@ -9,7 +9,7 @@ import { useTRPC, type RouterOutputs } from "../trpc";
 import { IdentityCard, ResizeCard, StorageAttributesEditor } from "./storage-edit";
 import { RbdImageCard } from "./storage-rbd";
 import { AluaCard } from "./storage-alua";
-import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, EmptyState, ErrorState, LinkButton, LoadingState, PageHeader, td, th } from "../ui";
+import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, EmptyState, ErrorState, LinkButton, LoadingState, PageHeader, td, th } from "../ui";
 
 type So = RouterOutputs["storage"]["list"][number];
 const PLUGIN_LABEL: Record<string, string> = { ramdisk: "RAM disk", fileio: "File", block: "Block device", rbd: "Ceph RBD" };
@@ -23,6 +23,8 @@ function DeleteStorage({ so, onDone }: { so: So; onDone: () => void }) {
   const trpc = useTRPC();
   const qc = useQueryClient();
   const [open, setOpen] = useState(false);
+  // fileio: the file stays unless asked (as targetcli); never checked by default.
+  const [deleteFile, setDeleteFile] = useState(false);
   const del = useMutation(
     trpc.storage.delete.mutationOptions({
       onSuccess: async () => {
@@ -35,7 +37,7 @@ function DeleteStorage({ so, onDone }: { so: So; onDone: () => void }) {
   const exported = so.usedBy.length > 0;
   return (
     <>
-      <Button tone="danger" onClick={() => (del.reset(), setOpen(true))} aria-label={`Delete ${so.name}`}>
+      <Button tone="danger" onClick={() => (del.reset(), setDeleteFile(false), setOpen(true))} aria-label={`Delete ${so.name}`}>
         Delete
       </Button>
       <ConfirmDialog
@@ -46,7 +48,7 @@ function DeleteStorage({ so, onDone }: { so: So; onDone: () => void }) {
         busy={del.isPending}
         disabled={exported}
         error={del.error ? errorMessage(del.error) : null}
-        onConfirm={() => del.mutate({ plugin: so.plugin, name: so.name })}
+        onConfirm={() => del.mutate({ plugin: so.plugin, name: so.name, ...(deleteFile ? { deleteFile: true } : {}) })}
       >
         {exported ? (
           <Alert tone="bad" title="It is exported, so it cannot be deleted" testId="delete-refused">
@@ -62,13 +64,20 @@ function DeleteStorage({ so, onDone }: { so: So; onDone: () => void }) {
             </ul>
           </Alert>
         ) : (
-          <p className="text-sm">
-            {so.plugin === "ramdisk"
-              ? "Its data lives only in memory and will be lost."
-              : so.plugin === "fileio"
-                ? `The file ${so.dev} stays on disk; only the storage object goes.`
-                : `The device ${so.dev} is left as it is; only the storage object goes.`}
-          </p>
+          <div className="space-y-3">
+            <p className="text-sm">
+              {so.plugin === "ramdisk"
+                ? "Its data lives only in memory and will be lost."
+                : so.plugin === "fileio"
+                  ? deleteFile
+                    ? `The file ${so.dev} is deleted with it: its data is gone for good.`
+                    : `The file ${so.dev} stays on disk; only the storage object goes.`
+                  : `The device ${so.dev} is left as it is; only the storage object goes.`}
+            </p>
+            {so.plugin === "fileio" && so.live && (
+              <Checkbox label={<>Also delete the file <span className="font-mono break-all">{so.dev}</span></>} hint="Off by default: the data stays on disk." checked={deleteFile} onChange={setDeleteFile} />
+            )}
+          </div>
         )}
       </ConfirmDialog>
     </>

@@ -97,7 +97,7 @@ const t = initTRPC.context<Context>().create({
     }
     // No stack trace to the client (tRPC adds one unless NODE_ENV=production, which the appliance does not set): server internals and paths.
     const { stack: _stack, ...data } = shape.data;
-    return { ...shape, data: { ...data, field, issues, zodError, engineCode: cause instanceof EngineError ? cause.code : undefined } };
+    return { ...shape, data: { ...data, field, issues, zodError, engineCode: cause instanceof EngineError ? cause.code : cause instanceof FieldError ? cause.engineCode : undefined } };
   },
 });
 

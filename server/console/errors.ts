@@ -4,6 +4,8 @@ export class FieldError extends Error {
     message: string,
     readonly field: string,
     readonly code: "BAD_REQUEST" | "CONFLICT" | "NOT_FOUND" | "FORBIDDEN" = "BAD_REQUEST",
+    /** The engine's reason when the engine refused (e.g. "overcommit": the form offers the confirmation). */
+    readonly engineCode?: string,
   ) {
     super(message);
     this.name = "FieldError";

@@ -168,9 +168,7 @@ export function fileioProblem(dev: string, size: number | undefined): { field: "
   if (!c.dirExists) return { field: "dev", message: `directory ${path.dirname(c.path)} does not exist` };
   // No size means "use the existing file": the path is what is wrong.
   if (size === undefined) return { field: "dev", message: `${c.path} does not exist: pick an existing file, or create a new one with a size` };
-  if (c.free !== null && size > c.free) {
-    return { field: "size", message: `only ${formatBytes(c.free)} free in ${path.dirname(c.path)}: choose at most that, or another place` };
-  }
+  // A size beyond the free space is the engine's over-commit check (a sparse file may be over-committed once confirmed).
   return undefined;
 }
 

@@ -19,13 +19,20 @@ export function saveconfigIp(ip: string): string {
 }
 
 /** Problems the storage step can know before anything is created (same checks the create runs). */
-export function storageProblems(service: ConfigService, storage: OnboardingStorage): FieldError | undefined {
+export async function storageProblems(service: ConfigService, storage: OnboardingStorage): Promise<FieldError | undefined> {
   if (storage.kind === "none") return undefined;
   const exists = service.config().storageObjects.some((s) => s.plugin === storage.kind && s.name === storage.name);
   if (exists) return new FieldError(`a ${storage.kind} storage object named ${storage.name} already exists`, "storage.name", "CONFLICT");
   if (storage.kind === "fileio") {
     const p = fileioProblem(storage.dev, storage.size);
     if (p) return new FieldError(p.message, `storage.${p.field}`);
+    // The engine's own rules (system and appliance files, storage roots, files in use, over-commit), as the create will apply them.
+    try {
+      await service.engine.checkFileioSpec({ name: storage.name, dev: storage.dev, size: storage.size, overcommit: storage.overcommit });
+    } catch (err) {
+      if (!(err instanceof EngineError)) throw err;
+      return new FieldError(err.message, `storage.${err.field ?? "dev"}`, err.code === "in_use" ? "CONFLICT" : "BAD_REQUEST", err.code);
+    }
   }
   if (storage.kind === "block") {
     const p = blockProblem(storage.dev);
@@ -88,7 +95,7 @@ export function fieldForIssue(issuePath: string, message: string, input: Onboard
 
 /** Creates the storage, target, portal and access in one import; on failure nothing stays and the error names the field. */
 export async function createInitialConfig(service: ConfigService, input: OnboardingInput): Promise<{ notHonoured: string[] }> {
-  const problem = storageProblems(service, input.storage);
+  const problem = await storageProblems(service, input.storage);
   if (problem) throw problem;
   if (input.access?.mode === "acls" && !capabilities.chap) {
     const i = input.access.initiators.findIndex((x) => x.auth !== "none");
@@ -100,7 +107,7 @@ export async function createInitialConfig(service: ConfigService, input: Onboard
   const doc = buildSaveconfig(input);
   if (!(doc.storage_objects as unknown[]).length) return { notHonoured: [] };
   try {
-    const r = await service.importSaveconfig(doc, { clear: false });
+    const r = await service.importSaveconfig(doc, { clear: false, overcommit: input.storage.kind === "fileio" && input.storage.overcommit === true });
     return { notHonoured: r.notHonoured };
   } catch (err) {
     if (err instanceof ConfigImportError) {
@@ -116,7 +123,7 @@ export async function createInitialConfig(service: ConfigService, input: Onboard
 // ---- New target wizard ------------------------------------------------------------------------
 
 /** The storage step's checks for the New target wizard: a new object as in onboarding, or one that exists. */
-export function targetStorageProblems(service: ConfigService, storage: TargetStorage): FieldError | undefined {
+export async function targetStorageProblems(service: ConfigService, storage: TargetStorage): Promise<FieldError | undefined> {
   if (storage.kind !== "existing") return storageProblems(service, storage);
   const exists = service.config().storageObjects.some((s) => `/backstores/${s.plugin}/${s.name}` === storage.path);
   return exists ? undefined : new FieldError(`${storage.path} does not exist`, "storage.path", "NOT_FOUND");
@@ -145,14 +152,14 @@ export function buildTargetSaveconfig(input: TargetWizardInput): Record<string, 
 
 /** Creates a target with its storage (new or existing), portal and access in one import: all of it, or nothing. */
 export async function createTargetFromWizard(service: ConfigService, input: TargetWizardInput): Promise<{ notHonoured: string[]; wwn: string }> {
-  const problem = targetStorageProblems(service, input.storage);
+  const problem = await targetStorageProblems(service, input.storage);
   if (problem) throw problem;
   const wwn = input.target.wwn.trim().toLowerCase();
   if (service.config().targets.some((t) => t.wwn === wwn)) throw new FieldError(`target ${input.target.wwn} already exists`, "target.wwn", "CONFLICT");
   const doc = buildTargetSaveconfig(input);
   const onboardingShape = { ...input, storage: input.storage.kind === "existing" ? ({ kind: "none" } as const) : input.storage } as unknown as OnboardingInput;
   try {
-    const r = await service.importSaveconfig(doc, { clear: false });
+    const r = await service.importSaveconfig(doc, { clear: false, overcommit: input.storage.kind === "fileio" && input.storage.overcommit === true });
     return { notHonoured: r.notHonoured, wwn };
   } catch (err) {
     if (err instanceof ConfigImportError) {

@@ -37,6 +37,8 @@ const fileioStorageSchema = z.object({
   dev: z.string().trim().min(1, "required").startsWith("/", "an absolute path"),
   /** Absent: use the existing file as it is. */
   size: sizeSchema.optional(),
+  /** A sparse size beyond the file system's free space is confirmed (docs/configuration.md). */
+  overcommit: z.boolean().optional(),
 });
 const blockStorageSchema = z.object({ kind: z.literal("block"), name: storageObjectNameSchema, dev: z.string().trim().min(1, "pick a device").startsWith("/dev/", "a device under /dev") });
 

@@ -62,13 +62,15 @@ export const onboardingRouter = router({
       blockDevices: blockDevices().map((d) => ({ ...d, inUse: existing.storageObjects.some((s) => s.plugin === "block" && s.dev === d.path) })),
       chap: capabilities.chap,
       dataDir: ctx.app.dataDir,
+      /** Where a new file goes by default: the first storage root, else the storage directory (never the data directory). */
+      fileDir: ctx.engine.fileioSettings.storageRoots[0] ?? ctx.engine.fileioSettings.storageDir ?? null,
       existing: { storageObjects: existing.storageObjects.length, targets: existing.targets.length },
     };
   }),
 
   /** The storage step's server-side checks (existing names, missing directory or device, free space), before review. */
-  checkStorage: setupOrAdmin.input(onboardingStorageSchema).mutation(({ ctx, input }) => {
-    const p = storageProblems(ctx.service, input);
+  checkStorage: setupOrAdmin.input(onboardingStorageSchema).mutation(async ({ ctx, input }) => {
+    const p = await storageProblems(ctx.service, input);
     if (p) throw p;
     return { ok: true };
   }),

@@ -20,8 +20,8 @@ export const targetWizardRouter = router({
     });
   }),
 
-  checkStorage: procedure.input(targetStorageSchema).mutation(({ ctx, input }) => {
-    const p = targetStorageProblems(ctx.service, input);
+  checkStorage: procedure.input(targetStorageSchema).mutation(async ({ ctx, input }) => {
+    const p = await targetStorageProblems(ctx.service, input);
     if (p) throw p;
     return { ok: true };
   }),

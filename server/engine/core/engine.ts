@@ -195,6 +195,14 @@ export class Engine {
    * Resolves and checks a fileio path (backstores/path-policy.ts) and the space a new or grown
    * sparse file promises: more than the file system has free needs `spec.overcommit`.
    */
+  /**
+   * The fileio checks of a create, without creating anything (the console's wizards ask before
+   * the create): the path policy, the files in use, and the over-commit confirmation.
+   */
+  async checkFileioSpec(spec: Pick<StorageObjectSpec, "name" | "dev" | "size" | "sparse" | "overcommit" | "blockSize">): Promise<ResolvedFile> {
+    return this.checkFileio(`fileio/${spec.name}`, { ...spec, plugin: "fileio" }, spec.blockSize ?? 512);
+  }
+
   private async checkFileio(key: string, spec: StorageObjectSpec, blockSize: number): Promise<ResolvedFile> {
     if (!spec.dev) throw new EngineError(`${key} needs a file path (dev)`, "invalid", "dev");
     const resolved = await resolveFileioPath(spec.dev, this.fileioPolicy, this.filesInUse()).catch((err: unknown) => {
