@@ -82,7 +82,9 @@ test("onboarding: every page leads to the wizard, bad inputs are shown at their 
   await page.getByRole("textbox", { name: "Size" }).fill("5000");
   await page.getByLabel("unit").selectOption("TiB");
   await next(page);
-  await expect(await fieldError(page, page.getByRole("textbox", { name: "Size" }))).toContainText("free in");
+  await expect(await fieldError(page, page.getByRole("textbox", { name: "Size" }))).toContainText("free on the file system");
+  // A sparse file may be over-committed, once confirmed: the checkbox comes with the error.
+  await expect(page.getByRole("checkbox", { name: /Over-commit/ })).not.toBeChecked();
   await shot(page, testInfo, "onboarding-3-storage-error");
   await page.getByRole("textbox", { name: "Size" }).fill("64");
   await page.getByLabel("unit").selectOption("MiB");

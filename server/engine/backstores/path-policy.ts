@@ -206,6 +206,18 @@ export async function freeBytes(dir: string): Promise<number> {
   return s.bavail * s.bsize;
 }
 
+/** Bytes in binary units for messages: "8 TiB", "77.8 GiB". */
+export function formatBytes(n: number): string {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[i]}`;
+}
+
 /** `dev:ino` of an open file, to recognise hard links to it. */
 export function devInoOf(st: fs.Stats): string {
   return `${st.dev}:${st.ino}`;

@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { BackstorePlugin, BackstoreSpec, OpenBackstore } from "../backstores/backstore";
-import { devInoOf, freeBytes, isInside, PathRefusedError, realPolicy, resolveFileioPath, systemDirOf, type FileInUse, type FileioPolicyOptions, type ResolvedFile } from "../backstores/path-policy";
+import { devInoOf, formatBytes, freeBytes, isInside, PathRefusedError, realPolicy, resolveFileioPath, systemDirOf, type FileInUse, type FileioPolicyOptions, type ResolvedFile } from "../backstores/path-policy";
 import { MAX_LUN } from "../scsi/lun";
 import type { DeviceInfo, ScsiDevice } from "../scsi/types";
 import {
@@ -217,11 +217,11 @@ export class Engine {
         const free = await freeBytes(dir).catch(() => Number.POSITIVE_INFINITY);
         if (growth > free) {
           if (spec.sparse === false) {
-            throw new EngineError(`${key}: ${growth} bytes are needed to allocate the file but the file system of ${dir} has only ${free} bytes free`, "invalid", "size");
+            throw new EngineError(`${key}: ${formatBytes(growth)} are needed to allocate the file but the file system of ${dir} has only ${formatBytes(free)} free`, "invalid", "size");
           }
           if (!spec.overcommit) {
             throw new EngineError(
-              `${key}: ${wanted} bytes is more than the ${free} bytes free on the file system of ${dir}. A sparse file can be created, but initiator writes fail once the file system is full: confirm over-commit to create it anyway`,
+              `${key}: ${formatBytes(wanted)} is more than the ${formatBytes(free)} free on the file system of ${dir}. A sparse file can be created, but initiator writes fail once the file system is full: confirm over-commit to create it anyway`,
               "overcommit",
               "size",
             );

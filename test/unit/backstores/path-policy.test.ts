@@ -160,10 +160,10 @@ describe("resolveFileioPath and the engine (real files)", () => {
     expect(err).toBeInstanceOf(EngineError);
     expect(err.code).toBe("overcommit");
     expect(err.field).toBe("size");
-    expect(err.message).toMatch(/more than the \d+ bytes free .*confirm over-commit/);
+    expect(err.message).toMatch(/TiB is more than the [\d.]+ [KMGT]iB free .*confirm over-commit/);
     expect(fs.existsSync(file)).toBe(false);
     const full = (await engine.createStorageObject({ plugin: "fileio", name: "t", dev: file, size: huge, sparse: false }).catch((e: unknown) => e)) as EngineError;
-    expect(full.message).toMatch(/has only \d+ bytes free/);
+    expect(full.message).toMatch(/has only [\d.]+ [KMGT]iB free/);
     expect(fs.existsSync(file)).toBe(false);
     const so = await engine.createStorageObject({ plugin: "fileio", name: "t", dev: file, size: huge, overcommit: true });
     expect(so.sizeBytes).toBe(huge);
