@@ -46,7 +46,7 @@ async function detailsStep(page: Page) {
 }
 
 test("the wizard's path follows the name; system and appliance files and a file in use are refused at the field", async ({ page }, testInfo) => {
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await detailsStep(page);
   const storageDir = storageDirOf(dataDir);
   await page.getByLabel("Name").fill("vm1");
@@ -69,7 +69,7 @@ test("the wizard's path follows the name; system and appliance files and a file 
 });
 
 test("a size beyond the free space shows the over-commit checkbox with the error; ticked, the file is created; delete can take the file", async ({ page }, testInfo) => {
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await detailsStep(page);
   await page.getByLabel("Name").fill("thin1");
   const file = path.join(storageDirOf(dataDir), "thin1.img");
@@ -103,7 +103,7 @@ test("a size beyond the free space shows the over-commit checkbox with the error
 });
 
 test("Settings: storage roots, a missing directory refused at the field", async ({ page }, testInfo) => {
-  await signedIn(page, server.url);
+  await signedIn(page, server);
   await page.goto(`${server.url}/settings`);
   const roots = page.getByLabel("Allowed directories");
   await expect(roots).toBeVisible({ timeout: 30_000 });
