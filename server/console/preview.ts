@@ -8,6 +8,7 @@ import { ConfigImportError, type ConfigIssue } from "../config/errors";
 import { storageObjectPath } from "../config/model";
 import { parseSaveconfig } from "../config/saveconfig";
 import type { ConfigService } from "../config/service";
+import { EngineError } from "../engine/core/errors";
 import { addresses, blockProblem, fileioProblem } from "./host";
 
 export type PreviewState = "new" | "exists" | "replaces" | "removed";
@@ -25,7 +26,7 @@ export interface ImportPreview {
   discoveryAuth: boolean;
 }
 
-export function previewImport(service: ConfigService, input: string | Record<string, unknown>, clear: boolean): ImportPreview {
+export async function previewImport(service: ConfigService, input: string | Record<string, unknown>, clear: boolean, overcommit = false): Promise<ImportPreview> {
   let parsed: ReturnType<typeof parseSaveconfig>;
   try {
     parsed = parseSaveconfig(input);
@@ -38,11 +39,19 @@ export function previewImport(service: ConfigService, input: string | Record<str
   const have = new Set(current.storageObjects.map(storageObjectPath));
   const haveTargets = new Set(current.targets.map((t) => t.wwn));
   const issues: ConfigIssue[] = [];
+  // The engine's fileio rules (system and appliance files, storage roots, over-commit; files in use unless everything is replaced).
+  const policyProblems = new Map<string, string>();
+  for (const so of config.storageObjects) {
+    if (so.plugin !== "fileio" || !so.dev) continue;
+    await service.engine.checkFileioSpec({ name: so.name, dev: so.dev, size: so.size, blockSize: so.blockSize, overcommit }, { ignoreInUse: clear }).catch((err: unknown) => {
+      if (err instanceof EngineError) policyProblems.set(storageObjectPath(so), err.message);
+    });
+  }
   const storageObjects: ImportPreview["storageObjects"] = config.storageObjects.map((so) => {
     const p = storageObjectPath(so);
     const state: PreviewState = have.has(p) ? (clear ? "replaces" : "exists") : "new";
     let problem: string | undefined;
-    if (so.plugin === "fileio" && so.dev) problem = fileioProblem(so.dev, so.size)?.message;
+    if (so.plugin === "fileio" && so.dev) problem = fileioProblem(so.dev, so.size)?.message ?? policyProblems.get(p);
     if (so.plugin === "block" && so.dev) problem = blockProblem(so.dev)?.message;
     if (problem) issues.push({ path: p, message: problem });
     if (state === "exists") issues.push({ path: p, message: "already exists (choose “replace everything” to replace it)" });

@@ -54,5 +54,5 @@ export const hostRouter = router({
     };
   }),
 
-  previewImport: procedure.input(importConfigSchema).mutation(({ ctx, input }) => previewImport(ctx.service, input.config, input.clear)),
+  previewImport: procedure.input(importConfigSchema).mutation(({ ctx, input }) => previewImport(ctx.service, input.config, input.clear, input.overcommit)),
 });

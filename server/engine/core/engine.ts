@@ -199,13 +199,16 @@ export class Engine {
    * The fileio checks of a create, without creating anything (the console's wizards ask before
    * the create): the path policy, the files in use, and the over-commit confirmation.
    */
-  async checkFileioSpec(spec: Pick<StorageObjectSpec, "name" | "dev" | "size" | "sparse" | "overcommit" | "blockSize">): Promise<ResolvedFile> {
-    return this.checkFileio(`fileio/${spec.name}`, { ...spec, plugin: "fileio" }, spec.blockSize ?? 512);
+  async checkFileioSpec(
+    spec: Pick<StorageObjectSpec, "name" | "dev" | "size" | "sparse" | "overcommit" | "blockSize">,
+    opts: { ignoreInUse?: boolean } = {},
+  ): Promise<ResolvedFile> {
+    return this.checkFileio(`fileio/${spec.name}`, { ...spec, plugin: "fileio" }, spec.blockSize ?? 512, opts.ignoreInUse ? [] : undefined);
   }
 
-  private async checkFileio(key: string, spec: StorageObjectSpec, blockSize: number): Promise<ResolvedFile> {
+  private async checkFileio(key: string, spec: StorageObjectSpec, blockSize: number, inUse: FileInUse[] = this.filesInUse()): Promise<ResolvedFile> {
     if (!spec.dev) throw new EngineError(`${key} needs a file path (dev)`, "invalid", "dev");
-    const resolved = await resolveFileioPath(spec.dev, this.fileioPolicy, this.filesInUse()).catch((err: unknown) => {
+    const resolved = await resolveFileioPath(spec.dev, this.fileioPolicy, inUse).catch((err: unknown) => {
       if (err instanceof PathRefusedError) throw new EngineError(`${key} refused: ${err.message}`, err.inUse ? "in_use" : "invalid", "dev");
       throw new EngineError(`cannot open ${key}: ${(err as Error).message}`, "io", "dev");
     });
