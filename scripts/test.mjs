@@ -17,7 +17,8 @@ import { RBD_BUILD_PACKAGES, ensureDebianPackages, ensureNativeAddon, ensureNext
 // python3-rbd: the rbd tests' second client, holding an image's exclusive lock.
 const CEPH_TEST_PACKAGES = ["ceph-mon", "ceph-osd", "ceph-mgr", "ceph-common", "fio", "python3-rbd", ...RBD_BUILD_PACKAGES];
 // etcd-server, etcd-client: the etcd the cluster tests start (test/support/etcd.ts).
-const TEST_DEBIAN_PACKAGES = ["openssl", "curl", "libiscsi-bin", "qemu-utils", "qemu-block-extra", "chromium", "util-linux", "tmux", "etcd-server", "etcd-client", ...CEPH_TEST_PACKAGES];
+// qemu-system-x86, cpio, kmod: the Linux guest of ../shared/tools/linux-vm (kernel initiator + dm-multipath, test/integration/alua-multipath.test.ts).
+const TEST_DEBIAN_PACKAGES = ["openssl", "curl", "libiscsi-bin", "qemu-utils", "qemu-block-extra", "qemu-system-x86", "cpio", "kmod", "chromium", "util-linux", "tmux", "etcd-server", "etcd-client", ...CEPH_TEST_PACKAGES];
 const all = ["unit", "integration", "conformance", "e2e"];
 const defaults = all;
 const wanted = process.argv.slice(2).filter((a) => all.includes(a));
