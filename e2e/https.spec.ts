@@ -67,7 +67,7 @@ test("the console over HTTPS works under its CSP, with a __Host- cookie, and can
   await expect(page.getByTestId("https-settings")).toBeVisible({ timeout: 30_000 });
   const fp = new X509Certificate(readFileSync(path.join(dataDir, "tls", "self-signed.crt"))).fingerprint256;
   await expect(page.getByTestId("https-fingerprint")).toHaveText(fp);
-  expect(server.output()).toContain(fp);
+  await expect.poll(() => server.output()).toContain(fp);
   await expect(page.getByTestId("https-kind")).toHaveText("self-signed");
   await shot(page, testInfo, "settings-https-self-signed");
 

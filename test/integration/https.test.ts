@@ -63,6 +63,16 @@ const served = (): string => {
   return out;
 };
 
+/** The ready line (printed just after the runtime file startPortico waits for is written: poll for it). */
+async function readyLine(proc: PorticoProcess): Promise<string> {
+  for (let i = 0; i < 100; i++) {
+    const line = proc.output().split("\n").find((l) => l.includes(" ready: console "));
+    if (line) return line;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no ready line:\n${proc.output()}`);
+}
+
 beforeAll(async () => {
   dataDir = makeDataDir("portico-it-https-");
   server = await startPortico({ dataDir, env: { PORTICO_HTTP_HOST: "0.0.0.0" } });
@@ -76,11 +86,11 @@ afterAll(async () => {
 });
 
 describe("HTTPS by default", () => {
-  it("makes a self-signed certificate at first start, 0600 in <data>/tls, its fingerprint in the ready line", () => {
+  it("makes a self-signed certificate at first start, 0600 in <data>/tls, its fingerprint in the ready line", async () => {
     for (const f of ["self-signed.crt", "self-signed.key"]) expect(statSync(tlsFile(f)).mode & 0o777, f).toBe(0o600);
     expect(statSync(path.join(dataDir, "tls")).mode & 0o777).toBe(0o700);
     const fp = new X509Certificate(readFileSync(tlsFile("self-signed.crt"))).fingerprint256;
-    expect(server.output()).toMatch(new RegExp(`ready: console https://0\\.0\\.0\\.0:${port} \\(self-signed certificate, SHA-256 ${fp}`));
+    expect(await readyLine(server)).toMatch(new RegExp(`ready: console https://0\\.0\\.0\\.0:${port} \\(self-signed certificate, SHA-256 ${fp}`));
     expect(served()).toBe(fp);
   });
 
@@ -236,7 +246,7 @@ describe("request checks", () => {
     await server.stop(30_000).catch(() => server.kill()); // how it stops is not this test's business
     server = await startPortico({ dataDir, httpPort: port, env: { PORTICO_HTTP_HOST: "0.0.0.0" } });
     expect(served()).toBe(before);
-    expect(server.output()).toContain(before);
+    expect(await readyLine(server)).toContain(before);
   });
 });
 
@@ -272,7 +282,7 @@ describe("PORTICO_HTTPS=off", () => {
     const dir = makeDataDir("portico-it-https-off-");
     const off = await startPortico({ dataDir: dir, env: { PORTICO_HTTP_HOST: "0.0.0.0", PORTICO_HTTPS: "off" } });
     try {
-      expect(off.output()).toMatch(new RegExp(`ready: console http://0\\.0\\.0\\.0:${off.httpPort} — `));
+      expect(await readyLine(off)).toMatch(new RegExp(`ready: console http://0\\.0\\.0\\.0:${off.httpPort} — `));
       expect(existsSync(path.join(dir, "tls"))).toBe(false);
       const r = curl(`http://${lan}:${off.httpPort}/api/trpc/onboarding.status`);
       expect(r.status).toBe(200);
