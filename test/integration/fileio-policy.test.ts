@@ -15,6 +15,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
+import Database from "better-sqlite3";
 import superjson from "superjson";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AppRouter } from "@/server/api/root";
@@ -207,12 +208,17 @@ describe("running appliance: API, shell and restoreconfig", () => {
     await api.config.setSettings.mutate({ storageRoots: [] });
   });
 
-  it("after a restart, the refused objects are still absent and disk1 still serves", async () => {
+  it("after a restart, the refused objects are still absent, disk1 still serves, and a stored object on a refused path is not opened", async () => {
     await server!.stop();
+    // A configuration stored before these rules existed: a fileio row on /etc/shadow.
+    const db = new Database(path.join(dataDir, "portico.db"));
+    db.prepare("insert into storage_objects (plugin, name, dev, size, wwn, write_back, attributes) values ('fileio', 'legacy', ?, 4096, '3f6c2a1e-7b4d-4c8a-9e51-0d2b7a6c9f12', 0, '{}')").run(SHADOW);
+    db.close();
     server = await startPortico({ dataDir });
-    expect(server.output()).not.toMatch(/restore warning/);
+    expect(server.output()).toMatch(/restore warning: \/backstores\/fileio\/legacy: fileio\/legacy refused: .*under \/etc, a system directory/);
     const ls = storageObjects();
     expect(ls).toContain("o- disk1 ");
+    expect(ls).toMatch(/o- legacy .*deactivated/);
     expect(ls).not.toMatch(/o- (shadow|db|dblink|environ|fresh|thin) /);
   }, 120_000);
 });
