@@ -234,6 +234,13 @@ describe("request checks", () => {
     expect(h(trusted, "strict-transport-security")).toMatch(/^max-age=\d+$/);
     expect(h(curl(plain("/api/trpc/onboarding.status")), "strict-transport-security")).toBeUndefined(); // never over plain HTTP
 
+    // The audit log names the change and keeps the key (and the PEM text) out.
+    const events = curl(https(`/api/trpc/events.list?input=${encodeURIComponent(JSON.stringify({ json: { log: "audit", limit: 50 } }))}`), ["-k", ...cli()]);
+    expect(events.status, events.body).toBe(200);
+    expect(events.body).toContain("https.installCertificate");
+    expect(events.body).not.toContain("PRIVATE KEY");
+    expect(events.body).not.toContain(mine.key.split("\n")[1]!);
+
     const back = curl(https("/api/trpc/https.useSelfSigned"), ["-k", ...cli(), "-H", "content-type: application/json", "--data", "{}"]);
     expect(back.status, back.body).toBe(200);
     expect(served()).toBe(selfFp);
