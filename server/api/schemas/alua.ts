@@ -11,7 +11,7 @@ export const aluaGroupNameSchema = z.string().trim().regex(/^[^\s/]{1,64}$/, "1 
 /** tg_pt_gp_id of a new group: 0 is default_tg_pt_gp's. */
 export const aluaGroupIdSchema = z.number().int("a whole number").min(1, "1..65535 (0 is default_tg_pt_gp's)").max(65535, "1..65535");
 /** LIO's attribute names (alua_access_state, preferred, trans_delay_msecs...): the engine checks each value's range. */
-export const aluaAttributesSchema = z.record(z.enum(ALUA_GROUP_ATTRIBUTES), z.number().int("a whole number"));
+export const aluaAttributesSchema = z.partialRecord(z.enum(ALUA_GROUP_ATTRIBUTES), z.number().int("a whole number"));
 
 export const aluaStorageObjectSchema = z.object({ plugin: pluginSchema, name: storageObjectNameSchema });
 export const aluaGroupRefSchema = aluaStorageObjectSchema.extend({ group: aluaGroupNameSchema });
