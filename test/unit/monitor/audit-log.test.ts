@@ -2,14 +2,13 @@
  * Nothing an initiator does can erase the audit trail (issue 15 item 6: 108 000 refused iSCSI
  * logins in 52 s pushed every configuration audit event out of the 100 000-row event cap).
  *
- * 1. Real logins over TCP, with the default login throttle: 20 000 refused logins from one address
+ * 1. Real logins over TCP, with the default login throttle: 100 000 refused logins from one address
  *    (the first ones evaluated and refused for want of an ACL, the rest refused unheard by the
  *    throttle, as a flood meets it), driven as fast as a raw client can. They reach the monitor
  *    through the fabric's event stream and are stored aggregated (one row per initiator, reason and
  *    address per minute, with the count); every configuration audit event is still there.
- *    PORTICO_AUDIT_FLOOD=100000 runs the issue's full figure: about 50 s on an idle 2-core machine,
- *    several minutes on a busy one, which is why the default is 20 000 (the stored rows do not grow
- *    with the count: that is what part 2 and the row-count check here show).
+ *    That is the issue's "Done when" figure: about 50 s on an idle 2-core machine, several minutes on
+ *    a busy one (PORTICO_AUDIT_FLOOD=20000 shortens it while developing).
  * 2. The store when nothing aggregates: 100 000 refused logins from 100 000 different initiator
  *    names, recorded exactly as the fabric reports them, fill the activity log to its cap while
  *    every configuration audit event stays (the audit log has its own table and retention).
@@ -59,8 +58,8 @@ afterAll(async () => {
 const configEvents = () => monitor.events({ log: "audit", types: ["config"], limit: 1000 });
 
 describe("the audit trail under a login flood", () => {
-  it("real refused logins (20 000; PORTICO_AUDIT_FLOOD=100000 for the issue's figure) are stored aggregated, and the audit events all stay", async () => {
-    const LOGINS = Number(process.env.PORTICO_AUDIT_FLOOD ?? 20_000);
+  it("100 000 real refused logins are stored aggregated, and the audit events all stay", async () => {
+    const LOGINS = Number(process.env.PORTICO_AUDIT_FLOOD ?? 100_000);
     const PARALLEL = 16;
     let done = 0;
     const worker = async () => {
@@ -114,5 +113,5 @@ describe("the audit trail under a login flood", () => {
     expect(monitor.events({ log: "audit", types: ["signin"] })).toHaveLength(1);
     // Both logs, merged newest first: the flood's rows come first, and the audit log is still reachable by filter.
     expect(monitor.events({ limit: 5 }).every((e) => e.log === "activity")).toBe(true);
-  }, 120_000);
+  }, 900_000);
 });
