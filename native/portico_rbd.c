@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,22 +103,30 @@ static void *get_external(napi_env env, napi_value v) {
 
 enum aio_op { AIO_READ, AIO_WRITE, AIO_FLUSH, AIO_DISCARD, AIO_WRITESAME, AIO_CAW, AIO_ZEROES };
 
-typedef struct {
+typedef struct aio_req {
   enum aio_op op;
   napi_deferred deferred;
   napi_ref buf1, buf2;
   rbd_completion_t comp;
   uint64_t offset;
   uint64_t mismatch;
+  struct aio_req *next; /* in the done list */
 } aio_req;
 
+/*
+ * Completions are batched. librbd's threads append finished requests to one done list and
+ * signal the thread-safe function only when the list was empty; the event loop then settles
+ * every request on the list in one call. Node runs each thread-safe call in its own callback
+ * scope (microtasks and nextTicks after each), so one call per completion meant each response
+ * was corked and flushed on its own: one writev per IO, against ~30 per writev when a batch of
+ * responses leaves together (docs/performance.md, rbd).
+ */
 static napi_threadsafe_function aio_tsfn = NULL;
 static int64_t aio_inflight = 0;
+static pthread_mutex_t aio_done_lock = PTHREAD_MUTEX_INITIALIZER;
+static aio_req *aio_done_head = NULL, *aio_done_tail = NULL;
 
-static void aio_call_js(napi_env env, napi_value js_cb, void *context, void *data) {
-  (void)js_cb;
-  (void)context;
-  aio_req *r = (aio_req *)data;
+static void aio_settle(napi_env env, aio_req *r) {
   ssize_t ret = rbd_aio_get_return_value(r->comp);
   rbd_aio_release(r->comp);
   if (env != NULL) {
@@ -140,10 +149,33 @@ static void aio_call_js(napi_env env, napi_value js_cb, void *context, void *dat
   free(r);
 }
 
+static void aio_call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  (void)js_cb;
+  (void)context;
+  (void)data;
+  pthread_mutex_lock(&aio_done_lock);
+  aio_req *r = aio_done_head;
+  aio_done_head = aio_done_tail = NULL;
+  pthread_mutex_unlock(&aio_done_lock);
+  while (r) {
+    aio_req *next = r->next;
+    aio_settle(env, r);
+    r = next;
+  }
+}
+
 static void aio_complete(rbd_completion_t c, void *arg) {
   (void)c;
-  /* On a librbd thread: hand over to the event loop. */
-  napi_call_threadsafe_function(aio_tsfn, arg, napi_tsfn_nonblocking);
+  /* On a librbd thread: queue it; wake the event loop only if it has not been woken already. */
+  aio_req *r = (aio_req *)arg;
+  r->next = NULL;
+  pthread_mutex_lock(&aio_done_lock);
+  int was_empty = aio_done_head == NULL;
+  if (aio_done_tail) aio_done_tail->next = r;
+  else aio_done_head = r;
+  aio_done_tail = r;
+  pthread_mutex_unlock(&aio_done_lock);
+  if (was_empty) napi_call_threadsafe_function(aio_tsfn, NULL, napi_tsfn_nonblocking);
 }
 
 static int ensure_tsfn(napi_env env) {
