@@ -3,8 +3,8 @@
  *
  * Data path: librbd's asynchronous API (rbd_aio_*). Each request holds a reference
  * to its JS Buffer until librbd completes it; the completion callback runs on a
- * librbd thread and hands the request to the event loop through one N-API
- * thread-safe function, where the promise settles. Nothing here blocks the loop.
+ * librbd thread and queues the request on a done list; the event loop settles every
+ * queued request in one N-API thread-safe call (see aio_complete). Nothing here blocks the loop.
  *
  * Control path (connect, open, stat, resize, extents, pools...): librados/librbd
  * calls that block on the network, run as napi async work on libuv's thread pool.
