@@ -17,7 +17,16 @@ import { freePort, waitForPort } from "../support/ports";
 import { makeDataDir, portico, removeDir, root, startPortico, type PorticoProcess } from "../support/portico";
 import { apiClient } from "./monitor-support";
 
-const TOOLS = path.resolve(root, "..", "..", "shared", "tools", "linux-vm");
+/** ../shared/tools/linux-vm beside the checkout (or beside a parent, from a worktree); PORTICO_LINUX_VM overrides. */
+function findLinuxVm(): string {
+  if (process.env.PORTICO_LINUX_VM) return process.env.PORTICO_LINUX_VM;
+  for (let dir = path.dirname(root); ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, "shared", "tools", "linux-vm");
+    if (existsSync(path.join(candidate, "run.sh"))) return candidate;
+    if (path.dirname(dir) === dir) return path.resolve(root, "..", "shared", "tools", "linux-vm");
+  }
+}
+const TOOLS = findLinuxVm();
 const VM = process.env.PORTICO_LINUX_VM ?? "/tmp/portico-linux-vm-mpath";
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.aluampath001";
 const SO = { plugin: "ramdisk" as const, name: "mpath0" };
