@@ -38,7 +38,13 @@ test("validation speaks the same words: IQN month 13, an empty size, a size abov
   await signedIn(page, server);
   await page.goto(`${server.url}/targets/new?empty=1`);
   const iqn = page.getByLabel("Target IQN");
-  await iqn.fill("iqn.2024-13.com.example:bad-month");
+  // The field is pre-filled from the appliance's IQN prefix once that query answers: wait for it, or a
+  // late default lands in front of what was typed (seen under load: "iqn…ef0iqn.2024-13…").
+  await expect(iqn).toHaveValue(/:sn\.[0-9a-f]{12}$/, { timeout: 15_000 });
+  await expect(async () => {
+    await iqn.fill("iqn.2024-13.com.example:bad-month");
+    await expect(iqn).toHaveValue("iqn.2024-13.com.example:bad-month", { timeout: 1_000 });
+  }).toPass({ timeout: 15_000 });
   await page.getByRole("button", { name: "Create target" }).click();
   await expect(await fieldError(page, iqn)).toHaveText("not a valid iSCSI name: the month in iqn.YYYY-MM must be 01 to 12 (not 13)");
   await shot(page, testInfo, "iqn-month-13");
