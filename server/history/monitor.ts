@@ -251,21 +251,15 @@ export class Monitor {
    * Only for shutdown: if sampling went on, the rest of that minute would later replace
    * this row (same minute, scope and key). Returns how many rows it wrote.
    *
-   * The sampler (server/engine/core/sampler.ts) closes minutes itself and has no public
-   * call for this; its closeMinute(start) hands the aggregates to our onMinute hook, and
-   * test/unit/monitor/history.test.ts fails if that ever stops working.
+   * The sampler's closeCurrentMinute() hands the aggregates to our onMinute hook
+   * (test/unit/monitor/history.test.ts checks the rows arrive).
    */
   flushMinute(): number {
     if (this.closed) return 0;
-    const internals = this.sampler as unknown as { closeMinute?: (start: number) => void; currentMinute?: number };
-    if (typeof internals.closeMinute !== "function" || typeof internals.currentMinute !== "number" || Number.isNaN(internals.currentMinute)) {
-      process.stderr.write("portico: monitor: cannot write the partial minute (the sampler has no closeMinute)\n");
-      return 0;
-    }
     let written = 0;
     const count = this.sampler.onMinute((rows) => (written = rows.length));
     try {
-      internals.closeMinute.call(this.sampler, internals.currentMinute * this.sampler.minuteMs);
+      this.sampler.closeCurrentMinute();
     } catch (err) {
       process.stderr.write(`portico: monitor: partial minute: ${(err as Error).message}\n`);
     } finally {

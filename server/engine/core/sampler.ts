@@ -411,6 +411,17 @@ export class IoSampler extends EventEmitter {
     }
   }
 
+  /**
+   * Closes the minute in progress now (its aggregates go to the minute hooks and listeners), for
+   * a shutdown that would otherwise lose the IO since the last full minute. Returns false when no
+   * minute has started. Sampling that goes on afterwards starts the same minute again.
+   */
+  closeCurrentMinute(): boolean {
+    if (Number.isNaN(this.currentMinute)) return false;
+    this.closeMinute(this.currentMinute * this.minuteMs);
+    return true;
+  }
+
   private closeMinute(minute: number): void {
     const want = this.minuteCallbacks.length > 0 || this.listenerCount("minute") > 0;
     const out: MinuteAggregate[] = [];

@@ -334,7 +334,7 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     this.emitEvent({
       type: "login_failed", at: Date.now(), initiatorName: login.initiatorName || undefined, targetName: login.targetName || undefined,
       tpgTag: login.tpg?.tag ?? login.requestedTpg?.tag, remote: conn.describe, reason, message,
-      // login.ts LoginFailureReason: tells "ACL denied" (the console offers to allow the initiator) from "network not allowed".
+      // login.ts LoginRefusalReason (why the login machine refused; core/stats LoginFailureReason is the metrics label): tells "ACL denied" (the console offers to allow the initiator) from "network not allowed".
       detail: cause ? { cause } : undefined,
     });
   }

@@ -37,8 +37,8 @@ export const LoginStatus = {
 
 export const Stage = { SECURITY: 0, OPERATIONAL: 1, FULL_FEATURE: 3 } as const;
 
-/** Why a login failed, as counted by loginStats(). */
-export type LoginFailureReason =
+/** Why the login machine refused a login, in words for the log and events (core/stats.ts LoginFailureReason is the metrics label derived from the status). */
+export type LoginRefusalReason =
   | "unknown target"
   | "unknown initiator"
   | "ACL denied"
@@ -56,7 +56,7 @@ export type LoginFailureReason =
 
 export interface LoginFailure {
   status: number;
-  reason: LoginFailureReason;
+  reason: LoginRefusalReason;
   /** For the log; never contains a secret. */
   message: string;
 }

@@ -181,6 +181,23 @@ describe("IoSampler", () => {
     expect(minutes.length).toBe(1);
   });
 
+  it("closeCurrentMinute() hands over the minute in progress (shutdown), and nothing before a minute started", () => {
+    const { sampler, io, second } = setup();
+    const minutes: MinuteAggregate[][] = [];
+    sampler.onMinute((a) => minutes.push(a));
+    expect(sampler.closeCurrentMinute()).toBe(false);
+    sampler.baseline();
+    for (let i = 0; i < 20; i++) {
+      io(5, IoKind.WRITE, 100, 4096);
+      second();
+    }
+    expect(minutes.length).toBe(0);
+    expect(sampler.closeCurrentMinute()).toBe(true);
+    expect(minutes.length).toBe(1);
+    const lun = minutes[0].find((a) => a.scope === "lun")!;
+    expect(lun).toMatchObject({ minute: T0, samples: 20, writeCommands: 100, writeBytes: 100 * 4096 });
+  });
+
   it("start() runs an unref'd timer and stop() ends it", async () => {
     const stats = new IoStats();
     const sampler = new IoSampler(stats, { intervalMs: 10 });
