@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { restoreDemo } from "../support/demo";
-import { IscsiClient } from "../support/iscsi-client";
+import { loginStatus } from "../support/iscsi-client";
 import { freePort, waitForPort } from "../support/ports";
 import { makeDataDir, removeDir, sh, startPortico, type PorticoProcess } from "../support/portico";
 import { apiClient } from "./monitor-support";
@@ -18,15 +18,7 @@ let port: number;
 let server: PorticoProcess;
 let api: ReturnType<typeof apiClient>;
 
-async function loginStatus(): Promise<[number, number]> {
-  const c = await IscsiClient.connect(port);
-  try {
-    const r = await c.login({ initiatorName: INITIATOR, targetName: IQN });
-    return [r.statusClass, r.statusDetail];
-  } finally {
-    c.close();
-  }
-}
+const login = () => loginStatus(port, { initiatorName: INITIATOR, targetName: IQN });
 const discover = () => sh("iscsi-ls", ["-i", INITIATOR, `iscsi://127.0.0.1:${port}`], 30_000);
 const inq = () => sh("iscsi-inq", ["-i", INITIATOR, `iscsi://127.0.0.1:${port}/${IQN}/0`], 30_000);
 
@@ -55,7 +47,7 @@ describe("allowed networks", () => {
 
   it("a login from outside the allowed networks gets 0202 and an event; the setting survives a restart and is in saveconfig.json", async () => {
     expect(await api.targets.tpgs.setAllowedNetworks.mutate({ wwn: IQN, tag: 1, networks: ["10.9.8.7/8", "fd00::/8"] })).toEqual(["10.0.0.0/8", "fd00::/8"]);
-    expect(await loginStatus()).toEqual([2, 2]);
+    expect(await login()).toEqual([2, 2]);
     // Discovery does not show a target this address could not log in to.
     const d = discover();
     expect(d.status, d.stderr).toBe(0);
@@ -75,16 +67,16 @@ describe("allowed networks", () => {
     await waitForPort(port);
     api = apiClient(server.url, dataDir);
     expect((await api.targets.tpgs.get.query({ wwn: IQN, tag: 1 })).allowedNetworks).toEqual(["10.0.0.0/8", "fd00::/8"]);
-    expect(await loginStatus()).toEqual([2, 2]);
+    expect(await login()).toEqual([2, 2]);
   });
 
   it("widening the networks lets the initiator in", async () => {
     await api.targets.tpgs.setAllowedNetworks.mutate({ wwn: IQN, tag: 1, networks: ["10.0.0.0/8", "127.0.0.0/8"] });
-    expect(await loginStatus()).toEqual([0, 0]);
+    expect(await login()).toEqual([0, 0]);
     const r = inq();
     expect(r.status, r.stderr).toBe(0);
     expect(discover().stdout).toContain(IQN);
     await api.targets.tpgs.setAllowedNetworks.mutate({ wwn: IQN, tag: 1, networks: [] });
-    expect(await loginStatus()).toEqual([0, 0]);
+    expect(await login()).toEqual([0, 0]);
   });
 });

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { restoreDemo } from "../support/demo";
-import { IscsiClient } from "../support/iscsi-client";
+import { loginStatus } from "../support/iscsi-client";
 import { freePort, waitForPort } from "../support/ports";
 import { makeDataDir, removeDir, sh, startPortico, type PorticoProcess } from "../support/portico";
 import { apiClient } from "./monitor-support";
@@ -16,15 +16,7 @@ let port: number;
 let server: PorticoProcess;
 let api: ReturnType<typeof apiClient>;
 
-async function loginStatus(initiatorName: string, discovery = false): Promise<[number, number]> {
-  const c = await IscsiClient.connect(port);
-  try {
-    const r = await c.login({ initiatorName, targetName: IQN, discovery });
-    return [r.statusClass, r.statusDetail];
-  } finally {
-    c.close();
-  }
-}
+const login = (initiatorName: string, discovery = false) => loginStatus(port, { initiatorName, targetName: IQN, discovery });
 
 beforeAll(async () => {
   dataDir = makeDataDir("portico-initname-");
@@ -51,8 +43,8 @@ describe("InitiatorName at login", () => {
 
   it("refuses each invalid name with 0x0200 in normal and discovery sessions, and no event carries it", async () => {
     for (const name of bad) {
-      expect(await loginStatus(name), name).toEqual([2, 0]);
-      expect(await loginStatus(name, true), name).toEqual([2, 0]);
+      expect(await login(name), name).toEqual([2, 0]);
+      expect(await login(name, true), name).toEqual([2, 0]);
     }
     const events = await api.events.list.query({ types: ["login_failed"] });
     const ours = events.filter((e) => /not a valid iSCSI name/.test(e.message ?? ""));

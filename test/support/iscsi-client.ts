@@ -494,6 +494,17 @@ function copyPdu(p: Pdu): Pdu {
   return { ...p, bhs: Buffer.from(p.bhs), ahs: Buffer.from(p.ahs), data: Buffer.from(p.data) };
 }
 
+/** One login on a fresh connection, then close: the Login Response's [status class, status detail]. */
+export async function loginStatus(port: number, opts: LoginOptions): Promise<[number, number]> {
+  const c = await IscsiClient.connect(port);
+  try {
+    const r = await c.login(opts);
+    return [r.statusClass, r.statusDetail];
+  } finally {
+    c.close();
+  }
+}
+
 /** A free TCP port on 127.0.0.1. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { chapSchema, iscsiNameSchema, lunIndexSchema, tpgRefSchema, tpgTagSchema } from "./common";
+import { nodeNameReason } from "../../engine/core/names";
 
 export const createTargetSchema = z.object({
   /** Generated (iqn.2003-01.org.linux-iscsi.<host>.<arch>:sn.<hex>) when absent. */
@@ -23,7 +24,10 @@ export const setTpgNodeSchema = tpgRefSchema.extend({
     .string()
     .trim()
     .toLowerCase()
-    .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "a node name is 1 to 63 letters, digits and '-' (a host name label)")
+    .superRefine((v, ctx) => {
+      const reason = nodeNameReason(v);
+      if (reason) ctx.addIssue({ code: "custom", message: `not a valid node name: ${reason}` });
+    })
     .nullable(),
 });
 export const setTpgEnabledSchema = tpgRefSchema.extend({ enabled: z.boolean() });

@@ -100,11 +100,16 @@ export function listenAddress(ip: string): string {
   return ip.startsWith("[") && ip.endsWith("]") ? ip.slice(1, -1) : ip;
 }
 
+const NODE_NAME_RULE = "use 1 to 63 letters, digits and '-' (a host name label)";
+
+/** Why a cluster node name (TPG `node`, PORTICO_NODE) is not valid, or undefined: shared by the engine and the API's schema. */
+export function nodeNameReason(raw: string): string | undefined {
+  return /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(raw.trim().toLowerCase()) ? undefined : NODE_NAME_RULE;
+}
+
 /** A node name as TPG `node` takes it: a host name label, lowercased (as PORTICO_NODE). */
 export function normalizeNodeName(raw: string): string {
-  const name = raw.trim().toLowerCase();
-  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(name)) {
-    throw new EngineError(`"${raw}" is not a valid node name: use 1 to 63 letters, digits and '-' (a host name label)`, "invalid", "node");
-  }
-  return name;
+  const reason = nodeNameReason(raw);
+  if (reason) throw new EngineError(`"${raw}" is not a valid node name: ${reason}`, "invalid", "node");
+  return raw.trim().toLowerCase();
 }
