@@ -837,6 +837,183 @@ static napi_value js_watch(napi_env env, napi_callback_info info) {
   return u;
 }
 
+/* ---- ownership: the image's exclusive lock and fencing (server/cluster/ownership.ts) ----
+ *
+ * A gateway that owns an LU takes the image's exclusive lock in managed mode
+ * (rbd_lock_acquire: librbd then refuses to hand it to anyone who asks), breaks a dead
+ * owner's lock (rbd_lock_break, which blocklists the holder's address as
+ * rbd_blocklist_on_break_lock says) and blocklists the dead owner's client address
+ * itself (rados_blocklist_add), so that a paused owner that wakes up gets ESHUTDOWN on its
+ * next write instead of landing it. These calls block on the cluster: async work, kept
+ * apart from the data path and from the control jobs above.
+ */
+
+enum lock_op { L_ACQUIRE, L_RELEASE, L_OWNERS, L_BREAK, L_BLOCKLIST, L_ADDRESS, L_IS_OWNER };
+
+typedef struct {
+  enum lock_op op;
+  napi_deferred deferred;
+  napi_async_work work;
+  image_h *image;
+  cluster_h *cluster;
+  char *arg;        /* break: the owner; blocklist: the address */
+  uint32_t expire;  /* blocklist: seconds */
+  int err;
+  char what[160];
+  int mode, count, is_owner;
+  char *owners[8];
+  char *addrs;
+} lock_job;
+
+static void lock_execute(napi_env env, void *data) {
+  (void)env;
+  lock_job *j = (lock_job *)data;
+  int r = 0;
+  switch (j->op) {
+    case L_ACQUIRE:
+      snprintf(j->what, sizeof j->what, "cannot take the image's exclusive lock");
+      r = rbd_lock_acquire(j->image->image, RBD_LOCK_MODE_EXCLUSIVE);
+      break;
+    case L_RELEASE:
+      snprintf(j->what, sizeof j->what, "cannot release the image's exclusive lock");
+      r = rbd_lock_release(j->image->image);
+      break;
+    case L_OWNERS: {
+      snprintf(j->what, sizeof j->what, "cannot read the image's lock owners");
+      size_t max = 8;
+      rbd_lock_mode_t mode = RBD_LOCK_MODE_EXCLUSIVE;
+      r = rbd_lock_get_owners(j->image->image, &mode, j->owners, &max);
+      if (r == -ENOENT) r = 0; /* nobody holds it */
+      else if (r >= 0) {
+        j->mode = mode;
+        j->count = (int)max;
+      }
+      break;
+    }
+    case L_BREAK:
+      snprintf(j->what, sizeof j->what, "cannot break the image's lock held by %s", j->arg);
+      r = rbd_lock_break(j->image->image, RBD_LOCK_MODE_EXCLUSIVE, j->arg);
+      break;
+    case L_BLOCKLIST:
+      snprintf(j->what, sizeof j->what, "cannot blocklist %s", j->arg);
+      r = rados_blocklist_add(j->cluster->cluster, j->arg, j->expire);
+      break;
+    case L_ADDRESS:
+      snprintf(j->what, sizeof j->what, "cannot read this client's address");
+      r = rados_getaddrs(j->cluster->cluster, &j->addrs);
+      break;
+    case L_IS_OWNER:
+      snprintf(j->what, sizeof j->what, "cannot read whether this client holds the lock");
+      r = rbd_is_exclusive_lock_owner(j->image->image, &j->is_owner);
+      break;
+  }
+  j->err = r < 0 ? r : 0;
+}
+
+static void lock_complete(napi_env env, napi_status status, void *data) {
+  lock_job *j = (lock_job *)data;
+  napi_value out;
+  if (status != napi_ok) {
+    napi_reject_deferred(env, j->deferred, make_error(env, "rbd lock work failed", EIO));
+  } else if (j->err) {
+    napi_reject_deferred(env, j->deferred, make_error(env, j->what, j->err));
+  } else {
+    switch (j->op) {
+      case L_OWNERS: {
+        napi_value owners, v;
+        napi_create_object(env, &out);
+        napi_create_array(env, &owners);
+        for (int i = 0; i < j->count; i++) {
+          napi_create_string_utf8(env, j->owners[i], NAPI_AUTO_LENGTH, &v);
+          napi_set_element(env, owners, (uint32_t)i, v);
+        }
+        napi_set_named_property(env, out, "owners", owners);
+        napi_set_named_property(env, out, "mode", str_or_null(env, j->count ? (j->mode == RBD_LOCK_MODE_SHARED ? "shared" : "exclusive") : NULL));
+        break;
+      }
+      case L_ADDRESS:
+        out = str_or_null(env, j->addrs);
+        break;
+      case L_IS_OWNER:
+        napi_get_boolean(env, j->is_owner != 0, &out);
+        break;
+      default:
+        napi_get_undefined(env, &out);
+    }
+    napi_resolve_deferred(env, j->deferred, out);
+  }
+  napi_delete_async_work(env, j->work);
+  if (j->count > 0) rbd_lock_get_owners_cleanup(j->owners, (size_t)j->count);
+  if (j->addrs) rados_buffer_free(j->addrs);
+  free(j->arg);
+  free(j);
+}
+
+static napi_value queue_lock_job(napi_env env, lock_job *j) {
+  napi_value promise, name;
+  napi_create_promise(env, &j->deferred, &promise);
+  napi_create_string_utf8(env, "rbd lock", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, lock_execute, lock_complete, j, &j->work);
+  napi_queue_async_work(env, j->work);
+  return promise;
+}
+
+/* Image lock calls: lockAcquire(image), lockRelease(image), lockOwners(image), lockBreak(image, owner), isLockOwner(image). */
+static napi_value image_lock_call(napi_env env, napi_callback_info info, enum lock_op op) {
+  ARGS(2);
+  image_h *i = argc >= 1 ? get_external(env, argv[0]) : NULL;
+  if (!i || i->closed) {
+    napi_throw_error(env, "ECLOSED", "rbd image is closed");
+    return NULL;
+  }
+  lock_job *j = calloc(1, sizeof *j);
+  j->op = op;
+  j->image = i;
+  if (op == L_BREAK) {
+    j->arg = argc >= 2 ? get_str(env, argv[1]) : NULL;
+    if (!j->arg) {
+      free(j);
+      napi_throw_type_error(env, NULL, "lockBreak(image, owner): owner must be a string");
+      return NULL;
+    }
+  }
+  return queue_lock_job(env, j);
+}
+
+static napi_value js_lock_acquire(napi_env env, napi_callback_info info) { return image_lock_call(env, info, L_ACQUIRE); }
+static napi_value js_lock_release(napi_env env, napi_callback_info info) { return image_lock_call(env, info, L_RELEASE); }
+static napi_value js_lock_owners(napi_env env, napi_callback_info info) { return image_lock_call(env, info, L_OWNERS); }
+static napi_value js_lock_break(napi_env env, napi_callback_info info) { return image_lock_call(env, info, L_BREAK); }
+static napi_value js_is_lock_owner(napi_env env, napi_callback_info info) { return image_lock_call(env, info, L_IS_OWNER); }
+
+/* Cluster calls: blocklistAdd(cluster, address, expireSeconds), clientAddress(cluster). */
+static napi_value cluster_lock_call(napi_env env, napi_callback_info info, enum lock_op op) {
+  ARGS(3);
+  cluster_h *c = argc >= 1 ? get_external(env, argv[0]) : NULL;
+  if (!c || c->shut) {
+    napi_throw_error(env, "ECLOSED", "Ceph cluster connection is closed");
+    return NULL;
+  }
+  lock_job *j = calloc(1, sizeof *j);
+  j->op = op;
+  j->cluster = c;
+  if (op == L_BLOCKLIST) {
+    uint64_t expire = 0;
+    j->arg = argc >= 2 ? get_str(env, argv[1]) : NULL;
+    if (!j->arg || argc < 3 || !get_u64(env, argv[2], &expire)) {
+      free(j->arg);
+      free(j);
+      napi_throw_type_error(env, NULL, "blocklistAdd(cluster, address, expireSeconds)");
+      return NULL;
+    }
+    j->expire = (uint32_t)expire;
+  }
+  return queue_lock_job(env, j);
+}
+
+static napi_value js_blocklist_add(napi_env env, napi_callback_info info) { return cluster_lock_call(env, info, L_BLOCKLIST); }
+static napi_value js_client_address(napi_env env, napi_callback_info info) { return cluster_lock_call(env, info, L_ADDRESS); }
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"aio", NULL, aio, NULL, NULL, NULL, napi_default, NULL},
@@ -853,6 +1030,13 @@ static napi_value init(napi_env env, napi_value exports) {
     {"remove", NULL, js_remove, NULL, NULL, NULL, napi_default, NULL},
     {"monCommand", NULL, js_mon_command, NULL, NULL, NULL, napi_default, NULL},
     {"watch", NULL, js_watch, NULL, NULL, NULL, napi_default, NULL},
+    {"lockAcquire", NULL, js_lock_acquire, NULL, NULL, NULL, napi_default, NULL},
+    {"lockRelease", NULL, js_lock_release, NULL, NULL, NULL, napi_default, NULL},
+    {"lockOwners", NULL, js_lock_owners, NULL, NULL, NULL, napi_default, NULL},
+    {"lockBreak", NULL, js_lock_break, NULL, NULL, NULL, napi_default, NULL},
+    {"isLockOwner", NULL, js_is_lock_owner, NULL, NULL, NULL, napi_default, NULL},
+    {"blocklistAdd", NULL, js_blocklist_add, NULL, NULL, NULL, napi_default, NULL},
+    {"clientAddress", NULL, js_client_address, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -58,6 +58,13 @@ interface RbdAddon {
   remove(cluster: ClusterHandle, pool: string, image: string): Promise<void>;
   monCommand(cluster: ClusterHandle, json: string): Promise<string>;
   watch(image: ImageHandle, onChange: () => void): void;
+  lockAcquire(image: ImageHandle): Promise<void>;
+  lockRelease(image: ImageHandle): Promise<void>;
+  lockOwners(image: ImageHandle): Promise<{ mode: "exclusive" | "shared" | null; owners: string[] }>;
+  lockBreak(image: ImageHandle, owner: string): Promise<void>;
+  isLockOwner(image: ImageHandle): Promise<boolean>;
+  blocklistAdd(cluster: ClusterHandle, address: string, expireSeconds: number): Promise<void>;
+  clientAddress(cluster: ClusterHandle): Promise<string>;
 }
 
 const Op = { READ: 0, WRITE: 1, FLUSH: 2, DISCARD: 3, WRITESAME: 4, CAW: 5, ZEROES: 6 } as const;
@@ -267,6 +274,7 @@ export class RbdBackstore implements Backstore {
   }
 
   private noteError(err: RbdError): void {
+    this.lastErrorCode = err.code;
     if (err.code === "ENOENT") this.offline = `image ${this.config.pool}/${this.config.image} no longer exists`;
     else if (err.code === "EBLOCKLISTED") this.offline = `this client was blocklisted by the Ceph cluster (another gateway took the image's lock)`;
     this.lastError = err.message;
@@ -399,6 +407,87 @@ export class RbdBackstore implements Backstore {
   private async lockOwnerText(): Promise<string> {
     const owners = await this.stat().then((s) => s.lockOwners, () => []);
     return owners.length ? owners.join(", ") : "another client";
+  }
+
+  // ---- ownership and fencing (server/cluster/ownership.ts drives these; docs/cluster.md) ----
+
+  /** Set by fence(): why this gateway must not touch the image (kept apart from Ceph's own `offline` reasons). */
+  private fencedBy: string | undefined;
+
+  /**
+   * Takes the image's exclusive lock in managed mode (rbd_lock_acquire): from now on librbd
+   * refuses to hand it to another client that asks, and this client never takes it back on its
+   * own after a release. Rejects (EROFS/EBUSY) while a live client holds it.
+   */
+  async acquireExclusiveLock(): Promise<void> {
+    await needAddon().lockAcquire(this.image);
+  }
+
+  /** Releases the exclusive lock (a planned hand-over: after draining). */
+  async releaseExclusiveLock(): Promise<void> {
+    await needAddon().lockRelease(this.image);
+  }
+
+  /** Who holds the exclusive lock: librbd's owner strings (the holder's client address and cookie), empty when free. */
+  async exclusiveLockOwners(): Promise<string[]> {
+    return (await needAddon().lockOwners(this.image)).owners;
+  }
+
+  async holdsExclusiveLock(): Promise<boolean> {
+    return needAddon().isLockOwner(this.image);
+  }
+
+  /** Breaks `owner`'s lock; librbd blocklists the holder's address as it does so (rbd_blocklist_on_break_lock). */
+  async breakExclusiveLock(owner: string): Promise<void> {
+    await needAddon().lockBreak(this.image, owner);
+  }
+
+  /** `ceph osd blocklist add <address>`: that client's later operations fail with ESHUTDOWN on every OSD. */
+  async blocklistClient(address: string, expireSeconds = 3600): Promise<void> {
+    const cluster = await this.clusterHandle();
+    await needAddon().blocklistAdd(cluster, address, expireSeconds);
+  }
+
+  /** This gateway's Ceph client address (what another gateway blocklists to fence this one). */
+  async clientAddress(): Promise<string> {
+    return needAddon().clientAddress(await this.clusterHandle());
+  }
+
+  /**
+   * Fences (a reason) or unfences (undefined) the image on this gateway: while fenced every
+   * command on it gets NOT READY, as for an offline image. Only clears a fence it set itself.
+   */
+  fence(reason: string | undefined): void {
+    if (reason !== undefined) {
+      this.fencedBy = reason;
+      if (!this.offline) this.offline = reason;
+    } else if (this.fencedBy !== undefined) {
+      if (this.offline === this.fencedBy) this.offline = undefined;
+      this.fencedBy = undefined;
+    }
+  }
+
+  /** Resolves when no librbd request of this image is in flight (polling: a drain before a hand-over). */
+  async drain(timeoutMs = 10_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.inflight > 0) {
+      if (Date.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return true;
+  }
+
+  /** Whether Ceph blocklisted this client (its last error said so). */
+  get blocklisted(): boolean {
+    return this.lastErrorCode === "EBLOCKLISTED";
+  }
+
+  private lastErrorCode: string | undefined;
+
+  private async clusterHandle(): Promise<ClusterHandle> {
+    const e = clusters.get(this.clusterKey);
+    if (!e) throw new Error(`rbd ${this.name}: the cluster connection is closed`);
+    return e.handle;
   }
 
   async close(): Promise<void> {
