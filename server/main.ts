@@ -36,7 +36,8 @@ import { getMonitor, handleMonitorHttp, startMonitor, stopMonitor } from "./hist
 import { recordEvent } from "./history/events";
 import type { Engine } from "./engine/core/engine";
 import { ClusterMembership } from "./cluster/membership";
-import { setCluster } from "./cluster";
+import { ConfigSync } from "./cluster/config-sync";
+import { setCluster, setConfigSync } from "./cluster";
 import { readClusterSettings, type ClusterSettings } from "./cluster/settings";
 import { logFabricFailure, noteFabricFailure, noteUncaught } from "./health";
 import type { FileioPolicyOptions } from "./engine/backstores/path-policy";
@@ -262,6 +263,7 @@ async function main(): Promise<void> {
 
   // A cluster member registers under a leased key once it serves; etcd unreachable is a status and a retry, never a stop.
   let cluster: ClusterMembership | undefined;
+  let configSync: ConfigSync | undefined;
   if (clusterSettings) {
     const name = clusterSettings.node;
     cluster = new ClusterMembership(
@@ -274,6 +276,13 @@ async function main(): Promise<void> {
       engine.liveNodes = new Set(cluster!.status().members.map((m) => m.name));
     };
     void cluster.start();
+    // The configuration lives in etcd (server/cluster/config-sync.ts): every change is published there before it commits,
+    // and the cluster's changes are applied here through a watch.
+    configSync = new ConfigSync(clusterSettings.endpoints, name, service, log);
+    configSync.onChange = () => void cluster!.refresh(); // the portals this node opened may have changed
+    service.replica = configSync;
+    setConfigSync(configSync);
+    void configSync.start();
     log(`portico: cluster: node ${name}, etcd ${clusterSettings.endpoints.join(", ")}`);
   }
 
@@ -288,6 +297,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_TIMEOUT_MS);
     hard.unref();
+    await configSync?.stop();
     await cluster?.stop(); // leave first: the others see this node go at once
     alerts.stop();
     server.close();

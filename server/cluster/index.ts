@@ -3,9 +3,11 @@
  * single appliance (no PORTICO_CLUSTER).
  */
 import type { ClusterMembership } from "./membership";
+import type { ConfigSync } from "./config-sync";
 
 const CLUSTER = Symbol.for("portico.cluster");
-type Registry = { [CLUSTER]?: ClusterMembership };
+const CONFIG_SYNC = Symbol.for("portico.cluster.configSync");
+type Registry = { [CLUSTER]?: ClusterMembership; [CONFIG_SYNC]?: ConfigSync };
 
 export function setCluster(m: ClusterMembership | undefined): void {
   (globalThis as Registry)[CLUSTER] = m;
@@ -13,4 +15,13 @@ export function setCluster(m: ClusterMembership | undefined): void {
 
 export function getCluster(): ClusterMembership | undefined {
   return (globalThis as Registry)[CLUSTER];
+}
+
+/** The cluster configuration's replication (server/cluster/config-sync.ts); undefined on a single appliance. */
+export function setConfigSync(s: ConfigSync | undefined): void {
+  (globalThis as Registry)[CONFIG_SYNC] = s;
+}
+
+export function getConfigSync(): ConfigSync | undefined {
+  return (globalThis as Registry)[CONFIG_SYNC];
 }

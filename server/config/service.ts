@@ -73,6 +73,22 @@ export interface CreateStorageObjectInput {
 
 type Undo = () => unknown;
 
+/** The configuration a cluster keeps the same on every node (server/cluster/config-sync.ts); the rest is node-local. */
+export interface ReplicatedState {
+  config: PorticoConfig;
+  settings: { autoAddMappedLuns: boolean; maxBackupFiles: number };
+}
+
+/**
+ * Where a cluster member publishes its changes (server/cluster/config-sync.ts). `publish` runs inside the
+ * change, after its engine and row writes and before COMMIT: a throw refuses the change, which is then
+ * rolled back and undone like any other failure. `committed` gets what `publish` returned, after COMMIT.
+ */
+export interface ConfigReplica {
+  publish(state: ReplicatedState): Promise<unknown>;
+  committed(receipt: unknown): void;
+}
+
 /** `iqn.2003-01.org.linux-iscsi.<host>.<machine>:sn.<12 hex>` (rtslib generate_wwn, lio-model.md §3.4). */
 export function generateTargetWwn(): string {
   const host = os.hostname().split(".")[0].replace(/_/g, "").toLowerCase() || "portico";
@@ -84,6 +100,8 @@ export class ConfigService {
   /** Objects that failed at the last restore, with the reason. */
   warnings: RestoreWarning[] = [];
   private queue: Promise<unknown> = Promise.resolve();
+  /** Set on a cluster member: every change is published there before it commits. */
+  replica: ConfigReplica | undefined;
 
   constructor(
     private readonly db: PorticoDb,
@@ -871,7 +889,37 @@ export class ConfigService {
     return { config: this.config(), settings: store.auditedSettings(this.db) };
   }
 
-  private transaction<T>(fn: (undo: (step: Undo) => void) => Promise<T>): Promise<T> {
+  /** What a cluster replicates: the configuration and the cluster-wide settings (storage roots stay per node). */
+  replicatedState(): ReplicatedState {
+    const s = this.settings();
+    return { config: this.config(), settings: { autoAddMappedLuns: s.autoAddMappedLuns, maxBackupFiles: s.maxBackupFiles } };
+  }
+
+  /**
+   * A cluster member taking the cluster's configuration: one change that is not published again.
+   * `converge` brings the engine from the stored state to the new one and returns the objects that
+   * failed here (warnings, as at a restore: the cluster's configuration is not refused by one node);
+   * the rows then hold the new state as it is. `converge` returning undefined changes nothing.
+   */
+  async applyReplicated(
+    converge: (current: ReplicatedState) => Promise<{ state: ReplicatedState; warnings: RestoreWarning[] } | undefined>,
+  ): Promise<RestoreWarning[] | undefined> {
+    return this.transaction(
+      async () => {
+        const r = await converge(this.replicatedState());
+        if (!r) return undefined;
+        store.deleteAll(this.db);
+        store.insertConfig(this.db, r.state.config);
+        store.setSetting(this.db, SETTING_KEYS.autoAddMappedLuns, r.state.settings.autoAddMappedLuns);
+        store.setSetting(this.db, SETTING_KEYS.maxBackupFiles, r.state.settings.maxBackupFiles);
+        this.warnings = r.warnings;
+        return r.warnings;
+      },
+      { publish: false },
+    );
+  }
+
+  private transaction<T>(fn: (undo: (step: Undo) => void) => Promise<T>, opts: { publish?: boolean } = {}): Promise<T> {
     return this.serialize(async () => {
       const steps: Undo[] = [];
       // Inside an audited action (a mutation, a CLI command): note what this change changes, before → after.
@@ -880,7 +928,11 @@ export class ConfigService {
       this.sqlite.exec("BEGIN IMMEDIATE");
       try {
         const result = await fn((step) => steps.push(step));
+        // A cluster member: the change goes to the cluster first (refused there → rolled back here).
+        const replica = opts.publish === false ? undefined : this.replica;
+        const receipt = replica ? await replica.publish(this.replicatedState()) : undefined;
         this.sqlite.exec("COMMIT");
+        replica?.committed(receipt);
         if (scope && before) {
           scope.transactions++;
           const after = this.safeAuditedState();

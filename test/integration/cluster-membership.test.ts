@@ -7,7 +7,6 @@
  */
 import { writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { restoreDemo } from "../support/demo";
 import { startEtcd, type Etcd } from "../support/etcd";
 import { freePort, waitForPort } from "../support/ports";
 import { makeDataDir, portico, removeDir, sh, startPortico, type PorticoProcess } from "../support/portico";
@@ -19,6 +18,7 @@ const nodes: { server: PorticoProcess; dataDir: string }[] = [];
 
 beforeAll(async () => {
   etcd = await startEtcd();
+  for (const name of NAMES) ports[name] = await freePort();
 });
 afterAll(async () => {
   for (const n of nodes) {
@@ -28,10 +28,41 @@ afterAll(async () => {
   await etcd?.stop();
 });
 
+/** The gateways of these tests: each serves its own TPG (the TPG's node) on its own port. */
+const NAMES = ["gw-a", "gw-b", "gw-c", "gw-d"];
+const ports: Record<string, number> = {};
+
+/**
+ * One configuration for the whole cluster (step 2: it lives in etcd, and the cluster's wins over a
+ * node's own): a TPG per gateway, each with its `node` and port, all exporting one storage object.
+ */
+function sharedConfig() {
+  return {
+    storage_objects: [{ plugin: "ramdisk", name: "rd0", size: 4 * 1024 * 1024, wwn: "9d0b3c1e-2f4a-4b5c-8d6e-7f8091a2b3c4" }],
+    targets: [
+      {
+        fabric: "iscsi",
+        wwn: IQN,
+        tpgs: NAMES.map((name, i) => ({
+          tag: i + 1,
+          enable: true,
+          node: name,
+          attributes: { authentication: 0, generate_node_acls: 1, demo_mode_write_protect: 0 },
+          luns: [{ index: 0, storage_object: "/backstores/ramdisk/rd0" }],
+          portals: [{ ip_address: "127.0.0.1", port: ports[name] }],
+          node_acls: [],
+        })),
+      },
+    ],
+  };
+}
+
 async function startNode(name: string, clusterUrl = etcd.clusterUrl) {
   const dataDir = makeDataDir(`portico-${name}-`);
-  const port = await freePort();
-  restoreDemo(dataDir, { iqn: IQN, storageObjects: [{ name: `${name}-rd`, plugin: "ramdisk", size: 4 * 1024 * 1024 }], ports: [port] });
+  const port = ports[name]!;
+  const file = `${dataDir}/cluster.json`;
+  writeFileSync(file, JSON.stringify(sharedConfig()));
+  expect(portico(dataDir, ["restoreconfig", file]).status).toBe(0);
   const server = await startPortico({ dataDir, env: { PORTICO_CLUSTER: clusterUrl, PORTICO_NODE: name } });
   await waitForPort(port);
   nodes.push({ server, dataDir });
@@ -114,6 +145,16 @@ describe("cluster membership on etcd", () => {
   });
 
   it("one saveconfig.json for two nodes: each opens the portals of its own TPG only (the TPG's node)", async () => {
+    // A cluster of its own (the configuration lives in etcd: the one above has other TPGs).
+    const etcd2 = await startEtcd();
+    try {
+      await twoNodesOneFile(etcd2);
+    } finally {
+      await etcd2.stop();
+    }
+  });
+
+  async function twoNodesOneFile(etcd: Etcd) {
     const pa = await freePort();
     const pb = await freePort();
     const doc = () => ({
@@ -158,7 +199,7 @@ describe("cluster membership on etcd", () => {
     const s = await until("both published", () => api.cluster.status.query(), (v) => memberNames(v).includes("gw-e") && memberNames(v).includes("gw-f"));
     expect(s!.members.find((m) => m.name === "gw-e")!.portals).toEqual([`127.0.0.1:${pa}`]);
     expect(s!.members.find((m) => m.name === "gw-f")!.portals).toEqual([`127.0.0.1:${pb}`]);
-    // Moving tpg2 to gw-e on gw-e opens it there (gw-f still has its own copy: shared configuration is the next step).
+    // Moving tpg2 to any node, on gw-e, would open it there too: gw-f holds the port, so the change is refused and nothing moves.
     await api.targets.tpgs.setNode.mutate({ wwn: "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.clustertwo01", tag: 2, node: null }).catch((err: Error) => {
       // gw-f holds the port on the same loopback address: opening it here fails cleanly and changes nothing.
       expect(err.message).toMatch(/in use|EADDRINUSE/i);
@@ -179,7 +220,7 @@ describe("cluster membership on etcd", () => {
     expect(after.status, after.stderr).toBe(0);
     expect(after.stdout).toContain(`127.0.0.1:${pa},1`);
     expect(after.stdout).not.toContain(`127.0.0.1:${pb},2`);
-  });
+  }
 
   it("without PORTICO_CLUSTER the appliance is a single node", async () => {
     const dataDir = makeDataDir("portico-single-");
