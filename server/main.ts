@@ -38,6 +38,7 @@ import type { Engine } from "./engine/core/engine";
 import { ClusterMembership } from "./cluster/membership";
 import { ConfigSync } from "./cluster/config-sync";
 import { setCluster, setConfigSync } from "./cluster";
+import { attachClusterReservations, ClusterPrStore } from "./cluster/pr-store";
 import { readClusterSettings, type ClusterSettings } from "./cluster/settings";
 import { logFabricFailure, noteFabricFailure, noteUncaught } from "./health";
 import type { FileioPolicyOptions } from "./engine/backstores/path-policy";
@@ -129,6 +130,13 @@ async function main(): Promise<void> {
   }
   const service = new ConfigService(db.db, db.sqlite, engine);
   attachAptplPersistence(engine, db.db); // APTPL reservations: loaded as restore creates each storage object, saved on change
+  // In a cluster, every LU's reservations live in etcd (server/cluster/pr-store.ts), loaded before the portals open.
+  let prStore: ClusterPrStore | undefined;
+  if (clusterSettings) {
+    prStore = new ClusterPrStore(clusterSettings.endpoints, clusterSettings.node, log);
+    attachClusterReservations(engine, prStore);
+    if (!(await prStore.start())) log("portico: cluster: reservations not loaded from etcd yet: PR commands wait for it (retrying)");
+  }
   const warnings = await service.restore();
   startMonitor({ engine, dataDir: settings.dataDir }); // live IO statistics, history.db, event log, GET /metrics
   logFabricFailure();
@@ -236,6 +244,7 @@ async function main(): Promise<void> {
             ? `HTTP address ${where} is not an address of this machine: check PORTICO_HTTP_HOST`
             : `cannot listen on ${where}: ${err.message}`;
       await shutdownEngine();
+    await prStore?.stop();
       fail(message);
     });
     server.listen(settings.httpPort, settings.httpHost, () => resolve());
@@ -272,8 +281,14 @@ async function main(): Promise<void> {
       log,
     );
     setCluster(cluster);
+    let seen: ReadonlySet<string> = new Set<string>();
     cluster.onChange = () => {
-      engine.liveNodes = new Set(cluster!.status().members.map((m) => m.name));
+      const live = new Set(cluster!.status().members.map((m) => m.name));
+      engine.liveNodes = live;
+      // A member that left takes its nexuses' SPC-2 reservations with it.
+      const left = [...seen].filter((n) => !live.has(n));
+      if (left.length > 0 && live.size > 0) prStore?.membersLeft(left);
+      seen = live;
     };
     void cluster.start();
     // The configuration lives in etcd (server/cluster/config-sync.ts): every change is published there before it commits,

@@ -63,6 +63,34 @@ export interface PrSavedState {
   reservation?: { holderIndex: number; type: number };
 }
 
+/**
+ * The whole reservation state of one LU as a shared store keeps it (a cluster: etcd): the
+ * persistent part (PrSavedState) plus APTPL and the SPC-2 RESERVE holder. JSON-safe.
+ */
+export interface PrSharedState extends PrSavedState {
+  aptpl: boolean;
+  /** SPC-2 RESERVE holder, a NexusIdentity.key (initiator port + target port: unique across gateways). */
+  spc2Holder?: string;
+}
+
+/**
+ * Where an LU's reservation state is committed besides this process's memory. Unset on a single
+ * appliance: PR OUT changes the state in memory and answers at once, exactly as before. Set (a
+ * cluster, server/cluster/pr-store.ts), every change goes through update() and its status waits
+ * for the commit: the engine stays free of how and where the state is kept.
+ */
+export interface PrStore {
+  /**
+   * Runs `change` on a scratch copy of the newest state the store knows and commits the result
+   * before resolving with the unit attentions `change` returned; the device's `pr` then holds the
+   * committed state (its other nexuses and gateways obey it from then on). `change` may run more
+   * than once: a commit that loses a race is retried against the newer state, so the answer is the
+   * one a single target would give. A ReservationConflict or SenseError thrown by `change` rejects
+   * with that error and commits nothing; a store that cannot commit rejects with a SenseError.
+   */
+  update(change: (pr: PersistentReservations) => PrUnitAttention[]): Promise<PrUnitAttention[]>;
+}
+
 /** A unit attention to queue for a nexus matching a registration. */
 export interface PrUnitAttention {
   registration: Registration;
@@ -166,9 +194,19 @@ export class PersistentReservations {
   aptpl = false;
   /** SPC-2 RESERVE(6/10) holder (nexus key). */
   spc2Holder: string | undefined;
+  /** The shared store changes are committed to (a cluster); undefined on a single appliance. */
+  store: PrStore | undefined;
 
+  /**
+   * Is the nexus this registration's I_T nexus? A registration made with ALL_TG_PT=1 registers the
+   * initiator port through every target port (SPC-4 §5.12.7), here or on another gateway.
+   */
   matches(r: Registration, n: PrNexus): boolean {
-    return r.initiatorName === n.initiatorName.toLowerCase() && r.targetPort === n.targetPort && (r.isid === undefined || r.isid === n.isid.toLowerCase());
+    return (
+      r.initiatorName === n.initiatorName.toLowerCase() &&
+      (r.allTargetPorts || r.targetPort === n.targetPort) &&
+      (r.isid === undefined || r.isid === n.isid.toLowerCase())
+    );
   }
 
   registrationOf(n: PrNexus): Registration | undefined {
@@ -422,9 +460,24 @@ export class PersistentReservations {
     return [];
   }
 
-  /** A LUN reset or nexus loss: SPC-2 reservations go; persistent ones stay (SPC-4 §5.12.1). */
+  /**
+   * A LUN reset or nexus loss: SPC-2 reservations go; persistent ones stay (SPC-4 §5.12.1). With a
+   * shared store the release is committed in the background (no command waits for it; until it
+   * lands the other gateways still see the holder, which errs on the side of conflict).
+   */
   resetSpc2(nexusKey?: string): void {
-    if (nexusKey === undefined || this.spc2Holder === nexusKey) this.spc2Holder = undefined;
+    if (this.spc2Holder === undefined || (nexusKey !== undefined && this.spc2Holder !== nexusKey)) return;
+    if (!this.store) {
+      this.spc2Holder = undefined;
+      return;
+    }
+    // The store changes this object once committed.
+    this.store
+      .update((pr) => {
+        if (nexusKey === undefined || pr.spc2Holder === nexusKey) pr.spc2Holder = undefined;
+        return [];
+      })
+      .catch(() => undefined); // the store reports its own failures
   }
 
   // ---- PR IN -------------------------------------------------------------
@@ -480,6 +533,27 @@ export class PersistentReservations {
     h.writeUInt32BE(this.generation, 0);
     h.writeUInt32BE(body.length, 4);
     return Buffer.concat([h, body]);
+  }
+
+  // ---- shared state (a cluster's store) -------------------------------------
+
+  /** Everything a store keeps, JSON-safe. */
+  snapshot(): PrSharedState {
+    return { ...this.save(), aptpl: this.aptpl, ...(this.spc2Holder !== undefined ? { spc2Holder: this.spc2Holder } : {}) };
+  }
+
+  /** Replaces the whole state with a store's (the store itself is kept). */
+  restore(s: PrSharedState): void {
+    this.load(s);
+    this.aptpl = s.aptpl === true;
+    this.spc2Holder = s.spc2Holder;
+  }
+
+  /** A scratch copy without a store, for PrStore.update()'s change. */
+  static from(s: PrSharedState): PersistentReservations {
+    const pr = new PersistentReservations();
+    pr.restore(s);
+    return pr;
   }
 
   // ---- APTPL ---------------------------------------------------------------
