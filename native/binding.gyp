@@ -1,6 +1,7 @@
 {
   "variables": {
-    "have_librbd": "<!(test -f /usr/include/rbd/librbd.h && test -f /usr/include/rados/librados.h && echo 1 || echo 0)"
+    "have_librbd": "<!(test -f /usr/include/rbd/librbd.h && test -f /usr/include/rados/librados.h && echo 1 || echo 0)",
+    "have_liburing": "<!(test -f /usr/include/liburing.h && echo 1 || echo 0)"
   },
   "targets": [
     {
@@ -17,6 +18,16 @@
           "sources": ["portico_rbd.c"],
           "cflags": ["-O2", "-Wall"],
           "libraries": ["-lrbd", "-lrados"]
+        }
+      ]
+    }],
+    ["have_liburing==1", {
+      "targets": [
+        {
+          "target_name": "portico_uring",
+          "sources": ["portico_uring.c"],
+          "cflags": ["-O2", "-Wall"],
+          "libraries": ["-luring"]
         }
       ]
     }]

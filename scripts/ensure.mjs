@@ -81,13 +81,23 @@ export function ensureDebianPackages(pkgs) {
  * backstores still work but UNMAP writes zeros instead of reclaiming space.
  */
 export function ensureNativeAddon() {
+  // liburing's headers for the fileio/block io_uring path (native/portico_uring.c); best effort:
+  // without them the addon builds without it and fileio/block use libuv's thread pool, saying so.
+  try {
+    ensureDebianPackages(URING_BUILD_PACKAGES);
+  } catch (err) {
+    log(`cannot install ${URING_BUILD_PACKAGES.join(" ")} (${err.message}): fileio/block will use the thread pool`);
+  }
   const built = path.join(root, "native", "build", "Release", "portico_native.node");
   const source = newestMtime(readdirSync(path.join(root, "native")).filter((f) => /\.(c|h|gyp)$/.test(f)).map((f) => `native/${f}`));
   // The rbd backstore's addon (native/portico_rbd.c) is built only where librbd's headers are.
   const rbdBuilt = path.join(root, "native", "build", "Release", "portico_rbd.node");
   const rbdWanted = existsSync("/usr/include/rbd/librbd.h") && existsSync("/usr/include/rados/librados.h");
+  // The io_uring path (native/portico_uring.c) likewise only where liburing's headers are.
+  const uringBuilt = path.join(root, "native", "build", "Release", "portico_uring.node");
+  const uringWanted = existsSync("/usr/include/liburing.h");
   const fresh = (f) => existsSync(f) && statSync(f).mtimeMs >= source;
-  if (fresh(built) && (!rbdWanted || fresh(rbdBuilt))) return;
+  if (fresh(built) && (!rbdWanted || fresh(rbdBuilt)) && (!uringWanted || fresh(uringBuilt))) return;
   log("building the native addon (node-gyp)…");
   try {
     run("sh", [path.join(root, "native", "build.sh")], { env: npmEnv() });
@@ -101,6 +111,9 @@ export function ensureNativeAddon() {
  * when root; without them everything but the rbd backstore works, and it says why.
  */
 export const RBD_BUILD_PACKAGES = ["librbd-dev", "librados-dev"];
+
+/** liburing's headers (and library) for the fileio/block io_uring path, native/portico_uring.c. */
+export const URING_BUILD_PACKAGES = ["liburing-dev"];
 
 /** Builds the console (next build) when the build is missing or older than its sources. */
 export function ensureNextBuild() {

@@ -27,6 +27,7 @@ import { databaseFile, openDatabase } from "./db";
 import { DataDirLockedError, lockDataDir, type DataDirLock } from "./db/lock";
 import { Engine } from "./engine/core/engine";
 import { rbdAvailable, rbdStatus } from "./engine/backstores/rbd";
+import { fdIoStatus } from "./engine/backstores/uring";
 import { EngineError } from "./engine/core/errors";
 import { CLI_USER_HEADER, fileioPolicy, readRuntime, readSettings, runtimeUrl, TOKEN_HEADER, version, writeFileAtomic, type RuntimeInfo } from "./runtime";
 import { auditedOffline } from "./history/offline";
@@ -257,6 +258,8 @@ async function status(): Promise<void> {
   );
   // Where librbd or the addon is missing, the rbd backstore says so by name; everything else works.
   process.stdout.write(`Ceph RBD backstore: ${rbdAvailable() ? "available (librbd)" : `unavailable: ${rbdStatus}`}\n`);
+  // Which road fileio and block take (io_uring, or the thread pool and why), as this machine's kernel allows.
+  process.stdout.write(`fileio/block IO: ${fdIoStatus()}\n`);
   if (running) {
     const h = s.health;
     if (!h.fabric.loaded) process.stdout.write(`iSCSI fabric: NOT LOADED (${h.fabric.error}): no initiator can connect\n`);

@@ -42,6 +42,7 @@ import { attachClusterReservations, ClusterPrStore } from "./cluster/pr-store";
 import { readClusterSettings, type ClusterSettings } from "./cluster/settings";
 import { logFabricFailure, noteFabricFailure, noteUncaught } from "./health";
 import type { FileioPolicyOptions } from "./engine/backstores/path-policy";
+import { fdIoStatus } from "./engine/backstores/uring";
 import { fileioPolicy, packageRoot, readRuntime, readSettings, removeRuntime, TOKEN_HEADER, version, writeRuntime } from "./runtime";
 
 const SHUTDOWN_TIMEOUT_MS = 9_000;
@@ -267,6 +268,7 @@ async function main(): Promise<void> {
       (setupCode ? (process.stdout.isTTY ? ` — onboarding setup code ${setupCode} (also in ${auth.setupCode.file})` : ` — onboarding setup code in ${auth.setupCode.file}`) : ""),
   );
   if (consoleHandler.note) log(`portico: ${consoleHandler.note}`);
+  log(`portico: fileio/block IO: ${fdIoStatus()}`);
   for (const w of warnings) log(`portico: restore warning: ${w.object}: ${w.reason}`);
   recordStart({ version: app.version, url: app.url, targets: tree.targets.length, portals, listening, warnings: warnings.length });
 

@@ -1,15 +1,28 @@
 /**
- * fileio and block backstores: a file descriptor read and written with Node's
- * callback fs API (cheaper than fs.promises: no FileHandle, no extra promise per call).
+ * fileio and block backstores: a file descriptor read and written through io_uring
+ * (uring.ts: many requests per system call, many completions per wake-up), with reads the
+ * page cache holds served at once on the event loop (preadv2 RWF_NOWAIT, readSync). Where
+ * io_uring is unavailable, Node's callback fs API on libuv's thread pool (fdIoStatus says which).
  *
  * Durability (SBC-4 §4.15): write-through opens with O_DSYNC, so every write is
- * stable when it returns; write-back writes to the page cache and flush() (and a FUA
- * write) calls fdatasync.
+ * stable when it completes; write-back writes to the page cache, flush() calls fdatasync
+ * and a FUA write is written with RWF_DSYNC (the thread pool: write, then fdatasync).
+ *
+ * The kernel reads into the Buffer that goes to the socket and writes from the Data-Out
+ * Buffer as received: no copies on either path.
  */
 import fs from "node:fs";
 import path from "node:path";
 import type { Backstore, BackstorePlugin } from "./backstore";
 import { nativeAddon } from "./native";
+import { Asc, SenseError, SenseKey } from "../scsi/sense";
+import { fdNowait, fdRing, type Ring } from "./uring";
+
+/** SPACE ALLOCATION FAILED WRITE PROTECT (SBC-3 §4.7.3.7): the file system is full under a thin LUN. */
+const SPACE_ALLOCATION_FAILED = [0x27, 0x07] as const;
+const EAGAIN = 11;
+/** RWF_NOWAIT misses in a row make the next attempts skip, up to this many (a cold cache costs no extra syscalls). */
+const NOWAIT_MAX_SKIP = 64;
 
 /** Zero-fill chunk for the UNMAP fallback. */
 const ZERO_CHUNK = 1 << 20;
@@ -25,10 +38,33 @@ function fdatasync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
+/**
+ * An IO error as SCSI sense (SBC-3 §4.14.3, LIO's fileio): EIO and the like on a read is MEDIUM ERROR /
+ * UNRECOVERED READ ERROR, on a write MEDIUM ERROR / WRITE ERROR, with the first LBA in INFORMATION;
+ * a full file system under a write is DATA PROTECT / SPACE ALLOCATION FAILED WRITE PROTECT. Anything
+ * that is not an errno error (a closed backstore...) stays as it is (HARDWARE ERROR).
+ */
+export function ioSense(err: unknown, write: boolean, lba?: number): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code !== "string" || !/^E[A-Z0-9]+$/.test(code)) return err;
+  const extra = lba === undefined ? {} : { information: lba };
+  if (write && (code === "ENOSPC" || code === "EDQUOT")) return new SenseError(SenseKey.DATA_PROTECT, SPACE_ALLOCATION_FAILED, extra);
+  return new SenseError(SenseKey.MEDIUM_ERROR, write ? Asc.WRITE_ERROR : Asc.UNRECOVERED_READ_ERROR, extra);
+}
+
 export class FdBackstore implements Backstore {
   private closed = false;
   /** Set once punch-hole failed with EOPNOTSUPP (e.g. a filesystem without it). */
   private punchUnsupported = false;
+  private readonly ring: Ring | undefined = fdRing();
+  private readonly nowait = fdNowait();
+  /** RWF_NOWAIT attempts to skip (after misses), and the next skip length. */
+  private nowaitSkip = 0;
+  private nowaitBackoff = 1;
+  /** A write-through write cannot be done without waiting; a file system may refuse RWF_NOWAIT writes. */
+  private writeNowait: boolean;
+  /** The buffer of a readSync that missed the cache, reused by the read() that follows. */
+  private spare: Buffer | undefined;
 
   constructor(
     readonly plugin: BackstorePlugin,
@@ -38,24 +74,74 @@ export class FdBackstore implements Backstore {
     public sizeBytes: number,
     readonly writeBack: boolean,
     readonly readonly: boolean,
-  ) {}
+  ) {
+    this.writeNowait = writeBack && !readonly;
+  }
 
   get reclaims(): boolean {
     return nativeAddon !== undefined && !this.punchUnsupported;
   }
 
+  /** A page-cache hit read on the event loop (preadv2 RWF_NOWAIT); undefined when it would wait. */
+  readSync(offset: number, length: number): Buffer | undefined {
+    if (!this.nowait || this.closed || this.skipNowait()) return undefined;
+    const buf = Buffer.allocUnsafe(length);
+    const n = this.nowait.readNow(this.fd, buf, 0, length, offset);
+    if (n === length) {
+      this.nowaitBackoff = 1;
+      return buf;
+    }
+    // EAGAIN (not cached), a partial hit or the end of a short file: read() does it properly.
+    this.nowaitMiss();
+    this.spare = buf;
+    return undefined;
+  }
+
+  /** A write-back write into the page cache on the event loop (pwritev2 RWF_NOWAIT); false when it would wait. */
+  writeSync(offset: number, data: Buffer, fua: boolean): boolean {
+    if (!this.nowait || !this.writeNowait || fua || this.closed || this.skipNowait()) return false;
+    const n = this.nowait.writeNow(this.fd, data, 0, data.length, offset);
+    if (n === data.length) {
+      this.nowaitBackoff = 1;
+      return true;
+    }
+    // EOPNOTSUPP/EINVAL: the file system has no non-blocking buffered writes; stop asking.
+    if (n < 0 && n !== -EAGAIN) this.writeNowait = false;
+    // Partly written: write() writes it all again (no other write overlaps: the caller checked the range is free).
+    this.nowaitMiss();
+    return false;
+  }
+
+  private skipNowait(): boolean {
+    if (this.nowaitSkip === 0) return false;
+    this.nowaitSkip--;
+    return true;
+  }
+  private nowaitMiss(): void {
+    this.nowaitSkip = this.nowaitBackoff;
+    this.nowaitBackoff = Math.min(NOWAIT_MAX_SKIP, this.nowaitBackoff * 2);
+  }
+
   async read(offset: number, length: number): Promise<Buffer> {
     this.check();
-    const buf = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const n = await readAt(this.fd, buf, done, length - done, offset + done);
-      if (n === 0) {
-        // Past the end of a file that is shorter than the backstore: zeros, as a sparse tail reads.
-        buf.fill(0, done);
-        break;
+    let buf = this.spare;
+    this.spare = undefined;
+    if (buf?.length !== length) buf = Buffer.allocUnsafe(length);
+    try {
+      const ring = this.ring;
+      let done = 0;
+      if (ring) done = await ring.read(this.fd, buf, 0, length, offset);
+      else {
+        while (done < length) {
+          const n = await readAt(this.fd, buf, done, length - done, offset + done);
+          if (n === 0) break;
+          done += n;
+        }
       }
-      done += n;
+      // Past the end of a file that is shorter than the backstore: zeros, as a sparse tail reads.
+      if (done < length) buf.fill(0, done);
+    } catch (err) {
+      throw ioSense(err, false, offset / this.blockSize);
     }
     return buf;
   }
@@ -63,20 +149,38 @@ export class FdBackstore implements Backstore {
   async write(offset: number, data: Buffer, fua: boolean): Promise<void> {
     this.check();
     if (this.readonly) throw new Error(`${this.path} is open read-only`);
-    let done = 0;
-    while (done < data.length) {
-      const n = await writeAt(this.fd, data, done, data.length - done, offset + done);
-      // pwrite returning 0 for a non-empty buffer makes no progress: an I/O error, not a retry loop.
-      if (n <= 0) throw new Error(`${this.path}: write at byte ${offset + done} made no progress`);
-      done += n;
-    }
     // Write-through already opened O_DSYNC; write-back must make a FUA write stable now (SBC-3 §5.37).
-    if (fua && this.writeBack) await fdatasync(this.fd);
+    const sync = fua && this.writeBack;
+    try {
+      if (this.ring) {
+        await this.ring.write(this.fd, data, 0, data.length, offset, sync);
+        return;
+      }
+      let done = 0;
+      while (done < data.length) {
+        const n = await writeAt(this.fd, data, done, data.length - done, offset + done);
+        // pwrite returning 0 for a non-empty buffer makes no progress: an I/O error, not a retry loop.
+        if (n <= 0) throw Object.assign(new Error(`${this.path}: write at byte ${offset + done} made no progress`), { code: "EIO" });
+        done += n;
+      }
+      if (sync) await fdatasync(this.fd);
+    } catch (err) {
+      throw ioSense(err, true, offset / this.blockSize);
+    }
+  }
+
+  private datasync(): Promise<unknown> {
+    return this.ring ? this.ring.fdatasync(this.fd) : fdatasync(this.fd);
   }
 
   async flush(): Promise<void> {
     this.check();
-    if (!this.readonly) await fdatasync(this.fd);
+    if (this.readonly) return;
+    try {
+      await this.datasync();
+    } catch (err) {
+      throw ioSense(err, true);
+    }
   }
 
   async unmap(offset: number, length: number): Promise<void> {
@@ -85,7 +189,7 @@ export class FdBackstore implements Backstore {
     if (nativeAddon && !this.punchUnsupported) {
       try {
         await nativeAddon.punchHole(this.fd, offset, length);
-        if (!this.writeBack) await fdatasync(this.fd);
+        if (!this.writeBack) await this.datasync();
         return;
       } catch (err) {
         const e = err as Error & { errno?: number };

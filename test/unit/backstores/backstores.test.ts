@@ -5,6 +5,7 @@ import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { openBackstore, RamdiskBackstore, nativeAddon } from "../../../server/engine/backstores";
 import type { Backstore } from "../../../server/engine/backstores/backstore";
+import { fdRing } from "../../../server/engine/backstores/uring";
 
 let dir: string;
 const open: Backstore[] = [];
@@ -97,10 +98,24 @@ describe("fileio", () => {
     await expect(openBackstore({ plugin: "fileio", name: "f" })).rejects.toThrow(/needs a file path/);
   });
 
-  it("write-back: flush() and FUA writes call fdatasync, plain writes do not", async () => {
+  it("write-back: flush() calls fdatasync and a FUA write is made stable, plain writes are not", async () => {
     const file = path.join(dir, "wb.img");
     const b = await opened(openBackstore({ plugin: "fileio", name: "f", dev: file, size: 1 << 20, writeBack: true }));
     expect(b.writeBack).toBe(true);
+    const ring = fdRing();
+    if (ring) {
+      // io_uring: a FUA write carries RWF_DSYNC (that write alone stable), flush is an fdatasync SQE.
+      const write = vi.spyOn(ring, "write");
+      const sync = vi.spyOn(ring, "fdatasync");
+      await b.write(0, Buffer.alloc(512, 1), false);
+      expect(write.mock.calls.at(-1)?.[5]).toBe(false);
+      await b.write(0, Buffer.alloc(512, 2), true);
+      expect(write.mock.calls.at(-1)?.[5]).toBe(true);
+      expect(sync).toHaveBeenCalledTimes(0);
+      await b.flush();
+      expect(sync).toHaveBeenCalledTimes(1);
+      return;
+    }
     const spy = vi.spyOn(fs, "fdatasync");
     await b.write(0, Buffer.alloc(512, 1), false);
     expect(spy).toHaveBeenCalledTimes(0);
