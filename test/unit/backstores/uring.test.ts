@@ -1,0 +1,199 @@
+/**
+ * The fileio/block io_uring path (backstores/uring.ts, native/portico_uring.c) against real
+ * files, a real tmpfs and the kernel's own errors: data, batching, short reads at the end of a
+ * file, errno → sense, and the thread-pool fallback when the addon is missing.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openBackstore } from "../../../server/engine/backstores";
+import { FdBackstore } from "../../../server/engine/backstores/fd";
+import { fdIoStatus, fdRing } from "../../../server/engine/backstores/uring";
+import { SenseError, SenseKey } from "../../../server/engine/scsi/sense";
+
+const root = path.resolve(__dirname, "../../..");
+let dir: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "portico-uring-"));
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** This machine has liburing and a kernel that allows io_uring: the ring must be up, not silently the pool. */
+function ring() {
+  const r = fdRing();
+  if (!r) throw new Error(`io_uring expected on this machine, got: ${fdIoStatus()}`);
+  return r;
+}
+
+function pattern(seed: number, len: number): Buffer {
+  const b = Buffer.allocUnsafe(len);
+  for (let i = 0; i < len; i++) b[i] = (seed * 31 + i * 7) & 0xff;
+  return b;
+}
+
+async function sense(p: Promise<unknown>): Promise<SenseError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(SenseError);
+  return err as SenseError;
+}
+
+describe("io_uring fileio path", () => {
+  it("says it is in use, and runs many commands of one turn with one submit", async () => {
+    expect(fdIoStatus()).toMatch(/^io_uring \(\d+ entries, batched submit and reap\)/);
+    const r = ring();
+    const file = path.join(dir, "batch.img");
+    const b = await openBackstore({ plugin: "fileio", name: "f", dev: file, size: 4 << 20, writeBack: true });
+    try {
+      const s0 = r.stats();
+      // 64 writes of 4 KiB, all started in this turn: prepared one by one, submitted together.
+      await Promise.all(Array.from({ length: 64 }, (_, i) => b.write(i * 8192, pattern(i, 4096), false)));
+      const s1 = r.stats();
+      expect(s1.submitted - s0.submitted).toBe(64);
+      expect(s1.submits - s0.submits).toBe(1);
+      const reads = await Promise.all(Array.from({ length: 64 }, (_, i) => b.read(i * 8192, 8192)));
+      const s2 = r.stats();
+      expect(s2.submits - s1.submits).toBe(1);
+      expect(s2.reaped - s1.reaped).toBe(64);
+      // Completions are delivered in batches: fewer wake-ups than completions.
+      expect(s2.wakeups - s1.wakeups).toBeLessThan(64);
+      for (let i = 0; i < 64; i++) {
+        expect(reads[i].subarray(0, 4096).equals(pattern(i, 4096))).toBe(true);
+        expect(reads[i].subarray(4096).equals(Buffer.alloc(4096))).toBe(true);
+      }
+      // What the ring wrote is in the file, as another reader sees it.
+      const raw = fs.readFileSync(file);
+      for (let i = 0; i < 64; i++) expect(raw.subarray(i * 8192, i * 8192 + 4096).equals(pattern(i, 4096))).toBe(true);
+      // A 1 MiB write and read across the batch boundary of the completion array.
+      const big = pattern(99, 1 << 20);
+      await b.write(2 << 20, big, true);
+      expect((await b.read(2 << 20, 1 << 20)).equals(big)).toBe(true);
+      expect(r.stats().inflight).toBe(0);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it("reads page-cache hits on the event loop (readSync) and the same bytes through the ring", async () => {
+    ring();
+    const file = path.join(dir, "sync.img");
+    const b = await openBackstore({ plugin: "fileio", name: "f", dev: file, size: 1 << 20 });
+    try {
+      await b.write(65536, pattern(7, 16384), false);
+      const now = b.readSync?.(65536, 16384);
+      expect(now?.equals(pattern(7, 16384))).toBe(true);
+      expect((await b.read(65536, 16384)).equals(pattern(7, 16384))).toBe(true);
+      // Write-through (O_DSYNC) never takes the non-blocking write: it would not be stable on return.
+      expect(b.writeSync?.(0, Buffer.alloc(512, 1), false)).toBe(false);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it("write-back writes land in the page cache on the event loop (writeSync) and read back", async () => {
+    ring();
+    const file = path.join(dir, "wsync.img");
+    const b = await openBackstore({ plugin: "fileio", name: "f", dev: file, size: 1 << 20, writeBack: true });
+    try {
+      const wrote = b.writeSync?.(4096, pattern(3, 4096), false);
+      if (wrote) expect(fs.readFileSync(file).subarray(4096, 8192).equals(pattern(3, 4096))).toBe(true);
+      // FUA is never done on the event loop: it must be stable before GOOD (RWF_DSYNC through the ring).
+      expect(b.writeSync?.(4096, pattern(4, 4096), true)).toBe(false);
+      await b.write(4096, pattern(4, 4096), true);
+      expect((await b.read(4096, 4096)).equals(pattern(4, 4096))).toBe(true);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it("a short read at the end of a file shorter than the LUN reads zeros past it", async () => {
+    const r = ring();
+    const file = path.join(dir, "short.img");
+    const b = await openBackstore({ plugin: "fileio", name: "f", dev: file, size: 16384 });
+    try {
+      await b.write(8192, pattern(5, 8192), false);
+      // The file shrinks under the backstore (an admin's truncate): 1808 bytes remain past 8192.
+      fs.truncateSync(file, 10000);
+      const got = await b.read(8192, 8192);
+      expect(got.subarray(0, 1808).equals(pattern(5, 8192).subarray(0, 1808))).toBe(true);
+      expect(got.subarray(1808).equals(Buffer.alloc(8192 - 1808))).toBe(true);
+      // readSync does not guess: a partial page-cache read goes to the ring.
+      expect(b.readSync?.(8192, 8192)).toBeUndefined();
+      // The ring itself reports the short count.
+      const fd = fs.openSync(file, "r");
+      try {
+        expect(await r.read(fd, Buffer.alloc(8192), 0, 8192, 8192)).toBe(1808);
+        expect(await r.read(fd, Buffer.alloc(4096), 0, 4096, 20000)).toBe(0);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } finally {
+      await b.close();
+    }
+  });
+
+  it("maps the kernel's EIO to MEDIUM ERROR: UNRECOVERED READ ERROR / WRITE ERROR with the LBA", async () => {
+    ring();
+    // /proc/self/mem at an unmapped address: a real EIO from the kernel for a read and a write.
+    const fd = fs.openSync("/proc/self/mem", "r+");
+    const b = new FdBackstore("fileio", fd, "/proc/self/mem", 512, 1 << 20, true, false);
+    try {
+      const r = await sense(b.read(8 * 512, 4096));
+      expect([r.key, ...r.code]).toEqual([SenseKey.MEDIUM_ERROR, 0x11, 0x00]);
+      expect(r.extra.information).toBe(8);
+      const w = await sense(b.write(16 * 512, Buffer.alloc(512), false));
+      expect([w.key, ...w.code]).toEqual([SenseKey.MEDIUM_ERROR, 0x0c, 0x00]);
+      expect(w.extra.information).toBe(16);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it("maps a full file system under a write to DATA PROTECT: SPACE ALLOCATION FAILED WRITE PROTECT", async () => {
+    ring();
+    const mnt = path.join(dir, "tiny");
+    fs.mkdirSync(mnt);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k", "portico-uring-test", mnt]);
+    try {
+      const b = await openBackstore({ plugin: "fileio", name: "f", dev: path.join(mnt, "thin.img"), size: 8 << 20, overcommit: true, writeBack: true });
+      try {
+        const e = await sense(b.write(0, Buffer.alloc(1 << 20, 0x5a), false));
+        expect([e.key, ...e.code]).toEqual([SenseKey.DATA_PROTECT, 0x27, 0x07]);
+        // What fitted reads back; the backstore still serves.
+        expect((await b.read(0, 4096)).equals(Buffer.alloc(4096, 0x5a))).toBe(true);
+      } finally {
+        await b.close();
+      }
+    } finally {
+      execFileSync("umount", [mnt]);
+    }
+  });
+
+  it("without the addon, fileio says why and uses the thread pool, with the same data", () => {
+    const script = `
+      import { fdIoStatus, fdRing } from ${JSON.stringify(path.join(root, "server/engine/backstores/uring.ts"))};
+      import { openBackstore } from ${JSON.stringify(path.join(root, "server/engine/backstores/index.ts"))};
+      const b = await openBackstore({ plugin: "fileio", name: "f", dev: ${JSON.stringify(path.join(dir, "pool.img"))}, size: 1 << 20 });
+      const data = Buffer.alloc(8192, 0x42);
+      await b.write(4096, data, true);
+      const same = (await b.read(4096, 8192)).equals(data);
+      await b.close();
+      console.log(JSON.stringify({ status: fdIoStatus(), ring: fdRing() !== undefined, same }));
+    `;
+    const file = path.join(dir, "fallback.mts");
+    fs.writeFileSync(file, script);
+    for (const env of [{ PORTICO_URING_NATIVE: path.join(dir, "missing", "portico_uring.node") }, { PORTICO_FD_IO: "pool" }]) {
+      const r = spawnSync(process.execPath, ["--import", "tsx", file], { cwd: root, encoding: "utf8", env: { ...process.env, ...env }, timeout: 120_000 });
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { status: string; ring: boolean; same: boolean };
+      expect(out.ring).toBe(false);
+      expect(out.same).toBe(true);
+      if ("PORTICO_URING_NATIVE" in env) expect(out.status).toMatch(/^libuv thread pool: io_uring unavailable: .*missing\/portico_uring\.node is not built/);
+      else expect(out.status).toMatch(/^libuv thread pool \(PORTICO_FD_IO=pool\)/);
+    }
+  }, 300_000);
+});
