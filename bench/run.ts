@@ -22,6 +22,16 @@
  * and the target's CPU per IO (or per login) from /proc/<pid>/stat (utime + stime, all threads).
  * Needs root for tgtd.
  *
+ * Backings (`--backing ramdisk,fileio,block`, all three by default): the same workloads on a
+ * fileio LUN (a 1 GiB preallocated file on the data directory's file system, write_back) against
+ * tgt's rdwr backing store on a file of the same kind beside it, and on a block LUN (a loop device
+ * over such a file, write_back) against tgt on another loop device. tgt keeps its default write
+ * cache (WCE=1, no O_SYNC), hence write_back on Portico's side; both files are read once before
+ * the runs so the page cache is warm for both. The login workloads run on the ramdisk only.
+ * `--variants uring,pool` also starts a Portico per fileio/block IO path (PORTICO_FD_IO,
+ * backstores/uring.ts; `nowait0` = io_uring without the RWF_NOWAIT page-cache path) and
+ * alternates them with the others: before/after figures from one run on the same load.
+ *
  * Then the rbd rows (bench/rbd.ts): Portico over an RBD image of a single-node Ceph against
  * fio's rbd engine on the same image, ratio Portico/fio-rbd (skipped, saying why, where Ceph,
  * fio or the rbd backstore is missing). `--only rbd` runs only those; `--rbd-seconds` (10) and
@@ -30,12 +40,13 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
 import os from "node:os";
+import path from "node:path";
 import { rbdAvailable, rbdStatus } from "../server/engine/backstores/rbd";
 import { cephAvailable } from "../test/support/ceph";
-import { restoreDemo } from "../test/support/demo";
+import { restoreDemo, type DemoStorageObject } from "../test/support/demo";
 import { startTgt } from "../test/support/tgt";
 import { freePort, waitForPort } from "../test/support/ports";
-import { makeDataDir, removeDir, startPortico } from "../test/support/portico";
+import { makeDataDir, removeDir, startPortico, storageDirOf } from "../test/support/portico";
 import { parallelLogins, qd1, sequentialLogins } from "./initiator";
 import { runRbdBench, type Figure as RbdFigure } from "./rbd";
 
@@ -46,11 +57,15 @@ const rounds = Number(arg("--rounds")) || 3;
 const logins = Number(arg("--logins")) || 500;
 const only = arg("--only");
 const selected = arg("--workloads")?.split(",");
+type Backing = "ramdisk" | "fileio" | "block";
+const backings = (arg("--backing")?.split(",") ?? ["ramdisk", "fileio", "block"]) as Backing[];
+/** Portico processes to alternate: "" is the default IO path; pool / uring / nowait0 pin one (PORTICO_FD_IO, PORTICO_FD_NOWAIT). */
+const variants = arg("--variants")?.split(",") ?? [""];
 const GiB = 1024 ** 3;
 const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
 interface Target {
-  name: "Portico" | "tgt";
+  name: string;
   url: string;
   host: string;
   port: number;
@@ -75,6 +90,8 @@ interface Workload {
   /** IOPS: higher is better; seconds: lower is better. */
   higherIsBetter: boolean;
   run(t: Target): Promise<Run>;
+  /** Runs on the ramdisk LUN only (logins do no IO). */
+  ramdiskOnly?: boolean;
 }
 
 function exec(cmd: string, a: string[], timeoutMs: number): string {
@@ -129,8 +146,8 @@ const workloads: Workload[] = [
   { id: "r1", name: "4k random read QD1 (iscsi-perf -m 1 -b 8 -r)", unit: "IOPS", higherIsBetter: true, run: iscsiPerf(["-m", "1", "-b", "8", "-r"]) },
   { id: "qd1r", name: "4k random read QD1 (bench/initiator.ts)", unit: "IOPS", higherIsBetter: true, run: ownQd1(false) },
   { id: "qd1w", name: "4k random write QD1 (bench/initiator.ts)", unit: "IOPS", higherIsBetter: true, run: ownQd1(true) },
-  { id: "logins-seq", name: `${logins} sequential logins+logouts`, unit: "s", higherIsBetter: false, run: loginRun(false) },
-  { id: "logins-par", name: `${logins} parallel logins`, unit: "s", higherIsBetter: false, run: loginRun(true) },
+  { id: "logins-seq", name: `${logins} sequential logins+logouts`, unit: "s", higherIsBetter: false, run: loginRun(false), ramdiskOnly: true },
+  { id: "logins-par", name: `${logins} parallel logins`, unit: "s", higherIsBetter: false, run: loginRun(true), ramdiskOnly: true },
 ].filter((w) => !selected || selected.includes(w.id));
 
 /** utime + stime of a process and all its threads, in seconds. */
@@ -169,39 +186,108 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-async function startPorticoTarget(): Promise<{ target: Target; stop: () => Promise<void> }> {
+/** A target with one LUN per backing: `at(backing)` is the view the workloads use. */
+interface Started {
+  name: string;
+  at(b: Backing): Target;
+  stop(): Promise<void>;
+}
+
+const BENCH_IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.benchmark001";
+
+/** A preallocated 1 GiB file (fileio and loop backing): blocks allocated, as an admin's image file is. */
+function imageFile(file: string): string {
+  exec("fallocate", ["-l", String(GiB), file], 60_000);
+  return file;
+}
+
+function attachLoop(file: string): string {
+  return exec("losetup", ["-f", "--show", file], 30_000).trim();
+}
+
+/** Reads a file or device once, so the runs start with a warm page cache (as tgt's and Portico's both do). */
+function warm(file: string): void {
+  exec("dd", [`if=${file}`, "of=/dev/null", "bs=1M", "status=none"], 300_000);
+}
+
+async function startPorticoTarget(variant: string): Promise<Started> {
   const dataDir = makeDataDir("portico-bench-");
   const port = await freePort();
-  const iqn = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.benchmark001";
-  restoreDemo(dataDir, { iqn, storageObjects: [{ name: "bench", plugin: "ramdisk", size: GiB }], ports: [port] });
-  const p = await startPortico({ dataDir, env: { UV_THREADPOOL_SIZE: "64" } });
+  const iqn = BENCH_IQN;
+  const storage = storageDirOf(dataDir);
+  const objects: DemoStorageObject[] = [];
+  const lunOf: Partial<Record<Backing, number>> = {};
+  const cleanups: (() => void)[] = [];
+  for (const b of backings) {
+    lunOf[b] = objects.length;
+    if (b === "ramdisk") objects.push({ name: "bench", plugin: "ramdisk", size: GiB });
+    else if (b === "fileio") objects.push({ name: "benchfile", plugin: "fileio", dev: imageFile(path.join(storage, "bench.img")), size: GiB, write_back: true });
+    else {
+      const loop = attachLoop(imageFile(path.join(dataDir, "loop.img")));
+      cleanups.push(() => exec("losetup", ["-d", loop], 30_000));
+      objects.push({ name: "benchblock", plugin: "block", dev: loop, write_back: true });
+    }
+  }
+  restoreDemo(dataDir, { iqn, storageObjects: objects, ports: [port] });
+  const env: Record<string, string> = { UV_THREADPOOL_SIZE: "64" };
+  if (variant === "pool" || variant === "uring") env.PORTICO_FD_IO = variant;
+  if (variant === "nowait0") env.PORTICO_FD_NOWAIT = "0";
+  const p = await startPortico({ dataDir, env });
   await waitForPort(port);
+  const name = variant ? `Portico[${variant}]` : "Portico";
+  for (const o of objects) if (typeof o.dev === "string") warm(o.dev);
+  const ioLine = /fileio\/block IO: (.*)/.exec(p.output())?.[1];
+  console.log(`${name}: fileio/block IO: ${ioLine ?? "(not logged yet)"}`);
   return {
-    target: { name: "Portico", url: `iscsi://127.0.0.1:${port}/${iqn}/0`, host: "127.0.0.1", port, iqn, lun: 0, pid: p.child.pid },
+    name,
+    at: (b) => ({ name, url: `iscsi://127.0.0.1:${port}/${iqn}/${lunOf[b]}`, host: "127.0.0.1", port, iqn, lun: lunOf[b]!, pid: p.child.pid }),
     stop: async () => {
-      console.log(`Portico RSS after the runs: ${rssMiB(p.child.pid) ?? "?"} MiB`);
+      console.log(`${name} RSS after the runs: ${rssMiB(p.child.pid) ?? "?"} MiB`);
       await p.stop().catch(() => p.kill());
+      for (const c of cleanups) c();
       removeDir(dataDir);
     },
   };
 }
 
-async function startTgtTarget(): Promise<{ target: Target; stop: () => Promise<void> }> {
-  const file = `/dev/shm/portico-bench-tgt-${process.pid}.img`;
-  exec("truncate", ["-s", String(GiB), file], 10_000);
-  const iqn = "iqn.2001-04.com.example:tgtbench";
+async function startTgtTarget(): Promise<Started> {
+  const files: string[] = [];
+  const loops: string[] = [];
+  const lunOf: Partial<Record<Backing, number>> = {};
+  const dir = makeDataDir("portico-bench-tgt-");
   try {
-    const tgt = await startTgt(file, iqn);
+    const backingFiles = backings.map((b) => {
+      if (b === "ramdisk") {
+        const file = `/dev/shm/portico-bench-tgt-${process.pid}.img`;
+        exec("truncate", ["-s", String(GiB), file], 10_000);
+        files.push(file);
+        return file;
+      }
+      const file = imageFile(path.join(dir, `${b}.img`));
+      if (b === "fileio") return file;
+      const loop = attachLoop(file);
+      loops.push(loop);
+      return loop;
+    });
+    backings.forEach((b, i) => (lunOf[b] = i + 1));
+    const iqn = "iqn.2001-04.com.example:tgtbench";
+    const tgt = await startTgt(backingFiles[0], iqn, backingFiles.slice(1));
+    for (const f of backingFiles) if (!f.startsWith("/dev/shm")) warm(f);
     const u = new URL(tgt.url.replace(/^iscsi:/, "http:"));
     return {
-      target: { name: "tgt", url: tgt.url, host: u.hostname, port: Number(u.port), iqn, lun: 1, pid: tgt.pid },
+      name: "tgt",
+      at: (b) => ({ name: "tgt", url: tgt.url.replace(/\/1$/, `/${lunOf[b]}`), host: u.hostname, port: Number(u.port), iqn, lun: lunOf[b]!, pid: tgt.pid }),
       stop: async () => {
         await tgt.stop();
-        rmSync(file, { force: true });
+        for (const l of loops) exec("losetup", ["-d", l], 30_000);
+        for (const f of files) rmSync(f, { force: true });
+        removeDir(dir);
       },
     };
   } catch (err) {
-    rmSync(file, { force: true });
+    for (const l of loops) spawnSync("losetup", ["-d", l]);
+    for (const f of files) rmSync(f, { force: true });
+    removeDir(dir);
     throw err;
   }
 }
@@ -244,51 +330,69 @@ async function rbdRows() {
 }
 
 async function tgtRows() {
-  const started: { target: Target; stop: () => Promise<void> }[] = [];
+  const started: Started[] = [];
   try {
-    if (only !== "tgt") started.push(await startPorticoTarget());
+    if (only !== "tgt") for (const v of variants) started.push(await startPorticoTarget(v));
     if (only !== "portico") started.push(await startTgtTarget());
-    const targets = started.map((s) => s.target);
     const load0 = os.loadavg();
     const results = new Map<string, Map<string, Sample[]>>();
+    const key = (w: Workload, b: Backing) => `${w.id}@${b}`;
     for (let round = 0; round < rounds; round++) {
-      const order = round % 2 === 0 ? targets : [...targets].reverse();
-      for (const w of workloads) {
-        for (const t of order) {
-          const s = await measure(w, t);
-          const byTarget = results.get(w.id) ?? new Map<string, Sample[]>();
-          results.set(w.id, byTarget);
-          (byTarget.get(t.name) ?? byTarget.set(t.name, []).get(t.name)!).push(s);
-          const lat = s.p50us !== undefined ? `  p50 ${s.p50us} µs p99 ${s.p99us} µs` : "";
-          const cpu = s.cpuUs !== undefined ? `  cpu ${s.cpuUs.toFixed(1)} µs/${w.unit === "s" ? "login" : "IO"}` : "";
-          console.log(`round ${round + 1} ${w.id.padEnd(10)} ${t.name.padEnd(7)} ${fmtValue(w, s.value).padStart(8)} ${w.unit}${s.extra ? ` (${s.extra})` : ""}${lat}${cpu}`);
+      const order = round % 2 === 0 ? started : [...started].reverse();
+      for (const b of backings) {
+        for (const w of workloads) {
+          if (w.ramdiskOnly && b !== "ramdisk") continue;
+          for (const s0 of order) {
+            const t = s0.at(b);
+            const s = await measure(w, t);
+            const byTarget = results.get(key(w, b)) ?? new Map<string, Sample[]>();
+            results.set(key(w, b), byTarget);
+            (byTarget.get(t.name) ?? byTarget.set(t.name, []).get(t.name)!).push(s);
+            const lat = s.p50us !== undefined ? `  p50 ${s.p50us} µs p99 ${s.p99us} µs` : "";
+            const cpu = s.cpuUs !== undefined ? `  cpu ${s.cpuUs.toFixed(1)} µs/${w.unit === "s" ? "login" : "IO"}` : "";
+            console.log(
+              `round ${round + 1} ${b.padEnd(7)} ${w.id.padEnd(10)} ${t.name.padEnd(15)} ${fmtValue(w, s.value).padStart(8)} ${w.unit}${s.extra ? ` (${s.extra})` : ""}${lat}${cpu}`,
+            );
+          }
         }
       }
     }
     const load1 = os.loadavg();
     console.log(`\nPortico vs tgt, ${seconds} s per run, ${rounds} rounds alternating, loopback, ${new Date().toISOString()}`);
     console.log(`load average at start ${load0.map((x) => x.toFixed(2)).join(" ")}, at end ${load1.map((x) => x.toFixed(2)).join(" ")}; medians with [min–max] over rounds`);
-    for (const w of workloads) {
-      const byTarget = results.get(w.id)!;
-      const cell = (name: string) => {
-        const ss = byTarget.get(name);
-        if (!ss) return "—";
-        const vals = ss.map((s) => s.value);
-        let out = `${fmtValue(w, median(vals))} ${w.unit} [${fmtValue(w, Math.min(...vals))}–${fmtValue(w, Math.max(...vals))}]`;
-        const p50 = ss.map((s) => s.p50us).filter((x): x is number => x !== undefined);
-        const p99 = ss.map((s) => s.p99us).filter((x): x is number => x !== undefined);
-        if (p50.length) out += `, p50 ${median(p50)} µs, p99 ${median(p99)} µs [${Math.min(...p99)}–${Math.max(...p99)}]`;
-        const cpu = ss.map((s) => s.cpuUs).filter((x): x is number => x !== undefined);
-        if (cpu.length) out += `, cpu ${median(cpu).toFixed(1)} µs/${w.unit === "s" ? "login" : "IO"}`;
-        return out;
-      };
-      const p = byTarget.get("Portico")?.map((s) => s.value);
-      const g = byTarget.get("tgt")?.map((s) => s.value);
-      const ratio = p && g ? (w.higherIsBetter ? median(p) / median(g) : median(g) / median(p)) : undefined;
-      console.log(`\n${w.name}\n  Portico ${cell("Portico")}\n  tgt     ${cell("tgt")}\n  Portico/tgt ${ratio !== undefined ? ratio.toFixed(2) : "—"}${w.higherIsBetter ? "" : " (tgt's time / Portico's)"}`);
+    console.log("backings: ramdisk (Portico ramdisk / tgt file in /dev/shm), fileio (1 GiB file, tgt rdwr), block (loop device, tgt rdwr); write cache on both sides");
+    for (const b of backings) {
+      for (const w of workloads) {
+        if (w.ramdiskOnly && b !== "ramdisk") continue;
+        const byTarget = results.get(key(w, b))!;
+        const cell = (name: string) => {
+          const ss = byTarget.get(name);
+          if (!ss) return "—";
+          const vals = ss.map((s) => s.value);
+          let out = `${fmtValue(w, median(vals))} ${w.unit} [${fmtValue(w, Math.min(...vals))}–${fmtValue(w, Math.max(...vals))}]`;
+          const p50 = ss.map((s) => s.p50us).filter((x): x is number => x !== undefined);
+          const p99 = ss.map((s) => s.p99us).filter((x): x is number => x !== undefined);
+          if (p50.length) out += `, p50 ${median(p50)} µs, p99 ${median(p99)} µs [${Math.min(...p99)}–${Math.max(...p99)}]`;
+          const cpu = ss.map((s) => s.cpuUs).filter((x): x is number => x !== undefined);
+          if (cpu.length) out += `, cpu ${median(cpu).toFixed(1)} µs/${w.unit === "s" ? "login" : "IO"}`;
+          return out;
+        };
+        const g = byTarget.get("tgt")?.map((s) => s.value);
+        const lines = [`\n${w.name} — ${b}`];
+        for (const s0 of started) {
+          lines.push(`  ${s0.name.padEnd(15)} ${cell(s0.name)}`);
+        }
+        for (const s0 of started) {
+          if (s0.name === "tgt") continue;
+          const p = byTarget.get(s0.name)?.map((s) => s.value);
+          const ratio = p && g ? (w.higherIsBetter ? median(p) / median(g) : median(g) / median(p)) : undefined;
+          lines.push(`  ${s0.name}/tgt ${ratio !== undefined ? ratio.toFixed(2) : "—"}${w.higherIsBetter ? "" : " (tgt's time / Portico's)"}`);
+        }
+        console.log(lines.join("\n"));
+      }
     }
   } finally {
-    for (const s of started.reverse()) await s.stop().catch((err) => console.error(`stopping ${s.target.name}: ${String(err)}`));
+    for (const s of started.reverse()) await s.stop().catch((err) => console.error(`stopping ${s.name}: ${String(err)}`));
   }
 }
 

@@ -15,7 +15,8 @@ export interface TgtTarget {
   stop(): Promise<void>;
 }
 
-export async function startTgt(file: string, iqn = "iqn.2001-04.com.example:portico-peer"): Promise<TgtTarget> {
+/** `more`: further backing files or devices, as LUNs 2, 3... (tgt's default rdwr backing store). */
+export async function startTgt(file: string, iqn = "iqn.2001-04.com.example:portico-peer", more: string[] = []): Promise<TgtTarget> {
   const port = await freePort();
   const control = 2000 + Math.floor(Math.random() * 5000);
   const tgtd = spawn("tgtd", ["-f", "-C", String(control), "--iscsi", `portal=127.0.0.1:${port}`], { stdio: "ignore" });
@@ -37,6 +38,7 @@ export async function startTgt(file: string, iqn = "iqn.2001-04.com.example:port
     await waitForPort(port);
     adm("--lld", "iscsi", "--op", "new", "--mode", "target", "--tid", "1", "-T", iqn);
     adm("--lld", "iscsi", "--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", "1", "-b", file);
+    more.forEach((f, i) => adm("--lld", "iscsi", "--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", String(i + 2), "-b", f));
     adm("--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", "1", "-I", "ALL");
   } catch (err) {
     await stop();
