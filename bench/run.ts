@@ -28,9 +28,10 @@
  * over such a file, write_back) against tgt on another loop device. tgt keeps its default write
  * cache (WCE=1, no O_SYNC), hence write_back on Portico's side; both files are read once before
  * the runs so the page cache is warm for both. The login workloads run on the ramdisk only.
- * `--variants uring,pool` also starts a Portico per fileio/block IO path (PORTICO_FD_IO,
- * backstores/uring.ts; `nowait0` = io_uring without the RWF_NOWAIT page-cache path) and
- * alternates them with the others: before/after figures from one run on the same load.
+ * `--variants ,uring,pool` starts a Portico per fileio/block IO road ("" the default: io_uring with
+ * page-cache hits on the event loop; uring: the ring alone; pool: libuv's thread pool, the road
+ * before io_uring; backstores/uring.ts) and alternates them with tgt: before/after figures from
+ * one run on the same load. `--only both` runs the tgt rows without the rbd rows.
  *
  * Then the rbd rows (bench/rbd.ts): Portico over an RBD image of a single-node Ceph against
  * fio's rbd engine on the same image, ratio Portico/fio-rbd (skipped, saying why, where Ceph,
@@ -230,8 +231,8 @@ async function startPorticoTarget(variant: string): Promise<Started> {
   }
   restoreDemo(dataDir, { iqn, storageObjects: objects, ports: [port] });
   const env: Record<string, string> = { UV_THREADPOOL_SIZE: "64" };
-  if (variant === "pool" || variant === "uring") env.PORTICO_FD_IO = variant;
-  if (variant === "nowait0") env.PORTICO_FD_NOWAIT = "0";
+  // pool: the road before io_uring (libuv's thread pool, no RWF_NOWAIT); uring: the ring alone.
+  if (variant === "pool" || variant === "uring") Object.assign(env, { PORTICO_FD_IO: variant, PORTICO_FD_NOWAIT: "0" });
   const p = await startPortico({ dataDir, env });
   await waitForPort(port);
   const name = variant ? `Portico[${variant}]` : "Portico";
