@@ -140,6 +140,16 @@ async function main(): Promise<void> {
   }
   const warnings = await service.restore();
   startMonitor({ engine, dataDir: settings.dataDir }); // live IO statistics, history.db, event log, GET /metrics
+  // A cluster member's configuration lives in etcd (server/cluster/config-sync.ts): every change is published there
+  // before it commits, the cluster's changes are applied here through a watch. Caught up before the API opens (changes
+  // are refused until then); an unreachable etcd delays the start by its first attempt only, then it retries.
+  let configSync: ConfigSync | undefined;
+  if (clusterSettings) {
+    configSync = new ConfigSync(clusterSettings.endpoints, clusterSettings.node, service, log);
+    service.replica = configSync;
+    setConfigSync(configSync);
+    await Promise.race([configSync.start(), new Promise((r) => setTimeout(r, 5_000).unref())]);
+  }
   logFabricFailure();
 
   const startedAt = Date.now();
@@ -274,7 +284,6 @@ async function main(): Promise<void> {
 
   // A cluster member registers under a leased key once it serves; etcd unreachable is a status and a retry, never a stop.
   let cluster: ClusterMembership | undefined;
-  let configSync: ConfigSync | undefined;
   if (clusterSettings) {
     const name = clusterSettings.node;
     cluster = new ClusterMembership(
@@ -293,13 +302,7 @@ async function main(): Promise<void> {
       seen = live;
     };
     void cluster.start();
-    // The configuration lives in etcd (server/cluster/config-sync.ts): every change is published there before it commits,
-    // and the cluster's changes are applied here through a watch.
-    configSync = new ConfigSync(clusterSettings.endpoints, name, service, log);
-    configSync.onChange = () => void cluster!.refresh(); // the portals this node opened may have changed
-    service.replica = configSync;
-    setConfigSync(configSync);
-    void configSync.start();
+    if (configSync) configSync.onChange = () => void cluster!.refresh(); // the portals this node opened may have changed
     log(`portico: cluster: node ${name}, etcd ${clusterSettings.endpoints.join(", ")}`);
   }
 
