@@ -39,6 +39,19 @@ const READY_WAIT_MS = 3_000;
 const APPLY_WAIT_MS = (MEMBER_TTL_S + 1) * 1_000;
 const RETRY_MS = 1_000;
 /**
+ * How long a PR OUT waits for its transaction. etcd3 retries a failed call on its own (three
+ * deadlines of 3 s measured with etcd stopped: 9.4 s), longer than initiators wait for a command;
+ * past this the command fails (retryable) and, should the transaction still land, the watch
+ * brings its state like any other change.
+ */
+const COMMIT_TIMEOUT_MS = 3_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`no answer from etcd within ${ms} ms`)), ms)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(t));
+}
+/**
  * A RESERVE(6/10) that meets an SPC-2 reservation held through another gateway waits this long
  * for a change before it conflicts: the holder's gateway releases it when the nexus goes (logout,
  * reset) and commits that a few milliseconds after the initiator saw its logout complete, so an
@@ -207,11 +220,14 @@ class LuPrStore implements PrStore {
       // checked against etcd's newest state: the transaction then only compares.
       let r;
       try {
-        r = await client
-          .if(this.key, "Mod", "==", baseRev)
-          .then(...(changed ? [client.put(this.key).value(encodePr(next, uas, this.owner.node, spc2Node))] : []))
-          .else(client.get(this.key))
-          .commit();
+        r = await withTimeout(
+          client
+            .if(this.key, "Mod", "==", baseRev)
+            .then(...(changed ? [client.put(this.key).value(encodePr(next, uas, this.owner.node, spc2Node))] : []))
+            .else(client.get(this.key))
+            .commit(),
+          COMMIT_TIMEOUT_MS,
+        );
       } catch (err) {
         this.owner.log(`portico: cluster: reservations of LU ${this.wwn} not committed: ${(err as Error).message}`);
         throw storeUnavailable();
@@ -363,11 +379,20 @@ export class ClusterPrStore {
       this.noteApplied(Number(all.header.revision));
       // From the revision just read, so no change between the read and the watch is missed.
       const from = (BigInt(all.header.revision) + 1n).toString();
+      await this.watcher?.cancel().catch(() => undefined);
       const watcher = await this.client.watch().prefix(PR_PREFIX).startRevision(from).create();
       this.watcher = watcher;
       watcher.on("put", (kv) => this.onEvent(kv, false));
       watcher.on("delete", (kv) => this.onEvent(kv, true));
-      watcher.on("error", (err) => this.log(`portico: cluster: reservations watch: ${err.message}`));
+      watcher.on("error", (err) => {
+        // E.g. the revision to resume from was compacted: read every LU's state again.
+        if (this.stopped || this.watcher !== watcher) return;
+        this.log(`portico: cluster: the reservations watch failed (${err.message}); reading them again`);
+        this.watcher = undefined;
+        void watcher.cancel().catch(() => undefined);
+        this.retry = setTimeout(() => void this.load(), RETRY_MS);
+        this.retry.unref();
+      });
       this.resolveLoaded();
     } catch (err) {
       this.log(`portico: cluster: reservations not loaded from etcd (${(err as Error).message}); retrying`);
@@ -471,10 +496,10 @@ export class ClusterPrStore {
     let behind: string[] = [];
     while (!this.stopped) {
       try {
-        const [members, applied] = await Promise.all([
-          this.client.getAll().prefix(NODES_PREFIX).keys(),
-          this.client.getAll().prefix(PR_APPLIED_PREFIX).strings(),
-        ]);
+        const [members, applied] = await withTimeout(
+          Promise.all([this.client.getAll().prefix(NODES_PREFIX).keys(), this.client.getAll().prefix(PR_APPLIED_PREFIX).strings()]),
+          Math.max(deadline - Date.now(), 100),
+        );
         behind = members
           .map((k) => k.slice(NODES_PREFIX.length))
           .filter((name) => name !== this.node && !(Number(applied[PR_APPLIED_PREFIX + name] ?? 0) >= rev));

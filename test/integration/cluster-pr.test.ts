@@ -291,4 +291,34 @@ describe("persistent reservations across two gateways on etcd", () => {
     expect(bad, r.stdout + r.stderr).toEqual([]);
     expect(Object.keys(results).length).toBe(26);
   }, 660_000);
+
+  it("etcd paused: PR OUT ends in CHECK CONDITION (ABORTED COMMAND, 08h/00h), never GOOD, IO goes on; after etcd restarts, changes flow again", async () => {
+    const p = await session("gw-a", "iqn.1994-05.com.example:host-p");
+    const q = await session("gw-b", "iqn.1994-05.com.example:host-q");
+    etcd.pause();
+    try {
+      const [cdb, data] = prOut(0x00, 0, 0n, 0xe1n);
+      const r = await p.command(cdb, { lun: 0, write: data });
+      expect(r.status).toBe(CHECK_CONDITION);
+      expect(senseOf(r.sense)).toEqual([0xb, 0x08, 0x00]);
+      expect(await write(q)).toBe(GOOD); // commands other than PR OUT never wait for etcd
+    } finally {
+      etcd.resume();
+    }
+    // Nothing was registered anywhere.
+    expect((await readKeys(q)).keys).not.toContain(0xe1n);
+    await etcd.restart();
+    // Initiators retry ABORTED COMMAND; so does this test, while the client reconnects.
+    const deadline = Date.now() + 30_000;
+    let st = -1;
+    while (st !== GOOD && Date.now() < deadline) {
+      st = await out(p, 0x00, 0, 0n, 0xe1n);
+      if (st !== GOOD) await new Promise((res) => setTimeout(res, 500));
+    }
+    expect(st).toBe(GOOD);
+    // The watches resumed: gw-b has it as soon as gw-a answered.
+    expect((await readKeys(q)).keys).toContain(0xe1n);
+    expect(await out(q, 0x00, 0, 0n, 0xe2n)).toBe(GOOD);
+    expect((await readKeys(p)).keys).toEqual(expect.arrayContaining([0xe1n, 0xe2n]));
+  }, 120_000);
 });
