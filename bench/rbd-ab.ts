@@ -1,0 +1,201 @@
+/**
+ * A/B of the rbd path: two or more checkouts of Portico serve the same RBD image of one
+ * single-node Ceph, and the same clients run against each in turn (alternating per round),
+ * then fio's rbd engine on the image. For measuring a change before/after on a shared,
+ * noisy machine: same Ceph, same image, same minute.
+ *
+ *   npx tsx bench/rbd-ab.ts [--seconds 8] [--rounds 3] [--workloads r4k,w4k,r1m,w1m] [--no-fio]
+ *        [--prof DIR] [--hold] <checkout dir> [<checkout dir>...]
+ *
+ * Each checkout needs its node_modules and native/build (the addon it is measured with).
+ * Prints per run IOPS, MiB/s, the event loop's CPU per IO (the appliance's main thread,
+ * /proc/<pid>/task/<pid>) and the whole process's, and the load average. `--prof DIR` runs
+ * every appliance under `node --cpu-prof` (profiles written to DIR when they stop); `--hold`
+ * starts everything, prints the URLs and pids, and waits for SIGINT (experiments by hand).
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { startCeph, type Ceph } from "../test/support/ceph";
+import { restoreDemo } from "../test/support/demo";
+import { freePort, waitForPort } from "../test/support/ports";
+import { makeDataDir, removeDir } from "../test/support/portico";
+
+const MiB = 1024 * 1024;
+const IMAGE_SIZE = 1024 * MiB;
+const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.benchrbdab01";
+
+const argv = process.argv.slice(2);
+const opt = (name: string): string | undefined => {
+  const i = argv.indexOf(name);
+  if (i < 0) return undefined;
+  const v = argv[i + 1];
+  argv.splice(i, 2);
+  return v;
+};
+const flag = (name: string): boolean => {
+  const i = argv.indexOf(name);
+  if (i < 0) return false;
+  argv.splice(i, 1);
+  return true;
+};
+const seconds = Number(opt("--seconds")) || 8;
+const rounds = Number(opt("--rounds")) || 3;
+const selected = (opt("--workloads") ?? "r4k,w4k,r1m,w1m").split(",");
+const profDir = opt("--prof");
+const noFio = flag("--no-fio");
+const hold = flag("--hold");
+const roots = argv.map((r) => path.resolve(r));
+if (roots.length === 0) {
+  console.error("usage: npx tsx bench/rbd-ab.ts [--seconds 8] [--rounds 3] [--workloads r4k,w4k,r1m,w1m] [--no-fio] [--prof DIR] <checkout>...");
+  process.exit(2);
+}
+
+function exec(cmd: string, a: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): string {
+  const r = spawnSync(cmd, a, { encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 * MiB, env: env ?? process.env });
+  const out = (r.stdout ?? "") + (r.stderr ?? "");
+  if (r.status !== 0) throw new Error(`${cmd} ${a.join(" ")} exited ${r.status ?? r.signal}: ${out.slice(-500)}`);
+  return out;
+}
+
+interface Run {
+  iops: number;
+  mibs: number;
+  ios: number;
+}
+
+type Client = (url: string) => Run;
+
+function iscsiPerf(extra: string[]): Client {
+  return (url) => {
+    const out = exec("iscsi-perf", ["-t", String(seconds), ...extra, url], (seconds + 60) * 1000);
+    const last = [...out.matchAll(/iops average (\d+) \((\d+) MB\/s\)/g)].at(-1);
+    if (!last) throw new Error(`no figures in iscsi-perf output: ${out.slice(-300)}`);
+    return { iops: Number(last[1]), mibs: Number(last[2]), ios: Number(last[1]) * seconds };
+  };
+}
+
+function qemuBench(depth: number, size: number, step: number, rate: number): Client {
+  return (url) => {
+    const count = Math.max(200, Math.round(seconds * rate));
+    const out = exec("qemu-img", ["bench", "-w", "-d", String(depth), "-s", String(size), "-S", String(step), "-c", String(count), "-f", "raw", url], (seconds * 20 + 120) * 1000);
+    const m = /Run completed in ([\d.]+) seconds/.exec(out);
+    if (!m) throw new Error(`no figures in qemu-img bench output: ${out.slice(-300)}`);
+    const iops = count / Number(m[1]);
+    return { iops: Math.round(iops), mibs: Math.round((iops * size) / MiB), ios: count };
+  };
+}
+
+const workloads: { key: string; name: string; client: Client; fio: string[]; write: boolean }[] = [
+  { key: "r4k", name: "4k random read QD32", client: iscsiPerf(["-m", "32", "-b", "8", "-r"]), fio: ["--rw=randread", "--bs=4k", "--iodepth=32"], write: false },
+  { key: "w4k", name: "4k random write QD32", client: qemuBench(32, 4096, 4096 * 7919, 3000), fio: ["--rw=randwrite", "--bs=4k", "--iodepth=32"], write: true },
+  { key: "r1m", name: "1M sequential read QD8", client: iscsiPerf(["-m", "8", "-b", "2048"]), fio: ["--rw=read", "--bs=1M", "--iodepth=8"], write: false },
+  { key: "w1m", name: "1M sequential write QD8", client: qemuBench(8, MiB, MiB, 400), fio: ["--rw=write", "--bs=1M", "--iodepth=8"], write: true },
+].filter((w) => selected.includes(w.key));
+
+function fio(ceph: Ceph, extra: string[], secs: number): Run {
+  const conf = path.join(ceph.dir, "fio-ceph.conf");
+  if (!existsSync(conf)) writeFileSync(conf, `${readFileSync(ceph.conf, "utf8")}\n[client]\nrbd cache writethrough until flush = false\n`);
+  const a = ["--name=rbd", "--ioengine=rbd", "--clientname=admin", "--pool=rbd", "--rbdname=ab", "--direct=1", `--size=${IMAGE_SIZE}`, "--output-format=json", ...extra];
+  if (secs > 0) a.push("--time_based", `--runtime=${secs}`, "--ramp_time=1");
+  const out = exec("fio", a, (secs + 600) * 1000, { ...process.env, CEPH_CONF: conf });
+  const j = (JSON.parse(out.slice(out.indexOf("{"), out.lastIndexOf("}") + 1)) as { jobs: { read: { iops: number; bw_bytes: number; total_ios: number }; write: { iops: number; bw_bytes: number; total_ios: number } }[] }).jobs[0];
+  const side = j.read.iops > 0 ? j.read : j.write;
+  return { iops: Math.round(side.iops), mibs: Math.round(side.bw_bytes / MiB), ios: side.total_ios };
+}
+
+function cpu(pid: number, tid = pid): number {
+  const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+function cpuAll(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+interface Appliance {
+  root: string;
+  label: string;
+  child: ChildProcess;
+  url: string;
+  dataDir: string;
+}
+
+async function startAppliance(root: string, ceph: Ceph, index: number): Promise<Appliance> {
+  const dataDir = makeDataDir("portico-rbd-ab-");
+  const port = await freePort();
+  restoreDemo(dataDir, {
+    iqn: IQN,
+    storageObjects: [{ name: "ab", plugin: "user", size: IMAGE_SIZE, config: `rbd/rbd/ab;conf=${ceph.conf}` }],
+    ports: [port],
+  });
+  const httpPort = await freePort();
+  const nodeArgs = ["--import", "tsx"];
+  if (profDir) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${path.join(profDir, String(index))}`);
+  const child = spawn(process.execPath, [...nodeArgs, path.join(root, "server", "main.ts")], {
+    cwd: root,
+    env: { ...process.env, PORTICO_DATA_DIR: dataDir, PORTICO_HTTP_HOST: "127.0.0.1", PORTICO_HTTP_PORT: String(httpPort), UV_THREADPOOL_SIZE: "64", NEXT_TELEMETRY_DISABLED: "1" },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  await waitForPort(port, "127.0.0.1", 120_000);
+  return { root, label: `${String.fromCharCode(65 + index)} ${path.basename(root)}`, child, url: `iscsi://127.0.0.1:${port}/${IQN}/0`, dataDir };
+}
+
+async function main() {
+  const ceph = await startCeph();
+  const apps: Appliance[] = [];
+  try {
+    ceph.rbd("create", "--size", String(IMAGE_SIZE / MiB), "rbd/ab");
+    fio(ceph, ["--rw=write", "--bs=4M", "--iodepth=8"], 0);
+    for (const [i, r] of roots.entries()) apps.push(await startAppliance(r, ceph, i));
+    // Warm each appliance (JIT) and move the lock once.
+    for (const a of apps) exec("qemu-img", ["bench", "-w", "-c", "2000", "-d", "8", "-s", "4k", "-f", "raw", a.url], 120_000);
+    if (hold) {
+      // Interactive: print what to point clients at, run until SIGINT/SIGTERM.
+      console.log(JSON.stringify({ conf: ceph.conf, fioConf: path.join(ceph.dir, "fio-ceph.conf"), image: "rbd/ab", appliances: apps.map((a) => ({ label: a.label, pid: a.child.pid, url: a.url })) }));
+      await new Promise((r) => {
+        process.once("SIGINT", r);
+        process.once("SIGTERM", r);
+      });
+      return;
+    }
+    const results = new Map<string, string[]>();
+    const line = (key: string, s: string) => {
+      console.log(`${key}: ${s}`);
+      results.set(key, [...(results.get(key) ?? []), s]);
+    };
+    for (let round = 0; round < rounds; round++) {
+      for (const w of workloads) {
+        const order = round % 2 ? [...apps].reverse() : apps;
+        for (const a of order) {
+          if (w.write) exec("qemu-img", ["bench", "-w", "-c", "16", "-d", "1", "-s", "4k", "-f", "raw", a.url], 120_000);
+          const pid = a.child.pid!;
+          const m0 = cpu(pid), p0 = cpuAll(pid);
+          const r = w.client(a.url);
+          const mainUs = ((cpu(pid) - m0) * 1e6) / r.ios, allUs = ((cpuAll(pid) - p0) * 1e6) / r.ios;
+          line(`${w.name} | ${a.label}`, `${r.iops} IOPS ${r.mibs} MiB/s, loop ${mainUs.toFixed(1)} µs/IO, process ${allUs.toFixed(1)} µs/IO, load ${os.loadavg()[0].toFixed(1)}`);
+        }
+        if (!noFio) {
+          const f = fio(ceph, w.fio, seconds);
+          line(`${w.name} | fio-rbd`, `${f.iops} IOPS ${f.mibs} MiB/s, load ${os.loadavg()[0].toFixed(1)}`);
+        }
+      }
+    }
+    console.log("\nsummary (runs in order):");
+    for (const [k, v] of results) console.log(`${k}\n    ${v.join("\n    ")}`);
+  } finally {
+    for (const a of apps) {
+      a.child.kill("SIGTERM");
+      await new Promise((r) => (a.child.exitCode !== null ? r(null) : a.child.once("exit", r)));
+      removeDir(a.dataDir);
+    }
+    await ceph.stop();
+  }
+}
+
+if (profDir) mkdirSync(profDir, { recursive: true });
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
