@@ -30,6 +30,12 @@ export interface Backstore {
 
   /** Reads `length` bytes at `offset`. The returned buffer may be a view into backstore memory: callers must not keep it past the next write. */
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Takes back a buffer read() returned once nothing references it any more (the transport
+   * calls it when the Data-In carrying it has been written to the socket). Optional: a backstore
+   * that pools its read buffers (rbd) reuses it; one never given back is garbage-collected.
+   */
+  readonly releaseRead?: (buf: Buffer) => void;
   /** Writes `data` at `offset`. With `fua`, the data is on stable storage when the promise resolves. */
   write(offset: number, data: Buffer, fua: boolean): Promise<void>;
   /**

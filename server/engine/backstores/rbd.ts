@@ -21,6 +21,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Asc, SenseError, SenseKey } from "../scsi/sense";
 import { rbdUnmapAttributes } from "../core/defaults";
+import { BufferPool } from "../core/buffer-pool";
 import type { Backstore } from "./backstore";
 import { parseRbdConfig, type RbdConfig } from "./rbd-config";
 
@@ -196,6 +197,13 @@ export async function withCluster<T>(conf: string, id: string, fn: (a: RbdAddon,
   }
 }
 
+/**
+ * Read buffers, shared by every rbd image and given back by the transport once their Data-In
+ * has been written (releaseRead): a fresh 4 KiB or 1 MiB Buffer per read made V8 run major
+ * GCs over the whole appliance heap (docs/performance.md, rbd).
+ */
+const readBuffers = new BufferPool();
+
 // ---- errors -----------------------------------------------------------------------
 
 type RbdError = Error & { code?: string; errno?: number };
@@ -316,10 +324,13 @@ export class RbdBackstore implements Backstore {
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(length);
+    const buf = readBuffers.take(length);
     await this.io(Op.READ, offset, length, buf);
     return buf;
   }
+
+  /** A read buffer whose Data-In has left: the next read of that size reuses it (Backstore.releaseRead). */
+  readonly releaseRead = (buf: Buffer): void => readBuffers.give(buf);
 
   async write(offset: number, data: Buffer, fua: boolean): Promise<void> {
     await this.io(Op.WRITE, offset, data.length, data);

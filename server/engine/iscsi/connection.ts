@@ -200,8 +200,12 @@ export class Connection {
    * Queues a PDU. Inside onData the socket is already corked and the PDU leaves with the
    * chunk's other answers; otherwise (a completion that waited) all PDUs of this tick leave in
    * one writev (cork now, uncork next tick).
+   *
+   * `onWritten` (optional): called once the socket has written the PDU (the kernel has its
+   * bytes), with an error if it never will be; not called when the connection is already
+   * closed. A pooled data buffer goes back to its pool then (scsi-response.ts, releaseDataIn).
    */
-  send<H>(codec: PduCodec<H>, header: H, data?: Buffer): void {
+  send<H>(codec: PduCodec<H>, header: H, data?: Buffer, onWritten?: (err?: Error | null) => void): void {
     if (this.state === "closed" || this.socket.destroyed) return;
     const parts = encodePdu(codec, header, data, {
       headerDigest: this.params.headerDigest,
@@ -218,7 +222,9 @@ export class Connection {
       });
     }
     let ok = true;
-    for (const p of parts) ok = this.socket.write(p) && ok;
+    const last = parts.length - 1;
+    for (let i = 0; i < last; i++) ok = this.socket.write(parts[i]) && ok;
+    ok = this.socket.write(parts[last], onWritten) && ok;
     // Backpressure: stop reading new commands until the socket drains.
     if (!ok) this.socket.pause();
   }

@@ -7,6 +7,18 @@ import type { IoHandle, SessionCounters } from "../core/stats";
 import type { NexusIdentity, ScsiDevice, ScsiNexusView, ScsiTask } from "../scsi/types";
 import type { Connection } from "./connection";
 import type { Negotiation, SessionParams } from "./negotiation";
+import { BufferPool } from "../core/buffer-pool";
+
+/**
+ * Gather buffers of large WRITEs (Data-Out in several PDUs), reused once the command has
+ * finished: a fresh 1 MiB Buffer per command made V8 collect the whole heap every few dozen
+ * writes (docs/performance.md). Only WRITE(10/12/16): their data is never kept past the
+ * command (the backstore has written or copied it when the command completes), which a
+ * parameter list (PR keys, XCOPY descriptors) need not be.
+ */
+const gatherBuffers = new BufferPool(64 * 1024 * 1024, 32);
+const POOLED_GATHER_MIN = 64 * 1024;
+const isWrite10to16 = (op: number) => op === 0x2a || op === 0xaa || op === 0x8a;
 
 /** RFC 1982 serial number arithmetic on 32 bits (RFC 7143 §4.2.2.1). */
 export function snLt(a: number, b: number): boolean {
@@ -55,6 +67,8 @@ export class Task implements ScsiTask {
   /** Aborted by task management: "self" = by this nexus (no response), "other" = TASK ABORTED status. */
   aborted: "self" | "other" | undefined;
   private controller: AbortController | undefined;
+  /** dataOut when it came from the gather pool (gatherBuffer), given back in finish(). */
+  private pooled: Buffer | undefined;
   private doneResolve: (() => void) | undefined;
   private donePromise: Promise<void> | undefined;
 
@@ -73,6 +87,18 @@ export class Task implements ScsiTask {
     this.taskTag = init.itt;
     this.cmdSN = init.cmdSN;
     this.immediate = init.immediate;
+  }
+
+  /**
+   * The buffer Data-Out arriving in pieces is gathered into (EDTL bytes). A WRITE's comes from
+   * a pool and goes back when the task finishes: by then the backstore is done with it (a task
+   * finishes only after its dispatch settled, or without being dispatched).
+   */
+  gatherBuffer(): Buffer {
+    const n = this.expectedDataTransferLength;
+    if (n < POOLED_GATHER_MIN || !isWrite10to16(this.cdb[0])) return Buffer.allocUnsafe(n);
+    this.pooled = gatherBuffers.take(n);
+    return this.pooled;
   }
 
   /** Created on first use, so commands nobody aborts allocate no AbortController. */
@@ -105,6 +131,11 @@ export class Task implements ScsiTask {
   finish(): void {
     if (this.state === "done") return;
     this.state = "done";
+    if (this.pooled) {
+      gatherBuffers.give(this.pooled);
+      this.pooled = undefined;
+      this.dataOut = undefined;
+    }
     this.doneResolve?.();
   }
 }

@@ -219,6 +219,7 @@ function read(c: CommandContext): ScsiResult | Promise<ScsiResult> {
   const done = (data: Buffer): ScsiResult => {
     const r: ScsiResult = { status: ScsiStatus.GOOD, dataIn: data };
     if (want !== cdbBytes) r.cdbTransferLength = cdbBytes;
+    if (b.releaseRead) r.releaseDataIn = b.releaseRead;
     return r;
   };
   if (want <= 0) return done(Buffer.alloc(0));

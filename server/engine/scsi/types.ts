@@ -68,6 +68,12 @@ export interface ScsiResult {
    * for reads, EDTL for writes.
    */
   cdbTransferLength?: number;
+  /**
+   * Called with dataIn once the transport no longer references it (its last Data-In PDU was
+   * written to the socket): a backstore that pools its read buffers takes it back
+   * (Backstore.releaseRead). Not called on error paths; the buffer is then collected as usual.
+   */
+  releaseDataIn?: (buf: Buffer) => void;
 }
 
 /**

@@ -31,6 +31,8 @@ export const SLOW_OPCODE = 0xc0;
 
 export class StubDisk implements ScsiDevice {
   readonly events: string[] = [];
+  /** One entry per READ(10) buffer given back (releaseDataIn): true when it was that read's own buffer. */
+  readonly released: boolean[] = [];
   constructor(readonly info: DeviceInfo) {}
   async execute(task: ScsiTask): Promise<ScsiResult> {
     const bs = this.info.backstore;
@@ -41,7 +43,9 @@ export class StubDisk implements ScsiDevice {
       case 0x28: {
         const lba = cdb.readUInt32BE(2), n = cdb.readUInt16BE(7);
         if ((lba + n) * 512 > bs.sizeBytes) return { status: ScsiStatus.CHECK_CONDITION, sense: sense(0x05, 0x21) };
-        return { status: ScsiStatus.GOOD, dataIn: Buffer.from(await bs.read(lba * 512, n * 512)) };
+        // As a pooling backstore's read: the transport gives the buffer back once its Data-In is written.
+        const dataIn = Buffer.from(await bs.read(lba * 512, n * 512));
+        return { status: ScsiStatus.GOOD, dataIn, releaseDataIn: (b) => this.released.push(b === dataIn) };
       }
       case 0x2a: {
         const lba = cdb.readUInt32BE(2), n = cdb.readUInt16BE(7);

@@ -158,6 +158,20 @@ describe("full feature phase", () => {
     expect((await c.read10(50, 16)).data.equals(noImm)).toBe(true);
   });
 
+  it("gives each read's buffer back once its Data-In is written, and reuses gather buffers safely", async () => {
+    const c = await session({ maxRecvDataSegmentLength: 8192 });
+    const disk = h.disk();
+    const before = disk.released.length;
+    // Large writes (pooled gather buffers, given back when the command finishes), each read back at once.
+    const blocks = [randomBytes(256 * 1024), randomBytes(256 * 1024), randomBytes(256 * 1024)];
+    for (const [i, b] of blocks.entries()) {
+      expect((await c.write10(1000 + i * 512, b, 512, 0, { noImmediateData: true })).status).toBe(0);
+    }
+    for (const [i, b] of blocks.entries()) expect((await c.read10(1000 + i * 512, 512)).data.equals(b)).toBe(true);
+    await expect.poll(() => disk.released.length - before).toBe(blocks.length);
+    expect(disk.released.slice(before).every((own) => own)).toBe(true);
+  });
+
   it("writes with unsolicited Data-Out when InitialR2T=No", async () => {
     const c = await session({ keys: { InitialR2T: "No" } });
     const data = randomBytes(128 * 1024);

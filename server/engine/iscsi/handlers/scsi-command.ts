@@ -69,7 +69,7 @@ export function handleScsiCommand(c: Connection, pdu: Pdu): void {
     // immediate data it is allocated on the first Data-Out, and a Data-Out PDU that carries all
     // of it is kept as a view like immediate data (handleDataOut).
     if (imm.length) {
-      task.dataOut = Buffer.allocUnsafe(h.edtl);
+      task.dataOut = task.gatherBuffer();
       imm.copy(task.dataOut, 0);
     }
     task.received = imm.length;
@@ -138,7 +138,7 @@ export function handleDataOut(c: Connection, pdu: Pdu): void {
   if (task.dataOut) pdu.data.copy(task.dataOut, off);
   else if (off === 0 && len === task.expectedDataTransferLength) task.dataOut = pdu.data; // all of it in one PDU: a view, no copy
   else {
-    task.dataOut = Buffer.allocUnsafe(task.expectedDataTransferLength);
+    task.dataOut = task.gatherBuffer();
     pdu.data.copy(task.dataOut, off);
   }
   task.received += len;

@@ -63,7 +63,8 @@ export function respond(c: Connection, task: Task, result: ScsiResult): void {
   const collapse = result.status === ScsiStatus.GOOD && !result.sense && !bidi;
 
   let dataSN = 0;
-  if (sent > 0) dataSN = sendDataIn(c, task, dataIn!.subarray(0, sent), collapse ? { over, under, residual } : undefined);
+  if (sent > 0) dataSN = sendDataIn(c, task, dataIn!.subarray(0, sent), collapse ? { over, under, residual } : undefined, result.releaseDataIn && releaser(result.releaseDataIn, dataIn!));
+  else if (dataIn && result.releaseDataIn) result.releaseDataIn(dataIn);
   if (!(collapse && sent > 0)) {
     const sense = result.sense;
     let data: Buffer | undefined;
@@ -92,12 +93,21 @@ function noticeUnitAttention(c: Connection, task: Task, sense: Buffer): void {
   c.host.notice(c, "unit_attention", { lun: task.lun, asc, ascq });
 }
 
+/** The last Data-In PDU's onWritten: the buffer goes back to its owner once the socket has written it. */
+function releaser(release: (buf: Buffer) => void, buf: Buffer): (err?: Error | null) => void {
+  return (err) => {
+    // After a write error the socket may be torn down with the write still queued: let it be collected instead.
+    if (!err) release(buf);
+  };
+}
+
 /**
  * Data-In: PDUs of at most the initiator's MaxRecvDataSegmentLength, sequences (F bit)
  * of at most MaxBurstLength, DataSN from 0 across sequences; status in the last one
- * when `status` is given (RFC 7143 §11.7.1). Returns the number of PDUs sent.
+ * when `status` is given (RFC 7143 §11.7.1); `onLastWritten` goes with the last PDU. Returns
+ * the number of PDUs sent.
  */
-function sendDataIn(c: Connection, task: Task, data: Buffer, status?: { over: boolean; under: boolean; residual: number }): number {
+function sendDataIn(c: Connection, task: Task, data: Buffer, status?: { over: boolean; under: boolean; residual: number }, onLastWritten?: (err?: Error | null) => void): number {
   const s = task.session;
   const mx = c.params.maxXmitDataSegmentLength;
   const burst = c.params.maxBurstLength;
@@ -124,7 +134,7 @@ function sendDataIn(c: Connection, task: Task, data: Buffer, status?: { over: bo
       h.maxCmdSN = s.maxCmdSN;
       h.dataSN = dataSN++;
       h.bufferOffset = off;
-      c.send(DataIn, h, data.subarray(off, off + n));
+      c.send(DataIn, h, data.subarray(off, off + n), last ? onLastWritten : undefined);
       off += n;
     }
   }
