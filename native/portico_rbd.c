@@ -1,10 +1,10 @@
 /*
  * Portico's librbd binding for the rbd backstore (server/engine/backstores/rbd.ts).
  *
- * Data path: librbd's asynchronous API (rbd_aio_*). Each request holds a reference
- * to its JS Buffer until librbd completes it; the completion callback runs on a
- * librbd thread and queues the request on a done list; the event loop settles every
- * queued request in one N-API thread-safe call (see aio_complete). Nothing here blocks the loop.
+ * Data path: librbd's asynchronous API (rbd_aio_*). A request is a slot number of the JS
+ * side's table (which keeps its buffers alive); the completion callback runs on a librbd
+ * thread and queues the request on a done list; the event loop reports every queued
+ * request in one N-API thread-safe call (see aio_complete). Nothing here blocks the loop.
  *
  * Control path (connect, open, stat, resize, extents, pools...): librados/librbd
  * calls that block on the network, run as napi async work on libuv's thread pool.
@@ -103,65 +103,62 @@ static void *get_external(napi_env env, napi_value v) {
 
 enum aio_op { AIO_READ, AIO_WRITE, AIO_FLUSH, AIO_DISCARD, AIO_WRITESAME, AIO_CAW, AIO_ZEROES };
 
+/*
+ * One request per IO, named by a slot number the JS side chose (its table holds the promise
+ * and keeps the request's buffers alive: ArrayBuffer memory never moves, so the raw pointers
+ * librbd writes to or reads from stay valid). No napi promise, reference or object per IO.
+ */
 typedef struct aio_req {
-  enum aio_op op;
-  napi_deferred deferred;
-  napi_ref buf1, buf2;
   rbd_completion_t comp;
-  uint64_t offset;
   uint64_t mismatch;
+  double slot;
   struct aio_req *next; /* in the done list */
 } aio_req;
 
 /*
  * Completions are batched. librbd's threads append finished requests to one done list and
- * signal the thread-safe function only when the list was empty; the event loop then settles
- * every request on the list in one call. Node runs each thread-safe call in its own callback
- * scope (microtasks and nextTicks after each), so one call per completion meant each response
- * was corked and flushed on its own: one writev per IO, against ~30 per writev when a batch of
- * responses leaves together (docs/performance.md, rbd).
+ * signal the thread-safe function only when the list was empty; the event loop then reports
+ * every request on the list in one JS call: (slot, return value, mismatch offset) triples
+ * written into the Float64Array given to setup(), then onDone(count). Node runs each
+ * thread-safe call in its own callback scope (microtasks and nextTicks after each), so one
+ * call per completion meant each response was corked and flushed on its own: one writev per
+ * IO, against ~30 per writev when a batch of responses leaves together (docs/performance.md, rbd).
  */
 static napi_threadsafe_function aio_tsfn = NULL;
 static int64_t aio_inflight = 0;
 static pthread_mutex_t aio_done_lock = PTHREAD_MUTEX_INITIALIZER;
 static aio_req *aio_done_head = NULL, *aio_done_tail = NULL;
-
-static void aio_settle(napi_env env, aio_req *r) {
-  ssize_t ret = rbd_aio_get_return_value(r->comp);
-  rbd_aio_release(r->comp);
-  if (env != NULL) {
-    if (r->buf1) napi_delete_reference(env, r->buf1);
-    if (r->buf2) napi_delete_reference(env, r->buf2);
-    napi_value v;
-    if (r->op == AIO_CAW && ret == -EILSEQ) {
-      /* Miscompare: librbd reports the offset of the first differing byte within the range. */
-      napi_create_double(env, (double)r->mismatch, &v);
-      napi_resolve_deferred(env, r->deferred, v);
-    } else if (ret < 0) {
-      static const char *names[] = {"rbd read", "rbd write", "rbd flush", "rbd discard", "rbd writesame", "rbd compare-and-write", "rbd write zeroes"};
-      napi_reject_deferred(env, r->deferred, make_error(env, names[r->op], (int)ret));
-    } else {
-      napi_create_double(env, r->op == AIO_CAW ? -1.0 : (double)ret, &v);
-      napi_resolve_deferred(env, r->deferred, v);
-    }
-    if (--aio_inflight == 0) napi_unref_threadsafe_function(env, aio_tsfn);
-  }
-  free(r);
-}
+static napi_ref aio_ring_ref = NULL;
+static double *aio_ring = NULL;
+static size_t aio_ring_entries = 0;
 
 static void aio_call_js(napi_env env, napi_value js_cb, void *context, void *data) {
-  (void)js_cb;
   (void)context;
   (void)data;
   pthread_mutex_lock(&aio_done_lock);
   aio_req *r = aio_done_head;
   aio_done_head = aio_done_tail = NULL;
   pthread_mutex_unlock(&aio_done_lock);
+  if (env == NULL) return; /* shutting down */
+  napi_value undef, count;
+  napi_get_undefined(env, &undef);
   while (r) {
-    aio_req *next = r->next;
-    aio_settle(env, r);
-    r = next;
+    size_t n = 0;
+    while (r && n < aio_ring_entries) {
+      aio_req *next = r->next;
+      aio_ring[3 * n] = r->slot;
+      aio_ring[3 * n + 1] = (double)rbd_aio_get_return_value(r->comp);
+      aio_ring[3 * n + 2] = (double)r->mismatch;
+      rbd_aio_release(r->comp);
+      free(r);
+      n++;
+      r = next;
+    }
+    aio_inflight -= (int64_t)n;
+    napi_create_uint32(env, (uint32_t)n, &count);
+    napi_call_function(env, undef, js_cb, 1, &count, NULL);
   }
+  if (aio_inflight == 0) napi_unref_threadsafe_function(env, aio_tsfn);
 }
 
 static void aio_complete(rbd_completion_t c, void *arg) {
@@ -178,60 +175,78 @@ static void aio_complete(rbd_completion_t c, void *arg) {
   if (was_empty) napi_call_threadsafe_function(aio_tsfn, NULL, napi_tsfn_nonblocking);
 }
 
-static int ensure_tsfn(napi_env env) {
-  if (aio_tsfn) return 1;
-  napi_value name;
-  napi_create_string_utf8(env, "rbd aio completion", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, aio_call_js, &aio_tsfn) != napi_ok) return 0;
-  napi_unref_threadsafe_function(env, aio_tsfn);
-  return 1;
-}
-
-/*
- * aio(image, op, offset, length, buf1?, buf2?) -> Promise<number>
- *   read: buf1 receives `length` bytes; write/writesame: buf1 is the data;
- *   compare-and-write: buf1 compare, buf2 write data, resolves with the mismatch
- *   offset within the range or -1; discard/zeroes/flush take no buffer.
- */
-static napi_value aio(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7], promise;
+/* setup(onDone(count), ring: Float64Array of 3×N) — once, before the first submit. */
+static napi_value js_setup(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], name;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  int32_t op, fua = 0;
-  uint64_t off = 0, len = 0;
-  image_h *img = argc >= 1 ? get_external(env, argv[0]) : NULL;
-  if (argc < 4 || !img || napi_get_value_int32(env, argv[1], &op) != napi_ok || !get_u64(env, argv[2], &off) || !get_u64(env, argv[3], &len) || op < 0 || op > AIO_ZEROES) {
-    napi_throw_type_error(env, NULL, "aio(image, op, offset, length, buf1?, buf2?, fua?) expects an image and three numbers");
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = NULL;
+  if (aio_tsfn) {
+    napi_throw_error(env, NULL, "rbd setup: already done");
     return NULL;
   }
-  if (argc >= 7) napi_get_value_int32(env, argv[6], &fua);
-  if (img->closed) {
-    napi_throw_error(env, "ECLOSED", "rbd image is closed");
+  if (argc < 2 || napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_float64_array || length < 3) {
+    napi_throw_type_error(env, NULL, "setup(onDone, ring: Float64Array)");
     return NULL;
   }
-  char *b1 = NULL, *b2 = NULL;
-  size_t l1 = 0, l2 = 0;
-  if (argc >= 5) napi_get_buffer_info(env, argv[4], (void **)&b1, &l1);
-  if (argc >= 6) napi_get_buffer_info(env, argv[5], (void **)&b2, &l2);
-  int needs1 = op == AIO_READ || op == AIO_WRITE || op == AIO_WRITESAME || op == AIO_CAW;
-  if ((needs1 && (!b1 || (op != AIO_WRITESAME && l1 < len))) || (op == AIO_CAW && (!b2 || l2 < len))) {
-    napi_throw_range_error(env, NULL, "aio: buffer missing or shorter than length");
-    return NULL;
-  }
-  if (!ensure_tsfn(env)) {
+  napi_create_string_utf8(env, "rbd aio completion", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, NULL, aio_call_js, &aio_tsfn) != napi_ok) {
     napi_throw_error(env, NULL, "cannot create the rbd completion queue");
     return NULL;
   }
-  aio_req *r = calloc(1, sizeof *r);
-  r->op = (enum aio_op)op;
-  r->offset = off;
-  if (b1) napi_create_reference(env, argv[4], 1, &r->buf1);
-  if (b2) napi_create_reference(env, argv[5], 1, &r->buf2);
-  napi_create_promise(env, &r->deferred, &promise);
+  napi_unref_threadsafe_function(env, aio_tsfn);
+  napi_create_reference(env, argv[1], 1, &aio_ring_ref);
+  aio_ring = (double *)data;
+  aio_ring_entries = length / 3;
+  return NULL;
+}
+
+/*
+ * submit(image, op, offset, length, slot, buf1?, buf2?, fua?) -> 0 queued, or -errno (not
+ * queued: no completion will come).
+ *   read: buf1 receives `length` bytes; write/writesame: buf1 is the data; compare-and-write:
+ *   buf1 compare, buf2 write data (completes with -EILSEQ and the mismatch offset on a
+ *   miscompare); discard/zeroes/flush take no buffer. The caller keeps the buffers alive
+ *   until the completion.
+ */
+static napi_value js_submit(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8], out;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t op, fua = 0;
+  uint64_t off = 0, len = 0;
+  double slot = 0;
+  image_h *img = argc >= 1 ? get_external(env, argv[0]) : NULL;
+  if (argc < 5 || !img || !aio_tsfn || napi_get_value_int32(env, argv[1], &op) != napi_ok || !get_u64(env, argv[2], &off) || !get_u64(env, argv[3], &len) ||
+      napi_get_value_double(env, argv[4], &slot) != napi_ok || op < 0 || op > AIO_ZEROES) {
+    napi_throw_type_error(env, NULL, "submit(image, op, offset, length, slot, buf1?, buf2?, fua?) after setup()");
+    return NULL;
+  }
+  if (argc >= 8) napi_get_value_int32(env, argv[7], &fua);
+  int rc;
+  if (img->closed) {
+    rc = -EBADF; /* closed: the JS side says so */
+    napi_create_int32(env, rc, &out);
+    return out;
+  }
+  char *b1 = NULL, *b2 = NULL;
+  size_t l1 = 0, l2 = 0;
+  if (argc >= 6) napi_get_buffer_info(env, argv[5], (void **)&b1, &l1);
+  if (argc >= 7) napi_get_buffer_info(env, argv[6], (void **)&b2, &l2);
+  int needs1 = op == AIO_READ || op == AIO_WRITE || op == AIO_WRITESAME || op == AIO_CAW;
+  if ((needs1 && (!b1 || (op != AIO_WRITESAME && l1 < len))) || (op == AIO_CAW && (!b2 || l2 < len))) {
+    napi_throw_range_error(env, NULL, "submit: buffer missing or shorter than length");
+    return NULL;
+  }
+  aio_req *r = malloc(sizeof *r);
+  r->mismatch = 0;
+  r->slot = slot;
+  r->next = NULL;
   rbd_aio_create_completion(r, aio_complete, &r->comp);
   int flags = fua ? LIBRADOS_OP_FLAG_FADVISE_FUA : 0;
-  int rc;
-  switch (r->op) {
+  switch (op) {
     case AIO_READ: rc = rbd_aio_read2(img->image, off, len, b1, r->comp, 0); break;
     case AIO_WRITE: rc = rbd_aio_write2(img->image, off, len, b1, r->comp, flags); break;
     case AIO_FLUSH: rc = rbd_aio_flush(img->image, r->comp); break;
@@ -244,14 +259,25 @@ static napi_value aio(napi_env env, napi_callback_info info) {
   if (rc < 0) {
     /* Not queued: librbd will not call back. */
     rbd_aio_release(r->comp);
-    if (r->buf1) napi_delete_reference(env, r->buf1);
-    if (r->buf2) napi_delete_reference(env, r->buf2);
-    napi_reject_deferred(env, r->deferred, make_error(env, "rbd aio submit", rc));
     free(r);
-    return promise;
+  } else {
+    rc = 0;
+    if (aio_inflight++ == 0) napi_ref_threadsafe_function(env, aio_tsfn);
   }
-  if (aio_inflight++ == 0) napi_ref_threadsafe_function(env, aio_tsfn);
-  return promise;
+  napi_create_int32(env, rc, &out);
+  return out;
+}
+
+/* errorOf(op, errno) -> Error with code (ETIMEDOUT, EBLOCKLISTED...), errno and "rbd <op>: <strerror>". */
+static napi_value js_error_of(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t op = 0, err = EIO;
+  if (argc >= 1) napi_get_value_int32(env, argv[0], &op);
+  if (argc >= 2) napi_get_value_int32(env, argv[1], &err);
+  static const char *names[] = {"rbd read", "rbd write", "rbd flush", "rbd discard", "rbd writesame", "rbd compare-and-write", "rbd write zeroes"};
+  return make_error(env, op >= 0 && op <= AIO_ZEROES ? names[op] : "rbd aio", err);
 }
 
 /* ---- blocking control path on the thread pool ---------------------------- */
@@ -1016,7 +1042,9 @@ static napi_value js_client_address(napi_env env, napi_callback_info info) { ret
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
-    {"aio", NULL, aio, NULL, NULL, NULL, napi_default, NULL},
+    {"setup", NULL, js_setup, NULL, NULL, NULL, napi_default, NULL},
+    {"submit", NULL, js_submit, NULL, NULL, NULL, napi_default, NULL},
+    {"errorOf", NULL, js_error_of, NULL, NULL, NULL, napi_default, NULL},
     {"connect", NULL, js_connect, NULL, NULL, NULL, napi_default, NULL},
     {"shutdown", NULL, js_shutdown, NULL, NULL, NULL, napi_default, NULL},
     {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},

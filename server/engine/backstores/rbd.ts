@@ -45,7 +45,10 @@ export interface RbdPoolsStat {
 }
 
 interface RbdAddon {
-  aio(image: ImageHandle, op: number, offset: number, length: number, buf1?: Buffer, buf2?: Buffer, fua?: number): Promise<number>;
+  setup(onDone: (count: number) => void, ring: Float64Array): void;
+  /** 0 when queued (onDone reports it), or -errno when not. */
+  submit(image: ImageHandle, op: number, offset: number, length: number, slot: number, buf1?: Buffer, buf2?: Buffer, fua?: number): number;
+  errorOf(op: number, errno: number): Error;
   connect(conf: string, id: string, options: [string, string][]): Promise<ClusterHandle>;
   shutdown(cluster: ClusterHandle): Promise<void>;
   open(cluster: ClusterHandle, pool: string, image: string): Promise<ImageHandle>;
@@ -197,6 +200,50 @@ export async function withCluster<T>(conf: string, id: string, fn: (a: RbdAddon,
   }
 }
 
+// ---- the data path's request table (native submit / onDone) -------------------------
+
+const EBADF = 9;
+const EILSEQ = 84;
+/**
+ * Requests in flight by slot, in parallel arrays (no object per IO): the owner, its op, its
+ * promise's functions and its buffers (held here so they stay alive while librbd uses them).
+ */
+const slotOwner: (RbdBackstore | undefined)[] = [];
+const slotOp: number[] = [];
+const slotResolve: (((v: any) => void) | undefined)[] = [];
+const slotReject: (((e: unknown) => void) | undefined)[] = [];
+const slotBuf1: (Buffer | undefined)[] = [];
+const slotBuf2: (Buffer | undefined)[] = [];
+const freeSlots: number[] = [];
+/** (slot, return value, mismatch) triples the addon writes before calling onDone(count). */
+const ring = new Float64Array(3 * 1024);
+let setUp = false;
+
+function ensureSetup(a: RbdAddon): void {
+  if (setUp) return;
+  setUp = true;
+  a.setup(onDone, ring);
+}
+
+/** Every request librbd finished since the last call, in one call from the event loop. */
+function onDone(count: number): void {
+  for (let i = 0; i < count; i++) {
+    const slot = ring[3 * i];
+    const owner = slotOwner[slot]!;
+    const resolve = slotResolve[slot]!, reject = slotReject[slot]!, b1 = slotBuf1[slot];
+    const op = slotOp[slot];
+    slotOwner[slot] = undefined;
+    slotResolve[slot] = slotReject[slot] = undefined;
+    slotBuf1[slot] = slotBuf2[slot] = undefined;
+    freeSlots.push(slot);
+    try {
+      owner.complete(op, ring[3 * i + 1], ring[3 * i + 2], resolve, reject, b1);
+    } catch (err) {
+      reject(err);
+    }
+  }
+}
+
 /**
  * Read buffers, shared by every rbd image and given back by the transport once their Data-In
  * has been written (releaseRead): a fresh 4 KiB or 1 MiB Buffer per read made V8 run major
@@ -304,37 +351,75 @@ export class RbdBackstore implements Backstore {
     }
   }
 
-  private async io(op: number, offset: number, length: number, b1?: Buffer, b2?: Buffer): Promise<number> {
-    if (this.closed) throw new Error(`rbd ${this.name} is closed`);
-    if (this.offline) throw new SenseError(SenseKey.NOT_READY, Asc.LUN_NOT_READY_MANUAL_INTERVENTION);
-    this.inflight++;
-    try {
-      const r = await needAddon().aio(this.image, op, offset, length, b1, b2);
+  /**
+   * Submits one request (native submit, completed through onDone). Resolves with the read
+   * buffer (READ), -1 or the miscompare offset (CAW), else librbd's return value. No async
+   * function, napi promise or reference per IO: one promise, and the slot table.
+   */
+  private io(op: number, offset: number, length: number, b1?: Buffer, b2?: Buffer): Promise<any> {
+    if (this.closed) return Promise.reject(new Error(`rbd ${this.name} is closed`));
+    if (this.offline) return Promise.reject(new SenseError(SenseKey.NOT_READY, Asc.LUN_NOT_READY_MANUAL_INTERVENTION));
+    const a = needAddon();
+    ensureSetup(a);
+    return new Promise((resolve, reject) => {
+      const slot = freeSlots.length ? freeSlots.pop()! : slotOwner.length;
+      const rc = a.submit(this.image, op, offset, length, slot, b1, b2);
+      if (rc < 0) {
+        freeSlots.push(slot);
+        reject(rc === -EBADF ? new Error(`rbd ${this.name} is closed`) : this.failure(op, -rc));
+        return;
+      }
+      this.inflight++;
+      slotOwner[slot] = this;
+      slotOp[slot] = op;
+      slotResolve[slot] = resolve;
+      slotReject[slot] = reject;
+      slotBuf1[slot] = b1;
+      slotBuf2[slot] = b2;
+    });
+  }
+
+  /** A request finished (onDone): settle its promise. */
+  complete(op: number, ret: number, mismatch: number, resolve: (v: unknown) => void, reject: (e: unknown) => void, b1: Buffer | undefined): void {
+    if (--this.inflight === 0 && this.drained) this.drained();
+    if (ret >= 0) {
       this.lastError = undefined;
-      return r;
-    } catch (err) {
-      const e = err as RbdError;
+      resolve(op === Op.READ ? b1 : op === Op.CAW ? -1 : ret);
+    } else if (op === Op.CAW && ret === -EILSEQ) {
+      this.lastError = undefined;
+      resolve(mismatch);
+    } else {
+      const e = needAddon().errorOf(op, -ret) as RbdError;
       // A write refused because another client holds the exclusive lock (and will not hand it
       // over, as a gateway in managed-lock mode does): say who, for status and the console.
-      if (e.code === "EROFS") e.message = `${e.message}: the image's exclusive lock is held by ${await this.lockOwnerText()}`;
-      throw this.fail(e);
-    } finally {
-      if (--this.inflight === 0 && this.drained) this.drained();
+      if (e.code === "EROFS") {
+        this.lockOwnerText().then((who) => {
+          e.message = `${e.message}: the image's exclusive lock is held by ${who}`;
+          reject(this.failure(op, 0, e));
+        });
+      } else reject(this.failure(op, -ret, e));
     }
   }
 
-  async read(offset: number, length: number): Promise<Buffer> {
-    const buf = readBuffers.take(length);
-    await this.io(Op.READ, offset, length, buf);
-    return buf;
+  /** The error a failed request rejects with (fail()'s SCSI mapping), without throwing. */
+  private failure(op: number, errno: number, e?: RbdError): unknown {
+    try {
+      this.fail(e ?? (needAddon().errorOf(op, errno) as RbdError));
+    } catch (err) {
+      return err;
+    }
+  }
+
+  read(offset: number, length: number): Promise<Buffer> {
+    return this.io(Op.READ, offset, length, readBuffers.take(length));
   }
 
   /** A read buffer whose Data-In has left: the next read of that size reuses it (Backstore.releaseRead). */
   readonly releaseRead = (buf: Buffer): void => readBuffers.give(buf);
 
-  async write(offset: number, data: Buffer, fua: boolean): Promise<void> {
-    await this.io(Op.WRITE, offset, data.length, data);
-    if (fua) await this.flush();
+  write(offset: number, data: Buffer, fua: boolean): Promise<void> {
+    const w = this.io(Op.WRITE, offset, data.length, data);
+    return fua ? w.then(() => this.flush()) : w;
   }
 
   async flush(): Promise<void> {
