@@ -91,7 +91,7 @@ const workloads: { key: string; name: string; client: Client; fio: string[]; wri
   { key: "r4k", name: "4k random read QD32", client: iscsiPerf(["-m", "32", "-b", "8", "-r"]), fio: ["--rw=randread", "--bs=4k", "--iodepth=32"], write: false },
   { key: "w4k", name: "4k random write QD32", client: qemuBench(32, 4096, 4096 * 7919, 2000), fio: ["--rw=randwrite", "--bs=4k", "--iodepth=32"], write: true },
   { key: "r1m", name: "1M sequential read QD8", client: iscsiPerf(["-m", "8", "-b", "2048"]), fio: ["--rw=read", "--bs=1M", "--iodepth=8"], write: false },
-  { key: "w1m", name: "1M sequential write QD8", client: qemuBench(8, MiB, MiB, 100), fio: ["--rw=write", "--bs=1M", "--iodepth=8"], write: true },
+  { key: "w1m", name: "1M sequential write QD8", client: qemuBench(8, MiB, MiB, 40), fio: ["--rw=write", "--bs=1M", "--iodepth=8"], write: true },
 ].filter((w) => selected.includes(w.key));
 
 function fio(ceph: Ceph, extra: string[], secs: number): Run {
