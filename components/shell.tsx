@@ -11,6 +11,7 @@ const NAV = [
   { href: "/storage", label: "Storage" },
   { href: "/targets", label: "Targets" },
   { href: "/sessions", label: "Sessions" }, { href: "/luns", label: "LUNs" }, { href: "/events", label: "Events" },
+  { href: "/cluster", label: "Cluster" },
   { href: "/settings", label: "Settings" },
 ];
 

@@ -37,8 +37,9 @@ import { recordEvent } from "./history/events";
 import type { Engine } from "./engine/core/engine";
 import { ClusterMembership } from "./cluster/membership";
 import { ConfigSync } from "./cluster/config-sync";
-import { setCluster, setConfigSync } from "./cluster";
+import { setConfigSync } from "./cluster";
 import { attachClusterReservations, ClusterPrStore } from "./cluster/pr-store";
+import { ClusterControl, readSavedCluster, setClusterControl } from "./cluster/join";
 import { readClusterSettings, type ClusterSettings } from "./cluster/settings";
 import { logFabricFailure, noteFabricFailure, noteUncaught } from "./health";
 import type { FileioPolicyOptions } from "./engine/backstores/path-policy";
@@ -102,6 +103,9 @@ async function main(): Promise<void> {
   } catch (err) {
     fail((err as Error).message);
   }
+  // Without PORTICO_CLUSTER, a join made on the Cluster page (saved in the data directory) applies.
+  const clusterSource = clusterSettings ? "env" : "console";
+  clusterSettings ??= readSavedCluster(settings.dataDir, (m) => process.stderr.write(`portico: WARNING: ${m}\n`));
   // One appliance per data directory. The lock is the authority (the kernel drops it with the
   // process, and it also keeps out an instance that is still starting); once it is ours, a runtime
   // file left by a killed process is stale, whatever its pid now belongs to.
@@ -283,27 +287,30 @@ async function main(): Promise<void> {
   recordStart({ version: app.version, url: app.url, targets: tree.targets.length, portals, listening, warnings: warnings.length });
 
   // A cluster member registers under a leased key once it serves; etcd unreachable is a status and a retry, never a stop.
-  let cluster: ClusterMembership | undefined;
+  // The control also lets the Cluster page join, leave and evict at run time (server/cluster/join.ts).
+  const cluster = new ClusterControl({
+    dataDir: settings.dataDir,
+    engine,
+    log,
+    membership: ({ endpoints, node: name }) =>
+      new ClusterMembership(
+        endpoints,
+        () => ({ name, version: app.version, consoleUrl: app.url ?? null, portals: engine.fabric ? engine.portalKeys() : [], startedAt: new Date(startedAt).toISOString(), pid: process.pid, host: os.hostname() }),
+        log,
+      ),
+    // A member that left takes its nexuses' SPC-2 reservations with it.
+    onMembersLeft: (left) => prStore?.membersLeft(left),
+    // Reservations and the configuration go through etcd only when set up at start, before restore (above).
+    liveJoinBlocker: prStore && configSync ? null : "persistent reservations and the configuration are shared through etcd only by a process that starts as a member",
+  });
+  setClusterControl(cluster);
+  cluster.companions.push((_settings, membership) => {
+    if (configSync) configSync.onChange = () => void membership.refresh(); // the portals this node opened may have changed
+    return undefined;
+  });
   if (clusterSettings) {
-    const name = clusterSettings.node;
-    cluster = new ClusterMembership(
-      clusterSettings.endpoints,
-      () => ({ name, version: app.version, consoleUrl: app.url ?? null, portals: engine.fabric ? engine.portalKeys() : [], startedAt: new Date(startedAt).toISOString(), pid: process.pid, host: os.hostname() }),
-      log,
-    );
-    setCluster(cluster);
-    let seen: ReadonlySet<string> = new Set<string>();
-    cluster.onChange = () => {
-      const live = new Set(cluster!.status().members.map((m) => m.name));
-      engine.liveNodes = live;
-      // A member that left takes its nexuses' SPC-2 reservations with it.
-      const left = [...seen].filter((n) => !live.has(n));
-      if (left.length > 0 && live.size > 0) prStore?.membersLeft(left);
-      seen = live;
-    };
-    void cluster.start();
-    if (configSync) configSync.onChange = () => void cluster!.refresh(); // the portals this node opened may have changed
-    log(`portico: cluster: node ${name}, etcd ${clusterSettings.endpoints.join(", ")}`);
+    cluster.begin(clusterSettings, clusterSource);
+    log(`portico: cluster: node ${clusterSettings.node}, etcd ${clusterSettings.endpoints.join(", ")}${clusterSource === "console" ? " (joined from the console)" : ""}`);
   }
 
   let stopping = false;
@@ -318,7 +325,7 @@ async function main(): Promise<void> {
     }, SHUTDOWN_TIMEOUT_MS);
     hard.unref();
     await configSync?.stop();
-    await cluster?.stop(); // leave first: the others see this node go at once
+    await cluster.shutdown(); // leave first: the others see this node go at once
     alerts.stop();
     server.close();
     front.listener.closeIdleConnections();

@@ -34,6 +34,9 @@ const TYPES: { id: string; label: string; tone: "ok" | "warn" | "bad" | "off" | 
   { id: "onboarding", label: "Onboarding", tone: "info" },
   { id: "appliance_start", label: "Started", tone: "info" },
   { id: "appliance_stop", label: "Stopped", tone: "off" },
+  { id: "cluster_join", label: "Cluster join", tone: "info" },
+  { id: "cluster_leave", label: "Cluster leave", tone: "warn" },
+  { id: "cluster_evict", label: "Node removed", tone: "bad" },
 ];
 const LOGS = [
   { id: "all", label: "Everything" },

@@ -13,6 +13,12 @@ import { Etcd3, type Lease, type Watcher } from "etcd3";
 
 export const KEY_PREFIX = "/portico/v1/";
 export const NODES_PREFIX = `${KEY_PREFIX}nodes/`;
+/**
+ * A node removed from the console (evicted): while this key exists the node does not register
+ * again (its lease was revoked, and a plain retry would bring it back silently). Joining again
+ * from that node's own Cluster page deletes it.
+ */
+export const EVICTED_PREFIX = `${KEY_PREFIX}evicted/`;
 /** Seconds a dead node stays listed (the lease TTL). */
 export const MEMBER_TTL_S = 3;
 const RETRY_MS = 1_000;
@@ -34,6 +40,28 @@ export interface MemberView extends MemberInfo {
   self: boolean;
 }
 
+/** Who evicted a node, and when (the value of its EVICTED_PREFIX key). */
+export interface Eviction {
+  by: string;
+  at: string;
+}
+
+/** A change in the member list, as this node sees it (for the event log). */
+export type MemberEvent =
+  /** `existing`: already a member when this node (re)read the list, not a join seen as it happened. */
+  | { kind: "joined"; name: string; self: boolean; info: MemberInfo; existing?: boolean }
+  | { kind: "left"; name: string; self: boolean }
+  | { kind: "lease_lost"; name: string; self: true; reason: string }
+  | { kind: "evicted"; name: string; self: true; eviction: Eviction };
+
+/** A member's lease as etcd reports it: seconds left of the TTL it was granted (renewed by keep-alive). */
+export interface MemberLease {
+  id: string;
+  /** Seconds left before the key drops out (-1: the lease is gone). */
+  ttl: number;
+  grantedTtl: number;
+}
+
 export interface ClusterStatus {
   node: string;
   endpoints: string[];
@@ -41,6 +69,10 @@ export interface ClusterStatus {
   connected: boolean;
   /** Why not, when not. */
   error: string | null;
+  /** Set when another node evicted this one: it does not register again until it rejoins on purpose. */
+  evicted: Eviction | null;
+  /** When this node's own lease was last renewed (ms), while connected. */
+  renewedAt: number | null;
   members: MemberView[];
 }
 
@@ -53,6 +85,10 @@ export class ClusterMembership {
   private error: string | null = "connecting";
   private stopped = false;
   private retry: NodeJS.Timeout | undefined;
+  private leases = new Map<string, string>();
+  private evicted: Eviction | null = null;
+  private renewedAt: number | null = null;
+  private readonly listeners = new Set<(e: MemberEvent) => void>();
   /** Called whenever the member list changes (e.g. to refresh SendTargets or the console). */
   onChange: (() => void) | undefined;
 
@@ -81,7 +117,66 @@ export class ClusterMembership {
   status(): ClusterStatus {
     const self = this.node;
     const members = [...this.members.values()].map((m) => ({ ...m, self: m.name === self })).sort((a, b) => a.name.localeCompare(b.name));
-    return { node: self, endpoints: this.endpoints, connected: this.connected, error: this.error, members };
+    return { node: self, endpoints: this.endpoints, connected: this.connected, error: this.error, evicted: this.evicted, renewedAt: this.connected ? this.renewedAt : null, members };
+  }
+
+  /** Follows joins and departures (this node's and the others'); returns the unsubscribe. */
+  onMember(fn: (e: MemberEvent) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private emit(e: MemberEvent): void {
+    for (const fn of this.listeners) {
+      try {
+        fn(e);
+      } catch {
+        // a listener never breaks membership
+      }
+    }
+  }
+
+  /** Each live member's lease, as etcd counts it down between keep-alives (one LeaseTimeToLive per member). */
+  async leaseTimes(): Promise<Map<string, MemberLease>> {
+    const out = new Map<string, MemberLease>();
+    await Promise.all(
+      [...this.leases].map(async ([name, id]) => {
+        try {
+          const r = await this.client.leaseClient.leaseTimeToLive({ ID: id });
+          out.set(name, { id, ttl: Number(r.TTL), grantedTtl: Number(r.grantedTTL) });
+        } catch {
+          // etcd unreachable: no figure rather than a stale one
+        }
+      }),
+    );
+    return out;
+  }
+
+  /**
+   * Removes another member on purpose: marks it evicted (so it does not register again by
+   * itself), then revokes its lease, which drops its key at once. Refused for this node (leave
+   * instead) and for a name that is not a live member.
+   */
+  async evict(name: string, by: string): Promise<void> {
+    if (name === this.node) throw new Error(`"${name}" is this node: leave the cluster instead`);
+    const lease = this.leases.get(name);
+    if (!lease) throw new Error(`"${name}" is not a live member`);
+    const eviction: Eviction = { by, at: new Date().toISOString() };
+    await this.client.put(EVICTED_PREFIX + name).value(JSON.stringify(eviction));
+    try {
+      await this.client.leaseClient.leaseRevoke({ ID: lease });
+    } catch (err) {
+      // Already expired: the key is gone anyway.
+      if (!/not found/i.test((err as Error).message)) throw err;
+    }
+  }
+
+  /** Clears this node's eviction mark and registers again (an admin joining it on purpose). */
+  async rejoin(): Promise<void> {
+    await this.client.delete().key(EVICTED_PREFIX + this.node);
+    this.evicted = null;
+    this.stopped = false;
+    await this.register();
   }
 
   /** Republishes this node's info (e.g. after portals changed). */
@@ -123,10 +218,14 @@ export class ClusterMembership {
     if (this.stopped) return;
     const key = NODES_PREFIX + this.node;
     const lease = this.client.lease(MEMBER_TTL_S, { autoKeepAlive: true });
+    lease.on("keepaliveSucceeded", () => {
+      if (this.lease === lease) this.renewedAt = Date.now();
+    });
     lease.on("lost", (err) => {
       if (this.stopped || this.lease !== lease) return;
       this.connected = false;
       this.error = `lease lost: ${err.message}`;
+      this.emit({ kind: "lease_lost", name: this.node, self: true, reason: err.message });
       this.log(`portico: cluster: ${this.node} lost its membership lease (${err.message}); re-joining`);
       this.scheduleRetry();
     });
@@ -134,9 +233,21 @@ export class ClusterMembership {
       const id = await lease.grant();
       const r = await this.client
         .if(key, "Create", "==", 0)
+        .and(EVICTED_PREFIX + this.node, "Create", "==", 0)
         .then(this.client.put(key).value(JSON.stringify(this.info())).lease(id))
-        .else(this.client.get(key))
+        .else(this.client.get(key), this.client.get(EVICTED_PREFIX + this.node))
         .commit();
+      const evicted = parseEviction(r.succeeded ? undefined : r.responses[1]?.response_range?.kvs[0]?.value.toString());
+      if (evicted) {
+        // Removed from the console on purpose: no silent comeback, no retry (rejoin() clears it).
+        await lease.revoke().catch(() => undefined);
+        this.evicted = evicted;
+        this.connected = false;
+        this.error = `evicted from the cluster by ${evicted.by} at ${evicted.at}: join again from this node's Cluster page`;
+        this.log(`portico: cluster: ${this.error}`);
+        this.emit({ kind: "evicted", name: this.node, self: true, eviction: evicted });
+        return;
+      }
       if (!r.succeeded) {
         const other = r.responses[0]?.response_range?.kvs[0]?.value.toString();
         const desc = describeHolder(other);
@@ -150,6 +261,7 @@ export class ClusterMembership {
       this.lease = lease;
       this.connected = true;
       this.error = null;
+      this.renewedAt = Date.now();
       await this.watchMembers();
       this.log(`portico: cluster: joined as ${this.node} (${this.members.size} member${this.members.size === 1 ? "" : "s"})`);
     } catch (err) {
@@ -164,11 +276,16 @@ export class ClusterMembership {
   private async watchMembers(): Promise<void> {
     await this.watcher?.cancel().catch(() => undefined);
     const all = await this.client.getAll().prefix(NODES_PREFIX).exec();
+    const before = this.members;
     this.members = new Map();
+    this.leases = new Map();
     for (const kv of all.kvs) {
       const m = parseMember(kv.value.toString());
-      if (m) this.members.set(kv.key.toString().slice(NODES_PREFIX.length), m);
+      const name = kv.key.toString().slice(NODES_PREFIX.length);
+      if (m) this.members.set(name, m), this.leases.set(name, kv.lease);
     }
+    for (const [name, m] of this.members) if (!before.has(name)) this.emit({ kind: "joined", name, self: name === this.node, info: m, existing: name !== this.node });
+    for (const name of before.keys()) if (!this.members.has(name)) this.emit({ kind: "left", name, self: name === this.node });
     this.onChange?.();
     // From the revision just read, so that no join or leave between the read and the watch is missed.
     const from = (BigInt(all.header.revision) + 1n).toString();
@@ -176,11 +293,17 @@ export class ClusterMembership {
     this.watcher = watcher;
     watcher.on("put", (kv) => {
       const m = parseMember(kv.value.toString());
-      if (m) this.members.set(kv.key.toString().slice(NODES_PREFIX.length), m);
+      const name = kv.key.toString().slice(NODES_PREFIX.length);
+      const known = this.members.has(name);
+      if (m) this.members.set(name, m), this.leases.set(name, kv.lease);
+      if (m && !known) this.emit({ kind: "joined", name, self: name === this.node, info: m });
       this.onChange?.();
     });
     watcher.on("delete", (kv) => {
-      this.members.delete(kv.key.toString().slice(NODES_PREFIX.length));
+      const name = kv.key.toString().slice(NODES_PREFIX.length);
+      const known = this.members.delete(name);
+      this.leases.delete(name);
+      if (known) this.emit({ kind: "left", name, self: name === this.node });
       this.onChange?.();
     });
     watcher.on("error", () => undefined);
@@ -193,6 +316,16 @@ function parseMember(v: string): MemberInfo | undefined {
     return typeof m.name === "string" ? m : undefined;
   } catch {
     return undefined;
+  }
+}
+
+function parseEviction(v: string | undefined): Eviction | null {
+  if (!v) return null;
+  try {
+    const e = JSON.parse(v) as Eviction;
+    return typeof e.by === "string" ? e : { by: "?", at: "?" };
+  } catch {
+    return { by: "?", at: "?" };
   }
 }
 

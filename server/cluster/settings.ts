@@ -5,6 +5,7 @@
  */
 import os from "node:os";
 import { normalizeNodeName } from "../engine/core/names";
+import { parseEndpoints } from "./endpoints";
 
 export interface ClusterSettings {
   /** etcd client URLs, `http://host:port`. */
@@ -26,17 +27,9 @@ export function validateNodeName(raw: string): string {
 
 /** `etcd://h1:p1,h2:p2` (or `http://…`) → the etcd client URLs. */
 export function parseClusterUrl(raw: string): string[] {
-  const text = raw.trim();
-  const m = /^(etcd|http):\/\/(.+)$/.exec(text);
-  if (!m) throw new ClusterSettingsError(`PORTICO_CLUSTER=${raw}: expected etcd://host:port[,host:port...]`);
-  const endpoints = m[2]!.split(",").map((hp) => {
-    const h = hp.trim().replace(/\/+$/, "");
-    const mm = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(h);
-    const port = mm ? Number(mm[2]) : NaN;
-    if (!mm || port < 1 || port > 65535) throw new ClusterSettingsError(`PORTICO_CLUSTER=${raw}: "${hp}" is not host:port`);
-    return `http://${mm[1]}:${port}`;
-  });
-  return [...new Set(endpoints)];
+  const r = parseEndpoints(raw);
+  if ("reason" in r) throw new ClusterSettingsError(`PORTICO_CLUSTER=${raw}: ${r.reason}`);
+  return r.endpoints;
 }
 
 export function readClusterSettings(env: Record<string, string | undefined> = process.env): ClusterSettings | undefined {

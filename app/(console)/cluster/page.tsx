@@ -1,0 +1,5 @@
+import { ClusterPage } from "@/components/cluster";
+
+export default function Cluster() {
+  return <ClusterPage />;
+}
