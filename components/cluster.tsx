@@ -125,8 +125,8 @@ function JoinForm({ suggested, initial }: { suggested: string | null; initial?: 
         </Button>
       </div>
       <p className="text-xs text-slate-600 sm:col-span-3 dark:text-slate-400">
-        Saved in the data directory (<code>cluster.json</code>): the node rejoins after a restart. It joins at once unless it serves portals that belong to other nodes; then the page says a
-        restart is needed.
+        Saved in the data directory (<code>cluster.json</code>): the node rejoins at every start. A single appliance joins when Portico is restarted (the page says so); a node that
+        left or was removed joins again at once.
       </p>
       {errors.form && (
         <div className="sm:col-span-3">

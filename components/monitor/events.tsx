@@ -37,6 +37,7 @@ const TYPES: { id: string; label: string; tone: "ok" | "warn" | "bad" | "off" | 
   { id: "cluster_join", label: "Cluster join", tone: "info" },
   { id: "cluster_leave", label: "Cluster leave", tone: "warn" },
   { id: "cluster_evict", label: "Node removed", tone: "bad" },
+  { id: "cluster_ownership", label: "Ownership change", tone: "warn" },
 ];
 const LOGS = [
   { id: "all", label: "Everything" },
