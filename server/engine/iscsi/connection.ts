@@ -20,9 +20,10 @@ import {
   RESERVED_TAG, Reject, RejectReason,
   encodePdu, type DataInHeader, type LoginRequestHeader, type Pdu, type PduCodec,
 } from "./pdu";
-import type { Session, Task } from "./session";
+import { StatSNUse, stampSequence, type CmdSNWindow, type SequenceFields, type Session, type Task, type Unstamped } from "./session";
 import { PduStream, type FrameError } from "./stream";
-import { FFP_HANDLERS } from "./handlers/dispatch";
+import { dispatchPdu } from "./handlers/dispatch";
+import type { ConnectionPort, ConnectionState } from "./handlers/port";
 import { failLogin, handleLoginPdu } from "./handlers/login-pdu";
 import { requestLogout } from "./handlers/logout";
 import { sendPing } from "./handlers/nop";
@@ -67,14 +68,16 @@ const LOGIN_PARAMS: SessionParams = {
   errorRecoveryLevel: 0,
 };
 
-export class Connection {
-  state: "login" | "ffp" | "logout" | "closed" = "login";
+export class Connection implements ConnectionPort {
+  state: ConnectionState = "login";
   readonly stream: PduStream;
   readonly login: LoginMachine;
   session: Session | undefined;
   params: SessionParams = LOGIN_PARAMS;
-  statSN = 0;
-  cid = 0;
+  private nextStatSN = 0;
+  private loginCid = 0;
+  /** The window Login Responses carry before there is a session: the login's CmdSN (RFC 7143 §11.13). */
+  private readonly loginWindow = { expCmdSN: 0, maxCmdSN: 0 };
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly localAddress: string;
@@ -99,10 +102,6 @@ export class Connection {
   private aclAttrsGeneration = -1;
   /** One timer for every command of this connection waiting for solicited Data-Out (dataout_timeout). */
   private dataOutTimer: NodeJS.Timeout | undefined;
-  /** Text response continuation (RFC 7143 §11.10.2): the rest of an answer too big for one PDU. */
-  textPending: { ttt: number; rest: Buffer } | undefined;
-  /** Text request continuation (C bit): the parts of an initiator request gathered so far. */
-  textGather: { ttt: number; parts: Buffer[]; size: number } | undefined;
   /** The one Data-In header this connection reuses (encoded into the slab at send time). */
   readonly dataInHdr: DataInHeader = {
     final: false, ack: false, overflow: false, underflow: false, hasStatus: false, status: 0, lun: 0, itt: 0, ttt: RESERVED_TAG,
@@ -143,6 +142,14 @@ export class Connection {
       this.destroy("login timeout");
     }, ms);
     this.loginTimer.unref();
+  }
+
+  get statSN(): number {
+    return this.nextStatSN;
+  }
+
+  get cid(): number {
+    return this.loginCid;
   }
 
   get describe(): string {
@@ -205,9 +212,11 @@ export class Connection {
    * bytes), with an error if it never will be; not called when the connection is already
    * closed. A pooled data buffer goes back to its pool then (scsi-response.ts, releaseDataIn).
    */
-  send<H>(codec: PduCodec<H>, header: H, data?: Buffer, onWritten?: (err?: Error | null) => void): void {
+  send<H extends SequenceFields>(codec: PduCodec<H>, header: Unstamped<H>, data: Buffer | undefined, statSN: StatSNUse, onWritten?: (err?: Error | null) => void): void {
     if (this.state === "closed" || this.socket.destroyed) return;
-    const parts = encodePdu(codec, header, data, {
+    const window: CmdSNWindow = this.session ?? this.loginWindow;
+    this.nextStatSN = stampSequence(header, statSN, this.nextStatSN, window);
+    const parts = encodePdu(codec, header as H, data, {
       headerDigest: this.params.headerDigest,
       dataDigest: this.params.dataDigest,
       // Headers come from the module's shared slab (pdu.ts): a slab is never rewritten, only
@@ -229,18 +238,8 @@ export class Connection {
     if (!ok) this.socket.pause();
   }
 
-  nextStatSN(): number {
-    const s = this.statSN;
-    this.statSN = (this.statSN + 1) >>> 0;
-    return s;
-  }
-
   reject(reason: number, bhs: Buffer): void {
-    const s = this.session;
-    this.send(Reject, {
-      final: true, reason, itt: RESERVED_TAG, statSN: this.nextStatSN(),
-      expCmdSN: s?.expCmdSN ?? 0, maxCmdSN: s?.maxCmdSN ?? 0, dataSN: 0,
-    }, Buffer.from(bhs.subarray(0, 48)));
+    this.send(Reject, { final: true, reason, itt: RESERVED_TAG, dataSN: 0 }, Buffer.from(bhs.subarray(0, 48)), StatSNUse.ADVANCE);
   }
 
   /** Reject, then drop: the RFC's answer when ERL 0 cannot recover (RFC 7143 §7.1.1). */
@@ -294,18 +293,43 @@ export class Connection {
     if (this.state === "login") return handleLoginPdu(this, pdu);
     if (this.state !== "ffp") return; // after Logout: ignore (RFC 7143 §11.14)
     this.armPing();
-    const handler = FFP_HANDLERS[pdu.opcode];
-    if (handler) handler(this, pdu);
-    else this.reject(RejectReason.COMMAND_NOT_SUPPORTED, pdu.bhs);
+    dispatchPdu(this, this.session!, pdu);
   }
 
   // ---- login (the PDU flow is handlers/login-pdu.ts) ------------------------------------------
+
+  beginLogin(h: LoginRequestHeader): void {
+    this.nextStatSN = h.expStatSN >>> 0;
+    this.loginCid = h.cid;
+    this.loginWindow.expCmdSN = this.loginWindow.maxCmdSN = h.cmdSN >>> 0;
+  }
+
+  loginRefusal(): LoginFailure | undefined {
+    return this.host.loginRefusal?.(this);
+  }
+
+  completeLogin(h: LoginRequestHeader): Session | LoginFailure {
+    return this.host.completeLogin(this, this.login, h);
+  }
+
+  loginFailed(failure: LoginFailure): void {
+    this.host.loginFailed(this, this.login, failure);
+  }
+
+  notice(type: "unit_attention" | "reset", fields: Record<string, unknown>): void {
+    this.host.notice(this, type, fields);
+  }
+
+  bindSession(session: Session): void {
+    this.session = session;
+  }
 
   /**
    * The login completed: digests and our MaxRecvDataSegmentLength apply from the next PDU on
    * (RFC 7143 §11.13), the login timer stops and the idle ping starts.
    */
-  enterFullFeaturePhase(params: SessionParams): void {
+  enterFullFeaturePhase(): void {
+    const params = this.session!.params;
     this.params = params;
     this.stream.headerDigest = params.headerDigest;
     this.stream.dataDigest = params.dataDigest;
@@ -313,6 +337,14 @@ export class Connection {
     this.state = "ffp";
     clearTimeout(this.loginTimer);
     this.armPing();
+  }
+
+  stopAccepting(): void {
+    if (this.state === "ffp") this.state = "logout";
+  }
+
+  setMaxXmitDataSegmentLength(n: number): void {
+    this.params = { ...this.params, maxXmitDataSegmentLength: n };
   }
 
   // ---- keepalive (NOP-In ping, RFC 7143 §11.19) --------------------------------------------------

@@ -6,6 +6,7 @@ import type { Tpg } from "../core/model";
 import type { IoHandle, SessionCounters } from "../core/stats";
 import type { NexusIdentity, ScsiDevice, ScsiNexusView, ScsiTask } from "../scsi/types";
 import type { Connection } from "./connection";
+import type { ConnectionPort } from "./handlers/port";
 import type { Negotiation, SessionParams } from "./negotiation";
 import { BufferPool } from "../core/buffer-pool";
 
@@ -29,6 +30,41 @@ export function snLe(a: number, b: number): boolean {
 }
 export function snAdd(a: number, n: number): number {
   return (a + n) >>> 0;
+}
+
+/**
+ * How a PDU the target sends carries StatSN: a response takes the next one (RFC 7143 §4.2.2.2);
+ * R2T and an unsolicited NOP-In carry the current one without advancing it (§11.8.3, §11.19.3);
+ * a Data-In without status leaves the field reserved (§11.7.4).
+ */
+export const StatSNUse = { ADVANCE: 0, CURRENT: 1, RESERVED: 2 } as const;
+export type StatSNUse = (typeof StatSNUse)[keyof typeof StatSNUse];
+
+/** The three sequence-number fields of every target PDU (RFC 7143 §11.2.1: bytes 24, 28, 32). */
+export interface SequenceFields {
+  statSN: number;
+  expCmdSN: number;
+  maxCmdSN: number;
+}
+
+/** A header before stampSequence has filled its sequence numbers. */
+export type Unstamped<H> = Omit<H, keyof SequenceFields> & Partial<SequenceFields>;
+
+/** What the CmdSN window looks like from outside: a session, or a login's (ExpCmdSN = MaxCmdSN = its CmdSN). */
+export interface CmdSNWindow {
+  readonly expCmdSN: number;
+  readonly maxCmdSN: number;
+}
+
+/**
+ * The one place StatSN, ExpCmdSN and MaxCmdSN are written into an outgoing header
+ * (Connection.send calls it for every PDU). Returns the connection's next StatSN.
+ */
+export function stampSequence(h: Partial<SequenceFields>, use: StatSNUse, statSN: number, window: CmdSNWindow): number {
+  h.statSN = use === StatSNUse.RESERVED ? 0 : statSN;
+  h.expCmdSN = window.expCmdSN;
+  h.maxCmdSN = window.maxCmdSN;
+  return use === StatSNUse.ADVANCE ? (statSN + 1) >>> 0 : statSN;
 }
 
 /** One SCSI command from its SCSI Command PDU to its response. */
@@ -74,7 +110,7 @@ export class Task implements ScsiTask {
 
   constructor(
     readonly session: Session,
-    readonly conn: Connection,
+    readonly conn: ConnectionPort,
     init: { cdb: Buffer; lun: number; edtl: number; readLength: number; read: boolean; write: boolean; attr: number; itt: number; cmdSN: number; immediate: boolean },
   ) {
     this.cdb = init.cdb;
@@ -190,29 +226,29 @@ export class Session {
   }
 
   /**
-   * Orders commands by CmdSN (RFC 7143 §4.2.2.1, §3.2.2.1): immediate ones run at once;
-   * others run when CmdSN = ExpCmdSN, wait when inside the window, and are silently
-   * dropped outside it (libiscsi iSCSIcmdsn tests exactly this).
+   * The CmdSN window (RFC 7143 §4.2.2.1, §3.2.2.1), asked once per command PDU by the
+   * dispatcher (handlers/dispatch.ts): immediate commands are always admitted; others when
+   * CmdSN = ExpCmdSN, or ahead of it inside the window and not already waiting. Anything else
+   * is outside the window and silently dropped (libiscsi iSCSIcmdsn tests exactly this).
    */
-  sequence(cmdSN: number, immediate: boolean, run: () => void): "run" | "held" | "dropped" {
-    if (immediate) {
-      run();
-      return "run";
-    }
-    if (cmdSN === this.expCmdSN) {
-      this.expCmdSN = snAdd(this.expCmdSN, 1);
-      run();
-      this.drainHeld();
-      return "run";
-    }
-    if (snLt(this.expCmdSN, cmdSN) && snLe(cmdSN, this.maxCmdSN) && !this.held.has(cmdSN)) {
-      this.held.set(cmdSN, run);
-      return "held";
-    }
-    return "dropped";
+  admits(cmdSN: number, immediate: boolean): boolean {
+    if (immediate || cmdSN === this.expCmdSN) return true;
+    return snLt(this.expCmdSN, cmdSN) && snLe(cmdSN, this.maxCmdSN) && !this.held.has(cmdSN);
   }
 
-  private drainHeld(): void {
+  /** An admitted non-immediate command whose CmdSN is ExpCmdSN runs now: the window moves past it. */
+  advance(): void {
+    this.expCmdSN = snAdd(this.expCmdSN, 1);
+  }
+
+  /** An admitted command ahead of ExpCmdSN waits for the gap to fill. */
+  hold(cmdSN: number, run: () => void): void {
+    this.held.set(cmdSN, run);
+  }
+
+  /** Runs the held commands that are now in order (after one ran, or a CmdSN was skipped). */
+  drainHeld(): void {
+    if (this.held.size === 0 && this.skipped.size === 0) return;
     for (;;) {
       if (this.skipped.delete(this.expCmdSN)) {
         this.expCmdSN = snAdd(this.expCmdSN, 1);

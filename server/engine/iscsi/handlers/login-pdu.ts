@@ -5,16 +5,16 @@
  * answer, bound the answer, and either continue, fail, or hand the connection to full feature
  * phase with the session the fabric built.
  */
-import type { Connection } from "../connection";
 import { LoginStatus, loginSequenceProblem, protocolError, type LoginFailure, type LoginReply } from "../login";
 import { LoginRequest, LoginResponse, Opcode, opcodeOf, type LoginRequestHeader, type Pdu } from "../pdu";
-import { Session } from "../session";
+import { Session, StatSNUse } from "../session";
 import { encodeText } from "../text";
+import type { ConnectionPort } from "./port";
 
 /** Login PDUs are bounded by the login-phase MaxRecvDataSegmentLength (RFC 7143 §13.12). */
 const LOGIN_MAX_DATA = 8192;
 
-export function handleLoginPdu(c: Connection, pdu: Pdu): void {
+export function handleLoginPdu(c: ConnectionPort, pdu: Pdu): void {
   if (pdu.opcode !== Opcode.LOGIN_REQUEST) {
     // RFC 7143 §6.3: only Login Requests before the login completes.
     c.host.log("warn", `iSCSI opcode 0x${pdu.opcode.toString(16)} during login; dropping the connection`, { remote: c.describe });
@@ -25,10 +25,9 @@ export function handleLoginPdu(c: Connection, pdu: Pdu): void {
   const first = !c.login.first;
   if (first) {
     // RFC 7143 §11.13.4: the first Login Response's StatSN starts the connection's StatSN.
-    c.statSN = h.expStatSN;
-    c.cid = h.cid;
+    c.beginLogin(h);
     // A throttled address is refused before its keys are looked at: no guess is evaluated.
-    const refused = c.host.loginRefusal?.(c);
+    const refused = c.loginRefusal();
     if (refused) return failLogin(c, h, refused);
   } else {
     const why = loginSequenceProblem(h, c.login.first!, c.statSN);
@@ -45,32 +44,36 @@ export function handleLoginPdu(c: Connection, pdu: Pdu): void {
   if (data.length > LOGIN_MAX_DATA) {
     return failLogin(c, h, { status: LoginStatus.INITIATOR_ERROR, reason: "protocol error", message: "login answer exceeds 8192 bytes" });
   }
-  if (reply.outcome === "continue") return sendLoginResponse(c, h, reply, 0, h.cmdSN, data);
+  if (reply.outcome === "continue") return sendLoginResponse(c, h, reply, 0, data);
 
-  const result = c.host.completeLogin(c, c.login, h);
+  const result = c.completeLogin(h);
   if (!(result instanceof Session)) return failLogin(c, h, result);
-  c.session = result;
-  sendLoginResponse(c, h, reply, result.tsih, result.maxCmdSN, data);
-  c.enterFullFeaturePhase(result.params);
+  // The final Login Response carries the session's window (ExpCmdSN = the login's CmdSN, MaxCmdSN by its depth).
+  c.bindSession(result);
+  sendLoginResponse(c, h, reply, result.tsih, data);
+  c.enterFullFeaturePhase();
 }
 
 /**
  * A failed login: answer with the status class and detail, then close (RFC 7143 §11.13.5).
  * Without a decoded request (a framing error), the raw BHS is used when it is a Login Request.
  */
-export function failLogin(c: Connection, h: LoginRequestHeader | undefined, failure: LoginFailure, rawBhs?: Buffer): void {
+export function failLogin(c: ConnectionPort, h: LoginRequestHeader | undefined, failure: LoginFailure, rawBhs?: Buffer): void {
   const req = h ?? (rawBhs && opcodeOf(rawBhs) === Opcode.LOGIN_REQUEST ? LoginRequest.decode(rawBhs) : undefined);
-  c.host.loginFailed(c, c.login, failure);
+  c.loginFailed(failure);
   if (req) {
-    sendLoginResponse(c, req, { transit: false, csg: req.csg, nsg: 0, keys: [], outcome: "fail" }, 0, req.cmdSN, Buffer.alloc(0), failure.status);
+    // A first Login Request refused before it was read (a framing error) still starts the StatSN.
+    if (!c.login.first && !h) c.beginLogin(req);
+    sendLoginResponse(c, req, { transit: false, csg: req.csg, nsg: 0, keys: [], outcome: "fail" }, 0, EMPTY, failure.status);
   }
   c.closeAfterFlush("login failed");
 }
 
-function sendLoginResponse(c: Connection, h: LoginRequestHeader, reply: LoginReply, tsih: number, maxCmdSN: number, data: Buffer, status = 0): void {
+const EMPTY = Buffer.alloc(0);
+
+function sendLoginResponse(c: ConnectionPort, h: LoginRequestHeader, reply: LoginReply, tsih: number, data: Buffer, status = 0): void {
   c.send(LoginResponse, {
     transit: reply.transit, cont: false, csg: reply.csg, nsg: reply.nsg, versionMax: 0, versionActive: 0,
-    isid: h.isid, tsih, itt: h.itt, statSN: c.nextStatSN(), expCmdSN: h.cmdSN, maxCmdSN,
-    statusClass: status >> 8, statusDetail: status & 0xff,
-  }, data);
+    isid: h.isid, tsih, itt: h.itt, statusClass: status >> 8, statusDetail: status & 0xff,
+  }, data, StatSNUse.ADVANCE);
 }

@@ -7,25 +7,42 @@
  * passed on as views; data in several pieces is copied once, each piece to its offset in one
  * buffer. Closures only where a promise or the CmdSN window needs one.
  */
-import type { Connection } from "../connection";
 import { AhsType, DataOut, R2T, RESERVED_TAG, RejectReason, ScsiCommand, parseAhs, type Pdu } from "../pdu";
-import { Task } from "../session";
+import { StatSNUse, Task, type Session } from "../session";
 import { ScsiStatus, type ScsiResult } from "../../scsi/types";
+import type { OrderedHandler, UnorderedHandler } from "./dispatch";
+import type { ConnectionPort } from "./port";
 import { abandon, fixedSense, respond } from "./scsi-response";
 
 /** Largest write we buffer for one command (a bigger EDTL is refused with CHECK CONDITION). */
 const MAX_WRITE_LENGTH = 64 * 1024 * 1024;
 
-/** SCSI Command (RFC 7143 §11.3): AHS, immediate data, CmdSN ordering, then R2Ts for the rest. */
-export function handleScsiCommand(c: Connection, pdu: Pdu): void {
-  const s = c.session!;
-  if (s.type === "Discovery") return c.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
+/**
+ * SCSI Command (RFC 7143 §11.3): on arrival its AHS and immediate data are checked, its task
+ * registered and R2Ts sent for the rest of its data; it runs once the CmdSN window released it
+ * and its data is in. The window opens again at its response (scsi-response.ts).
+ */
+export const scsiCommandHandler: OrderedHandler<Task> = {
+  ordered: true,
+  creditOnRelease: false,
+  arrive: receiveCommand,
+  release(c, _s, task) {
+    task.released = true;
+    maybeExecute(c, task);
+  },
+};
+
+/** SCSI Data-Out carries no CmdSN: it goes straight to its task. */
+export const dataOutHandler: UnorderedHandler = { ordered: false, arrive: handleDataOut };
+
+function receiveCommand(c: ConnectionPort, s: Session, pdu: Pdu): Task | undefined {
+  if (s.type === "Discovery") return void c.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
   const h = ScsiCommand.decode(pdu.bhs);
   let cdb = h.cdb;
   let readLength = h.edtl;
   if (pdu.ahs.length) {
     const ahs = parseAhs(pdu.ahs);
-    if (!ahs) return c.reject(RejectReason.INVALID_PDU_FIELD, pdu.bhs);
+    if (!ahs) return void c.reject(RejectReason.INVALID_PDU_FIELD, pdu.bhs);
     for (const a of ahs) {
       if (a.type === AhsType.EXTENDED_CDB) cdb = Buffer.concat([h.cdb, a.value]);
       else if (a.type === AhsType.BIDI_READ_LENGTH && a.value.length >= 5) readLength = a.value.readUInt32BE(1);
@@ -35,24 +52,14 @@ export function handleScsiCommand(c: Connection, pdu: Pdu): void {
   const p = c.params;
   // RFC 7143 §13.10/§13.14: immediate data needs W, ImmediateData=Yes, and stays within EDTL and FirstBurstLength.
   if (imm.length && (!h.write || !p.immediateData || imm.length > h.edtl || imm.length > p.firstBurstLength)) {
-    return c.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
+    return void c.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
   }
-  if (s.tasks.has(h.itt)) return c.reject(RejectReason.TASK_IN_PROGRESS, pdu.bhs);
+  if (s.tasks.has(h.itt)) return void c.reject(RejectReason.TASK_IN_PROGRESS, pdu.bhs);
   const task = new Task(s, c, {
     cdb, lun: h.lun, edtl: h.edtl, readLength: h.read && !h.write ? h.edtl : readLength, read: h.read, write: h.write,
     attr: h.attr, itt: h.itt, cmdSN: h.cmdSN, immediate: pdu.immediate,
   });
-  let registered = false;
-  const outcome = s.sequence(h.cmdSN, pdu.immediate, () => {
-    task.released = true;
-    if (registered) maybeExecute(c, task);
-  });
-  if (outcome === "dropped") {
-    c.host.log("info", "iSCSI command outside the CmdSN window dropped", { remote: c.describe, cmdSN: h.cmdSN, expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN });
-    return;
-  }
   s.tasks.set(h.itt, task);
-  registered = true;
   if (!h.write || h.edtl === 0) {
     // Nothing to collect.
   } else if (h.edtl > MAX_WRITE_LENGTH) {
@@ -60,7 +67,7 @@ export function handleScsiCommand(c: Connection, pdu: Pdu): void {
     task.write = false;
     task.state = "running";
     respond(c, task, { status: ScsiStatus.CHECK_CONDITION, sense: fixedSense(0x05, 0x24, 0x00) });
-    return;
+    return task;
   } else if (imm.length === h.edtl) {
     task.dataOut = imm; // all data was immediate: no copy
     task.received = imm.length;
@@ -82,12 +89,11 @@ export function handleScsiCommand(c: Connection, pdu: Pdu): void {
     task.dataOutAt = Date.now();
     c.watchDataOut();
   }
-  // Ordering of maybeExecute: released may already be true (in-window, in order).
-  maybeExecute(c, task);
+  return task;
 }
 
 /** Solicits data with R2Ts: each ≤ MaxBurstLength, at most MaxOutstandingR2T at once (RFC 7143 §11.8). */
-function issueR2Ts(c: Connection, task: Task): void {
+function issueR2Ts(c: ConnectionPort, task: Task): void {
   const s = task.session;
   const p = c.params;
   while (task.r2ts!.size < p.maxOutstandingR2T && task.nextR2TOffset < task.expectedDataTransferLength) {
@@ -98,15 +104,13 @@ function issueR2Ts(c: Connection, task: Task): void {
     task.nextR2TOffset += length;
     // R2T carries the current StatSN without advancing it (RFC 7143 §11.8.3).
     c.send(R2T, {
-      final: true, lun: task.lun, itt: task.taskTag, ttt, statSN: c.statSN, expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN,
-      r2tSN: task.r2tSN++, bufferOffset: offset, desiredLength: length,
-    });
+      final: true, lun: task.lun, itt: task.taskTag, ttt, r2tSN: task.r2tSN++, bufferOffset: offset, desiredLength: length,
+    }, undefined, StatSNUse.CURRENT);
   }
 }
 
 /** SCSI Data-Out (RFC 7143 §11.7): unsolicited (TTT reserved) or answering one of our R2Ts. */
-export function handleDataOut(c: Connection, pdu: Pdu): void {
-  const s = c.session!;
+function handleDataOut(c: ConnectionPort, s: Session, pdu: Pdu): void {
   const h = DataOut.decode(pdu.bhs);
   const task = s.tasks.get(h.itt);
   // task.r2ts is set on every command that collects Data-Out (its buffer may not exist yet).
@@ -153,7 +157,7 @@ export function handleDataOut(c: Connection, pdu: Pdu): void {
  * DATA PHASE ERROR) and its remaining Data-Out is discarded (RFC 7143 §7.12 lets the
  * target terminate a command early).
  */
-function failDataOut(c: Connection, task: Task, why: string): void {
+function failDataOut(c: ConnectionPort, task: Task, why: string): void {
   c.host.log("warn", `iSCSI ${why}; failing the command`, { remote: c.describe, itt: task.taskTag });
   task.r2ts?.clear();
   task.state = "running";
@@ -161,7 +165,7 @@ function failDataOut(c: Connection, task: Task, why: string): void {
 }
 
 /** Dispatches a task once the CmdSN window released it and all its Data-Out is in (scsi/types.ts contract). */
-function maybeExecute(c: Connection, task: Task): void {
+function maybeExecute(c: ConnectionPort, task: Task): void {
   if (task.state !== "data" || !task.released || task.aborted) return;
   if (task.write && task.received < task.expectedDataTransferLength) return;
   task.state = "running";

@@ -3,14 +3,14 @@
  * (views of the device's buffer behind one reused header) and/or a SCSI Response, with
  * residuals; the IO statistics hook closes here (exactly one done per start, stats.ts).
  */
-import type { Connection } from "../connection";
 import { DataIn, ScsiResponse } from "../pdu";
-import type { Task } from "../session";
+import { StatSNUse, type Task } from "../session";
+import type { ConnectionPort } from "./port";
 import { ioKindOfCdb, senseKeyOf } from "../../core/stats";
 import { ScsiStatus, type ScsiResult } from "../../scsi/types";
 
 /** A command that finished after its connection closed: no response, but its counters and waiters still end. */
-export function abandon(c: Connection, task: Task): void {
+export function abandon(c: ConnectionPort, task: Task): void {
   if (task.state === "done") return;
   task.session.tasks.delete(task.taskTag);
   countDone(task, 0, ScsiStatus.TASK_ABORTED, undefined);
@@ -26,7 +26,7 @@ function countDone(task: Task, bytes: number, status: number, sense: Buffer | un
 }
 
 /** Turns a ScsiResult into Data-In and/or a SCSI Response (RFC 7143 §11.4, §11.7). */
-export function respond(c: Connection, task: Task, result: ScsiResult): void {
+export function respond(c: ConnectionPort, task: Task, result: ScsiResult): void {
   const s = task.session;
   if (task.state === "done") return;
   s.tasks.delete(task.taskTag);
@@ -75,10 +75,9 @@ export function respond(c: Connection, task: Task, result: ScsiResult): void {
     }
     c.send(ScsiResponse, {
       final: true, bidiOverflow: bidi && readOver, bidiUnderflow: bidi && readUnder, overflow: over, underflow: under,
-      response: 0, status: result.status, itt: task.taskTag, snackTag: 0, statSN: c.nextStatSN(),
-      expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN, expDataSN: task.read ? dataSN : task.r2tSN,
+      response: 0, status: result.status, itt: task.taskTag, snackTag: 0, expDataSN: task.read ? dataSN : task.r2tSN,
       bidiResidualCount: bidi ? readResidual : 0, residualCount: residual,
-    }, data);
+    }, data, StatSNUse.ADVANCE);
   }
   if (task.io) countDone(task, task.read ? sent : task.write ? task.received : 0, result.status, result.sense);
   if (result.status === ScsiStatus.CHECK_CONDITION && senseKeyOf(result.sense) === 6) noticeUnitAttention(c, task, result.sense!);
@@ -86,11 +85,11 @@ export function respond(c: Connection, task: Task, result: ScsiResult): void {
 }
 
 /** A unit attention reported to this nexus (SPC-4 §5.14): rare, so it goes to the event log. */
-function noticeUnitAttention(c: Connection, task: Task, sense: Buffer): void {
+function noticeUnitAttention(c: ConnectionPort, task: Task, sense: Buffer): void {
   const fixed = (sense[0] & 0x7f) <= 0x71;
   const asc = fixed ? sense[12] : sense[2];
   const ascq = fixed ? sense[13] : sense[3];
-  c.host.notice(c, "unit_attention", { lun: task.lun, asc, ascq });
+  c.notice("unit_attention", { lun: task.lun, asc, ascq });
 }
 
 /** The last Data-In PDU's onWritten: the buffer goes back to its owner once the socket has written it. */
@@ -107,8 +106,7 @@ function releaser(release: (buf: Buffer) => void, buf: Buffer): (err?: Error | n
  * when `status` is given (RFC 7143 §11.7.1); `onLastWritten` goes with the last PDU. Returns
  * the number of PDUs sent.
  */
-function sendDataIn(c: Connection, task: Task, data: Buffer, status?: { over: boolean; under: boolean; residual: number }, onLastWritten?: (err?: Error | null) => void): number {
-  const s = task.session;
+function sendDataIn(c: ConnectionPort, task: Task, data: Buffer, status?: { over: boolean; under: boolean; residual: number }, onLastWritten?: (err?: Error | null) => void): number {
   const mx = c.params.maxXmitDataSegmentLength;
   const burst = c.params.maxBurstLength;
   const h = c.dataInHdr;
@@ -127,14 +125,11 @@ function sendDataIn(c: Connection, task: Task, data: Buffer, status?: { over: bo
       h.overflow = withStatus && status!.over;
       h.underflow = withStatus && status!.under;
       h.residualCount = withStatus ? status!.residual : 0;
-      h.statSN = withStatus ? c.nextStatSN() : 0;
       h.lun = task.lun < 0 ? 0 : task.lun;
       h.itt = task.taskTag;
-      h.expCmdSN = s.expCmdSN;
-      h.maxCmdSN = s.maxCmdSN;
       h.dataSN = dataSN++;
       h.bufferOffset = off;
-      c.send(DataIn, h, data.subarray(off, off + n), last ? onLastWritten : undefined);
+      c.send(DataIn, h, data.subarray(off, off + n), withStatus ? StatSNUse.ADVANCE : StatSNUse.RESERVED, last ? onLastWritten : undefined);
       off += n;
     }
   }

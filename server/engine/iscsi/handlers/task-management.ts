@@ -3,11 +3,12 @@
  * as RFC 7143 §11.5.1 maps them, answered once the affected tasks are quiet. Also the task
  * aborts PREEMPT AND ABORT asks for (ScsiTask.abortTasks), which follow the same rules.
  */
-import type { Connection } from "../connection";
-import { RejectReason, TaskMgmtRequest, TaskMgmtResponse, type Pdu } from "../pdu";
+import { RejectReason, TaskMgmtRequest, TaskMgmtResponse, type TaskMgmtRequestHeader } from "../pdu";
 import type { ScsiDevice } from "../../scsi/types";
 import { ScsiStatus } from "../../scsi/types";
-import { snLt, type Session, type Task } from "../session";
+import { StatSNUse, snLt, type Session, type Task } from "../session";
+import type { OrderedHandler } from "./dispatch";
+import type { ConnectionPort } from "./port";
 import { respond } from "./scsi-response";
 
 const TMF = { ABORT_TASK: 1, ABORT_TASK_SET: 2, CLEAR_ACA: 3, CLEAR_TASK_SET: 4, LUN_RESET: 5, TARGET_WARM_RESET: 6, TARGET_COLD_RESET: 7, TASK_REASSIGN: 8 } as const;
@@ -16,31 +17,37 @@ const TmfResponse = { COMPLETE: 0, NO_TASK: 1, NO_LUN: 2, REASSIGN_UNSUPPORTED: 
 /** How long a TMF waits for aborted tasks (a device that ignores the abort signal cannot hang it). */
 const QUIESCE_MS = 5000;
 
-export function handleTaskMgmt(c: Connection, pdu: Pdu): void {
-  const s = c.session!;
-  const h = TaskMgmtRequest.decode(pdu.bhs);
-  if (s.type === "Discovery") return c.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
-  const fnLun = h.function === TMF.ABORT_TASK || h.function >= TMF.TARGET_WARM_RESET ? undefined : c.lunStats(h.lun);
-  c.host.stats.taskManagementRequest(h.function, s.stats, fnLun);
-  if (h.function >= TMF.LUN_RESET && h.function <= TMF.TARGET_COLD_RESET) {
-    c.host.notice(c, "reset", { function: h.function, lun: h.function === TMF.LUN_RESET ? h.lun : undefined });
-  }
-  s.sequence(h.cmdSN, pdu.immediate, () => {
-    if (!pdu.immediate) s.credit();
+export const taskMgmtHandler: OrderedHandler<TaskMgmtRequestHeader> = {
+  ordered: true,
+  creditOnRelease: true,
+  arrive(c, s, pdu) {
+    if (s.type === "Discovery") {
+      c.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
+      return undefined;
+    }
+    const h = TaskMgmtRequest.decode(pdu.bhs);
+    const fnLun = h.function === TMF.ABORT_TASK || h.function >= TMF.TARGET_WARM_RESET ? undefined : c.lunStats(h.lun);
+    c.host.stats.taskManagementRequest(h.function, s.stats, fnLun);
+    if (h.function >= TMF.LUN_RESET && h.function <= TMF.TARGET_COLD_RESET) {
+      c.notice("reset", { function: h.function, lun: h.function === TMF.LUN_RESET ? h.lun : undefined });
+    }
+    return h;
+  },
+  release(c, _s, h) {
     taskManagement(c, h.function, h.lun, h.refTaskTag, h.refCmdSN, h.cmdSN).then(
       (response) => c.guard(() => {
-        c.send(TaskMgmtResponse, { final: true, response, itt: h.itt, statSN: c.nextStatSN(), expCmdSN: s.expCmdSN, maxCmdSN: s.maxCmdSN });
+        c.send(TaskMgmtResponse, { final: true, response, itt: h.itt }, undefined, StatSNUse.ADVANCE);
       }),
       (err) => c.guard(() => {
         c.host.log("error", "task management failed", { remote: c.describe, error: String(err) });
         c.destroy("task management failed");
       }),
     );
-  });
-}
+  },
+};
 
 /** Runs one function; resolves with its TMF response code once the affected tasks are quiet. */
-async function taskManagement(c: Connection, fn: number, lun: number, refTaskTag: number, refCmdSN: number, cmdSN: number): Promise<number> {
+async function taskManagement(c: ConnectionPort, fn: number, lun: number, refTaskTag: number, refCmdSN: number, cmdSN: number): Promise<number> {
   const s = c.session!;
   switch (fn) {
     case TMF.ABORT_TASK:
@@ -75,7 +82,7 @@ async function abortTaskFn(s: Session, refTaskTag: number, refCmdSN: number, cmd
 }
 
 /** ABORT TASK SET: this nexus's tasks on the LU. CLEAR TASK SET: every nexus's (in this TPG). */
-async function taskSetFn(c: Connection, fn: number, lun: number): Promise<number> {
+async function taskSetFn(c: ConnectionPort, fn: number, lun: number): Promise<number> {
   const s = c.session!;
   const r = s.view!.resolve(lun);
   if (!r) return TmfResponse.NO_LUN;
@@ -93,7 +100,7 @@ async function taskSetFn(c: Connection, fn: number, lun: number): Promise<number
 }
 
 /** LUN RESET: every nexus's tasks on the LU. */
-async function lunResetFn(c: Connection, lun: number): Promise<number> {
+async function lunResetFn(c: ConnectionPort, lun: number): Promise<number> {
   const s = c.session!;
   const r = s.view!.resolve(lun);
   if (!r) return TmfResponse.NO_LUN;
@@ -107,7 +114,7 @@ async function lunResetFn(c: Connection, lun: number): Promise<number> {
 }
 
 /** TARGET WARM/COLD RESET: every task of every session of this target; cold also ends the sessions. */
-async function targetResetFn(c: Connection, fn: number): Promise<number> {
+async function targetResetFn(c: ConnectionPort, fn: number): Promise<number> {
   const s = c.session!;
   const waits: Promise<void>[] = [];
   const target = s.tpg!.target;
@@ -134,7 +141,7 @@ async function targetResetFn(c: Connection, fn: number): Promise<number> {
  * TAS=1, silently with TAS=0 (SAM-5 §7.2). The PERSISTENT RESERVE OUT itself is never aborted;
  * it completes once the aborted tasks are quiet (bounded, as every TMF here).
  */
-export function abortNexusTasks(c: Connection, issuer: Task, nexusKeys: ReadonlySet<string>, device: ScsiDevice, tas: boolean): Promise<void> {
+export function abortNexusTasks(c: ConnectionPort, issuer: Task, nexusKeys: ReadonlySet<string>, device: ScsiDevice, tas: boolean): Promise<void> {
   if (nexusKeys.size === 0) return Promise.resolve();
   const waits: Promise<void>[] = [];
   for (const other of c.host.allSessions()) {
