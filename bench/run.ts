@@ -1,7 +1,9 @@
 /**
  * Portico vs Debian's tgt, side by side on loopback, with the same clients.
  *
- *   npm run bench [-- --seconds 5 --rounds 3 --only portico|tgt|rbd --workloads qd1r,qd1w,logins-seq]
+ *   npm run bench [-- --seconds 5 --rounds 3 --only portico|tgt|rbd --workloads qd1r,qd1w,logins-seq --cpu-prof DIR]
+ *
+ * `--cpu-prof DIR` writes a V8 CPU profile of the Portico process (the whole appliance) to DIR when it stops.
  *
  * Each target gets a 1 GiB memory-backed LUN: a Portico ramdisk (the real appliance
  * process, configured by `portico restoreconfig`) and, for tgt, a file in /dev/shm.
@@ -62,6 +64,7 @@ type Backing = "ramdisk" | "fileio" | "block";
 const backings = (arg("--backing")?.split(",") ?? ["ramdisk", "fileio", "block"]) as Backing[];
 /** Portico processes to alternate: "" is the default IO path; pool / uring / nowait0 pin one (PORTICO_FD_IO, PORTICO_FD_NOWAIT). */
 const variants = arg("--variants")?.split(",") ?? [""];
+const cpuProf = arg("--cpu-prof");
 const GiB = 1024 ** 3;
 const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
@@ -233,7 +236,8 @@ async function startPorticoTarget(variant: string): Promise<Started> {
   const env: Record<string, string> = { UV_THREADPOOL_SIZE: "64" };
   // pool: the road before io_uring (libuv's thread pool, no RWF_NOWAIT); uring: the ring alone.
   if (variant === "pool" || variant === "uring") Object.assign(env, { PORTICO_FD_IO: variant, PORTICO_FD_NOWAIT: "0" });
-  const p = await startPortico({ dataDir, env });
+  const nodeArgs = cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${cpuProf}`, "--cpu-prof-interval=200"] : [];
+  const p = await startPortico({ dataDir, env, nodeArgs });
   await waitForPort(port);
   const name = variant ? `Portico[${variant}]` : "Portico";
   for (const o of objects) if (typeof o.dev === "string") warm(o.dev);

@@ -31,6 +31,9 @@ export const AUDIT_MAX_ROWS = 1_000_000;
 /** Aggregated events (AGGREGATED_TYPES) share one row per key within this window. */
 export const AGGREGATE_WINDOW_MS = 60_000;
 const PRUNE_EVERY_MS = 3600_000;
+/** Activity rows are written together this long after the first of them, or at this many. */
+const EVENT_BATCH_MS = 50;
+const EVENT_BATCH_ROWS = 256;
 
 export type HistoryRange = "15m" | "1h" | "24h" | "7d";
 /** Range → [span ms, bucket ms] of the stored history (15m comes from the sampler's rings). */
@@ -173,6 +176,15 @@ export class Monitor {
   private aggregateWindow = -1;
   /** The next event id: one sequence for both logs, so that merged they keep the order events were recorded in. */
   private nextId: number;
+  /**
+   * Activity rows (logins, logouts, unit attentions...) not yet written: they are written together,
+   * in one transaction, EVENT_BATCH_MS after the first of them (or at EVENT_BATCH_ROWS), so an iSCSI
+   * login does not wait for SQLite. Every reader here flushes them first (events(), eventFacets(),
+   * prune(), close()); audit and aggregated rows are written at once, after the pending ones.
+   */
+  private pendingRows: unknown[][] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly insertEvents: (rows: unknown[][]) => void;
   private readonly onFabricEvent = (e: FabricEvent) =>
     this.record({ ...e, actor: undefined, message: e.message ?? (e.type.startsWith("unit_attention") ? ascMeaning(e.detail?.asc, e.detail?.ascq) : undefined) });
   private readonly unsubscribeMinute: () => void;
@@ -205,6 +217,9 @@ export class Monitor {
     this.nextId = maxId.n + 1;
     this.insertEvent = insert("events");
     this.insertAudit = insert("audit_events");
+    this.insertEvents = s.transaction((rows: unknown[][]) => {
+      for (const r of rows) this.insertEvent.run(...r);
+    });
     const bump = (table: string) => s.prepare(`UPDATE ${table} SET count = count + ?, last_at = max(coalesce(last_at, at), ?) WHERE id = ?`);
     this.bumpEvent = bump("events");
     this.bumpAudit = bump("audit_events");
@@ -236,6 +251,7 @@ export class Monitor {
     for (const t of this.timers) clearInterval(t);
     this.sampler.stop();
     this.flushMinute();
+    this.flushEvents();
     this.closed = true;
     this.unsubscribeMinute();
     this.fabric.events.off("event", this.onFabricEvent);
@@ -292,6 +308,22 @@ export class Monitor {
       const table: EventLog = AUDIT_TYPES.has(e.type) ? "audit" : "activity";
       const at = e.at ?? Date.now();
       const count = Math.max(1, Math.floor(e.count ?? 1));
+      if (table === "activity" && !AGGREGATED_TYPES.has(e.type)) {
+        const id = this.nextId++;
+        this.pendingRows.push([
+          id, at, e.type, e.targetName ?? null, e.tpgTag ?? null, e.initiatorName ?? null, e.sessionId ?? null,
+          e.remote ?? null, e.lun ?? null, e.actor ?? null, e.reason ?? null, e.message ?? null,
+          e.detail && Object.keys(e.detail).length ? JSON.stringify(e.detail) : null, count,
+        ]);
+        if (this.pendingRows.length >= EVENT_BATCH_ROWS) this.flushEvents();
+        else if (!this.flushTimer) {
+          this.flushTimer = setTimeout(() => this.flushEvents(), EVENT_BATCH_MS);
+          this.flushTimer.unref();
+        }
+        if (++this.insertsSincePrune >= 5_000) this.prune();
+        return;
+      }
+      this.flushEvents();
       let key: string | undefined;
       if (AGGREGATED_TYPES.has(e.type)) {
         const window = Math.floor(at / AGGREGATE_WINDOW_MS);
@@ -322,8 +354,23 @@ export class Monitor {
     }
   }
 
+  /** Writes the pending activity rows (record) in one transaction. */
+  flushEvents(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.pendingRows.length === 0) return;
+    const rows = this.pendingRows;
+    this.pendingRows = [];
+    try {
+      this.insertEvents(rows);
+    } catch (err) {
+      process.stderr.write(`portico: event log: ${(err as Error).message}\n`);
+    }
+  }
+
   /** Retention: minutes 7 days; the activity log 30 days / 100 000 rows; the audit log, apart, 400 days / 1 000 000 rows. */
   prune(now = Date.now()): void {
+    this.flushEvents();
     this.insertsSincePrune = 0;
     const s = this.history.sqlite;
     s.prepare("DELETE FROM minute_stats WHERE minute < ?").run(now - MINUTE_RETENTION_MS);
@@ -475,6 +522,7 @@ export class Monitor {
 
   /** The audit and activity logs (or one of them), newest first, filtered. */
   events(f: EventFilter = {}): EventRow[] {
+    this.flushEvents();
     const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
     const logs: EventLog[] = f.log ? [f.log] : ["audit", "activity"];
     const rows: EventRow[] = [];
@@ -505,6 +553,7 @@ export class Monitor {
 
   /** Distinct values for the Events page's filter menus (both logs). */
   eventFacets() {
+    this.flushEvents();
     const s = this.history.sqlite;
     const col = (c: string) =>
       (

@@ -41,11 +41,11 @@ export function removeDir(dir: string): void {
   rmSync(storageDirOf(dir), { recursive: true, force: true });
 }
 
-export async function startPortico(opts: { dataDir?: string; httpPort?: number; env?: Record<string, string> } = {}): Promise<PorticoProcess> {
+export async function startPortico(opts: { dataDir?: string; httpPort?: number; env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<PorticoProcess> {
   const dataDir = opts.dataDir ?? makeDataDir();
   const httpPort = opts.httpPort ?? (await freePort());
   let out = "";
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "server", "main.ts")], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), "--import", "tsx", path.join(root, "server", "main.ts")], {
     cwd: root,
     env: {
       ...process.env,

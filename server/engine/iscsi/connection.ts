@@ -92,6 +92,10 @@ export class Connection implements ConnectionPort {
   private resolveClosed!: () => void;
   private corked = false;
   private loginTimer: NodeJS.Timeout | undefined;
+  /** The duration loginTimer was armed with: the TPG's login_timeout re-arms it only when it differs. */
+  private loginTimerMs = -1;
+  /** After a Logout Response or a failed login: drops the connection if the peer does not close it. */
+  private closeTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private pingDeadline: NodeJS.Timeout | undefined;
   private pingTtt = 0;
@@ -107,6 +111,8 @@ export class Connection implements ConnectionPort {
     final: false, ack: false, overflow: false, underflow: false, hasStatus: false, status: 0, lun: 0, itt: 0, ttt: RESERVED_TAG,
     statSN: 0, expCmdSN: 0, maxCmdSN: 0, dataSN: 0, bufferOffset: 0, residualCount: 0,
   };
+
+  private readonly resume = () => this.socket.resume();
 
   constructor(
     readonly host: ConnectionHost,
@@ -130,11 +136,12 @@ export class Connection implements ConnectionPort {
     socket.on("end", () => this.destroy("peer closed"));
     socket.on("error", (err) => this.destroy(`socket error: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
     socket.on("close", () => this.destroy("closed"));
-    socket.on("drain", () => socket.resume());
     this.startLoginTimer(host.loginTimeoutMs ?? 15_000);
   }
 
   startLoginTimer(ms: number): void {
+    if (this.loginTimer && ms === this.loginTimerMs) return;
+    this.loginTimerMs = ms;
     clearTimeout(this.loginTimer);
     this.loginTimer = setTimeout(() => {
       if (this.state !== "login") return;
@@ -178,6 +185,7 @@ export class Connection implements ConnectionPort {
     clearTimeout(this.pingTimer);
     clearTimeout(this.pingDeadline);
     clearTimeout(this.dataOutTimer);
+    clearTimeout(this.closeTimer);
     if (wasLogin && this.login.first && reason !== "login timeout" && reason !== "login failed") {
       this.host.log("info", "iSCSI connection closed during login", { remote: this.describe, reason });
       this.host.loginLost(this, this.login);
@@ -196,8 +204,10 @@ export class Connection implements ConnectionPort {
     clearTimeout(this.pingDeadline);
     clearTimeout(this.dataOutTimer);
     process.nextTick(() => {
+      if (this.state === "closed") return;
       this.socket.end();
-      setTimeout(() => this.destroy(reason), 2000).unref();
+      this.closeTimer = setTimeout(() => this.destroy(reason), 2000);
+      this.closeTimer.unref();
     });
   }
 
@@ -235,7 +245,10 @@ export class Connection implements ConnectionPort {
     for (let i = 0; i < last; i++) ok = this.socket.write(parts[i]) && ok;
     ok = this.socket.write(parts[last], onWritten) && ok;
     // Backpressure: stop reading new commands until the socket drains.
-    if (!ok) this.socket.pause();
+    if (!ok && !this.socket.isPaused()) {
+      this.socket.pause();
+      this.socket.once("drain", this.resume);
+    }
   }
 
   reject(reason: number, bhs: Buffer): void {

@@ -419,8 +419,8 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
    * connections, waits for running commands (bounded), then tells every device
    * nexusLost. `now` runs the hooks at once (reinstatement: the new nexus has the same key).
    */
-  async closeSession(s: Session, now = false): Promise<void> {
-    if (s.ended) return;
+  closeSession(s: Session, now = false): Promise<void> {
+    if (s.ended) return DONE;
     s.ended = true;
     this.liveSessions.delete(s.tsih);
     const first = [...s.connections][0];
@@ -449,9 +449,12 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
         }
       }
     };
-    if (now) return lost();
-    await boundedWait(running.map((t) => t.done), 5000);
-    lost();
+    // Nothing running (a logout waits for its commands): the nexus ends now, without a promise or a timer.
+    if (now || running.length === 0) {
+      lost();
+      return DONE;
+    }
+    return boundedWait(running.map((t) => t.done), 5000).then(lost);
   }
 
   // ---- internals -----------------------------------------------------------------------------------
@@ -506,6 +509,8 @@ function portalError(key: string, err: NodeJS.ErrnoException): EngineError {
       return new EngineError(`portal ${key}: ${err.message}`, "io", "port");
   }
 }
+
+const DONE = Promise.resolve();
 
 function boundedWait(waits: Promise<unknown>[], ms: number): Promise<void> {
   if (!waits.length) return Promise.resolve();

@@ -208,7 +208,8 @@ export class LoginMachine {
     if (!initiator) return { status: LoginStatus.MISSING_PARAMETER, reason: "missing parameter", message: "InitiatorName missing" };
     // Refused before the name reaches an ACL lookup, a log line or a database row (RFC 7143 §4.2.7:
     // an initiator error, status 0x0200, as for any malformed login request).
-    const problem = iscsiNameProblem(initiator);
+    const problem = validInitiatorNames.has(initiator) ? undefined : iscsiNameProblem(initiator);
+    if (problem === undefined) rememberValidName(initiator);
     if (problem) return { status: LoginStatus.INITIATOR_ERROR, reason: "invalid initiator name", message: `InitiatorName is not a valid iSCSI name: ${problem}` };
     this.initiatorName = initiator.toLowerCase();
     this.initiatorAlias = keys.get("InitiatorAlias");
@@ -302,6 +303,19 @@ export class LoginMachine {
   private fail(h: LoginRequestHeader, failure: LoginFailure): LoginReply {
     return { transit: false, csg: h.csg, nsg: 0, keys: [], outcome: "fail", failure };
   }
+}
+
+/**
+ * InitiatorNames that passed iscsiNameProblem: an initiator logs in again and again under one
+ * name, so the check (a pass over every character) runs once per name, not once per login.
+ * Bounded: when full it starts over.
+ */
+const validInitiatorNames = new Set<string>();
+const MAX_REMEMBERED_NAMES = 4096;
+
+function rememberValidName(name: string): void {
+  if (validInitiatorNames.size >= MAX_REMEMBERED_NAMES) validInitiatorNames.clear();
+  validInitiatorNames.add(name);
 }
 
 /** Declarative keys consumed by identify(); they need no answer. */
