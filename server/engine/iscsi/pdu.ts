@@ -78,49 +78,53 @@ export interface PduCodec<H> {
   encode(h: H, bhs: Buffer): void;
 }
 
+/**
+ * The field tables compiled into straight-line code, once per opcode at load: a decoder that
+ * builds one object of a fixed shape and an encoder with one statement per field, instead of a
+ * loop over the table for every PDU (a quarter of the engine's own time per command in the
+ * QD32 write profile). The tables stay the specification; only their interpretation moved.
+ */
+function readExpr(f: Field): string {
+  switch (f.t) {
+    case "flag": return `(b[${f.off}] & ${f.mask}) !== 0`;
+    case "bits": return `(b[${f.off}] >> ${f.shift}) & ${f.mask}`;
+    case "u8": return `b[${f.off}]`;
+    case "u16": return `(b[${f.off}] << 8) | b[${f.off + 1}]`;
+    case "u32": return `((b[${f.off}] << 24) | (b[${f.off + 1}] << 16) | (b[${f.off + 2}] << 8) | b[${f.off + 3}]) >>> 0`;
+    case "lun": return `decodeLun(b, ${f.off})`;
+    case "isid": return `b.toString("hex", ${f.off}, ${f.off + 6})`;
+    // A view, not a copy: the CDB lives as long as the receive chunk.
+    case "bytes": return `b.subarray(${f.off}, ${f.off + f.len})`;
+  }
+}
+
+function writeStatement(f: Field): string {
+  const v = `h[${JSON.stringify(f.name)}]`;
+  switch (f.t) {
+    case "flag": return `if (${v}) b[${f.off}] |= ${f.mask};`;
+    case "bits": return `b[${f.off}] |= ((${v} ?? 0) & ${f.mask}) << ${f.shift};`;
+    case "u8": return `b[${f.off}] = ${v} ?? 0;`;
+    case "u16": return `{ const v = (${v} ?? 0) & 0xffff; b[${f.off}] = v >> 8; b[${f.off + 1}] = v; }`;
+    case "u32": return `{ const v = (${v} ?? 0) >>> 0; b[${f.off}] = v >>> 24; b[${f.off + 1}] = v >>> 16; b[${f.off + 2}] = v >>> 8; b[${f.off + 3}] = v; }`;
+    // NO_LUN (an address we could not decode) goes out as LUN 0: the field is reserved in every response that can carry it.
+    case "lun": return `{ const v = ${v} ?? 0; encodeLun(v === NO_LUN ? 0 : v, b, ${f.off}); }`;
+    case "isid": return `b.write((${v} ?? "").padStart(12, "0").slice(0, 12), ${f.off}, 6, "hex");`;
+    case "bytes": return `{ const v = ${v}; if (v) v.copy(b, ${f.off}, 0, Math.min(${f.len}, v.length)); }`;
+  }
+}
+
+function compileDecode<H>(fields: readonly Field[]): (bhs: Buffer) => H {
+  const props = fields.map((f) => `${JSON.stringify(f.name)}: ${readExpr(f)}`).join(", ");
+  return new Function("decodeLun", `return function decode(b) { return { ${props} }; };`)(decodeLun) as (bhs: Buffer) => H;
+}
+
+function compileEncode<H>(opcode: number, fields: readonly Field[]): (h: H, bhs: Buffer) => void {
+  const body = fields.map(writeStatement).join("\n");
+  return new Function("encodeLun", "NO_LUN", `return function encode(h, b) {\nb.fill(0, 0, ${BHS_LENGTH});\nb[0] = ${opcode};\n${body}\n};`)(encodeLun, NO_LUN) as (h: H, bhs: Buffer) => void;
+}
+
 function codec<H>(opcode: number, fields: Field[]): PduCodec<H> {
-  const name = OPCODE_NAMES[opcode];
-  return {
-    opcode,
-    name,
-    fields,
-    decode(bhs: Buffer): H {
-      const h: Record<string, unknown> = {};
-      for (const f of fields) {
-        switch (f.t) {
-          case "flag": h[f.name] = (bhs[f.off] & f.mask) !== 0; break;
-          case "bits": h[f.name] = (bhs[f.off] >> f.shift) & f.mask; break;
-          case "u8": h[f.name] = bhs[f.off]; break;
-          case "u16": h[f.name] = bhs.readUInt16BE(f.off); break;
-          case "u32": h[f.name] = bhs.readUInt32BE(f.off); break;
-          case "lun": h[f.name] = decodeLun(bhs, f.off); break;
-          case "isid": h[f.name] = bhs.toString("hex", f.off, f.off + 6); break;
-          // A view, not a copy: the CDB lives as long as the receive chunk.
-          case "bytes": h[f.name] = bhs.subarray(f.off, f.off + f.len); break;
-        }
-      }
-      return h as H;
-    },
-    encode(hdr: H, bhs: Buffer): void {
-      const h = hdr as Record<string, unknown>;
-      bhs.fill(0, 0, BHS_LENGTH);
-      bhs[0] = opcode;
-      for (const f of fields) {
-        const v = h[f.name];
-        switch (f.t) {
-          case "flag": if (v) bhs[f.off] |= f.mask; break;
-          case "bits": bhs[f.off] |= (((v as number) ?? 0) & f.mask) << f.shift; break;
-          case "u8": bhs[f.off] = (v as number) ?? 0; break;
-          case "u16": bhs.writeUInt16BE(((v as number) ?? 0) & 0xffff, f.off); break;
-          case "u32": bhs.writeUInt32BE(((v as number) ?? 0) >>> 0, f.off); break;
-          // NO_LUN (an address we could not decode) goes out as LUN 0: the field is reserved in every response that can carry it.
-          case "lun": encodeLun((v as number) === NO_LUN ? 0 : ((v as number) ?? 0), bhs, f.off); break;
-          case "isid": bhs.write(((v as string) ?? "").padStart(12, "0").slice(0, 12), f.off, 6, "hex"); break;
-          case "bytes": if (v) (v as Buffer).copy(bhs, f.off, 0, Math.min(f.len, (v as Buffer).length)); break;
-        }
-      }
-    },
-  };
+  return { opcode, name: OPCODE_NAMES[opcode], fields, decode: compileDecode<H>(fields), encode: compileEncode<H>(opcode, fields) };
 }
 
 // ---- header types -------------------------------------------------------------------------
