@@ -49,6 +49,12 @@ export function createEngine(options: IscsiFabricOptions & { statsEnabled?: bool
   });
   const stats = options.stats ?? new IoStats();
   stats.enabled = options.statsEnabled ?? statsEnabledFromEnv();
+  // LUN counters follow the engine's LUNs (not the configuration polled): /metrics and the charts
+  // list a LUN from its creation, and a deleted LUN's series ends at once.
+  engine.onLunChange(({ type, lun }) => {
+    if (type === "created") stats.lun(lun.tpg.target.iqn, lun.tpg.tag, lun.index, lun.storageObject.name, lun.storageObject.plugin);
+    else stats.removeLun(lun.tpg.target.iqn, lun.tpg.tag, lun.index);
+  });
   fabric = new IscsiFabric(engine, { ...options, stats });
   engine.attachFabric(fabric);
   // PORTICO_HISTORY_MINUTE_MS shortens the aggregate "minute" (tests of the history).

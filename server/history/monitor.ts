@@ -226,7 +226,6 @@ export class Monitor {
     this.unsubscribeMinute = this.sampler.onMinute((rows) => this.storeMinutes(rows));
     this.fabric.events.on("event", this.onFabricEvent);
     setEventSink((e) => this.record(e));
-    this.syncLuns();
     this.sampler.start();
     this.prune();
     const every = (ms: number, fn: () => void) => {
@@ -241,8 +240,7 @@ export class Monitor {
       this.timers.push(t);
     };
     every(PRUNE_EVERY_MS, () => this.prune());
-    // LUNs appear in /metrics and the charts from configuration, not only once they see IO.
-    every(5_000, () => this.syncLuns());
+    // LUN counters need no polling here: they follow the engine's LUN events (engine/index.ts).
   }
 
   /** Stops sampling, writes the minute in progress to history.db, closes it. Idempotent. */
@@ -380,27 +378,14 @@ export class Monitor {
     s.prepare("DELETE FROM audit_events WHERE id <= (SELECT id FROM audit_events ORDER BY id DESC LIMIT 1 OFFSET ?)").run(AUDIT_MAX_ROWS);
   }
 
-  /** Registers every configured LUN with the counters and forgets deleted ones. */
-  syncLuns(): void {
-    const seen = new Set<string>();
-    for (const target of this.engine.targets.values()) {
-      for (const tpg of target.tpgs.values()) {
-        for (const l of tpg.luns.values()) {
-          const c = this.stats.lun(target.iqn, tpg.tag, l.index, l.storageObject.name, l.storageObject.plugin);
-          seen.add(c.key);
-        }
-      }
-    }
-    for (const c of [...this.stats.luns.values()]) if (!seen.has(c.key)) this.stats.removeLun(c.targetName, c.tpgTag, c.lun);
-  }
-
   // ---- reading ------------------------------------------------------------------------------------
 
   sessions(): SessionRow[] {
     const rows: SessionRow[] = [];
     for (const info of this.fabric.sessions()) {
       const latest = this.sampler.latest("session", info.id);
-      const counters = this.stats.sessions.get(info.id);
+      const set = this.stats.sessions.get(info.id);
+      const counters = set && this.stats.snapshot(set);
       const readIops = latest?.readIops ?? 0;
       const writeIops = latest?.writeIops ?? 0;
       const readMBps = latest?.readMBps ?? 0;
@@ -412,14 +397,13 @@ export class Monitor {
         mbps: readMBps + writeMBps,
         // One source for the console: commands in flight at the last 1 Hz sample, as the live feed, Overview and LUN pages show it.
         queueDepth: latest?.queueDepth ?? 0,
-        totals: counters ? totalsOf(counters.c) : { readCommands: 0, writeCommands: 0, otherCommands: 0, readBytes: 0, writeBytes: 0, errors: 0, unitAttentions: 0 },
+        totals: counters ? totalsOf(counters) : { readCommands: 0, writeCommands: 0, otherCommands: 0, readBytes: 0, writeBytes: 0, errors: 0, unitAttentions: 0 },
       });
     }
     return rows;
   }
 
   luns(): LunRow[] {
-    this.syncLuns();
     const out: LunRow[] = [];
     for (const c of this.stats.luns.values()) {
       let sizeBytes = 0;
@@ -428,10 +412,11 @@ export class Monitor {
       } catch {
         // deleted meanwhile
       }
+      const now = this.stats.snapshot(c);
       out.push({
         key: c.key, targetName: c.targetName, tpgTag: c.tpgTag, lun: c.lun, storageObject: c.storageObject, backstore: c.backstore, sizeBytes,
         latest: this.sampler.latest("lun", c.key),
-        totals: { ...totalsOf(c.c), inFlight: c.c[Counter.IN_FLIGHT] },
+        totals: { ...totalsOf(now), inFlight: now[Counter.IN_FLIGHT] },
       });
     }
     return out.sort((a, b) => (a.key < b.key ? -1 : 1));
@@ -445,7 +430,8 @@ export class Monitor {
       capacityBytes += so.sizeBytes;
     }
     const sessions = this.fabric.sessions();
-    const a = this.stats.appliance.c;
+    const a = this.stats.snapshot(this.stats.appliance);
+    const unmapped = this.stats.snapshot(this.stats.unmappedLun);
     return {
       statsEnabled: this.stats.enabled,
       sessions: sessions.filter((s) => s.sessionType === "Normal").length,
@@ -454,10 +440,10 @@ export class Monitor {
       storageObjects,
       capacityBytes,
       // Command errors (unit attentions apart), and the same errors by kind: the breakdown adds up to the total.
-      errorsTotal: errorCount(a) + errorCount(this.stats.unmappedLun.c),
-      errorBreakdown: errorBreakdown([a, this.stats.unmappedLun.c]),
-      unitAttentionsTotal: unitAttentionCount(a) + unitAttentionCount(this.stats.unmappedLun.c),
-      loginFailuresTotal: [...this.stats.logins.values()].reduce((n, l) => n + l.failures.reduce((x, y) => x + y, 0), 0),
+      errorsTotal: errorCount(a) + errorCount(unmapped),
+      errorBreakdown: errorBreakdown([a, unmapped]),
+      unitAttentionsTotal: unitAttentionCount(a) + unitAttentionCount(unmapped),
+      loginFailuresTotal: this.stats.loginFailuresTotal,
       resetsTotal: this.stats.resets,
       latest: this.sampler.latest("appliance"),
     };
@@ -614,7 +600,6 @@ export class Monitor {
         .end(token ? "a valid bearer token is required\n" : "/metrics is served to localhost only until a token is set in Settings\n");
       return true;
     }
-    this.syncLuns();
     const body = formatPrometheus(this.stats) + healthMetrics() + extraMetrics();
     res.writeHead(200, { "content-type": PROMETHEUS_CONTENT_TYPE, "cache-control": "no-store" });
     res.end(req.method === "HEAD" ? undefined : body);

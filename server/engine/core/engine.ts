@@ -102,6 +102,12 @@ export interface EngineOptions {
   fileio?: FileioPolicyOptions;
 }
 
+/** A LUN came or went (createLun; deleteLun, deleteTpg, deleteTarget): what the IO counters follow. */
+export interface LunChange {
+  type: "created" | "deleted";
+  lun: TpgLun;
+}
+
 /** Options of a storage object delete. */
 export interface DeleteStorageObjectOptions {
   /** fileio: remove the backing file too (never the default, as targetcli's delete keeps it). */
@@ -126,6 +132,7 @@ export class Engine {
    */
   liveNodes: ReadonlySet<string> | undefined;
   private nextRtpi = 1;
+  private readonly lunListeners = new Set<(change: LunChange) => void>();
 
   private fileioPolicy: FileioPolicyOptions;
 
@@ -240,6 +247,26 @@ export class Engine {
 
   /** Called with every storage object created, and again when its device is re-created (APTPL persistence: server/config/aptpl.ts). */
   onStorageObjectCreated?: (so: StorageObject) => void;
+
+  /**
+   * Calls `fn` for every LUN created or deleted from now on, after the change (the IO counters
+   * follow LUNs this way: engine/index.ts). Returns the unsubscribe function. A listener that
+   * throws is ignored: it must not undo a change that has been made.
+   */
+  onLunChange(fn: (change: LunChange) => void): () => void {
+    this.lunListeners.add(fn);
+    return () => this.lunListeners.delete(fn);
+  }
+
+  private lunChange(type: LunChange["type"], lun: TpgLun): void {
+    for (const fn of this.lunListeners) {
+      try {
+        fn({ type, lun });
+      } catch {
+        // see onLunChange
+      }
+    }
+  }
 
   attachFabric(fabric: FabricDriver): void {
     this.fabric = fabric;
@@ -626,9 +653,11 @@ export class Engine {
     const tpg = this.tpg(iqn, tag);
     await this.closeTpgSessions(tpg);
     for (const key of [...tpg.portals]) await this.deletePortal(iqn, tag, key);
-    for (const lun of tpg.luns.values()) lun.storageObject.exports.delete(lun);
+    const luns = [...tpg.luns.values()];
+    for (const lun of luns) lun.storageObject.exports.delete(lun);
     tpg.luns.clear();
     tpg.target.tpgs.delete(tag);
+    for (const lun of luns) this.lunChange("deleted", lun);
   }
 
   async setTpgEnabled(iqn: string, tag: number, enabled: boolean): Promise<void> {
@@ -734,6 +763,7 @@ export class Engine {
     so.exports.add(lun);
     tpg.generation++;
     this.lunsChanged(tpg, before);
+    this.lunChange("created", lun);
     return lun;
   }
 
@@ -750,6 +780,7 @@ export class Engine {
     lun.storageObject.exports.delete(lun);
     tpg.generation++;
     this.lunsChanged(tpg, before);
+    this.lunChange("deleted", lun);
   }
 
   // ---- portals -----------------------------------------------------------

@@ -88,11 +88,15 @@ export function formatPrometheus(stats: IoStats, info: MetricsLabelsInfo = {}): 
     constPairs[k] = v;
   }
   const w = new Writer(labels(constPairs));
-  const luns = [...stats.luns.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  // Read through snapshots: one consistent copy per set for the whole exposition.
+  const luns = [...stats.luns.values()]
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map((l) => ({ l, c: stats.snapshot(l) }));
+  const appliance = stats.snapshot(stats.appliance);
 
   const lunCounter = (name: string, help: string, slot: number, type: "counter" | "gauge" = "counter") => {
     w.family(name, type, help);
-    for (const l of luns) w.sample(name, lunLabels(l), l.c[slot]);
+    for (const { l, c } of luns) w.sample(name, lunLabels(l), c[slot]);
   };
   lunCounter("portico_lun_read_commands_total", "READ commands completed by the LUN.", Counter.READ_COMMANDS);
   lunCounter("portico_lun_write_commands_total", "WRITE commands (incl. WRITE AND VERIFY, COMPARE AND WRITE) completed by the LUN.", Counter.WRITE_COMMANDS);
@@ -104,15 +108,15 @@ export function formatPrometheus(stats: IoStats, info: MetricsLabelsInfo = {}): 
 
   // Only non-zero error series: 22 per LUN would mostly be zeros.
   w.family("portico_lun_errors_total", "counter", "Commands that ended in an error, by SCSI status and (for CHECK CONDITION) sense key; unit attentions are counted apart.");
-  for (const l of luns) {
+  for (const { l, c } of luns) {
     const base = lunLabels(l);
     for (let k = 0; k < 16; k++) {
       if (k === UNIT_ATTENTION_SENSE_KEY) continue; // portico_lun_unit_attentions_total
-      const n = l.c[Counter.ERRORS_BY_SENSE_KEY + k];
+      const n = c[Counter.ERRORS_BY_SENSE_KEY + k];
       if (n > 0) w.sample("portico_lun_errors_total", `${base},${labels({ status: "CHECK_CONDITION", sense_key: SENSE_KEY_NAMES[k] })}`, n);
     }
     for (let k = 0; k < STATUS_ERROR_NAMES.length; k++) {
-      const n = l.c[Counter.STATUS_ERRORS + k];
+      const n = c[Counter.STATUS_ERRORS + k];
       if (n > 0) w.sample("portico_lun_errors_total", `${base},${labels({ status: STATUS_ERROR_NAMES[k], sense_key: "" })}`, n);
     }
   }
@@ -125,7 +129,7 @@ export function formatPrometheus(stats: IoStats, info: MetricsLabelsInfo = {}): 
 
   const h = "portico_lun_io_latency_seconds";
   w.family(h, "histogram", "Command latency from dispatch to response, by operation.");
-  for (const l of luns) {
+  for (const { l, c } of luns) {
     const base = lunLabels(l);
     for (const [op, hist, sum, count] of [
       ["read", Counter.READ_HISTOGRAM, Counter.READ_LATENCY_SUM_US, Counter.READ_COMMANDS],
@@ -134,10 +138,10 @@ export function formatPrometheus(stats: IoStats, info: MetricsLabelsInfo = {}): 
       const opLabels = `${base},op="${op}"`;
       let cum = 0;
       for (let i = 0; i < HISTOGRAM_BUCKETS; i++) {
-        cum += l.c[hist + i];
+        cum += c[hist + i];
         w.sample(`${h}_bucket`, `${opLabels},le="${LE_STRINGS[i]}"`, cum);
       }
-      w.sample(`${h}_sum`, opLabels, l.c[sum] / 1e6);
+      w.sample(`${h}_sum`, opLabels, c[sum] / 1e6);
       // _count equals the +Inf bucket; taken from the histogram so the two always agree.
       w.sample(`${h}_count`, opLabels, cum);
     }
@@ -145,11 +149,11 @@ export function formatPrometheus(stats: IoStats, info: MetricsLabelsInfo = {}): 
 
   // Appliance-wide, including commands to unmapped LUN numbers.
   w.family("portico_commands_total", "counter", "SCSI commands completed by the appliance, by operation.");
-  w.sample("portico_commands_total", 'op="read"', stats.appliance.c[Counter.READ_COMMANDS]);
-  w.sample("portico_commands_total", 'op="write"', stats.appliance.c[Counter.WRITE_COMMANDS]);
-  w.sample("portico_commands_total", 'op="other"', stats.appliance.c[Counter.OTHER_COMMANDS]);
+  w.sample("portico_commands_total", 'op="read"', appliance[Counter.READ_COMMANDS]);
+  w.sample("portico_commands_total", 'op="write"', appliance[Counter.WRITE_COMMANDS]);
+  w.sample("portico_commands_total", 'op="other"', appliance[Counter.OTHER_COMMANDS]);
   w.family("portico_inflight_commands", "gauge", "Commands in flight on the whole appliance.");
-  w.sample("portico_inflight_commands", "", stats.appliance.c[Counter.IN_FLIGHT]);
+  w.sample("portico_inflight_commands", "", appliance[Counter.IN_FLIGHT]);
 
   // Sessions and connections per target portal group.
   const bySessionGroup = new Map<string, { target: string; tpg: string; type: string; sessions: number; connections: number }>();

@@ -4,6 +4,10 @@
  * counter deltas), keeps the last 15 minutes at 1 s resolution in typed-array
  * ring buffers, and hands out minute aggregates for the database to persist.
  *
+ * The sampler is the one owner of the counters' latency-maxima intervals
+ * (IoStats.latencyIntervals): each tick takes every set's interval and starts the next;
+ * every other reader (/metrics, the monitor's totals) copies with IoStats.snapshot().
+ *
  * Cost: per tick and series, one pass over a 98-slot Float64Array and two
  * 32-bucket histogram scans, written into preallocated rings. Objects are built
  * only for 'sample' listeners (the SSE stream) and once a minute for onMinute.
@@ -16,6 +20,7 @@ import {
   histogramQuantile,
   type CounterSet,
   type IoStats,
+  type LatencyIntervals,
   type LunCounters,
   type SessionCounters,
 } from "./stats";
@@ -176,6 +181,9 @@ export class IoSampler extends EventEmitter {
   private currentMinute = NaN;
   private readonly clock: () => number;
   private readonly scratch = new Float64Array(HISTOGRAM_BUCKETS);
+  /** The counter set being sampled, as taken this tick. */
+  private readonly current = new Float64Array(Counter.SIZE);
+  private readonly intervals: LatencyIntervals;
   private readonly appliance: Series;
   private readonly luns = new Map<string, Series>();
   private readonly sessions = new Map<string, Series>();
@@ -196,6 +204,7 @@ export class IoSampler extends EventEmitter {
     this.capacity = opts.capacity ?? 900;
     this.minuteMs = opts.minuteMs && opts.minuteMs > 0 ? opts.minuteMs : 60_000;
     this.times = new Float64Array(this.capacity);
+    this.intervals = stats.latencyIntervals("the 1 Hz sampler");
     this.appliance = new Series("appliance", "appliance", stats.appliance, this.capacity, true);
   }
 
@@ -217,6 +226,12 @@ export class IoSampler extends EventEmitter {
     this.timer = undefined;
   }
 
+  /** Stops and gives the latency intervals back (another sampler may then read these counters). */
+  dispose(): void {
+    this.stop();
+    this.intervals.release();
+  }
+
   /** Register a minute-aggregate consumer (the DB layer). Returns an unsubscribe function. */
   onMinute(fn: (aggregates: MinuteAggregate[]) => void): () => void {
     this.minuteCallbacks.push(fn);
@@ -230,10 +245,8 @@ export class IoSampler extends EventEmitter {
   baseline(now = this.clock()): void {
     this.sync(true);
     for (const s of this.allSeries()) {
-      s.prev.set(s.set.c);
-      s.minutePrev.set(s.set.c);
-      s.set.c[Counter.READ_LATENCY_MAX_US] = 0;
-      s.set.c[Counter.WRITE_LATENCY_MAX_US] = 0;
+      this.intervals.take(s.set, s.prev);
+      s.minutePrev.set(s.prev);
     }
     this.lastT = now;
     this.currentMinute = Math.floor(now / this.minuteMs);
@@ -336,7 +349,8 @@ export class IoSampler extends EventEmitter {
   }
 
   private sampleSeries(s: Series, slot: number, dt: number): void {
-    const c = s.set.c;
+    const c = this.current;
+    this.intervals.take(s.set, c); // the maxima are per interval: this starts the next one
     const p = s.prev;
     const row = s.ring;
     const o = slot * F;
@@ -371,9 +385,6 @@ export class IoSampler extends EventEmitter {
     s.minuteSamples++;
     s.minuteSeconds += dt;
     s.count++;
-    // The maxima are per interval: start the next one.
-    c[Counter.READ_LATENCY_MAX_US] = 0;
-    c[Counter.WRITE_LATENCY_MAX_US] = 0;
     p.set(c);
   }
 
@@ -426,8 +437,9 @@ export class IoSampler extends EventEmitter {
     const want = this.minuteCallbacks.length > 0 || this.listenerCount("minute") > 0;
     const out: MinuteAggregate[] = [];
     for (const s of this.allSeries()) {
-      if (want && s.minuteSamples > 0) out.push(this.aggregate(s, minute));
-      s.minutePrev.set(s.set.c);
+      this.stats.snapshot(s.set, this.current);
+      if (want && s.minuteSamples > 0) out.push(this.aggregate(s, minute, this.current));
+      s.minutePrev.set(this.current);
       s.minuteSamples = 0;
       s.minuteReadMax = 0;
       s.minuteWriteMax = 0;
@@ -449,8 +461,7 @@ export class IoSampler extends EventEmitter {
     }
   }
 
-  private aggregate(s: Series, minute: number): MinuteAggregate {
-    const c = s.set.c;
+  private aggregate(s: Series, minute: number, c: Float64Array): MinuteAggregate {
     const p = s.minutePrev;
     const d = this.scratch;
     const q = (offset: number, quantile: number, max: number) => {

@@ -97,7 +97,11 @@ export const Counter = {
   READ_LATENCY_SUM_US: 6,
   WRITE_LATENCY_SUM_US: 7,
   OTHER_LATENCY_SUM_US: 8,
-  /** Largest latency since the sampler last took it (the sampler zeroes these). */
+  /**
+   * Largest latency of the current interval. Intervals belong to one reader, the owner of
+   * IoStats.latencyIntervals() (the sampler), whose take() starts the next one; anyone else
+   * reads these through IoStats.snapshot() and never resets them.
+   */
   READ_LATENCY_MAX_US: 9,
   WRITE_LATENCY_MAX_US: 10,
   /** LUN RESET / ABORT TASK SET / CLEAR TASK SET etc. addressed to this LUN or session. */
@@ -263,6 +267,29 @@ export const LOGIN_FAILURE_REASONS = [
 ] as const;
 export type LoginFailureReason = (typeof LOGIN_FAILURE_REASONS)[number];
 
+/**
+ * One refused login, built once by the fabric (IscsiFabric.loginFailed / loginLost) and handed
+ * to IoStats.loginFailed: the counter, the recent-failures list and the event log all take
+ * this one record, so a refusal is written in one place and cannot be counted twice or missed.
+ */
+export interface LoginFailureRecord {
+  /** The metrics label (closed set). */
+  reason: LoginFailureReason;
+  /** Why the login machine refused it, in words (iscsi/login.ts LoginRefusalReason), when it did. */
+  cause?: string;
+  message: string;
+  initiatorName?: string;
+  /** As the initiator asked for it (maybe unknown to the engine). */
+  targetName?: string;
+  tpgTag?: number;
+  remote?: string;
+  /** Wall-clock ms. */
+  at: number;
+}
+
+/** Recent refused logins kept in memory (the console's list; history.db keeps them all). */
+export const RECENT_LOGIN_FAILURES = 200;
+
 /** The reason for a Login Response status class/detail (RFC 7143 §11.13.5). */
 export function loginFailureReason(statusClass: number, statusDetail: number): LoginFailureReason {
   if (statusClass === 2) return statusDetail <= 0x0b ? LOGIN_FAILURE_REASONS[statusDetail] : "initiator_error";
@@ -371,6 +398,15 @@ function record(a: Float64Array, kind: number, bytes: number, us: number, bucket
 
 // ---- the registry ------------------------------------------------------------------------
 
+/** The latency-maxima intervals, held by their one owner (IoStats.latencyIntervals). */
+export interface LatencyIntervals {
+  readonly owner: string;
+  /** Copies the set into `into` (as snapshot() does) and starts the set's next interval: its maxima go to 0. */
+  take(set: CounterSet, into: Float64Array): void;
+  /** Gives the intervals up (a stopped sampler); another reader may claim them. */
+  release(): void;
+}
+
 export interface IoStatsOptions {
   /** Monotonic milliseconds for latencies (default performance.now). */
   clock?: Clock;
@@ -394,8 +430,12 @@ export class IoStats {
   readonly logins = new Map<string, LoginCounts>();
   /** Task management requests by function code (TMF_FUNCTION_NAMES), all targets. */
   readonly taskManagement = new Float64Array(TMF_FUNCTION_NAMES.length);
+  /** The last RECENT_LOGIN_FAILURES refused logins, oldest first. */
+  private readonly recentFailures: LoginFailureRecord[] = [];
   /** Sessions closed since start (Prometheus counter). */
   sessionsClosed = 0;
+  /** Who owns the latency-maxima intervals (latencyIntervals()), if anyone. */
+  private intervalOwner: string | undefined;
   /** Bumped whenever a LUN or session is added or removed, so the sampler re-lists only then. */
   version = 0;
   private readonly clock: Clock;
@@ -470,12 +510,61 @@ export class IoStats {
   }
 
   /**
-   * A login failed. Pass the target only when it exists: a name the initiator made up
-   * must not become a label.
+   * A login was refused: counted by reason and target, and kept among the recent failures.
+   * `label`: the target and TPG only when the engine has that target (a name the initiator
+   * made up must not become a label); undefined otherwise.
    */
-  loginFailed(reason: LoginFailureReason, targetName?: string, tpgTag?: number): void {
-    const i = LOGIN_FAILURE_REASONS.indexOf(reason);
-    this.loginCounts(targetName, tpgTag).failures[i < 0 ? 0 : i]++;
+  loginFailed(record: LoginFailureRecord, label?: { targetName: string; tpgTag?: number }): void {
+    const i = LOGIN_FAILURE_REASONS.indexOf(record.reason);
+    this.loginCounts(label?.targetName, label?.tpgTag).failures[i < 0 ? 0 : i]++;
+    this.recentFailures.push(record);
+    if (this.recentFailures.length > RECENT_LOGIN_FAILURES) this.recentFailures.splice(0, this.recentFailures.length - RECENT_LOGIN_FAILURES);
+  }
+
+  /** The most recent refused logins (up to RECENT_LOGIN_FAILURES), oldest first; a copy. */
+  recentLoginFailures(): LoginFailureRecord[] {
+    return [...this.recentFailures];
+  }
+
+  /** Refused logins since start, all reasons and targets. */
+  get loginFailuresTotal(): number {
+    let n = 0;
+    for (const lc of this.logins.values()) for (const f of lc.failures) n += f;
+    return n;
+  }
+
+  /**
+   * A copy of a counter set as it is now: counters, gauges, histograms and the current
+   * interval's latency maxima. Reading never changes the counters; this is how every reader
+   * but the interval owner sees them.
+   */
+  snapshot(set: CounterSet, into: Float64Array = new Float64Array(Counter.SIZE)): Float64Array {
+    into.set(set.c);
+    return into;
+  }
+
+  /**
+   * Claims the latency-maxima intervals (READ/WRITE_LATENCY_MAX_US): only the claimant's
+   * take() starts a new interval, so a maximum is never reset under another reader's feet.
+   * One owner per IoStats (the sampler); a second claim throws until the first releases.
+   */
+  latencyIntervals(owner: string): LatencyIntervals {
+    if (this.intervalOwner !== undefined) throw new Error(`latency intervals of these counters are already read by ${this.intervalOwner}`);
+    this.intervalOwner = owner;
+    let open = true;
+    return {
+      owner,
+      take: (set, into) => {
+        if (!open) throw new Error(`${owner} released its latency intervals`);
+        into.set(set.c);
+        set.c[RM] = 0;
+        set.c[WM] = 0;
+      },
+      release: () => {
+        if (open && this.intervalOwner === owner) this.intervalOwner = undefined;
+        open = false;
+      },
+    };
   }
 
   /** A task management request (RFC 7143 §11.5.1 function code), with the LUN it addressed if any. */
@@ -514,9 +603,9 @@ export class IoStats {
  *       conn.stats = stats.openConnection(session.stats, cid, `${remoteAddress}:${remotePort}`)
  *       stats.loginSucceeded(targetName, tpgTag)      // Discovery: stats.loginSucceeded(undefined, undefined)
  *   - failure (any non-zero status class, a protocol error, a timeout, a socket closed mid-login):
- *       stats.loginFailed(loginFailureReason(statusClass, statusDetail), targetNameIfItExists, tpgTagIfKnown)
+ *       stats.loginFailed({ reason: loginFailureReason(statusClass, statusDetail), ... }, targetExists ? { targetName, tpgTag } : undefined)
  *     or a literal reason ("negotiation_failed", "protocol_error", "timeout", "connection_lost").
- *     Pass the target name only when the engine has that target (bounded label space).
+ *     The target is a label only when the engine has that target (bounded label space).
  *
  * Per command (SCSI Command PDU), after all Data-Out is in, where the task is dispatched
  * to `device.execute(task, view, resolved)` or `dispatchScsi(task, view)`:
@@ -547,5 +636,7 @@ export class IoStats {
  *   after (or regardless of) the in-flight tasks being done: their done() still counts
  *   into the LUN and appliance totals.
  *
- * Engine (for the lead, optional): Engine.deleteLun → stats.removeLun(iqn, tag, index).
+ * LUNs follow the engine's 'lun' events (createEngine in engine/index.ts wires followLuns()):
+ * a created LUN gets its counters at once (so /metrics and the charts show it before any IO),
+ * a deleted one's counters go.
  */

@@ -9,7 +9,7 @@ import net from "node:net";
 import type { Engine, FabricDriver, SessionInfo } from "../core/engine";
 import { EngineError } from "../core/errors";
 import { listenAddress, portalKey } from "../core/names";
-import { IoStats, loginFailureReason, type LoginFailureReason as StatsLoginFailureReason } from "../core/stats";
+import { IoStats, loginFailureReason, type LoginFailureReason as StatsLoginFailureReason, type LoginFailureRecord } from "../core/stats";
 import { dispatchScsiNow } from "../scsi/dispatch";
 import { itNexus, type NexusIdentity, type ScsiNexusView, type ScsiResult, type ScsiTask } from "../scsi/types";
 import { startChap } from "./chap";
@@ -86,14 +86,7 @@ const STATS_REASON: Record<string, StatsLoginFailureReason | undefined> = {
  */
 const THROTTLED_STATUSES = new Set([LoginStatus.AUTH_FAILURE, LoginStatus.AUTHORIZATION_FAILURE, LoginStatus.NOT_FOUND]);
 
-export interface LoginFailureRecord {
-  reason: string;
-  initiatorName: string;
-  targetName?: string;
-  at: number;
-}
-
-const MAX_FAILURE_RECORDS = 200;
+export type { LoginFailureRecord };
 
 export class IscsiFabric implements FabricDriver, ConnectionHost {
   readonly log: LogFn;
@@ -107,7 +100,6 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
   private nextTsih = 1;
   private shuttingDown = false;
   private successes = 0;
-  private readonly failures: LoginFailureRecord[] = [];
   private readonly dispatchFn: (task: ScsiTask, view: ScsiNexusView) => Promise<ScsiResult> | ScsiResult;
   /** IO statistics: counters per LUN, session and connection (core/stats.ts). */
   readonly stats: IoStats;
@@ -183,9 +175,9 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     for (const c of [...this.connections]) c.destroy("shutdown");
   }
 
-  /** Successful logins and the most recent failures (last 200), for the console. */
+  /** Successful logins and the most recent refusals (core/stats RECENT_LOGIN_FAILURES), for the console. */
   loginStats(): { successes: number; failures: LoginFailureRecord[] } {
-    return { successes: this.successes, failures: [...this.failures] };
+    return { successes: this.successes, failures: this.stats.recentLoginFailures() };
   }
 
   // ---- ConnectionHost ------------------------------------------------------------------------------
@@ -316,25 +308,29 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     this.log("info", `iSCSI login refused: ${failure.message}`, {
       status: `0x${failure.status.toString(16).padStart(4, "0")}`, reason: failure.reason, initiator: login.initiatorName || undefined, remote: conn.describe,
     });
-    const targetName = login.targetName && this.engine.targets.has(login.targetName) ? login.targetName : login.targetName;
-    this.failures.push({ reason: failure.reason, initiatorName: login.initiatorName, targetName, at: Date.now() });
-    if (this.failures.length > MAX_FAILURE_RECORDS) this.failures.splice(0, this.failures.length - MAX_FAILURE_RECORDS);
     const reason = STATS_REASON[failure.reason] ?? loginFailureReason(failure.status >> 8, failure.status & 0xff);
-    this.countLoginFailure(login, reason, failure.message, conn, failure.reason);
+    this.recordLoginFailure(login, reason, failure.message, conn, failure.reason);
   }
 
   loginLost(conn: Connection, login: LoginMachine): void {
-    this.countLoginFailure(login, "connection_lost", "connection closed during login", conn);
+    this.recordLoginFailure(login, "connection_lost", "connection closed during login", conn);
   }
 
-  /** Counts a refused login; the target label only when the engine has that target (bounded label space). */
-  private countLoginFailure(login: LoginMachine, reason: StatsLoginFailureReason, message: string, conn: Connection, cause?: string): void {
+  /**
+   * The one record of a refused login: counted and kept by IoStats, and the same record is the
+   * event log's row (the target a label only when the engine has it: bounded label space).
+   */
+  private recordLoginFailure(login: LoginMachine, reason: StatsLoginFailureReason, message: string, conn: Connection, cause?: string): void {
     const known = login.targetName !== undefined && login.targetName !== "" && this.engine.targets.has(login.targetName);
-    this.stats.loginFailed(reason, known ? login.targetName : undefined, known ? login.tpg?.tag : undefined);
+    const record: LoginFailureRecord = {
+      reason, cause, message, at: Date.now(), remote: conn.describe,
+      initiatorName: login.initiatorName || undefined, targetName: login.targetName || undefined, tpgTag: login.tpg?.tag ?? login.requestedTpg?.tag,
+    };
+    this.stats.loginFailed(record, known ? { targetName: login.targetName!, tpgTag: login.tpg?.tag } : undefined);
     this.emitEvent({
-      type: "login_failed", at: Date.now(), initiatorName: login.initiatorName || undefined, targetName: login.targetName || undefined,
-      tpgTag: login.tpg?.tag ?? login.requestedTpg?.tag, remote: conn.describe, reason, message,
-      // login.ts LoginRefusalReason (why the login machine refused; core/stats LoginFailureReason is the metrics label): tells "ACL denied" (the console offers to allow the initiator) from "network not allowed".
+      type: "login_failed", at: record.at, initiatorName: record.initiatorName, targetName: record.targetName,
+      tpgTag: record.tpgTag, remote: record.remote, reason, message,
+      // cause: login.ts LoginRefusalReason (why the login machine refused; `reason` is the metrics label): tells "ACL denied" (the console offers to allow the initiator) from "network not allowed".
       detail: cause ? { cause } : undefined,
     });
   }

@@ -55,7 +55,7 @@ describe("CHAP login", () => {
     const stranger = await login({ initiatorName: "iqn.2024-01.org.portico.test:bob", chap: { user: "alice", secret: "alicesecret12" } });
     expect([stranger.r.statusClass, stranger.r.statusDetail]).toEqual([2, 2]);
     const stats = h.fabric.loginStats();
-    const reasons = stats.failures.slice(before).map((f) => f.reason);
+    const reasons = stats.failures.slice(before).map((f) => f.cause);
     expect(reasons).toEqual(["bad secret", "authentication required", "authentication required", "ACL denied"]);
     expect(stats.failures.at(-1)?.initiatorName).toBe("iqn.2024-01.org.portico.test:bob");
     expect(stats.successes).toBeGreaterThan(0);

@@ -81,7 +81,7 @@ describe("login throttling in the fabric", () => {
     const refused = await login(GOOD, undefined, "400001000002");
     expect(refused.status).toEqual([3, 1]);
     expect(await refused.c.closed.then(() => true)).toBe(true);
-    const reasons = h.fabric.loginStats().failures.map((f) => f.reason);
+    const reasons = h.fabric.loginStats().failures.map((f) => f.cause);
     expect(reasons.slice(-6)).toEqual([...Array(5).fill("ACL denied"), "too many failures"]);
 
     // Another source address logs in; the established session still does IO.

@@ -71,7 +71,7 @@ describe("login", () => {
     const r = await c.login({ targetName: "iqn.2024-01.org.nowhere:none" });
     expect([r.statusClass, r.statusDetail]).toEqual([2, 3]);
     expect(await c.closesWithin(3000)).toBe(true);
-    expect(h.fabric.loginStats().failures.at(-1)?.reason).toBe("unknown target");
+    expect(h.fabric.loginStats().failures.at(-1)?.cause).toBe("unknown target");
   });
 
   it("refuses a missing InitiatorName with 0x0207", async () => {

@@ -35,10 +35,14 @@ afterEach(async () => {
 });
 
 describe("Monitor", () => {
-  it("registers configured LUNs with the counters before any IO", () => {
+  it("LUN counters follow the engine's LUN events: created before any IO, gone with the LUN, TPG or target", async () => {
     expect([...monitor.stats.luns.keys()]).toEqual(["iqn.2003-01.org.example:t1|1|0"]);
     engine.deleteLun("iqn.2003-01.org.example:t1", 1, 0);
-    monitor.syncLuns();
+    expect(monitor.stats.luns.size).toBe(0); // at once: no polling
+    engine.createLun("iqn.2003-01.org.example:t1", 1, "/backstores/ramdisk/rd0", { index: 7 });
+    expect([...monitor.stats.luns.keys()]).toEqual(["iqn.2003-01.org.example:t1|1|7"]);
+    expect(monitor.luns().map((l) => l.lun)).toEqual([7]);
+    await engine.deleteTarget("iqn.2003-01.org.example:t1");
     expect(monitor.stats.luns.size).toBe(0);
   });
 

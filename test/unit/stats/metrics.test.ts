@@ -92,8 +92,8 @@ function populated(): IoStats {
   h1.done(h1.start(), IoKind.WRITE, 0, ScsiStatus.RESERVATION_CONFLICT, -1);
   h0.start(); // one left in flight
   stats.loginSucceeded("iqn.2003-01.org.x:t", 1);
-  stats.loginFailed("authentication_failed", "iqn.2003-01.org.x:t", 1);
-  stats.loginFailed("target_not_found");
+  stats.loginFailed({ reason: "authentication_failed", message: "", at: 0 }, { targetName: "iqn.2003-01.org.x:t", tpgTag: 1 });
+  stats.loginFailed({ reason: "target_not_found", message: "", targetName: "iqn.unknown", at: 0 });
   stats.taskManagementRequest(5, s, lun0);
   return stats;
 }

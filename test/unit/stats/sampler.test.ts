@@ -62,6 +62,25 @@ describe("IoSampler", () => {
     expect(stats.appliance.c[Counter.IN_FLIGHT]).toBe(0);
   });
 
+  it("owns the latency-maxima intervals alone: other readers take snapshots that reset nothing", () => {
+    const { stats, sampler, io, second, lun } = setup();
+    sampler.baseline();
+    io(1, IoKind.READ, 800, 512);
+    // A second reader (before: a second sampler zeroed the maxima it read, so one of the two saw 0).
+    expect(() => new IoSampler(stats)).toThrow(/already read by the 1 Hz sampler/);
+    const copy = stats.snapshot(lun);
+    expect(copy[Counter.READ_LATENCY_MAX_US]).toBeCloseTo(800, 3);
+    copy[Counter.READ_LATENCY_MAX_US] = 0; // a copy: the counters are not touched
+    stats.snapshot(lun);
+    second();
+    expect(sampler.latest("lun", "iqn.t|1|0")!.readMaxUs).toBeCloseTo(800, 3);
+    // The sampler's tick started the next interval.
+    expect(stats.snapshot(lun)[Counter.READ_LATENCY_MAX_US]).toBe(0);
+    sampler.dispose();
+    const next = new IoSampler(stats);
+    next.dispose();
+  });
+
   it("divides by the real interval and resets the per-interval max", () => {
     const { sampler, io, second } = setup();
     sampler.baseline();

@@ -222,8 +222,14 @@ describe("IoStats registry", () => {
     const stats = new IoStats();
     stats.loginSucceeded("iqn.t", 1);
     stats.loginSucceeded("iqn.t", 1);
-    stats.loginFailed("authentication_failed", "iqn.t", 1);
-    stats.loginFailed(loginFailureReason(2, 3));
+    stats.loginFailed({ reason: "authentication_failed", message: "bad secret", targetName: "iqn.t", tpgTag: 1, at: 1 }, { targetName: "iqn.t", tpgTag: 1 });
+    stats.loginFailed({ reason: loginFailureReason(2, 3), message: "no such target", targetName: "iqn.made-up", at: 2 });
+    // One record per refusal: counted once, kept once (the made-up name is kept, never a label).
+    expect(stats.loginFailuresTotal).toBe(2);
+    expect(stats.recentLoginFailures().map((r) => [r.reason, r.targetName])).toEqual([
+      ["authentication_failed", "iqn.t"],
+      ["target_not_found", "iqn.made-up"],
+    ]);
     const t = stats.logins.get("iqn.t|1")!;
     expect(t.successes).toBe(2);
     expect(t.failures[1]).toBe(1);
