@@ -17,6 +17,7 @@ import {
   nodeAclAttributeSupported,
   tpgAttributeSupported,
   unsupportedValue,
+  checkStorageObjectAttributes,
   storageObjectAttributeDefaults,
   storageObjectAttributeRules,
   tpgParameterRules,
@@ -365,34 +366,26 @@ function readStorageObject(r: Reader, raw: Json, path: string): StorageObjectCon
 
   const attrsRaw = r.map(raw, "attributes", path);
   const blockSizeRaw = attrsRaw.block_size;
-  const blockSize = blockSizeRaw === undefined ? 512 : blockSizeRaw;
-  if (blockSize !== 512 && blockSize !== 4096) r.error(`${path}.attributes.block_size`, `block size ${JSON.stringify(blockSize)} is not supported: use 512 or 4096`);
-  const known = storageObjectAttributeDefaults(plugin, 512);
-  const attributes: Record<string, number> = {};
+  const blockSize = blockSizeRaw === 4096 ? 4096 : 512; // any other value is refused below, by the rulebook
+  // The engine's rulebook (core/defaults.ts checkStorageObjectAttributes), as create and set use it;
+  // import only chooses how each refusal is reported.
+  const restated: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(attrsRaw)) {
-    if (READ_ONLY_SO_ATTRIBUTES.has(k)) {
-      r.ignore(`${path}.attributes.${k}`, "ignored (read-only)");
-      continue;
-    }
-    const rule = storageObjectAttributeRules[k];
-    if (!(k in known) || !rule) {
-      r.ignore(`${path}.attributes.${k}`, "not yet supported");
-      continue;
-    }
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
-      r.error(`${path}.attributes.${k}`, `must be a non-negative integer, got ${JSON.stringify(v)}`);
-      continue;
-    }
-    if (k === "block_size" || k === "emulate_write_cache") continue; // facts of the backstore (blockSize, writeBack)
-    if (rule.fixed !== undefined && v !== rule.fixed) {
-      r.notHonoured.push(`${path}.attributes.${k}=${v} not honoured: ${rule.why} (${rule.fixed} is used)`);
-      continue;
-    }
-    if (rule.range && (v < rule.range[0] || v > rule.range[1])) {
-      r.error(`${path}.attributes.${k}`, `must be an integer in ${rule.range[0]}..${rule.range[1]}, got ${v}`);
-      continue;
-    }
-    attributes[k] = v;
+    if (READ_ONLY_SO_ATTRIBUTES.has(k)) r.ignore(`${path}.attributes.${k}`, "ignored (read-only)");
+    else restated[k] = v;
+  }
+  const checked = checkStorageObjectAttributes(storageObjectAttributeDefaults(plugin, blockSize), restated, { mode: "create" });
+  const refused = new Set<string>();
+  for (const f of checked.refusals) {
+    refused.add(f.name);
+    const at = `${path}.attributes.${f.name}`;
+    if (f.kind === "unknown") r.ignore(at, "not yet supported");
+    else if (f.kind === "fixed") r.notHonoured.push(`${at}=${JSON.stringify(restated[f.name])} not honoured: ${storageObjectAttributeRules[f.name]?.why} (${f.fixed} is used)`);
+    else r.error(at, f.kind === "not_integer" || f.kind === "values" || f.kind === "range" ? `${f.message}, got ${JSON.stringify(restated[f.name])}` : f.message);
+  }
+  const attributes: Record<string, number> = {};
+  for (const k of Object.keys(restated)) {
+    if (!refused.has(k) && k in checked.next && k !== "block_size" && k !== "emulate_write_cache") attributes[k] = checked.next[k];
   }
   // fileio/block write_back is the backstore's cache mode; LIO mirrors it in emulate_write_cache.
   const writeBack = plugin === "ramdisk" ? false : plugin === "rbd" ? true : (r.bool(raw, "write_back", path) ?? attrsRaw.emulate_write_cache === 1);

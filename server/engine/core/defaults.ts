@@ -278,6 +278,100 @@ export const storageObjectAttributeRules: Record<string, SoAttributeRule> = {
   pgr_support: { fixed: 1, why: "read-only in LIO for these backstores" },
 };
 
+/** Why a storage object attribute change was refused (the kinds callers treat differently). */
+export interface AttributeRefusal {
+  name: string;
+  /**
+   * unknown: no such attribute; read_only: the backstore decides it; not_integer; fixed: Portico runs
+   * with one value (`fixed`); values/range: outside what LIO accepts; needs_unmap, limit: the set of
+   * attributes does not hold together; exported: LIO refuses the change while a LUN exports the object.
+   */
+  kind: "unknown" | "read_only" | "not_integer" | "fixed" | "values" | "range" | "needs_unmap" | "limit" | "exported";
+  message: string;
+  fixed?: number;
+}
+
+/** Attributes a storage object's backstore decides at creation (block size, write-back): chosen by the create spec, not by `attributes`. */
+const BACKSTORE_FACTS = new Set(["block_size", "emulate_write_cache"]);
+
+/**
+ * The one rulebook for storage object attributes (lio-model.md §2.1): Engine.createStorageObject,
+ * Engine.setStorageObjectAttributes and saveconfig import (config/saveconfig.ts) all call it, so
+ * what one refuses the others refuse. `current`: the object's attributes now (for a new object,
+ * its plugin's defaults). Returns the attributes after `changes` and the refusals, in order
+ * (none: accepted; callers throw the first or, on import, report each).
+ *
+ * mode "create" (and import): a read-only attribute is accepted and left to the backstore (a
+ * saved file restates them); block_size and emulate_write_cache are checked but come from the
+ * create spec (blockSize, writeBack). mode "set": a read-only attribute is refused, and so is a
+ * change of emulate_write_cache. Both: a value equal to the current one is accepted as it is.
+ * `exportedBy`: the LUNs exporting the object (set only), for LIO's "not while exported" rule.
+ */
+export function checkStorageObjectAttributes(
+  current: Readonly<AttributeMap>,
+  changes: Readonly<Record<string, unknown>>,
+  opts: { mode: "create" | "set"; exportedBy?: string; objectKey?: string },
+): { next: AttributeMap; refusals: AttributeRefusal[] } {
+  const next: AttributeMap = { ...current };
+  const refusals: AttributeRefusal[] = [];
+  const refuse = (name: string, kind: AttributeRefusal["kind"], message: string, fixed?: number) => refusals.push({ name, kind, message, ...(fixed === undefined ? {} : { fixed }) });
+  const create = opts.mode === "create";
+  for (const [k, v] of Object.entries(changes)) {
+    const rule = storageObjectAttributeRules[k];
+    if (!rule || !(k in current)) {
+      refuse(k, "unknown", `unknown storage object attribute "${k}"`);
+      continue;
+    }
+    if (rule.readOnly && !create) {
+      refuse(k, "read_only", `attribute ${k} is read-only: the backstore decides it`);
+      continue;
+    }
+    if (typeof v !== "number" || !Number.isInteger(v) || (create && v < 0)) {
+      refuse(k, "not_integer", create ? `attribute ${k} must be a non-negative integer, got ${JSON.stringify(v)}` : `attribute ${k} must be an integer`);
+      continue;
+    }
+    if (rule.readOnly) {
+      next[k] = v; // create: a restated fact; the backstore's own value replaces it where it has one
+      continue;
+    }
+    if (v === current[k]) continue;
+    if (rule.fixed !== undefined) {
+      refuse(k, "fixed", `attribute ${k} can only be ${rule.fixed}: ${rule.why}`, rule.fixed);
+      continue;
+    }
+    if (rule.values && !rule.values.includes(v)) {
+      refuse(k, "values", `attribute ${k} must be one of ${rule.values.join(", ")}`);
+      continue;
+    }
+    if (rule.range && (v < rule.range[0] || v > rule.range[1])) {
+      refuse(k, "range", `attribute ${k} must be an integer in ${rule.range[0]}..${rule.range[1]}`);
+      continue;
+    }
+    if (BACKSTORE_FACTS.has(k) && create) continue; // from the create spec
+    if (k === "emulate_write_cache") {
+      refuse(k, "read_only", `attribute emulate_write_cache cannot be changed: ${rule.why}`);
+      continue;
+    }
+    if (rule.exported === false && opts.exportedBy) {
+      refuse(k, "exported", `attribute ${k} cannot change while ${opts.objectKey ?? "the storage object"} is exported (by ${opts.exportedBy}), as in LIO: remove those LUNs first`);
+      continue;
+    }
+    next[k] = v;
+  }
+  for (const k of ["emulate_tpu", "emulate_tpws", "unmap_zeroes_data"]) {
+    if (next[k] === 1 && current[k] !== 1 && !(next.max_unmap_block_desc_count > 0)) {
+      refuse(k, "needs_unmap", `attribute ${k}=1 needs UNMAP support: max_unmap_block_desc_count is 0`);
+    }
+  }
+  if (next.optimal_sectors > next.hw_max_sectors) {
+    refuse("optimal_sectors", "limit", `attribute optimal_sectors must be at most hw_max_sectors (${next.hw_max_sectors})`);
+  }
+  if (next.queue_depth > next.hw_queue_depth) {
+    refuse("queue_depth", "limit", `attribute queue_depth must be in 1..hw_queue_depth (${next.hw_queue_depth})`);
+  }
+  return { next, refusals };
+}
+
 /** Node ACL attribute ranges (lio-model.md §2.3). */
 export const nodeAclAttributeRanges: Record<string, [number, number]> = {
   dataout_timeout: [2, 60],

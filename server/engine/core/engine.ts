@@ -21,7 +21,8 @@ import {
   tpgAttributeSupported,
   unsupportedValue,
   storageObjectAttributeDefaults,
-  storageObjectAttributeRules,
+  checkStorageObjectAttributes,
+  type AttributeRefusal,
   tpgAttributeDefaults,
   tpgAttributeRanges,
   tpgParameterDefaults,
@@ -305,15 +306,11 @@ export class Engine {
     const identity = checkIdentity({ vendorId: spec.vendorId, productId: spec.productId, revision: spec.revision });
     const attributes = storageObjectAttributeDefaults(spec.plugin, blockSize);
     if (spec.writeBack) attributes.emulate_write_cache = 1;
-    const overrides = spec.attributes ?? {};
-    for (const [k, v] of Object.entries(overrides)) {
-      const rule = storageObjectAttributeRules[k];
-      if (!(k in attributes) || !rule) throw new EngineError(`unknown storage object attribute "${k}"`, "invalid", k);
-      if (!Number.isInteger(v) || v < 0) throw new EngineError(`attribute ${k} must be a non-negative integer`, "invalid", k);
-      if (rule.readOnly || k === "block_size" || k === "emulate_write_cache") continue; // facts of the backstore, set below
-      if (rule.fixed !== undefined && v !== rule.fixed) throw new EngineError(`attribute ${k} can only be ${rule.fixed}: ${rule.why}`, "invalid", k);
-      if (rule.range && (v < rule.range[0] || v > rule.range[1])) throw new EngineError(`attribute ${k} must be an integer in ${rule.range[0]}..${rule.range[1]}`, "invalid", k);
-    }
+    // The same rulebook as set and saveconfig import (core/defaults.ts checkStorageObjectAttributes).
+    const checked = checkStorageObjectAttributes(attributes, spec.attributes ?? {}, { mode: "create" });
+    if (checked.refusals.length) throw attributeError(checked.refusals[0]);
+    const overrides: Record<string, number> = {};
+    for (const k of Object.keys(spec.attributes ?? {})) if (k in checked.next && !(k === "block_size" || k === "emulate_write_cache")) overrides[k] = checked.next[k];
     const file = spec.plugin === "fileio" ? await this.checkFileio(key, spec, blockSize) : undefined;
     if (this.storageObjects.has(key)) throw new EngineError(`storage object ${key} already exists`, "exists", "name");
     // fileio opens the resolved real path: what was checked is what is opened.
@@ -406,33 +403,10 @@ export class Engine {
    */
   async setStorageObjectAttributes(plugin: string, name: string, changes: Record<string, number>): Promise<Record<string, number>> {
     const so = this.storageObject(plugin, name);
-    const next = { ...so.attributes };
-    for (const [k, v] of Object.entries(changes)) {
-      const rule = storageObjectAttributeRules[k];
-      if (!rule || !(k in so.attributes)) throw new EngineError(`unknown storage object attribute "${k}"`, "invalid", k);
-      if (rule.readOnly) throw new EngineError(`attribute ${k} is read-only: the backstore decides it`, "invalid", k);
-      if (!Number.isInteger(v)) throw new EngineError(`attribute ${k} must be an integer`, "invalid", k);
-      if (v === so.attributes[k]) continue;
-      if (rule.fixed !== undefined) throw new EngineError(`attribute ${k} can only be ${rule.fixed}: ${rule.why}`, "invalid", k);
-      if (rule.values && !rule.values.includes(v)) throw new EngineError(`attribute ${k} must be one of ${rule.values.join(", ")}`, "invalid", k);
-      if (rule.range && (v < rule.range[0] || v > rule.range[1])) throw new EngineError(`attribute ${k} must be an integer in ${rule.range[0]}..${rule.range[1]}`, "invalid", k);
-      if (k === "emulate_write_cache") throw new EngineError(`attribute emulate_write_cache cannot be changed: ${rule.why}`, "invalid", k);
-      if (rule.exported === false && so.exports.size > 0) {
-        throw new EngineError(`attribute ${k} cannot change while ${so.key} is exported (by ${exportNames(so)}), as in LIO: remove those LUNs first`, "in_use", k);
-      }
-      next[k] = v;
-    }
-    for (const k of ["emulate_tpu", "emulate_tpws", "unmap_zeroes_data"]) {
-      if (next[k] === 1 && so.attributes[k] !== 1 && !(next.max_unmap_block_desc_count > 0)) {
-        throw new EngineError(`attribute ${k}=1 needs UNMAP support: max_unmap_block_desc_count is 0`, "invalid", k);
-      }
-    }
-    if (next.optimal_sectors > next.hw_max_sectors) {
-      throw new EngineError(`attribute optimal_sectors must be at most hw_max_sectors (${next.hw_max_sectors})`, "invalid", "optimal_sectors");
-    }
-    if (next.queue_depth > next.hw_queue_depth) {
-      throw new EngineError(`attribute queue_depth must be in 1..hw_queue_depth (${next.hw_queue_depth})`, "invalid", "queue_depth");
-    }
+    const { next, refusals } = checkStorageObjectAttributes(so.attributes, changes, {
+      mode: "set", objectKey: so.key, exportedBy: so.exports.size > 0 ? exportNames(so) : undefined,
+    });
+    if (refusals.length) throw attributeError(refusals[0]);
     if (next.block_size !== so.attributes.block_size) {
       // A new logical block size means re-opening the backstore with it (not exported: checked above).
       if (so.plugin === "ramdisk") throw new EngineError("a ramdisk's block_size is fixed at creation: re-create it with the block size you want", "invalid", "block_size");
@@ -1039,6 +1013,11 @@ export class Engine {
       await so.backstore.close().catch(() => undefined);
     }
   }
+}
+
+/** The EngineError for the first refusal of checkStorageObjectAttributes. */
+function attributeError(r: AttributeRefusal): EngineError {
+  return new EngineError(r.message, r.kind === "exported" ? "in_use" : "invalid", r.name);
 }
 
 /** Validates every attribute first (the state against the support flags being set with it), then sets them. */

@@ -10,14 +10,30 @@ const EUI_RE = /^eui\.[0-9a-f]{16}$/;
 export const ISCSI_NAME_HINT = "expected iqn.YYYY-MM.reversed.domain[:identifier], naa.<16 hex> or eui.<16 hex>";
 
 /**
- * Why a configured name (target wwn, ACL initiator name) is not valid, or undefined: the one
- * rule the engine, the API's schemas and the console's forms share, so they say the same.
+ * How strictly iscsiNameProblem() reads a name. Two on purpose, one function:
+ * - "config": names the administrator configures (a target's wwn, an ACL's node_wwn, API, console
+ *   and saveconfig import) follow rtslib's normalize_wwn, so that every saveconfig.json targetcli
+ *   wrote imports here: after `iqn.YYYY-MM.` any character but blanks and '_', naa. in its 16-digit
+ *   IEEE forms; plus RFC 7143 §4.2.7.2's year-month, which rtslib lets through as 13-19. The name
+ *   is trimmed, and the reason is worded for a form field.
+ * - "login": names a peer sends at login (InitiatorName) follow RFC 7143 §4.2.7.1–§4.2.7.4 (after
+ *   RFC 3720 §3.2.6.2 and RFC 3722's stringprep profile) to the letter: of ASCII only '-', '.',
+ *   ':', a–z and 0–9, eui. 16 hex digits, naa. 16 or 32, no empty label in an iqn. naming
+ *   authority; nothing is trimmed, and the reason never repeats the name (it may be anything).
+ * Both: at most 223 bytes of UTF-8, compared lowercased.
  */
-export function iscsiNameReason(raw: string): string | undefined {
-  const name = raw.trim().toLowerCase();
-  if (name.length > 223) return "longer than 223 bytes";
+export type IscsiNameStrictness = "config" | "login";
+
+/** Why `raw` is not an iSCSI name under `strictness`, or undefined when it is one. */
+export function iscsiNameProblem(raw: string, strictness: IscsiNameStrictness): string | undefined {
+  const name = strictness === "config" ? raw.trim().toLowerCase() : raw.toLowerCase();
+  if (name.length === 0) return strictness === "config" ? ISCSI_NAME_HINT : "the name is empty";
+  if (Buffer.byteLength(name, "utf8") > 223) return "the name is longer than 223 bytes";
+  return strictness === "config" ? configNameProblem(name) : loginNameProblem(name);
+}
+
+function configNameProblem(name: string): string | undefined {
   if (IQN_RE.test(name) && name.split(".").length >= 3) {
-    // rtslib's pattern lets months 13-19 through; RFC 7143 §4.2.7.2 says a year-month.
     const month = Number(name.slice(9, 11));
     if (month < 1 || month > 12) return `the month in iqn.YYYY-MM must be 01 to 12 (not ${name.slice(9, 11)})`;
     return undefined;
@@ -26,26 +42,7 @@ export function iscsiNameReason(raw: string): string | undefined {
   return ISCSI_NAME_HINT;
 }
 
-/** Normalizes (trim, lowercase) and validates an iSCSI name: iqn., naa. or eui. */
-export function normalizeIscsiName(raw: string, field = "wwn"): string {
-  const name = raw.trim().toLowerCase();
-  if (name.length > 223) throw new EngineError(`iSCSI name is longer than 223 bytes: ${name.slice(0, 40)}…`, "invalid", field);
-  const reason = iscsiNameReason(name);
-  if (reason) throw new EngineError(`"${raw}" is not a valid iSCSI name: ${reason}`, "invalid", field);
-  return name;
-}
-
-/**
- * Why a name received at login is not an iSCSI name, or undefined if it is one.
- * RFC 7143 §4.2.7.1–§4.2.7.4 (after RFC 3720 §3.2.6.2 and RFC 3722's stringprep profile):
- * at most 223 bytes of UTF-8; of ASCII only '-', '.', ':', a–z and 0–9 (the name is compared
- * lowercased); the iqn. form needs a valid year-month and a naming authority, eui. 16 hex
- * digits, naa. 16 or 32. The reason never repeats the name: it may be anything the peer sent.
- */
-export function iscsiNameProblem(raw: string): string | undefined {
-  const name = raw.toLowerCase();
-  if (name.length === 0) return "the name is empty";
-  if (Buffer.byteLength(name, "utf8") > 223) return "the name is longer than 223 bytes";
+function loginNameProblem(name: string): string | undefined {
   for (const ch of name) {
     const c = ch.codePointAt(0)!;
     if (c < 0x80 ? !/[a-z0-9.:-]/.test(ch) : c < 0xa0 || /\s/u.test(ch)) {
@@ -63,6 +60,22 @@ export function iscsiNameProblem(raw: string): string | undefined {
   if (name.startsWith("eui.")) return /^eui\.[0-9a-f]{16}$/.test(name) ? undefined : "an eui. name is eui. and 16 hexadecimal digits";
   if (name.startsWith("naa.")) return /^naa\.([0-9a-f]{16}|[0-9a-f]{32})$/.test(name) ? undefined : "a naa. name is naa. and 16 or 32 hexadecimal digits";
   return "an iSCSI name starts with iqn., eui. or naa.";
+}
+
+/**
+ * Why a configured name (target wwn, ACL initiator name) is not valid, or undefined: the one
+ * rule the engine, the API's schemas and the console's forms share, so they say the same
+ * (iscsiNameProblem at "config" strictness).
+ */
+export function iscsiNameReason(raw: string): string | undefined {
+  return iscsiNameProblem(raw, "config");
+}
+
+/** Normalizes (trim, lowercase) and validates a configured iSCSI name: iqn., naa. or eui. */
+export function normalizeIscsiName(raw: string, field = "wwn"): string {
+  const reason = iscsiNameReason(raw);
+  if (reason) throw new EngineError(`"${raw.length > 64 ? `${raw.slice(0, 40)}…` : raw}" is not a valid iSCSI name: ${reason}`, "invalid", field);
+  return raw.trim().toLowerCase();
 }
 
 export function isValidIscsiName(raw: string): boolean {

@@ -208,7 +208,7 @@ export class LoginMachine {
     if (!initiator) return { status: LoginStatus.MISSING_PARAMETER, reason: "missing parameter", message: "InitiatorName missing" };
     // Refused before the name reaches an ACL lookup, a log line or a database row (RFC 7143 §4.2.7:
     // an initiator error, status 0x0200, as for any malformed login request).
-    const problem = validInitiatorNames.has(initiator) ? undefined : iscsiNameProblem(initiator);
+    const problem = validInitiatorNames.has(initiator) ? undefined : iscsiNameProblem(initiator, "login");
     if (problem === undefined) rememberValidName(initiator);
     if (problem) return { status: LoginStatus.INITIATOR_ERROR, reason: "invalid initiator name", message: `InitiatorName is not a valid iSCSI name: ${problem}` };
     this.initiatorName = initiator.toLowerCase();

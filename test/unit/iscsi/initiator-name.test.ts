@@ -23,7 +23,7 @@ describe("iscsiNameProblem", () => {
     "naa.52004567ba64678d",
     "naa.62004567ba64678d0123456789abcdef",
     "iqn.2024-01.de.bücher:täst",
-  ])("accepts %s", (n) => expect(iscsiNameProblem(n)).toBeUndefined());
+  ])("accepts %s", (n) => expect(iscsiNameProblem(n, "login")).toBeUndefined());
 
   it.each([
     ["", /empty/],
@@ -39,7 +39,7 @@ describe("iscsiNameProblem", () => {
     ["naa.5200456", /16 or 32/],
     ["initiator1", /starts with iqn\., eui\. or naa\./],
     [`iqn.2024-01.org.portico:${"x".repeat(210)}`, /223 bytes/],
-  ])("refuses %j", (n, why) => expect(iscsiNameProblem(n)).toMatch(why));
+  ])("refuses %j", (n, why) => expect(iscsiNameProblem(n, "login")).toMatch(why));
 });
 
 describe("login with an invalid InitiatorName", () => {
