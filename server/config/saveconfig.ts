@@ -10,7 +10,7 @@
  * indent=2) + "\n" (ensure_ascii: non-ASCII as \uXXXX).
  */
 import { parseCidr } from "../engine/core/networks";
-import { checkTpgParameter } from "../engine/core/engine";
+import { checkAclTag, checkChap, checkCmdsnDepth, checkTpgParameter } from "../engine/core/engine";
 import {
   nodeAclAttributeDefaults,
   nodeAclAttributeRanges,
@@ -163,12 +163,15 @@ class Reader {
         this.ignore(`${path}.${key}`, "not yet supported");
         continue;
       }
-      if (v.length > 255 || v === "NULL") this.error(`${path}.${key}`, "must be at most 255 characters and not NULL");
-      if (key.endsWith("password")) this.secretLength(`${path}.${key}`, v);
       const field = { chap_userid: "userid", chap_password: "password", chap_mutual_userid: "mutualUserid", chap_mutual_password: "mutualPassword" }[key] as keyof Chap;
+      // The engine's rule for each credential (checkChap: 1..255 printable characters, not NULL).
+      if (this.check(`${path}.${key}`, () => checkChap({ [field]: v })) === undefined) continue;
+      if (key.endsWith("password")) this.secretLength(`${path}.${key}`, v);
       chap[field] = v;
     }
     this.distinctSecrets(chap, `${path}.chap_mutual_password`, "chap_password");
+    // ... and for the set: mutual CHAP needs the initiator's userid and password.
+    this.check(`${path}.chap_userid`, () => checkChap(chap));
     return chap;
   }
   /**
@@ -297,11 +300,12 @@ function readFabricModule(r: Reader, fm: Json, path: string, config: PorticoConf
   for (const [key, field] of Object.entries(fields)) {
     const v = r.str(fm, key, path);
     if (v === undefined || v === "") continue;
-    if (v.length > 255 || v === "NULL") r.error(`${path}.${key}`, "must be at most 255 characters and not NULL");
+    if (r.check(`${path}.${key}`, () => checkChap({ [field]: v })) === undefined) continue;
     if (field.endsWith("assword")) r.secretLength(`${path}.${key}`, v);
     chap[field] = v;
   }
   r.distinctSecrets(chap, `${path}.discovery_mutual_password`, "discovery_password");
+  r.check(`${path}.discovery_userid`, () => checkChap(chap));
   if (enabled && !(chap.userid && chap.password)) r.error(`${path}.discovery_userid`, "discovery authentication needs discovery_userid and discovery_password");
   config.discoveryAuth = { enabled, ...chap };
 }
@@ -578,13 +582,12 @@ function readNodeAcl(r: Reader, raw: Json, path: string, luns: LunConfig[], skip
   const wwnRaw = r.str(raw, "node_wwn", path, true);
   const initiatorName = wwnRaw === undefined ? undefined : r.check(`${path}.node_wwn`, () => normalizeIscsiName(wwnRaw, "initiatorName"));
   const tag = r.str(raw, "tag", path);
-  if (tag !== undefined && tag !== "" && !/^[^.\s]{1,64}$/.test(tag)) r.error(`${path}.tag`, `ACL tag "${tag}" is invalid: 1 to 64 characters, no '.' or spaces`);
+  if (tag !== undefined && tag !== "") r.check(`${path}.tag`, () => checkAclTag(tag));
   const depthRaw = raw.cmdsn_depth ?? raw.tcq_depth;
   let cmdsnDepth: number | undefined;
   if (depthRaw !== undefined && depthRaw !== "default") {
-    const n = typeof depthRaw === "string" ? Number(depthRaw) : depthRaw;
-    if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 512) r.error(`${path}.cmdsn_depth`, `must be an integer in 1..512, got ${JSON.stringify(depthRaw)}`);
-    else cmdsnDepth = n;
+    // rtslib dumps tcq_depth as a string in older files.
+    cmdsnDepth = r.check(`${path}.cmdsn_depth`, () => checkCmdsnDepth(typeof depthRaw === "string" ? Number(depthRaw) : depthRaw));
   }
   const attributes: Record<string, number> = {};
   for (const [k, v] of Object.entries(r.map(raw, "attributes", path))) {

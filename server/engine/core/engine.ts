@@ -697,8 +697,7 @@ export class Engine {
   /** cmdsn_depth: the command window new sessions of this initiator get (LIO applies it at the next login). */
   setNodeAclCmdsnDepth(iqn: string, tag: number, initiatorName: string, depth: number): void {
     const acl = this.nodeAcl(iqn, tag, initiatorName);
-    if (!Number.isInteger(depth) || depth < 1 || depth > 512) throw new EngineError("cmdsn_depth must be an integer in 1..512", "invalid", "cmdsnDepth");
-    acl.cmdsnDepth = depth;
+    acl.cmdsnDepth = checkCmdsnDepth(depth);
   }
 
   /** ACL tag (targetcli's initiator groups); undefined removes it. */
@@ -869,9 +868,7 @@ export class Engine {
     }
     for (const [k, v] of Object.entries(opts.attributes ?? {})) checkNodeAclAttribute(k, v);
     if (opts.tag !== undefined) checkAclTag(opts.tag);
-    if (opts.cmdsnDepth !== undefined && (!Number.isInteger(opts.cmdsnDepth) || opts.cmdsnDepth < 1 || opts.cmdsnDepth > 512)) {
-      throw new EngineError("cmdsn_depth must be an integer in 1..512", "invalid", "cmdsnDepth");
-    }
+    if (opts.cmdsnDepth !== undefined) checkCmdsnDepth(opts.cmdsnDepth);
     const chap = checkChap(opts.chap ?? {});
     const before = this.lunViews(tpg);
     const acl = new NodeAcl(tpg, name, { ...nodeAclAttributeDefaults, ...opts.attributes }, opts.cmdsnDepth ?? tpg.attributes.default_cmdsn_depth);
@@ -1078,8 +1075,17 @@ function checkNodeAclAttribute(name: string, value: number): void {
   if (unsupported) throw new EngineError(`node ACL attribute ${unsupported}`, "invalid", name);
 }
 
-function checkAclTag(tag: string): void {
+/** An ACL tag (rtslib NodeACLGroup): the engine's rule, which saveconfig import calls too. */
+export function checkAclTag(tag: string): void {
   if (!/^[^.\s]{1,64}$/.test(tag)) throw new EngineError(`ACL tag "${tag}" is invalid: 1 to 64 characters, no '.' or spaces`, "invalid", "tag");
+}
+
+/** A node ACL's cmdsn_depth (LIO's range): the engine's rule, which saveconfig import calls too. */
+export function checkCmdsnDepth(depth: unknown): number {
+  if (typeof depth !== "number" || !Number.isInteger(depth) || depth < 1 || depth > 512) {
+    throw new EngineError(`cmdsn_depth must be an integer in 1..512, got ${JSON.stringify(depth)}`, "invalid", "cmdsnDepth");
+  }
+  return depth;
 }
 
 const CHAP_FIELDS = ["userid", "password", "mutualUserid", "mutualPassword"] as const;
