@@ -10,7 +10,7 @@
  * indent=2) + "\n" (ensure_ascii: non-ASCII as \uXXXX).
  */
 import { parseCidr } from "../engine/core/networks";
-import { checkAclTag, checkChap, checkCmdsnDepth, checkTpgParameter } from "../engine/core/engine";
+import { checkAclTag, checkChapCredential, checkCmdsnDepth, checkTpgParameter } from "../engine/core/engine";
 import {
   nodeAclAttributeDefaults,
   nodeAclAttributeRanges,
@@ -165,13 +165,11 @@ class Reader {
       }
       const field = { chap_userid: "userid", chap_password: "password", chap_mutual_userid: "mutualUserid", chap_mutual_password: "mutualPassword" }[key] as keyof Chap;
       // The engine's rule for each credential (checkChap: 1..255 printable characters, not NULL).
-      if (this.check(`${path}.${key}`, () => checkChap({ [field]: v })) === undefined) continue;
+      if (this.check(`${path}.${key}`, () => checkChapCredential(field, v)) === undefined) continue;
       if (key.endsWith("password")) this.secretLength(`${path}.${key}`, v);
       chap[field] = v;
     }
     this.distinctSecrets(chap, `${path}.chap_mutual_password`, "chap_password");
-    // ... and for the set: mutual CHAP needs the initiator's userid and password.
-    this.check(`${path}.chap_userid`, () => checkChap(chap));
     return chap;
   }
   /**
@@ -300,12 +298,11 @@ function readFabricModule(r: Reader, fm: Json, path: string, config: PorticoConf
   for (const [key, field] of Object.entries(fields)) {
     const v = r.str(fm, key, path);
     if (v === undefined || v === "") continue;
-    if (r.check(`${path}.${key}`, () => checkChap({ [field]: v })) === undefined) continue;
+    if (r.check(`${path}.${key}`, () => checkChapCredential(field, v)) === undefined) continue;
     if (field.endsWith("assword")) r.secretLength(`${path}.${key}`, v);
     chap[field] = v;
   }
   r.distinctSecrets(chap, `${path}.discovery_mutual_password`, "discovery_password");
-  r.check(`${path}.discovery_userid`, () => checkChap(chap));
   if (enabled && !(chap.userid && chap.password)) r.error(`${path}.discovery_userid`, "discovery authentication needs discovery_userid and discovery_password");
   config.discoveryAuth = { enabled, ...chap };
 }

@@ -307,7 +307,7 @@ export class ConfigService {
       if (config.discoveryAuth.enabled) {
         const before = { ...this.engine.discoveryAuth };
         this.engine.setDiscoveryAuth(config.discoveryAuth);
-        undo(() => (this.engine.discoveryAuth = before));
+        undo(() => this.engine.setDiscoveryAuth(before));
         store.setDiscoveryAuth(this.db, config.discoveryAuth);
       }
       return { warnings, notHonoured, storageObjects: config.storageObjects.length, targets: config.targets.length, cleared: clear };
@@ -600,8 +600,8 @@ export class ConfigService {
     const iqn = normalizeIscsiName(wwn, "wwn");
     return this.transaction(async (undo) => {
       const tpg = this.engine.tpg(iqn, tag);
-      const before = tpg.allowedNetworks;
-      undo(() => (tpg.allowedNetworks = before));
+      const before = tpg.allowedNetworks.map((c) => c.text);
+      undo(() => this.engine.setTpgAllowedNetworks(iqn, tag, before));
       const list = this.engine.setTpgAllowedNetworks(iqn, tag, networks);
       this.dbWrite(() => store.updateTpg(this.db, iqn, tag, { allowedNetworks: list }));
       return list;
@@ -631,7 +631,7 @@ export class ConfigService {
       const tpg = this.engine.tpg(iqn, tag);
       const before = { ...tpg.chap };
       this.engine.setTpgAuth(iqn, tag, chap);
-      undo(() => (tpg.chap = before));
+      undo(() => this.engine.setTpgAuth(iqn, tag, before));
       this.dbWrite(() => store.updateTpgChap(this.db, iqn, tag, tpg.chap));
       if (opts.requireChap && chap.userid) this.requireChap(iqn, tag, undo);
     });
@@ -660,7 +660,7 @@ export class ConfigService {
     return this.transaction(async (undo) => {
       const before = { ...this.engine.discoveryAuth };
       this.engine.setDiscoveryAuth(auth);
-      undo(() => (this.engine.discoveryAuth = before));
+      undo(() => this.engine.setDiscoveryAuth(before));
       this.dbWrite(() => store.setDiscoveryAuth(this.db, { ...this.engine.discoveryAuth }));
     });
   }
@@ -791,9 +791,9 @@ export class ConfigService {
       const acl = this.engine.nodeAcl(iqn, tag, name);
       const before = { tag: acl.tag, cmdsnDepth: acl.cmdsnDepth, attributes: { ...acl.attributes } };
       undo(() => {
-        acl.tag = before.tag;
-        acl.cmdsnDepth = before.cmdsnDepth;
-        Object.assign(acl.attributes, before.attributes);
+        this.engine.setNodeAclTag(iqn, tag, name, before.tag);
+        this.engine.setNodeAclCmdsnDepth(iqn, tag, name, before.cmdsnDepth);
+        this.engine.setNodeAclAttributes(iqn, tag, name, before.attributes);
       });
       if (changes.tag !== undefined) this.engine.setNodeAclTag(iqn, tag, name, changes.tag ?? undefined);
       if (changes.cmdsnDepth !== undefined) this.engine.setNodeAclCmdsnDepth(iqn, tag, name, changes.cmdsnDepth);
@@ -812,7 +812,7 @@ export class ConfigService {
       const acl = this.engine.nodeAcl(iqn, tag, name);
       const before = { ...acl.chap };
       this.engine.setNodeAclAuth(iqn, tag, name, chap);
-      undo(() => (acl.chap = before));
+      undo(() => this.engine.setNodeAclAuth(iqn, tag, name, before));
       this.dbWrite(() => store.updateNodeAcl(this.db, iqn, tag, name, { chap: { ...acl.chap } }));
       if (opts.requireChap && chap.userid) this.requireChap(iqn, tag, undo);
     });

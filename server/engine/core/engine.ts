@@ -1099,15 +1099,20 @@ export function checkChap(chap: ChapCredentials): ChapCredentials {
   for (const f of CHAP_FIELDS) {
     const v = chap[f];
     if (v === undefined || v === "") continue;
-    if (typeof v !== "string" || v.length > 255 || v === "NULL" || /[\x00-\x1f]/.test(v)) {
-      throw new EngineError(`CHAP ${f} must be 1 to 255 printable characters (and not NULL)`, "invalid", f);
-    }
-    out[f] = v;
+    out[f] = checkChapCredential(f, v);
   }
   if ((out.mutualUserid || out.mutualPassword) && !(out.userid && out.password)) {
     throw new EngineError("mutual CHAP needs the initiator's userid and password too", "invalid", "userid");
   }
   return out;
+}
+
+/** One CHAP credential: 1 to 255 printable characters, not NULL (saveconfig import checks each with it). */
+export function checkChapCredential(field: (typeof CHAP_FIELDS)[number], v: unknown): string {
+  if (typeof v !== "string" || v.length === 0 || v.length > 255 || v === "NULL" || /[\x00-\x1f]/.test(v)) {
+    throw new EngineError(`CHAP ${field} must be 1 to 255 printable characters (and not NULL)`, "invalid", field);
+  }
+  return v;
 }
 
 /** INQUIRY identity strings: printable ASCII, space padded by the SCSI layer (SPC-4 §6.6.2). */
