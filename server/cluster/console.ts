@@ -171,7 +171,7 @@ export function lunsOf(engine: Engine, storageObjects: string[]): LunRef[] {
     for (const tpg of target.tpgs.values())
       for (const [lun, l] of tpg.luns) {
         const so = l.storageObject;
-        if (wanted.has(`${so.plugin}/${so.name}`) || wanted.has(so.name)) out.push({ wwn: target.iqn, tag: tpg.tag, lun });
+        if (wanted.has(`${so.plugin}/${so.name}`) || wanted.has(so.name)) out.push({ wwn: target.wwn, tag: tpg.tag, lun });
       }
   return out;
 }

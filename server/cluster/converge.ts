@@ -98,7 +98,7 @@ export async function convergeEngine(engine: Engine, from: PorticoConfig, to: Po
     const live = engine.storageObjects.get(p.slice("/backstores/".length));
     if (!live) continue;
     // A LUN of a target this configuration no longer has, or that failed above, still exports it.
-    for (const lun of [...live.exports]) await attempt(paths.lun(lun.tpg.target.iqn, lun.tpg.tag, lun.index), () => engine.deleteLun(lun.tpg.target.iqn, lun.tpg.tag, lun.index));
+    for (const lun of [...live.exports]) await attempt(paths.lun(lun.tpg.target.wwn, lun.tpg.tag, lun.index), () => engine.deleteLun(lun.tpg.target.wwn, lun.tpg.tag, lun.index));
     await attempt(p, () => engine.deleteStorageObject(live.plugin, live.name));
   }
 

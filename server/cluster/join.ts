@@ -244,7 +244,7 @@ export class ClusterControl {
     const engine = this.opts.engine;
     if (engine.localNode !== undefined && engine.localNode !== node) return `this process was started as node ${engine.localNode}: restart it to serve as ${node}`;
     const others = new Set<string>();
-    for (const target of engine.targets.values()) for (const tpg of target.tpgs.values()) if (tpg.node !== undefined && tpg.node !== node) others.add(`${target.iqn} tpg${tpg.tag} (node ${tpg.node})`);
+    for (const target of engine.targets.values()) for (const tpg of target.tpgs.values()) if (tpg.node !== undefined && tpg.node !== node) others.add(`${target.wwn} tpg${tpg.tag} (node ${tpg.node})`);
     if (others.size) return `restart Portico to close the portals of ${[...others].slice(0, 3).join(", ")}${others.size > 3 ? ` and ${others.size - 3} more` : ""}, which belong to other nodes`;
     return null;
   }

@@ -87,7 +87,7 @@ export function applyAluaGroups(engine: Engine, so: StorageObjectConfig): void {
 export async function applyTarget(engine: Engine, t: TargetConfig, onError?: OnApplyError): Promise<Target | undefined> {
   const target = attempt(paths.target(t.wwn), onError, () => engine.createTarget(t.wwn));
   if (!target) return undefined;
-  for (const tpg of t.tpgs) await applyTpg(engine, target.iqn, tpg, onError);
+  for (const tpg of t.tpgs) await applyTpg(engine, target.wwn, tpg, onError);
   return target;
 }
 
@@ -194,7 +194,7 @@ export function snapshotTpg(tpg: Tpg): TpgConfig {
 }
 
 export function snapshotTarget(t: Target): TargetConfig {
-  return { wwn: t.iqn, tpgs: [...t.tpgs.values()].sort((a, b) => a.tag - b.tag).map(snapshotTpg) };
+  return { wwn: t.wwn, tpgs: [...t.tpgs.values()].sort((a, b) => a.tag - b.tag).map(snapshotTpg) };
 }
 
 /**

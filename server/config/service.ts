@@ -462,11 +462,11 @@ export class ConfigService {
       this.engine.deleteAluaGroup(plugin, name, group);
       undo(() => {
         this.engine.createAluaGroup(plugin, name, group, before.id, before.attributes);
-        for (const l of members) this.engine.setLunAluaGroup(l.tpg.target.iqn, l.tpg.tag, l.index, group);
+        for (const l of members) this.engine.setLunAluaGroup(l.tpg.target.wwn, l.tpg.tag, l.index, group);
       });
       this.dbWrite(() => {
         store.updateStorageObject(this.db, snapshotStorageObject(so));
-        for (const l of members) store.updateLunAluaGroup(this.db, l.tpg.target.iqn, l.tpg.tag, l.index, undefined);
+        for (const l of members) store.updateLunAluaGroup(this.db, l.tpg.target.wwn, l.tpg.tag, l.index, undefined);
       });
     });
   }
@@ -504,10 +504,10 @@ export class ConfigService {
   async createTarget(input: { wwn?: string; tpg?: boolean } = {}): Promise<{ wwn: string }> {
     return this.transaction(async (undo) => {
       const target = this.engine.createTarget(input.wwn ?? generateTargetWwn());
-      undo(() => this.engine.deleteTarget(target.iqn));
-      if (input.tpg ?? true) this.engine.createTpg(target.iqn, 1, { enabled: true });
+      undo(() => this.engine.deleteTarget(target.wwn));
+      if (input.tpg ?? true) this.engine.createTpg(target.wwn, 1, { enabled: true });
       store.insertTarget(this.db, snapshotTarget(target));
-      return { wwn: target.iqn };
+      return { wwn: target.wwn };
     });
   }
 

@@ -52,8 +52,8 @@ export function createEngine(options: IscsiFabricOptions & { statsEnabled?: bool
   // LUN counters follow the engine's LUNs (not the configuration polled): /metrics and the charts
   // list a LUN from its creation, and a deleted LUN's series ends at once.
   engine.onLunChange(({ type, lun }) => {
-    if (type === "created") stats.lun(lun.tpg.target.iqn, lun.tpg.tag, lun.index, lun.storageObject.name, lun.storageObject.plugin);
-    else stats.removeLun(lun.tpg.target.iqn, lun.tpg.tag, lun.index);
+    if (type === "created") stats.lun(lun.tpg.target.wwn, lun.tpg.tag, lun.index, lun.storageObject.name, lun.storageObject.plugin);
+    else stats.removeLun(lun.tpg.target.wwn, lun.tpg.tag, lun.index);
   });
   fabric = new IscsiFabric(engine, { ...options, stats });
   engine.attachFabric(fabric);

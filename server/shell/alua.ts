@@ -66,7 +66,7 @@ function groupNode(ctx: ShellContext, so: StorageObjectConfig, g: AluaGroupConfi
     groups: { alua: alua },
     info: () => {
       const l = live();
-      const members = l ? l.members().map((m) => `iscsi/${m.tpg.target.iqn}/tpgt_${m.tpg.tag}/lun_${m.index}`) : [];
+      const members = l ? l.members().map((m) => `iscsi/${m.tpg.target.wwn}/tpgt_${m.tpg.tag}/lun_${m.index}`) : [];
       return { name: g.name, tg_pt_gp_id: g.id, members: members.join(" ") || "(none)", ...Object.fromEntries(ALUA_GROUP_ATTRIBUTES.map((k) => [k, value(k)])) };
     },
   };

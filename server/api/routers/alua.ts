@@ -20,7 +20,7 @@ export const aluaRouter = router({
    */
   list: procedure.input(aluaStorageObjectSchema).query(({ ctx, input }) => {
     const so = ctx.engine.storageObject(input.plugin, input.name);
-    const ports = new Set([...so.exports].map((l) => `${l.tpg.target.iqn}|${l.tpg.tag}`));
+    const ports = new Set([...so.exports].map((l) => `${l.tpg.target.wwn}|${l.tpg.tag}`));
     const sessions = ctx.engine
       .sessions()
       .filter((s) => s.sessionType === "Normal" && ports.has(`${s.targetName}|${s.tpgTag}`))
@@ -34,7 +34,7 @@ export const aluaRouter = router({
         pendingState: g.pendingState === undefined ? null : (ALUA_STATE_NAMES[g.pendingState] ?? String(g.pendingState)),
         status: ALUA_STATUS_NAMES[g.attributes.alua_access_status] ?? String(g.attributes.alua_access_status),
         accessType: ALUA_ACCESS_TYPE_NAMES[g.attributes.alua_access_type] ?? String(g.attributes.alua_access_type),
-        members: g.members().map((l) => ({ wwn: l.tpg.target.iqn, tag: l.tpg.tag, lun: l.index, relativeTargetPortId: l.tpg.relativeTargetPortId, offline: l.aluaOffline })),
+        members: g.members().map((l) => ({ wwn: l.tpg.target.wwn, tag: l.tpg.tag, lun: l.index, relativeTargetPortId: l.tpg.relativeTargetPortId, offline: l.aluaOffline })),
       })),
       sessions,
     };

@@ -22,7 +22,7 @@ export const storageRouter = router({
       productId: so.productId,
       revision: so.revision,
       attributes: { ...so.attributes },
-      exportedBy: [...so.exports].map((l) => ({ wwn: l.tpg.target.iqn, tag: l.tpg.tag, lun: l.index })),
+      exportedBy: [...so.exports].map((l) => ({ wwn: l.tpg.target.wwn, tag: l.tpg.tag, lun: l.index })),
     };
   }),
   create: procedure

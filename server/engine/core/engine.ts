@@ -595,8 +595,8 @@ export class Engine {
 
   async deleteTarget(iqn: string): Promise<void> {
     const target = this.target(iqn);
-    for (const tag of [...target.tpgs.keys()]) await this.deleteTpg(target.iqn, tag);
-    this.targets.delete(target.iqn);
+    for (const tag of [...target.tpgs.keys()]) await this.deleteTpg(target.wwn, tag);
+    this.targets.delete(target.wwn);
   }
 
   createTpg(
@@ -889,7 +889,7 @@ export class Engine {
     this.lunsChanged(acl.tpg, before);
     if (!acl.tpg.demoMode) {
       await this.fabric?.closeSessions(
-        (s) => s.targetName === acl.tpg.target.iqn && s.tpgTag === acl.tpg.tag && s.initiatorName === acl.initiatorName,
+        (s) => s.targetName === acl.tpg.target.wwn && s.tpgTag === acl.tpg.tag && s.initiatorName === acl.initiatorName,
       );
     }
   }
@@ -929,7 +929,7 @@ export class Engine {
     const byInitiator = new Map<string, Set<string>>();
     for (const lun of tpg.luns.values()) {
       for (const nexus of lun.storageObject.device?.knownNexuses?.() ?? []) {
-        if (nexus.targetName !== tpg.target.iqn || nexus.tpgTag !== tpg.tag) continue;
+        if (nexus.targetName !== tpg.target.wwn || nexus.tpgTag !== tpg.tag) continue;
         let set = byInitiator.get(nexus.initiatorName);
         if (!set) byInitiator.set(nexus.initiatorName, (set = new Set()));
         set.add(nexus.key);
@@ -992,7 +992,7 @@ export class Engine {
   }
 
   private async closeTpgSessions(tpg: Tpg): Promise<void> {
-    await this.fabric?.closeSessions((s) => s.targetName === tpg.target.iqn && s.tpgTag === tpg.tag);
+    await this.fabric?.closeSessions((s) => s.targetName === tpg.target.wwn && s.tpgTag === tpg.tag);
   }
 
   /** Removes every object (restoreconfig --clear). */
@@ -1131,7 +1131,7 @@ function checkIdentity(id: { vendorId?: string; productId?: string; revision?: s
 }
 
 function exportNames(so: StorageObject): string {
-  return [...so.exports].map((l) => `${l.tpg.target.iqn} tpg${l.tpg.tag} lun${l.index}`).join(", ");
+  return [...so.exports].map((l) => `${l.tpg.target.wwn} tpg${l.tpg.tag} lun${l.index}`).join(", ");
 }
 
 function viewKey(tpg: Tpg, initiator: string): string {

@@ -234,8 +234,8 @@ export class Tpg {
 export class Target {
   readonly tpgs = new Map<number, Tpg>();
   constructor(
-    /** Target IQN (LIO `wwn`), lowercase. */
-    readonly iqn: string,
+    /** The target's name, its IQN (or eui./naa.): LIO's `wwn`, as the DB, API and console call it; lowercase. */
+    readonly wwn: string,
   ) {}
 }
 

@@ -625,7 +625,7 @@ export class IoStats {
  *   tpg.generation changes:
  *       const resolved = view.resolve(lun); const tpgLun = resolved && tpg.luns.get(resolved.binding.tpgLunIndex)
  *       stats.handle(session.stats, conn.stats,
- *         tpgLun && stats.lun(tpg.target.iqn, tpg.tag, tpgLun.index, tpgLun.storageObject.name, tpgLun.storageObject.plugin))
+ *         tpgLun && stats.lun(tpg.target.wwn, tpg.tag, tpgLun.index, tpgLun.storageObject.name, tpgLun.storageObject.plugin))
  *
  * Task management (TMF Request PDU, when it is received):
  *       stats.taskManagementRequest(fn, session.stats, lunCountersIfLunScoped)

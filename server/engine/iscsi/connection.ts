@@ -484,7 +484,7 @@ export class Connection implements ConnectionPort {
     const resolved = s.view?.resolve(lun);
     const tpgLun = resolved && tpg?.luns.get(resolved.binding.tpgLunIndex);
     if (!tpg || !tpgLun) return undefined;
-    return this.host.stats.lun(tpg.target.iqn, tpg.tag, tpgLun.index, tpgLun.storageObject.name, tpgLun.storageObject.plugin);
+    return this.host.stats.lun(tpg.target.wwn, tpg.tag, tpgLun.index, tpgLun.storageObject.name, tpgLun.storageObject.plugin);
   }
 
   // ---- entry points for the fabric and the SCSI layer -------------------------------------------

@@ -41,7 +41,7 @@ export function sendTargets(
     if (!tpg.discoverableBy(initiatorName)) continue;
     // A TPG whose allowed networks exclude the initiator's address is not shown to it (its login would be refused).
     if (remoteAddress !== undefined && !tpg.admitsAddress(remoteAddress)) continue;
-    const iqn = tpg.target.iqn;
+    const iqn = tpg.target.wwn;
     if (which === "" ? current?.target !== tpg.target : which !== "All" && which.toLowerCase() !== iqn) continue;
     const list = byTarget.get(iqn) ?? [];
     list.push(tpg);

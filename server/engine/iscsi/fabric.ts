@@ -238,7 +238,7 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     let view: ScsiNexusView | undefined;
     let depth = 1;
     if (login.sessionType === "Normal" && tpg) {
-      identity = itNexus(login.initiatorName, h.isid, tpg.target.iqn, tpg.tag);
+      identity = itNexus(login.initiatorName, h.isid, tpg.target.wwn, tpg.tag);
       // Session reinstatement (RFC 7143 §6.3.5): same initiator, ISID and target portal group, TSIH 0.
       for (const old of this.liveSessions.values()) {
         if (!old.ended && old.identity?.key === identity.key) {
@@ -269,17 +269,17 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     }
     this.successes++;
     session.stats = this.stats.openSession(session.id, {
-      initiatorName: login.initiatorName, targetName: tpg?.target.iqn, tpgTag: tpg?.tag, isid: h.isid, sessionType: login.sessionType,
+      initiatorName: login.initiatorName, targetName: tpg?.target.wwn, tpgTag: tpg?.tag, isid: h.isid, sessionType: login.sessionType,
     });
     conn.stats = this.stats.openConnection(session.stats, conn.cid, conn.describe);
-    if (login.sessionType === "Normal" && tpg) this.stats.loginSucceeded(tpg.target.iqn, tpg.tag);
+    if (login.sessionType === "Normal" && tpg) this.stats.loginSucceeded(tpg.target.wwn, tpg.tag);
     else this.stats.loginSucceeded(undefined, undefined);
     this.emitEvent({
-      type: "login", at: Date.now(), initiatorName: login.initiatorName, targetName: tpg?.target.iqn, tpgTag: tpg?.tag, sessionId: session.id,
+      type: "login", at: Date.now(), initiatorName: login.initiatorName, targetName: tpg?.target.wwn, tpgTag: tpg?.tag, sessionId: session.id,
       remote: conn.describe, detail: { sessionType: login.sessionType, tsih, isid: h.isid, chap: login.authMethod === "CHAP" },
     });
     this.log("info", "iSCSI login", {
-      initiator: login.initiatorName, target: tpg?.target.iqn, tpg: tpg?.tag, type: login.sessionType, tsih, remote: conn.describe,
+      initiator: login.initiatorName, target: tpg?.target.wwn, tpg: tpg?.tag, type: login.sessionType, tsih, remote: conn.describe,
     });
     return session;
   }
@@ -339,7 +339,7 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     const s = conn.session;
     const { lun, ...detail } = fields;
     this.emitEvent({
-      type, at: Date.now(), initiatorName: s?.initiatorName, targetName: s?.tpg?.target.iqn, tpgTag: s?.tpg?.tag, sessionId: s?.id,
+      type, at: Date.now(), initiatorName: s?.initiatorName, targetName: s?.tpg?.target.wwn, tpgTag: s?.tpg?.tag, sessionId: s?.id,
       remote: conn.describe, lun: typeof lun === "number" ? lun : undefined, detail,
     });
   }
@@ -424,7 +424,7 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     for (const c of s.connections) if (c.stats) this.stats.closeConnection(c.stats);
     if (s.stats) this.stats.closeSession(s.stats);
     this.emitEvent({
-      type: "logout", at: Date.now(), initiatorName: s.initiatorName, targetName: s.tpg?.target.iqn, tpgTag: s.tpg?.tag, sessionId: s.id,
+      type: "logout", at: Date.now(), initiatorName: s.initiatorName, targetName: s.tpg?.target.wwn, tpgTag: s.tpg?.tag, sessionId: s.id,
       remote: first?.describe, reason, detail: { sessionType: s.type, durationMs: Date.now() - s.loginTime },
     });
     const running = s.liveTasks();
@@ -479,7 +479,7 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
       sessionType: s.type,
       initiatorName: s.initiatorName,
       initiatorAlias: s.initiatorAlias,
-      targetName: s.tpg?.target.iqn,
+      targetName: s.tpg?.target.wwn,
       tpgTag: s.tpg?.tag,
       isid: s.isid,
       tsih: s.tsih,

@@ -225,12 +225,12 @@ export class LoginMachine {
     const tpg = this.env.findTpg(this.targetName);
     this.requestedTpg = tpg;
     if (!tpg) return { status: LoginStatus.NOT_FOUND, reason: "unknown target", message: `no target ${this.targetName} on portal ${this.env.listenerKey}` };
-    if (!tpg.enabled) return { status: LoginStatus.SERVICE_UNAVAILABLE, reason: "TPG disabled", message: `tpg${tpg.tag} of ${tpg.target.iqn} is disabled` };
+    if (!tpg.enabled) return { status: LoginStatus.SERVICE_UNAVAILABLE, reason: "TPG disabled", message: `tpg${tpg.tag} of ${tpg.target.wwn} is disabled` };
     if (!tpg.admits(this.initiatorName)) {
-      return { status: LoginStatus.AUTHORIZATION_FAILURE, reason: "ACL denied", message: `${this.initiatorName} has no node ACL on tpg${tpg.tag} of ${tpg.target.iqn}` };
+      return { status: LoginStatus.AUTHORIZATION_FAILURE, reason: "ACL denied", message: `${this.initiatorName} has no node ACL on tpg${tpg.tag} of ${tpg.target.wwn}` };
     }
     if (this.env.remoteAddress !== undefined && !tpg.admitsAddress(this.env.remoteAddress)) {
-      return { status: LoginStatus.AUTHORIZATION_FAILURE, reason: "network not allowed", message: `${this.env.remoteAddress} is not in the allowed networks of tpg${tpg.tag} of ${tpg.target.iqn}` };
+      return { status: LoginStatus.AUTHORIZATION_FAILURE, reason: "network not allowed", message: `${this.env.remoteAddress} is not in the allowed networks of tpg${tpg.tag} of ${tpg.target.wwn}` };
     }
     this.tpg = tpg;
     return undefined;

@@ -20,7 +20,7 @@ function engineSummary(fx: Fixture) {
   return {
     storageObjects: [...fx.engine.storageObjects.keys()].sort(),
     targets: [...fx.engine.targets.values()].map((t) => ({
-      iqn: t.iqn,
+      iqn: t.wwn,
       tpgs: [...t.tpgs.values()].map((g) => ({
         tag: g.tag,
         enabled: g.enabled,
