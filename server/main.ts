@@ -40,6 +40,8 @@ import { ConfigSync } from "./cluster/config-sync";
 import { setConfigSync } from "./cluster";
 import { attachClusterReservations, ClusterPrStore } from "./cluster/pr-store";
 import { ClusterControl, readSavedCluster, setClusterControl } from "./cluster/join";
+import { ClusterOwnership, setOwnership } from "./cluster/ownership";
+import { setOwnershipSource } from "./cluster/console";
 import { readClusterSettings, type ClusterSettings } from "./cluster/settings";
 import { logFabricFailure, noteFabricFailure, noteUncaught } from "./health";
 import type { FileioPolicyOptions } from "./engine/backstores/path-policy";
@@ -307,6 +309,20 @@ async function main(): Promise<void> {
   cluster.companions.push((_settings, membership) => {
     if (configSync) configSync.onChange = () => void membership.refresh(); // the portals this node opened may have changed
     return undefined;
+  });
+  // Each rbd LU's owner holds its etcd election and the image's lock (docs/cluster.md); stopped with the membership.
+  cluster.companions.push((settings) => {
+    const ownership = new ClusterOwnership(settings.endpoints, settings.node, engine, log);
+    setOwnership(ownership);
+    setOwnershipSource({ status: () => ownership.status(), move: (lu, to, by) => ownership.moveOwnership(lu, to, by) });
+    ownership.start();
+    return {
+      stop: async () => {
+        setOwnershipSource(undefined);
+        setOwnership(undefined);
+        await ownership.stop(); // owned LUs are handed over (released, not fenced): a survivor takes them at once
+      },
+    };
   });
   if (clusterSettings) {
     cluster.begin(clusterSettings, clusterSource);

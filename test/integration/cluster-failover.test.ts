@@ -4,21 +4,45 @@
  * Ceph clients (two connections: two gateways as Ceph sees them): the exclusive lock taken in
  * managed mode is not handed over, a broken lock blocklists its holder whose next write fails
  * and never lands, rados_blocklist_add fences a client by its address.
+ *
+ * Then two real Portico processes (gw-a, gw-b) restored from one saveconfig.json export one RBD
+ * LUN as one target, each through its own TPG and ALUA group: one owner Active/Optimized, the
+ * other Standby (REPORT TARGET PORT GROUPS through both); kill -9 of the owner during writes
+ * (every acknowledged write is in `rbd export`, the IO gap printed); SIGSTOP of the owner (the
+ * survivor takes over, the woken node's writes fail and never land); ownership moved on purpose
+ * with IO running and no IO error. The writer is a small multipath initiator of our own: it
+ * retries UNIT ATTENTION and NOT READY/transitioning on the same path and moves to the other
+ * path on Standby or a lost connection, as dm-multipath with scsi_dh_alua does.
  */
+import { rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RbdBackstore } from "../../server/engine/backstores/rbd";
+import { AluaState, decodeRtpg } from "../../server/engine/scsi/alua";
 import { startCeph, type Ceph } from "../support/ceph";
+import { startEtcd, type Etcd } from "../support/etcd";
+import { IscsiClient } from "../support/iscsi-client";
+import { freePort, waitForPort } from "../support/ports";
+import { makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../support/portico";
+import { apiClient } from "./monitor-support";
 
 const MiB = 1024 * 1024;
 let ceph: Ceph;
+let etcd: Etcd | undefined;
 
 beforeAll(async () => {
   ceph = await startCeph();
 }, 180_000);
 
 afterAll(async () => {
+  for (const n of Object.values(nodes)) {
+    n.server?.child.kill("SIGCONT");
+    await n.server?.stop().catch(() => n.server?.kill());
+    removeDir(n.dataDir);
+  }
+  await etcd?.stop();
   await ceph?.stop();
-});
+}, 60_000);
 
 /** A distinct osd_op_timeout gives a distinct Ceph client (connections are shared per conf, id and timeout). */
 const configOf = (image: string, client: number) => `rbd/rbd/${image};conf=${ceph.conf};osd_op_timeout=${20 + client}`;
@@ -101,5 +125,361 @@ describe("rbd exclusive lock and fencing calls", () => {
       await a.close();
       await b.close();
     }
+  });
+});
+
+// ---- two gateways ------------------------------------------------------------------------------
+
+const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.failover0001";
+const LU = "shared";
+const IMAGE_MIB = 64;
+const BLOCKS = (IMAGE_MIB * MiB) / 4096;
+type Node = { name: "gw-a" | "gw-b"; dataDir: string; port: number; tag: number; server?: PorticoProcess; api?: ReturnType<typeof apiClient> };
+const nodes: Record<string, Node> = {};
+
+function saveconfig(pa: number, pb: number): object {
+  const group = (name: string, id: number) => ({
+    alua_access_state: AluaState.STANDBY, alua_access_status: 0, alua_access_type: 1, alua_support_active_nonoptimized: 1, alua_support_active_optimized: 1,
+    alua_support_offline: 1, alua_support_standby: 1, alua_support_transitioning: 1, alua_support_unavailable: 1, alua_write_metadata: 0,
+    implicit_trans_secs: 0, name, nonop_delay_msecs: 100, preferred: 0, tg_pt_gp_id: id, trans_delay_msecs: 0,
+  });
+  return {
+    fabric_modules: [],
+    storage_objects: [
+      {
+        plugin: "user", name: LU, size: IMAGE_MIB * MiB, config: `rbd/rbd/${LU};conf=${ceph.conf};osd_op_timeout=10`, wwn: "5b1c0a30-0000-4000-8000-00000000fa11",
+        attributes: { block_size: 512 }, alua_tpgs: [group("default_tg_pt_gp", 0), group("gw-a", 1), group("gw-b", 2)],
+      },
+    ],
+    targets: [
+      {
+        fabric: "iscsi",
+        wwn: IQN,
+        tpgs: [
+          { tag: 1, node: "gw-a", port: pa },
+          { tag: 2, node: "gw-b", port: pb },
+        ].map((t) => ({
+          tag: t.tag,
+          node: t.node,
+          enable: true,
+          attributes: { authentication: 0, generate_node_acls: 1, demo_mode_write_protect: 0, cache_dynamic_acls: 1 },
+          parameters: {},
+          luns: [{ index: 0, storage_object: `/backstores/user:rbd/${LU}`, alua_tg_pt_gp_name: t.node }],
+          portals: [{ ip_address: "127.0.0.1", port: t.port }],
+          node_acls: [],
+        })),
+      },
+    ],
+  };
+}
+
+async function startNode(n: Node): Promise<void> {
+  // After a kill -9 the old process's runtime file is still there: the new one's token is what counts.
+  const old = n.server?.child;
+  if (old && old.exitCode === null && old.signalCode === null) await new Promise((r) => old.once("exit", r));
+  rmSync(path.join(n.dataDir, "portico.runtime.json"), { force: true });
+  n.server = await startPortico({ dataDir: n.dataDir, env: { PORTICO_CLUSTER: etcd!.clusterUrl, PORTICO_NODE: n.name } });
+  await waitForPort(n.port);
+  n.api = apiClient(n.server.url, n.dataDir);
+}
+
+async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let error = "";
+    const v = await f().catch((e: Error) => ((error = e.message), undefined as T));
+    if (v !== undefined && ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: still ${error || JSON.stringify(v)} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const ownershipOf = async (n: Node) => (await n.api!.cluster.ownership.query()).find((e) => e.lu === LU);
+const other = (n: Node) => (n.name === "gw-a" ? nodes["gw-b"]! : nodes["gw-a"]!);
+
+/** The current owner once one node says `owner` and the other `standby` naming it. */
+async function settledOwner(timeoutMs = 20_000): Promise<Node> {
+  let owner: Node | undefined;
+  await until(
+    "one owner, one standby",
+    async () => Promise.all([ownershipOf(nodes["gw-a"]!), ownershipOf(nodes["gw-b"]!)]),
+    ([a, b]) => {
+      if (a?.state === "owner" && b?.state === "standby" && b.owner === "gw-a") owner = nodes["gw-a"];
+      else if (b?.state === "owner" && a?.state === "standby" && a.owner === "gw-b") owner = nodes["gw-b"];
+      else return false;
+      return true;
+    },
+    timeoutMs,
+  );
+  return owner!;
+}
+
+async function login(port: number, name = "iqn.2024-01.org.portico.test:failover"): Promise<IscsiClient> {
+  const c = await IscsiClient.connect(port);
+  const r = await c.login({ initiatorName: name, targetName: IQN });
+  if (r.statusClass !== 0) throw new Error(`login to ${port} refused: ${r.statusClass}/${r.statusDetail}`);
+  return c;
+}
+
+const rtpgCdb = () => Buffer.from([0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0]);
+const write10 = (lba: number, blocks: number, fua = true) => {
+  const c = Buffer.alloc(10);
+  c[0] = 0x2a;
+  c[1] = fua ? 0x08 : 0;
+  c.writeUInt32BE(lba, 2);
+  c.writeUInt16BE(blocks, 7);
+  return c;
+};
+
+/** REPORT TARGET PORT GROUPS through `port`: group id → state (unit attentions retried). */
+async function rtpg(port: number): Promise<Record<number, number>> {
+  const c = await login(port, "iqn.2024-01.org.portico.test:rtpg");
+  try {
+    for (let i = 0; i < 5; i++) {
+      const r = await c.command(rtpgCdb(), { readLength: 4096 });
+      if (r.status === 0) return Object.fromEntries(decodeRtpg(r.data).groups.map((g) => [g.id, g.state]));
+    }
+    throw new Error("RTPG kept failing");
+  } finally {
+    c.close();
+  }
+}
+
+const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T | "timeout"> => Promise.race([p, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), ms))]);
+
+/** Sequential 4 KiB FUA writes through two paths, as a multipath initiator would. */
+class MultipathWriter {
+  acked: number[] = [];
+  hardErrors: string[] = [];
+  maxGapMs = 0;
+  pathSwitches = 0;
+  retries = 0;
+  private stopped = false;
+  private lastAck = Date.now();
+  private clients = new Map<number, IscsiClient>();
+  private current: number;
+  done: Promise<void>;
+  constructor(
+    private readonly ports: number[],
+    private readonly tag: number,
+    start: number,
+    private readonly first = 0,
+  ) {
+    this.current = start;
+    this.done = this.run();
+  }
+  static block(tag: number, i: number): Buffer {
+    const b = Buffer.alloc(4096, (tag * 7 + i) & 0xff);
+    b.writeUInt32BE(tag, 0);
+    b.writeUInt32BE(i, 4);
+    return b;
+  }
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.done;
+    for (const c of this.clients.values()) c.close();
+  }
+  private async client(port: number): Promise<IscsiClient | undefined> {
+    const have = this.clients.get(port);
+    if (have && !have.isClosed) return have;
+    const c = await withTimeout(login(port, "iqn.2024-01.org.portico.test:mpath").catch(() => undefined), 3_000);
+    if (!c || c === "timeout") return undefined;
+    this.clients.set(port, c);
+    return c;
+  }
+  private switchPath(): void {
+    this.current = this.ports.find((p) => p !== this.current)!;
+    this.pathSwitches++;
+  }
+  private async run(): Promise<void> {
+    for (let i = this.first; !this.stopped && i < BLOCKS; i++) {
+      const data = MultipathWriter.block(this.tag, i);
+      const t0 = Date.now();
+      for (;;) {
+        if (Date.now() - t0 > 30_000) {
+          this.hardErrors.push(`write ${i}: no path for 30 s`);
+          return;
+        }
+        const c = await this.client(this.current);
+        if (!c) {
+          this.switchPath();
+          await new Promise((r) => setTimeout(r, 100));
+          continue;
+        }
+        const r = await withTimeout(c.command(write10(i * 8, 8), { write: data }).catch(() => undefined), 4_000);
+        if (r && r !== "timeout" && r.status === 0) break;
+        this.retries++;
+        if (!r || r === "timeout") {
+          c.close();
+          this.clients.delete(this.current);
+          this.switchPath();
+          continue;
+        }
+        const key = r.sense ? r.sense[2] & 0x0f : -1;
+        const asc = r.sense ? [r.sense[12], r.sense[13]] : [];
+        if (key === 6) continue; // UNIT ATTENTION (2Ah/06h...): retry on the same path
+        if (key === 2 && asc[0] === 0x04 && asc[1] === 0x0a) {
+          await new Promise((res) => setTimeout(res, 50)); // transitioning: retry the same path
+          continue;
+        }
+        if (key === 2 && asc[0] === 0x04 && (asc[1] === 0x0b || asc[1] === 0x0c)) {
+          this.switchPath(); // standby / unavailable: the other path
+          await new Promise((res) => setTimeout(res, 50));
+          continue;
+        }
+        this.hardErrors.push(`write ${i} through ${this.current}: status ${r.status} sense ${key}/${asc.map((x) => x.toString(16)).join("/")}`);
+        this.switchPath();
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      const now = Date.now();
+      this.maxGapMs = Math.max(this.maxGapMs, now - this.lastAck);
+      this.lastAck = now;
+      this.acked.push(i);
+    }
+  }
+}
+
+function verifyAcked(w: MultipathWriter, tag: number): { checked: number; missing: number[] } {
+  const image = ceph.rbdBytes("export", `rbd/${LU}`, "-");
+  const missing = w.acked.filter((i) => !image.subarray(i * 4096, (i + 1) * 4096).equals(MultipathWriter.block(tag, i)));
+  return { checked: w.acked.length, missing };
+}
+
+describe("two gateways, one RBD LUN: ownership and fencing", () => {
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    ceph.rbd("create", "--size", `${IMAGE_MIB}M`, `rbd/${LU}`);
+    const pa = await freePort();
+    const pb = await freePort();
+    for (const [name, port, tag] of [["gw-a", pa, 1], ["gw-b", pb, 2]] as const) {
+      const dataDir = makeDataDir(`portico-${name}-`);
+      const file = path.join(dataDir, "saveconfig.json");
+      writeFileSync(file, JSON.stringify(saveconfig(pa, pb), null, 2));
+      const r = portico(dataDir, ["restoreconfig", file]);
+      expect(r.status, r.stderr + r.stdout).toBe(0);
+      nodes[name] = { name, dataDir, port, tag };
+    }
+    await Promise.all(Object.values(nodes).map((n) => startNode(n)));
+  }, 180_000);
+
+  it("elects one owner: its group Active/Optimized, the other Standby, reported alike through both ports; the owner holds the lock", async () => {
+    const owner = await settledOwner();
+    const standby = other(owner);
+    for (const n of [owner, standby]) {
+      const states = await until(`RTPG through ${n.name}`, () => rtpg(n.port), (s) => s[owner.tag] === AluaState.ACTIVE_OPTIMIZED && s[standby.tag] === AluaState.STANDBY);
+      expect(states[owner.tag]).toBe(AluaState.ACTIVE_OPTIMIZED);
+    }
+    // The image's exclusive lock is held by exactly one client: the owner's.
+    expect(ceph.rbd("lock", "ls", `rbd/${LU}`)).toMatch(/1 exclusive lock/i);
+    expect((await ownershipOf(owner))!.aluaState).toBe("Active/Optimized");
+    expect((await ownershipOf(standby))!.aluaState).toBe("Standby");
+    // The standby refuses IO through its port (NOT READY, standby), the owner takes it.
+    const c = await login(standby.port);
+    const r = await c.command(write10(0, 8), { write: Buffer.alloc(4096, 1) });
+    expect(r.status).toBe(2);
+    c.close();
+  });
+
+  it("kill -9 of the owner during writes: the survivor takes over within seconds and every acknowledged write is in the image", async () => {
+    const owner = await settledOwner();
+    const survivor = other(owner);
+    const w = new MultipathWriter([owner.port, survivor.port], 11, owner.port);
+    await until("writes flowing", async () => w.acked.length, (n) => n >= 50, 30_000);
+    const killedAt = Date.now();
+    owner.server!.kill();
+    const st = await until("survivor owns", () => ownershipOf(survivor), (e) => e?.state === "owner", 30_000);
+    const targetSide = Date.now() - killedAt;
+    const ackedAtTakeover = w.acked.length;
+    await until("writes through the survivor", async () => w.acked.length, (n) => n >= ackedAtTakeover + 50, 30_000);
+    await w.stop();
+    const v = verifyAcked(w, 11);
+    console.log(
+      `failover (kill -9): survivor Active/Optimized ${targetSide} ms after the kill (fence + lock ${st!.lastChange?.tookMs} ms); ` +
+        `writer's IO gap ${w.maxGapMs} ms, ${v.checked} acknowledged writes checked in rbd export, ${v.missing.length} missing, ${w.pathSwitches} path switches`,
+    );
+    console.log(survivor.server!.output().split("\n").filter((l) => /cluster: .*(owns|handed|lost|blocklisted)/.test(l)).join("\n"));
+    expect(w.hardErrors).toEqual([]);
+    expect(v.missing).toEqual([]);
+    expect(st!.lastChange).toMatchObject({ from: owner.name, to: survivor.name, planned: false });
+    expect(targetSide).toBeLessThan(15_000);
+    expect((await rtpg(survivor.port))[survivor.tag]).toBe(AluaState.ACTIVE_OPTIMIZED);
+    // The dead node comes back as a standby (a new Ceph client: the old one is blocklisted).
+    await startNode(owner);
+    await settledOwner();
+    expect((await ownershipOf(owner))!.state).toBe("standby");
+  });
+
+  it("SIGSTOP of the owner: the survivor fences it; woken up, its writes fail and never land", async () => {
+    const owner = await settledOwner();
+    const survivor = other(owner);
+    const zombie = await login(owner.port, "iqn.2024-01.org.portico.test:zombie");
+    const LBA = 4096; // block 512 of 4 KiB
+    let first = -1;
+    for (let i = 0; i < 5 && first !== 0; i++) first = (await zombie.command(write10(LBA, 8), { write: Buffer.alloc(4096, 0x5a) })).status; // past unit attentions
+    expect(first).toBe(0);
+    owner.server!.child.kill("SIGSTOP");
+    const stoppedAt = Date.now();
+    try {
+      // Sent while it sleeps: it reaches the process only when it wakes.
+      const late = zombie.command(write10(LBA, 8), { write: Buffer.alloc(4096, 0xdd) }).catch((e: Error) => e);
+      await until("survivor owns", () => ownershipOf(survivor), (e) => e?.state === "owner", 30_000);
+      const took = Date.now() - stoppedAt;
+      const c = await login(survivor.port);
+      let ok = false;
+      for (let i = 0; i < 20 && !ok; i++) ok = (await c.command(write10(LBA + 8, 8), { write: Buffer.alloc(4096, 0x77) })).status === 0;
+      expect(ok).toBe(true);
+      c.close();
+      owner.server!.child.kill("SIGCONT");
+      const r = await withTimeout(late, 30_000);
+      const senseOf = (x: typeof r) => (x === "timeout" || x instanceof Error ? String(x) : x.sense ? `${x.sense[2] & 15}/${x.sense[12].toString(16)}/${x.sense[13].toString(16)}` : `status ${x.status}`);
+      console.log(`the woken node answered its pending write with ${senseOf(r)}`);
+      expect(r === "timeout" || r instanceof Error ? 2 : r.status).not.toBe(0);
+      // Any further write through the woken node is refused too.
+      const again = await withTimeout(zombie.command(write10(LBA, 8), { write: Buffer.alloc(4096, 0xde) }).catch((e: Error) => e), 15_000);
+      expect(again === "timeout" || again instanceof Error ? 2 : again.status).not.toBe(0);
+      const image = ceph.rbdBytes("export", `rbd/${LU}`, "-");
+      expect(image.subarray(LBA * 512, LBA * 512 + 4096).equals(Buffer.alloc(4096, 0x5a))).toBe(true);
+      expect(image.subarray((LBA + 8) * 512, (LBA + 8) * 512 + 4096).equals(Buffer.alloc(4096, 0x77))).toBe(true);
+      const z = await until("the woken node says it is fenced", () => ownershipOf(owner), (e) => e?.state === "fenced" && e.aluaState === "Standby", 30_000);
+      expect(z!.reason).toMatch(/blocklisted/);
+      expect(ceph.ceph("osd", "blocklist", "ls")).toMatch(/127\.0\.0\.1/);
+      for (const n of [owner, survivor]) console.log(n.server!.output().split("\n").filter((l) => /cluster: .*(owns|handed|lost|blocklisted)/.test(l)).join("\n"));
+      console.log(`failover (SIGSTOP): survivor owns ${took} ms after the pause; the woken node's writes were refused: ${z!.reason}`);
+    } finally {
+      owner.server!.child.kill("SIGCONT");
+      zombie.close();
+    }
+    // Restarted, it is a standby again.
+    await owner.server!.stop().catch(() => owner.server!.kill());
+    await startNode(owner);
+    await settledOwner();
+  });
+
+  it("moves ownership on purpose with IO running: no IO error, every acknowledged write lands", async () => {
+    const owner = await settledOwner();
+    const target = other(owner);
+    const w = new MultipathWriter([owner.port, target.port], 23, owner.port, 2000);
+    await until("writes flowing", async () => w.acked.length, (n) => n >= 50, 30_000);
+    let t0 = Date.now();
+    await owner.api!.cluster.moveOwnership.mutate({ lu: LU, to: target.name });
+    const moved = { tookMs: Date.now() - t0 };
+    const now = await settledOwner();
+    expect(now.name).toBe(target.name);
+    const ackedAtMove = w.acked.length;
+    await until("writes through the new owner", async () => w.acked.length, (n) => n >= ackedAtMove + 50, 30_000);
+    // And back, asked through the other node's API.
+    t0 = Date.now();
+    await target.api!.cluster.moveOwnership.mutate({ lu: LU, to: owner.name });
+    const back = { tookMs: Date.now() - t0 };
+    expect((await settledOwner()).name).toBe(owner.name);
+    const ackedAtBack = w.acked.length;
+    await until("writes after moving back", async () => w.acked.length, (n) => n >= ackedAtBack + 50, 30_000);
+    await w.stop();
+    const v = verifyAcked(w, 23);
+    console.log(`planned move: ${moved.tookMs} ms and ${back.tookMs} ms; writer's IO gap ${w.maxGapMs} ms, ${w.retries} retries, ${v.checked} writes checked, ${v.missing.length} missing`);
+    expect(w.hardErrors).toEqual([]);
+    expect(v.missing).toEqual([]);
+    expect((await ownershipOf(target))!.lastChange).toMatchObject({ planned: true });
+    // A planned move fences nobody: no blocklist entry for either node's current client.
   });
 });

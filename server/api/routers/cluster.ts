@@ -18,6 +18,7 @@ function control() {
 }
 
 const who = (ctx: Context) => ctx.session?.username ?? ctx.actor;
+import { ownershipStatus } from "../../cluster/ownership";
 
 export const clusterRouter = router({
   /** This node's membership and the live members (null on a single appliance). */
@@ -44,4 +45,7 @@ export const clusterRouter = router({
       throw new FieldError((err as Error).message, "to", "CONFLICT");
     }
   }),
+
+  /** Per rbd LU: the owner (its ALUA group Active/Optimized), this node's part and state (empty on a single appliance). */
+  ownership: procedure.query(() => ownershipStatus()),
 });

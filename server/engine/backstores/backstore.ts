@@ -65,6 +65,8 @@ export interface Backstore {
   compareAndWrite?(offset: number, compare: Buffer, data: Buffer, fua: boolean): Promise<number>;
   /** Why the backing storage cannot be used any more (rbd image removed...): status shows the object offline. */
   readonly offline?: string;
+  /** Fences the backstore on this node (a reason) or lifts that fence (undefined): cluster ownership (rbd). Optional. */
+  fence?(reason: string | undefined): void;
   /** Grows the backstore to `newSizeBytes` (block: at most the device's current size, see deviceSize). Optional. */
   resize?(newSizeBytes: number): Promise<void>;
   /** block: the backing device's size now (re-read: the device may have grown since it was opened). Optional. */

@@ -563,6 +563,11 @@ export class RbdBackstore implements Backstore {
     }
   }
 
+  /** The reason fence() set, while it holds. */
+  get fenced(): string | undefined {
+    return this.fencedBy;
+  }
+
   /** Resolves when no librbd request of this image is in flight (polling: a drain before a hand-over). */
   async drain(timeoutMs = 10_000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;

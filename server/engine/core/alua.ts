@@ -147,7 +147,7 @@ export class AluaTargetPortGroup implements AluaGroupView {
    * the LU but the STPG issuer's gets 2Ah/06h (SPC-4 §5.16.2.6). A later change supersedes
    * one still transitioning. `Transitioning` itself may be set (implicitly) and stays.
    */
-  async transition(state: number, opts: { explicit: boolean; by?: string }): Promise<void> {
+  async transition(state: number, opts: { explicit: boolean; by?: string; transient?: boolean }): Promise<void> {
     checkAluaAttribute("alua_access_state", state, this.attributes);
     if (opts.explicit && state === AluaState.TRANSITIONING) throw new EngineError("Transitioning cannot be requested by SET TARGET PORT GROUPS", "invalid", "alua_access_state");
     if (state === this.state && this.pendingState === undefined) return;
@@ -156,19 +156,20 @@ export class AluaTargetPortGroup implements AluaGroupView {
     const delay = this.attributes.trans_delay_msecs;
     if (state === AluaState.TRANSITIONING || delay > 0) {
       this.pendingState = state === AluaState.TRANSITIONING ? undefined : state;
-      this.setState(AluaState.TRANSITIONING, opts.by);
+      this.setState(AluaState.TRANSITIONING, opts.by, opts.transient);
       if (state === AluaState.TRANSITIONING) return;
       await sleep(delay);
       if (seq !== this.transitionSeq) return;
     }
     this.pendingState = undefined;
-    this.setState(state, opts.by);
+    this.setState(state, opts.by, opts.transient);
   }
 
-  private setState(state: number, by: string | undefined): void {
+  /** `transient`: runtime state (cluster ownership decides it), not configuration: not handed to onAluaChange to be stored. */
+  private setState(state: number, by: string | undefined, transient = false): void {
     const changed = this.attributes.alua_access_state !== state;
     this.attributes.alua_access_state = state;
     if (changed) this.storageObject.device?.aluaStateChanged?.(by);
-    this.storageObject.onAluaChange?.(this);
+    if (!transient) this.storageObject.onAluaChange?.(this);
   }
 }

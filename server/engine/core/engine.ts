@@ -554,6 +554,23 @@ export class Engine {
     return { ...group.attributes };
   }
 
+  /**
+   * Cluster ownership (server/cluster/ownership.ts): an implicit transition of a group that is
+   * runtime state, decided by which gateway owns the LU, so it is not stored as configuration.
+   * Every nexus of the LU gets ASYMMETRIC ACCESS STATE CHANGED (2Ah/06h), as for any transition.
+   */
+  async setAluaGroupRuntimeState(plugin: string, name: string, groupName: string, state: number): Promise<void> {
+    await this.aluaGroup(plugin, name, groupName).transition(state, { explicit: false, transient: true });
+  }
+
+  /**
+   * Fences a storage object's backstore on this node (a reason: every command on it gets NOT READY,
+   * as for an offline image) or lifts that fence (undefined). Backstores without fencing ignore it.
+   */
+  fenceStorageObject(plugin: string, name: string, reason: string | undefined): void {
+    this.storageObject(plugin, name).backstore.fence?.(reason);
+  }
+
   /** Puts a TPG LUN into an ALUA group of its storage object (LIO lun/alua_tg_pt_gp), online; every nexus gets 2Ah/06h. */
   setLunAluaGroup(iqn: string, tag: number, index: number, groupName: string): TpgLun {
     const tpg = this.tpg(iqn, tag);
