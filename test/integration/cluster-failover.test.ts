@@ -460,6 +460,8 @@ describe("two gateways, one RBD LUN: ownership and fencing", () => {
     const target = other(owner);
     const w = new MultipathWriter([owner.port, target.port], 23, owner.port, 2000);
     await until("writes flowing", async () => w.acked.length, (n) => n >= 50, 30_000);
+    // The console's move checks that the target is a live member (a restarted node re-joins within seconds).
+    for (const n of [owner, target]) await until("both members seen", () => n.api!.cluster.status.query(), (s) => (s?.members ?? []).length === 2, 30_000);
     let t0 = Date.now();
     await owner.api!.cluster.moveOwnership.mutate({ lu: LU, to: target.name });
     const moved = { tookMs: Date.now() - t0 };
