@@ -11,7 +11,7 @@
  * Test ids: cluster-empty, cluster-join-form, join-endpoints, join-node, join-submit, join-result,
  * cluster-status, cluster-nodes, cluster-node (data-name, data-self), node-health, node-renewed,
  * node-owns, leave-button, remove-button, remove-confirm-name, cluster-ownership,
- * ownership-unavailable, ownership-row (data-lu), move-select, move-button, cluster-events,
+ * ownership-unavailable, ownership-empty, ownership-row (data-lu), move-select, move-button, cluster-events,
  * cluster-pending, cluster-left, cluster-evicted.
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
@@ -344,7 +344,7 @@ function Ownership({ o }: { o: Overview }) {
   return (
     <Card title="LUN ownership" id="cluster-ownership">
       {units.length === 0 ? (
-        <p className="text-sm text-slate-600 dark:text-slate-400">No RBD LUN in the cluster has an owner yet: ownership applies to LUNs backed by Ceph RBD.</p>
+        <p data-testid="ownership-empty" className="text-sm text-slate-600 dark:text-slate-400">No RBD LUN in the cluster has an owner yet: ownership applies to LUNs backed by Ceph RBD.</p>
       ) : (
         <DataTable label="LUN ownership">
           <thead>

@@ -89,7 +89,7 @@ test("a single appliance: the empty state explains; bad join input is refused ne
   await page.context().close();
 });
 
-test("a member lists both nodes with their lease, addresses and version; ownership says it is not available", async ({ browser }, testInfo) => {
+test("a member lists both nodes with their lease, addresses and version; ownership runs and says no RBD LUN has an owner yet", async ({ browser }, testInfo) => {
   const page = await consoleOf(browser, a);
   await expect(page.getByTestId("cluster-node")).toHaveCount(2, { timeout: 30_000 });
   await expect(nodeRow(page, "gw-a")).toHaveAttribute("data-self", "true");
@@ -99,7 +99,9 @@ test("a member lists both nodes with their lease, addresses and version; ownersh
   await expect(gwb.getByTestId("node-console")).toHaveText(new RegExp(`^https?://127\\.0\\.0\\.1:${b.httpPort}$`));
   await expect(gwb).toContainText("0.1.0");
   await expect(page.getByTestId("cluster-joined")).toHaveText("joined");
-  await expect(page.getByTestId("ownership-unavailable")).toContainText("Ownership not available");
+  // Ownership (server/cluster/ownership.ts) runs on every member; these nodes export no RBD LUN, so nothing is owned.
+  await expect(page.getByTestId("ownership-empty")).toContainText("No RBD LUN in the cluster has an owner yet");
+  await expect(page.getByTestId("ownership-unavailable")).toHaveCount(0);
   await expect(page.getByTestId("cluster-event").filter({ hasText: "gw-b joined the cluster" }).or(page.getByTestId("cluster-event").filter({ hasText: "gw-a joined the cluster" })).first()).toBeVisible({ timeout: 15_000 });
   await shot(page, testInfo, "cluster-members");
   await page.context().close();

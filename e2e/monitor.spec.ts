@@ -49,6 +49,24 @@ async function trpc(page: Page, procedure: string, input: unknown): Promise<{ ok
   return { ok: r.ok(), status: r.status(), body: await r.text() };
 }
 
+/** Waits (up to 60 s) until monitor.overview counts one normal session; returns when it first did. */
+async function serverSeesSession(page: Page): Promise<number> {
+  let seenAt = 0;
+  await expect
+    .poll(
+      async () => {
+        const r = await page.request.get(`${server.url}/api/trpc/monitor.overview`);
+        if (!r.ok()) return `HTTP ${r.status()}`;
+        const sessions = (JSON.parse(await r.text()) as { result: { data: { json: { sessions: number } } } }).result.data.json.sessions;
+        if (sessions >= 1 && !seenAt) seenAt = Date.now();
+        return sessions;
+      },
+      { timeout: 60_000, intervals: [100] },
+    )
+    .toBeGreaterThanOrEqual(1);
+  return seenAt;
+}
+
 /** Creates the admin on first use (onboarding with no storage), else signs in; the session cookie lands in the page's context. */
 async function signIn(page: Page): Promise<void> {
   const status = await page.request.get(`${server.url}/api/trpc/onboarding.status`);
@@ -74,11 +92,13 @@ test("while iscsi-perf runs, Overview and Sessions show the session and non-zero
   await expect(panel).toBeVisible({ timeout: 30_000 });
   await expect(panel.getByTestId("live-status")).toHaveAttribute("data-status", "live", { timeout: 15_000 });
 
-  const t0 = Date.now();
   startPerf();
+  // The 3 s budget is the console's: it starts when the appliance itself reports the session, not
+  // when iscsi-perf is spawned (its start and login under a loaded CI machine are not ours to time).
+  const t0 = await serverSeesSession(page);
   // Overview: a session and non-zero IOPS.
   await expect(panel.getByTestId("card-sessions-value")).toHaveText("1", { timeout: 3_000 });
-  await expect(panel.getByTestId("card-iops-value")).not.toHaveText("0", { timeout: 3_000 - (Date.now() - t0) > 500 ? 3_000 - (Date.now() - t0) : 500 });
+  await expect(panel.getByTestId("card-iops-value")).not.toHaveText("0", { timeout: Math.max(500, 3_000 - (Date.now() - t0)) });
   expect(Date.now() - t0).toBeLessThan(3_500);
   await expect(panel.getByTestId("busiest-lun").first()).toContainText("perfdisk");
   // One source for sessions on the page: the status cards no longer repeat the count, and the list agrees with the card.
