@@ -110,13 +110,17 @@ function keys(data: Buffer | undefined): bigint[] {
   return Array.from({ length: n }, (_, i) => data!.readBigUInt64BE(8 + 8 * i));
 }
 
+/** gw-a (TPG 1, relative target port 1) and gw-b (TPG 2, port 2) on one shared store, initiator x through gw-a and y through gw-b. */
+function twoGateways() {
+  const shared = new Shared();
+  const a = gateway(shared, "gw-a", 1, 1);
+  const b = gateway(shared, "gw-b", 2, 2);
+  return { shared, a, b, x: a.nexus("iqn.1994-05.com.example:x"), y: b.nexus("iqn.1994-05.com.example:y") };
+}
+
 describe("reservations shared between gateways (PrStore)", () => {
   it("a registration through one gateway is read through the other, with the same generation", async () => {
-    const shared = new Shared();
-    const a = gateway(shared, "gw-a", 1, 1);
-    const b = gateway(shared, "gw-b", 2, 2);
-    const x = a.nexus("iqn.1994-05.com.example:x");
-    const y = b.nexus("iqn.1994-05.com.example:y");
+    const { shared, a, b, x, y } = twoGateways();
     expect((await a.exec(x, prOut(0x00), prOutParams(0n, 0xa1n))).status).toBe(ScsiStatus.GOOD);
     const r = await b.exec(y, prIn(0x00));
     expect(r.status).toBe(ScsiStatus.GOOD);
@@ -129,11 +133,7 @@ describe("reservations shared between gateways (PrStore)", () => {
   });
 
   it("a reservation through one gateway makes an unregistered write through the other conflict; PREEMPT raises 2Ah/05h on the first", async () => {
-    const shared = new Shared();
-    const a = gateway(shared, "gw-a", 1, 1);
-    const b = gateway(shared, "gw-b", 2, 2);
-    const x = a.nexus("iqn.1994-05.com.example:x");
-    const y = b.nexus("iqn.1994-05.com.example:y");
+    const { shared, a, b, x, y } = twoGateways();
     expect((await a.exec(x, prOut(0x00), prOutParams(0n, 0xa1n))).status).toBe(ScsiStatus.GOOD);
     expect((await a.exec(x, prOut(0x01, PrType.WRITE_EXCLUSIVE), prOutParams(0xa1n, 0n))).status).toBe(ScsiStatus.GOOD);
     expect((await b.exec(y, rw10(0x2a, 0, 1), Buffer.alloc(512))).status).toBe(ScsiStatus.RESERVATION_CONFLICT);
@@ -152,11 +152,7 @@ describe("reservations shared between gateways (PrStore)", () => {
   });
 
   it("a commit that loses a race is evaluated again against the newer state: one RESERVE wins, the other conflicts", async () => {
-    const shared = new Shared();
-    const a = gateway(shared, "gw-a", 1, 1);
-    const b = gateway(shared, "gw-b", 2, 2);
-    const x = a.nexus("iqn.1994-05.com.example:x");
-    const y = b.nexus("iqn.1994-05.com.example:y");
+    const { shared, a, b, x, y } = twoGateways();
     expect((await a.exec(x, prOut(0x00), prOutParams(0n, 1n))).status).toBe(ScsiStatus.GOOD);
     expect((await b.exec(y, prOut(0x00), prOutParams(0n, 2n))).status).toBe(ScsiStatus.GOOD);
     // y's RESERVE is computed against a state without a reservation, then x's lands first.
@@ -214,11 +210,7 @@ describe("reservations shared between gateways (PrStore)", () => {
   });
 
   it("SPC-2 RESERVE through one gateway conflicts through the other; the holder's nexus loss releases it everywhere", async () => {
-    const shared = new Shared();
-    const a = gateway(shared, "gw-a", 1, 1);
-    const b = gateway(shared, "gw-b", 2, 2);
-    const x = a.nexus("iqn.1994-05.com.example:x");
-    const y = b.nexus("iqn.1994-05.com.example:y");
+    const { shared, a, b, x, y } = twoGateways();
     expect((await a.exec(x, RESERVE6)).status).toBe(ScsiStatus.GOOD);
     expect((await b.exec(y, TUR)).status).toBe(ScsiStatus.RESERVATION_CONFLICT);
     expect((await b.exec(y, RESERVE6)).status).toBe(ScsiStatus.RESERVATION_CONFLICT);
