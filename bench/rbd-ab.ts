@@ -5,11 +5,19 @@
  * noisy machine: same Ceph, same image, same minute.
  *
  *   npx tsx bench/rbd-ab.ts [--seconds 8] [--rounds 3] [--workloads r4k,w4k,r1m,w1m] [--no-fio]
- *        [--prof DIR] [--hold] <checkout dir> [<checkout dir>...]
+ *        [--prof DIR] [--hold] [--binding] <checkout dir> [<checkout dir>...]
+ *
+ * A checkout may carry TPG parameters after a `#`, e.g.
+ * `.#MaxRecvDataSegmentLength=65536`, or `.#ceph-iscsi` for ceph-iscsi's target defaults (what
+ * bench/rbd.ts runs with, CEPH_ISCSI_TPG_PARAMETERS), to compare login parameters on one build.
+ * Without `#`, LIO's defaults.
  *
  * Each checkout needs its node_modules and native/build (the addon it is measured with).
  * Prints per run IOPS, MiB/s, the event loop's CPU per IO (the appliance's main thread,
- * /proc/<pid>/task/<pid>) and the whole process's, and the load average. `--prof DIR` runs
+ * /proc/<pid>/task/<pid>) and the whole process's, Ceph's daemons' CPU per IO (mon, mgr and the
+ * memstore OSD: the server side both paths share), fio's CPU per IO, and the load average.
+ * `--binding` adds, per round, 4 KiB random reads at QD32 through RbdBackstore.read in this
+ * process (this checkout's addon, no iSCSI). `--prof DIR` runs
  * every appliance under `node --cpu-prof` (profiles written to DIR when they stop); `--hold`
  * starts everything, prints the URLs and pids, and waits for SIGINT (experiments by hand).
  */
@@ -18,6 +26,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { startCeph, type Ceph } from "../test/support/ceph";
+import { bindingRead, CEPH_ISCSI_TPG_PARAMETERS } from "./rbd";
 import { restoreDemo } from "../test/support/demo";
 import { freePort, waitForPort } from "../test/support/ports";
 import { makeDataDir, removeDir } from "../test/support/portico";
@@ -46,7 +55,13 @@ const selected = (opt("--workloads") ?? "r4k,w4k,r1m,w1m").split(",");
 const profDir = opt("--prof");
 const noFio = flag("--no-fio");
 const hold = flag("--hold");
-const roots = argv.map((r) => path.resolve(r));
+const binding = flag("--binding");
+const specs = argv.map((a) => {
+  const [dir, params] = a.split("#");
+  const parameters = !params ? undefined : params === "ceph-iscsi" ? CEPH_ISCSI_TPG_PARAMETERS : Object.fromEntries(params.split(",").map((kv) => kv.split("=") as [string, string]));
+  return { root: path.resolve(dir), parameters, label: params ? `${path.basename(path.resolve(dir))}#${params}` : path.basename(path.resolve(dir)) };
+});
+const roots = specs;
 if (roots.length === 0) {
   console.error("usage: npx tsx bench/rbd-ab.ts [--seconds 8] [--rounds 3] [--workloads r4k,w4k,r1m,w1m] [--no-fio] [--prof DIR] <checkout>...");
   process.exit(2);
@@ -59,17 +74,29 @@ function exec(cmd: string, a: string[], timeoutMs: number, env?: NodeJS.ProcessE
   return out;
 }
 
+/** The CPU time (s) of the last `timed` command and its children (bash's `times`), for CPU per IO of the client. */
+let lastClientCpu = 0;
+/** exec through bash, which prints its children's user and system time after the command (`times`). */
+function timed(cmd: string, a: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): string {
+  const out = exec("bash", ["-c", 'c="$1"; shift; "$c" "$@"; s=$?; times; exit $s', "timed", cmd, ...a], timeoutMs, env);
+  const t = [...out.matchAll(/(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/g)].at(-1);
+  lastClientCpu = t ? Number(t[1]) * 60 + Number(t[2]) + Number(t[3]) * 60 + Number(t[4]) : NaN;
+  return out;
+}
+
 interface Run {
   iops: number;
   mibs: number;
   ios: number;
+  /** The client process's own CPU time, s (fio only: its thread and librbd's). */
+  cpuS?: number;
 }
 
 type Client = (url: string) => Run;
 
 function iscsiPerf(extra: string[]): Client {
   return (url) => {
-    const out = exec("iscsi-perf", ["-t", String(seconds), ...extra, url], (seconds + 60) * 1000);
+    const out = timed("iscsi-perf", ["-t", String(seconds), ...extra, url], (seconds + 60) * 1000);
     const last = [...out.matchAll(/iops average (\d+) \((\d+) MB\/s\)/g)].at(-1);
     if (!last) throw new Error(`no figures in iscsi-perf output: ${out.slice(-300)}`);
     return { iops: Number(last[1]), mibs: Number(last[2]), ios: Number(last[1]) * seconds };
@@ -79,7 +106,7 @@ function iscsiPerf(extra: string[]): Client {
 function qemuBench(depth: number, size: number, step: number, rate: number): Client {
   return (url) => {
     const count = Math.max(200, Math.round(seconds * rate));
-    const out = exec("qemu-img", ["bench", "-w", "-d", String(depth), "-s", String(size), "-S", String(step), "-c", String(count), "-f", "raw", url], (seconds * 20 + 120) * 1000);
+    const out = timed("qemu-img", ["bench", "-w", "-d", String(depth), "-s", String(size), "-S", String(step), "-c", String(count), "-f", "raw", url], (seconds * 20 + 120) * 1000);
     const m = /Run completed in ([\d.]+) seconds/.exec(out);
     if (!m) throw new Error(`no figures in qemu-img bench output: ${out.slice(-300)}`);
     const iops = count / Number(m[1]);
@@ -99,15 +126,20 @@ function fio(ceph: Ceph, extra: string[], secs: number): Run {
   if (!existsSync(conf)) writeFileSync(conf, `${readFileSync(ceph.conf, "utf8")}\n[client]\nrbd cache writethrough until flush = false\n`);
   const a = ["--name=rbd", "--ioengine=rbd", "--clientname=admin", "--pool=rbd", "--rbdname=ab", "--direct=1", `--size=${IMAGE_SIZE}`, "--output-format=json", ...extra];
   if (secs > 0) a.push("--time_based", `--runtime=${secs}`, "--ramp_time=1");
-  const out = exec("fio", a, (secs + 600) * 1000, { ...process.env, CEPH_CONF: conf });
+  // fio's CPU time: its thread and its librbd threads.
+  const out = timed("fio", a, (secs + 600) * 1000, { ...process.env, CEPH_CONF: conf });
+  const cpuS = lastClientCpu;
   const j = (JSON.parse(out.slice(out.indexOf("{"), out.lastIndexOf("}") + 1)) as { jobs: { read: { iops: number; bw_bytes: number; total_ios: number }; write: { iops: number; bw_bytes: number; total_ios: number } }[] }).jobs[0];
   const side = j.read.iops > 0 ? j.read : j.write;
-  return { iops: Math.round(side.iops), mibs: Math.round(side.bw_bytes / MiB), ios: side.total_ios };
+  return { iops: Math.round(side.iops), mibs: Math.round(side.bw_bytes / MiB), ios: side.total_ios, cpuS };
 }
 
 function cpu(pid: number, tid = pid): number {
   const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1].split(" ");
   return (Number(f[11]) + Number(f[12])) / 100;
+}
+function cephCpu(ceph: Ceph): number {
+  return ceph.pids().reduce((sum, p) => sum + cpuAll(p), 0);
 }
 function cpuAll(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
@@ -122,13 +154,15 @@ interface Appliance {
   dataDir: string;
 }
 
-async function startAppliance(root: string, ceph: Ceph, index: number): Promise<Appliance> {
+async function startAppliance(spec: (typeof specs)[number], ceph: Ceph, index: number): Promise<Appliance> {
+  const root = spec.root;
   const dataDir = makeDataDir("portico-rbd-ab-");
   const port = await freePort();
   restoreDemo(dataDir, {
     iqn: IQN,
     storageObjects: [{ name: "ab", plugin: "user", size: IMAGE_SIZE, config: `rbd/rbd/ab;conf=${ceph.conf}` }],
     ports: [port],
+    tpgParameters: spec.parameters,
   });
   const httpPort = await freePort();
   const nodeArgs = ["--import", "tsx"];
@@ -139,7 +173,7 @@ async function startAppliance(root: string, ceph: Ceph, index: number): Promise<
     stdio: ["ignore", "ignore", "inherit"],
   });
   await waitForPort(port, "127.0.0.1", 120_000);
-  return { root, label: `${String.fromCharCode(65 + index)} ${path.basename(root)}`, child, url: `iscsi://127.0.0.1:${port}/${IQN}/0`, dataDir };
+  return { root, label: `${String.fromCharCode(65 + index)} ${spec.label}`, child, url: `iscsi://127.0.0.1:${port}/${IQN}/0`, dataDir };
 }
 
 async function main() {
@@ -166,19 +200,29 @@ async function main() {
       results.set(key, [...(results.get(key) ?? []), s]);
     };
     for (let round = 0; round < rounds; round++) {
+      if (binding) {
+        const b = await bindingRead(ceph.conf, "ab", seconds);
+        line("binding alone 4k random read QD32", `${b.iops} IOPS, loop ${b.mainUs} µs/IO, process ${b.cpuUs} µs/IO, load ${os.loadavg()[0].toFixed(1)}`);
+      }
       for (const w of workloads) {
         const order = round % 2 ? [...apps].reverse() : apps;
         for (const a of order) {
           if (w.write) exec("qemu-img", ["bench", "-w", "-c", "16", "-d", "1", "-s", "4k", "-f", "raw", a.url], 120_000);
           const pid = a.child.pid!;
-          const m0 = cpu(pid), p0 = cpuAll(pid);
+          const m0 = cpu(pid), p0 = cpuAll(pid), c0 = cephCpu(ceph);
           const r = w.client(a.url);
           const mainUs = ((cpu(pid) - m0) * 1e6) / r.ios, allUs = ((cpuAll(pid) - p0) * 1e6) / r.ios;
-          line(`${w.name} | ${a.label}`, `${r.iops} IOPS ${r.mibs} MiB/s, loop ${mainUs.toFixed(1)} µs/IO, process ${allUs.toFixed(1)} µs/IO, load ${os.loadavg()[0].toFixed(1)}`);
+          const cephUs = ((cephCpu(ceph) - c0) * 1e6) / r.ios;
+          const clientUs = (lastClientCpu * 1e6) / r.ios;
+          line(`${w.name} | ${a.label}`, `${r.iops} IOPS ${r.mibs} MiB/s, loop ${mainUs.toFixed(1)} µs/IO, process ${allUs.toFixed(1)} µs/IO, client ${clientUs.toFixed(1)} µs/IO, ceph ${cephUs.toFixed(1)} µs/IO, load ${os.loadavg()[0].toFixed(1)}`);
         }
         if (!noFio) {
+          const c0 = cephCpu(ceph);
           const f = fio(ceph, w.fio, seconds);
-          line(`${w.name} | fio-rbd`, `${f.iops} IOPS ${f.mibs} MiB/s, load ${os.loadavg()[0].toFixed(1)}`);
+          // fio's ramp second is not in total_ios but is in both CPU figures: per IO, they read a little high.
+          const cephUs = ((cephCpu(ceph) - c0) * 1e6) / f.ios;
+          const fioUs = ((f.cpuS! * 1e6) / f.ios).toFixed(1);
+          line(`${w.name} | fio-rbd`, `${f.iops} IOPS ${f.mibs} MiB/s, fio ${fioUs} µs/IO, ceph ${cephUs.toFixed(1)} µs/IO, load ${os.loadavg()[0].toFixed(1)}`);
         }
       }
     }

@@ -53,7 +53,7 @@ export interface BindingFigure extends Figure {
   mainUs: number;
 }
 
-async function bindingRead(conf: string, image: string, seconds: number): Promise<BindingFigure> {
+export async function bindingRead(conf: string, image: string, seconds: number): Promise<BindingFigure> {
   const { RbdBackstore } = await import("../server/engine/backstores/rbd");
   const b = await RbdBackstore.open("binding", `rbd/rbd/${image};conf=${conf}`, 512);
   try {
@@ -97,6 +97,21 @@ export interface RbdRow {
   /** The same client on a ramdisk LUN of the same target: the iSCSI hop's ceiling on this machine. */
   ramdisk: Figure;
 }
+
+/**
+ * The login parameters ceph-iscsi gives every target it creates (gwcli's target defaults,
+ * ceph_iscsi_config/gateway_setting.py TGT_SETTINGS: first_burst_length 262144,
+ * max_burst_length 524288, max_recv_data_segment_length 262144; immediate_data, initial_r2t
+ * and max_outstanding_r2t stay at LIO's Yes/Yes/1). The rbd row's TPG uses them: it is the
+ * setup an RBD gateway runs with, where LIO's own default MaxRecvDataSegmentLength (8192) makes a
+ * 1 MiB write 128 Data-Out PDUs in 4 R2T round trips (MaxBurstLength 262144) instead of 256 KiB
+ * of immediate data and 2 R2Ts (docs/performance.md, rbd). Portico's defaults stay LIO's.
+ */
+export const CEPH_ISCSI_TPG_PARAMETERS: Record<string, string> = {
+  MaxRecvDataSegmentLength: "262144",
+  FirstBurstLength: "262144",
+  MaxBurstLength: "524288",
+};
 
 const MiB = 1024 * 1024;
 const IMAGE_SIZE = 1024 * MiB;
@@ -224,6 +239,7 @@ export async function runRbdBench(
         { name: "ceiling", plugin: "ramdisk", size: IMAGE_SIZE },
       ],
       ports: [port],
+      tpgParameters: CEPH_ISCSI_TPG_PARAMETERS,
     });
     const p = await startPortico({ dataDir, env: { UV_THREADPOOL_SIZE: "64" } });
     try {

@@ -51,7 +51,7 @@ import { startTgt } from "../test/support/tgt";
 import { freePort, waitForPort } from "../test/support/ports";
 import { makeDataDir, removeDir, startPortico, storageDirOf } from "../test/support/portico";
 import { parallelLogins, qd1, sequentialLogins } from "./initiator";
-import { runRbdBench, type Figure as RbdFigure } from "./rbd";
+import { CEPH_ISCSI_TPG_PARAMETERS, runRbdBench, type Figure as RbdFigure } from "./rbd";
 
 const args = process.argv.slice(2);
 const arg = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -322,6 +322,7 @@ async function rbdRows() {
   console.log(`\nPortico over RBD vs fio-rbd, same 1 GiB image, ${rbdSeconds} s per run, median of ${rbdRounds}`);
   console.log(`load average at start ${load0.map((x) => x.toFixed(2)).join(" ")}, at end ${load1.map((x) => x.toFixed(2)).join(" ")}`);
   console.log("(ramdisk: the same client on a ramdisk LUN of the same target, the iSCSI hop's ceiling here; CPU: µs per IO of Portico's process / of fio with its librbd threads)");
+  console.log(`(the target's TPG runs ceph-iscsi's login parameters: ${Object.entries(CEPH_ISCSI_TPG_PARAMETERS).map(([k, v]) => `${k}=${v}`).join(" ")}; LIO's defaults otherwise)`);
   console.log(`${"workload".padEnd(30)} ${"Portico".padEnd(26)} ${"fio-rbd".padEnd(26)} ${"ratio".padEnd(6)} ${"Portico ramdisk".padEnd(26)} CPU µs/IO`);
   for (const r of rows) {
     const cpu = `${r.portico.cpuUs ?? "—"} / ${r.fio.cpuUs ?? "—"} (ramdisk ${r.ramdisk.cpuUs ?? "—"})`;

@@ -25,6 +25,8 @@ export interface DemoTarget {
   unexported?: DemoStorageObject[];
   /** TPG attributes on top of demo mode's (authentication 0, generate_node_acls 1, demo_mode_write_protect 0). */
   tpgAttributes?: Record<string, number>;
+  /** TPG parameters (login keys, e.g. MaxRecvDataSegmentLength) on top of LIO's defaults. */
+  tpgParameters?: Record<string, string>;
 }
 
 export function demoSaveconfig(t: DemoTarget): object {
@@ -39,6 +41,7 @@ export function demoSaveconfig(t: DemoTarget): object {
             tag: 1,
             enable: true,
             attributes: { authentication: 0, generate_node_acls: 1, demo_mode_write_protect: 0, ...t.tpgAttributes },
+            ...(t.tpgParameters ? { parameters: t.tpgParameters } : {}),
             luns: t.storageObjects.map((so, index) => ({ index, storage_object: `/backstores/${so.plugin === "user" ? "user:rbd" : so.plugin}/${so.name}` })),
             portals: t.ports.map((port) => ({ ip_address: "127.0.0.1", port })),
             node_acls: [],
