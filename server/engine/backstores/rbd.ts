@@ -150,6 +150,9 @@ function clusterOptions(osdOpTimeout: number): [string, string][] {
     ["rados_osd_op_timeout", String(osdOpTimeout)],
     // Partial-object discards must zero the range: UNMAP'd blocks read back as zeros (LBPRZ).
     ["rbd_skip_partial_discard", "false"],
+    // The addon submits from a thread of its own (native/portico_rbd.c), never from the event
+    // loop: librbd does its submission work inline there instead of waking its io_context thread.
+    ["rbd_non_blocking_aio", "false"],
   ];
 }
 
