@@ -9,7 +9,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type ReactNode } from "react";
 import { setNodeAclAuthSchema, setTpgAuthSchema, setTpgParametersSchema, updateNodeAclSchema } from "@/server/api/schemas/targets";
-import { nodeAclAttributeRanges, tpgParameterRules, type ParameterRule } from "@/server/engine/core/defaults";
+import { describeTpgParameter, nodeAclAttributeRanges, tpgParameterChoices, tpgParameterRules } from "@/server/engine/core/defaults";
 import { NODE_ACL_ATTRIBUTES, TPG_PARAMETERS } from "../attributes";
 import { errorMessage, serverErrors, zodErrors, type Errors } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
@@ -424,28 +424,6 @@ export function WriteProtectToggle({
   );
 }
 
-const LIST_CHOICES: Record<string, string[]> = {
-  AuthMethod: ["CHAP,None", "None,CHAP", "CHAP", "None"],
-  HeaderDigest: ["CRC32C,None", "None,CRC32C", "CRC32C", "None"],
-  DataDigest: ["CRC32C,None", "None,CRC32C", "CRC32C", "None"],
-};
-
-function allowedText(rule: ParameterRule | undefined): string {
-  if (!rule) return "";
-  switch (rule.kind) {
-    case "list":
-      return `comma-separated: ${rule.values.join(", ")}`;
-    case "bool":
-      return "Yes or No";
-    case "number":
-      return `${rule.range[0]}..${rule.range[1]}`;
-    case "text":
-      return "printable text, up to 255 characters";
-    case "fixed":
-      return `only ${rule.values.join(" or ")}`;
-  }
-}
-
 /** A TPG's iSCSI parameters (RFC 7143 keys) with their allowed values; changes apply to new logins. */
 export function ParametersCard({ wwn, tag, sessions }: { wwn: string; tag: number; sessions: Session[] }) {
   const trpc = useTRPC();
@@ -504,7 +482,7 @@ export function ParametersCard({ wwn, tag, sessions }: { wwn: string; tag: numbe
                   setErrors(({ [k]: _gone, form: _f, ...rest }) => rest);
                 },
               };
-              const choices = rule?.kind === "bool" ? ["Yes", "No"] : rule?.kind === "list" ? LIST_CHOICES[k] : undefined;
+              const choices = tpgParameterChoices(k);
               return (
                 <tr key={k} data-testid="tpg-parameter" data-name={k}>
                   <td className={`${td} font-mono text-xs`}>
@@ -528,7 +506,7 @@ export function ParametersCard({ wwn, tag, sessions }: { wwn: string; tag: numbe
                       </p>
                     )}
                   </td>
-                  <td className={`${td} text-xs text-slate-600 dark:text-slate-400`}>{allowedText(rule)}</td>
+                  <td className={`${td} text-xs text-slate-600 dark:text-slate-400`}>{describeTpgParameter(k)}</td>
                   <td className={`${td} text-xs text-slate-600 dark:text-slate-400`}>
                     {TPG_PARAMETERS[k] ?? ""}
                     {rule?.kind === "fixed" && <span className="block italic">Fixed: {rule.why}.</span>}

@@ -13,7 +13,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { paths, storageObjectPath, type Chap, type NodeAclConfig, type StorageObjectConfig, type TargetConfig, type TpgConfig } from "../config/model";
-import { nodeAclAttributeDefaults, nodeAclAttributeRanges, storageObjectAttributeRules, tpgAttributeDefaults, tpgAttributeRanges, tpgParameterDefaults, tpgParameterRules } from "../engine/core/defaults";
+import { nodeAclAttributeDefaults, nodeAclAttributeRanges, storageObjectAttributeRules, tpgAttributeDefaults, tpgAttributeRanges, tpgParameterChoices, tpgParameterDefaults, tpgParameterRules, describeTpgParameter } from "../engine/core/defaults";
 import { portalKey } from "../engine/core/names";
 import { BACKSTORE_KINDS, backstoreKind, backstoreKindOf, type BackstoreKind } from "./backstores";
 import { naturalCompare, ShellError } from "./grammar";
@@ -578,8 +578,8 @@ function tpgNode(ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, parent: str
                   name,
                   type: "string",
                   readOnly: false,
-                  description: r?.kind === "fixed" ? `${name}: fixed at ${r.values.join(",")} (${r.why}).` : r?.kind === "number" ? `${name}: ${r.range[0]}..${r.range[1]}.` : r?.kind === "list" ? `${name}: a list of ${r.values.join(", ")}.` : r?.kind === "bool" ? `${name}: Yes or No.` : `${name}.`,
-                  values: r?.kind === "bool" ? ["Yes", "No"] : undefined,
+                  description: `${name}: ${describeTpgParameter(name)}${r?.kind === "fixed" ? ` (${r.why})` : ""}.`,
+                  values: r?.kind === "bool" ? tpgParameterChoices(name) : undefined,
                 };
               }),
           get: (_c, n) => params()[n] ?? "",

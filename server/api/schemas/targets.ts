@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { chapSchema, iscsiNameSchema, lunIndexSchema, tpgRefSchema, tpgTagSchema } from "./common";
+import { tpgParameterProblem } from "../../engine/core/defaults";
 import { nodeNameReason } from "../../engine/core/names";
 
 export const createTargetSchema = z.object({
@@ -79,8 +80,16 @@ export const setTpgAuthSchema = tpgRefSchema.extend({
   /** Also set authentication=1 on the TPG in the same change, so the credentials are enforced. */
   requireChap: z.boolean().optional(),
 });
+/** Each value is checked by the engine's rule (core/defaults tpgParameterProblem, from the RFC key table), so the form shows at the field what the API refuses. */
 export const setTpgParametersSchema = tpgRefSchema.extend({
-  parameters: z.record(z.string().regex(/^[A-Za-z0-9]+$/, "not a parameter name"), z.string().max(255)),
+  parameters: z
+    .record(z.string().regex(/^[A-Za-z0-9]+$/, "not a parameter name"), z.string().max(255))
+    .superRefine((parameters, ctx) => {
+      for (const [name, value] of Object.entries(parameters)) {
+        const problem = tpgParameterProblem(name, value);
+        if (problem) ctx.addIssue({ code: "custom", path: [name], message: problem });
+      }
+    }),
 });
 
 export const createMappedLunSchema = nodeAclRefSchema.extend({

@@ -3,6 +3,8 @@
  * One table per object kind; the engine starts every object from these.
  */
 
+import { KEY_TABLE } from "../iscsi/negotiation";
+
 export type AttributeMap = Record<string, number>;
 export type ParameterMap = Record<string, string>;
 
@@ -386,33 +388,127 @@ export const nodeAclAttributeRanges: Record<string, [number, number]> = {
 
 /** iSCSI TPG parameter types (lio-model.md §2.4): what a value must look like. */
 export type ParameterRule =
-  | { kind: "list"; values: string[] }
+  | { kind: "list"; values: readonly string[] }
   | { kind: "bool" }
-  | { kind: "number"; range: [number, number] }
+  | { kind: "number"; range: readonly [number, number] }
   | { kind: "text" }
-  | { kind: "fixed"; values: string[]; why: string };
+  | { kind: "fixed"; values: readonly string[]; why: string };
 
-export const tpgParameterRules: Record<string, ParameterRule> = {
-  AuthMethod: { kind: "list", values: ["CHAP", "None"] },
-  HeaderDigest: { kind: "list", values: ["CRC32C", "None"] },
-  DataDigest: { kind: "list", values: ["CRC32C", "None"] },
-  MaxConnections: { kind: "fixed", values: ["1"], why: "a session has one connection (MC/S is not supported)" },
-  TargetAlias: { kind: "text" },
-  InitialR2T: { kind: "bool" },
-  ImmediateData: { kind: "bool" },
-  MaxRecvDataSegmentLength: { kind: "number", range: [512, 16777215] },
-  MaxXmitDataSegmentLength: { kind: "number", range: [512, 16777215] },
-  MaxBurstLength: { kind: "number", range: [512, 16777215] },
-  FirstBurstLength: { kind: "number", range: [512, 16777215] },
-  DefaultTime2Wait: { kind: "number", range: [0, 3600] },
-  DefaultTime2Retain: { kind: "number", range: [0, 3600] },
-  MaxOutstandingR2T: { kind: "number", range: [1, 65535] },
+/**
+ * Where Portico implements less than RFC 7143 lets a target offer, the TPG parameter has one
+ * value (LIO's default), and why. Everything else about a key comes from the RFC key table.
+ */
+const PORTICO_FIXED: Readonly<Record<string, { values: string[]; why: string }>> = {
+  MaxConnections: { values: ["1"], why: "a session has one connection (MC/S is not supported)" },
   // "No" would let an initiator that also says No send Data-Out out of order (RFC 7143 §13.19-20: OR).
-  DataPDUInOrder: { kind: "fixed", values: ["Yes"], why: "Portico accepts Data-Out PDUs only in order" },
-  DataSequenceInOrder: { kind: "fixed", values: ["Yes"], why: "Portico sends R2Ts and accepts Data-Out sequences only in order" },
-  ErrorRecoveryLevel: { kind: "fixed", values: ["0"], why: "only ErrorRecoveryLevel 0 is implemented" },
-  IFMarker: { kind: "fixed", values: ["No"], why: "markers are not supported (LIO always rejects them)" },
-  OFMarker: { kind: "fixed", values: ["No"], why: "markers are not supported (LIO always rejects them)" },
-  IFMarkInt: { kind: "fixed", values: ["Reject"], why: "markers are not supported (LIO always rejects them)" },
-  OFMarkInt: { kind: "fixed", values: ["Reject"], why: "markers are not supported (LIO always rejects them)" },
+  DataPDUInOrder: { values: ["Yes"], why: "Portico accepts Data-Out PDUs only in order" },
+  DataSequenceInOrder: { values: ["Yes"], why: "Portico sends R2Ts and accepts Data-Out sequences only in order" },
+  ErrorRecoveryLevel: { values: ["0"], why: "only ErrorRecoveryLevel 0 is implemented" },
+  IFMarker: { values: ["No"], why: "markers are not supported (LIO always rejects them)" },
+  OFMarker: { values: ["No"], why: "markers are not supported (LIO always rejects them)" },
 };
+const MARKERS_WHY = "markers are not supported (LIO always rejects them)";
+
+/**
+ * A TPG parameter's rule, derived from the RFC key table (iscsi/negotiation.ts KEY_TABLE, the one
+ * table of RFC 7143 §13 keys) so configuration accepts exactly what negotiation can offer:
+ * list keys take the table's values, numeric keys its range, Yes/No keys (and/or) a boolean,
+ * declarative text (TargetAlias) printable text; `reject` keys (IFMarkInt/OFMarkInt) stay "Reject".
+ * MaxXmitDataSegmentLength is LIO's, not an RFC key (a cap on what Portico sends per PDU; never
+ * negotiated), with MaxRecvDataSegmentLength's range.
+ */
+function parameterRule(name: string): ParameterRule | undefined {
+  if (!(name in tpgParameterDefaults)) return undefined;
+  const fixed = PORTICO_FIXED[name];
+  if (fixed) return { kind: "fixed", ...fixed };
+  const def = KEY_TABLE[name === "MaxXmitDataSegmentLength" ? "MaxRecvDataSegmentLength" : name];
+  if (!def) return undefined;
+  switch (def.kind) {
+    case "list":
+      return { kind: "list", values: def.values! };
+    case "and":
+    case "or":
+      return { kind: "bool" };
+    case "min":
+    case "max":
+    case "number-declarative":
+      return { kind: "number", range: def.range! };
+    case "declarative":
+      return { kind: "text" };
+    case "reject":
+      return { kind: "fixed", values: ["Reject"], why: MARKERS_WHY };
+  }
+}
+
+/** Every TPG parameter's rule (one per key of tpgParameterDefaults), derived from the RFC key table. */
+export const tpgParameterRules: Readonly<Record<string, ParameterRule>> = Object.fromEntries(
+  Object.keys(tpgParameterDefaults).flatMap((k) => {
+    const rule = parameterRule(k);
+    return rule ? [[k, rule]] : [];
+  }),
+);
+
+/**
+ * Why `value` is not a valid value of TPG parameter `name`, or undefined when it is: the one check
+ * the engine (Engine.setTpgParameter), saveconfig import and the API/console's zod schema call.
+ */
+export function tpgParameterProblem(name: string, value: unknown): string | undefined {
+  const rule = tpgParameterRules[name];
+  if (!rule) return `unknown iSCSI parameter "${name}"`;
+  if (typeof value !== "string" || value.length > 255) return `iSCSI parameter ${name} must be at most 255 characters`;
+  switch (rule.kind) {
+    case "list": {
+      const items = value.split(",");
+      if (!value || items.some((v) => !rule.values.includes(v)) || new Set(items).size !== items.length) {
+        return `iSCSI parameter ${name} must be a comma-separated list of ${rule.values.join(", ")}`;
+      }
+      return undefined;
+    }
+    case "bool":
+      return value === "Yes" || value === "No" ? undefined : `iSCSI parameter ${name} must be Yes or No`;
+    case "number": {
+      const n = /^\d+$/.test(value) ? Number(value) : NaN;
+      return n >= rule.range[0] && n <= rule.range[1] ? undefined : `iSCSI parameter ${name} must be a number in ${rule.range[0]}..${rule.range[1]}`;
+    }
+    case "text":
+      return /^[\x20-\x7e\u00a0-\uffff]*$/.test(value) ? undefined : `iSCSI parameter ${name} must be printable text`;
+    case "fixed":
+      return rule.values.includes(value) ? undefined : `iSCSI parameter ${name} can only be ${rule.values.join(" or ")}: ${rule.why}`;
+  }
+}
+
+/** What a TPG parameter accepts, in words (the console's "Allowed" column and the shell's help). */
+export function describeTpgParameter(name: string): string {
+  const rule = tpgParameterRules[name];
+  switch (rule?.kind) {
+    case "list":
+      return `comma-separated: ${rule.values.join(", ")}`;
+    case "bool":
+      return "Yes or No";
+    case "number":
+      return `${rule.range[0]}..${rule.range[1]}`;
+    case "text":
+      return "printable text, up to 255 characters";
+    case "fixed":
+      return `only ${rule.values.join(" or ")}`;
+    default:
+      return "";
+  }
+}
+
+/**
+ * The values a form offers for a TPG parameter, or undefined for free entry: Yes/No, or every
+ * non-empty ordering of a list key's values (the order is the target's preference, RFC 7143 §6.2).
+ */
+export function tpgParameterChoices(name: string): string[] | undefined {
+  const rule = tpgParameterRules[name];
+  if (rule?.kind === "bool") return ["Yes", "No"];
+  if (rule?.kind !== "list") return undefined;
+  const orderings = (items: readonly string[]): string[][] =>
+    items.length === 0 ? [[]] : items.flatMap((first, i) => orderings(items.filter((_, j) => j !== i)).map((rest) => [first, ...rest]));
+  const subsets = (items: readonly string[]): string[][] =>
+    items.length === 0 ? [[]] : ((rest) => [...rest.map((s) => [items[0], ...s]), ...rest])(subsets(items.slice(1)));
+  const all = subsets(rule.values).filter((s) => s.length > 0).flatMap(orderings).map((o) => o.join(","));
+  // Longest (most permissive) first, as LIO's defaults are.
+  return all.sort((a, b) => b.split(",").length - a.split(",").length);
+}

@@ -26,7 +26,7 @@ import {
   tpgAttributeDefaults,
   tpgAttributeRanges,
   tpgParameterDefaults,
-  tpgParameterRules,
+  tpgParameterProblem,
 } from "./defaults";
 import { EngineError } from "./errors";
 import { ALUA_GROUP_ATTRIBUTES, AluaTargetPortGroup, DEFAULT_ALUA_GROUP_NAME, checkAluaAttribute, validateAluaGroupName } from "./alua";
@@ -1052,34 +1052,10 @@ function checkTpgAttribute(name: string, value: number): void {
   if (unsupported) throw new EngineError(`TPG attribute ${unsupported}`, "invalid", name);
 }
 
-/** Validates an iSCSI parameter's value against its RFC 7143 type and LIO's range (lio-model.md §2.4). */
+/** Validates an iSCSI parameter's value against its RFC 7143 key (core/defaults.ts tpgParameterProblem, from the RFC key table). */
 export function checkTpgParameter(name: string, value: string): void {
-  const rule = tpgParameterRules[name];
-  if (!(name in tpgParameterDefaults) || !rule) throw new EngineError(`unknown iSCSI parameter "${name}"`, "invalid", name);
-  if (typeof value !== "string" || value.length > 255) throw new EngineError(`iSCSI parameter ${name} must be at most 255 characters`, "invalid", name);
-  switch (rule.kind) {
-    case "list": {
-      const items = value.split(",");
-      if (!value || items.some((v) => !rule.values.includes(v)) || new Set(items).size !== items.length) {
-        throw new EngineError(`iSCSI parameter ${name} must be a comma-separated list of ${rule.values.join(", ")}`, "invalid", name);
-      }
-      break;
-    }
-    case "bool":
-      if (value !== "Yes" && value !== "No") throw new EngineError(`iSCSI parameter ${name} must be Yes or No`, "invalid", name);
-      break;
-    case "number": {
-      const n = /^\d+$/.test(value) ? Number(value) : NaN;
-      if (!(n >= rule.range[0] && n <= rule.range[1])) throw new EngineError(`iSCSI parameter ${name} must be a number in ${rule.range[0]}..${rule.range[1]}`, "invalid", name);
-      break;
-    }
-    case "text":
-      if (!/^[\x20-\x7e\u00a0-\uffff]*$/.test(value)) throw new EngineError(`iSCSI parameter ${name} must be printable text`, "invalid", name);
-      break;
-    case "fixed":
-      if (!rule.values.includes(value)) throw new EngineError(`iSCSI parameter ${name} can only be ${rule.values.join(" or ")}: ${rule.why}`, "invalid", name);
-      break;
-  }
+  const problem = tpgParameterProblem(name, value);
+  if (problem) throw new EngineError(problem, "invalid", name);
 }
 
 function checkNodeAclAttribute(name: string, value: number): void {
