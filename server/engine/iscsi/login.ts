@@ -144,8 +144,14 @@ export class LoginMachine {
       this.stage = h.csg;
     }
 
-    const security = keys.filter(([k]) => k === "AuthMethod" || k.startsWith("CHAP_"));
-    const operational = keys.filter(([k]) => !(k === "AuthMethod" || k.startsWith("CHAP_")) && !IDENTITY_KEYS.has(k));
+    // One pass: security keys for the auth step, the rest (less the identity keys) for negotiation.
+    const security: TextPairs = [];
+    const operational: TextPairs = [];
+    for (const pair of keys) {
+      const k = pair[0];
+      if (k === "AuthMethod" || k.startsWith("CHAP_")) security.push(pair);
+      else if (!IDENTITY_KEYS.has(k)) operational.push(pair);
+    }
 
     if (this.stage === Stage.SECURITY) {
       const r = this.securityStep(new Map(security));

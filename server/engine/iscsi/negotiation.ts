@@ -66,6 +66,9 @@ export const KEY_TABLE: Readonly<Record<string, KeyDef>> = {
   OFMarkInt: { kind: "reject", sender: "both", loginOnly: true, irrelevantInDiscovery: true },
 };
 
+/** KEY_TABLE as a Map: a login looks up ~15 keys, and a keyed load on the object literal goes megamorphic. */
+const KEY_DEFS: ReadonlyMap<string, KeyDef> = new Map(Object.entries(KEY_TABLE));
+
 /** Operational keys reported in SessionInfo.parameters. */
 export const OPERATIONAL_KEYS = [
   "HeaderDigest", "DataDigest", "MaxConnections", "InitialR2T", "ImmediateData", "MaxRecvDataSegmentLength",
@@ -94,11 +97,32 @@ export interface SessionParams {
   errorRecoveryLevel: number;
 }
 
-/** RFC 7143 §11.12.5: numbers are decimal or 0x-prefixed hex. */
+/**
+ * RFC 7143 §11.12.5: numbers are decimal (1–10 digits) or 0x-prefixed hex (1–8 digits).
+ * A character loop rather than two regular expressions: every login parses about a dozen.
+ */
 export function parseNumber(v: string): number | undefined {
-  if (/^[0-9]{1,10}$/.test(v)) return Number(v);
-  if (/^0[xX][0-9a-fA-F]{1,8}$/.test(v)) return parseInt(v.slice(2), 16);
-  return undefined;
+  const n = v.length;
+  if (n === 0) return undefined;
+  if (n > 2 && v.charCodeAt(0) === 0x30 && (v.charCodeAt(1) | 0x20) === 0x78) {
+    if (n > 10) return undefined;
+    let x = 0;
+    for (let i = 2; i < n; i++) {
+      const c = v.charCodeAt(i);
+      const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : (c | 0x20) >= 0x61 && (c | 0x20) <= 0x66 ? (c | 0x20) - 0x57 : -1;
+      if (d < 0) return undefined;
+      x = x * 16 + d;
+    }
+    return x;
+  }
+  if (n > 10) return undefined;
+  let x = 0;
+  for (let i = 0; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return undefined;
+    x = x * 10 + (c - 0x30);
+  }
+  return x;
 }
 
 export interface NegotiationContext {
@@ -141,7 +165,7 @@ export class Negotiation {
         if (this.seen.has(key)) return { responses, error: `key ${key} negotiated twice` };
         this.seen.add(key);
       }
-      const def = KEY_TABLE[key];
+      const def = KEY_DEFS.get(key);
       if (!def) {
         // Unknown and vendor (X-, X#) keys: NotUnderstood (RFC 7143 §6.2); never an error.
         responses.push([key, "NotUnderstood"]);
@@ -177,10 +201,8 @@ export class Negotiation {
     const ours = ctx.target[key] ?? def.rfcDefault ?? "";
     switch (def.kind) {
       case "list": {
-        const offered = value.split(",");
-        const supported = ours.split(",");
-        const pick = offered.find((v) => supported.includes(v) && (!def.values || def.values.includes(v)));
-        if (!pick) return "Reject";
+        const pick = firstSupported(value, ours, def.values);
+        if (pick === undefined) return "Reject";
         this.values.set(key, pick);
         return pick;
       }
@@ -226,27 +248,34 @@ export class Negotiation {
 
   /** Resolves the values in force: negotiated, or the RFC default (RFC 7143 §13), plus integrity rules. */
   params(): SessionParams {
-    const get = (k: string) => this.values.get(k) ?? KEY_TABLE[k].rfcDefault!;
-    const num = (k: string) => parseNumber(get(k)) ?? 0;
-    const maxBurstLength = num("MaxBurstLength");
+    const maxBurstLength = this.num("MaxBurstLength");
     return {
-      headerDigest: get("HeaderDigest") === "CRC32C",
-      dataDigest: get("DataDigest") === "CRC32C",
-      maxConnections: num("MaxConnections"),
-      initialR2T: get("InitialR2T") === "Yes",
-      immediateData: get("ImmediateData") === "Yes",
-      maxRecvDataSegmentLength: num("MaxRecvDataSegmentLength"),
+      headerDigest: this.get("HeaderDigest") === "CRC32C",
+      dataDigest: this.get("DataDigest") === "CRC32C",
+      maxConnections: this.num("MaxConnections"),
+      initialR2T: this.get("InitialR2T") === "Yes",
+      immediateData: this.get("ImmediateData") === "Yes",
+      maxRecvDataSegmentLength: this.num("MaxRecvDataSegmentLength"),
       maxXmitDataSegmentLength: this.xmitLength(),
       maxBurstLength,
       // RFC 7143 §13.14: FirstBurstLength MUST NOT exceed MaxBurstLength.
-      firstBurstLength: Math.min(num("FirstBurstLength"), maxBurstLength),
-      defaultTime2Wait: num("DefaultTime2Wait"),
-      defaultTime2Retain: num("DefaultTime2Retain"),
-      maxOutstandingR2T: num("MaxOutstandingR2T"),
-      dataPduInOrder: get("DataPDUInOrder") === "Yes",
-      dataSequenceInOrder: get("DataSequenceInOrder") === "Yes",
-      errorRecoveryLevel: num("ErrorRecoveryLevel"),
+      firstBurstLength: Math.min(this.num("FirstBurstLength"), maxBurstLength),
+      defaultTime2Wait: this.num("DefaultTime2Wait"),
+      defaultTime2Retain: this.num("DefaultTime2Retain"),
+      maxOutstandingR2T: this.num("MaxOutstandingR2T"),
+      dataPduInOrder: this.get("DataPDUInOrder") === "Yes",
+      dataSequenceInOrder: this.get("DataSequenceInOrder") === "Yes",
+      errorRecoveryLevel: this.num("ErrorRecoveryLevel"),
     };
+  }
+
+  /** A key's value in force: negotiated, or its RFC 7143 default. */
+  private get(key: string): string {
+    return this.values.get(key) ?? KEY_DEFS.get(key)!.rfcDefault!;
+  }
+
+  private num(key: string): number {
+    return parseNumber(this.get(key)) ?? 0;
   }
 
   /** What Portico may send per PDU: the initiator's declared MaxRecvDataSegmentLength, at most the TPG's MaxXmitDataSegmentLength. */
@@ -259,10 +288,41 @@ export class Negotiation {
   report(): Record<string, string> {
     const p = this.params();
     const out: Record<string, string> = {};
-    for (const k of OPERATIONAL_KEYS) out[k] = this.values.get(k) ?? KEY_TABLE[k].rfcDefault!;
+    for (const k of OPERATIONAL_KEYS) out[k] = this.get(k);
     out.MaxRecvDataSegmentLength = String(p.maxRecvDataSegmentLength);
     out.MaxXmitDataSegmentLength = String(p.maxXmitDataSegmentLength);
     out.FirstBurstLength = String(p.firstBurstLength);
     return out;
+  }
+}
+
+/**
+ * A list key's answer (RFC 7143 §6.2.1): the first of the initiator's values (comma-separated,
+ * in its order of preference) that the target's value list also has and, when the key defines
+ * its legal values, is one of them; undefined when none is. No arrays or closures: a login
+ * answers HeaderDigest and DataDigest this way.
+ */
+function firstSupported(offered: string, ours: string, legal: readonly string[] | undefined): string | undefined {
+  let start = 0;
+  while (start <= offered.length) {
+    let end = offered.indexOf(",", start);
+    if (end < 0) end = offered.length;
+    const v = offered.slice(start, end);
+    if (inList(ours, v) && (!legal || legal.includes(v))) return v;
+    start = end + 1;
+  }
+  return undefined;
+}
+
+/** Is `v` one of the comma-separated values of `list` (an exact match, as split(",").includes)? */
+function inList(list: string, v: string): boolean {
+  if (v.length === 0) return list === "" || list.startsWith(",") || list.endsWith(",") || list.includes(",,");
+  let from = 0;
+  for (;;) {
+    const i = list.indexOf(v, from);
+    if (i < 0) return false;
+    const end = i + v.length;
+    if ((i === 0 || list.charCodeAt(i - 1) === 0x2c) && (end === list.length || list.charCodeAt(end) === 0x2c)) return true;
+    from = i + 1;
   }
 }

@@ -2,6 +2,7 @@
  * Text key codec (RFC 7143 §6.1): `key=value` pairs, each terminated by a NUL.
  * Pure; bounds are checked here so the negotiation never sees an oversized key.
  */
+import { isAscii } from "node:buffer";
 
 /** RFC 7143 §6.1: key names up to 63 bytes; values up to 255 unless a key says otherwise. */
 export const MAX_KEY_LENGTH = 63;
@@ -20,8 +21,38 @@ export type DecodeResult = { ok: true; pairs: TextPairs } | { ok: false; error: 
  * Parses a text data segment. A trailing segment without NUL is accepted (some
  * initiators omit the last terminator); empty segments between NULs are skipped.
  * Duplicate keys are a protocol error (RFC 7143 §6.2) and reported as such.
+ *
+ * The segment is decoded once: an ASCII one (every login's) as one string, so splitting it
+ * costs no call into the Buffer binding per key; otherwise each item as UTF-8, as before.
  */
 export function decodeText(data: Buffer, opts: { allowDuplicates?: boolean } = {}): DecodeResult {
+  if (!isAscii(data)) return decodeItems(data, opts);
+  // ASCII: latin1 and UTF-8 decode alike, and a character is a byte.
+  const text = data.toString("latin1");
+  const pairs: TextPairs = [];
+  const seen = new Set<string>();
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf("\0", start);
+    if (end < 0) end = text.length;
+    if (end > start) {
+      const eq = text.indexOf("=", start);
+      if (eq <= start || eq >= end) return { ok: false, error: `malformed text key "${clip(text.slice(start, end))}"` };
+      const key = text.slice(start, eq);
+      const value = text.slice(eq + 1, end);
+      const problem = keyProblem(key) ?? valueProblem(key, value.length);
+      if (problem) return { ok: false, error: problem };
+      if (seen.has(key) && !opts.allowDuplicates) return { ok: false, error: `key ${key} sent twice` };
+      seen.add(key);
+      pairs.push([key, value]);
+    }
+    start = end + 1;
+  }
+  return { ok: true, pairs };
+}
+
+/** The general decoder: each NUL-terminated item decoded as UTF-8 on its own. */
+function decodeItems(data: Buffer, opts: { allowDuplicates?: boolean }): DecodeResult {
   const pairs: TextPairs = [];
   const seen = new Set<string>();
   let start = 0;
@@ -34,10 +65,8 @@ export function decodeText(data: Buffer, opts: { allowDuplicates?: boolean } = {
       if (eq <= 0) return { ok: false, error: `malformed text key "${clip(item)}"` };
       const key = item.slice(0, eq);
       const value = item.slice(eq + 1);
-      if (key.length > MAX_KEY_LENGTH) return { ok: false, error: `key "${clip(key)}" is longer than ${MAX_KEY_LENGTH} bytes` };
-      if (!KEY_RE.test(key)) return { ok: false, error: `key "${clip(key)}" has characters outside RFC 7143 §6.1` };
-      const max = LONG_VALUE_KEYS.has(key) ? MAX_LONG_VALUE_LENGTH : MAX_VALUE_LENGTH;
-      if (Buffer.byteLength(value) > max) return { ok: false, error: `value of ${key} is longer than ${max} bytes` };
+      const problem = keyProblem(key) ?? valueProblem(key, Buffer.byteLength(value));
+      if (problem) return { ok: false, error: problem };
       if (seen.has(key) && !opts.allowDuplicates) return { ok: false, error: `key ${key} sent twice` };
       seen.add(key);
       pairs.push([key, value]);
@@ -47,9 +76,22 @@ export function decodeText(data: Buffer, opts: { allowDuplicates?: boolean } = {
   return { ok: true, pairs };
 }
 
+function keyProblem(key: string): string | undefined {
+  if (key.length > MAX_KEY_LENGTH) return `key "${clip(key)}" is longer than ${MAX_KEY_LENGTH} bytes`;
+  if (!KEY_RE.test(key)) return `key "${clip(key)}" has characters outside RFC 7143 §6.1`;
+  return undefined;
+}
+
+function valueProblem(key: string, valueBytes: number): string | undefined {
+  const max = LONG_VALUE_KEYS.has(key) ? MAX_LONG_VALUE_LENGTH : MAX_VALUE_LENGTH;
+  return valueBytes > max ? `value of ${key} is longer than ${max} bytes` : undefined;
+}
+
 export function encodeText(pairs: TextPairs): Buffer {
   if (pairs.length === 0) return Buffer.alloc(0);
-  return Buffer.from(pairs.map(([k, v]) => `${k}=${v}\0`).join(""), "utf8");
+  let text = "";
+  for (const [k, v] of pairs) text += `${k}=${v}\0`;
+  return Buffer.from(text, "utf8");
 }
 
 function clip(s: string): string {

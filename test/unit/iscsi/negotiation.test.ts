@@ -26,6 +26,21 @@ describe("text codec", () => {
     const d = decodeText(Buffer.from("MaxBurstLength=512\0MaxBurstLength=1024\0"));
     expect(d.ok).toBe(false);
   });
+  it("decodes an ASCII segment (one string) and a UTF-8 one (per item) with the same results and errors", () => {
+    // The same text with and without a UTF-8 item at the end takes the two paths of decodeText.
+    const utf8Tail = "InitiatorAlias=h\u00f4te\0";
+    const cases = ["A=1\0B=2\0", "=1\0", "A\0", "A=1\0A=2\0", "K y=1\0", `${"K".repeat(64)}=1\0`, `X-a=${"v".repeat(256)}\0`, "A=b=c\0\0\0B=\0"];
+    for (const c of cases) {
+      const ascii = decodeText(Buffer.from(c));
+      const mixed = decodeText(Buffer.from(c + utf8Tail));
+      if (ascii.ok) expect(mixed).toEqual({ ok: true, pairs: [...ascii.pairs, ["InitiatorAlias", "h\u00f4te"]] });
+      else expect(mixed).toEqual(ascii);
+    }
+    expect(decodeText(Buffer.from("A=b=c\0\0\0B=\0"))).toEqual({ ok: true, pairs: [["A", "b=c"], ["B", ""]] });
+    // A value's UTF-8 length is what counts: 128 two-byte characters are 256 bytes.
+    expect(decodeText(Buffer.from(`X-a=${"\u00e9".repeat(128)}\0`)).ok).toBe(false);
+    expect(decodeText(Buffer.from(`X-a=${"\u00e9".repeat(127)}\0`)).ok).toBe(true);
+  });
 });
 
 describe("negotiation", () => {
@@ -46,6 +61,14 @@ describe("negotiation", () => {
     expect(answer([["ErrorRecoveryLevel", "3"]]).ErrorRecoveryLevel).toBe("Reject");
     expect(answer([["MaxConnections", "0x10"]]).MaxConnections).toBe("1");
     expect(parseNumber("0x1F")).toBe(31);
+    // RFC 7143 §11.12.5: up to 10 decimal or 8 hex digits, nothing else.
+    for (const [v, n] of [["0", 0], ["007", 7], ["4294967295", 4294967295], ["9999999999", 9999999999], ["0Xff", 255], ["0xFFFFFFFF", 4294967295]] as const) expect(parseNumber(v)).toBe(n);
+    for (const v of ["", "0x", "12345678901", "0x123456789", "-1", "+1", " 1", "1.0", "0x1g", "1e3"]) expect(parseNumber(v)).toBeUndefined();
+  });
+  it("list: values match whole, not as substrings", () => {
+    expect(answer([["HeaderDigest", "CRC,None"]]).HeaderDigest).toBe("None");
+    expect(answer([["HeaderDigest", "CRC32C"]], { ...normal, target: { ...normal.target, HeaderDigest: "xCRC32C,None" } }).HeaderDigest).toBe("Reject");
+    expect(answer([["HeaderDigest", ",None"]]).HeaderDigest).toBe("None");
   });
   it("boolean OR and AND", () => {
     expect(answer([["InitialR2T", "No"]]).InitialR2T).toBe("Yes");

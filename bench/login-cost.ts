@@ -1,0 +1,124 @@
+/**
+ * What a login costs the appliance: the real process (server/main.ts, configured by `portico
+ * restoreconfig` with one 1 GiB ramdisk LUN in demo mode, as bench/run.ts starts it), `--logins`
+ * sessions logging in and out one after another (bench/initiator.ts), and the appliance's CPU
+ * time per login + logout from /proc, per thread group: the main thread (JavaScript, syscalls),
+ * V8's helper threads (GC, compiler), and the rest (libuv's pool, SQLite's none). CPU time does
+ * not include time spent waiting for a core, so the figures hold on a loaded machine where
+ * wall-clock ones do not.
+ *
+ *   npx tsx bench/login-cost.ts [--logins 500] [--rounds 3] [--trees DIR,DIR] [--parallel] [--cpu-prof DIR]
+ *
+ * `--trees` starts one appliance per source tree (default: this one) and alternates them round by
+ * round (A B, B A, ...): before/after figures of a change from the same minutes. The data
+ * directories are restored by this tree's CLI. `--parallel` adds a round of `--logins` sessions
+ * logging in at once.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parallelLogins, sequentialLogins } from "./initiator";
+import { restoreDemo } from "../test/support/demo";
+import { makeDataDir, removeDir, root } from "../test/support/portico";
+import { freePort, waitForPort } from "../test/support/ports";
+
+const args = process.argv.slice(2);
+const arg = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const logins = Number(arg("--logins")) || 500;
+const rounds = Number(arg("--rounds")) || 3;
+const trees = (arg("--trees")?.split(",") ?? [root]).map((t) => path.resolve(t));
+const parallel = args.includes("--parallel");
+const cpuProf = arg("--cpu-prof");
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.logincost01";
+
+/** CPU seconds (user + system) of a process's threads, grouped: main, V8 helpers, other. */
+function threadCpu(pid: number): Record<"main" | "v8" | "other", number> {
+  const out = { main: 0, v8: 0, other: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+    } catch {
+      continue; // the thread ended
+    }
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const secs = (Number(f[11]) + Number(f[12])) / CLK_TCK;
+    if (Number(tid) === pid) out.main += secs;
+    else if (/^V8 |DelayedTask|^node$/.test(comm)) out.v8 += secs;
+    else out.other += secs;
+  }
+  return out;
+}
+
+interface Appliance {
+  name: string;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function start(tree: string, index: number): Promise<Appliance> {
+  const dataDir = makeDataDir("portico-login-cost-");
+  const port = await freePort();
+  restoreDemo(dataDir, { iqn: IQN, storageObjects: [{ name: "bench", plugin: "ramdisk", size: 1024 ** 3 }], ports: [port] });
+  const httpPort = await freePort();
+  const nodeArgs = cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${path.join(cpuProf, String(index))}`, "--cpu-prof-interval=200"] : [];
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(tree, "server", "main.ts")], {
+    cwd: tree,
+    env: { ...process.env, PORTICO_DATA_DIR: dataDir, PORTICO_HTTP_HOST: "127.0.0.1", PORTICO_HTTP_PORT: String(httpPort), NEXT_TELEMETRY_DISABLED: "1" },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const exited = new Promise<void>((r) => child.on("exit", () => r()));
+  await waitForPort(httpPort, "127.0.0.1", 90_000);
+  await waitForPort(port, "127.0.0.1", 30_000);
+  for (let i = 0; i < 100 && !existsSync(path.join(dataDir, "portico.runtime.json")); i++) await new Promise((r) => setTimeout(r, 100));
+  const name = trees.length > 1 ? `${String.fromCharCode(65 + index)} ${path.basename(tree)}` : "Portico";
+  console.log(`${name}: ${tree}, pid ${child.pid}, iSCSI port ${port}`);
+  return {
+    name, port, pid: child.pid!,
+    async stop() {
+      child.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+      if (child.exitCode === null) child.kill("SIGKILL");
+      removeDir(dataDir);
+    },
+  };
+}
+
+async function measure(a: Appliance, kind: "seq" | "par"): Promise<string> {
+  const o = { host: "127.0.0.1", port: a.port, targetName: IQN, initiatorName: "iqn.2026-12.org.portico:login-cost" };
+  const c0 = threadCpu(a.pid);
+  const secs = kind === "seq" ? await sequentialLogins(o, logins) : await parallelLogins(o, logins);
+  // Let the deferred work of the last logins (event-log batch, 50 ms) run inside the window.
+  await new Promise((r) => setTimeout(r, 150));
+  const c1 = threadCpu(a.pid);
+  const us = (k: keyof typeof c0) => (((c1[k] - c0[k]) * 1e6) / logins).toFixed(0).padStart(5);
+  const all = ((c1.main + c1.v8 + c1.other - c0.main - c0.v8 - c0.other) * 1e6) / logins;
+  return `${a.name.padEnd(24)} ${kind} ${logins} logins ${secs.toFixed(3)} s  cpu ${all.toFixed(0).padStart(5)} µs/login (main ${us("main")}, v8 threads ${us("v8")}, other ${us("other")})`;
+}
+
+async function main(): Promise<void> {
+  const started: Appliance[] = [];
+  try {
+    for (let i = 0; i < trees.length; i++) started.push(await start(trees[i], i));
+    // Warm-up: the first logins compile the login path.
+    for (const a of started) await measure(a, "seq");
+    console.log(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? started : [...started].reverse();
+      for (const a of order) console.log(`round ${round + 1} ${await measure(a, "seq")}`);
+      if (parallel) for (const a of order) console.log(`round ${round + 1} ${await measure(a, "par")}`);
+    }
+    console.log(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+  } finally {
+    for (const a of started) await a.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(`login-cost failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
