@@ -281,7 +281,11 @@ export interface LatencyFigure {
   p50us: number;
   p99us: number;
   ios: number;
+  /** Commands sent before the timed ones (not in iops/ios; a caller dividing the target's CPU over the whole call adds them). */
+  warmupIos: number;
 }
+
+const QD1_WARMUP = 300;
 
 /** Runs 4 KiB (or `bytes`) random reads or writes at queue depth 1 for `seconds`. */
 export async function qd1(o: LoginOptions & { lun: number; write: boolean; seconds: number; bytes?: number; spanBytes: number }): Promise<LatencyFigure> {
@@ -293,7 +297,7 @@ export async function qd1(o: LoginOptions & { lun: number; write: boolean; secon
   const lat: number[] = [];
   try {
     // Warm-up: a few hundred commands (JIT, first page allocation) not counted.
-    for (let i = 0; i < 300; i++) await s.command(o.lun, o.write, Math.floor(Math.random() * lbas) * 8, bytes, bs, data);
+    for (let i = 0; i < QD1_WARMUP; i++) await s.command(o.lun, o.write, Math.floor(Math.random() * lbas) * 8, bytes, bs, data);
     const end = performance.now() + o.seconds * 1000;
     const t0 = performance.now();
     let now = t0;
@@ -307,7 +311,7 @@ export async function qd1(o: LoginOptions & { lun: number; write: boolean; secon
     }
     const sorted = Float64Array.from(lat).sort();
     const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] * 1000;
-    return { iops: Math.round(lat.length / ((now - t0) / 1000)), p50us: Math.round(pct(0.5)), p99us: Math.round(pct(0.99)), ios: lat.length };
+    return { iops: Math.round(lat.length / ((now - t0) / 1000)), p50us: Math.round(pct(0.5)), p99us: Math.round(pct(0.99)), ios: lat.length, warmupIos: QD1_WARMUP };
   } finally {
     await s.logout().catch(() => s.destroy());
   }

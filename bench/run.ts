@@ -21,7 +21,8 @@
  *   logins-seq / logins-par                  `--logins` (500) sessions logging in and out one
  *                                            after another / all at once (bench/initiator.ts)
  * For each: the median and spread per target, the ratio of medians (> 1: Portico is better),
- * and the target's CPU per IO (or per login) from /proc/<pid>/stat (utime + stime, all threads).
+ * and the target's CPU per IO (or per login) from /proc/<pid>/stat (utime + stime, all threads) with its
+ * [min–max], and its context switches per IO (all threads, /proc/<pid>/task/<tid>/status).
  * Needs root for tgtd.
  *
  * Backings (`--backing ramdisk,fileio,block`, all three by default): the same workloads on a
@@ -41,7 +42,7 @@
  * `--rbd-rounds` (1) size them.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { rbdAvailable, rbdStatus } from "../server/engine/backstores/rbd";
@@ -131,7 +132,8 @@ function ownQd1(write: boolean): (t: Target) => Promise<Run> {
       host: t.host, port: t.port, targetName: t.iqn, initiatorName: "iqn.2026-12.org.portico:bench-qd1", isid: 1,
       lun: t.lun, write, seconds, spanBytes: GiB,
     });
-    return { value: f.iops, ops: f.ios, p50us: f.p50us, p99us: f.p99us };
+    // CPU and context switches are read around the whole call: divide by every command it sent, warm-up included.
+    return { value: f.iops, ops: f.ios + f.warmupIos, p50us: f.p50us, p99us: f.p99us };
   };
 }
 
@@ -166,6 +168,29 @@ function cpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * Context switches (voluntary + involuntary) of a process's threads so far, from /proc/<pid>/task/<tid>/status.
+ * Per IO it counts the thread hand-offs and sleeps a command costs (io-wq workers and tgt's worker threads
+ * included), a structural figure a loaded machine hardly moves. Threads that exited are not counted.
+ */
+function contextSwitches(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  let n = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const st = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
+        n += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0) + Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+      } catch {
+        // the thread exited meanwhile
+      }
+    }
+  } catch {
+    return undefined;
+  }
+  return n;
+}
+
 function rssMiB(pid: number | undefined): number | undefined {
   if (!pid) return undefined;
   const r = spawnSync("ps", ["-o", "rss=", "-p", String(pid)], { encoding: "utf8" });
@@ -176,13 +201,21 @@ function rssMiB(pid: number | undefined): number | undefined {
 interface Sample extends Run {
   /** Target CPU per IO (or per login), µs. */
   cpuUs?: number;
+  /** Target context switches per IO (or per login), all threads. */
+  switches?: number;
 }
 
 async function measure(w: Workload, t: Target): Promise<Sample> {
   const c0 = cpuSeconds(t.pid);
+  const x0 = contextSwitches(t.pid);
   const r = await w.run(t);
   const c1 = cpuSeconds(t.pid);
-  return { ...r, cpuUs: c0 !== undefined && c1 !== undefined && r.ops > 0 ? ((c1 - c0) * 1e6) / r.ops : undefined };
+  const x1 = contextSwitches(t.pid);
+  return {
+    ...r,
+    cpuUs: c0 !== undefined && c1 !== undefined && r.ops > 0 ? ((c1 - c0) * 1e6) / r.ops : undefined,
+    switches: x0 !== undefined && x1 !== undefined && r.ops > 0 ? (x1 - x0) / r.ops : undefined,
+  };
 }
 
 const median = (xs: number[]) => {
@@ -355,7 +388,9 @@ async function tgtRows() {
             results.set(key(w, b), byTarget);
             (byTarget.get(t.name) ?? byTarget.set(t.name, []).get(t.name)!).push(s);
             const lat = s.p50us !== undefined ? `  p50 ${s.p50us} µs p99 ${s.p99us} µs` : "";
-            const cpu = s.cpuUs !== undefined ? `  cpu ${s.cpuUs.toFixed(1)} µs/${w.unit === "s" ? "login" : "IO"}` : "";
+            const cpu =
+              (s.cpuUs !== undefined ? `  cpu ${s.cpuUs.toFixed(1)} µs/${w.unit === "s" ? "login" : "IO"}` : "") +
+              (s.switches !== undefined ? `  ctxsw ${s.switches.toFixed(2)}/${w.unit === "s" ? "login" : "IO"}` : "");
             console.log(
               `round ${round + 1} ${b.padEnd(7)} ${w.id.padEnd(10)} ${t.name.padEnd(15)} ${fmtValue(w, s.value).padStart(8)} ${w.unit}${s.extra ? ` (${s.extra})` : ""}${lat}${cpu}`,
             );
@@ -380,7 +415,9 @@ async function tgtRows() {
           const p99 = ss.map((s) => s.p99us).filter((x): x is number => x !== undefined);
           if (p50.length) out += `, p50 ${median(p50)} µs, p99 ${median(p99)} µs [${Math.min(...p99)}–${Math.max(...p99)}]`;
           const cpu = ss.map((s) => s.cpuUs).filter((x): x is number => x !== undefined);
-          if (cpu.length) out += `, cpu ${median(cpu).toFixed(1)} µs/${w.unit === "s" ? "login" : "IO"}`;
+          if (cpu.length) out += `, cpu ${median(cpu).toFixed(1)} µs/${w.unit === "s" ? "login" : "IO"} [${Math.min(...cpu).toFixed(1)}–${Math.max(...cpu).toFixed(1)}]`;
+          const sw = ss.map((s) => s.switches).filter((x): x is number => x !== undefined);
+          if (sw.length) out += `, ctxsw ${median(sw).toFixed(2)}/${w.unit === "s" ? "login" : "IO"}`;
           return out;
         };
         const g = byTarget.get("tgt")?.map((s) => s.value);
