@@ -14,6 +14,7 @@ import { randomBytes } from "node:crypto";
 import type Database from "better-sqlite3";
 import type { PorticoDb } from "../db";
 import type { Engine } from "../engine/core/engine";
+import { storageObjectAttributeRules } from "../engine/core/defaults";
 import { EngineError } from "../engine/core/errors";
 import { normalizeIscsiName, portalKey } from "../engine/core/names";
 import { createRbdImage, removeRbdImage } from "../engine/backstores/rbd";
@@ -397,12 +398,8 @@ export class ConfigService {
     return this.transaction(async (undo) => {
       const so = this.engine.storageObject(plugin, name);
       const before = { ...so.attributes };
-      const blockSize = so.attributes.block_size;
       const result = await this.engine.setStorageObjectAttributes(plugin, name, attributes);
-      undo(async () => {
-        if (so.attributes.block_size !== blockSize) await this.engine.setStorageObjectAttributes(plugin, name, { block_size: blockSize });
-        Object.assign(so.attributes, before);
-      });
+      undo(() => restoreStorageObjectAttributes(this.engine, plugin, name, before));
       this.dbWrite(() => store.updateStorageObject(this.db, snapshotStorageObject(so)));
       return result;
     });
@@ -414,9 +411,9 @@ export class ConfigService {
       const so = this.engine.storageObject(plugin, name);
       const before = { wwn: so.wwn, vendorId: so.vendorId, productIdBase: so.productIdBase, revision: so.revision, alias: so.attributes.emulate_model_alias };
       this.engine.setStorageObjectIdentity(plugin, name, identity);
-      undo(() => {
-        Object.assign(so, { wwn: before.wwn, vendorId: before.vendorId, productIdBase: before.productIdBase, revision: before.revision });
-        so.attributes.emulate_model_alias = before.alias;
+      undo(async () => {
+        this.engine.setStorageObjectIdentity(plugin, name, { wwn: before.wwn, vendorId: before.vendorId, productId: before.productIdBase, revision: before.revision });
+        await this.engine.setStorageObjectAttributes(plugin, name, { emulate_model_alias: before.alias });
       });
       const snap = snapshotStorageObject(so);
       this.dbWrite(() => store.updateStorageObject(this.db, snap));
@@ -566,12 +563,13 @@ export class ConfigService {
     return this.transaction(async (undo) => {
       const tpg = this.engine.tpg(iqn, tag);
       const before = { ...tpg.attributes };
-      undo(() => {
-        for (const [k, v] of Object.entries(before)) tpg.attributes[k] = v;
-        tpg.generation++;
-      });
       const params = { ...tpg.parameters };
-      undo(() => Object.assign(tpg.parameters, params));
+      // Through the engine, so what a setting does besides (AuthMethod follows authentication; demo mode
+      // changes the LUNs initiators see and raises REPORTED LUNS DATA HAS CHANGED) is undone the same way.
+      undo(() => {
+        for (const [k, v] of Object.entries(before)) if (tpg.attributes[k] !== v) this.engine.setTpgAttribute(iqn, tag, k, v);
+        for (const [k, v] of Object.entries(params)) if (tpg.parameters[k] !== v) this.engine.setTpgParameter(iqn, tag, k, v);
+      });
       // Validate everything before changing anything (the engine checks each as it goes).
       for (const [k, v] of Object.entries(attributes)) this.engine.setTpgAttribute(iqn, tag, k, v);
       this.dbWrite(() => store.updateTpg(this.db, iqn, tag, { attributes: { ...tpg.attributes }, parameters: { ...tpg.parameters } }));
@@ -586,8 +584,7 @@ export class ConfigService {
       const tpg = this.engine.tpg(iqn, tag);
       const before = { ...tpg.parameters };
       undo(() => {
-        for (const k of Object.keys(tpg.parameters)) delete tpg.parameters[k];
-        Object.assign(tpg.parameters, before);
+        for (const [k, v] of Object.entries(before)) if (tpg.parameters[k] !== v) this.engine.setTpgParameter(iqn, tag, k, v);
       });
       for (const [k, v] of Object.entries(parameters)) this.engine.setTpgParameter(iqn, tag, k, v);
       this.dbWrite(() => store.updateTpg(this.db, iqn, tag, { parameters: { ...tpg.parameters } }));
@@ -645,9 +642,10 @@ export class ConfigService {
     const tpg = this.engine.tpg(iqn, tag);
     if (tpg.attributes.authentication === 1) return;
     const before = tpg.attributes.authentication;
+    const authMethod = tpg.parameters.AuthMethod;
     undo(() => {
-      tpg.attributes.authentication = before;
-      tpg.generation++;
+      this.engine.setTpgAttribute(iqn, tag, "authentication", before);
+      this.engine.setTpgParameter(iqn, tag, "AuthMethod", authMethod);
     });
     this.engine.setTpgAttribute(iqn, tag, "authentication", 1);
     this.dbWrite(() => store.updateTpg(this.db, iqn, tag, { attributes: { ...tpg.attributes } }));
@@ -1034,4 +1032,18 @@ export function checkNewSecrets(chap: Chap): void {
 
 export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Puts a storage object's attributes back as they were (an undo step), through the engine: block_size
+ * first, alone (re-opening the backstore recomputes hw_block_size/hw_max_sectors and rbd's UNMAP
+ * limits), then every other settable attribute that differs. Read-only attributes follow the backstore.
+ */
+async function restoreStorageObjectAttributes(engine: Engine, plugin: BackstorePlugin, name: string, before: Record<string, number>): Promise<void> {
+  const so = engine.storageObject(plugin, name);
+  if (so.attributes.block_size !== before.block_size) await engine.setStorageObjectAttributes(plugin, name, { block_size: before.block_size });
+  const changed = Object.fromEntries(
+    Object.entries(before).filter(([k, v]) => so.attributes[k] !== v && !storageObjectAttributeRules[k]?.readOnly),
+  );
+  if (Object.keys(changed).length) await engine.setStorageObjectAttributes(plugin, name, changed);
 }
