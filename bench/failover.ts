@@ -394,16 +394,16 @@ async function run(cleanup: (() => Promise<void> | void)[]): Promise<void> {
     await bothPathsUp();
     // Writes flowing through the current owner for a few seconds.
     const before = guest.acks.length;
-    await until("writes before the kill", async () => guest.acks.length, (n) => n >= before + 20, 120_000, 100);
+    await until("writes before the kill", async () => guest.acks.length, (n) => n >= before + 10, 120_000, 100);
     const errorsBefore = guest.errors.length;
     const ackIndexAtKill = guest.acks.length;
     const killedAt = Date.now();
     owner.server!.kill();
     const st = await until("survivor owns", () => ownershipOf(survivor), (e) => e?.state === "owner", 60_000, 25);
     const takeoverMs = Date.now() - killedAt;
-    // Writes resumed: 20 more after the takeover.
+    // Writes resumed: 10 more after the takeover.
     const atTakeover = guest.acks.length;
-    await until("writes after the takeover", async () => guest.acks.length, (n) => n >= atTakeover + 20, 180_000, 100);
+    await until("writes after the takeover", async () => guest.acks.length, (n) => n >= atTakeover + 10, 180_000, 100);
     // The longest gap between successive acknowledged writes from the last one before the kill on.
     const window = guest.acks.slice(Math.max(0, ackIndexAtKill - 1));
     let gap = 0;
