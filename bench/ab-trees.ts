@@ -1,0 +1,122 @@
+/**
+ * Before/after of two source trees on the same minutes: one appliance per tree (each with a
+ * fresh 1 GiB ramdisk LUN, as bench/run.ts gives Portico), the workloads alternated A B / B A
+ * per round. For each run: IOPS, the target's CPU per IO split into the main thread and the
+ * other threads (V8's GC and compiler, libuv), p50/p99 for the own-client rows, and page
+ * faults per IO (minflt from /proc: a fault costs this VM tens of µs, docs/performance.md).
+ *
+ *   npx tsx bench/ab-trees.ts --roots /path/to/before,/path/to/after [--seconds 3] [--rounds 2]
+ *     [--workloads r32,seq8,w32,r1,qd1r,qd1w] [--warm] [--node-args "..."] [--node-args-b "..."] [--log-dir DIR]
+ *
+ * A tree is a checkout with node_modules (e.g. `git archive <commit> | tar -x -C DIR` and a
+ * hard-linked node_modules). --warm writes the whole LUN first (1 MiB writes); --node-args-b
+ * gives the second appliance other node options (the same tree twice compares flags). The
+ * appliances' stdout goes to DIR/app-<i>.log (e.g. with --node-args --trace-gc).
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { openSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { demoSaveconfig } from "../test/support/demo";
+import { freePort, waitForPort } from "../test/support/ports";
+import { makeDataDir, removeDir } from "../test/support/portico";
+import { qd1 } from "./initiator";
+
+const args = process.argv.slice(2);
+const arg = (n: string) => (args.includes(n) ? args[args.indexOf(n) + 1] : undefined);
+const roots = (arg("--roots") ?? "").split(",");
+const seconds = Number(arg("--seconds")) || 3;
+const rounds = Number(arg("--rounds")) || 2;
+const wl = (arg("--workloads") ?? "r1,qd1r,qd1w,w32,r32").split(",");
+const prealloc = args.includes("--warm");
+const logDir = arg("--log-dir") ?? os.tmpdir();
+const GiB = 1024 ** 3;
+const TCK = 100;
+
+function ticks(pid: number): { main: number; other: number; flt: number } {
+  let main = 0, other = 0, flt = 0;
+  { const s = readFileSync(`/proc/${pid}/stat`, "utf8"); flt = Number(s.slice(s.lastIndexOf(")") + 2).split(" ")[7]); }
+  for (const t of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const s = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8");
+      const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+      const v = Number(f[11]) + Number(f[12]);
+      if (Number(t) === pid) main += v; else other += v;
+    } catch {}
+  }
+  return { main, other, flt };
+}
+
+interface T { name: string; pid: number; port: number; child: ChildProcess; dataDir: string }
+const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.benchmark001";
+
+async function start(root: string, i: number): Promise<T> {
+  const dataDir = makeDataDir("qd1-ab-");
+  const port = await freePort();
+  const http = await freePort();
+  const file = path.join(dataDir, "demo.json");
+  writeFileSync(file, JSON.stringify(demoSaveconfig({ iqn: IQN, storageObjects: [{ name: "bench", plugin: "ramdisk", size: GiB }], ports: [port] })));
+  const env = { ...process.env, PORTICO_DATA_DIR: dataDir, PORTICO_HTTP_HOST: "127.0.0.1", PORTICO_HTTP_PORT: String(http), UV_THREADPOOL_SIZE: "64", NEXT_TELEMETRY_DISABLED: "1" };
+  const r = spawnSync(process.execPath, [path.join(root, "bin", "portico.mjs"), "restoreconfig", file], { cwd: root, env, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(r.stderr + r.stdout);
+  const nodeArgs = (arg(i === 1 && arg("--node-args-b") !== undefined ? "--node-args-b" : "--node-args") ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(root, "server", "main.ts")], { cwd: root, env, stdio: ["ignore", openSync(path.join(logDir, `app-${i}.log`), "w"), "inherit"] });
+  await waitForPort(port, "127.0.0.1", 90_000);
+  return { name: `${"AB"[i]}(${path.basename(root)})`, pid: child.pid!, port, child, dataDir };
+}
+
+function exec(cmd: string, a: string[]): string {
+  const r = spawnSync(cmd, a, { encoding: "utf8", timeout: 300_000 });
+  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stdout}${r.stderr}`);
+  return r.stdout + r.stderr;
+}
+
+async function run(w: string, t: T): Promise<{ iops: number; ops: number; lat?: string }> {
+  const url = `iscsi://127.0.0.1:${t.port}/${IQN}/0`;
+  if (w === "r1" || w === "r32") {
+    const out = exec("iscsi-perf", ["-t", String(seconds), "-m", w === "r1" ? "1" : "32", "-b", "8", "-r", url]);
+    const m = [...out.matchAll(/iops average (\d+)/g)].at(-1)!;
+    return { iops: Number(m[1]), ops: Number(m[1]) * seconds };
+  }
+  if (w === "seq8") {
+    const out = exec("iscsi-perf", ["-t", String(seconds), "-m", "8", "-b", "2048", url]);
+    const m = [...out.matchAll(/iops average (\d+)/g)].at(-1)!;
+    return { iops: Number(m[1]), ops: Number(m[1]) * seconds };
+  }
+  if (w === "w32") {
+    const count = seconds * 30_000;
+    const out = exec("qemu-img", ["bench", "-w", "-d", "32", "-s", "4k", "-c", String(count), "-f", "raw", url]);
+    const m = /Run completed in ([\d.]+) seconds/.exec(out)!;
+    return { iops: Math.round(count / Number(m[1])), ops: count };
+  }
+  const f = await qd1({ host: "127.0.0.1", port: t.port, targetName: IQN, initiatorName: "iqn.2026-12.org.portico:ab", isid: 7, lun: 0, write: w === "qd1w", seconds, spanBytes: GiB });
+  return { iops: f.iops, ops: f.ios, lat: `p50 ${f.p50us} p99 ${f.p99us}` };
+}
+
+async function main() {
+  const ts: T[] = [];
+  try {
+    for (let i = 0; i < roots.length; i++) ts.push(await start(roots[i], i));
+    await new Promise((r) => setTimeout(r, 2000));
+    for (const t of ts) {
+      const a = ticks(t.pid); await new Promise((r) => setTimeout(r, 3000)); const b = ticks(t.pid);
+      console.log(`${t.name} idle: main ${(b.main - a.main) / TCK / 3 * 100}% other ${(b.other - a.other) / TCK / 3 * 100}% of a core`);
+    }
+    if (prealloc) for (const t of ts) exec("qemu-img", ["bench", "-w", "-d", "32", "-s", "1M", "-c", "1024", "-f", "raw", `iscsi://127.0.0.1:${t.port}/${IQN}/0`]);
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 ? [...ts].reverse() : ts;
+      for (const w of wl) for (const t of order) {
+        const a = ticks(t.pid);
+        const res = await run(w, t);
+        const b = ticks(t.pid);
+        const us = (x: number) => ((x / TCK) * 1e6 / res.ops).toFixed(1);
+        console.log(`r${r + 1} ${w.padEnd(5)} ${t.name.padEnd(22)} ${String(res.iops).padStart(7)} IOPS  cpu ${us(b.main - a.main + b.other - a.other)} µs/IO (main ${us(b.main - a.main)}, other threads ${us(b.other - a.other)}) ${res.lat ?? ""} faults/IO ${((b.flt - a.flt) / res.ops).toFixed(2)} load ${os.loadavg()[0].toFixed(1)}`);
+      }
+    }
+  } finally {
+    for (const t of ts) { t.child.kill("SIGTERM"); }
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const t of ts) { if (t.child.exitCode === null) t.child.kill("SIGKILL"); removeDir(t.dataDir); }
+  }
+}
+main().catch((e) => { console.error(e); process.exit(1); });
