@@ -333,7 +333,7 @@ function Ownership({ o }: { o: Overview }) {
         <div data-testid="ownership-unavailable" className="rounded-lg border border-dashed border-slate-300 p-6 text-center dark:border-slate-700">
           <p className="font-medium">Ownership not available</p>
           <p className="mx-auto mt-1 max-w-prose text-sm text-slate-600 dark:text-slate-400">
-            {o.ownership.reason}. Each RBD LUN has one owner (the node holding its etcd election), which reports Active/Optimized; the others report Standby. When it runs, this table
+            {o.ownership.reason}. Each RBD LUN has one owner (the node holding its etcd election), which reports Active/Optimized; the others report Active/Non-optimized and forward its IO to the owner. When it runs, this table
             lists each LUN&apos;s owner and ALUA state and lets you move ownership.
           </p>
         </div>
@@ -380,7 +380,7 @@ function Ownership({ o }: { o: Overview }) {
                     )}
                   </td>
                   <td className={td}>
-                    {u.aluaState ? <Badge tone={u.aluaState === "Active/Optimized" ? "ok" : u.aluaState === "Standby" ? "info" : "warn"}>{u.aluaState}</Badge> : <span className="text-slate-500">—</span>}
+                    {u.aluaState ? <Badge tone={u.aluaState === "Active/Optimized" ? "ok" : u.aluaState === "Active/NonOptimized" || u.aluaState === "Standby" ? "info" : "warn"}>{u.aluaState}</Badge> : <span className="text-slate-500">—</span>}
                     <span className="block text-xs text-slate-500">this node: {u.state}</span>
                     {u.reason && <span className="block text-xs text-red-700 dark:text-red-400">{u.reason}</span>}
                   </td>
@@ -418,7 +418,7 @@ function Ownership({ o }: { o: Overview }) {
         onConfirm={() => pending && move.mutate({ lu: pending.lu, to: pending.to }, { onSuccess: async () => (setPending(null), await qc.invalidateQueries()) })}
       >
         <p className="text-sm">
-          {pending?.from ?? "No node"} hands the LUN over: {pending?.to} takes the image&apos;s exclusive lock and reports Active/Optimized, {pending?.from ?? "the others"} Standby.
+          {pending?.from ?? "No node"} hands the LUN over: {pending?.to} takes the image&apos;s exclusive lock and reports Active/Optimized, {pending?.from ?? "the others"} Active/Non-optimized (forwarding to it).
           Initiators get ASYMMETRIC ACCESS STATE CHANGED and switch paths; IO is not failed.
         </p>
       </ConfirmDialog>

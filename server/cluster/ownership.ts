@@ -9,16 +9,23 @@
  *   2. takes the image's exclusive lock in managed mode (rbd_lock_acquire(EXCLUSIVE)): librbd
  *      then never hands it to another client on its own, so there is no lock ping-pong;
  *   3. only then marks the key `active`; every node then reports the owner's ALUA group
- *      Active/Optimized and every other node's group Standby (2Ah/06h on the change).
+ *      Active/Optimized and every other node's group Active/Non-optimized (2Ah/06h on the
+ *      change): the others forward the LU's data commands to the owner over the peer link
+ *      (peer-link.ts; the owner key names its address), so only the owner's Ceph client ever
+ *      touches the image. With no active owner (an election, a hand-over) every group is
+ *      Transitioning; a node that may not forward (fenced, no lease) reports Standby.
  * A lost lease (etcd unreachable or the process paused longer than the TTL) fences the LU on
  * this node at once; a survivor is elected when the key expires. A planned move (moveOwnership)
  * is a hand-over: the owner goes Transitioning, drains, flushes, releases the lock and the key
  * (marked `released`, so it is not fenced), and the named node takes it.
  *
  * The engine knows nothing of etcd: this module drives it through setAluaGroupRuntimeState,
- * fenceStorageObject and the rbd backstore's lock calls. Never throws out of background work.
+ * fenceStorageObject, forwardStorageObject and the rbd backstore's lock calls. Never throws out of background work.
  */
+import { randomBytes } from "node:crypto";
+import os from "node:os";
 import { Etcd3, type Lease, type Watcher } from "etcd3";
+import type { Backstore, ForwardedIo } from "../engine/backstores/backstore";
 import type { Engine } from "../engine/core/engine";
 import type { AluaTargetPortGroup } from "../engine/core/alua";
 import type { StorageObject } from "../engine/core/model";
@@ -26,6 +33,7 @@ import { RbdBackstore } from "../engine/backstores/rbd";
 import { ALUA_STATE_NAMES, AluaState } from "../engine/scsi/alua";
 import { recordEvent } from "../history/events";
 import { KEY_PREFIX } from "./membership";
+import { PeerClient, PeerServer, retryable, type PeerTarget } from "./peer-link";
 
 export const OWNERS_PREFIX = `${KEY_PREFIX}owners/`;
 export const MOVES_PREFIX = `${KEY_PREFIX}owner-moves/`;
@@ -46,6 +54,10 @@ export interface OwnerRecord {
   phase: "acquiring" | "active" | "releasing" | "released";
   since: string;
   pid: number;
+  /** The owner's peer link (`host:port`) the other nodes forward the LU's data commands to; absent: they cannot (Standby). */
+  peer?: string | null;
+  /** The token the peer link asks for (this owner process's; as trusted as etcd itself). */
+  token?: string;
 }
 
 export interface MoveRecord {
@@ -60,7 +72,7 @@ export interface OwnershipEntry {
   lu: string;
   /** The node holding the LU's election, or null while there is none. */
   owner: string | null;
-  /** owner: this node serves it (A/O); standby: another node does; acquiring/releasing: a change under way; fenced: this node may not serve it; unowned. */
+  /** owner: this node serves it (A/O); standby: another node does (this node forwards to it, A/NO); acquiring/releasing: a change under way; fenced: this node may not serve it; unowned. */
   state: "owner" | "standby" | "acquiring" | "releasing" | "fenced" | "unowned";
   /** Since when (ISO time) `owner`/`state` hold. */
   since: string;
@@ -88,6 +100,10 @@ interface LuState {
   retryAt: number;
   reason: string | null;
   lastChange: OwnershipEntry["lastChange"];
+  /** After an involuntary loss: asking Ceph whether we were blocklisted; no forwarding until it answers. */
+  checking: boolean;
+  /** The owner this node forwards to now (`address\0token`), null when it does not. */
+  forwardingTo: string | null;
 }
 
 const errText = (err: unknown) => (err as Error)?.message ?? String(err);
@@ -116,19 +132,63 @@ export function groupsByNode(so: StorageObject): Map<string, AluaTargetPortGroup
 }
 
 /**
- * The ALUA state of `node`'s port groups given the owner record, as this node reports it.
+ * The ALUA state of `node`'s port groups given the owner record, as this node reports it
+ * (docs/cluster.md, "ALUA states"):
+ * - the owner, once active: Active/Optimized; while it takes or hands over: Transitioning;
+ * - every other node while an owner is active and publishes its peer link: Active/Non-optimized
+ *   (it forwards to the owner); an active owner without a peer link: Standby (nothing to forward to);
+ * - no active owner (an election, a hand-over, a failover under way): Transitioning, which
+ *   initiators retry on the same path;
+ * - this node when it may not forward (`selfMayForward` false: fenced, no lease, or checking
+ *   whether it was blocklisted): Standby.
  * This node's own groups are Active/Optimized only while it really serves the LU (it holds the
  * key and the lock, and is not fenced): a stale record naming it must not make it A/O.
  */
-export function desiredState(node: string, self: string, owner: OwnerRecord | null, selfServing: boolean, selfChanging: boolean): number {
+export function desiredState(node: string, self: string, owner: OwnerRecord | null, selfServing: boolean, selfChanging: boolean, selfMayForward = true): number {
   if (node === self) {
     if (selfServing) return AluaState.ACTIVE_OPTIMIZED;
-    return selfChanging ? AluaState.TRANSITIONING : AluaState.STANDBY;
+    if (selfChanging) return AluaState.TRANSITIONING;
+    if (!selfMayForward) return AluaState.STANDBY;
+    if (owner?.node === self) return AluaState.TRANSITIONING; // a stale record of ours: a successor is coming
+    return nonOwnerState(owner);
   }
-  if (!owner || owner.node !== node) return AluaState.STANDBY;
-  if (owner.phase === "active") return AluaState.ACTIVE_OPTIMIZED;
-  if (owner.phase === "released") return AluaState.STANDBY;
-  return AluaState.TRANSITIONING;
+  if (owner?.node === node) return owner.phase === "active" ? AluaState.ACTIVE_OPTIMIZED : AluaState.TRANSITIONING;
+  return nonOwnerState(owner);
+}
+
+/** A node that does not own the LU: forwarding to an active owner (A/NO), or waiting for one (Transitioning). */
+function nonOwnerState(owner: OwnerRecord | null): number {
+  if (!owner || owner.phase !== "active") return AluaState.TRANSITIONING;
+  return owner.peer ? AluaState.ACTIVE_NON_OPTIMIZED : AluaState.STANDBY;
+}
+
+/** Data commands while no owner can take them: NOT READY, 04h/0Ah (retried on the same path). */
+function refuseAll(why: string): ForwardedIo {
+  const no = () => Promise.reject(retryable(why));
+  return { read: no, write: no, flush: no, unmap: no, writeSame: no, compareAndWrite: no, status: no };
+}
+
+/**
+ * Where this node's peer link listens: PORTICO_PEER_ADDRESS (`host[:port]`), else the first
+ * specific address among its own TPGs' portals (the network initiators reach it on) on any free
+ * port, else every address with the host name announced.
+ */
+export function peerListenAddress(engine: Engine, node: string, env = process.env.PORTICO_PEER_ADDRESS): { bind: string; announce: string; port: number } {
+  if (env) {
+    const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(env.trim());
+    if (!m) throw new Error(`PORTICO_PEER_ADDRESS "${env}" is not host[:port]`);
+    return { bind: m[1]!, announce: m[1]!, port: Number(m[2] ?? 0) };
+  }
+  for (const t of engine.targets.values()) {
+    for (const tpg of t.tpgs.values()) {
+      if (tpg.node !== node) continue;
+      for (const p of tpg.portals) {
+        const host = p.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+        if (host !== "0.0.0.0" && host !== "::") return { bind: host, announce: host, port: 0 };
+      }
+    }
+  }
+  return { bind: "0.0.0.0", announce: os.hostname(), port: 0 };
 }
 
 export class ClusterOwnership {
@@ -142,6 +202,11 @@ export class ClusterOwnership {
   private started = false;
   private tick: NodeJS.Timeout | undefined;
   private connecting = false;
+  /** This process's peer link token (published in its owner keys). */
+  private readonly token = randomBytes(16).toString("hex");
+  private readonly peerServer: PeerServer;
+  private readonly peerClient = new PeerClient();
+  private peerAddress: string | null = null;
 
   constructor(
     private readonly endpoints: string[],
@@ -154,6 +219,29 @@ export class ClusterOwnership {
       dialTimeout: 2_000,
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 3_000 }),
     });
+    this.peerServer = new PeerServer(this.token, (lu) => this.servingBackstore(lu), log);
+  }
+
+  /** The backstore of `lu` when this node serves it right now (the peer link's check, per request). */
+  private servingBackstore(lu: string): Backstore | null {
+    const st = this.lus.get(lu);
+    if (!st || !st.mine || st.owner?.phase !== "active" || st.fenced) return null;
+    const bs = this.backstore(lu);
+    return bs && !bs.forwarding && !bs.fenced ? bs : null;
+  }
+
+  /** Opens the peer link (before campaigning: the owner key names it). A failure leaves the others Standby, not broken. */
+  private async listenPeer(): Promise<void> {
+    if (this.peerAddress) return;
+    try {
+      const a = peerListenAddress(this.engine, this.node);
+      const bound = await this.peerServer.listen(a.bind, a.port);
+      const port = bound.slice(bound.lastIndexOf(":") + 1);
+      this.peerAddress = `${a.announce.includes(":") ? `[${a.announce}]` : a.announce}:${port}`;
+      this.log(`portico: cluster: ${this.node}'s peer link listens on ${bound} (announced ${this.peerAddress})`);
+    } catch (err) {
+      this.log(`portico: cluster: the peer link cannot listen (${errText(err)}): the other nodes will report Standby for LUs this node owns`);
+    }
   }
 
   /** Starts in the background: leases, watches and elections retry until etcd answers. */
@@ -163,7 +251,7 @@ export class ClusterOwnership {
     this.reconcile();
     this.tick = setInterval(() => this.onTick(), TICK_MS);
     this.tick.unref();
-    void this.connect();
+    void this.listenPeer().then(() => this.connect());
   }
 
   status(): OwnershipEntry[] {
@@ -214,6 +302,8 @@ export class ClusterOwnership {
     clearInterval(this.tick);
     await Promise.race([Promise.all([...this.lus.values()].filter((st) => st.mine).map((st) => this.handOver(st, null))), sleep(5_000)]);
     for (const w of this.watchers) await w.cancel().catch(() => undefined);
+    this.peerClient.close();
+    await this.peerServer.close();
     try {
       if (this.leaseId) await this.lease?.revoke();
     } catch {
@@ -271,14 +361,25 @@ export class ClusterOwnership {
   private lostOwnership(st: LuState, reason: string): void {
     st.mine = false;
     st.rev = null;
+    // No forwarding to a successor until Ceph says whether one fenced us: a fenced node refuses.
+    st.checking = true;
     this.fenceLocally(st, reason);
     this.log(`portico: cluster: ${this.node} stopped serving ${st.lu}: ${reason}`);
     const bs = this.backstore(st.lu);
-    void bs?.exclusiveLockOwners().then(
-      (owners) => this.log(`portico: cluster: ${this.node} is not blocklisted for ${st.lu} (lock owners: ${owners.join(", ") || "none"})`),
+    const checked = () => {
+      st.checking = false;
+      void this.apply(st);
+    };
+    if (!bs) return checked();
+    void bs.exclusiveLockOwners().then(
+      (owners) => {
+        this.log(`portico: cluster: ${this.node} is not blocklisted for ${st.lu} (lock owners: ${owners.join(", ") || "none"})`);
+        checked();
+      },
       (err: { code?: string; message?: string }) => {
         if (err.code === "EBLOCKLISTED" || bs.blocklisted) this.noteBlocklisted(st);
         else this.log(`portico: cluster: ${this.node} could not check ${st.lu}'s lock: ${err.message}`);
+        checked();
       },
     );
   }
@@ -327,6 +428,8 @@ export class ClusterOwnership {
     const before = st.owner;
     st.owner = rec;
     if (before?.node !== rec.node || before?.phase !== rec.phase) st.since = Date.now();
+    // Another process owns it now: requests still waiting on the previous owner's link fail (retryably) at once.
+    if (before?.peer && before.token !== rec.token) this.peerClient.drop(before.peer, `${before.node} no longer owns ${lu}`);
     const ours = rec.node === this.node && lease === this.leaseId;
     // Someone else holds the key now: we are no owner, whatever we thought.
     if (st.mine && (!ours || createRev !== st.rev)) this.lostOwnership(st, `${rec.node} owns it now`);
@@ -341,6 +444,7 @@ export class ClusterOwnership {
     if (!st) return;
     const was = prev ?? st.owner;
     st.owner = null;
+    if (was?.peer && was.node !== this.node) this.peerClient.drop(was.peer, `${was.node} no longer owns ${lu}`);
     st.since = Date.now();
     st.lostAt = Date.now();
     // Fenced at takeover unless it released the LU (our own earlier incarnation's address is never blocklisted).
@@ -386,7 +490,7 @@ export class ClusterOwnership {
       if (so.plugin !== "rbd" || so.exports.size === 0) continue;
       names.add(so.name);
       if (!this.lus.has(so.name)) {
-        this.lus.set(so.name, { lu: so.name, owner: null, mine: false, rev: null, busy: false, fenced: null, move: null, previous: null, lostAt: null, since: Date.now(), retryAt: 0, reason: null, lastChange: null });
+        this.lus.set(so.name, { lu: so.name, owner: null, mine: false, rev: null, busy: false, fenced: null, move: null, previous: null, lostAt: null, since: Date.now(), retryAt: 0, reason: null, lastChange: null, checking: false, forwardingTo: null });
       }
     }
     for (const [lu, st] of this.lus) {
@@ -424,7 +528,7 @@ export class ClusterOwnership {
     // A planned move names its target: the others leave it the LU while the request lives.
     if (st.move && st.move.to !== this.node) return;
     st.busy = true;
-    const rec: OwnerRecord = { node: this.node, addr: await this.address(st.lu), phase: "acquiring", since: new Date().toISOString(), pid: process.pid };
+    const rec: OwnerRecord = { node: this.node, addr: await this.address(st.lu), phase: "acquiring", since: new Date().toISOString(), pid: process.pid, peer: this.peerAddress, token: this.token };
     const key = OWNERS_PREFIX + st.lu;
     try {
       const leaseId = this.leaseId;
@@ -582,14 +686,22 @@ export class ClusterOwnership {
     void this.apply(st);
   }
 
-  /** Sets every node's port group of the LU to the state the owner record implies (runtime, not stored). */
+  /**
+   * Sets every node's port group of the LU to the state the owner record implies (runtime, not
+   * stored), and where this node's data commands go: its own Ceph client (owner), the owner's
+   * peer link (Active/Non-optimized), nowhere (NOT READY, 04h/0Ah), or the fenced backstore.
+   * The data path changes before the state, so a command the new state admits finds it ready.
+   */
   private async apply(st: LuState): Promise<void> {
     const so = this.storageObject(st.lu);
     if (!so) return;
     const serving = st.mine && st.owner?.phase === "active" && !st.fenced;
     const changing = st.mine && (st.owner?.phase === "acquiring" || st.owner?.phase === "releasing");
+    const mayForward = !!this.leaseId && !st.fenced && !st.checking;
+    const selfState = desiredState(this.node, this.node, st.owner, serving, changing, mayForward);
+    this.route(st, serving, selfState);
     for (const [node, groups] of groupsByNode(so)) {
-      const state = desiredState(node, this.node, st.owner, serving, changing);
+      const state = desiredState(node, this.node, st.owner, serving, changing, mayForward);
       for (const g of groups) {
         if (g.state === state && g.pendingState === undefined) continue;
         if (g.pendingState === state) continue;
@@ -599,6 +711,30 @@ export class ClusterOwnership {
           st.reason = `ALUA group ${g.name}: ${errText(err)}`;
         }
       }
+    }
+  }
+
+  /** Where this node's data commands of `st` go, given what it reports (apply). */
+  private route(st: LuState, serving: boolean, selfState: number): void {
+    let to: string | null;
+    let io: ForwardedIo | undefined;
+    const o = st.owner;
+    if (serving) to = "local";
+    else if (st.fenced) to = "fenced"; // the backstore's own fence answers (NOT READY, 04h/03h)
+    else if (selfState === AluaState.ACTIVE_NON_OPTIMIZED && o?.peer && o.token) {
+      const target: PeerTarget = { address: o.peer, token: o.token };
+      to = `${target.address}\0${target.token}`;
+      if (st.forwardingTo !== to) io = this.peerClient.forwarder(st.lu, target);
+    } else {
+      to = "none";
+      if (st.forwardingTo !== to) io = refuseAll(o ? `${o.node} is ${o.phase === "active" ? "not reachable" : o.phase}` : `no node owns ${st.lu} right now`);
+    }
+    if (st.forwardingTo === to) return;
+    st.forwardingTo = to;
+    try {
+      this.engine.forwardStorageObject("rbd", st.lu, io);
+    } catch {
+      // gone meanwhile
     }
   }
 

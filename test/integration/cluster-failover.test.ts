@@ -7,7 +7,8 @@
  *
  * Then two real Portico processes (gw-a, gw-b) restored from one saveconfig.json export one RBD
  * LUN as one target, each through its own TPG and ALUA group: one owner Active/Optimized, the
- * other Standby (REPORT TARGET PORT GROUPS through both); kill -9 of the owner during writes
+ * other Active/Non-optimized, forwarding its data commands to the owner over the peer link
+ * (REPORT TARGET PORT GROUPS through both; a write through the other node lands, the lock stays); kill -9 of the owner during writes
  * (every acknowledged write is in `rbd export`, the IO gap printed); SIGSTOP of the owner (the
  * survivor takes over, the woken node's writes fail and never land); ownership moved on purpose
  * with IO running and no IO error. The writer is a small multipath initiator of our own: it
@@ -362,22 +363,30 @@ describe("two gateways, one RBD LUN: ownership and fencing", () => {
     await Promise.all(Object.values(nodes).map((n) => startNode(n)));
   }, 180_000);
 
-  it("elects one owner: its group Active/Optimized, the other Standby, reported alike through both ports; the owner holds the lock", async () => {
+  it("elects one owner: its group Active/Optimized, the other Active/Non-optimized (forwarding), reported alike through both ports; the owner holds the lock", async () => {
     const owner = await settledOwner();
     const standby = other(owner);
     for (const n of [owner, standby]) {
-      const states = await until(`RTPG through ${n.name}`, () => rtpg(n.port), (s) => s[owner.tag] === AluaState.ACTIVE_OPTIMIZED && s[standby.tag] === AluaState.STANDBY);
+      const states = await until(`RTPG through ${n.name}`, () => rtpg(n.port), (s) => s[owner.tag] === AluaState.ACTIVE_OPTIMIZED && s[standby.tag] === AluaState.ACTIVE_NON_OPTIMIZED);
       expect(states[owner.tag]).toBe(AluaState.ACTIVE_OPTIMIZED);
     }
     // The image's exclusive lock is held by exactly one client: the owner's.
     expect(ceph.rbd("lock", "ls", `rbd/${LU}`)).toMatch(/1 exclusive lock/i);
     expect((await ownershipOf(owner))!.aluaState).toBe("Active/Optimized");
-    expect((await ownershipOf(standby))!.aluaState).toBe("Standby");
-    // The standby refuses IO through its port (NOT READY, standby), the owner takes it.
+    expect((await ownershipOf(standby))!.aluaState).toBe("Active/NonOptimized");
+    // A write through the other node's port is forwarded to the owner: GOOD, and it is in the image,
+    // while the lock never moved (still exactly one exclusive lock, the owner's).
+    const lockBefore = ceph.rbd("lock", "ls", `rbd/${LU}`);
     const c = await login(standby.port);
-    const r = await c.command(write10(0, 8), { write: Buffer.alloc(4096, 1) });
-    expect(r.status).toBe(2);
+    let r = await c.command(write10(0, 8), { write: Buffer.alloc(4096, 0x3c) });
+    for (let i = 0; i < 5 && r.status !== 0; i++) r = await c.command(write10(0, 8), { write: Buffer.alloc(4096, 0x3c) }); // past unit attentions
+    expect(r.status).toBe(0);
+    const read = await c.command(Buffer.from([0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0]), { readLength: 4096 });
+    expect(read.status).toBe(0);
+    expect(read.data.equals(Buffer.alloc(4096, 0x3c))).toBe(true);
     c.close();
+    expect(ceph.rbdBytes("export", `rbd/${LU}`, "-").subarray(0, 4096).equals(Buffer.alloc(4096, 0x3c))).toBe(true);
+    expect(ceph.rbd("lock", "ls", `rbd/${LU}`)).toBe(lockBefore);
   });
 
   it("kill -9 of the owner during writes: the survivor takes over within seconds and every acknowledged write is in the image", async () => {

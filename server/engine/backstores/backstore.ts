@@ -67,6 +67,12 @@ export interface Backstore {
   readonly offline?: string;
   /** Fences the backstore on this node (a reason) or lifts that fence (undefined): cluster ownership (rbd). Optional. */
   fence?(reason: string | undefined): void;
+  /**
+   * Sends this node's data commands of the LU elsewhere (`io`), or back to the backstore itself
+   * (undefined): in a cluster, a gateway that does not own an rbd LU forwards them to the owner,
+   * whose Ceph client alone touches the image (docs/cluster.md, "Forwarding"). Optional.
+   */
+  forward?(io: ForwardedIo | undefined): void;
   /** Grows the backstore to `newSizeBytes` (block: at most the device's current size, see deviceSize). Optional. */
   resize?(newSizeBytes: number): Promise<void>;
   /** block: the backing device's size now (re-read: the device may have grown since it was opened). Optional. */
@@ -78,6 +84,22 @@ export interface Backstore {
   readonly attributeDefaults?: Readonly<Record<string, number>>;
   /** Flushes and releases file descriptors and memory. */
   close(): Promise<void>;
+}
+
+/**
+ * The data operations a gateway that does not own an LU hands to the one that does (the cluster
+ * layer's peer link implements it; the engine only calls it). Same contracts as Backstore's
+ * methods; a failure that the initiator should retry is a SenseError NOT READY, 04h/0Ah.
+ */
+export interface ForwardedIo {
+  /** Reads into `into` (exactly `length` bytes) and resolves with it. */
+  read(offset: number, length: number, into: Buffer): Promise<Buffer>;
+  write(offset: number, data: Buffer, fua: boolean): Promise<void>;
+  flush(): Promise<void>;
+  unmap(offset: number, length: number): Promise<void>;
+  writeSame(offset: number, length: number, block: Buffer): Promise<void>;
+  compareAndWrite(offset: number, compare: Buffer, data: Buffer, fua: boolean): Promise<number>;
+  status(offset: number, length: number): Promise<{ mapped: boolean; length: number }>;
 }
 
 /** What it takes to open a backstore (saveconfig.json storage object fields). */

@@ -22,7 +22,7 @@ import { fileURLToPath } from "node:url";
 import { Asc, SenseError, SenseKey } from "../scsi/sense";
 import { rbdUnmapAttributes } from "../core/defaults";
 import { BufferPool } from "../core/buffer-pool";
-import type { Backstore } from "./backstore";
+import type { Backstore, ForwardedIo } from "./backstore";
 import { parseRbdConfig, type RbdConfig } from "./rbd-config";
 
 /** Opaque handles from the addon. */
@@ -414,6 +414,8 @@ export class RbdBackstore implements Backstore {
   }
 
   read(offset: number, length: number): Promise<Buffer> {
+    const f = this.forwardedTo;
+    if (f) return f.read(offset, length, readBuffers.take(length));
     return this.io(Op.READ, offset, length, readBuffers.take(length));
   }
 
@@ -421,21 +423,26 @@ export class RbdBackstore implements Backstore {
   readonly releaseRead = (buf: Buffer): void => readBuffers.give(buf);
 
   write(offset: number, data: Buffer, fua: boolean): Promise<void> {
+    const f = this.forwardedTo;
+    if (f) return f.write(offset, data, fua);
     const w = this.io(Op.WRITE, offset, data.length, data);
     return fua ? w.then(() => this.flush()) : w;
   }
 
   async flush(): Promise<void> {
+    if (this.forwardedTo) return this.forwardedTo.flush();
     await this.io(Op.FLUSH, 0, 0);
   }
 
   /** UNMAP: rbd discard (objects removed or truncated; partial ranges zeroed, rbd_skip_partial_discard=false). */
   async unmap(offset: number, length: number): Promise<void> {
+    if (this.forwardedTo) return this.forwardedTo.unmap(offset, length);
     await this.io(Op.DISCARD, offset, length);
   }
 
   /** WRITE SAME: librbd replicates `block` over the range on the OSDs (rbd_aio_writesame). */
   async writeSame(offset: number, length: number, block: Buffer): Promise<void> {
+    if (this.forwardedTo) return this.forwardedTo.writeSame(offset, length, block);
     await this.io(Op.WRITESAME, offset, length, block);
   }
 
@@ -445,6 +452,7 @@ export class RbdBackstore implements Backstore {
    * differing byte within the range.
    */
   async compareAndWrite(offset: number, compare: Buffer, data: Buffer, fua: boolean): Promise<number> {
+    if (this.forwardedTo) return this.forwardedTo.compareAndWrite(offset, compare, data, fua);
     const r = await this.io(Op.CAW, offset, compare.length, compare, data);
     if (r < 0) {
       if (fua) await this.flush();
@@ -459,6 +467,7 @@ export class RbdBackstore implements Backstore {
 
   /** GET LBA STATUS from the image's allocated extents (rbd_diff_iterate2 since creation). */
   async status(offset: number, length: number): Promise<{ mapped: boolean; length: number }> {
+    if (this.forwardedTo) return this.forwardedTo.status(offset, length);
     const bs = this.blockSize;
     // Bounded work per call: one GET LBA STATUS descriptor at a time, at most 1 GiB looked at.
     const window = Math.min(length, 1 << 30);
@@ -564,6 +573,23 @@ export class RbdBackstore implements Backstore {
       if (this.offline === this.fencedBy) this.offline = undefined;
       this.fencedBy = undefined;
     }
+  }
+
+  /** Where this gateway's data commands go while another gateway owns the image (forward()). */
+  private forwardedTo: ForwardedIo | undefined;
+
+  /**
+   * Cluster ownership: while another gateway owns the image, this one's data commands go to it
+   * (`io`, the peer link) and never through this gateway's Ceph client; undefined: to librbd here.
+   * Takes precedence over fence(): a gateway that lost the image may still forward to the new owner.
+   */
+  forward(io: ForwardedIo | undefined): void {
+    this.forwardedTo = io;
+  }
+
+  /** Whether data commands go to another gateway (forward()). */
+  get forwarding(): boolean {
+    return this.forwardedTo !== undefined;
   }
 
   /** The reason fence() set, while it holds. */

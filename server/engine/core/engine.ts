@@ -7,7 +7,7 @@ import { parseCidr } from "./networks";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import type { BackstorePlugin, BackstoreSpec, OpenBackstore } from "../backstores/backstore";
+import type { BackstorePlugin, BackstoreSpec, ForwardedIo, OpenBackstore } from "../backstores/backstore";
 import { devInoOf, formatBytes, freeBytes, isInside, PathRefusedError, realPolicy, resolveFileioPath, systemDirOf, type FileInUse, type FileioPolicyOptions, type ResolvedFile } from "../backstores/path-policy";
 import { MAX_LUN } from "../scsi/lun";
 import type { DeviceInfo, ScsiDevice } from "../scsi/types";
@@ -569,6 +569,15 @@ export class Engine {
    */
   fenceStorageObject(plugin: string, name: string, reason: string | undefined): void {
     this.storageObject(plugin, name).backstore.fence?.(reason);
+  }
+
+  /**
+   * Cluster ownership: this node's data commands of the storage object go to `io` (the owner,
+   * through the peer link) instead of its own backstore, or back to the backstore (undefined).
+   * Backstores that cannot forward ignore it.
+   */
+  forwardStorageObject(plugin: string, name: string, io: ForwardedIo | undefined): void {
+    this.storageObject(plugin, name).backstore.forward?.(io);
   }
 
   /** Puts a TPG LUN into an ALUA group of its storage object (LIO lun/alua_tg_pt_gp), online; every nexus gets 2Ah/06h. */

@@ -35,7 +35,7 @@ async function twoNodeEngine() {
   return { engine, so: engine.storageObject("ramdisk", "lu0") };
 }
 
-const rec = (node: string, phase: OwnerRecord["phase"]): OwnerRecord => ({ node, phase, addr: null, since: "", pid: 1 });
+const rec = (node: string, phase: OwnerRecord["phase"]): OwnerRecord => ({ node, phase, addr: null, since: "", pid: 1, peer: "127.0.0.1:1", token: "t" });
 
 describe("ownership rules", () => {
   it("a group belongs to a node when every member port is in that node's TPGs; empty, mixed and node-less groups belong to none", async () => {
@@ -47,17 +47,29 @@ describe("ownership rules", () => {
     expect(m.get("gw-b")!.map((g) => g.name)).toEqual(["gw-b"]);
   });
 
-  it("the owner's group is Active/Optimized once active, Transitioning while it takes or hands over; the others Standby", () => {
-    // Seen from gw-b, gw-a owning.
+  it("the owner's group is Active/Optimized once active, Transitioning while it takes or hands over; the others Active/Non-optimized (forwarding), Transitioning while no owner is active", () => {
+    // Seen from gw-b, gw-a owning (its owner key names its peer link).
     expect(desiredState("gw-a", "gw-b", rec("gw-a", "active"), false, false)).toBe(AluaState.ACTIVE_OPTIMIZED);
     expect(desiredState("gw-a", "gw-b", rec("gw-a", "acquiring"), false, false)).toBe(AluaState.TRANSITIONING);
     expect(desiredState("gw-a", "gw-b", rec("gw-a", "releasing"), false, false)).toBe(AluaState.TRANSITIONING);
-    expect(desiredState("gw-a", "gw-b", rec("gw-a", "released"), false, false)).toBe(AluaState.STANDBY);
-    expect(desiredState("gw-b", "gw-b", rec("gw-a", "active"), false, false)).toBe(AluaState.STANDBY);
-    expect(desiredState("gw-c", "gw-b", rec("gw-a", "active"), false, false)).toBe(AluaState.STANDBY);
-    expect(desiredState("gw-a", "gw-b", null, false, false)).toBe(AluaState.STANDBY);
+    expect(desiredState("gw-a", "gw-b", rec("gw-a", "released"), false, false)).toBe(AluaState.TRANSITIONING);
+    expect(desiredState("gw-b", "gw-b", rec("gw-a", "active"), false, false)).toBe(AluaState.ACTIVE_NON_OPTIMIZED);
+    expect(desiredState("gw-c", "gw-b", rec("gw-a", "active"), false, false)).toBe(AluaState.ACTIVE_NON_OPTIMIZED);
+    expect(desiredState("gw-b", "gw-b", rec("gw-a", "acquiring"), false, false)).toBe(AluaState.TRANSITIONING);
+    expect(desiredState("gw-c", "gw-b", rec("gw-a", "releasing"), false, false)).toBe(AluaState.TRANSITIONING);
+    // No owner at all (an election under way): every group Transitioning, retried on the same path.
+    expect(desiredState("gw-a", "gw-b", null, false, false)).toBe(AluaState.TRANSITIONING);
+    expect(desiredState("gw-b", "gw-b", null, false, false)).toBe(AluaState.TRANSITIONING);
+    // An owner without a peer link (it could not listen): nothing to forward to, Standby as before.
+    const noPeer = { ...rec("gw-a", "active"), peer: null };
+    expect(desiredState("gw-b", "gw-b", noPeer, false, false)).toBe(AluaState.STANDBY);
+    expect(desiredState("gw-a", "gw-b", noPeer, false, false)).toBe(AluaState.ACTIVE_OPTIMIZED);
+    // This node may not forward (fenced, no lease, checking whether it was blocklisted): Standby.
+    expect(desiredState("gw-b", "gw-b", rec("gw-a", "active"), false, false, false)).toBe(AluaState.STANDBY);
+    expect(desiredState("gw-b", "gw-b", null, false, false, false)).toBe(AluaState.STANDBY);
     // This node's own groups follow what it really does, not a record naming it (a stale one after a lost lease).
-    expect(desiredState("gw-b", "gw-b", rec("gw-b", "active"), false, false)).toBe(AluaState.STANDBY);
+    expect(desiredState("gw-b", "gw-b", rec("gw-b", "active"), false, false)).toBe(AluaState.TRANSITIONING);
+    expect(desiredState("gw-b", "gw-b", rec("gw-b", "active"), false, false, false)).toBe(AluaState.STANDBY);
     expect(desiredState("gw-b", "gw-b", rec("gw-b", "active"), true, false)).toBe(AluaState.ACTIVE_OPTIMIZED);
     expect(desiredState("gw-b", "gw-b", rec("gw-b", "acquiring"), false, true)).toBe(AluaState.TRANSITIONING);
   });
@@ -75,5 +87,6 @@ describe("ownership rules", () => {
     await expect(engine.setAluaGroupRuntimeState("ramdisk", "lu0", "nope", AluaState.STANDBY)).rejects.toThrow(/nope/);
     // Backstores without fencing ignore the fence hook.
     expect(() => engine.fenceStorageObject("ramdisk", "lu0", "test")).not.toThrow();
+    expect(() => engine.forwardStorageObject("ramdisk", "lu0", undefined)).not.toThrow();
   });
 });
