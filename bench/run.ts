@@ -383,6 +383,9 @@ async function tgtRows() {
           if (w.ramdiskOnly && b !== "ramdisk") continue;
           for (const s0 of order) {
             const t = s0.at(b);
+            // Write back what earlier runs left dirty (w32 leaves up to 1 GiB) before a file or device run, so the
+            // kernel's flusher does not write one target's data back during the next target's run (sync is not timed).
+            if (b !== "ramdisk") spawnSync("sync");
             const s = await measure(w, t);
             const byTarget = results.get(key(w, b)) ?? new Map<string, Sample[]>();
             results.set(key(w, b), byTarget);
