@@ -185,8 +185,26 @@ export class Monitor {
   private pendingRows: unknown[][] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly insertEvents: (rows: unknown[][]) => void;
-  private readonly onFabricEvent = (e: FabricEvent) =>
-    this.record({ ...e, actor: undefined, message: e.message ?? (e.type.startsWith("unit_attention") ? ascMeaning(e.detail?.asc, e.detail?.ascq) : undefined) });
+  /**
+   * The fabric's events: logins, logouts and unit attentions (several per login) are queued for
+   * the batch straight from the event's fields, without the copy record() would make; refused
+   * logins (aggregated) go through record().
+   */
+  private readonly onFabricEvent = (e: FabricEvent) => {
+    if (this.closed) return;
+    const message = e.message ?? (e.type.startsWith("unit_attention") ? ascMeaning(e.detail?.asc, e.detail?.ascq) : undefined);
+    if (AGGREGATED_TYPES.has(e.type)) {
+      this.record({ ...e, actor: undefined, message });
+      return;
+    }
+    try {
+      this.queueActivity(e.at, e.type, e.targetName, e.tpgTag, e.initiatorName, e.sessionId, e.remote, e.lun, undefined, e.reason, message, e.detail, 1);
+    } catch (err) {
+      process.stderr.write(`portico: event log: ${(err as Error).message}\n`);
+    }
+  };
+  /** Retention statements, prepared once (prune runs every 5 000 rows and hourly). */
+  private readonly pruneStatements;
   private readonly unsubscribeMinute: () => void;
   closed = false;
 
@@ -223,6 +241,13 @@ export class Monitor {
     const bump = (table: string) => s.prepare(`UPDATE ${table} SET count = count + ?, last_at = max(coalesce(last_at, at), ?) WHERE id = ?`);
     this.bumpEvent = bump("events");
     this.bumpAudit = bump("audit_events");
+    this.pruneStatements = {
+      minutes: s.prepare("DELETE FROM minute_stats WHERE minute < ?"),
+      eventsOld: s.prepare("DELETE FROM events WHERE at < ?"),
+      eventsOver: s.prepare("DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)"),
+      auditOld: s.prepare("DELETE FROM audit_events WHERE at < ?"),
+      auditOver: s.prepare("DELETE FROM audit_events WHERE id <= (SELECT id FROM audit_events ORDER BY id DESC LIMIT 1 OFFSET ?)"),
+    };
     this.unsubscribeMinute = this.sampler.onMinute((rows) => this.storeMinutes(rows));
     this.fabric.events.on("event", this.onFabricEvent);
     setEventSink((e) => this.record(e));
@@ -307,18 +332,7 @@ export class Monitor {
       const at = e.at ?? Date.now();
       const count = Math.max(1, Math.floor(e.count ?? 1));
       if (table === "activity" && !AGGREGATED_TYPES.has(e.type)) {
-        const id = this.nextId++;
-        this.pendingRows.push([
-          id, at, e.type, e.targetName ?? null, e.tpgTag ?? null, e.initiatorName ?? null, e.sessionId ?? null,
-          e.remote ?? null, e.lun ?? null, e.actor ?? null, e.reason ?? null, e.message ?? null,
-          e.detail && Object.keys(e.detail).length ? JSON.stringify(e.detail) : null, count,
-        ]);
-        if (this.pendingRows.length >= EVENT_BATCH_ROWS) this.flushEvents();
-        else if (!this.flushTimer) {
-          this.flushTimer = setTimeout(() => this.flushEvents(), EVENT_BATCH_MS);
-          this.flushTimer.unref();
-        }
-        if (++this.insertsSincePrune >= 5_000) this.prune();
+        this.queueActivity(at, e.type, e.targetName, e.tpgTag, e.initiatorName, e.sessionId, e.remote, e.lun, e.actor, e.reason, e.message, e.detail, count);
         return;
       }
       this.flushEvents();
@@ -352,6 +366,27 @@ export class Monitor {
     }
   }
 
+  /** An activity row for the next batch (EVENT_BATCH_MS / EVENT_BATCH_ROWS). Throws only if a caller's detail cannot be serialised. */
+  private queueActivity(
+    at: number, type: string, targetName: string | undefined, tpgTag: number | undefined, initiatorName: string | undefined,
+    sessionId: string | undefined, remote: string | undefined, lun: number | undefined, actor: string | undefined,
+    reason: string | undefined, message: string | undefined, detail: Record<string, unknown> | undefined, count: number,
+  ): void {
+    this.pendingRows.push([
+      this.nextId++, at, type, targetName ?? null, tpgTag ?? null, initiatorName ?? null, sessionId ?? null,
+      remote ?? null, lun ?? null, actor ?? null, reason ?? null, message ?? null,
+      detail && Object.keys(detail).length ? JSON.stringify(detail) : null, count,
+    ]);
+    if (this.pendingRows.length >= EVENT_BATCH_ROWS) this.flushEvents();
+    else if (!this.flushTimer) {
+      this.flushTimer = setTimeout(this.flushEventsNow, EVENT_BATCH_MS);
+      this.flushTimer.unref();
+    }
+    if (++this.insertsSincePrune >= 5_000) this.prune();
+  }
+
+  private readonly flushEventsNow = () => this.flushEvents();
+
   /** Writes the pending activity rows (record) in one transaction. */
   flushEvents(): void {
     clearTimeout(this.flushTimer);
@@ -370,12 +405,12 @@ export class Monitor {
   prune(now = Date.now()): void {
     this.flushEvents();
     this.insertsSincePrune = 0;
-    const s = this.history.sqlite;
-    s.prepare("DELETE FROM minute_stats WHERE minute < ?").run(now - MINUTE_RETENTION_MS);
-    s.prepare("DELETE FROM events WHERE at < ?").run(now - EVENT_RETENTION_MS);
-    s.prepare("DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)").run(EVENT_MAX_ROWS);
-    s.prepare("DELETE FROM audit_events WHERE at < ?").run(now - AUDIT_RETENTION_MS);
-    s.prepare("DELETE FROM audit_events WHERE id <= (SELECT id FROM audit_events ORDER BY id DESC LIMIT 1 OFFSET ?)").run(AUDIT_MAX_ROWS);
+    const p = this.pruneStatements;
+    p.minutes.run(now - MINUTE_RETENTION_MS);
+    p.eventsOld.run(now - EVENT_RETENTION_MS);
+    p.eventsOver.run(EVENT_MAX_ROWS);
+    p.auditOld.run(now - AUDIT_RETENTION_MS);
+    p.auditOver.run(AUDIT_MAX_ROWS);
   }
 
   // ---- reading ------------------------------------------------------------------------------------
