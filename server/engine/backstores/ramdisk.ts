@@ -1,6 +1,6 @@
 /**
- * ramdisk (LIO rd_mcp): the medium is memory, reserved when the ramdisk is created (as rd_mcp
- * allocates its pages at creation) in regions of up to 1 GiB, each one zero-filled allocation.
+ * ramdisk (LIO rd_mcp): the medium is memory, in regions of up to 1 GiB, each one zero-filled
+ * allocation taken on the first write into it (a 1 TiB ramdisk that is never written reserves nothing).
  * The kernel backs a region's pages only when they are first written, so a large ramdisk still
  * costs no resident memory until written. Reads of pages never written are views of one shared
  * zero buffer (they touch no page of the medium); unmap zeroes what was written (the memory
@@ -41,7 +41,6 @@ export class RamdiskBackstore implements Backstore {
     const pages = Math.max(1, Math.ceil(sizeBytes / pageSize));
     this.regionSize = Math.min(Math.max(pageSize, RAMDISK_REGION_SIZE - (RAMDISK_REGION_SIZE % pageSize)), pages * pageSize);
     this.written = new Uint8Array(pages);
-    for (let i = 0; i * this.regionSize < sizeBytes; i++) this.region(i);
   }
 
   /**
@@ -70,7 +69,7 @@ export class RamdiskBackstore implements Backstore {
     return this.readPages(offset, length);
   }
 
-  /** The region at index idx (allocated here only past the size at creation: after a resize). */
+  /** The region at index idx, allocated on the first write into it (reads of unwritten pages never get here). */
   private region(idx: number): Buffer {
     // Buffer.alloc of a large size is calloc of a fresh mapping: zeros without touching memory.
     return this.regions[idx] ?? (this.regions[idx] = Buffer.alloc(this.regionSize));
@@ -91,7 +90,9 @@ export class RamdiskBackstore implements Backstore {
       const idx = Math.floor(pos / rs);
       const off = pos - idx * rs;
       const n = Math.min(rs - off, length - done);
-      this.region(idx).copy(out, done, off, off + n);
+      const region = this.regions[idx];
+      if (region) region.copy(out, done, off, off + n);
+      else out.fill(0, done, done + n);
       done += n;
     }
     return out;
