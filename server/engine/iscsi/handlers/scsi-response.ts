@@ -63,7 +63,8 @@ export function respond(c: ConnectionPort, task: Task, result: ScsiResult): void
   const collapse = result.status === ScsiStatus.GOOD && !result.sense && !bidi;
 
   let dataSN = 0;
-  if (sent > 0) dataSN = sendDataIn(c, task, dataIn!.subarray(0, sent), collapse ? { over, under, residual } : undefined, result.releaseDataIn && releaser(result.releaseDataIn, dataIn!));
+  // Whole buffers go as they are: a view per command is a JS heap object (young-generation GCs set the QD1 tail).
+  if (sent > 0) dataSN = sendDataIn(c, task, sent === dataIn!.length ? dataIn! : dataIn!.subarray(0, sent), collapse ? { over, under, residual } : undefined, result.releaseDataIn && releaser(result.releaseDataIn, dataIn!));
   else if (dataIn && result.releaseDataIn) result.releaseDataIn(dataIn);
   if (!(collapse && sent > 0)) {
     const sense = result.sense;
@@ -129,7 +130,7 @@ function sendDataIn(c: ConnectionPort, task: Task, data: Buffer, status?: { over
       h.itt = task.taskTag;
       h.dataSN = dataSN++;
       h.bufferOffset = off;
-      c.send(DataIn, h, data.subarray(off, off + n), withStatus ? StatSNUse.ADVANCE : StatSNUse.RESERVED, last ? onLastWritten : undefined);
+      c.send(DataIn, h, n === len ? data : data.subarray(off, off + n), withStatus ? StatSNUse.ADVANCE : StatSNUse.RESERVED, last ? onLastWritten : undefined);
       off += n;
     }
   }
