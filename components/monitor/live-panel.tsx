@@ -161,7 +161,7 @@ function BusiestLuns({ feed }: { feed: LiveFeed }) {
             <th className={`${th} text-right`}>Read</th>
             <th className={`${th} text-right`}>Write</th>
             <th className={`${th} text-right`}>p99 latency</th>
-            <th className={`${th} text-right`}>Queue</th>
+            <th className={`${th} text-right`}>In flight</th>
           </tr>
         </thead>
         <tbody>
@@ -177,7 +177,7 @@ function BusiestLuns({ feed }: { feed: LiveFeed }) {
               <td className={`${td} text-right tabular-nums`}>{fmtMBps(l.readMBps)}</td>
               <td className={`${td} text-right tabular-nums`}>{fmtMBps(l.writeMBps)}</td>
               <td className={`${td} text-right tabular-nums`}>{fmtLatency(Math.max(l.readP99Us, l.writeP99Us))}</td>
-              <td className={`${td} text-right tabular-nums`}>{l.queueDepth}</td>
+              <td className={`${td} text-right tabular-nums`}>{l.inFlight}</td>
             </tr>
           ))}
         </tbody>

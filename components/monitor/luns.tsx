@@ -197,7 +197,7 @@ function LunNow({ feed, lun: l }: { feed: LiveFeed; lun: LunRow }) {
       <Stat label="IOPS now" value={cur ? fmtIops(cur.readIops + cur.writeIops + cur.otherIops) : "–"} hint={cur ? `R ${fmtIops(cur.readIops)} · W ${fmtIops(cur.writeIops)}` : undefined} />
       <Stat label="Throughput" value={cur ? fmtMBps(cur.readMBps + cur.writeMBps) : "–"} hint={cur ? `R ${fmtMBps(cur.readMBps)} · W ${fmtMBps(cur.writeMBps)}` : undefined} />
       {/* In flight at the last sample, as Overview's Busiest LUNs shows it: one source for both. */}
-      <Stat label="Queue depth" value={cur ? cur.queueDepth : "–"} hint={cur ? `avg ${cur.avgQueueDepth.toFixed(1)}` : "no sample yet"} />
+      <Stat label="In flight" value={cur ? cur.inFlight : "–"} hint={cur ? `avg ${cur.avgInFlight.toFixed(1)}` : "no sample yet"} />
       <Stat label="Data since start" value={fmtBytes(l.totals.readBytes + l.totals.writeBytes)} hint={`${plural(l.totals.readCommands, "read")} · ${plural(l.totals.writeCommands, "write")}`} />
       <Stat
         label="Errors"

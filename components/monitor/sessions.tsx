@@ -41,7 +41,7 @@ export function withLiveRates(rows: SessionRow[], live: SampleEvent | null): Ses
     return {
       ...r,
       readIops: s.readIops, writeIops: s.writeIops, readMBps: s.readMBps, writeMBps: s.writeMBps,
-      iops: s.readIops + s.writeIops + s.otherIops, mbps: s.readMBps + s.writeMBps, queueDepth: s.queueDepth,
+      iops: s.readIops + s.writeIops + s.otherIops, mbps: s.readMBps + s.writeMBps, inFlight: s.inFlight,
     };
   });
 }

@@ -50,7 +50,7 @@ export interface SessionRow extends SessionInfo {
   writeIops: number;
   readMBps: number;
   writeMBps: number;
-  queueDepth: number;
+  inFlight: number;
   /** Commands and bytes since login. */
   totals: { readCommands: number; writeCommands: number; otherCommands: number; readBytes: number; writeBytes: number; errors: number; unitAttentions: number };
 }
@@ -119,7 +119,7 @@ export interface HistoryPoint {
   writeP99Us: number;
   readMaxUs: number;
   writeMaxUs: number;
-  avgQueueDepth: number;
+  avgInFlight: number;
   errors: number;
 }
 
@@ -221,10 +221,10 @@ export class Monitor {
     this.insertMinute = s.prepare(
       `INSERT OR REPLACE INTO minute_stats (minute, scope, key, target_name, tpg_tag, lun, storage_object, initiator_name, samples,
         read_commands, write_commands, other_commands, read_bytes, write_bytes, errors, read_p50_us, read_p99_us, read_max_us,
-        write_p50_us, write_p99_us, write_max_us, avg_queue_depth, max_queue_depth)
+        write_p50_us, write_p99_us, write_max_us, avg_in_flight, max_in_flight)
        VALUES (@minute, @scope, @key, @targetName, @tpgTag, @lun, @storageObject, @initiatorName, @samples, @readCommands, @writeCommands,
         @otherCommands, @readBytes, @writeBytes, @errors, @readP50Us, @readP99Us, @readMaxUs, @writeP50Us, @writeP99Us, @writeMaxUs,
-        @avgQueueDepth, @maxQueueDepth)`,
+        @avgInFlight, @maxInFlight)`,
     );
     const insert = (table: string) =>
       s.prepare(
@@ -431,7 +431,7 @@ export class Monitor {
         iops: readIops + writeIops + (latest?.otherIops ?? 0),
         mbps: readMBps + writeMBps,
         // One source for the console: commands in flight at the last 1 Hz sample, as the live feed, Overview and LUN pages show it.
-        queueDepth: latest?.queueDepth ?? 0,
+        inFlight: latest?.inFlight ?? 0,
         totals: counters ? totalsOf(counters) : { readCommands: 0, writeCommands: 0, otherCommands: 0, readBytes: 0, writeBytes: 0, errors: 0, unitAttentions: 0 },
       });
     }
@@ -502,7 +502,7 @@ export class Monitor {
         writeP99Us: sql<number>`max(${minuteStats.writeP99Us})`,
         readMaxUs: sql<number>`max(${minuteStats.readMaxUs})`,
         writeMaxUs: sql<number>`max(${minuteStats.writeMaxUs})`,
-        avgQueueDepth: sql<number>`avg(${minuteStats.avgQueueDepth})`,
+        avgInFlight: sql<number>`avg(${minuteStats.avgInFlight})`,
         errors: sql<number>`sum(${minuteStats.errors})`,
       })
       .from(minuteStats)
@@ -523,7 +523,7 @@ export class Monitor {
         writeP99Us: r.writeP99Us,
         readMaxUs: r.readMaxUs,
         writeMaxUs: r.writeMaxUs,
-        avgQueueDepth: r.avgQueueDepth,
+        avgInFlight: r.avgInFlight,
         errors: r.errors,
       };
     });

@@ -35,8 +35,8 @@ export const minuteStats = sqliteTable(
     writeP50Us: real("write_p50_us").notNull(),
     writeP99Us: real("write_p99_us").notNull(),
     writeMaxUs: real("write_max_us").notNull(),
-    avgQueueDepth: real("avg_queue_depth").notNull(),
-    maxQueueDepth: real("max_queue_depth").notNull(),
+    avgInFlight: real("avg_in_flight").notNull(),
+    maxInFlight: real("max_in_flight").notNull(),
   },
   (t) => [primaryKey({ columns: [t.scope, t.key, t.minute] }), index("minute_stats_minute").on(t.minute)],
 );

@@ -39,9 +39,9 @@ export const SAMPLE_FIELDS = [
   "writeP99Us",
   "writeMaxUs",
   /** Commands in flight at the sample instant. */
-  "queueDepth",
+  "inFlight",
   /** Mean commands in flight over the interval (Little's law: Σ latency of completed commands / interval). */
-  "avgQueueDepth",
+  "avgInFlight",
   "errorsPerSec",
 ] as const;
 export type SampleField = (typeof SAMPLE_FIELDS)[number];
@@ -60,8 +60,8 @@ const Col = {
   WRITE_P50: 8,
   WRITE_P99: 9,
   WRITE_MAX: 10,
-  QD: 11,
-  AVG_QD: 12,
+  IN_FLIGHT: 11,
+  AVG_IN_FLIGHT: 12,
   ERRORS: 13,
 } as const;
 
@@ -117,8 +117,8 @@ export interface MinuteAggregate {
   writeP50Us: number;
   writeP99Us: number;
   writeMaxUs: number;
-  avgQueueDepth: number;
-  maxQueueDepth: number;
+  avgInFlight: number;
+  maxInFlight: number;
 }
 
 export interface IoHistory {
@@ -147,7 +147,7 @@ class Series {
   minuteSamples = 0;
   minuteReadMax = 0;
   minuteWriteMax = 0;
-  minuteQdMax = 0;
+  minuteInFlightMax = 0;
   minuteSeconds = 0;
   seen = 0;
 
@@ -368,7 +368,7 @@ export class IoSampler extends EventEmitter {
     row[o + Col.READ_MAX] = readMax;
     row[o + Col.WRITE_MAX] = writeMax;
     const qd = c[Counter.IN_FLIGHT];
-    row[o + Col.QD] = qd;
+    row[o + Col.IN_FLIGHT] = qd;
     const busyUs =
       c[Counter.READ_LATENCY_SUM_US] -
       p[Counter.READ_LATENCY_SUM_US] +
@@ -376,12 +376,12 @@ export class IoSampler extends EventEmitter {
       p[Counter.WRITE_LATENCY_SUM_US] +
       c[Counter.OTHER_LATENCY_SUM_US] -
       p[Counter.OTHER_LATENCY_SUM_US];
-    row[o + Col.AVG_QD] = busyUs / (dt * 1e6);
+    row[o + Col.AVG_IN_FLIGHT] = busyUs / (dt * 1e6);
     row[o + Col.ERRORS] = (errorCount(c) - errorCount(p)) / dt;
 
     if (readMax > s.minuteReadMax) s.minuteReadMax = readMax;
     if (writeMax > s.minuteWriteMax) s.minuteWriteMax = writeMax;
-    if (qd > s.minuteQdMax) s.minuteQdMax = qd;
+    if (qd > s.minuteInFlightMax) s.minuteInFlightMax = qd;
     s.minuteSamples++;
     s.minuteSeconds += dt;
     s.count++;
@@ -443,7 +443,7 @@ export class IoSampler extends EventEmitter {
       s.minuteSamples = 0;
       s.minuteReadMax = 0;
       s.minuteWriteMax = 0;
-      s.minuteQdMax = 0;
+      s.minuteInFlightMax = 0;
       s.minuteSeconds = 0;
     }
     if (!want) return;
@@ -493,8 +493,8 @@ export class IoSampler extends EventEmitter {
       writeP99Us: q(Counter.WRITE_HISTOGRAM, 0.99, s.minuteWriteMax),
       writeMaxUs: s.minuteWriteMax,
       // Little's law over the sampled seconds of the minute.
-      avgQueueDepth: busyUs / (s.minuteSeconds * 1e6),
-      maxQueueDepth: s.minuteQdMax,
+      avgInFlight: busyUs / (s.minuteSeconds * 1e6),
+      maxInFlight: s.minuteInFlightMax,
     };
     if (s.scope === "lun") {
       const l = s.set as LunCounters;
@@ -520,8 +520,8 @@ function rowToSample(ring: Float32Array, o: number): IoSample {
     writeP50Us: ring[o + Col.WRITE_P50],
     writeP99Us: ring[o + Col.WRITE_P99],
     writeMaxUs: ring[o + Col.WRITE_MAX],
-    queueDepth: ring[o + Col.QD],
-    avgQueueDepth: ring[o + Col.AVG_QD],
+    inFlight: ring[o + Col.IN_FLIGHT],
+    avgInFlight: ring[o + Col.AVG_IN_FLIGHT],
     errorsPerSec: ring[o + Col.ERRORS],
   };
 }

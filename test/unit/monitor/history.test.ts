@@ -109,7 +109,7 @@ describe("Monitor", () => {
   it("prunes minutes after 7 days and events after 30 days", () => {
     const now = Date.now();
     const ins = monitor.history.sqlite.prepare(
-      "INSERT INTO minute_stats (minute, scope, key, samples, read_commands, write_commands, other_commands, read_bytes, write_bytes, errors, read_p50_us, read_p99_us, read_max_us, write_p50_us, write_p99_us, write_max_us, avg_queue_depth, max_queue_depth) VALUES (?, 'appliance', 'appliance', 60, 1,0,0,0,0,0,0,0,0,0,0,0,0,0)",
+      "INSERT INTO minute_stats (minute, scope, key, samples, read_commands, write_commands, other_commands, read_bytes, write_bytes, errors, read_p50_us, read_p99_us, read_max_us, write_p50_us, write_p99_us, write_max_us, avg_in_flight, max_in_flight) VALUES (?, 'appliance', 'appliance', 60, 1,0,0,0,0,0,0,0,0,0,0,0,0,0)",
     );
     ins.run(now - MINUTE_RETENTION_MS - 60_000);
     ins.run(now - 60_000);

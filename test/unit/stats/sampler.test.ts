@@ -51,9 +51,9 @@ describe("IoSampler", () => {
     expect(s.writeP99Us).toBeLessThanOrEqual(1000.01);
     expect(s.writeP99Us).toBeGreaterThanOrEqual(512);
     expect(s.writeMaxUs).toBeCloseTo(1000, 2);
-    expect(s.queueDepth).toBe(3);
+    expect(s.inFlight).toBe(3);
     // Little's law: 100×100 µs + 10×1000 µs + 5×10 µs in 1 s = 0.02005
-    expect(s.avgQueueDepth).toBeCloseTo(0.02005, 5);
+    expect(s.avgInFlight).toBeCloseTo(0.02005, 5);
     const a = sampler.latest("appliance")!;
     expect(a.readIops).toBeCloseTo(100, 3);
     const sess = sampler.latest("session", "s1")!;
