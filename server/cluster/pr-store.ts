@@ -65,6 +65,8 @@ export interface PrDevice {
   readonly info: { readonly wwn: string };
   readonly pr: PersistentReservations;
   queuePrUnitAttentions(uas: PrUnitAttention[]): void;
+  /** Another gateway reset the LU: 29h/03h for this gateway's nexuses of it. */
+  peerReset?(): void;
 }
 
 type SavedRegistration = PrSharedState["registrations"][number];
@@ -78,23 +80,26 @@ export interface StoredPr extends PrSharedState {
   spc2Node?: string;
   /** The unit attentions this change raised, for every gateway's nexuses matching the registration. */
   uas: { registration: SavedRegistration; asc: number; ascq: number }[];
+  /** This change is a reset of the LU (PrStore.announceReset): every gateway raises 29h/03h on its nexuses of it. */
+  reset?: true;
 }
 
 const KNOWN_CODES = [Asc.RESERVATIONS_PREEMPTED, Asc.RESERVATIONS_RELEASED, Asc.REGISTRATIONS_PREEMPTED];
 
-export function encodePr(state: PrSharedState, uas: PrUnitAttention[], by: string, spc2Node?: string): string {
+export function encodePr(state: PrSharedState, uas: PrUnitAttention[], by: string, spc2Node?: string, reset = false): string {
   const stored: StoredPr = {
     v: 1,
     ...state,
     by,
     ...(state.spc2Holder !== undefined && spc2Node ? { spc2Node } : {}),
     uas: uas.map((u) => ({ registration: savedRegistration(u.registration), asc: u.code[0], ascq: u.code[1] })),
+    ...(reset ? { reset: true as const } : {}),
   };
   return JSON.stringify(stored);
 }
 
 /** Parses a stored value; undefined when it is not one of ours (logged by the caller). */
-export function decodePr(text: string): { state: PrSharedState; uas: PrUnitAttention[]; spc2Node?: string } | undefined {
+export function decodePr(text: string): { state: PrSharedState; uas: PrUnitAttention[]; spc2Node?: string; resetBy?: string } | undefined {
   let s: StoredPr;
   try {
     s = JSON.parse(text) as StoredPr;
@@ -113,7 +118,7 @@ export function decodePr(text: string): { state: PrSharedState; uas: PrUnitAtten
     registration: { ...u.registration, key: BigInt(u.registration.key) } as Registration,
     code: KNOWN_CODES.find((c) => c[0] === u.asc && c[1] === u.ascq) ?? ([u.asc, u.ascq] as const),
   }));
-  return { state, uas, ...(state.spc2Holder !== undefined && typeof s.spc2Node === "string" ? { spc2Node: s.spc2Node } : {}) };
+  return { state, uas, ...(s.reset === true ? { resetBy: String(s.by) } : {}), ...(state.spc2Holder !== undefined && typeof s.spc2Node === "string" ? { spc2Node: s.spc2Node } : {}) };
 }
 
 function savedRegistration(r: Registration): SavedRegistration {
@@ -158,6 +163,16 @@ class LuPrStore implements PrStore {
     return run;
   }
 
+  /** A reset of the LU through this node: written (with the state as it is) so every gateway's watch raises 29h/03h. */
+  announceReset(): Promise<void> {
+    const run = this.chain.then(() => this.commit(() => [], true, true));
+    this.chain = run.catch(() => undefined);
+    return run.then(
+      () => undefined,
+      (err) => this.owner.log(`portico: cluster: reset of LU ${this.wwn} not announced to the other gateways: ${(err as Error).message}`),
+    );
+  }
+
   /** Writes this node's state for an LU etcd does not know yet (APTPL state from before the cluster). */
   seed(): void {
     const run = this.chain.then(() => this.commit(() => [], true));
@@ -165,10 +180,12 @@ class LuPrStore implements PrStore {
   }
 
   /** Applies a state read from etcd (a watch event, a lost race, the initial load) when it is newer than what the device holds. */
-  apply(state: PrSharedState, rev: number, uas: PrUnitAttention[]): void {
+  apply(state: PrSharedState, rev: number, uas: PrUnitAttention[], resetBy?: string): void {
     if (rev <= this.rev) return;
     this.device.pr.restore(state);
     this.rev = rev;
+    // A reset through this node already raised its unit attentions here (its own watch event may come first).
+    if (resetBy !== undefined && resetBy !== this.owner.node) this.device.peerReset?.();
     if (uas.length > 0) this.device.queuePrUnitAttentions(uas);
     for (const w of this.waiters.splice(0)) w();
   }
@@ -195,7 +212,7 @@ class LuPrStore implements PrStore {
     });
   }
 
-  private async commit(change: (pr: PersistentReservations) => PrUnitAttention[], force: boolean): Promise<PrUnitAttention[]> {
+  private async commit(change: (pr: PersistentReservations) => PrUnitAttention[], force: boolean, reset = false): Promise<PrUnitAttention[]> {
     await this.owner.ready();
     const client = this.owner.client;
     let graceUntil = 0;
@@ -223,7 +240,7 @@ class LuPrStore implements PrStore {
         r = await withTimeout(
           client
             .if(this.key, "Mod", "==", baseRev)
-            .then(...(changed ? [client.put(this.key).value(encodePr(next, uas, this.owner.node, spc2Node))] : []))
+            .then(...(changed ? [client.put(this.key).value(encodePr(next, uas, this.owner.node, spc2Node, reset))] : []))
             .else(client.get(this.key))
             .commit(),
           COMMIT_TIMEOUT_MS,
@@ -409,7 +426,7 @@ export class ClusterPrStore {
     else if (lu.device.pr.registrations.length > 0 || lu.device.pr.spc2Holder !== undefined) lu.seed();
   }
 
-  private remember(kv: IKeyValue): { state: PrSharedState; rev: number; uas: PrUnitAttention[] } | undefined {
+  private remember(kv: IKeyValue): { state: PrSharedState; rev: number; uas: PrUnitAttention[]; resetBy?: string } | undefined {
     const wwn = kv.key.toString().slice(PR_PREFIX.length);
     const d = decodePr(kv.value.toString());
     if (!d) {
@@ -434,7 +451,7 @@ export class ClusterPrStore {
       }
     } else {
       const r = this.remember(kv);
-      if (r) this.lus.get(wwn)?.apply(r.state, r.rev, r.uas);
+      if (r) this.lus.get(wwn)?.apply(r.state, r.rev, r.uas, r.resetBy);
     }
     this.noteApplied(rev);
   }
@@ -443,7 +460,7 @@ export class ClusterPrStore {
   applyKv(lu: LuPrStore, kv: IKeyValue | undefined): void {
     if (!kv) return;
     const r = this.remember(kv);
-    if (r) lu.apply(r.state, r.rev, r.uas);
+    if (r) lu.apply(r.state, r.rev, r.uas, r.resetBy);
   }
 
   /** Records that this node enforces every PR change up to `rev`; published under its leased key. */

@@ -114,7 +114,7 @@ export class ScsiDisk implements ScsiDevice {
     this.onNexusLost(nexus);
   }
 
-  taskManagement(fn: "lun_reset" | "target_warm_reset" | "target_cold_reset" | "clear_task_set" | "abort_task_set", by: NexusIdentity): void {
+  taskManagement(fn: "lun_reset" | "target_warm_reset" | "target_cold_reset" | "clear_task_set" | "abort_task_set", by: NexusIdentity): void | Promise<void> {
     switch (fn) {
       case "lun_reset":
       case "target_warm_reset":
@@ -126,7 +126,8 @@ export class ScsiDisk implements ScsiDevice {
         // Target resets: the issuer knows what it did (libiscsi's Reserve6 tests send their next
         // command on the same nexus and expect no UA); LIO refuses these TMFs altogether.
         this.unitAttentions.addAll(this.nexuses.keys(), Asc.BUS_DEVICE_RESET_FUNCTION, fn === "lun_reset" ? undefined : by.key);
-        break;
+        // In a cluster the LU's other nexuses are on other gateways: they hear of it before the TMF completes.
+        return this.pr.store?.announceReset?.();
       case "clear_task_set":
         // SAM-5 §7.5 with TST=000b: other initiators lose their tasks: 2Fh/00h.
         this.unitAttentions.addAll(this.nexuses.keys(), Asc.COMMANDS_CLEARED_BY_ANOTHER_INITIATOR, by.key);
@@ -174,6 +175,11 @@ export class ScsiDisk implements ScsiDevice {
       this.prNexuses.set(id.key, n);
     }
     return n;
+  }
+
+  /** Another gateway reset the LU (PrStore.announceReset): 29h/03h for every nexus of it here. */
+  peerReset(): void {
+    this.unitAttentions.addAll(this.nexuses.keys(), Asc.BUS_DEVICE_RESET_FUNCTION);
   }
 
   /** Queues reservation unit attentions for every known nexus a registration matches. */

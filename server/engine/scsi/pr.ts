@@ -89,6 +89,14 @@ export interface PrStore {
    * with that error and commits nothing; a store that cannot commit rejects with a SenseError.
    */
   update(change: (pr: PersistentReservations) => PrUnitAttention[]): Promise<PrUnitAttention[]>;
+  /**
+   * The LU was reset through this gateway (LUN RESET, a target reset): the other gateways queue
+   * 29h/03h BUS DEVICE RESET FUNCTION OCCURRED for every nexus of the LU they serve, as SAM-5
+   * §6.3.3 asks of every I_T nexus of the LU (libiscsi's MultipathIO.Reset checks it on the other
+   * path). Resolves once the live gateways have it, so the TMF response comes after, as on one
+   * target; never rejects (a store that cannot commit reports it itself).
+   */
+  announceReset?(): Promise<void>;
 }
 
 /** A unit attention to queue for a nexus matching a registration. */

@@ -164,7 +164,7 @@ export interface ScsiDevice {
    * reservations as the function requires and queues the unit attentions for the other nexuses
    * (e.g. 29h/03h BUS DEVICE RESET FUNCTION OCCURRED).
    */
-  taskManagement?(fn: "lun_reset" | "target_warm_reset" | "target_cold_reset" | "clear_task_set" | "abort_task_set", by: NexusIdentity): void;
+  taskManagement?(fn: "lun_reset" | "target_warm_reset" | "target_cold_reset" | "clear_task_set" | "abort_task_set", by: NexusIdentity): void | Promise<void>;
   /** The I_T nexus is gone (session closed): drop its SPC-2 reservation and pending state. */
   nexusLost?(nexus: NexusIdentity): void;
   /** The storage object is deleted: release what the device registered (scsi/registry.ts for EXTENDED COPY). */

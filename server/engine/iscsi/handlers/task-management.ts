@@ -108,8 +108,9 @@ async function lunResetFn(c: ConnectionPort, lun: number): Promise<number> {
   for (const other of c.host.allSessions()) {
     for (const t of other.liveTasks((t) => other.view?.resolve(t.lun)?.device === r.device)) waits.push(abortTask(t, other === s ? "self" : "other"));
   }
-  r.device.taskManagement?.("lun_reset", s.identity!);
+  const announced = r.device.taskManagement?.("lun_reset", s.identity!);
   await quiesce(waits);
+  await announced;
   return TmfResponse.COMPLETE;
 }
 
@@ -124,8 +125,9 @@ async function targetResetFn(c: ConnectionPort, fn: number): Promise<number> {
     [...target.tpgs.values()].flatMap((tpg) => [...tpg.luns.values()].map((l) => l.storageObject.device)),
   );
   const kind = fn === TMF.TARGET_WARM_RESET ? "target_warm_reset" : "target_cold_reset";
-  for (const d of devices) d?.taskManagement?.(kind, s.identity!);
+  const announced = [...devices].map((d) => d?.taskManagement?.(kind, s.identity!));
   await quiesce(waits);
+  await Promise.all(announced);
   if (fn === TMF.TARGET_COLD_RESET) {
     // Cold reset ends every session of the target, this one after its response (RFC 7143 §11.5.1).
     setTimeout(() => {
