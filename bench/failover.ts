@@ -33,6 +33,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startCeph, type Ceph } from "../test/support/ceph";
+import { twoGatewayRbdSaveconfig } from "../test/support/cluster";
 import { startEtcd, type Etcd } from "../test/support/etcd";
 import { freePort, waitForPort } from "../test/support/ports";
 import { makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
@@ -45,7 +46,6 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const MiB = 1024 * 1024;
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.failoverbench";
 const LU = "fobench";
-const STANDBY = 2;
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -87,42 +87,6 @@ async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean
     if (Date.now() > deadline) throw new Error(`${what}: still ${error || JSON.stringify(v)} after ${timeoutMs} ms`);
     await sleep(everyMs);
   }
-}
-
-function saveconfig(ceph: Ceph, pa: number, pb: number): object {
-  const group = (name: string, id: number) => ({
-    alua_access_state: STANDBY, alua_access_status: 0, alua_access_type: 1, alua_support_active_nonoptimized: 1, alua_support_active_optimized: 1,
-    alua_support_offline: 1, alua_support_standby: 1, alua_support_transitioning: 1, alua_support_unavailable: 1, alua_write_metadata: 0,
-    implicit_trans_secs: 0, name, nonop_delay_msecs: 100, preferred: 0, tg_pt_gp_id: id, trans_delay_msecs: 0,
-  });
-  return {
-    fabric_modules: [],
-    storage_objects: [
-      {
-        plugin: "user", name: LU, size: IMAGE_MIB * MiB, config: `rbd/rbd/${LU};conf=${ceph.conf};osd_op_timeout=10`, wwn: "5b1c0a30-0000-4000-8000-0000000fb001",
-        attributes: { block_size: 512 }, alua_tpgs: [group("default_tg_pt_gp", 0), group("gw-a", 1), group("gw-b", 2)],
-      },
-    ],
-    targets: [
-      {
-        fabric: "iscsi",
-        wwn: IQN,
-        tpgs: [
-          { tag: 1, node: "gw-a", port: pa },
-          { tag: 2, node: "gw-b", port: pb },
-        ].map((t) => ({
-          tag: t.tag,
-          node: t.node,
-          enable: true,
-          attributes: { authentication: 0, generate_node_acls: 1, demo_mode_write_protect: 0, cache_dynamic_acls: 1 },
-          parameters: {},
-          luns: [{ index: 0, storage_object: `/backstores/user:rbd/${LU}`, alua_tg_pt_gp_name: t.node }],
-          portals: [{ ip_address: "127.0.0.1", port: t.port }],
-          node_acls: [],
-        })),
-      },
-    ],
-  };
 }
 
 // ---- the guest -----------------------------------------------------------------------------------
@@ -288,7 +252,7 @@ async function run(cleanup: (() => Promise<void> | void)[]): Promise<void> {
   for (const [name, port, tag] of [["gw-a", pa, 1], ["gw-b", pb, 2]] as const) {
     const dataDir = makeDataDir(`portico-fobench-${name}-`);
     const file = path.join(dataDir, "saveconfig.json");
-    writeFileSync(file, JSON.stringify(saveconfig(ceph, pa, pb), null, 2));
+    writeFileSync(file, JSON.stringify(twoGatewayRbdSaveconfig({ iqn: IQN, lu: LU, sizeBytes: IMAGE_MIB * MiB, wwn: "5b1c0a30-0000-4000-8000-0000000fb001", cephConf: ceph.conf, ports: [pa, pb] }), null, 2));
     const r = portico(dataDir, ["restoreconfig", file]);
     if (r.status !== 0) throw new Error(`restoreconfig on ${name}: ${r.stderr}${r.stdout}`);
     nodes[name] = { name, dataDir, port, tag };

@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RbdBackstore } from "../../server/engine/backstores/rbd";
 import { AluaState, decodeRtpg } from "../../server/engine/scsi/alua";
 import { startCeph, type Ceph } from "../support/ceph";
+import { twoGatewayRbdSaveconfig } from "../support/cluster";
 import { startEtcd, type Etcd } from "../support/etcd";
 import { IscsiClient } from "../support/iscsi-client";
 import { freePort, waitForPort } from "../support/ports";
@@ -137,42 +138,6 @@ const IMAGE_MIB = 64;
 const BLOCKS = (IMAGE_MIB * MiB) / 4096;
 type Node = { name: "gw-a" | "gw-b"; dataDir: string; port: number; tag: number; server?: PorticoProcess; api?: ReturnType<typeof apiClient> };
 const nodes: Record<string, Node> = {};
-
-function saveconfig(pa: number, pb: number): object {
-  const group = (name: string, id: number) => ({
-    alua_access_state: AluaState.STANDBY, alua_access_status: 0, alua_access_type: 1, alua_support_active_nonoptimized: 1, alua_support_active_optimized: 1,
-    alua_support_offline: 1, alua_support_standby: 1, alua_support_transitioning: 1, alua_support_unavailable: 1, alua_write_metadata: 0,
-    implicit_trans_secs: 0, name, nonop_delay_msecs: 100, preferred: 0, tg_pt_gp_id: id, trans_delay_msecs: 0,
-  });
-  return {
-    fabric_modules: [],
-    storage_objects: [
-      {
-        plugin: "user", name: LU, size: IMAGE_MIB * MiB, config: `rbd/rbd/${LU};conf=${ceph.conf};osd_op_timeout=10`, wwn: "5b1c0a30-0000-4000-8000-00000000fa11",
-        attributes: { block_size: 512 }, alua_tpgs: [group("default_tg_pt_gp", 0), group("gw-a", 1), group("gw-b", 2)],
-      },
-    ],
-    targets: [
-      {
-        fabric: "iscsi",
-        wwn: IQN,
-        tpgs: [
-          { tag: 1, node: "gw-a", port: pa },
-          { tag: 2, node: "gw-b", port: pb },
-        ].map((t) => ({
-          tag: t.tag,
-          node: t.node,
-          enable: true,
-          attributes: { authentication: 0, generate_node_acls: 1, demo_mode_write_protect: 0, cache_dynamic_acls: 1 },
-          parameters: {},
-          luns: [{ index: 0, storage_object: `/backstores/user:rbd/${LU}`, alua_tg_pt_gp_name: t.node }],
-          portals: [{ ip_address: "127.0.0.1", port: t.port }],
-          node_acls: [],
-        })),
-      },
-    ],
-  };
-}
 
 async function startNode(n: Node): Promise<void> {
   // After a kill -9 the old process's runtime file is still there: the new one's token is what counts.
@@ -355,7 +320,7 @@ describe("two gateways, one RBD LUN: ownership and fencing", () => {
     for (const [name, port, tag] of [["gw-a", pa, 1], ["gw-b", pb, 2]] as const) {
       const dataDir = makeDataDir(`portico-${name}-`);
       const file = path.join(dataDir, "saveconfig.json");
-      writeFileSync(file, JSON.stringify(saveconfig(pa, pb), null, 2));
+      writeFileSync(file, JSON.stringify(twoGatewayRbdSaveconfig({ iqn: IQN, lu: LU, sizeBytes: IMAGE_MIB * MiB, wwn: "5b1c0a30-0000-4000-8000-00000000fa11", cephConf: ceph.conf, ports: [pa, pb] }), null, 2));
       const r = portico(dataDir, ["restoreconfig", file]);
       expect(r.status, r.stderr + r.stdout).toBe(0);
       nodes[name] = { name, dataDir, port, tag };
