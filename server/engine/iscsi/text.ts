@@ -38,13 +38,9 @@ export function decodeText(data: Buffer, opts: { allowDuplicates?: boolean } = {
     if (end > start) {
       const eq = text.indexOf("=", start);
       if (eq <= start || eq >= end) return { ok: false, error: `malformed text key "${clip(text.slice(start, end))}"` };
-      const key = text.slice(start, eq);
       const value = text.slice(eq + 1, end);
-      const problem = keyProblem(key) ?? valueProblem(key, value.length);
+      const problem = addPair(pairs, seen, opts, text.slice(start, eq), value, value.length);
       if (problem) return { ok: false, error: problem };
-      if (seen.has(key) && !opts.allowDuplicates) return { ok: false, error: `key ${key} sent twice` };
-      seen.add(key);
-      pairs.push([key, value]);
     }
     start = end + 1;
   }
@@ -63,17 +59,23 @@ function decodeItems(data: Buffer, opts: { allowDuplicates?: boolean }): DecodeR
       const item = data.toString("utf8", start, end);
       const eq = item.indexOf("=");
       if (eq <= 0) return { ok: false, error: `malformed text key "${clip(item)}"` };
-      const key = item.slice(0, eq);
       const value = item.slice(eq + 1);
-      const problem = keyProblem(key) ?? valueProblem(key, Buffer.byteLength(value));
+      const problem = addPair(pairs, seen, opts, item.slice(0, eq), value, Buffer.byteLength(value));
       if (problem) return { ok: false, error: problem };
-      if (seen.has(key) && !opts.allowDuplicates) return { ok: false, error: `key ${key} sent twice` };
-      seen.add(key);
-      pairs.push([key, value]);
     }
     start = end + 1;
   }
   return { ok: true, pairs };
+}
+
+/** Checks one decoded pair (key bounds and characters, value bytes, duplicates) and keeps it; else says what is wrong. */
+function addPair(pairs: TextPairs, seen: Set<string>, opts: { allowDuplicates?: boolean }, key: string, value: string, valueBytes: number): string | undefined {
+  const problem = keyProblem(key) ?? valueProblem(key, valueBytes);
+  if (problem) return problem;
+  if (seen.has(key) && !opts.allowDuplicates) return `key ${key} sent twice`;
+  seen.add(key);
+  pairs.push([key, value]);
+  return undefined;
 }
 
 function keyProblem(key: string): string | undefined {
