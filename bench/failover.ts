@@ -37,6 +37,7 @@ import { twoGatewayRbdSaveconfig } from "../test/support/cluster";
 import { startEtcd, type Etcd } from "../test/support/etcd";
 import { freePort, waitForPort } from "../test/support/ports";
 import { makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../test/support/portico";
+import { until } from "../test/support/until";
 import { createTRPCClient, httpLink } from "@trpc/client";
 import superjson from "superjson";
 import { readFileSync } from "node:fs";
@@ -77,17 +78,6 @@ function apiClient(url: string, dataDir: string) {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (s: string) => console.log(`[${new Date().toISOString().slice(11, 23)}] ${s}`);
-
-async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let error = "";
-    const v = await f().catch((e: Error) => ((error = e.message), undefined as T));
-    if (v !== undefined && ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${error || JSON.stringify(v)} after ${timeoutMs} ms`);
-    await sleep(everyMs);
-  }
-}
 
 // ---- the guest -----------------------------------------------------------------------------------
 
@@ -289,6 +279,7 @@ async function run(cleanup: (() => Promise<void> | void)[]): Promise<void> {
         return true;
       },
       timeoutMs,
+      100,
     );
     return owner!;
   };

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEtcd, type Etcd } from "../support/etcd";
 import { freePort, waitForPort } from "../support/ports";
 import { makeDataDir, portico, removeDir, sh, startPortico, type PorticoProcess } from "../support/portico";
+import { until } from "../support/until";
 import { apiClient } from "./monitor-support";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.clustercfg001";
@@ -59,17 +60,6 @@ async function startNode(name: string, dataDir = makeDataDir(`portico-cfg-${name
   return node;
 }
 
-async function until<T>(what: string, f: () => Promise<T> | T, ok: (v: T) => boolean, timeoutMs = 15_000, stepMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let v = await f();
-  while (!ok(v)) {
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v)?.slice(0, 500)} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, stepMs));
-    v = await f();
-  }
-  return v;
-}
-
 const exported = (n: Node) => n.api.config.export.query({ secrets: true });
 const aclNames = async (n: Node, tag: number) => {
   const t = (await n.api.config.tree.query()).targets.find((x) => x.wwn === IQN);
@@ -101,14 +91,14 @@ describe("one configuration in etcd", () => {
     expect(portico(dataDir, ["restoreconfig", file]).status).toBe(0);
     const a = await startNode("gw-a", dataDir);
     await waitForPort(pa);
-    const doc = await until("the seeded document", () => { try { return etcdDoc(); } catch { return undefined; } }, (d) => !!d);
+    const doc = await until("the seeded document", () => etcdDoc(), (d) => !!d, 15_000, 100);
     expect(doc!.node).toBe("gw-a");
     expect(doc!.config.targets.map((t) => t.wwn)).toEqual([IQN]);
 
     const b = await startNode("gw-b");
     await waitForPort(pb, "127.0.0.1", 15_000);
     // The same configuration, byte for byte (same target IQN, same unit serial, same TPG nodes).
-    const same = await until("gw-b's copy", async () => [await exported(a), await exported(b)], ([x, y]) => x === y);
+    const same = await until("gw-b's copy", async () => [await exported(a), await exported(b)], ([x, y]) => x === y, 15_000, 100);
     expect(same[1]).toContain("0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f");
     // Each serves its own TPG: gw-b listens on pb only.
     expect(portico(b.dataDir, ["status"]).stdout).toContain(`portal 127.0.0.1:${pb} (${IQN} tpg2): listening`);
@@ -155,7 +145,7 @@ describe("one configuration in etcd", () => {
     perf.stderr.on("data", (d) => (out += d));
     const exited = new Promise<number | null>((r) => perf.once("exit", (code) => r(code)));
     try {
-      await until("a session on gw-b", async () => (await b.api.sessions.list.query()).length, (n) => n > 0, 10_000);
+      await until("a session on gw-b", async () => (await b.api.sessions.list.query()).length, (n) => n > 0, 10_000, 100);
       const before = await b.api.sessions.list.query();
       for (let i = 0; i < 3; i++) {
         const other = `${INITIATOR}-other${i}`;
@@ -221,7 +211,7 @@ describe("one configuration in etcd", () => {
     expect(got).not.toContain("iqn.2024-01.org.portico.test:offline-only");
     expect(await exported(b2)).toBe(await exported(a));
     // Its local-only configuration is a backup, named in the event log.
-    const events = await until("the event", () => b2.api.events.list.query({ types: ["cluster_config"], limit: 10 }), (e) => e.length > 0, 5_000);
+    const events = await until("the event", () => b2.api.events.list.query({ types: ["cluster_config"], limit: 10 }), (e) => e.length > 0, 5_000, 100);
     const msg = events.map((e) => e.message ?? "").join("\n");
     expect(msg).toMatch(/the local one is kept as backup saveconfig-/);
     const name = /backup (saveconfig-[^\s;]+)/.exec(msg)![1]!;

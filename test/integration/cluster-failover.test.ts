@@ -26,6 +26,7 @@ import { startEtcd, type Etcd } from "../support/etcd";
 import { IscsiClient } from "../support/iscsi-client";
 import { freePort, waitForPort } from "../support/ports";
 import { makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../support/portico";
+import { until } from "../support/until";
 import { apiClient } from "./monitor-support";
 
 const MiB = 1024 * 1024;
@@ -149,17 +150,6 @@ async function startNode(n: Node): Promise<void> {
   n.api = apiClient(n.server.url, n.dataDir);
 }
 
-async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let error = "";
-    const v = await f().catch((e: Error) => ((error = e.message), undefined as T));
-    if (v !== undefined && ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${error || JSON.stringify(v)} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const ownershipOf = async (n: Node) => (await n.api!.cluster.ownership.query()).find((e) => e.lu === LU);
 const other = (n: Node) => (n.name === "gw-a" ? nodes["gw-b"]! : nodes["gw-a"]!);
 
@@ -176,6 +166,7 @@ async function settledOwner(timeoutMs = 20_000): Promise<Node> {
       return true;
     },
     timeoutMs,
+    100,
   );
   return owner!;
 }
@@ -332,7 +323,7 @@ describe("two gateways, one RBD LUN: ownership and fencing", () => {
     const owner = await settledOwner();
     const standby = other(owner);
     for (const n of [owner, standby]) {
-      const states = await until(`RTPG through ${n.name}`, () => rtpg(n.port), (s) => s[owner.tag] === AluaState.ACTIVE_OPTIMIZED && s[standby.tag] === AluaState.ACTIVE_NON_OPTIMIZED);
+      const states = await until(`RTPG through ${n.name}`, () => rtpg(n.port), (s) => s[owner.tag] === AluaState.ACTIVE_OPTIMIZED && s[standby.tag] === AluaState.ACTIVE_NON_OPTIMIZED, 20_000, 100);
       expect(states[owner.tag]).toBe(AluaState.ACTIVE_OPTIMIZED);
     }
     // The image's exclusive lock is held by exactly one client: the owner's.
@@ -358,13 +349,13 @@ describe("two gateways, one RBD LUN: ownership and fencing", () => {
     const owner = await settledOwner();
     const survivor = other(owner);
     const w = new MultipathWriter([owner.port, survivor.port], 11, owner.port);
-    await until("writes flowing", async () => w.acked.length, (n) => n >= 50, 30_000);
+    await until("writes flowing", async () => w.acked.length, (n) => n >= 50, 30_000, 100);
     const killedAt = Date.now();
     owner.server!.kill();
-    const st = await until("survivor owns", () => ownershipOf(survivor), (e) => e?.state === "owner", 30_000);
+    const st = await until("survivor owns", () => ownershipOf(survivor), (e) => e?.state === "owner", 30_000, 100);
     const targetSide = Date.now() - killedAt;
     const ackedAtTakeover = w.acked.length;
-    await until("writes through the survivor", async () => w.acked.length, (n) => n >= ackedAtTakeover + 50, 30_000);
+    await until("writes through the survivor", async () => w.acked.length, (n) => n >= ackedAtTakeover + 50, 30_000, 100);
     await w.stop();
     const v = verifyAcked(w, 11);
     console.log(
@@ -396,7 +387,7 @@ describe("two gateways, one RBD LUN: ownership and fencing", () => {
     try {
       // Sent while it sleeps: it reaches the process only when it wakes.
       const late = zombie.command(write10(LBA, 8), { write: Buffer.alloc(4096, 0xdd) }).catch((e: Error) => e);
-      await until("survivor owns", () => ownershipOf(survivor), (e) => e?.state === "owner", 30_000);
+      await until("survivor owns", () => ownershipOf(survivor), (e) => e?.state === "owner", 30_000, 100);
       const took = Date.now() - stoppedAt;
       const c = await login(survivor.port);
       let ok = false;
@@ -414,7 +405,7 @@ describe("two gateways, one RBD LUN: ownership and fencing", () => {
       const image = ceph.rbdBytes("export", `rbd/${LU}`, "-");
       expect(image.subarray(LBA * 512, LBA * 512 + 4096).equals(Buffer.alloc(4096, 0x5a))).toBe(true);
       expect(image.subarray((LBA + 8) * 512, (LBA + 8) * 512 + 4096).equals(Buffer.alloc(4096, 0x77))).toBe(true);
-      const z = await until("the woken node says it is fenced", () => ownershipOf(owner), (e) => e?.state === "fenced" && e.aluaState === "Standby", 30_000);
+      const z = await until("the woken node says it is fenced", () => ownershipOf(owner), (e) => e?.state === "fenced" && e.aluaState === "Standby", 30_000, 100);
       expect(z!.reason).toMatch(/blocklisted/);
       expect(ceph.ceph("osd", "blocklist", "ls")).toMatch(/127\.0\.0\.1/);
       for (const n of [owner, survivor]) console.log(n.server!.output().split("\n").filter((l) => /cluster: .*(owns|handed|lost|blocklisted)/.test(l)).join("\n"));
@@ -433,23 +424,23 @@ describe("two gateways, one RBD LUN: ownership and fencing", () => {
     const owner = await settledOwner();
     const target = other(owner);
     const w = new MultipathWriter([owner.port, target.port], 23, owner.port, 2000);
-    await until("writes flowing", async () => w.acked.length, (n) => n >= 50, 30_000);
+    await until("writes flowing", async () => w.acked.length, (n) => n >= 50, 30_000, 100);
     // The console's move checks that the target is a live member (a restarted node re-joins within seconds).
-    for (const n of [owner, target]) await until("both members seen", () => n.api!.cluster.status.query(), (s) => (s?.members ?? []).length === 2, 30_000);
+    for (const n of [owner, target]) await until("both members seen", () => n.api!.cluster.status.query(), (s) => (s?.members ?? []).length === 2, 30_000, 100);
     let t0 = Date.now();
     await owner.api!.cluster.moveOwnership.mutate({ lu: LU, to: target.name });
     const moved = { tookMs: Date.now() - t0 };
     const now = await settledOwner();
     expect(now.name).toBe(target.name);
     const ackedAtMove = w.acked.length;
-    await until("writes through the new owner", async () => w.acked.length, (n) => n >= ackedAtMove + 50, 30_000);
+    await until("writes through the new owner", async () => w.acked.length, (n) => n >= ackedAtMove + 50, 30_000, 100);
     // And back, asked through the other node's API.
     t0 = Date.now();
     await target.api!.cluster.moveOwnership.mutate({ lu: LU, to: owner.name });
     const back = { tookMs: Date.now() - t0 };
     expect((await settledOwner()).name).toBe(owner.name);
     const ackedAtBack = w.acked.length;
-    await until("writes after moving back", async () => w.acked.length, (n) => n >= ackedAtBack + 50, 30_000);
+    await until("writes after moving back", async () => w.acked.length, (n) => n >= ackedAtBack + 50, 30_000, 100);
     await w.stop();
     const v = verifyAcked(w, 23);
     console.log(`planned move: ${moved.tookMs} ms and ${back.tookMs} ms; writer's IO gap ${w.maxGapMs} ms, ${w.retries} retries, ${v.checked} writes checked, ${v.missing.length} missing`);

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEtcd, type Etcd } from "../support/etcd";
 import { freePort, waitForPort } from "../support/ports";
 import { makeDataDir, portico, removeDir, sh, startPortico, type PorticoProcess } from "../support/portico";
+import { until } from "../support/until";
 import { apiClient } from "./monitor-support";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.cluster00001";
@@ -69,28 +70,17 @@ async function startNode(name: string, clusterUrl = etcd.clusterUrl) {
   return { server, dataDir, port, api: apiClient(server.url, dataDir) };
 }
 
-async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let v = await f();
-  while (!ok(v)) {
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v)} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-    v = await f();
-  }
-  return v;
-}
-
 const memberNames = (s: { members: { name: string }[] } | null) => (s?.members ?? []).map((m) => m.name).join(",");
 
 describe("cluster membership on etcd", () => {
   it("two nodes join and see each other, with their portals; the member keys are leased", async () => {
     const a = await startNode("gw-a");
     const b = await startNode("gw-b");
-    const sa = await until("gw-a's view", () => a.api.cluster.status.query(), (s) => memberNames(s) === "gw-a,gw-b");
+    const sa = await until("gw-a's view", () => a.api.cluster.status.query(), (s) => memberNames(s) === "gw-a,gw-b", 15_000, 100);
     expect(sa).toMatchObject({ node: "gw-a", connected: true, error: null });
     expect(sa!.members.find((m) => m.name === "gw-a")).toMatchObject({ self: true, portals: [`127.0.0.1:${a.port}`] });
     expect(sa!.members.find((m) => m.name === "gw-b")).toMatchObject({ self: false, portals: [`127.0.0.1:${b.port}`], consoleUrl: expect.stringContaining(String(b.server.httpPort)) });
-    await until("gw-b's view", () => b.api.cluster.status.query(), (s) => memberNames(s) === "gw-a,gw-b");
+    await until("gw-b's view", () => b.api.cluster.status.query(), (s) => memberNames(s) === "gw-a,gw-b", 15_000, 100);
     // etcd holds them under leases.
     const keys = etcd.ctl("get", "--prefix", "--keys-only", "/portico/v1/nodes/").split("\n").filter(Boolean);
     expect(keys.sort()).toEqual(["/portico/v1/nodes/gw-a", "/portico/v1/nodes/gw-b"]);
@@ -103,7 +93,7 @@ describe("cluster membership on etcd", () => {
 
   it("a second process with a taken name is refused by name and does not replace the member", async () => {
     const dup = await startNode("gw-b");
-    const s = await until("the duplicate's status", () => dup.api.cluster.status.query(), (v) => !!v?.error && v.error !== "connecting");
+    const s = await until("the duplicate's status", () => dup.api.cluster.status.query(), (v) => !!v?.error && v.error !== "connecting", 15_000, 100);
     expect(s).toMatchObject({ connected: false });
     expect(s!.error).toMatch(/another node is already registered as "gw-b" \(pid \d+/);
     const original = nodes.find((n) => n.server !== dup.server && n.dataDir.includes("gw-b"))!;
@@ -116,16 +106,16 @@ describe("cluster membership on etcd", () => {
     const a = nodes.find((n) => n.dataDir.includes("gw-a"))!;
     const apiA = apiClient(a.server.url, a.dataDir);
     const c = await startNode("gw-c");
-    await until("gw-c joined", () => apiA.cluster.status.query(), (s) => memberNames(s) === "gw-a,gw-b,gw-c");
+    await until("gw-c joined", () => apiA.cluster.status.query(), (s) => memberNames(s) === "gw-a,gw-b,gw-c", 15_000, 100);
     const t0 = Date.now();
     c.server.kill();
-    await until("gw-c gone", () => apiA.cluster.status.query(), (s) => memberNames(s) === "gw-a,gw-b", 15_000);
+    await until("gw-c gone", () => apiA.cluster.status.query(), (s) => memberNames(s) === "gw-a,gw-b", 15_000, 100);
     const gone = Date.now() - t0;
     expect(gone).toBeGreaterThan(1_000); // it went by lease expiry (TTL 3 s), not by a goodbye
     const b = nodes.find((n) => n.dataDir.includes("gw-b") && n.server.child.exitCode === null)!;
     const t1 = Date.now();
     await b.server.stop();
-    await until("gw-b gone", () => apiA.cluster.status.query(), (s) => memberNames(s) === "gw-a", 5_000);
+    await until("gw-b gone", () => apiA.cluster.status.query(), (s) => memberNames(s) === "gw-a", 5_000, 100);
     expect(Date.now() - t1).toBeLessThan(gone + 1_000);
   });
 
@@ -134,14 +124,14 @@ describe("cluster membership on etcd", () => {
     let d: Awaited<ReturnType<typeof startNode>>;
     try {
       d = await startNode("gw-d");
-      const s = await until("gw-d's status", () => d.api.cluster.status.query(), (v) => !!v && v.error !== "connecting", 20_000);
+      const s = await until("gw-d's status", () => d.api.cluster.status.query(), (v) => !!v && v.error !== "connecting", 20_000, 100);
       expect(s).toMatchObject({ connected: false, error: expect.stringMatching(/not reachable/) });
       // The node itself works: the API answers, iSCSI listens.
       expect((await d.api.system.status.query()).counts.portalsListening).toBe(1);
     } finally {
       etcd.resume();
     }
-    await until("gw-d joined", () => d!.api.cluster.status.query(), (v) => !!v?.connected && memberNames(v).includes("gw-d"), 20_000);
+    await until("gw-d joined", () => d!.api.cluster.status.query(), (v) => !!v?.connected && memberNames(v).includes("gw-d"), 20_000, 100);
   });
 
   it("one saveconfig.json for two nodes: each opens the portals of its own TPG only (the TPG's node)", async () => {
@@ -196,7 +186,7 @@ describe("cluster membership on etcd", () => {
     expect(f).toContain(`portal 127.0.0.1:${pb} (iqn.2003-01.org.linux-iscsi.portico.x8664:sn.clustertwo01 tpg2): listening`);
     // Each member publishes only the portals it opened.
     const api = apiClient(started["gw-e"]!.server.url, started["gw-e"]!.dataDir);
-    const s = await until("both published", () => api.cluster.status.query(), (v) => memberNames(v).includes("gw-e") && memberNames(v).includes("gw-f"));
+    const s = await until("both published", () => api.cluster.status.query(), (v) => memberNames(v).includes("gw-e") && memberNames(v).includes("gw-f"), 15_000, 100);
     expect(s!.members.find((m) => m.name === "gw-e")!.portals).toEqual([`127.0.0.1:${pa}`]);
     expect(s!.members.find((m) => m.name === "gw-f")!.portals).toEqual([`127.0.0.1:${pb}`]);
     // Moving tpg2 to any node, on gw-e, would open it there too: gw-f holds the port, so the change is refused and nothing moves.
@@ -215,7 +205,7 @@ describe("cluster membership on etcd", () => {
       expect(d.stdout).toContain(`127.0.0.1:${pb},2`);
     }
     started["gw-f"]!.server.kill();
-    await until("gw-f gone", () => api.cluster.status.query(), (v) => !memberNames(v).includes("gw-f"), 15_000);
+    await until("gw-f gone", () => api.cluster.status.query(), (v) => !memberNames(v).includes("gw-f"), 15_000, 100);
     const after = discover(pa);
     expect(after.status, after.stderr).toBe(0);
     expect(after.stdout).toContain(`127.0.0.1:${pa},1`);

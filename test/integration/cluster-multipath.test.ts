@@ -26,6 +26,7 @@ import { startEtcd, type Etcd } from "../support/etcd";
 import { IscsiClient } from "../support/iscsi-client";
 import { freePort, waitForPort } from "../support/ports";
 import { makeDataDir, portico, removeDir, root, startPortico, type PorticoProcess } from "../support/portico";
+import { until } from "../support/until";
 import { apiClient } from "./monitor-support";
 
 const MiB = 1024 * 1024;
@@ -79,17 +80,6 @@ async function startNode(n: Node): Promise<void> {
   n.api = apiClient(n.server.url, n.dataDir);
 }
 
-async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let error = "";
-    const v = await f().catch((e: Error) => ((error = e.message), undefined as T));
-    if (v !== undefined && ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${error || JSON.stringify(v)} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const ownershipOf = async (n: Node) => (await n.api!.cluster.ownership.query()).find((e) => e.lu === LU);
 const other = (n: Node) => (n.name === "gw-a" ? nodes["gw-b"]! : nodes["gw-a"]!);
 
@@ -130,10 +120,11 @@ async function settled(timeoutMs = 30_000): Promise<{ owner: Node; forwarder: No
       return true;
     },
     timeoutMs,
+    100,
   );
   const forwarder = other(owner!);
   for (const n of [owner!, forwarder]) {
-    await until(`RTPG through ${n.name}`, () => rtpg(n.port), (s) => s[owner!.tag] === AluaState.ACTIVE_OPTIMIZED && s[forwarder.tag] === AluaState.ACTIVE_NON_OPTIMIZED);
+    await until(`RTPG through ${n.name}`, () => rtpg(n.port), (s) => s[owner!.tag] === AluaState.ACTIVE_OPTIMIZED && s[forwarder.tag] === AluaState.ACTIVE_NON_OPTIMIZED, 30_000, 100);
   }
   return { owner: owner!, forwarder };
 }
@@ -262,7 +253,7 @@ describe("two Portico nodes, one etcd, one RBD LUN as one target", () => {
 
     const killedAt = Date.now();
     owner.server!.kill();
-    await until("the survivor owns the LU", () => ownershipOf(survivor), (e) => e?.state === "owner", 60_000);
+    await until("the survivor owns the LU", () => ownershipOf(survivor), (e) => e?.state === "owner", 60_000, 100);
     console.log(`kill -9 of ${owner.name}: ${survivor.name} owns ${LU} after ${Date.now() - killedAt} ms`);
     // The survivor still has the registration and the reservation (etcd's, not the dead node's memory).
     const y2 = await login(survivor.port, Y);
