@@ -2,20 +2,23 @@
  * What a login costs the appliance: the real process (server/main.ts, configured by `portico
  * restoreconfig` with one 1 GiB ramdisk LUN in demo mode, as bench/run.ts starts it), `--logins`
  * sessions logging in and out one after another (bench/initiator.ts), and the appliance's CPU
- * time per login + logout from /proc, per thread group: the main thread (JavaScript, syscalls),
- * V8's helper threads (GC, compiler), and the rest (libuv's pool, SQLite's none). CPU time does
- * not include time spent waiting for a core, so the figures hold on a loaded machine where
- * wall-clock ones do not.
+ * time per login + logout from /proc (each thread's schedstat run time, in nanoseconds), per thread
+ * group: the main thread (JavaScript, syscalls), V8's helper threads (GC, compiler), and the rest
+ * (libuv's pool, SQLite's none). CPU time does not include time spent waiting for a core, so the
+ * figures hold on a loaded machine better than wall-clock ones; with several rounds the medians per
+ * tree are printed at the end.
  *
- *   npx tsx bench/login-cost.ts [--logins 500] [--rounds 3] [--trees DIR,DIR] [--parallel] [--cpu-prof DIR]
+ *   npx tsx bench/login-cost.ts [--logins 500] [--rounds 3] [--trees DIR,DIR] [--parallel] [--cpu-prof DIR] [--perf DIR] [--pin CPU]
  *
  * `--trees` starts one appliance per source tree (default: this one) and alternates them round by
  * round (A B, B A, ...): before/after figures of a change from the same minutes. The data
  * directories are restored by this tree's CLI. `--parallel` adds a round of `--logins` sessions
- * logging in at once.
+ * logging in at once. `--perf DIR` records the measured rounds of each appliance with `perf record -g`
+ * (on-CPU samples only, JavaScript frames named through `--perf-basic-prof`) into DIR/<index>.data;
+ * read it with `perf report -i DIR/0.data --no-children --sort sym`.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parallelLogins, sequentialLogins } from "./initiator";
@@ -30,22 +33,31 @@ const rounds = Number(arg("--rounds")) || 3;
 const trees = (arg("--trees")?.split(",") ?? [root]).map((t) => path.resolve(t));
 const parallel = args.includes("--parallel");
 const cpuProf = arg("--cpu-prof");
+const perfDir = arg("--perf");
+/** `--pin N`: the appliances and this client on CPU N only (taskset): steadier CPU figures on a shared machine, no parallelism. */
+const pin = arg("--pin");
+if (pin !== undefined) spawnSync("taskset", ["-a", "-pc", pin, String(process.pid)], { stdio: "ignore" });
 const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.logincost01";
 
-/** CPU seconds (user + system) of a process's threads, grouped: main, V8 helpers, other. */
+/**
+ * CPU seconds of a process's threads, grouped: main, V8 helpers, other. From schedstat (run time in
+ * ns) when the kernel has it, else utime + stime in clock ticks (10 ms: too coarse for a short round).
+ */
 function threadCpu(pid: number): Record<"main" | "v8" | "other", number> {
   const out = { main: 0, v8: 0, other: 0 };
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     let stat: string;
+    let schedstat: string | undefined;
     try {
       stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      schedstat = existsSync(`/proc/${pid}/task/${tid}/schedstat`) ? readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8") : undefined;
     } catch {
       continue; // the thread ended
     }
     const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const secs = (Number(f[11]) + Number(f[12])) / CLK_TCK;
+    const secs = schedstat ? Number(schedstat.split(" ")[0]) / 1e9 : (Number(f[11]) + Number(f[12])) / CLK_TCK;
     if (Number(tid) === pid) out.main += secs;
     else if (/^V8 |DelayedTask|^node$/.test(comm)) out.v8 += secs;
     else out.other += secs;
@@ -54,6 +66,7 @@ function threadCpu(pid: number): Record<"main" | "v8" | "other", number> {
 }
 
 interface Appliance {
+  index: number;
   name: string;
   port: number;
   pid: number;
@@ -66,7 +79,9 @@ async function start(tree: string, index: number): Promise<Appliance> {
   restoreDemo(dataDir, { iqn: IQN, storageObjects: [{ name: "bench", plugin: "ramdisk", size: 1024 ** 3 }], ports: [port] });
   const httpPort = await freePort();
   const nodeArgs = cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${path.join(cpuProf, String(index))}`, "--cpu-prof-interval=200"] : [];
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(tree, "server", "main.ts")], {
+  if (perfDir) nodeArgs.push("--perf-basic-prof");
+  const argv = [...nodeArgs, "--import", "tsx", path.join(tree, "server", "main.ts")];
+  const child: ChildProcess = spawn(pin !== undefined ? "taskset" : process.execPath, pin !== undefined ? ["-c", pin, process.execPath, ...argv] : argv, {
     cwd: tree,
     env: { ...process.env, PORTICO_DATA_DIR: dataDir, PORTICO_HTTP_HOST: "127.0.0.1", PORTICO_HTTP_PORT: String(httpPort), NEXT_TELEMETRY_DISABLED: "1" },
     stdio: ["ignore", "ignore", "inherit"],
@@ -78,7 +93,7 @@ async function start(tree: string, index: number): Promise<Appliance> {
   const name = trees.length > 1 ? `${String.fromCharCode(65 + index)} ${path.basename(tree)}` : "Portico";
   console.log(`${name}: ${tree}, pid ${child.pid}, iSCSI port ${port}`);
   return {
-    name, port, pid: child.pid!,
+    index, name, port, pid: child.pid!,
     async stop() {
       child.kill("SIGTERM");
       await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
@@ -88,7 +103,11 @@ async function start(tree: string, index: number): Promise<Appliance> {
   };
 }
 
-async function measure(a: Appliance, kind: "seq" | "par"): Promise<string> {
+/** Per appliance and kind: CPU µs per login and seconds per round, for the medians at the end. */
+const results = new Map<string, { cpu: number[]; main: number[]; secs: number[] }>();
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)];
+
+async function measure(a: Appliance, kind: "seq" | "par", keep = true): Promise<string> {
   const o = { host: "127.0.0.1", port: a.port, targetName: IQN, initiatorName: "iqn.2026-12.org.portico:login-cost" };
   const c0 = threadCpu(a.pid);
   const secs = kind === "seq" ? await sequentialLogins(o, logins) : await parallelLogins(o, logins);
@@ -97,7 +116,27 @@ async function measure(a: Appliance, kind: "seq" | "par"): Promise<string> {
   const c1 = threadCpu(a.pid);
   const us = (k: keyof typeof c0) => (((c1[k] - c0[k]) * 1e6) / logins).toFixed(0).padStart(5);
   const all = ((c1.main + c1.v8 + c1.other - c0.main - c0.v8 - c0.other) * 1e6) / logins;
+  if (keep) {
+    const key = `${a.name} ${kind}`;
+    const r = results.get(key) ?? { cpu: [], main: [], secs: [] };
+    r.cpu.push(all);
+    r.main.push(((c1.main - c0.main) * 1e6) / logins);
+    r.secs.push(secs);
+    results.set(key, r);
+  }
   return `${a.name.padEnd(24)} ${kind} ${logins} logins ${secs.toFixed(3)} s  cpu ${all.toFixed(0).padStart(5)} µs/login (main ${us("main")}, v8 threads ${us("v8")}, other ${us("other")})`;
+}
+
+/** `perf record -g` of one appliance until the returned function is called. */
+async function recordPerf(a: Appliance): Promise<() => Promise<void>> {
+  mkdirSync(perfDir!, { recursive: true });
+  const perf = spawn("perf", ["record", "-g", "-F", "4000", "-p", String(a.pid), "-o", path.join(perfDir!, `${a.index}.data`)], { stdio: ["ignore", "ignore", "inherit"] });
+  const exited = new Promise<void>((r) => perf.on("exit", () => r()));
+  await new Promise((r) => setTimeout(r, 1000)); // perf attaches to the threads
+  return async () => {
+    perf.kill("SIGINT");
+    await exited;
+  };
 }
 
 async function main(): Promise<void> {
@@ -105,14 +144,22 @@ async function main(): Promise<void> {
   try {
     for (let i = 0; i < trees.length; i++) started.push(await start(trees[i], i));
     // Warm-up: the first logins compile the login path.
-    for (const a of started) await measure(a, "seq");
+    for (const a of started) await measure(a, "seq", false);
     console.log(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+    const recorders = perfDir ? await Promise.all(started.map((a) => recordPerf(a))) : [];
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? started : [...started].reverse();
       for (const a of order) console.log(`round ${round + 1} ${await measure(a, "seq")}`);
       if (parallel) for (const a of order) console.log(`round ${round + 1} ${await measure(a, "par")}`);
     }
     console.log(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+    for (const stop of recorders) await stop();
+    if (rounds > 1) {
+      console.log(`medians over ${rounds} rounds:`);
+      for (const [key, r] of results) {
+        console.log(`  ${key.padEnd(28)} ${median(r.secs).toFixed(3)} s (${(logins / median(r.secs)).toFixed(0)} logins/s)  cpu ${median(r.cpu).toFixed(0)} µs/login [${Math.min(...r.cpu).toFixed(0)}–${Math.max(...r.cpu).toFixed(0)}], main thread ${median(r.main).toFixed(0)}`);
+      }
+    }
   } finally {
     for (const a of started) await a.stop();
   }
