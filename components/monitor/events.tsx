@@ -232,7 +232,20 @@ function EventLine({ e }: { e: EventRow }) {
       </>
     );
   else if (e.type === "logout") details = <>{e.reason}</>;
-  else if (e.type === "login") details = <>{d.chap ? "CHAP" : "no CHAP"} · {String(d.sessionType ?? "")} · TSIH {String(d.tsih ?? "")}</>;
+  else if (e.type === "login")
+    details = (
+      <>
+        {d.chap ? "CHAP" : "no CHAP"} · {String(d.sessionType ?? "")} · TSIH {String(d.tsih ?? "")}
+        {/* The unit attentions the new nexus got at login (power on, 29h/00h, one per LUN) are part of its login row. */}
+        {Array.isArray(d.unitAttentions) && d.unitAttentions.length > 0 && (
+          <span className="text-slate-600 dark:text-slate-400" data-testid="login-unit-attentions">
+            {" "}· unit attention on {(d.unitAttentions as { lun?: number | null; asc?: number; ascq?: number }[])
+              .map((u) => `${typeof u.lun === "number" ? `LUN ${u.lun}` : "a LUN"} (${hex(u.asc)}/${hex(u.ascq)})`)
+              .join(", ")}
+          </span>
+        )}
+      </>
+    );
   else if (e.type === "config") details = <ConfigDetails e={e} />;
   else if (AUDIT_TYPES.has(e.type))
     details = (

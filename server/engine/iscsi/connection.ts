@@ -80,8 +80,8 @@ export class Connection implements ConnectionPort {
   private readonly loginWindow = { expCmdSN: 0, maxCmdSN: 0 };
   readonly remoteAddress: string;
   readonly remotePort: number;
-  readonly localAddress: string;
-  readonly localPort: number;
+  /** Our end's address, read (getsockname) when first asked: SendTargets and the session list need it, a login does not. */
+  private sockname: { address: string; port: number } | undefined;
   readonly closed: Promise<void>;
   /** IO statistics of this connection (set at login); handles cached per initiator LUN, rebuilt when the TPG changes. */
   stats: ConnectionCounters | undefined;
@@ -121,8 +121,6 @@ export class Connection implements ConnectionPort {
   ) {
     this.remoteAddress = socket.remoteAddress ?? "";
     this.remotePort = socket.remotePort ?? 0;
-    this.localAddress = socket.localAddress ?? "";
-    this.localPort = socket.localPort ?? 0;
     this.closed = new Promise((r) => (this.resolveClosed = r));
     this.login = new LoginMachine(host.loginEnv(this));
     this.stream = new PduStream(
@@ -157,6 +155,18 @@ export class Connection implements ConnectionPort {
 
   get cid(): number {
     return this.loginCid;
+  }
+
+  get localAddress(): string {
+    return this.localName().address;
+  }
+
+  get localPort(): number {
+    return this.localName().port;
+  }
+
+  private localName(): { address: string; port: number } {
+    return (this.sockname ??= { address: this.socket.localAddress ?? "", port: this.socket.localPort ?? 0 });
   }
 
   get describe(): string {
@@ -195,8 +205,17 @@ export class Connection implements ConnectionPort {
     this.resolveClosed();
   }
 
-  /** Lets queued writes flush, then closes (after a Logout Response or a failed login). */
-  closeAfterFlush(reason: string): void {
+  /**
+   * Lets queued writes flush, then closes (after a Logout Response, a failed login, a protocol error).
+   *
+   * When the answer has already left (the usual case: it went out in the chunk's writev, so the
+   * socket holds nothing), the socket is closed at once, as LIO and tgt do after a Logout Response
+   * or a Login reject: the kernel sends what it has, then FIN. `waitForPeer` (a protocol error, where
+   * the initiator may still be sending) half-closes instead and waits for the peer's FIN (2 s at most):
+   * closing with unread data would answer with RST. Closing at once spares a login + logout the
+   * shutdown(2) round (one more event-loop turn) and the handling of the peer's FIN afterwards.
+   */
+  closeAfterFlush(reason: string, waitForPeer = false): void {
     if (this.state === "closed") return;
     this.state = "logout";
     this.closeReason ??= reason;
@@ -205,6 +224,7 @@ export class Connection implements ConnectionPort {
     clearTimeout(this.dataOutTimer);
     process.nextTick(() => {
       if (this.state === "closed") return;
+      if (!waitForPeer && this.socket.writableLength === 0) return this.destroy(reason);
       this.socket.end();
       this.closeTimer = setTimeout(() => this.destroy(reason), 2000);
       this.closeTimer.unref();
@@ -259,7 +279,7 @@ export class Connection implements ConnectionPort {
   protocolFailure(reason: number, bhs: Buffer, why: string): void {
     this.host.log("warn", `iSCSI protocol error: ${why}; dropping the connection`, { remote: this.describe });
     this.reject(reason, bhs);
-    this.closeAfterFlush(why);
+    this.closeAfterFlush(why, true);
   }
 
   // ---- receiving -----------------------------------------------------------------------------

@@ -97,6 +97,13 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
   private readonly servers = new Map<string, net.Server>();
   private readonly connections = new Set<Connection>();
   private readonly liveSessions = new Map<number, Session>();
+  /**
+   * The live Normal session of each I_T nexus (NexusIdentity.key: initiator, ISID, target, TPG):
+   * session reinstatement and unit-attention events find theirs without a scan of every session.
+   */
+  private readonly nexusSessions = new Map<string, Session>();
+  /** While a login's session is built: the nexus being created and the unit attentions raised for it (its login event carries them). */
+  private loginUnitAttentions: { key: string; list: Record<string, unknown>[] } | undefined;
   private nextTsih = 1;
   private shuttingDown = false;
   private successes = 0;
@@ -240,11 +247,10 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     if (login.sessionType === "Normal" && tpg) {
       identity = itNexus(login.initiatorName, h.isid, tpg.target.wwn, tpg.tag);
       // Session reinstatement (RFC 7143 §6.3.5): same initiator, ISID and target portal group, TSIH 0.
-      for (const old of this.liveSessions.values()) {
-        if (!old.ended && old.identity?.key === identity.key) {
-          this.log("info", "iSCSI session reinstatement", { initiator: login.initiatorName, isid: h.isid, tsih: old.tsih });
-          void this.closeSession(old, true);
-        }
+      const old = this.nexusSessions.get(identity.key);
+      if (old && !old.ended) {
+        this.log("info", "iSCSI session reinstatement", { initiator: login.initiatorName, isid: h.isid, tsih: old.tsih });
+        void this.closeSession(old, true);
       }
       view = tpg.nexusView(identity);
       depth = tpg.aclFor(login.initiatorName)?.cmdsnDepth ?? tpg.attributes.default_cmdsn_depth;
@@ -255,7 +261,12 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     );
     session.connections.add(conn);
     this.liveSessions.set(tsih, session);
+    // The power-on unit attention each LUN queues for a new nexus (SPC-4 §6.x, 29h/00h) is part of
+    // the login's event, not one more event-log row per LUN (unitAttentionRaised).
+    const unitAttentions: Record<string, unknown>[] = [];
     if (view && identity) {
+      this.nexusSessions.set(identity.key, session);
+      this.loginUnitAttentions = { key: identity.key, list: unitAttentions };
       for (const lun of view.luns()) {
         const device = view.resolve(lun)?.device;
         if (!device || session.devices.has(device)) continue;
@@ -266,6 +277,7 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
           this.log("error", "nexusCreated hook failed", { error: String(err) });
         }
       }
+      this.loginUnitAttentions = undefined;
     }
     this.successes++;
     session.stats = this.stats.openSession(session.id, {
@@ -276,7 +288,10 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     else this.stats.loginSucceeded(undefined, undefined);
     this.emitEvent({
       type: "login", at: Date.now(), initiatorName: login.initiatorName, targetName: tpg?.target.wwn, tpgTag: tpg?.tag, sessionId: session.id,
-      remote: conn.describe, detail: { sessionType: login.sessionType, tsih, isid: h.isid, chap: login.authMethod === "CHAP" },
+      remote: conn.describe,
+      detail: unitAttentions.length
+        ? { sessionType: login.sessionType, tsih, isid: h.isid, chap: login.authMethod === "CHAP", unitAttentions }
+        : { sessionType: login.sessionType, tsih, isid: h.isid, chap: login.authMethod === "CHAP" },
     });
     this.log("info", "iSCSI login", {
       initiator: login.initiatorName, target: tpg?.target.wwn, tpg: tpg?.tag, type: login.sessionType, tsih, remote: conn.describe,
@@ -348,16 +363,22 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
    * A storage object's SCSI layer queued unit attention (asc, ascq) for these I_T nexuses
    * (ScsiDisk.onUnitAttention, wired by createEngine): one 'unit_attention_raised' event per nexus,
    * with its session and the LUN number it sees the storage object as, when it is logged in.
-   * Rare (resets, capacity/LUN changes, reservations), so the lookups here cost nothing that matters.
+   * The ones raised for a nexus while its login builds the session (the power-on unit attention of
+   * each LUN) go into that login's event instead (detail.unitAttentions: lun, asc, ascq, storageObject).
    */
   unitAttentionRaised(storageObject: { plugin: string; name: string; device?: unknown }, nexuses: readonly NexusIdentity[], asc: number, ascq: number): void {
     if (this.events.listenerCount("event") === 0) return;
     const at = Date.now();
     for (const nexus of nexuses) {
-      let session: Session | undefined;
-      for (const s of this.liveSessions.values()) if (!s.ended && s.identity?.key === nexus.key) session = s;
+      const live = this.nexusSessions.get(nexus.key);
+      const session = live && !live.ended ? live : undefined;
       let lun: number | undefined;
       if (session?.view) for (const l of session.view.luns()) if (session.view.resolve(l)?.device === storageObject.device) lun = l;
+      const building = this.loginUnitAttentions;
+      if (building && building.key === nexus.key) {
+        building.list.push({ lun, asc, ascq, storageObject: `${storageObject.plugin}/${storageObject.name}` });
+        continue;
+      }
       this.emitEvent({
         type: "unit_attention_raised", at,
         initiatorName: nexus.initiatorName, targetName: nexus.targetName, tpgTag: nexus.tpgTag, sessionId: session?.id,
@@ -419,6 +440,7 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     if (s.ended) return DONE;
     s.ended = true;
     this.liveSessions.delete(s.tsih);
+    if (s.identity && this.nexusSessions.get(s.identity.key) === s) this.nexusSessions.delete(s.identity.key);
     const first = [...s.connections][0];
     const reason = s.endReason ?? (now ? "reinstated" : this.shuttingDown ? "shutdown" : first?.closeReason ?? "closed");
     for (const c of s.connections) if (c.stats) this.stats.closeConnection(c.stats);

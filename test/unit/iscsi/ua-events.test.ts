@@ -33,22 +33,28 @@ afterAll(async () => {
 });
 
 describe("unit_attention_raised", () => {
-  it("reports the power-on UA at login and a LUN inventory change at once, separately from delivery", async () => {
+  it("reports the power-on UA in the login's event and a LUN inventory change at once, separately from delivery", async () => {
     const c = await IscsiClient.connect(port);
     clients.push(c);
     expect((await c.login({ targetName: TARGET, initiatorName: INITIATOR, isid: "400001000e01" })).statusClass).toBe(0);
+    // The login's events are emitted on the next tick, after its response.
+    await new Promise((r) => setImmediate(r));
     const raised = () => events.filter((e) => e.type === "unit_attention_raised");
-    expect(raised()).toHaveLength(1);
-    expect(raised()[0]).toMatchObject({
-      initiatorName: INITIATOR, targetName: TARGET, tpgTag: 1, lun: 0,
-      detail: { asc: 0x29, ascq: 0x00, storageObject: "ramdisk/ua0", isid: "400001000e01" },
+    // The power-on UA of the new nexus is in its login event, not an event (an event-log row) of its own per LUN.
+    expect(raised()).toHaveLength(0);
+    const logins = events.filter((e) => e.type === "login");
+    expect(logins).toHaveLength(1);
+    expect(logins[0]).toMatchObject({
+      initiatorName: INITIATOR, targetName: TARGET, tpgTag: 1, sessionId: engine.sessions()[0].id,
+      detail: { isid: "400001000e01", unitAttentions: [{ lun: 0, asc: 0x29, ascq: 0x00, storageObject: "ramdisk/ua0" }] },
     });
-    expect(raised()[0].sessionId).toBe(engine.sessions()[0].id);
     expect(events.some((e) => e.type === "unit_attention")).toBe(false); // not delivered yet
 
     // A new LUN changes the inventory: 3Fh/0Eh raised on the LUN the nexus already has, right away.
     engine.createLun(TARGET, 1, "ramdisk/ua1", { index: 1 });
     expect(raised().map((e) => [e.detail?.asc, e.detail?.ascq, e.detail?.storageObject])).toContainEqual([0x3f, 0x0e, "ramdisk/ua0"]);
+    // Raised on a live nexus: the event names its session and LUN.
+    expect(raised()[0]).toMatchObject({ initiatorName: INITIATOR, lun: 0, sessionId: engine.sessions()[0].id, detail: { isid: "400001000e01" } });
 
     // Delivery is the other event, on the next command.
     const r = await c.command(Buffer.from([0, 0, 0, 0, 0, 0]));

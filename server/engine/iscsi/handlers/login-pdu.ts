@@ -66,7 +66,8 @@ export function failLogin(c: ConnectionPort, h: LoginRequestHeader | undefined, 
     if (!c.login.first && !h) c.beginLogin(req);
     sendLoginResponse(c, req, { transit: false, csg: req.csg, nsg: 0, keys: [], outcome: "fail" }, 0, EMPTY, failure.status);
   }
-  c.closeAfterFlush("login failed");
+  // Refused on a framing error (no decoded request), the rest of an oversized PDU may still be arriving: wait for the peer's FIN.
+  c.closeAfterFlush("login failed", h === undefined);
 }
 
 const EMPTY = Buffer.alloc(0);

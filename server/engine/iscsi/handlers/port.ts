@@ -37,7 +37,8 @@ export interface ConnectionPort {
   send<H extends SequenceFields>(codec: PduCodec<H>, header: Unstamped<H>, data: Buffer | undefined, statSN: StatSNUse, onWritten?: (err?: Error | null) => void): void;
   reject(reason: number, bhs: Buffer): void;
   protocolFailure(reason: number, bhs: Buffer, why: string): void;
-  closeAfterFlush(reason: string): void;
+  /** Closes once what was sent has left; `waitForPeer`: half-close and wait for the peer's FIN (it may still be sending). */
+  closeAfterFlush(reason: string, waitForPeer?: boolean): void;
   destroy(reason: string): void;
   guard(fn: () => void): void;
 
