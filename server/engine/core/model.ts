@@ -188,31 +188,32 @@ export class Tpg {
    * LUN under demo_mode_write_protect. Resolved live, so LUN changes show at once.
    */
   nexusView(identity: NexusIdentity): ScsiNexusView {
-    const tpg = this;
-    let cachedAt = -1;
-    let byLun = new Map<number, LunBinding>();
-    let sorted: number[] = [];
-    const refresh = () => {
-      if (cachedAt === tpg.generation) return;
-      cachedAt = tpg.generation;
-      byLun = new Map(tpg.bindingsFor(identity.initiatorName).map((b) => [b.lun, b]));
-      sorted = [...byLun.keys()].sort((a, b) => a - b);
-    };
-    return {
-      identity,
-      resolve(lun: number): ResolvedLun | undefined {
-        refresh();
-        const binding = byLun.get(lun);
-        const tpgLun = binding && tpg.luns.get(binding.tpgLunIndex);
-        if (!binding || !tpgLun) return undefined;
-        return { binding, device: tpgLun.storageObject.device, relativeTargetPortId: tpg.relativeTargetPortId, alua: tpgLun };
-      },
-      luns(): number[] {
-        refresh();
-        return sorted;
-      },
-    };
+    return new NexusView(this, identity);
   }
+
+  /**
+   * The LUN table an initiator sees at this generation, shared by all its sessions (in demo mode
+   * every initiator without an ACL sees the same bindings): built once per initiator and
+   * configuration change, not once per login.
+   */
+  lunTable(initiatorName: string): LunTable {
+    if (this.lunTablesGeneration !== this.generation) {
+      this.lunTables.clear();
+      this.lunTablesGeneration = this.generation;
+    }
+    let t = this.lunTables.get(initiatorName);
+    if (!t) {
+      const byLun = new Map(this.bindingsFor(initiatorName).map((b) => [b.lun, b]));
+      t = { byLun, sorted: [...byLun.keys()].sort((a, b) => a - b) };
+      // Bounded: names are the initiators that logged in; a flood of new names starts over.
+      if (this.lunTables.size >= 1024) this.lunTables.clear();
+      this.lunTables.set(initiatorName, t);
+    }
+    return t;
+  }
+
+  private readonly lunTables = new Map<string, LunTable>();
+  private lunTablesGeneration = -1;
 
   /** LUN bindings for an initiator: its ACL's mapped LUNs, or all LUNs in demo mode. */
   bindingsFor(initiatorName: string): LunBinding[] {
@@ -228,6 +229,47 @@ export class Tpg {
     if (!this.demoMode) return [];
     const wp = this.attributes.demo_mode_write_protect === 1;
     return [...this.luns.values()].map((l) => ({ lun: l.index, tpgLunIndex: l.index, writeProtect: wp }));
+  }
+}
+
+/** An initiator's LUN numbers at one generation of its TPG (Tpg.lunTable). */
+interface LunTable {
+  readonly byLun: ReadonlyMap<number, LunBinding>;
+  readonly sorted: number[];
+}
+
+/**
+ * The LUNs an initiator sees: its ACL's mapped LUNs, or in demo mode every TPG LUN under
+ * demo_mode_write_protect. Resolved live (the TPG's generation is compared on every call), so
+ * LUN changes show at once.
+ */
+class NexusView implements ScsiNexusView {
+  private table: LunTable | undefined;
+  private tableGeneration = -1;
+
+  constructor(
+    private readonly tpg: Tpg,
+    readonly identity: NexusIdentity,
+  ) {}
+
+  private current(): LunTable {
+    const tpg = this.tpg;
+    if (this.tableGeneration !== tpg.generation || !this.table) {
+      this.table = tpg.lunTable(this.identity.initiatorName);
+      this.tableGeneration = tpg.generation;
+    }
+    return this.table;
+  }
+
+  resolve(lun: number): ResolvedLun | undefined {
+    const binding = this.current().byLun.get(lun);
+    const tpgLun = binding && this.tpg.luns.get(binding.tpgLunIndex);
+    if (!binding || !tpgLun) return undefined;
+    return { binding, device: tpgLun.storageObject.device, relativeTargetPortId: this.tpg.relativeTargetPortId, alua: tpgLun };
+  }
+
+  luns(): number[] {
+    return this.current().sorted;
   }
 }
 

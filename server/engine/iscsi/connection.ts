@@ -68,6 +68,8 @@ const LOGIN_PARAMS: SessionParams = {
   errorRecoveryLevel: 0,
 };
 
+const DONE = Promise.resolve();
+
 export class Connection implements ConnectionPort {
   state: ConnectionState = "login";
   readonly stream: PduStream;
@@ -82,14 +84,15 @@ export class Connection implements ConnectionPort {
   readonly remotePort: number;
   /** Our end's address, read (getsockname) when first asked: SendTargets and the session list need it, a login does not. */
   private sockname: { address: string; port: number } | undefined;
-  readonly closed: Promise<void>;
   /** IO statistics of this connection (set at login); handles cached per initiator LUN, rebuilt when the TPG changes. */
   stats: ConnectionCounters | undefined;
   /** Why the connection ended (the first reason given: "logout", "peer closed", ...). */
   closeReason: string | undefined;
   private readonly handles = new Map<number, IoHandle>();
   private handlesGeneration = -1;
-  private resolveClosed!: () => void;
+  /** `closed`'s promise and its resolver, made when first asked (most connections are never waited on). */
+  private closedPromise: Promise<void> | undefined;
+  private resolveClosed: (() => void) | undefined;
   private corked = false;
   private loginTimer: NodeJS.Timeout | undefined;
   /** The duration loginTimer was armed with: the TPG's login_timeout re-arms it only when it differs. */
@@ -112,7 +115,8 @@ export class Connection implements ConnectionPort {
     statSN: 0, expCmdSN: 0, maxCmdSN: 0, dataSN: 0, bufferOffset: 0, residualCount: 0,
   };
 
-  private readonly resume = () => this.socket.resume();
+  /** The drain listener after backpressure, bound when first needed (not per connection). */
+  private resumeListener: (() => void) | undefined;
 
   constructor(
     readonly host: ConnectionHost,
@@ -121,7 +125,6 @@ export class Connection implements ConnectionPort {
   ) {
     this.remoteAddress = socket.remoteAddress ?? "";
     this.remotePort = socket.remotePort ?? 0;
-    this.closed = new Promise((r) => (this.resolveClosed = r));
     this.login = new LoginMachine(host.loginEnv(this));
     this.stream = new PduStream(
       { maxRecvDataSegmentLength: 8192 },
@@ -147,6 +150,14 @@ export class Connection implements ConnectionPort {
       this.destroy("login timeout");
     }, ms);
     this.loginTimer.unref();
+  }
+
+  /** Resolves when the connection has closed (made on first use: a login + logout never asks). */
+  get closed(): Promise<void> {
+    if (!this.closedPromise) {
+      this.closedPromise = this.state === "closed" ? DONE : new Promise((r) => (this.resolveClosed = r));
+    }
+    return this.closedPromise;
   }
 
   get statSN(): number {
@@ -202,7 +213,7 @@ export class Connection implements ConnectionPort {
     }
     this.socket.destroy();
     this.host.connectionClosed(this);
-    this.resolveClosed();
+    this.resolveClosed?.();
   }
 
   /**
@@ -267,7 +278,7 @@ export class Connection implements ConnectionPort {
     // Backpressure: stop reading new commands until the socket drains.
     if (!ok && !this.socket.isPaused()) {
       this.socket.pause();
-      this.socket.once("drain", this.resume);
+      this.socket.once("drain", (this.resumeListener ??= () => this.socket.resume()));
     }
   }
 

@@ -7,6 +7,7 @@
 import { EventEmitter } from "node:events";
 import net from "node:net";
 import type { Engine, FabricDriver, SessionInfo } from "../core/engine";
+import type { ChapCredentials } from "../core/model";
 import { EngineError } from "../core/errors";
 import { listenAddress, portalKey } from "../core/names";
 import { IoStats, loginFailureReason, type LoginFailureReason as StatsLoginFailureReason, type LoginFailureRecord } from "../core/stats";
@@ -198,16 +199,7 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
   }
 
   loginEnv(conn: Connection): LoginEnv {
-    return {
-      listenerKey: conn.listenerKey,
-      remoteAddress: conn.remoteAddress,
-      findTpg: (targetName) => this.engine.tpgForLogin(targetName, conn.listenerKey),
-      discoveryAuth: () => {
-        const a = this.engine.discoveryAuth;
-        return { required: a.enabled, credentials: a.userid && a.password ? a : undefined };
-      },
-      startChap: (credentials) => startChap(credentials),
-    };
+    return new FabricLoginEnv(this.engine, conn.listenerKey, conn.remoteAddress);
   }
 
   /**
@@ -452,27 +444,30 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     const running = s.liveTasks();
     for (const t of running) t.abort("self");
     for (const c of [...s.connections]) c.destroy("session closed");
-    const lost = () => {
-      if (!s.identity) return;
-      const devices = new Set(s.devices);
-      for (const lun of s.view?.luns() ?? []) {
-        const d = s.view?.resolve(lun)?.device;
-        if (d) devices.add(d);
-      }
-      for (const d of devices) {
-        try {
-          d.nexusLost?.(s.identity);
-        } catch (err) {
-          this.log("error", "nexusLost hook failed", { error: String(err) });
-        }
-      }
-    };
     // Nothing running (a logout waits for its commands): the nexus ends now, without a promise or a timer.
     if (now || running.length === 0) {
-      lost();
+      this.nexusLost(s);
       return DONE;
     }
-    return boundedWait(running.map((t) => t.done), 5000).then(lost);
+    return boundedWait(running.map((t) => t.done), 5000).then(() => this.nexusLost(s));
+  }
+
+  /** Tells every device of an ended session's nexus that it is gone (nexusLost: its unit attentions, reservations). */
+  private nexusLost(s: Session): void {
+    const identity = s.identity;
+    if (!identity) return;
+    const devices = s.devices;
+    for (const lun of s.view?.luns() ?? []) {
+      const d = s.view?.resolve(lun)?.device;
+      if (d) devices.add(d);
+    }
+    for (const d of devices) {
+      try {
+        d.nexusLost?.(identity);
+      } catch (err) {
+        this.log("error", "nexusLost hook failed", { error: String(err) });
+      }
+    }
   }
 
   // ---- internals -----------------------------------------------------------------------------------
@@ -529,6 +524,32 @@ function portalError(key: string, err: NodeJS.ErrnoException): EngineError {
 }
 
 const DONE = Promise.resolve();
+
+/**
+ * What a connection's login machine asks the fabric (LoginEnv): one small object per connection with
+ * its methods on the prototype, not three closures (each a function object, and under tsx's
+ * keepNames an Object.defineProperty call, per login).
+ */
+class FabricLoginEnv implements LoginEnv {
+  constructor(
+    private readonly engine: Engine,
+    readonly listenerKey: string,
+    readonly remoteAddress: string,
+  ) {}
+
+  findTpg(targetName: string) {
+    return this.engine.tpgForLogin(targetName, this.listenerKey);
+  }
+
+  discoveryAuth() {
+    const a = this.engine.discoveryAuth;
+    return { required: a.enabled, credentials: a.userid && a.password ? a : undefined };
+  }
+
+  startChap(credentials: ChapCredentials) {
+    return startChap(credentials);
+  }
+}
 
 function boundedWait(waits: Promise<unknown>[], ms: number): Promise<void> {
   if (!waits.length) return Promise.resolve();

@@ -20,21 +20,24 @@ export const logoutHandler: OrderedHandler<LogoutRequestHeader> = {
     const response = h.reason === LogoutReason.CLOSE_SESSION ? LogoutResult.CLOSED
       : h.reason === LogoutReason.CLOSE_CONNECTION ? (h.cid === c.cid ? LogoutResult.CLOSED : LogoutResult.CID_NOT_FOUND)
       : LogoutResult.RECOVERY_NOT_SUPPORTED;
-    const finish = () => c.guard(() => {
-      c.send(LogoutResponse, {
-        final: true, response, itt: h.itt,
-        time2Wait: response === LogoutResult.CLOSED ? 0 : c.params.defaultTime2Wait, time2Retain: 0,
-      }, undefined, StatSNUse.ADVANCE);
-      if (response === LogoutResult.CLOSED) c.closeAfterFlush("logout");
-    });
-    if (response !== LogoutResult.CLOSED) return finish();
+    // Answered in this turn (inside the connection's guard) when nothing is outstanding.
+    if (response !== LogoutResult.CLOSED) return answerLogout(c, h.itt, response);
     // Outstanding commands complete before the Logout Response (RFC 7143 §11.14).
     c.stopAccepting();
     const live = s.liveTasks();
-    if (live.length === 0) return finish();
-    void quiesce(live.map((t) => t.done)).then(finish);
+    if (live.length === 0) return answerLogout(c, h.itt, response);
+    void quiesce(live.map((t) => t.done)).then(() => c.guard(() => answerLogout(c, h.itt, response)));
   },
 };
+
+/** The Logout Response; after "closed" the connection closes once it has left. */
+function answerLogout(c: ConnectionPort, itt: number, response: number): void {
+  c.send(LogoutResponse, {
+    final: true, response, itt,
+    time2Wait: response === LogoutResult.CLOSED ? 0 : c.params.defaultTime2Wait, time2Retain: 0,
+  }, undefined, StatSNUse.ADVANCE);
+  if (response === LogoutResult.CLOSED) c.closeAfterFlush("logout");
+}
 
 /**
  * Asks the initiator to log out: Async Message, AsyncEvent 1 "target requests Logout"
