@@ -9,16 +9,20 @@
  * tree are printed at the end.
  *
  *   npx tsx bench/login-cost.ts [--logins 500] [--rounds 3] [--trees DIR,DIR] [--parallel] [--cpu-prof DIR] [--perf DIR] [--pin CPU]
+ *     [--node-arg FLAG]... [--stdout DIR] [--settle SECONDS]
  *
  * `--trees` starts one appliance per source tree (default: this one) and alternates them round by
  * round (A B, B A, ...): before/after figures of a change from the same minutes. The data
  * directories are restored by this tree's CLI. `--parallel` adds a round of `--logins` sessions
  * logging in at once. `--perf DIR` records the measured rounds of each appliance with `perf record -g`
  * (on-CPU samples only, JavaScript frames named through `--perf-basic-prof`) into DIR/<index>.data;
- * read it with `perf report -i DIR/0.data --no-children --sort sym`.
+ * read it with `perf report -i DIR/0.data --no-children --sort sym`. `--node-arg` passes a flag to each
+ * appliance's node (repeatable; e.g. `--node-arg --trace-deopt` to see V8 tier-up), `--stdout DIR` keeps
+ * each appliance's standard output in DIR/<index>.log (else it is discarded). `--settle` waits that long
+ * after the appliances have started before the first login (their start-up work done first).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parallelLogins, sequentialLogins } from "./initiator";
@@ -34,6 +38,9 @@ const trees = (arg("--trees")?.split(",") ?? [root]).map((t) => path.resolve(t))
 const parallel = args.includes("--parallel");
 const cpuProf = arg("--cpu-prof");
 const perfDir = arg("--perf");
+const extraNodeArgs = args.flatMap((a, i) => (a === "--node-arg" && args[i + 1] ? [args[i + 1]] : []));
+const stdoutDir = arg("--stdout");
+const settleMs = (Number(arg("--settle")) || 0) * 1000;
 /** `--pin N`: the appliances and this client on CPU N only (taskset): steadier CPU figures on a shared machine, no parallelism. */
 const pin = arg("--pin");
 if (pin !== undefined) spawnSync("taskset", ["-a", "-pc", pin, String(process.pid)], { stdio: "ignore" });
@@ -80,11 +87,17 @@ async function start(tree: string, index: number): Promise<Appliance> {
   const httpPort = await freePort();
   const nodeArgs = cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${path.join(cpuProf, String(index))}`, "--cpu-prof-interval=200"] : [];
   if (perfDir) nodeArgs.push("--perf-basic-prof");
+  nodeArgs.push(...extraNodeArgs);
+  let stdout: "ignore" | number = "ignore";
+  if (stdoutDir) {
+    mkdirSync(stdoutDir, { recursive: true });
+    stdout = openSync(path.join(stdoutDir, `${index}.log`), "w");
+  }
   const argv = [...nodeArgs, "--import", "tsx", path.join(tree, "server", "main.ts")];
   const child: ChildProcess = spawn(pin !== undefined ? "taskset" : process.execPath, pin !== undefined ? ["-c", pin, process.execPath, ...argv] : argv, {
     cwd: tree,
     env: { ...process.env, PORTICO_DATA_DIR: dataDir, PORTICO_HTTP_HOST: "127.0.0.1", PORTICO_HTTP_PORT: String(httpPort), NEXT_TELEMETRY_DISABLED: "1" },
-    stdio: ["ignore", "ignore", "inherit"],
+    stdio: ["ignore", stdout, "inherit"],
   });
   const exited = new Promise<void>((r) => child.on("exit", () => r()));
   await waitForPort(httpPort, "127.0.0.1", 90_000);
@@ -143,6 +156,7 @@ async function main(): Promise<void> {
   const started: Appliance[] = [];
   try {
     for (let i = 0; i < trees.length; i++) started.push(await start(trees[i], i));
+    if (settleMs) await new Promise((r) => setTimeout(r, settleMs));
     // Warm-up: the first logins compile the login path.
     for (const a of started) await measure(a, "seq", false);
     console.log(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
