@@ -302,3 +302,53 @@ describe("TPG attributes and parameters", () => {
     expect(engine.tpg(T, 1).attributes.cache_dynamic_acls).toBe(1);
   });
 });
+
+describe("nexus views", () => {
+  it("share one LUN table per initiator until the configuration changes, and follow every change", async () => {
+    await setup();
+    await service.createLun(T, 1, "r1", { index: 1 });
+    await service.createNodeAcl(T, 1, A, { addMappedLuns: false });
+    await service.createNodeAcl(T, 1, B, { addMappedLuns: false });
+    await service.createMappedLun(T, 1, A, { index: 0, tpgLun: 0 });
+    await service.createMappedLun(T, 1, B, { index: 5, tpgLun: 1 });
+    const a1 = nexus(A, 1, "400001370001");
+    const a2 = nexus(A, 1, "400001370002");
+    const b = nexus(B);
+    expect(a1.luns()).toEqual([0]);
+    // Two sessions of one initiator read the same table; another initiator its own.
+    expect(a2.luns()).toBe(a1.luns());
+    expect(b.luns()).toEqual([5]);
+    expect(b.resolve(5)!.device).toBe(engine.storageObject("ramdisk", "r1").device);
+    expect(b.resolve(0)).toBeUndefined();
+
+    // A mapping added for A shows in both of its views at once, and not in B's.
+    await service.createMappedLun(T, 1, A, { index: 3, tpgLun: 1 });
+    expect(a1.luns()).toEqual([0, 3]);
+    expect(a2.luns()).toEqual([0, 3]);
+    expect(a1.resolve(3)!.device).toBe(engine.storageObject("ramdisk", "r1").device);
+    expect(b.luns()).toEqual([5]);
+
+    // Removed: gone from the views; a TPG LUN deleted under a mapping resolves to nothing.
+    await service.deleteMappedLun(T, 1, A, 0);
+    expect(a1.luns()).toEqual([3]);
+    expect(a1.resolve(0)).toBeUndefined();
+    await service.deleteLun(T, 1, 1);
+    expect(a2.resolve(3)).toBeUndefined();
+    expect(b.resolve(5)).toBeUndefined();
+  });
+
+  it("in demo mode every initiator without an ACL sees every TPG LUN, with demo_mode_write_protect as it is now", async () => {
+    await setup({ demo: true });
+    const v = nexus(A);
+    expect(v.luns()).toEqual([0]);
+    expect(v.resolve(0)!.binding.writeProtect).toBe(true); // LIO's default demo_mode_write_protect=1
+    await service.setTpgAttributes(T, 1, { demo_mode_write_protect: 0 });
+    expect(v.resolve(0)!.binding.writeProtect).toBe(false);
+    expect(nexus(B).resolve(0)!.binding.writeProtect).toBe(false);
+    await service.setTpgAttributes(T, 1, { demo_mode_write_protect: 1 });
+    expect(v.resolve(0)!.binding.writeProtect).toBe(true);
+    await service.createLun(T, 1, "r1", { index: 4 });
+    expect(v.luns()).toEqual([0, 4]);
+    expect(nexus(B).luns()).toEqual([0, 4]);
+  });
+});
