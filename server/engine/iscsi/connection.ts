@@ -23,6 +23,7 @@ import {
 import { StatSNUse, stampSequence, type CmdSNWindow, type SequenceFields, type Session, type Task, type Unstamped } from "./session";
 import { PduStream, type FrameError } from "./stream";
 import { dispatchPdu } from "./handlers/dispatch";
+import { placeData } from "./handlers/scsi-command";
 import type { ConnectionPort, ConnectionState } from "./handlers/port";
 import { failLogin, handleLoginPdu } from "./handlers/login-pdu";
 import { requestLogout } from "./handlers/logout";
@@ -131,6 +132,8 @@ export class Connection implements ConnectionPort {
       (pdu) => this.guard(() => this.onPdu(pdu)),
       (err) => this.guard(() => this.onFrameError(err)),
     );
+    // A write's payload that straddles socket chunks is copied once, straight into its gather buffer.
+    this.stream.placer = (bhs, ahs) => (this.state === "ffp" ? placeData(this, this.session!, bhs, ahs) : undefined);
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     // A PDU cut short by EOF can never complete: the connection is over (RFC 7143 §7.1 at ERL 0).

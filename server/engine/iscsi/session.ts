@@ -21,6 +21,19 @@ const gatherBuffers = new BufferPool(64 * 1024 * 1024, 32);
 const POOLED_GATHER_MIN = 64 * 1024;
 const isWrite10to16 = (op: number) => op === 0x2a || op === 0xaa || op === 0x8a;
 
+/**
+ * A pooled gather buffer for a command that has no task yet (its immediate data is being placed
+ * as it arrives: handlers/scsi-command.ts placeData), or undefined when the command's buffer
+ * would not be pooled. Given to its task by Task.adoptGather, or back by giveEarlyGather.
+ */
+export function takeEarlyGather(opcode: number, edtl: number): Buffer | undefined {
+  return edtl >= POOLED_GATHER_MIN && isWrite10to16(opcode) ? gatherBuffers.take(edtl) : undefined;
+}
+
+export function giveEarlyGather(b: Buffer): void {
+  gatherBuffers.give(b);
+}
+
 /** RFC 1982 serial number arithmetic on 32 bits (RFC 7143 §4.2.2.1). */
 export function snLt(a: number, b: number): boolean {
   return a !== b && ((a - b) | 0) < 0;
@@ -103,7 +116,13 @@ export class Task implements ScsiTask {
   /** Aborted by task management: "self" = by this nexus (no response), "other" = TASK ABORTED status. */
   aborted: "self" | "other" | undefined;
   private controller: AbortController | undefined;
-  /** dataOut when it came from the gather pool (gatherBuffer), given back in finish(). */
+  /**
+   * A view of dataOut the connection's stream is copying a Data-Out payload into, straight from
+   * the socket's chunks (scsi-command.ts placeData), until handleDataOut takes the PDU. While it is
+   * set, finish() does not give the buffer back: the stream may still be writing into it.
+   */
+  placing: Buffer | undefined;
+  /** dataOut when it came from the gather pool (gatherBuffer, adoptGather), given back in finish(). */
   private pooled: Buffer | undefined;
   private doneResolve: (() => void) | undefined;
   private donePromise: Promise<void> | undefined;
@@ -137,6 +156,12 @@ export class Task implements ScsiTask {
     return this.pooled;
   }
 
+  /** Takes a buffer from takeEarlyGather (immediate data placed before the task existed) as its gather buffer. */
+  adoptGather(b: Buffer): void {
+    this.pooled = b;
+    this.dataOut = b;
+  }
+
   /** Created on first use, so commands nobody aborts allocate no AbortController. */
   get signal(): AbortSignal {
     if (!this.controller) {
@@ -168,7 +193,7 @@ export class Task implements ScsiTask {
     if (this.state === "done") return;
     this.state = "done";
     if (this.pooled) {
-      gatherBuffers.give(this.pooled);
+      if (!this.placing) gatherBuffers.give(this.pooled);
       this.pooled = undefined;
       this.dataOut = undefined;
     }

@@ -1,13 +1,18 @@
 /**
  * Incremental PDU framer: socket chunks in, whole PDUs out.
  *
- * A PDU that lies inside one chunk is emitted as views into that chunk (no copy).
- * A PDU that straddles chunks is copied once into a buffer of its exact size.
- * Lengths are checked before anything is allocated: DataSegmentLength above our
- * MaxRecvDataSegmentLength (8192 during login, RFC 7143 §13.12) is a framing error,
- * since nothing that follows can be trusted.
+ * A PDU that lies inside one chunk is emitted as views into that chunk (no copy). A PDU that
+ * straddles chunks is not assembled: its header segment (BHS, AHS, header digest) is copied into
+ * a small buffer of its own when the header itself straddles, and its data segment is copied once,
+ * piece by piece from the chunks, into the place the `placer` names (a command's Data-Out gather
+ * buffer: handlers/scsi-command.ts placeData) or else into a buffer of the segment's size. The
+ * digests are computed over the pieces as they pass (CRC32C is incremental), so nothing is
+ * copied to check them. Lengths are checked before anything is allocated: DataSegmentLength above
+ * our MaxRecvDataSegmentLength (8192 during login, RFC 7143 §13.12) is a framing error, since
+ * nothing that follows can be trusted.
  */
-import { BHS_LENGTH, type Pdu, dataDigest, dataSegmentLengthOf, headerDigest, opcodeOf, pad4 } from "./pdu";
+import { crc32c } from "@node-rs/crc32";
+import { BHS_LENGTH, type Pdu, dataSegmentLengthOf, headerDigest, opcodeOf, pad4 } from "./pdu";
 
 export type FrameError =
   | { kind: "oversize"; bhs: Buffer; dataSegmentLength: number }
@@ -21,19 +26,51 @@ export interface PduStreamOptions {
   dataDigest?: boolean;
 }
 
+/**
+ * Where the data segment of a PDU that straddles chunks should be written, asked once its header
+ * segment is in (and its header digest checked): a buffer of exactly DataSegmentLength bytes, which
+ * becomes the emitted PDU's `data`, or undefined for a buffer of the stream's own. Whatever it
+ * names is written before the PDU is emitted, and even if the PDU then fails its data digest.
+ */
+export type DataPlacer = (bhs: Buffer, ahs: Buffer) => Buffer | undefined;
+
+const enum State {
+  /** At a PDU boundary. */
+  START,
+  /** Fewer than 48 bytes of a BHS seen (in `bhs48`). */
+  BHS,
+  /** BHS seen, the rest of the header segment pending (in `head`). */
+  HEADER,
+  /** Header segment done, data segment bytes pending (into `data`). */
+  DATA,
+  /** Data segment done, pad bytes and data digest pending (in `trailer`). */
+  TRAILER,
+}
+
 export class PduStream {
   maxRecvDataSegmentLength: number;
   headerDigest: boolean;
   dataDigest: boolean;
   /** Set after a framing error: everything after it is ignored. */
   failed = false;
+  /** Names the final place of a straddling data segment (the connection sets it in full feature phase). */
+  placer: DataPlacer | undefined;
 
-  // Partial header (fewer than 48 bytes seen).
-  private readonly hdr = Buffer.alloc(BHS_LENGTH);
-  private hdrFill = 0;
-  // Partial PDU (header seen, rest pending): one buffer of the PDU's full size.
-  private part: Buffer | undefined;
-  private partFill = 0;
+  private state = State.START;
+  // A BHS that straddles chunks (its lengths are not known before its 48 bytes are in).
+  private readonly bhs48 = Buffer.alloc(BHS_LENGTH);
+  /** The header segment being assembled (a fresh buffer per PDU: handlers may keep views of it). */
+  private head: Buffer = this.bhs48;
+  private fill = 0;
+  // The PDU whose data segment is being received.
+  private bhs: Buffer = this.bhs48;
+  private ahs: Buffer = this.bhs48;
+  private data: Buffer = this.bhs48;
+  /** Pad bytes + data digest: at most 3 + 4. */
+  private readonly trailer = Buffer.alloc(8);
+  private trailerLength = 0;
+  /** CRC32C so far over the data segment and its pad bytes (when DataDigest is on). */
+  private crc = 0;
 
   constructor(
     opts: PduStreamOptions,
@@ -45,97 +82,165 @@ export class PduStream {
     this.dataDigest = opts.dataDigest ?? false;
   }
 
-  /** Bytes a PDU occupies on the wire, from its BHS; undefined (and an error) when oversize. */
-  private wireLength(bhs: Buffer, off: number): number | undefined {
+  /** Length of the header segment (BHS, AHS, header digest) from a BHS at `off`; undefined (and an error) when oversize. */
+  private headerLength(bhs: Buffer, off: number): number | undefined {
     const dsl = dataSegmentLengthOf(bhs, off);
     if (dsl > this.maxRecvDataSegmentLength) {
       this.failed = true;
       this.onError({ kind: "oversize", bhs: Buffer.from(bhs.subarray(off, off + BHS_LENGTH)), dataSegmentLength: dsl });
       return undefined;
     }
-    const ahs = bhs[off + 4] * 4;
-    return BHS_LENGTH + ahs + (this.headerDigest ? 4 : 0) + dsl + pad4(dsl) + (this.dataDigest && dsl > 0 ? 4 : 0);
+    return BHS_LENGTH + bhs[off + 4] * 4 + (this.headerDigest ? 4 : 0);
+  }
+
+  /** Bytes after the header segment: data segment, pad, data digest. */
+  private dataWireLength(dsl: number): number {
+    return dsl + pad4(dsl) + (this.dataDigest && dsl > 0 ? 4 : 0);
   }
 
   push(chunk: Buffer): void {
     let off = 0;
     while (off < chunk.length && !this.failed) {
-      if (this.part) {
-        const n = Math.min(this.part.length - this.partFill, chunk.length - off);
-        chunk.copy(this.part, this.partFill, off, off + n);
-        this.partFill += n;
-        off += n;
-        if (this.partFill === this.part.length) {
-          const whole = this.part;
-          this.part = undefined;
-          this.emit(whole, 0);
-        }
-        continue;
-      }
-      if (this.hdrFill > 0) {
-        const n = Math.min(BHS_LENGTH - this.hdrFill, chunk.length - off);
-        chunk.copy(this.hdr, this.hdrFill, off, off + n);
-        this.hdrFill += n;
-        off += n;
-        if (this.hdrFill < BHS_LENGTH) continue;
-        this.hdrFill = 0;
-        const len = this.wireLength(this.hdr, 0);
-        if (len === undefined) return;
-        const buf = Buffer.allocUnsafe(len);
-        this.hdr.copy(buf, 0);
-        if (len === BHS_LENGTH) {
-          this.emit(buf, 0);
-        } else {
-          this.part = buf;
-          this.partFill = BHS_LENGTH;
-        }
-        continue;
-      }
       const avail = chunk.length - off;
-      if (avail < BHS_LENGTH) {
-        chunk.copy(this.hdr, 0, off);
-        this.hdrFill = avail;
-        return;
-      }
-      const len = this.wireLength(chunk, off);
-      if (len === undefined) return;
-      if (avail >= len) {
-        this.emit(chunk, off);
-        off += len;
-      } else {
-        this.part = Buffer.allocUnsafe(len);
-        chunk.copy(this.part, 0, off);
-        this.partFill = avail;
-        return;
+      switch (this.state) {
+        case State.START: {
+          if (avail < BHS_LENGTH) {
+            chunk.copy(this.bhs48, 0, off);
+            this.fill = avail;
+            this.state = State.BHS;
+            return;
+          }
+          const hlen = this.headerLength(chunk, off);
+          if (hlen === undefined) return;
+          const wire = hlen + this.dataWireLength(dataSegmentLengthOf(chunk, off));
+          if (avail >= wire) {
+            // The whole PDU is in this chunk: views, no copy.
+            this.emitWhole(chunk, off, hlen);
+            off += wire;
+          } else if (avail >= hlen) {
+            // Its header is (views of the chunk, which is never reused); its data straddles.
+            this.beginData(chunk.subarray(off, off + hlen));
+            off += hlen;
+          } else {
+            this.head = Buffer.allocUnsafe(hlen);
+            chunk.copy(this.head, 0, off);
+            this.fill = avail;
+            this.state = State.HEADER;
+            return;
+          }
+          break;
+        }
+        case State.BHS: {
+          const n = Math.min(BHS_LENGTH - this.fill, avail);
+          chunk.copy(this.bhs48, this.fill, off, off + n);
+          this.fill += n;
+          off += n;
+          if (this.fill < BHS_LENGTH) return;
+          const hlen = this.headerLength(this.bhs48, 0);
+          if (hlen === undefined) return;
+          this.head = Buffer.allocUnsafe(hlen);
+          this.bhs48.copy(this.head, 0);
+          this.state = State.HEADER;
+          if (hlen === BHS_LENGTH) this.endHeader();
+          break;
+        }
+        case State.HEADER: {
+          const n = Math.min(this.head.length - this.fill, avail);
+          chunk.copy(this.head, this.fill, off, off + n);
+          this.fill += n;
+          off += n;
+          if (this.fill === this.head.length) this.endHeader();
+          break;
+        }
+        case State.DATA: {
+          const n = Math.min(this.data.length - this.fill, avail);
+          chunk.copy(this.data, this.fill, off, off + n);
+          if (this.dataDigest) this.crc = crc32c(chunk.subarray(off, off + n), this.crc);
+          this.fill += n;
+          off += n;
+          if (this.fill < this.data.length) break;
+          this.fill = 0;
+          this.state = State.TRAILER;
+          if (this.trailerLength === 0) this.endData();
+          break;
+        }
+        case State.TRAILER: {
+          const n = Math.min(this.trailerLength - this.fill, avail);
+          chunk.copy(this.trailer, this.fill, off, off + n);
+          this.fill += n;
+          off += n;
+          if (this.fill === this.trailerLength) this.endData();
+          break;
+        }
       }
     }
   }
 
-  /** Slices one complete PDU starting at `off`, checks digests, hands it on. */
-  private emit(buf: Buffer, off: number): void {
-    const bhs = buf.subarray(off, off + BHS_LENGTH);
-    const ahsLen = bhs[4] * 4;
-    const dsl = dataSegmentLengthOf(bhs);
-    let p = off + BHS_LENGTH;
-    const ahs = buf.subarray(p, p + ahsLen);
-    p += ahsLen;
-    if (this.headerDigest) {
-      if (buf.readUInt32LE(p) !== headerDigest(bhs, ahs)) {
-        // RFC 7143 §7.8: a header digest error means the PDU's length cannot be trusted either.
-        this.failed = true;
-        this.onError({ kind: "header_digest", bhs });
-        return;
-      }
-      p += 4;
+  /** The header segment assembled in `head` is complete. */
+  private endHeader(): void {
+    const head = this.head;
+    this.head = this.bhs48;
+    const dsl = dataSegmentLengthOf(head);
+    if (dsl === 0) {
+      this.state = State.START;
+      this.emitWhole(head, 0, head.length);
+    } else {
+      this.beginData(head);
     }
+  }
+
+  /** Checks a complete header segment whose data segment (DataSegmentLength > 0) is still to come. */
+  private beginData(head: Buffer): void {
+    const bhs = head.subarray(0, BHS_LENGTH);
+    const ahs = head.subarray(BHS_LENGTH, BHS_LENGTH + bhs[4] * 4);
+    if (!this.headerOk(head, BHS_LENGTH + ahs.length, bhs, ahs)) return;
+    const dsl = dataSegmentLengthOf(bhs);
+    const placed = this.placer?.(bhs, ahs);
+    this.bhs = bhs;
+    this.ahs = ahs;
+    this.data = placed && placed.length === dsl ? placed : Buffer.allocUnsafe(dsl);
+    this.fill = 0;
+    this.crc = 0;
+    this.trailerLength = pad4(dsl) + (this.dataDigest ? 4 : 0);
+    this.state = State.DATA;
+  }
+
+  /** Data segment and trailer are in: check the data digest (over data and pad as received), emit. */
+  private endData(): void {
+    this.state = State.START;
+    this.fill = 0;
+    const bhs = this.bhs;
+    const pdu: Pdu = { opcode: opcodeOf(bhs), immediate: (bhs[0] & 0x40) !== 0, bhs, ahs: this.ahs, data: this.data };
+    this.bhs = this.ahs = this.data = this.bhs48;
+    if (this.dataDigest) {
+      const pad = this.trailerLength - 4;
+      const crc = (pad ? crc32c(this.trailer.subarray(0, pad), this.crc) : this.crc) >>> 0;
+      if (this.trailer.readUInt32LE(pad) !== crc) return this.onError({ kind: "data_digest", pdu });
+    }
+    this.onPdu(pdu);
+  }
+
+  /** False (and a framing error) when the header digest (at `digestAt` of `buf`) does not match. */
+  private headerOk(buf: Buffer, digestAt: number, bhs: Buffer, ahs: Buffer): boolean {
+    if (!this.headerDigest || buf.readUInt32LE(digestAt) === headerDigest(bhs, ahs)) return true;
+    // RFC 7143 §7.8: a header digest error means the PDU's length cannot be trusted either.
+    this.failed = true;
+    this.onError({ kind: "header_digest", bhs });
+    return false;
+  }
+
+  /** One complete PDU at `off` of `buf` (header segment of `hlen` bytes): views, digests checked, handed on. */
+  private emitWhole(buf: Buffer, off: number, hlen: number): void {
+    const bhs = buf.subarray(off, off + BHS_LENGTH);
+    const ahs = buf.subarray(off + BHS_LENGTH, off + BHS_LENGTH + bhs[4] * 4);
+    if (!this.headerOk(buf, off + BHS_LENGTH + ahs.length, bhs, ahs)) return;
+    const dsl = dataSegmentLengthOf(bhs);
+    const p = off + hlen;
     const data = buf.subarray(p, p + dsl);
     const pdu: Pdu = { opcode: opcodeOf(bhs), immediate: (bhs[0] & 0x40) !== 0, bhs, ahs, data };
     if (this.dataDigest && dsl > 0) {
-      const d = buf.readUInt32LE(p + dsl + pad4(dsl));
-      if (d !== dataDigest(data)) {
-        this.onError({ kind: "data_digest", pdu });
-        return;
-      }
+      const padded = p + dsl + pad4(dsl);
+      if (buf.readUInt32LE(padded) !== (crc32c(buf.subarray(p, padded)) >>> 0)) return this.onError({ kind: "data_digest", pdu });
     }
     this.onPdu(pdu);
   }

@@ -3,12 +3,16 @@
  * in the session's task table, its whole Data-Out is collected (immediate, unsolicited,
  * solicited by R2T), then it is dispatched to the SCSI layer; scsi-response.ts answers.
  *
- * Hot path: immediate data, and a Data-Out PDU that carries a command's whole data, are
- * passed on as views; data in several pieces is copied once, each piece to its offset in one
- * buffer. Closures only where a promise or the CmdSN window needs one.
+ * Hot path: a write's payload is copied once on its way to the backstore. Immediate data, and a
+ * Data-Out PDU that carries a command's whole data, are passed on as views when they lie in one
+ * socket chunk; data in several pieces is copied once, each piece to its offset in one gather
+ * buffer, and a piece that straddles chunks is copied there by the stream itself, from the chunks
+ * (placeData), not assembled first. Closures only where a promise or the CmdSN window needs one.
  */
-import { AhsType, DataOut, R2T, RESERVED_TAG, RejectReason, ScsiCommand, parseAhs, type Pdu } from "../pdu";
-import { StatSNUse, Task, type Session } from "../session";
+import {
+  AhsType, DataOut, Opcode, R2T, RESERVED_TAG, RejectReason, ScsiCommand, dataSegmentLengthOf, opcodeOf, parseAhs, type Pdu,
+} from "../pdu";
+import { StatSNUse, Task, giveEarlyGather, takeEarlyGather, type Session } from "../session";
 import { ScsiStatus, type ScsiResult } from "../../scsi/types";
 import type { OrderedHandler, UnorderedHandler } from "./dispatch";
 import type { ConnectionPort } from "./port";
@@ -34,6 +38,65 @@ export const scsiCommandHandler: OrderedHandler<Task> = {
 
 /** SCSI Data-Out carries no CmdSN: it goes straight to its task. */
 export const dataOutHandler: UnorderedHandler = { ordered: false, arrive: handleDataOut };
+
+/**
+ * Immediate data placed by placeData before its command's task existed, per session (one
+ * connection each): the view the stream filled and the pooled gather buffer it is the start of.
+ */
+const placedImmediate = new WeakMap<Session, { data: Buffer; buffer: Buffer }>();
+
+/**
+ * Where the data segment of a PDU that straddles socket chunks goes (stream.ts DataPlacer): its
+ * final place in the command's gather buffer, so the stream copies it once, from the chunks, and
+ * no PDU-sized buffer is assembled to be copied again. Only for data the handler will take as it
+ * stands (the same checks as handleDataOut and receiveCommand); anything else is assembled by the
+ * stream and then refused or copied by the handler as before.
+ */
+export function placeData(c: ConnectionPort, s: Session, bhs: Buffer, ahs: Buffer): Buffer | undefined {
+  const op = opcodeOf(bhs);
+  if (op === Opcode.SCSI_DATA_OUT) return placeDataOut(s, bhs);
+  if (op === Opcode.SCSI_COMMAND && ahs.length === 0) return placeImmediate(c, s, bhs);
+  return undefined;
+}
+
+function placeDataOut(s: Session, bhs: Buffer): Buffer | undefined {
+  const h = DataOut.decode(bhs);
+  const task = s.tasks.get(h.itt);
+  if (!task || task.state !== "data" || !task.r2ts || task.received >= task.expectedDataTransferLength) return undefined;
+  const len = dataSegmentLengthOf(bhs);
+  if (sequenceError(task, h.ttt, h.bufferOffset, len, h.dataSN) !== undefined) return undefined;
+  task.dataOut ??= task.gatherBuffer();
+  return (task.placing = task.dataOut.subarray(h.bufferOffset, h.bufferOffset + len));
+}
+
+/** A WRITE's immediate data: into a pooled gather buffer of EDTL bytes, which its task adopts (receiveCommand). */
+function placeImmediate(c: ConnectionPort, s: Session, bhs: Buffer): Buffer | undefined {
+  if (s.type === "Discovery") return undefined;
+  const h = ScsiCommand.decode(bhs);
+  const len = dataSegmentLengthOf(bhs);
+  const p = c.params;
+  if (!h.write || !p.immediateData || len > h.edtl || len > p.firstBurstLength || h.edtl > MAX_WRITE_LENGTH || s.tasks.has(h.itt)) {
+    return undefined;
+  }
+  const buffer = takeEarlyGather(h.cdb[0], h.edtl);
+  if (!buffer) return undefined;
+  // One left by a command that never reached its handler (outside the CmdSN window): the stream is done with it.
+  const left = placedImmediate.get(s);
+  if (left) giveEarlyGather(left.buffer);
+  const data = buffer.subarray(0, len);
+  placedImmediate.set(s, { data, buffer });
+  return data;
+}
+
+/** The pooled buffer `imm` was placed into (placeImmediate), if it was; a stale one goes back to the pool. */
+function adoptPlacedImmediate(s: Session, imm: Buffer): Buffer | undefined {
+  const placed = placedImmediate.get(s);
+  if (!placed) return undefined;
+  placedImmediate.delete(s);
+  if (placed.data === imm) return placed.buffer;
+  giveEarlyGather(placed.buffer);
+  return undefined;
+}
 
 function receiveCommand(c: ConnectionPort, s: Session, pdu: Pdu): Task | undefined {
   if (s.type === "Discovery") return void c.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
@@ -69,15 +132,19 @@ function receiveCommand(c: ConnectionPort, s: Session, pdu: Pdu): Task | undefin
     respond(c, task, { status: ScsiStatus.CHECK_CONDITION, sense: fixedSense(0x05, 0x24, 0x00) });
     return task;
   } else if (imm.length === h.edtl) {
-    task.dataOut = imm; // all data was immediate: no copy
+    // All data was immediate: no copy (or the one the stream made into a pooled buffer).
+    const placed = adoptPlacedImmediate(s, imm);
+    if (placed) task.adoptGather(placed);
+    else task.dataOut = imm;
     task.received = imm.length;
   } else {
     // Gathered at its offsets in one buffer of EDTL bytes (one copy of each piece); without
     // immediate data it is allocated on the first Data-Out, and a Data-Out PDU that carries all
     // of it is kept as a view like immediate data (handleDataOut).
     if (imm.length) {
-      task.dataOut = task.gatherBuffer();
-      imm.copy(task.dataOut, 0);
+      const placed = adoptPlacedImmediate(s, imm);
+      if (placed) task.adoptGather(placed); // already at offset 0
+      else imm.copy((task.dataOut = task.gatherBuffer()), 0);
     }
     task.received = imm.length;
     task.unsolicitedNext = imm.length;
@@ -120,26 +187,21 @@ function handleDataOut(c: ConnectionPort, s: Session, pdu: Pdu): void {
   }
   const len = pdu.data.length;
   const off = h.bufferOffset;
+  const why = sequenceError(task, h.ttt, off, len, h.dataSN);
+  if (why !== undefined) return failDataOut(c, task, why);
   if (h.ttt === RESERVED_TAG) {
-    if (off !== task.unsolicitedNext || off + len > task.unsolicitedEnd || h.dataSN !== task.unsolicitedDataSN) {
-      return failDataOut(c, task, `unsolicited Data-Out out of sequence (offset ${off}, DataSN ${h.dataSN})`);
-    }
     task.unsolicitedNext += len;
     task.unsolicitedDataSN++;
   } else {
-    const r2t = task.r2ts?.get(h.ttt);
-    if (!r2t) return failDataOut(c, task, "Data-Out for an unknown Target Transfer Tag");
-    // DataPDUInOrder=Yes: offsets ascend without gaps; DataSN restarts at 0 per R2T (RFC 7143 §11.7.5).
-    if (off !== r2t.next || off + len > r2t.offset + r2t.length || h.dataSN !== r2t.dataSN) {
-      return failDataOut(c, task, `Data-Out out of sequence (offset ${off}, DataSN ${h.dataSN})`);
-    }
+    const r2t = task.r2ts.get(h.ttt)!;
     r2t.next += len;
     r2t.dataSN++;
     if (r2t.next === r2t.offset + r2t.length) {
-      task.r2ts!.delete(h.ttt);
+      task.r2ts.delete(h.ttt);
     }
   }
-  if (task.dataOut) pdu.data.copy(task.dataOut, off);
+  if (pdu.data === task.placing) task.placing = undefined; // the stream copied it in place from the chunks
+  else if (task.dataOut) pdu.data.copy(task.dataOut, off);
   else if (off === 0 && len === task.expectedDataTransferLength) task.dataOut = pdu.data; // all of it in one PDU: a view, no copy
   else {
     task.dataOut = task.gatherBuffer();
@@ -149,6 +211,27 @@ function handleDataOut(c: ConnectionPort, s: Session, pdu: Pdu): void {
   task.dataOutAt = Date.now();
   if (task.r2ts && task.r2ts.size < c.params.maxOutstandingR2T) issueR2Ts(c, task);
   maybeExecute(c, task);
+}
+
+/**
+ * Why a Data-Out (TTT, BufferOffset, length, DataSN) does not fit its task's sequence, or
+ * undefined when it does: unsolicited data continues the first burst; solicited data continues
+ * its R2T's range, offsets ascending without gaps (DataPDUInOrder=Yes) and DataSN restarting at 0
+ * per R2T (RFC 7143 §11.7.5).
+ */
+function sequenceError(task: Task, ttt: number, off: number, len: number, dataSN: number): string | undefined {
+  if (ttt === RESERVED_TAG) {
+    if (off !== task.unsolicitedNext || off + len > task.unsolicitedEnd || dataSN !== task.unsolicitedDataSN) {
+      return `unsolicited Data-Out out of sequence (offset ${off}, DataSN ${dataSN})`;
+    }
+    return undefined;
+  }
+  const r2t = task.r2ts?.get(ttt);
+  if (!r2t) return "Data-Out for an unknown Target Transfer Tag";
+  if (off !== r2t.next || off + len > r2t.offset + r2t.length || dataSN !== r2t.dataSN) {
+    return `Data-Out out of sequence (offset ${off}, DataSN ${dataSN})`;
+  }
+  return undefined;
 }
 
 /**
