@@ -6,7 +6,11 @@
  * faults per IO (minflt from /proc: a fault costs this VM tens of µs, docs/performance.md).
  *
  *   npx tsx bench/ab-trees.ts --roots /path/to/before,/path/to/after [--seconds 3] [--rounds 2]
- *     [--workloads r32,seq8,w32,r1,qd1r,qd1w] [--warm] [--node-args "..."] [--node-args-b "..."] [--log-dir DIR]
+ *     [--workloads r32,seq8,w32,w1m,r1,qd1r,qd1w] [--params lio|ceph-iscsi] [--warm] [--node-args "..."] [--node-args-b "..."] [--log-dir DIR]
+ *
+ * w1m: 1 MiB sequential writes at QD8 (`qemu-img bench -w -s 1M -d 8`, as bench/rbd.ts), IOPS = writes/s.
+ * --params ceph-iscsi: the TPG runs ceph-iscsi's login parameters (bench/rbd.ts CEPH_ISCSI_TPG_PARAMETERS:
+ * 256 KiB Data-Out PDUs, 256 KiB of immediate data) instead of LIO's defaults (8 KiB PDUs).
  *
  * A tree is a checkout with node_modules (e.g. `git archive <commit> | tar -x -C DIR` and a
  * hard-linked node_modules). --warm writes the whole LUN first (1 MiB writes); --node-args-b
@@ -21,6 +25,7 @@ import { demoSaveconfig } from "../test/support/demo";
 import { freePort, waitForPort } from "../test/support/ports";
 import { makeDataDir, removeDir } from "../test/support/portico";
 import { qd1 } from "./initiator";
+import { CEPH_ISCSI_TPG_PARAMETERS } from "./rbd";
 
 const args = process.argv.slice(2);
 const arg = (n: string) => (args.includes(n) ? args[args.indexOf(n) + 1] : undefined);
@@ -30,6 +35,7 @@ const rounds = Number(arg("--rounds")) || 2;
 const wl = (arg("--workloads") ?? "r1,qd1r,qd1w,w32,r32").split(",");
 const prealloc = args.includes("--warm");
 const logDir = arg("--log-dir") ?? os.tmpdir();
+const tpgParameters = arg("--params") === "ceph-iscsi" ? CEPH_ISCSI_TPG_PARAMETERS : undefined;
 const GiB = 1024 ** 3;
 const TCK = 100;
 
@@ -55,7 +61,7 @@ async function start(root: string, i: number): Promise<T> {
   const port = await freePort();
   const http = await freePort();
   const file = path.join(dataDir, "demo.json");
-  writeFileSync(file, JSON.stringify(demoSaveconfig({ iqn: IQN, storageObjects: [{ name: "bench", plugin: "ramdisk", size: GiB }], ports: [port] })));
+  writeFileSync(file, JSON.stringify(demoSaveconfig({ iqn: IQN, storageObjects: [{ name: "bench", plugin: "ramdisk", size: GiB }], ports: [port], tpgParameters })));
   const env = { ...process.env, PORTICO_DATA_DIR: dataDir, PORTICO_HTTP_HOST: "127.0.0.1", PORTICO_HTTP_PORT: String(http), UV_THREADPOOL_SIZE: "64", NEXT_TELEMETRY_DISABLED: "1" };
   const r = spawnSync(process.execPath, [path.join(root, "bin", "portico.mjs"), "restoreconfig", file], { cwd: root, env, encoding: "utf8" });
   if (r.status !== 0) throw new Error(r.stderr + r.stdout);
@@ -86,6 +92,12 @@ async function run(w: string, t: T): Promise<{ iops: number; ops: number; lat?: 
   if (w === "w32") {
     const count = seconds * 30_000;
     const out = exec("qemu-img", ["bench", "-w", "-d", "32", "-s", "4k", "-c", String(count), "-f", "raw", url]);
+    const m = /Run completed in ([\d.]+) seconds/.exec(out)!;
+    return { iops: Math.round(count / Number(m[1])), ops: count };
+  }
+  if (w === "w1m") {
+    const count = seconds * 150;
+    const out = exec("qemu-img", ["bench", "-w", "-d", "8", "-s", "1M", "-c", String(count), "-f", "raw", url]);
     const m = /Run completed in ([\d.]+) seconds/.exec(out)!;
     return { iops: Math.round(count / Number(m[1])), ops: count };
   }

@@ -10,7 +10,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import type { Connection } from "../../../server/engine/iscsi/connection";
-import { DataOut, Opcode, RESERVED_TAG, R2T, ScsiCommand, ScsiResponse, type Pdu } from "../../../server/engine/iscsi/pdu";
+import { DataOut, Opcode, RESERVED_TAG, R2T, ScsiCommand, ScsiResponse, encodePduBuffer, type Pdu } from "../../../server/engine/iscsi/pdu";
+import { giveEarlyGather, takeEarlyGather } from "../../../server/engine/iscsi/session";
 import { IscsiClient, type LoginOptions } from "../../support/iscsi-client";
 import { TARGET, startTarget, type Harness } from "./harness";
 
@@ -54,9 +55,7 @@ function countingCopy(this: Buffer, target: Uint8Array, targetStart?: number, so
  * (the last piece of each delivery as it is), each chunk its own memory as a socket's are.
  */
 function recut(c: IscsiClient, sizes: number[]): void {
-  const conns = (h.fabric as unknown as { connections: Set<Connection> }).connections;
-  const conn = [...conns].find((x) => x.remotePort === c.socket.localPort)!;
-  const sock = conn.socket;
+  const sock = serverSide(c).socket;
   const [deliver] = sock.listeners("data") as ((b: Buffer) => void)[];
   sock.removeListener("data", deliver);
   let i = 0;
@@ -75,6 +74,12 @@ function recut(c: IscsiClient, sizes: number[]): void {
       }
     }
   });
+}
+
+/** The target's end of a client's connection. */
+function serverSide(c: IscsiClient): Connection {
+  const conns = (h.fabric as unknown as { connections: Set<Connection> }).connections;
+  return [...conns].find((x) => x.remotePort === c.socket.localPort)!;
 }
 
 async function session(opts: LoginOptions, sizes: number[]): Promise<IscsiClient> {
@@ -216,5 +221,30 @@ describe("write path: Data-Out out of sequence", () => {
     expect(await c.closesWithin(5000)).toBe(true);
     const d = await session({}, [65536]);
     expect((await readBack(d, lba, before.length)).equals(before)).toBe(true);
+  });
+
+  it("a task ended from another nexus while the stream fills its gather buffer does not give that buffer back to the pool", async () => {
+    const a = (c0 = await session({ maxRecvDataSegmentLength: 65536, keys: { InitialR2T: "Yes" } }, [4096]));
+    const b = await session({}, [65536]);
+    const itt = 0x7300;
+    const r2t = await startWrite(a, itt, 7000, 256);
+    const task = serverSide(a).session!.tasks.get(itt)!;
+    const wire = encodePduBuffer(DataOut, { final: true, lun: 0, itt, ttt: r2t.ttt, expStatSN: a.expStatSN, dataSN: 0, bufferOffset: 0 }, randomBytes(65536));
+    a.sendBytes(wire.subarray(0, 30_000));
+    await expect.poll(() => task.placing?.length).toBe(65536);
+    const gather = task.dataOut!;
+    // LUN RESET through the other session ends the task (TMF function 5, RFC 7143 §11.5.1).
+    expect(await b.taskManagement(5)).toBe(0);
+    expect(task.state).toBe("done");
+    // The pool hands out its free buffers last in, first out: the gather buffer is not among them.
+    const taken = Array.from({ length: 40 }, () => takeEarlyGather(0x2a, gather.length)!);
+    expect(taken.includes(gather)).toBe(false);
+    for (const t of taken) giveEarlyGather(t);
+    // The rest of the PDU is discarded with its task; the session goes on.
+    a.sendBytes(wire.subarray(30_000));
+    const data = randomBytes(128 * 1024);
+    const w = await a.write10(7000, data);
+    expect(w.status, `sense ${w.sense?.toString("hex")}`).toBe(0);
+    expect((await readBack(a, 7000, data.length)).equals(data)).toBe(true);
   });
 });
