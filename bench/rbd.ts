@@ -73,7 +73,10 @@ export async function bindingRead(conf: string, image: string, seconds: number):
     let n = 0;
     const worker = async () => {
       while (Date.now() < end) {
-        await b.read(Math.floor(Math.random() * blocks) * 4096, 4096);
+        const buf = await b.read(Math.floor(Math.random() * blocks) * 4096, 4096);
+        // As the iSCSI path does once the Data-In has left: without it every read took a fresh
+        // buffer and the figure carried major GCs the appliance does not have (about 8 µs per IO).
+        b.releaseRead(buf);
         n++;
       }
     };
