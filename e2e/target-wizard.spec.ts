@@ -77,7 +77,7 @@ test("a second target through the wizard: ESXi preset, initiator group, allowed 
   await page.getByLabel("Initiator group").fill("esxi cluster");
   await page.getByLabel("Allowed networks").fill("10.0.0.0/8\nlan");
   await next(page);
-  await expect(await fieldError(page, page.getByLabel("Initiator group"))).toContainText("letters, digits");
+  await expect(await fieldError(page, page.getByLabel("Initiator group"))).toContainText("no '.' or spaces");
   await expect(await fieldError(page, page.getByLabel("Allowed networks"))).toContainText("lan is not a network");
   await page.getByLabel("Initiator group").fill("esxi-cluster");
   await page.getByLabel("Allowed networks").fill("10.0.0.0/8");
@@ -96,10 +96,10 @@ test("a second target through the wizard: ESXi preset, initiator group, allowed 
   // What the preset, the group and the networks set, as the API reads them back.
   const so = await query<{ attributes: Record<string, number> }>(page, "storage.get", { plugin: "ramdisk", name: "esx0" });
   expect([so.attributes.emulate_caw, so.attributes.emulate_3pc, so.attributes.emulate_tpu, so.attributes.emulate_tpws]).toEqual([1, 1, 1, 1]);
-  const targets = await query<{ wwn: string; tpgs: { allowedNetworks: string[]; nodeAcls: { initiatorName: string; tag: string | null }[] }[] }[]>(page, "targets.list", undefined);
+  const targets = await query<{ wwn: string; tpgs: { allowedNetworks: string[]; nodeAcls: { initiatorName: string; aclTag: string | null }[] }[] }[]>(page, "targets.list", undefined);
   const esxi = targets.find((t) => t.wwn === ESXI)!;
   expect(esxi.tpgs[0].allowedNetworks).toEqual(["10.0.0.0/8"]);
-  expect(esxi.tpgs[0].nodeAcls).toEqual([expect.objectContaining({ initiatorName: INITIATOR, tag: "esxi-cluster" })]);
+  expect(esxi.tpgs[0].nodeAcls).toEqual([expect.objectContaining({ initiatorName: INITIATOR, aclTag: "esxi-cluster" })]);
 
   // libiscsi from 127.0.0.1: refused, and the event says why.
   const url = `iscsi://127.0.0.1:${port}/${ESXI}/0`;

@@ -9,7 +9,8 @@ import { useMutation, useQuery } from "@tanstack/react-query";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useEffect, useRef, useState, type ReactNode } from "react";
 import { adminAccountSchema } from "@/server/auth/schemas";
-import { applianceSchema, initiatorGroupSchema, onboardingAccessSchema, onboardingStorageSchema, onboardingTargetSchema, TARGET_PRESETS, targetStorageSchema, type TargetPreset } from "@/server/console/schemas";
+import { aclTagSchema } from "@/server/api/schemas/common";
+import { applianceSchema, onboardingAccessSchema, onboardingStorageSchema, onboardingTargetSchema, TARGET_PRESETS, targetStorageSchema, type TargetPreset } from "@/server/console/schemas";
 import { engineCodeOf, formatBytes, newTargetName, serverErrors, sizeToBytes, SizeInput, zodErrors, type Errors, type SizeValue } from "../form";
 import { getSetupCode, setSetupCode } from "../setup-code";
 import { useTRPC } from "../trpc";
@@ -48,7 +49,7 @@ interface State {
     offerOvercommit?: boolean;
   };
   target: { wwn: string; ip: string; port: string };
-  access: { mode: "open" | "acls"; initiators: Initiator[]; group: string; networks: string };
+  access: { mode: "open" | "acls"; initiators: Initiator[]; aclTag: string; networks: string };
 }
 const SECRET_KEYS = new Set(["password", "confirm", "mutualPassword"]);
 const STORAGE_KEYS: Record<WizardMode, string> = { onboarding: "portico.onboarding", target: "portico.target-wizard" };
@@ -61,7 +62,7 @@ function initialState(): State {
     appliance: { name: "", iqnPrefix: "" },
     storage: { kind: "ramdisk", name: "disk0", size: { amount: "1", unit: "GiB" }, dev: "", fileMode: "new", device: "", existing: "", preset: "other" },
     target: { wwn: "", ip: "0.0.0.0", port: "3260" },
-    access: { mode: "open", initiators: [emptyInitiator()], group: "", networks: "" },
+    access: { mode: "open", initiators: [emptyInitiator()], aclTag: "", networks: "" },
   };
 }
 
@@ -135,7 +136,8 @@ export function OnboardingWizard({ mode = "onboarding" }: { mode?: WizardMode } 
       const saved = sessionStorage.getItem(STORAGE_KEY);
       if (saved) {
         const s = JSON.parse(saved) as { state?: State; created?: typeof created };
-        if (s.state) setState((cur) => ({ ...cur, ...s.state }));
+        // access merged field by field: a copy kept by an older console may lack a field (aclTag was `group`).
+        if (s.state) setState((cur) => ({ ...cur, ...s.state, access: { ...cur.access, ...s.state?.access } }));
         if (s.created) setCreated(s.created);
       }
     } catch {
@@ -218,8 +220,8 @@ export function OnboardingWizard({ mode = "onboarding" }: { mode?: WizardMode } 
     if (n === 5) {
       const e = parse(onboardingAccessSchema, accessInput(state.access), "access.") ?? {};
       if (forTarget) {
-        const g = initiatorGroupSchema.safeParse(state.access.group);
-        if (!g.success) e["access.group"] = g.error.issues[0].message;
+        const g = state.access.aclTag.trim() ? aclTagSchema.safeParse(state.access.aclTag) : undefined;
+        if (g && !g.success) e["access.aclTag"] = g.error.issues[0].message;
         const bad = networksOf(state.access.networks).find((x) => !/^((\d{1,3}\.){3}\d{1,3}(\/\d{1,2})?|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*(\/\d{1,3})?)$/.test(x));
         if (bad) e["access.networks"] = `${bad} is not a network like 192.168.1.0/24 or fd00::/64`;
       }
@@ -277,7 +279,7 @@ export function OnboardingWizard({ mode = "onboarding" }: { mode?: WizardMode } 
           storage: storageInput(state.storage) as never,
           target: targetInput(state.target),
           access: accessInput(state.access) as never,
-          initiatorGroup: state.access.mode === "acls" && state.access.group.trim() ? state.access.group.trim() : undefined,
+          aclTag: state.access.mode === "acls" && state.access.aclTag.trim() ? state.access.aclTag.trim() : undefined,
           allowedNetworks: networksOf(state.access.networks),
         });
         setCreated({ wwn: r.wwn, ip: r.ip, port: r.port, chapUser, notHonoured: r.notHonoured });
@@ -618,8 +620,8 @@ export function OnboardingWizard({ mode = "onboarding" }: { mode?: WizardMode } 
           </div>
         )}
         {forTarget && a.mode === "acls" && (
-          <Field label="Initiator group" hint="A tag on these initiators' ACLs (targetcli's set_tag), to manage them as a group. Optional." error={err("access.group")}>
-            {(p) => <TextInput {...p} placeholder="esxi-cluster-1" value={a.group} onChange={(e) => update("access", { group: e.target.value })} />}
+          <Field label="Initiator group" hint="A tag on these initiators' ACLs (targetcli's set_tag), to manage them as a group. Optional." error={err("access.aclTag")}>
+            {(p) => <TextInput {...p} placeholder="esxi-cluster-1" value={a.aclTag} onChange={(e) => update("access", { aclTag: e.target.value })} />}
           </Field>
         )}
         {forTarget && (
@@ -674,7 +676,7 @@ export function OnboardingWizard({ mode = "onboarding" }: { mode?: WizardMode } 
         state.access.mode === "open"
           ? "any initiator, read-write (demo mode)"
           : state.access.initiators.map((i) => `${i.name}${i.auth === "none" ? "" : i.auth === "chap" ? " (CHAP)" : " (mutual CHAP)"}`).join(", ") +
-              (forTarget && state.access.group.trim() ? ` · group ${state.access.group.trim()}` : ""),
+              (forTarget && state.access.aclTag.trim() ? ` · group ${state.access.aclTag.trim()}` : ""),
         5,
       ]);
       if (forTarget) rows.push(["Networks", networksOf(state.access.networks).join(", ") || "any address", 5]);

@@ -295,7 +295,7 @@ function AclsTab({ t, g, sessions, allow }: { t: Target; g: Tpg; sessions: Sessi
             <li key={a.initiatorName} className="rounded-md border border-slate-200 p-3 dark:border-slate-800" data-testid="acl" data-initiator={a.initiatorName}>
               <div className="flex flex-wrap items-center gap-2">
                 <span className="font-mono text-sm break-all">{a.initiatorName}</span>
-                {a.tag && <Badge tone="info">group {a.tag}</Badge>}
+                {a.aclTag && <Badge tone="info">group {a.aclTag}</Badge>}
                 {sessions.some((s) => s.initiatorName === a.initiatorName) && <Badge tone="ok">logged in</Badge>}
                 <div className="ml-auto flex flex-wrap gap-2">
                   <Button onClick={() => setEdit(a.initiatorName)} aria-label={`Edit ${a.initiatorName}`} data-testid="acl-edit">Edit CHAP & settings</Button>

@@ -234,17 +234,17 @@ export function AclEditDialog({
         const d = draft[`attr.${k}`];
         if (d !== undefined && d !== String(a.attributes[k])) attributes[k] = d.trim() === "" ? Number.NaN : Number(d.trim());
       }
-      const tagDraft = draft.aclTag;
+      const aclTagDraft = draft.aclTag;
       const depthDraft = draft.cmdsnDepth;
       const input = {
         wwn,
         tag,
         initiatorName,
-        aclTag: tagDraft === undefined || tagDraft === (a.tag ?? "") ? undefined : tagDraft.trim() === "" ? null : tagDraft.trim(),
+        aclTag: aclTagDraft === undefined || aclTagDraft === (a.aclTag ?? "") ? undefined : aclTagDraft.trim() === "" ? null : aclTagDraft.trim(),
         cmdsnDepth: depthDraft === undefined || depthDraft === String(a.cmdsnDepth) ? undefined : depthDraft.trim() === "" ? Number.NaN : Number(depthDraft.trim()),
         attributes: Object.keys(attributes).length ? attributes : undefined,
       };
-      const map = (e: Errors) => Object.fromEntries(Object.entries(e).map(([k, v]) => [k.startsWith("attributes.") ? `attr.${k.slice(11)}` : k === "tag" ? "aclTag" : k in a.attributes ? `attr.${k}` : k, v]));
+      const map = (e: Errors) => Object.fromEntries(Object.entries(e).map(([k, v]) => [k.startsWith("attributes.") ? `attr.${k.slice(11)}` : k in a.attributes ? `attr.${k}` : k, v]));
       const r = updateNodeAclSchema.safeParse(input);
       if (!r.success) return setErrors(map(zodErrors(r.error)));
       update.mutate(r.data, {
@@ -298,7 +298,7 @@ export function AclEditDialog({
           <h3 className="font-semibold">Settings</h3>
           <div className="grid gap-3 sm:grid-cols-2">
             <Field label="Tag (initiator group)" hint="ACLs with the same tag form a group (targetcli's tag); empty removes it." error={errors.aclTag}>
-              {(p) => <TextInput {...p} value={val("aclTag", a.tag ?? "")} onChange={(e) => edit("aclTag", e.target.value)} />}
+              {(p) => <TextInput {...p} value={val("aclTag", a.aclTag ?? "")} onChange={(e) => edit("aclTag", e.target.value)} />}
             </Field>
             <Field label="cmdsn_depth" hint="Commands this initiator may have outstanding per session, 1..512; applies at its next login." error={errors.cmdsnDepth}>
               {(p) => <TextInput {...p} inputMode="numeric" value={val("cmdsnDepth", String(a.cmdsnDepth))} onChange={(e) => edit("cmdsnDepth", e.target.value)} />}

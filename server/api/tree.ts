@@ -91,7 +91,7 @@ export function configTree(service: ConfigService) {
             }),
             nodeAcls: g.nodeAcls.map((a) => ({
               initiatorName: a.initiatorName,
-              tag: a.tag ?? null,
+              aclTag: a.aclTag ?? null,
               cmdsnDepth: a.cmdsnDepth ?? null,
               live: Boolean(tpg?.aclFor(a.initiatorName)),
               mappedLuns: a.mappedLuns,

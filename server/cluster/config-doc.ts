@@ -29,8 +29,32 @@ export interface ConfigDoc extends ReplicatedState {
 
 export class ConfigDocError extends Error {}
 
+/**
+ * The ACL tag is `aclTag` in the document (one word per concept, issue 9 item 7); the code before
+ * that rename wrote and reads `tag` on each node ACL. Each ACL's tag is written under both names
+ * while such nodes may still be members (a rolling upgrade): a node on the old code then keeps
+ * the tags it reads and writes back. Read: `aclTag`, or `tag` from a document such a node wrote.
+ */
+type AclInDoc = { aclTag?: unknown; tag?: unknown };
+
+function eachAcl(config: unknown, fn: (acl: AclInDoc) => void): void {
+  const targets = (config as { targets?: unknown } | undefined)?.targets;
+  if (!Array.isArray(targets)) return;
+  for (const t of targets) {
+    const tpgs = (t as { tpgs?: unknown } | null)?.tpgs;
+    if (!Array.isArray(tpgs)) continue;
+    for (const g of tpgs) {
+      const acls = (g as { nodeAcls?: unknown } | null)?.nodeAcls;
+      if (Array.isArray(acls)) for (const a of acls) if (a && typeof a === "object") fn(a as AclInDoc);
+    }
+  }
+}
+
 export function encodeDoc(doc: ConfigDoc): string {
-  return JSON.stringify(doc);
+  return JSON.stringify(doc, (key, value: unknown) => {
+    if (key !== "nodeAcls" || !Array.isArray(value)) return value;
+    return value.map((a: AclInDoc) => (typeof a?.aclTag === "string" ? { ...a, tag: a.aclTag } : a));
+  });
 }
 
 /** Parses a stored document; throws ConfigDocError naming what is wrong. */
@@ -51,6 +75,10 @@ export function decodeDoc(text: string): ConfigDoc {
   }
   const s = d.settings as Partial<ReplicatedState["settings"]> | undefined;
   if (!s || typeof s.autoAddMappedLuns !== "boolean" || typeof s.maxBackupFiles !== "number") throw new ConfigDocError(`${CONFIG_KEY} has no settings`);
+  eachAcl(c, (a) => {
+    if (a.aclTag === undefined && typeof a.tag === "string") a.aclTag = a.tag;
+    delete a.tag;
+  });
   return d as ConfigDoc;
 }
 

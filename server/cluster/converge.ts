@@ -216,7 +216,7 @@ async function convergeNodeAcl(engine: Engine, iqn: string, tag: number, want: N
   const object = paths.acl(iqn, tag, name);
   try {
     const acl = engine.nodeAcl(iqn, tag, name);
-    if ((had?.tag ?? null) !== (want.tag ?? null)) engine.setNodeAclTag(iqn, tag, name, want.tag);
+    if ((had?.aclTag ?? null) !== (want.aclTag ?? null)) engine.setNodeAclTag(iqn, tag, name, want.aclTag);
     if (want.cmdsnDepth !== undefined && acl.cmdsnDepth !== want.cmdsnDepth) engine.setNodeAclCmdsnDepth(iqn, tag, name, want.cmdsnDepth);
     if (!same(had?.attributes, want.attributes)) engine.setNodeAclAttributes(iqn, tag, name, want.attributes);
     if (!same(had?.chap, want.chap)) engine.setNodeAclAuth(iqn, tag, name, want.chap);

@@ -113,7 +113,7 @@ export async function applyPortal(engine: Engine, iqn: string, tag: number, p: P
 
 export function applyNodeAcl(engine: Engine, iqn: string, tag: number, a: NodeAclConfig, onError?: OnApplyError): void {
   const acl = attempt(paths.acl(iqn, tag, a.initiatorName), onError, () =>
-    engine.createNodeAcl(iqn, tag, a.initiatorName, { attributes: a.attributes, tag: a.tag, cmdsnDepth: a.cmdsnDepth, chap: a.chap }),
+    engine.createNodeAcl(iqn, tag, a.initiatorName, { attributes: a.attributes, aclTag: a.aclTag, cmdsnDepth: a.cmdsnDepth, chap: a.chap }),
   );
   if (!acl) return;
   for (const m of a.mappedLuns) {
@@ -182,7 +182,7 @@ export function snapshotTpg(tpg: Tpg): TpgConfig {
     portals: [...tpg.portals].map(splitPortalKey),
     nodeAcls: [...tpg.nodeAcls.values()].map((a) => ({
       initiatorName: a.initiatorName,
-      tag: a.tag,
+      aclTag: a.aclTag,
       cmdsnDepth: a.cmdsnDepth,
       attributes: { ...a.attributes },
       chap: { ...a.chap },
@@ -233,7 +233,7 @@ export async function applyConfig(
   for (const { iqn, tpg } of tpgs) {
     for (const a of tpg.nodeAcls) {
       const acl = attempt(paths.acl(iqn, tpg.tag, a.initiatorName), onError, () =>
-        engine.createNodeAcl(iqn, tpg.tag, a.initiatorName, { attributes: a.attributes, tag: a.tag, cmdsnDepth: a.cmdsnDepth, chap: a.chap }),
+        engine.createNodeAcl(iqn, tpg.tag, a.initiatorName, { attributes: a.attributes, aclTag: a.aclTag, cmdsnDepth: a.cmdsnDepth, chap: a.chap }),
       );
       if (acl) acls.push({ iqn, tag: tpg.tag, acl: a, name: acl.initiatorName });
     }

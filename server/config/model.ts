@@ -67,7 +67,8 @@ export interface MappedLunConfig {
 
 export interface NodeAclConfig {
   initiatorName: string;
-  tag?: string;
+  /** The ACL tag (initiator group); saveconfig.json calls it `tag`, as LIO does. */
+  aclTag?: string;
   cmdsnDepth?: number;
   attributes: Record<string, number>;
   chap: Chap;

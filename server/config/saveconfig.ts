@@ -578,8 +578,9 @@ function readNodeAcl(r: Reader, raw: Json, path: string, luns: LunConfig[], skip
   r.unknownKeys(raw, path, ["node_wwn", "attributes", "mapped_luns", "tag", "cmdsn_depth", "tcq_depth", ...CHAP_KEYS]);
   const wwnRaw = r.str(raw, "node_wwn", path, true);
   const initiatorName = wwnRaw === undefined ? undefined : r.check(`${path}.node_wwn`, () => normalizeIscsiName(wwnRaw, "initiatorName"));
-  const tag = r.str(raw, "tag", path);
-  if (tag !== undefined && tag !== "") r.check(`${path}.tag`, () => checkAclTag(tag));
+  // LIO's key is `tag`; Portico calls it aclTag (one word per concept: not the TPG's tag).
+  const aclTag = r.str(raw, "tag", path);
+  if (aclTag !== undefined && aclTag !== "") r.check(`${path}.tag`, () => checkAclTag(aclTag));
   const depthRaw = raw.cmdsn_depth ?? raw.tcq_depth;
   let cmdsnDepth: number | undefined;
   if (depthRaw !== undefined && depthRaw !== "default") {
@@ -620,7 +621,7 @@ function readNodeAcl(r: Reader, raw: Json, path: string, luns: LunConfig[], skip
     mappedLuns.push({ index, tpgLun, writeProtect, alias: alias || undefined });
   });
   if (initiatorName === undefined) return undefined;
-  return { initiatorName, tag: tag || undefined, cmdsnDepth, attributes, chap, mappedLuns };
+  return { initiatorName, aclTag: aclTag || undefined, cmdsnDepth, attributes, chap, mappedLuns };
 }
 
 // ---- export ------------------------------------------------------------------
@@ -679,7 +680,7 @@ export function toSaveconfig(config: PorticoConfig, opts: ExportOptions = {}): J
           node_wwn: a.initiatorName,
           ...chapKeys(a.chap),
         };
-        if (a.tag) out.tag = a.tag;
+        if (a.aclTag) out.tag = a.aclTag;
         // Only when it differs from the TPG's default_cmdsn_depth, so targetcli-made files round-trip unchanged.
         if (a.cmdsnDepth !== undefined && a.cmdsnDepth !== (tpg.attributes.default_cmdsn_depth ?? 64)) out.cmdsn_depth = a.cmdsnDepth;
         return out;

@@ -748,12 +748,12 @@ export class ConfigService {
     wwn: string,
     tag: number,
     initiatorName: string,
-    opts: { tag?: string; cmdsnDepth?: number; attributes?: Record<string, number>; chap?: Chap; addMappedLuns?: boolean; requireChap?: boolean } = {},
+    opts: { aclTag?: string; cmdsnDepth?: number; attributes?: Record<string, number>; chap?: Chap; addMappedLuns?: boolean; requireChap?: boolean } = {},
   ): Promise<{ initiatorName: string; mappedLuns: number[] }> {
     const iqn = normalizeIscsiName(wwn, "wwn");
     if (opts.chap) checkNewSecrets(opts.chap);
     return this.transaction(async (undo) => {
-      const acl = this.engine.createNodeAcl(iqn, tag, initiatorName, { tag: opts.tag, cmdsnDepth: opts.cmdsnDepth, attributes: opts.attributes, chap: opts.chap });
+      const acl = this.engine.createNodeAcl(iqn, tag, initiatorName, { aclTag: opts.aclTag, cmdsnDepth: opts.cmdsnDepth, attributes: opts.attributes, chap: opts.chap });
       undo(() => this.engine.deleteNodeAcl(iqn, tag, acl.initiatorName));
       if (opts.addMappedLuns ?? this.settings().autoAddMappedLuns) {
         // targetcli UINodeACLs: every TPG LUN at its own index, read-write.
@@ -764,7 +764,7 @@ export class ConfigService {
       this.dbWrite(() =>
         store.insertNodeAcl(this.db, iqn, tag, {
           initiatorName: acl.initiatorName,
-          tag: acl.tag,
+          aclTag: acl.aclTag,
           cmdsnDepth: acl.cmdsnDepth,
           attributes: { ...acl.attributes },
           chap: { ...acl.chap },
@@ -781,23 +781,23 @@ export class ConfigService {
     wwn: string,
     tag: number,
     initiatorName: string,
-    changes: { tag?: string | null; cmdsnDepth?: number; attributes?: Record<string, number> },
+    changes: { aclTag?: string | null; cmdsnDepth?: number; attributes?: Record<string, number> },
   ): Promise<NodeAclView> {
     const iqn = normalizeIscsiName(wwn, "wwn");
     const name = normalizeIscsiName(initiatorName, "initiatorName");
     return this.transaction(async (undo) => {
       const acl = this.engine.nodeAcl(iqn, tag, name);
-      const before = { tag: acl.tag, cmdsnDepth: acl.cmdsnDepth, attributes: { ...acl.attributes } };
+      const before = { aclTag: acl.aclTag, cmdsnDepth: acl.cmdsnDepth, attributes: { ...acl.attributes } };
       undo(() => {
-        this.engine.setNodeAclTag(iqn, tag, name, before.tag);
+        this.engine.setNodeAclTag(iqn, tag, name, before.aclTag);
         this.engine.setNodeAclCmdsnDepth(iqn, tag, name, before.cmdsnDepth);
         this.engine.setNodeAclAttributes(iqn, tag, name, before.attributes);
       });
-      if (changes.tag !== undefined) this.engine.setNodeAclTag(iqn, tag, name, changes.tag ?? undefined);
+      if (changes.aclTag !== undefined) this.engine.setNodeAclTag(iqn, tag, name, changes.aclTag ?? undefined);
       if (changes.cmdsnDepth !== undefined) this.engine.setNodeAclCmdsnDepth(iqn, tag, name, changes.cmdsnDepth);
       if (changes.attributes) this.engine.setNodeAclAttributes(iqn, tag, name, changes.attributes);
-      this.dbWrite(() => store.updateNodeAcl(this.db, iqn, tag, name, { tag: acl.tag ?? null, cmdsnDepth: acl.cmdsnDepth, attributes: { ...acl.attributes } }));
-      return { initiatorName: acl.initiatorName, tag: acl.tag ?? null, cmdsnDepth: acl.cmdsnDepth, attributes: { ...acl.attributes } };
+      this.dbWrite(() => store.updateNodeAcl(this.db, iqn, tag, name, { aclTag: acl.aclTag ?? null, cmdsnDepth: acl.cmdsnDepth, attributes: { ...acl.attributes } }));
+      return { initiatorName: acl.initiatorName, aclTag: acl.aclTag ?? null, cmdsnDepth: acl.cmdsnDepth, attributes: { ...acl.attributes } };
     });
   }
 
@@ -999,13 +999,13 @@ async function rebuildTpg(engine: Engine, iqn: string, snap: ReturnType<typeof s
 }
 
 function applyNodeAclSnapshot(engine: Engine, iqn: string, tag: number, a: ReturnType<typeof snapshotTpg>["nodeAcls"][number]): void {
-  engine.createNodeAcl(iqn, tag, a.initiatorName, { attributes: a.attributes, tag: a.tag, cmdsnDepth: a.cmdsnDepth, chap: a.chap });
+  engine.createNodeAcl(iqn, tag, a.initiatorName, { attributes: a.attributes, aclTag: a.aclTag, cmdsnDepth: a.cmdsnDepth, chap: a.chap });
   for (const m of a.mappedLuns) engine.createMappedLun(iqn, tag, a.initiatorName, { index: m.index, tpgLun: m.tpgLun, writeProtect: m.writeProtect, alias: m.alias });
 }
 
 export interface NodeAclView {
   initiatorName: string;
-  tag: string | null;
+  aclTag: string | null;
   cmdsnDepth: number;
   attributes: Record<string, number>;
 }

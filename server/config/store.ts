@@ -37,7 +37,7 @@ export function loadConfig(db: PorticoDb): PorticoConfig {
 
   const acl = (a: (typeof aclRows)[number]): NodeAclConfig => ({
     initiatorName: a.initiatorName,
-    tag: a.tag ?? undefined,
+    aclTag: a.aclTag ?? undefined,
     cmdsnDepth: a.cmdsnDepth,
     attributes: a.attributes,
     chap: chapOf(a),
@@ -161,7 +161,7 @@ export function updateNodeAcl(
   wwn: string,
   tag: number,
   initiatorName: string,
-  values: Partial<{ tag: string | null; cmdsnDepth: number; attributes: Record<string, number>; chap: Chap }>,
+  values: Partial<{ aclTag: string | null; cmdsnDepth: number; attributes: Record<string, number>; chap: Chap }>,
 ): void {
   const id = required(aclId(db, wwn, tag, initiatorName), `ACL ${initiatorName}`);
   const { chap, ...rest } = values;
@@ -262,7 +262,7 @@ export function insertNodeAcl(db: PorticoDb, wwn: string, tag: number, a: NodeAc
     .values({
       tpgId: g,
       initiatorName: a.initiatorName,
-      tag: a.tag ?? null,
+      aclTag: a.aclTag ?? null,
       cmdsnDepth: a.cmdsnDepth ?? 64,
       attributes: a.attributes,
       ...chapColumns(a.chap),

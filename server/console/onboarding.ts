@@ -144,8 +144,8 @@ export function buildTargetSaveconfig(input: TargetWizardInput): Record<string, 
     const attributes = { ...TARGET_PRESETS[input.preset].attributes };
     if (Object.keys(attributes).length) doc.storage_objects[0].attributes = attributes;
   }
-  const group = input.initiatorGroup?.trim();
-  if (group) for (const acl of tpg.node_acls) acl.tag = group;
+  // saveconfig.json's key for the ACL tag is LIO's `tag`.
+  if (input.aclTag) for (const acl of tpg.node_acls) acl.tag = input.aclTag;
   if (input.allowedNetworks.length) tpg[ALLOWED_NETWORKS_KEY] = input.allowedNetworks;
   return doc;
 }

@@ -4,7 +4,7 @@
  * Field paths (`storage.size`, `target.port`…) are what the API reports in `data.field`.
  */
 import { z } from "zod";
-import { iscsiNameSchema, MAX_SIZE_BYTES, SIZE_TOO_LARGE } from "../api/schemas/common";
+import { aclTagSchema, iscsiNameSchema, MAX_SIZE_BYTES, SIZE_TOO_LARGE } from "../api/schemas/common";
 import { iscsiNameReason } from "../engine/core/names";
 import { storageObjectNameSchema } from "../api/schemas/storage";
 import { adminAccountSchema } from "../auth/schemas";
@@ -154,19 +154,13 @@ export const targetStorageSchema = z.discriminatedUnion("kind", [
 ]);
 export type TargetStorage = z.infer<typeof targetStorageSchema>;
 
-/** An initiator group: the node ACLs' tag (LIO's ACL tag; targetcli `set_tag`). */
-export const initiatorGroupSchema = z
-  .string()
-  .trim()
-  .max(64, "at most 64 characters")
-  .regex(/^[A-Za-z0-9._:-]*$/, "letters, digits, '.', '_', ':' and '-'");
-
 export const targetWizardSchema = z.object({
   preset: z.enum(["esxi", "windows", "linux", "other"]),
   storage: targetStorageSchema,
   target: onboardingTargetSchema,
   access: onboardingAccessSchema,
-  initiatorGroup: initiatorGroupSchema.optional(),
+  /** The ACL tag (initiator group) given to every ACL the wizard creates. */
+  aclTag: aclTagSchema.optional(),
   /** CIDR blocks logins may come from; empty: any (the engine parses them fully). */
   allowedNetworks: z
     .array(

@@ -128,8 +128,8 @@ export const nodeAcls = sqliteTable(
       .references(() => tpgs.id, { onDelete: "cascade" }),
     /** Initiator IQN (LIO `node_wwn`), lowercase. */
     initiatorName: text("initiator_name").notNull(),
-    /** ACL group tag (rtslib NodeACLGroup). */
-    tag: text("tag"),
+    /** ACL tag (rtslib NodeACLGroup, targetcli's initiator groups; saveconfig.json's `tag`), not the TPG's tag. */
+    aclTag: text("acl_tag"),
     cmdsnDepth: integer("cmdsn_depth").notNull().default(64),
     attributes: text("attributes", { mode: "json" }).$type<NumberMap>().notNull().default(sql`'{}'`),
     ...chapColumns,

@@ -326,7 +326,7 @@ function aclNode(ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, acl: NodeAc
           (chap) => ctx.service.setNodeAclAuth(t.wwn, tpg.tag, acl.initiatorName, chap),
         ),
       },
-      info: () => ({ initiator: acl.initiatorName, tag: acl.tag ?? "", cmdsn_depth: acl.cmdsnDepth ?? tpgAttributeDefaults.default_cmdsn_depth }),
+      info: () => ({ initiator: acl.initiatorName, acl_tag: acl.aclTag ?? "", cmdsn_depth: acl.cmdsnDepth ?? tpgAttributeDefaults.default_cmdsn_depth }),
     },
   );
 }
@@ -372,18 +372,18 @@ function aclsNode(ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, parent: st
   /** ACLs named by initiator name or by tag (targetcli's initiator groups). */
   const tagged = (wwnOrTag: string) => {
     const byName = tpg.nodeAcls.filter((a) => a.initiatorName === wwnOrTag.toLowerCase());
-    const found = byName.length ? byName : tpg.nodeAcls.filter((a) => a.tag === wwnOrTag);
+    const found = byName.length ? byName : tpg.nodeAcls.filter((a) => a.aclTag === wwnOrTag);
     if (!found.length) throw new ShellError(`No ACL or tag ${wwnOrTag} in ${paths.tpg(t.wwn, tpg.tag)}.`);
     return found;
   };
-  const names = () => [...tpg.nodeAcls.map((a) => a.initiatorName), ...new Set(tpg.nodeAcls.flatMap((a) => (a.tag ? [a.tag] : [])))];
+  const names = () => [...tpg.nodeAcls.map((a) => a.initiatorName), ...new Set(tpg.nodeAcls.flatMap((a) => (a.aclTag ? [a.aclTag] : [])))];
   const tag: CommandDef = {
     params: [{ name: "wwn_or_tag" }, { name: "new_tag" }],
     help: "Tags the ACL (or every ACL with the tag wwn_or_tag) with new_tag: a group of initiators with the same settings.",
     complete: (_c, param) => (param === "wwn_or_tag" ? names() : []),
     async run(c, args) {
-      for (const a of tagged(args.wwn_or_tag!)) await c.service.updateNodeAcl(t.wwn, tpg.tag, a.initiatorName, { tag: args.new_tag! });
-      c.setJson({ tagged: tagged(args.wwn_or_tag!).map((a) => a.initiatorName), tag: args.new_tag });
+      for (const a of tagged(args.wwn_or_tag!)) await c.service.updateNodeAcl(t.wwn, tpg.tag, a.initiatorName, { aclTag: args.new_tag! });
+      c.setJson({ tagged: tagged(args.wwn_or_tag!).map((a) => a.initiatorName), aclTag: args.new_tag });
     },
   };
   const untag: CommandDef = {
@@ -392,7 +392,7 @@ function aclsNode(ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, parent: st
     complete: (_c, param) => (param === "wwn_or_tag" ? names() : []),
     async run(c, args) {
       const acls = tagged(args.wwn_or_tag!);
-      for (const a of acls) await c.service.updateNodeAcl(t.wwn, tpg.tag, a.initiatorName, { tag: null });
+      for (const a of acls) await c.service.updateNodeAcl(t.wwn, tpg.tag, a.initiatorName, { aclTag: null });
       c.setJson({ untagged: acls.map((a) => a.initiatorName) });
     },
   };

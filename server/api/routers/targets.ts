@@ -79,7 +79,7 @@ const aclsRouter = router({
     .input(createNodeAclSchema)
     .mutation(({ ctx, input }) =>
       ctx.service.createNodeAcl(input.wwn, input.tag, input.initiatorName, {
-        tag: input.aclTag,
+        aclTag: input.aclTag,
         cmdsnDepth: input.cmdsnDepth,
         attributes: input.attributes,
         chap: input.chap,
@@ -92,7 +92,7 @@ const aclsRouter = router({
     const acl = ctx.engine.nodeAcl(input.wwn, input.tag, input.initiatorName);
     return {
       initiatorName: acl.initiatorName,
-      tag: acl.tag ?? null,
+      aclTag: acl.aclTag ?? null,
       cmdsnDepth: acl.cmdsnDepth,
       attributes: { ...acl.attributes },
       chap: chapView(acl.chap),
@@ -101,7 +101,7 @@ const aclsRouter = router({
   }),
   /** ACL tag (null removes it), cmdsn_depth, attributes (nopin_timeout, ...). */
   update: procedure.input(updateNodeAclSchema).mutation(({ ctx, input }) =>
-    ctx.service.updateNodeAcl(input.wwn, input.tag, input.initiatorName, { tag: input.aclTag, cmdsnDepth: input.cmdsnDepth, attributes: input.attributes }),
+    ctx.service.updateNodeAcl(input.wwn, input.tag, input.initiatorName, { aclTag: input.aclTag, cmdsnDepth: input.cmdsnDepth, attributes: input.attributes }),
   ),
   /** Per-ACL CHAP. Passwords are write-only. */
   setAuth: procedure.input(setNodeAclAuthSchema).mutation(({ ctx, input }) => ctx.service.setNodeAclAuth(input.wwn, input.tag, input.initiatorName, input.chap, { requireChap: input.requireChap })),

@@ -3,7 +3,7 @@
  * import in the browser). Messages are written to be shown next to the field.
  */
 import { z } from "zod";
-import { iscsiNameReason } from "../../engine/core/names";
+import { aclTagReason, iscsiNameReason } from "../../engine/core/names";
 
 /**
  * One wording for the rules every schema shares, in the API and in the console's forms alike
@@ -36,6 +36,15 @@ export const iscsiNameSchema = z
   .superRefine((v, ctx) => {
     const reason = iscsiNameReason(v);
     if (reason) ctx.addIssue({ code: "custom", message: `not a valid iSCSI name: ${reason}` });
+  });
+
+/** An ACL tag (initiator group; not the TPG's tag): trimmed, then the engine's rule (aclTagReason). */
+export const aclTagSchema = z
+  .string()
+  .trim()
+  .superRefine((v, ctx) => {
+    const reason = aclTagReason(v);
+    if (reason) ctx.addIssue({ code: "custom", message: reason });
   });
 
 export const tpgTagSchema = z.number().int().min(1, "TPG tags start at 1").max(65535, "TPG tags end at 65535");

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { chapSchema, iscsiNameSchema, lunIndexSchema, tpgRefSchema, tpgTagSchema } from "./common";
+import { aclTagSchema, chapSchema, iscsiNameSchema, lunIndexSchema, tpgRefSchema, tpgTagSchema } from "./common";
 import { tpgParameterProblem } from "../../engine/core/defaults";
 import { nodeNameReason } from "../../engine/core/names";
 
@@ -54,7 +54,7 @@ export const portalSchema = tpgRefSchema.extend({ ip: ipSchema, port: z.number()
 
 export const createNodeAclSchema = tpgRefSchema.extend({
   initiatorName: iscsiNameSchema,
-  aclTag: z.string().regex(/^[^.\s]{1,64}$/, "1 to 64 characters, no '.' or spaces").optional(),
+  aclTag: aclTagSchema.optional(),
   cmdsnDepth: z.number().int().min(1).max(512).optional(),
   attributes: z.record(z.string().regex(/^[a-z0-9_]+$/), z.number().int()).optional(),
   chap: chapSchema.optional(),
@@ -66,7 +66,7 @@ export const createNodeAclSchema = tpgRefSchema.extend({
 export const nodeAclRefSchema = tpgRefSchema.extend({ initiatorName: iscsiNameSchema });
 export const updateNodeAclSchema = nodeAclRefSchema.extend({
   /** null removes the tag. */
-  aclTag: z.string().regex(/^[^.\s]{1,64}$/, "1 to 64 characters, no '.' or spaces").nullable().optional(),
+  aclTag: aclTagSchema.nullable().optional(),
   cmdsnDepth: z.number().int().min(1).max(512).optional(),
   attributes: z.record(z.string().regex(/^[a-z0-9_]+$/, "not an attribute name"), z.number().int()).optional(),
 });

@@ -31,7 +31,7 @@ import {
 import { EngineError } from "./errors";
 import { ALUA_GROUP_ATTRIBUTES, AluaTargetPortGroup, DEFAULT_ALUA_GROUP_NAME, checkAluaAttribute, validateAluaGroupName } from "./alua";
 import { MappedLun, NodeAcl, StorageObject, Target, Tpg, TpgLun, type ChapCredentials, type DiscoveryAuth } from "./model";
-import { normalizeIscsiName, normalizeNodeName, portalKey, validateStorageObjectName, validateUnitSerial } from "./names";
+import { aclTagReason, normalizeIscsiName, normalizeNodeName, portalKey, validateStorageObjectName, validateUnitSerial } from "./names";
 
 export { MAX_LUN };
 
@@ -730,7 +730,7 @@ export class Engine {
   setNodeAclTag(iqn: string, tag: number, initiatorName: string, aclTag: string | undefined): void {
     const acl = this.nodeAcl(iqn, tag, initiatorName);
     if (aclTag !== undefined) checkAclTag(aclTag);
-    acl.tag = aclTag;
+    acl.aclTag = aclTag;
   }
 
   setMappedLunWriteProtect(iqn: string, tag: number, initiatorName: string, index: number, writeProtect: boolean): void {
@@ -884,7 +884,7 @@ export class Engine {
     iqn: string,
     tag: number,
     initiatorName: string,
-    opts: { attributes?: Record<string, number>; tag?: string; cmdsnDepth?: number; chap?: ChapCredentials } = {},
+    opts: { attributes?: Record<string, number>; aclTag?: string; cmdsnDepth?: number; chap?: ChapCredentials } = {},
   ): NodeAcl {
     const tpg = this.tpg(iqn, tag);
     const name = normalizeIscsiName(initiatorName, "initiatorName");
@@ -893,12 +893,12 @@ export class Engine {
       if (!(k in nodeAclAttributeDefaults)) throw new EngineError(`unknown node ACL attribute "${k}"`, "invalid", k);
     }
     for (const [k, v] of Object.entries(opts.attributes ?? {})) checkNodeAclAttribute(k, v);
-    if (opts.tag !== undefined) checkAclTag(opts.tag);
+    if (opts.aclTag !== undefined) checkAclTag(opts.aclTag);
     if (opts.cmdsnDepth !== undefined) checkCmdsnDepth(opts.cmdsnDepth);
     const chap = checkChap(opts.chap ?? {});
     const before = this.lunViews(tpg);
     const acl = new NodeAcl(tpg, name, { ...nodeAclAttributeDefaults, ...opts.attributes }, opts.cmdsnDepth ?? tpg.attributes.default_cmdsn_depth);
-    acl.tag = opts.tag;
+    acl.aclTag = opts.aclTag;
     acl.chap = chap;
     tpg.nodeAcls.set(name, acl);
     tpg.generation++;
@@ -1078,8 +1078,9 @@ function checkNodeAclAttribute(name: string, value: number): void {
 }
 
 /** An ACL tag (rtslib NodeACLGroup): the engine's rule, which saveconfig import calls too. */
-export function checkAclTag(tag: string): void {
-  if (!/^[^.\s]{1,64}$/.test(tag)) throw new EngineError(`ACL tag "${tag}" is invalid: 1 to 64 characters, no '.' or spaces`, "invalid", "tag");
+export function checkAclTag(aclTag: string): void {
+  const reason = aclTagReason(aclTag);
+  if (reason) throw new EngineError(`ACL tag "${aclTag}" is invalid: ${reason}`, "invalid", "aclTag");
 }
 
 /** A node ACL's cmdsn_depth (LIO's range): the engine's rule, which saveconfig import calls too. */

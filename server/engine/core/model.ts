@@ -114,7 +114,8 @@ export interface ChapCredentials {
 
 export class NodeAcl {
   readonly mappedLuns = new Map<number, MappedLun>();
-  tag: string | undefined;
+  /** ACL tag (targetcli's initiator groups, rtslib NodeACLGroup; LIO's saveconfig key `tag`), not the TPG's tag. */
+  aclTag: string | undefined;
   chap: ChapCredentials = {};
 
   constructor(

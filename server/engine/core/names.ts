@@ -126,3 +126,11 @@ export function normalizeNodeName(raw: string): string {
   if (reason) throw new EngineError(`"${raw}" is not a valid node name: ${reason}`, "invalid", "node");
   return raw.trim().toLowerCase();
 }
+
+/**
+ * Why an ACL tag (targetcli's initiator groups, rtslib NodeACLGroup) is not valid, or undefined:
+ * the engine's rule (checkAclTag), which the API's and the console's schemas share.
+ */
+export function aclTagReason(raw: string): string | undefined {
+  return /^[^.\s]{1,64}$/.test(raw) ? undefined : "1 to 64 characters, no '.' or spaces";
+}

@@ -91,7 +91,7 @@ describe("procedures", () => {
     expect(tpg.attributes.default_cmdsn_depth).toBe(128);
     expect(tpg.luns).toMatchObject([{ index: 0, storageObject: "/backstores/ramdisk/r0", live: true }]);
     expect(tpg.portals).toMatchObject([{ key: "127.0.0.1:3260", listening: false }]); // no fabric in unit tests
-    expect(tpg.nodeAcls).toMatchObject([{ initiatorName: "iqn.1994-05.com.redhat:client", tag: "web", mappedLuns: [{ index: 0, tpgLun: 0, writeProtect: true }] }]);
+    expect(tpg.nodeAcls).toMatchObject([{ initiatorName: "iqn.1994-05.com.redhat:client", aclTag: "web", mappedLuns: [{ index: 0, tpgLun: 0, writeProtect: true }] }]);
 
     const status = await api.system.status();
     expect(status.version).toBe("test");

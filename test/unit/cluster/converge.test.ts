@@ -7,7 +7,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { convergeEngine } from "@/server/cluster/converge";
-import { stateText } from "@/server/cluster/config-doc";
+import { decodeDoc, DOC_FORMAT, encodeDoc, stateText } from "@/server/cluster/config-doc";
 import { snapshotTarget } from "@/server/config/apply";
 import { EngineError } from "@/server/engine/core/errors";
 import type { ReplicatedState } from "@/server/config/service";
@@ -68,7 +68,7 @@ describe("converging a node's engine to the cluster's configuration", () => {
     await a.service.setTpgAttributes(IQN, 1, { authentication: 1 });
     await a.service.setTpgParameters(IQN, 1, { MaxBurstLength: "131072" });
     await a.service.setNodeAclAuth(IQN, 1, INIT, { userid: "u2", password: "secret-secret2" });
-    await a.service.updateNodeAcl(IQN, 1, INIT, { tag: "hosts", cmdsnDepth: 32, attributes: { dataout_timeout: 5 } });
+    await a.service.updateNodeAcl(IQN, 1, INIT, { aclTag: "hosts", cmdsnDepth: 32, attributes: { dataout_timeout: 5 } });
     await a.service.setMappedLunWriteProtect(IQN, 1, INIT, 1, true);
     await a.service.setStorageObjectAttributes("ramdisk", "rd0", { emulate_tpu: 1 });
     await a.service.createAluaGroup("ramdisk", "rd1", "gw_a", 10);
@@ -161,5 +161,32 @@ describe("converging a node's engine to the cluster's configuration", () => {
     expect(stateText(b.service.replicatedState())).toBe(stateText(a.service.replicatedState()));
     // B's own setting stayed B's.
     expect(b.service.settings().storageRoots).toEqual([rootB]);
+  });
+
+  it("the ACL tag: a document from a node on the code before the rename (`tag` on the ACL) applies with its tags; this node writes aclTag and, for such nodes, tag", async () => {
+    await a.service.createStorageObject({ plugin: "ramdisk", name: "rd0", size: 4 << 20 });
+    await a.service.createTarget({ wwn: IQN });
+    await a.service.createLun(IQN, 1, "/backstores/ramdisk/rd0");
+    await a.service.createNodeAcl(IQN, 1, INIT, { aclTag: "hosts" });
+    await a.service.createNodeAcl(IQN, 1, "iqn.2024-01.org.example:host2");
+    const state = published.at(-1)!;
+    const written = JSON.parse(encodeDoc({ format: DOC_FORMAT, node: "gw-a", at: "2026-12-03T07:00:00.000Z", ...state }));
+    const tpg = written.config.targets[0].tpgs[0];
+    expect(tpg.tag).toBe(1); // the TPG's tag is the TPG's
+    expect(tpg.nodeAcls.map((x: Record<string, unknown>) => [x.aclTag, x.tag])).toEqual([
+      ["hosts", "hosts"],
+      [undefined, undefined],
+    ]);
+    // What the previous code wrote: the ACL's tag under `tag` only.
+    for (const x of tpg.nodeAcls) delete x.aclTag;
+    const old = decodeDoc(JSON.stringify(written));
+    expect(old.config.targets[0]!.tpgs[0]!.nodeAcls.map((x) => x.aclTag)).toEqual(["hosts", undefined]);
+    expect(JSON.stringify(old.config)).not.toMatch(/"tag":"hosts"/);
+    expect(stateText(old)).toBe(stateText(state));
+    const warnings = await b.service.applyReplicated(async (local) => ({ state: old, warnings: await convergeEngine(b.engine, local.config, old.config) }));
+    expect(warnings).toEqual([]);
+    expect(b.engine.nodeAcl(IQN, 1, INIT).aclTag).toBe("hosts");
+    expect(b.service.config().targets[0]!.tpgs[0]!.nodeAcls[0]!.aclTag).toBe("hosts");
+    expect(stateText(b.service.replicatedState())).toBe(stateText(a.service.replicatedState()));
   });
 });

@@ -255,13 +255,13 @@ describe("ACLs", () => {
 
   it("tags, cmdsn_depth and attributes are validated and stored; write_protect switches DATA PROTECT", async () => {
     await setup();
-    await service.createNodeAcl(T, 1, A, { tag: "web" });
+    await service.createNodeAcl(T, 1, A, { aclTag: "web" });
     await expect(service.updateNodeAcl(T, 1, A, { attributes: { nopin_timeout: 2 } })).rejects.toThrow(/3\.\.60/);
-    await expect(service.updateNodeAcl(T, 1, A, { tag: "bad.tag" })).rejects.toThrow(/no '\.'/);
-    const r = await service.updateNodeAcl(T, 1, A, { cmdsnDepth: 16, attributes: { nopin_timeout: 30, nopin_response_timeout: 45 }, tag: null });
-    expect(r).toMatchObject({ tag: null, cmdsnDepth: 16, attributes: { nopin_timeout: 30, nopin_response_timeout: 45 } });
+    await expect(service.updateNodeAcl(T, 1, A, { aclTag: "bad.tag" })).rejects.toThrow(/no '\.'/);
+    const r = await service.updateNodeAcl(T, 1, A, { cmdsnDepth: 16, attributes: { nopin_timeout: 30, nopin_response_timeout: 45 }, aclTag: null });
+    expect(r).toMatchObject({ aclTag: null, cmdsnDepth: 16, attributes: { nopin_timeout: 30, nopin_response_timeout: 45 } });
     expect(service.config().targets[0].tpgs[0].nodeAcls[0]).toMatchObject({ cmdsnDepth: 16, attributes: { nopin_timeout: 30 } });
-    expect(service.config().targets[0].tpgs[0].nodeAcls[0].tag).toBeUndefined();
+    expect(service.config().targets[0].tpgs[0].nodeAcls[0].aclTag).toBeUndefined();
 
     const v = nexus(A);
     login(v);

@@ -26,7 +26,7 @@ function engineSummary(fx: Fixture) {
         enabled: g.enabled,
         luns: [...g.luns.values()].map((l) => `${l.index}:${l.storageObject.path}:${l.alias}`),
         portals: [...g.portals],
-        acls: [...g.nodeAcls.values()].map((a) => ({ name: a.initiatorName, tag: a.tag, mapped: [...a.mappedLuns.values()].map((m) => `${m.index}->${m.tpgLun}:${m.writeProtect}:${m.alias}`) })),
+        acls: [...g.nodeAcls.values()].map((a) => ({ name: a.initiatorName, aclTag: a.aclTag, mapped: [...a.mappedLuns.values()].map((m) => `${m.index}->${m.tpgLun}:${m.writeProtect}:${m.alias}`) })),
       })),
     })),
   };
@@ -55,7 +55,7 @@ describe("importing the lio-model §1.5 example", () => {
     expect(tpg.luns.get(1)!.alias).toBe("f3b20a6e51");
     expect([...tpg.portals].sort()).toEqual(["192.168.10.5:3260", "192.168.20.5:3260"]);
     const backup = fx.engine.nodeAcl(TARGET, 1, "iqn.1994-05.com.redhat:backup01");
-    expect(backup.tag).toBe("backupgrp");
+    expect(backup.aclTag).toBe("backupgrp");
     expect(backup.mappedLuns.get(0)).toMatchObject({ tpgLun: 1, writeProtect: true, alias: "6e2d9b0c47" });
     expect(fx.engine.storageObject("fileio", "vm01").wwn).toBe("3f6c2a1e-7b4d-4c8a-9e51-0d2b7a6c9f10");
     expect(fx.engine.storageObject("fileio", "vm01").writeBack).toBe(true);

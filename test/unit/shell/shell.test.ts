@@ -229,9 +229,9 @@ describe("commands on a real configuration", () => {
     expect((await run(`${acls} tag iqn.1994-05.com.example:a web`)).ok).toBe(true);
     expect((await run(`${acls} tag iqn.1994-05.com.example:b web`)).ok).toBe(true);
     expect((await run(`${acls} tag web db`)).ok).toBe(true);
-    expect(fx.service.config().targets[0].tpgs[0].nodeAcls.map((a) => a.tag)).toEqual(["db", "db"]);
+    expect(fx.service.config().targets[0].tpgs[0].nodeAcls.map((a) => a.aclTag)).toEqual(["db", "db"]);
     expect((await run(`${acls} untag db`)).ok).toBe(true);
-    expect(fx.service.config().targets[0].tpgs[0].nodeAcls.map((a) => a.tag ?? null)).toEqual([null, null]);
+    expect(fx.service.config().targets[0].tpgs[0].nodeAcls.map((a) => a.aclTag ?? null)).toEqual([null, null]);
     expect((await run(`${acls} untag nosuch`)).stderr).toBe(`No ACL or tag nosuch in /iscsi/iqn.2003-01.com.example:t5/tpg1.\n`);
     await run("/iscsi/iqn.2003-01.com.example:t5/tpg1/portals create 127.0.0.1 3999");
     const portal = "/iscsi/iqn.2003-01.com.example:t5/tpg1/portals/127.0.0.1:3999";
