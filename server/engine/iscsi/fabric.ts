@@ -433,17 +433,18 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
     s.ended = true;
     this.liveSessions.delete(s.tsih);
     if (s.identity && this.nexusSessions.get(s.identity.key) === s) this.nexusSessions.delete(s.identity.key);
-    const first = [...s.connections][0];
+    const first: Connection | undefined = s.connections.values().next().value;
     const reason = s.endReason ?? (now ? "reinstated" : this.shuttingDown ? "shutdown" : first?.closeReason ?? "closed");
     for (const c of s.connections) if (c.stats) this.stats.closeConnection(c.stats);
     if (s.stats) this.stats.closeSession(s.stats);
+    const at = Date.now();
     this.emitEvent({
-      type: "logout", at: Date.now(), initiatorName: s.initiatorName, targetName: s.tpg?.target.wwn, tpgTag: s.tpg?.tag, sessionId: s.id,
-      remote: first?.describe, reason, detail: { sessionType: s.type, durationMs: Date.now() - s.loginTime },
+      type: "logout", at, initiatorName: s.initiatorName, targetName: s.tpg?.target.wwn, tpgTag: s.tpg?.tag, sessionId: s.id,
+      remote: first?.describe, reason, detail: { sessionType: s.type, durationMs: at - s.loginTime },
     });
     const running = s.liveTasks();
     for (const t of running) t.abort("self");
-    for (const c of [...s.connections]) c.destroy("session closed");
+    for (const c of s.connections) c.destroy("session closed"); // destroy leaves s.connections as it is
     // Nothing running (a logout waits for its commands): the nexus ends now, without a promise or a timer.
     if (now || running.length === 0) {
       this.nexusLost(s);
