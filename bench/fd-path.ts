@@ -7,8 +7,11 @@
  *
  * Roads: pool (libuv's thread pool, the path before io_uring), uring (SQEs batched per turn,
  * completions reaped per wake-up), nowait (preadv2/pwritev2 RWF_NOWAIT on the event loop, the
- * ring when it would wait). Each runs in its own child process (the road is chosen once per
- * process), alternated, `--rounds` times; prints median [min–max] of IOPS and CPU µs per IO.
+ * ring when it would wait), inline (the default: nowait, and a lone write-back write as a timed
+ * pwrite on the event loop where the file system refuses RWF_NOWAIT writes: fd.ts writeSync).
+ * Each runs in its own child process (the road is chosen once per process), alternated,
+ * `--rounds` times; prints median [min–max] of IOPS, CPU µs per IO and, per IO, the latency
+ * p50/p99 (at --qd 1 the time of one command alone) and the context switches of all threads.
  * Random 4 KiB reads and write-back writes at queue depth --qd over a 1 GiB preallocated file
  * whose page cache is warm (read once first), as the iSCSI benchmark's fileio LUN is.
  */
@@ -28,6 +31,24 @@ interface Result {
   iops: number;
   cpuUs: number;
   syncShare: number;
+  p50us: number;
+  p99us: number;
+  /** Context switches per IO, all threads of the process (io-wq and pool workers included). */
+  switches: number;
+}
+
+/** Voluntary + involuntary context switches of all this process's threads so far. */
+function switchesNow(): number {
+  let n = 0;
+  for (const tid of fs.readdirSync("/proc/self/task")) {
+    try {
+      const st = fs.readFileSync(`/proc/self/task/${tid}/status`, "utf8");
+      n += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0) + Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  return n;
 }
 
 /** In the child: one road, one workload. */
@@ -37,13 +58,17 @@ async function child(road: string, write: boolean, file: string): Promise<Result
   const span = GiB / 4096;
   const data = Buffer.alloc(4096, 0x5a);
   let sync = 0;
+  // Latency of each IO from its start to its answer (in the turn for a synchronous one).
+  const lat = new Float64Array(count);
+  const x0 = switchesNow();
   const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   await new Promise<void>((resolve) => {
     let inflight = 0;
     let started = 0;
     let done = 0;
-    const finished = () => {
+    const finished = (i: number, t: number) => () => {
+      lat[i] = performance.now() - t;
       inflight--;
       done++;
       pump();
@@ -53,16 +78,18 @@ async function child(road: string, write: boolean, file: string): Promise<Result
     const pump = () => {
       let k = 0;
       while (inflight < qd && started < count && k < qd) {
-        started++;
+        const i = started++;
         k++;
         const off = Math.floor(Math.random() * span) * 4096;
+        const t = performance.now();
         if (write ? b.writeSync?.(off, data, false) : b.readSync?.(off, 4096)) {
+          lat[i] = performance.now() - t;
           sync++;
           done++;
           continue;
         }
         inflight++;
-        (write ? b.write(off, data, false) : b.read(off, 4096)).then(finished);
+        (write ? b.write(off, data, false) : b.read(off, 4096)).then(finished(i, t));
       }
       if (done >= count && inflight === 0) resolve();
       else if (inflight === 0) setImmediate(pump);
@@ -71,9 +98,12 @@ async function child(road: string, write: boolean, file: string): Promise<Result
   });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const c = process.cpuUsage(c0);
+  const switches = (switchesNow() - x0) / count;
   await b.close();
   void road;
-  return { iops: Math.round(count / seconds), cpuUs: (c.user + c.system) / count, syncShare: sync / count };
+  lat.sort();
+  const pct = (p: number) => Math.round(lat[Math.min(count - 1, Math.floor(p * count))] * 1000);
+  return { iops: Math.round(count / seconds), cpuUs: (c.user + c.system) / count, syncShare: sync / count, p50us: pct(0.5), p99us: pct(0.99), switches };
 }
 
 const median = (xs: number[]) => {
@@ -82,9 +112,10 @@ const median = (xs: number[]) => {
 };
 
 const ROADS: Record<string, Record<string, string>> = {
-  pool: { PORTICO_FD_IO: "pool", PORTICO_FD_NOWAIT: "0" },
-  uring: { PORTICO_FD_IO: "uring", PORTICO_FD_NOWAIT: "0" },
-  nowait: { PORTICO_FD_IO: "uring", PORTICO_FD_NOWAIT: "1" },
+  pool: { PORTICO_FD_IO: "pool", PORTICO_FD_NOWAIT: "0", PORTICO_FD_INLINE_WRITES: "0" },
+  uring: { PORTICO_FD_IO: "uring", PORTICO_FD_NOWAIT: "0", PORTICO_FD_INLINE_WRITES: "0" },
+  nowait: { PORTICO_FD_IO: "uring", PORTICO_FD_NOWAIT: "1", PORTICO_FD_INLINE_WRITES: "0" },
+  inline: { PORTICO_FD_IO: "uring", PORTICO_FD_NOWAIT: "1", PORTICO_FD_INLINE_WRITES: "1" },
 };
 
 async function main() {
@@ -106,7 +137,8 @@ async function main() {
       for (const op of ["read", "write"]) {
         const roads = round % 2 === 0 ? Object.keys(ROADS) : Object.keys(ROADS).reverse();
         for (const road of roads) {
-          const r = spawnSync(process.execPath, ["--import", "tsx", self, "--child", road, op, file], {
+          // The child reads --count and --qd from its own arguments.
+          const r = spawnSync(process.execPath, ["--import", "tsx", self, "--child", road, op, file, "--count", String(count), "--qd", String(qd)], {
             cwd: path.resolve(path.dirname(self), ".."),
             env: { ...process.env, ...ROADS[road] },
             encoding: "utf8",
@@ -115,7 +147,9 @@ async function main() {
           if (r.status !== 0) throw new Error(`${road} ${op}: exit ${r.status}: ${r.stderr.slice(-400)}`);
           const res = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Result;
           (results.get(`${op} ${road}`) ?? results.set(`${op} ${road}`, []).get(`${op} ${road}`)!).push(res);
-          console.log(`round ${round + 1} ${op.padEnd(5)} ${road.padEnd(6)} ${String(res.iops).padStart(7)} IOPS  cpu ${res.cpuUs.toFixed(2)} µs/IO  on the event loop at once ${(res.syncShare * 100).toFixed(0)} %`);
+          console.log(
+            `round ${round + 1} ${op.padEnd(5)} ${road.padEnd(6)} ${String(res.iops).padStart(7)} IOPS  cpu ${res.cpuUs.toFixed(2)} µs/IO  p50 ${res.p50us} p99 ${res.p99us} µs  ctxsw ${res.switches.toFixed(2)}/IO  on the event loop at once ${(res.syncShare * 100).toFixed(0)} %`,
+          );
         }
       }
     }
@@ -126,7 +160,8 @@ async function main() {
       const iops = rs.map((r) => r.iops);
       const cpu = rs.map((r) => r.cpuUs);
       console.log(
-        `${key.padEnd(13)} ${String(median(iops)).padStart(7)} IOPS [${Math.min(...iops)}–${Math.max(...iops)}]  cpu ${median(cpu).toFixed(2)} µs/IO [${Math.min(...cpu).toFixed(2)}–${Math.max(...cpu).toFixed(2)}]`,
+        `${key.padEnd(13)} ${String(median(iops)).padStart(7)} IOPS [${Math.min(...iops)}–${Math.max(...iops)}]  cpu ${median(cpu).toFixed(2)} µs/IO [${Math.min(...cpu).toFixed(2)}–${Math.max(...cpu).toFixed(2)}]` +
+          `  p50 ${median(rs.map((r) => r.p50us))} µs  p99 ${median(rs.map((r) => r.p99us))} µs  ctxsw ${median(rs.map((r) => r.switches)).toFixed(2)}/IO`,
       );
     }
   } finally {

@@ -31,9 +31,10 @@
  * over such a file, write_back) against tgt on another loop device. tgt keeps its default write
  * cache (WCE=1, no O_SYNC), hence write_back on Portico's side; both files are read once before
  * the runs so the page cache is warm for both. The login workloads run on the ramdisk only.
- * `--variants ,uring,pool` starts a Portico per fileio/block IO road ("" the default: io_uring with
- * page-cache hits on the event loop; uring: the ring alone; pool: libuv's thread pool, the road
- * before io_uring; backstores/uring.ts) and alternates them with tgt: before/after figures from
+ * `--variants ,uring,pool,inline0` starts a Portico per fileio/block IO road ("" the default: io_uring with
+ * page-cache hits and lone write-back writes on the event loop; uring: the ring alone; pool: libuv's
+ * thread pool, the road before io_uring; inline0: the default without the lone writes on the event
+ * loop; backstores/uring.ts, fd.ts) and alternates them with tgt: before/after figures from
  * one run on the same load. `--only both` runs the tgt rows without the rbd rows.
  *
  * Then the rbd rows (bench/rbd.ts): Portico over an RBD image of a single-node Ceph against
@@ -63,7 +64,7 @@ const only = arg("--only");
 const selected = arg("--workloads")?.split(",");
 type Backing = "ramdisk" | "fileio" | "block";
 const backings = (arg("--backing")?.split(",") ?? ["ramdisk", "fileio", "block"]) as Backing[];
-/** Portico processes to alternate: "" is the default IO path; pool / uring / nowait0 pin one (PORTICO_FD_IO, PORTICO_FD_NOWAIT). */
+/** Portico processes to alternate: "" is the default IO path; pool / uring / inline0 pin one (PORTICO_FD_IO, PORTICO_FD_NOWAIT, PORTICO_FD_INLINE_WRITES). */
 const variants = arg("--variants")?.split(",") ?? [""];
 const cpuProf = arg("--cpu-prof");
 const GiB = 1024 ** 3;
@@ -268,7 +269,9 @@ async function startPorticoTarget(variant: string): Promise<Started> {
   restoreDemo(dataDir, { iqn, storageObjects: objects, ports: [port] });
   const env: Record<string, string> = { UV_THREADPOOL_SIZE: "64" };
   // pool: the road before io_uring (libuv's thread pool, no RWF_NOWAIT); uring: the ring alone.
-  if (variant === "pool" || variant === "uring") Object.assign(env, { PORTICO_FD_IO: variant, PORTICO_FD_NOWAIT: "0" });
+  if (variant === "pool" || variant === "uring") Object.assign(env, { PORTICO_FD_IO: variant, PORTICO_FD_NOWAIT: "0", PORTICO_FD_INLINE_WRITES: "0" });
+  // inline0: the default road without lone write-back writes on the event loop (every write through the ring).
+  if (variant === "inline0") env.PORTICO_FD_INLINE_WRITES = "0";
   const nodeArgs = cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${cpuProf}`, "--cpu-prof-interval=200"] : [];
   const p = await startPortico({ dataDir, env, nodeArgs });
   await waitForPort(port);

@@ -15,6 +15,9 @@
  *   - readNow()/writeNow(): preadv2/pwritev2 with RWF_NOWAIT, done on the event loop when
  *     the page cache can serve them without waiting (-EAGAIN otherwise): no ring round trip
  *     at all for warm-cache reads.
+ *   - writeInline(): a plain pwrite on the event loop for a lone write-back write where the file
+ *     system refuses RWF_NOWAIT writes (ext4, block devices), reporting whether the thread slept
+ *     in it (voluntary context switches, getrusage RUSAGE_THREAD) so fd.ts can back off.
  *
  * The buffers stay referenced by the JS side (uring.ts keeps each in its pending slot)
  * until their completion has been delivered, so the kernel reads into / writes from the
@@ -32,7 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 #include <liburing.h>
 #include <node_api.h>
@@ -362,6 +367,49 @@ static napi_value now(napi_env env, napi_callback_info info, int write) {
   return out;
 }
 
+/*
+ * writeInline(fd, buf, bufOffset, length, position, info: Int32Array(2)) -> bytes written or -errno.
+ * A plain pwrite (write-back: into the page cache). info[0] = voluntary context switches of this
+ * thread during the call (> 0: it slept in the kernel: the journal, dirty-page throttling, a read
+ * of a partly cached folio; preemption is involuntary and not counted), info[1] = µs it took.
+ */
+static napi_value js_write_inline(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6], out;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  int64_t boff, len, pos;
+  void *base, *idata;
+  size_t blen, ilen;
+  napi_typedarray_type itype;
+  if (argc < 6 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_buffer_info(env, argv[1], &base, &blen) != napi_ok ||
+      !arg_i64(env, argv[2], &boff) || !arg_i64(env, argv[3], &len) || !arg_i64(env, argv[4], &pos) ||
+      napi_get_typedarray_info(env, argv[5], &itype, &ilen, &idata, NULL, NULL) != napi_ok || itype != napi_int32_array || ilen < 2) {
+    napi_throw_type_error(env, NULL, "writeInline(fd, buffer, bufferOffset, length, position, Int32Array(2)) expected");
+    return NULL;
+  }
+  if (boff < 0 || len < 0 || pos < 0 || (uint64_t)(boff + len) > blen) {
+    napi_throw_range_error(env, NULL, "buffer range out of bounds");
+    return NULL;
+  }
+  struct rusage r0, r1;
+  struct timespec t0, t1;
+  getrusage(RUSAGE_THREAD, &r0);
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  ssize_t r;
+  do {
+    r = pwrite(fd, (char *)base + boff, (size_t)len, (off_t)pos);
+  } while (r < 0 && errno == EINTR);
+  int err = errno;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  getrusage(RUSAGE_THREAD, &r1);
+  int32_t *i = (int32_t *)idata;
+  i[0] = (int32_t)(r1.ru_nvcsw - r0.ru_nvcsw);
+  i[1] = (int32_t)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
+  napi_create_double(env, r < 0 ? -(double)err : (double)r, &out);
+  return out;
+}
+
 static napi_value js_read_now(napi_env env, napi_callback_info info) { return now(env, info, 0); }
 static napi_value js_write_now(napi_env env, napi_callback_info info) { return now(env, info, 1); }
 
@@ -392,6 +440,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"fsync", NULL, js_fsync, NULL, NULL, NULL, napi_default, NULL},
     {"readNow", NULL, js_read_now, NULL, NULL, NULL, napi_default, NULL},
     {"writeNow", NULL, js_write_now, NULL, NULL, NULL, napi_default, NULL},
+    {"writeInline", NULL, js_write_inline, NULL, NULL, NULL, napi_default, NULL},
     {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -1,7 +1,8 @@
 /**
  * fileio and block backstores: a file descriptor read and written through io_uring
  * (uring.ts: many requests per system call, many completions per wake-up), with reads the
- * page cache holds served at once on the event loop (preadv2 RWF_NOWAIT, readSync). Where
+ * page cache holds served at once on the event loop (preadv2 RWF_NOWAIT, readSync), and a
+ * lone write-back write put into the page cache on the event loop (writeSync, below). Where
  * io_uring is unavailable, Node's callback fs API on libuv's thread pool (fdIoStatus says which).
  *
  * Durability (SBC-4 §4.15): write-through opens with O_DSYNC, so every write is
@@ -16,13 +17,44 @@ import path from "node:path";
 import type { Backstore, BackstorePlugin } from "./backstore";
 import { nativeAddon } from "./native";
 import { Asc, SenseError, SenseKey } from "../scsi/sense";
-import { fdNowait, fdRing, type Ring } from "./uring";
+import { errnoError, fdInlineWrites, fdNowait, fdRing, type Ring } from "./uring";
 
 /** SPACE ALLOCATION FAILED WRITE PROTECT (SBC-3 §4.7.3.7): the file system is full under a thin LUN. */
 const SPACE_ALLOCATION_FAILED = [0x27, 0x07] as const;
 const EAGAIN = 11;
 /** RWF_NOWAIT misses in a row make the next attempts skip, up to this many (a cold cache costs no extra syscalls). */
 const NOWAIT_MAX_SKIP = 64;
+
+/*
+ * Lone write-back writes on the event loop. ext4 and block devices refuse non-blocking buffered
+ * writes (RWF_NOWAIT: EOPNOTSUPP on this kernel, docs/performance.md), so on the ring every write
+ * is handed to an io-wq worker and its completion wakes the event loop through the eventfd: two
+ * thread switches per write, the same hand-off as tgt's worker threads, and at queue depth 1 on a
+ * busy machine the whole of the latency. A write-back write is only a copy into the page cache,
+ * a few µs to tens of µs, so a small one with nothing else of this backstore in flight is a plain
+ * pwrite on the event loop and answered in its command's turn, as a ramdisk write is. Durability
+ * is the ring's: the same page-cache write (write-back: not stable until SYNCHRONIZE CACHE, which
+ * still fdatasyncs), never a FUA write (RWF_DSYNC through the ring) and never write-through
+ * (O_DSYNC waits for the disk). A buffered pwrite can still sleep (the journal, dirty-page
+ * throttling, reading a partly cached folio): the addon's pwrite counts the thread's voluntary
+ * context switches during it (getrusage RUSAGE_THREAD; being preempted on a busy machine is
+ * involuntary and not the file system's doing), and one that slept, or took longer than
+ * INLINE_SLOW_MS (by time alone without the addon), turns the road off for a back-off window
+ * that doubles (to INLINE_BACKOFF_MAX_MS) while it keeps happening: a struggling file system
+ * costs the event loop one stall per window, not one per write. Deep queues never take it
+ * (they stay batched on the ring).
+ */
+/** Largest write done on the event loop (a copy of this size is a few µs). */
+const INLINE_MAX_BYTES = 64 * 1024;
+/** An inline write that took longer than this (ms) counts as slow even without a sleep (or without the addon to tell). */
+export const INLINE_SLOW_MS = 2;
+const INLINE_BACKOFF_MIN_MS = 100;
+const INLINE_BACKOFF_MAX_MS = 60_000;
+
+/** Lone writes done on the event loop, and the ones that slept or were slow (the tests, the benchmarks' explanation). */
+export const inlineWriteStats = { writes: 0, slow: 0 };
+/** The addon's report on the last inline write: [voluntary context switches, µs]. */
+const inlineInfo = new Int32Array(2);
 
 /** Zero-fill chunk for the UNMAP fallback. */
 const ZERO_CHUNK = 1 << 20;
@@ -65,6 +97,15 @@ export class FdBackstore implements Backstore {
   private writeNowait: boolean;
   /** The buffer of a readSync that missed the cache, reused by the read() that follows. */
   private spare: Buffer | undefined;
+  /** Lone write-back writes may be done on the event loop (see INLINE_MAX_BYTES); with the addon's pwrite when built. */
+  private readonly inline: { writeInline?: (fd: number, buf: Buffer, off: number, len: number, pos: number, info: Int32Array) => number } | undefined;
+  /** performance.now() before which no inline write is tried (after a slow one), and the next window. */
+  private inlineOffUntil = 0;
+  private inlineBackoff = INLINE_BACKOFF_MIN_MS;
+  /** Reads, writes, flushes and unmaps of this backstore started and not yet finished. */
+  private pending = 0;
+  /** For the tests: the threshold an inline write is judged slow by. */
+  inlineSlowMs = INLINE_SLOW_MS;
 
   constructor(
     readonly plugin: BackstorePlugin,
@@ -76,6 +117,7 @@ export class FdBackstore implements Backstore {
     readonly readonly: boolean,
   ) {
     this.writeNowait = writeBack && !readonly;
+    this.inline = writeBack && !readonly ? fdInlineWrites() : undefined;
   }
 
   get reclaims(): boolean {
@@ -97,19 +139,61 @@ export class FdBackstore implements Backstore {
     return undefined;
   }
 
-  /** A write-back write into the page cache on the event loop (pwritev2 RWF_NOWAIT); false when it would wait. */
+  /**
+   * A write-back write into the page cache on the event loop; false when it goes to the ring.
+   * Where the file system takes non-blocking buffered writes (pwritev2 RWF_NOWAIT: XFS), that;
+   * where it refuses them (ext4, block devices), a lone small write as a plain pwrite, timed.
+   */
   writeSync(offset: number, data: Buffer, fua: boolean): boolean {
-    if (!this.nowait || !this.writeNowait || fua || this.closed || this.skipNowait()) return false;
+    if (fua || this.closed) return false;
+    // Without RWF_NOWAIT (turned off, or refused by this file system): the timed inline write.
+    if (!this.writeNowait || !this.nowait) return this.writeInline(offset, data);
+    if (this.skipNowait()) return false;
     const n = this.nowait.writeNow(this.fd, data, 0, data.length, offset);
     if (n === data.length) {
       this.nowaitBackoff = 1;
       return true;
     }
-    // EOPNOTSUPP/EINVAL: the file system has no non-blocking buffered writes; stop asking.
-    if (n < 0 && n !== -EAGAIN) this.writeNowait = false;
+    // EOPNOTSUPP/EINVAL: the file system has no non-blocking buffered writes; stop asking (inline writes from now on).
+    if (n < 0 && n !== -EAGAIN) {
+      this.writeNowait = false;
+      return this.writeInline(offset, data);
+    }
     // Partly written: write() writes it all again (no other write overlaps: the caller checked the range is free).
     this.nowaitMiss();
     return false;
+  }
+
+  /** A lone small write-back write as a plain pwrite on the event loop (see INLINE_MAX_BYTES); false: use write(). */
+  private writeInline(offset: number, data: Buffer): boolean {
+    if (!this.inline || this.pending !== 0 || data.length > INLINE_MAX_BYTES) return false;
+    const start = performance.now();
+    if (start < this.inlineOffUntil) return false;
+    let n: number;
+    let slept = false;
+    const native = this.inline.writeInline;
+    if (native) {
+      n = native(this.fd, data, 0, data.length, offset, inlineInfo);
+      slept = inlineInfo[0] > 0;
+      if (n < 0) throw ioSense(errnoError(-n, "pwrite", `of ${data.length} bytes at byte ${offset}`), true, offset / this.blockSize);
+    } else {
+      try {
+        n = fs.writeSync(this.fd, data, 0, data.length, offset);
+      } catch (err) {
+        throw ioSense(err, true, offset / this.blockSize);
+      }
+    }
+    const took = performance.now() - start;
+    inlineWriteStats.writes++;
+    if (slept || took > this.inlineSlowMs) {
+      inlineWriteStats.slow++;
+      this.inlineOffUntil = start + took + this.inlineBackoff;
+      this.inlineBackoff = Math.min(INLINE_BACKOFF_MAX_MS, this.inlineBackoff * 2);
+    } else if (this.inlineBackoff > INLINE_BACKOFF_MIN_MS) {
+      this.inlineBackoff /= 2;
+    }
+    // Short (a full file system mid-write): write() writes it all again and reports what stops it.
+    return n === data.length;
   }
 
   private skipNowait(): boolean {
@@ -127,6 +211,7 @@ export class FdBackstore implements Backstore {
     let buf = this.spare;
     this.spare = undefined;
     if (buf?.length !== length) buf = Buffer.allocUnsafe(length);
+    this.pending++;
     try {
       const ring = this.ring;
       let done = 0;
@@ -142,6 +227,8 @@ export class FdBackstore implements Backstore {
       if (done < length) buf.fill(0, done);
     } catch (err) {
       throw ioSense(err, false, offset / this.blockSize);
+    } finally {
+      this.pending--;
     }
     return buf;
   }
@@ -151,6 +238,7 @@ export class FdBackstore implements Backstore {
     if (this.readonly) throw new Error(`${this.path} is open read-only`);
     // Write-through already opened O_DSYNC; write-back must make a FUA write stable now (SBC-3 §5.37).
     const sync = fua && this.writeBack;
+    this.pending++;
     try {
       if (this.ring) {
         await this.ring.write(this.fd, data, 0, data.length, offset, sync);
@@ -166,6 +254,8 @@ export class FdBackstore implements Backstore {
       if (sync) await fdatasync(this.fd);
     } catch (err) {
       throw ioSense(err, true, offset / this.blockSize);
+    } finally {
+      this.pending--;
     }
   }
 
@@ -176,10 +266,13 @@ export class FdBackstore implements Backstore {
   async flush(): Promise<void> {
     this.check();
     if (this.readonly) return;
+    this.pending++;
     try {
       await this.datasync();
     } catch (err) {
       throw ioSense(err, true);
+    } finally {
+      this.pending--;
     }
   }
 
@@ -187,6 +280,7 @@ export class FdBackstore implements Backstore {
     this.check();
     if (this.readonly) throw new Error(`${this.path} is open read-only`);
     if (nativeAddon && !this.punchUnsupported) {
+      this.pending++;
       try {
         await nativeAddon.punchHole(this.fd, offset, length);
         if (!this.writeBack) await this.datasync();
@@ -196,6 +290,8 @@ export class FdBackstore implements Backstore {
         // EOPNOTSUPP (95): filesystem or device without punch-hole; fall back for good.
         if (e.errno !== 95 && e.errno !== 22) throw err;
         this.punchUnsupported = true;
+      } finally {
+        this.pending--;
       }
     }
     zeroChunk ??= Buffer.alloc(ZERO_CHUNK);

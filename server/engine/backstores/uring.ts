@@ -10,8 +10,9 @@
  * The ring is set up at the first use. Where the addon is not built (no liburing headers) or
  * the kernel refuses io_uring (ENOSYS; EPERM under a seccomp profile or
  * kernel.io_uring_disabled), `fdIoStatus()` says why and fd.ts uses libuv's thread pool.
- * PORTICO_FD_IO=pool chooses the pool, PORTICO_FD_NOWAIT=0 turns off the RWF_NOWAIT path
- * (both for measuring the alternatives, docs/performance.md).
+ * PORTICO_FD_IO=pool chooses the pool, PORTICO_FD_NOWAIT=0 turns off the RWF_NOWAIT path,
+ * PORTICO_FD_INLINE_WRITES=0 the lone write-back writes on the event loop (fd.ts writeSync)
+ * (all for measuring the alternatives, docs/performance.md).
  */
 import { createRequire } from "node:module";
 import fs from "node:fs";
@@ -26,6 +27,8 @@ interface UringAddon {
   fsync(fd: number, id: number): void;
   readNow(fd: number, buf: Buffer, bufOffset: number, length: number, position: number): number;
   writeNow(fd: number, buf: Buffer, bufOffset: number, length: number, position: number): number;
+  /** pwrite; info[0] = voluntary context switches during it (it slept), info[1] = µs it took. */
+  writeInline(fd: number, buf: Buffer, bufOffset: number, length: number, position: number, info: Int32Array): number;
   stats(): { entries: number; inflight: number; prepared: number; submits: number; submitted: number; wakeups: number; reaped: number };
 }
 
@@ -190,22 +193,38 @@ export class Ring {
   }
 }
 
-type Choice = { ring?: Ring; nowait?: UringAddon; status: string };
+type Choice = { ring?: Ring; nowait?: UringAddon; inlineWrites: boolean; status: string };
 let choice: Choice | undefined;
 
 function choose(): Choice {
   const nowaitWanted = process.env.PORTICO_FD_NOWAIT !== "0";
+  const inlineWrites = process.env.PORTICO_FD_INLINE_WRITES !== "0";
   const addon = loaded.addon;
   const nowait = nowaitWanted && addon ? addon : undefined;
-  const nowaitNote = nowait ? ", page-cache hits served on the event loop (RWF_NOWAIT)" : "";
-  if (process.env.PORTICO_FD_IO === "pool") return { nowait, status: `libuv thread pool (PORTICO_FD_IO=pool)${nowaitNote}` };
-  if (!addon) return { status: `libuv thread pool: io_uring unavailable: ${loaded.reason}` };
+  const nowaitNote =
+    (nowait ? ", page-cache hits served on the event loop (RWF_NOWAIT)" : "") +
+    (inlineWrites ? ", lone write-back writes into the page cache on the event loop (timed, backing off after a slow one)" : "");
+  const done = (c: Omit<Choice, "inlineWrites">): Choice => ({ ...c, inlineWrites });
+  if (process.env.PORTICO_FD_IO === "pool") return done({ nowait, status: `libuv thread pool (PORTICO_FD_IO=pool)${nowaitNote}` });
+  if (!addon) return done({ status: `libuv thread pool: io_uring unavailable: ${loaded.reason}${nowaitNote}` });
   try {
     const ring = new Ring(addon);
-    return { ring, nowait, status: `io_uring (${RING_ENTRIES} entries, batched submit and reap)${nowaitNote}` };
+    return done({ ring, nowait, status: `io_uring (${RING_ENTRIES} entries, batched submit and reap)${nowaitNote}` });
   } catch (err) {
-    return { nowait, status: `libuv thread pool: io_uring unavailable: ${(err as Error).message}${nowaitNote}` };
+    return done({ nowait, status: `libuv thread pool: io_uring unavailable: ${(err as Error).message}${nowaitNote}` });
   }
+}
+
+/**
+ * Whether a lone write-back write may be written into the page cache on the event loop (fd.ts
+ * writeSync), and the addon's pwrite that says whether it slept (undefined without the addon:
+ * fd.ts then judges by time alone).
+ */
+export function fdInlineWrites(): { writeInline?: UringAddon["writeInline"] } | undefined {
+  choice ??= choose();
+  if (!choice.inlineWrites) return undefined;
+  const addon = loaded.addon;
+  return { writeInline: addon ? addon.writeInline.bind(addon) : undefined };
 }
 
 /** The ring, set up at the first call; undefined when the thread pool serves (see fdIoStatus). */

@@ -3,13 +3,15 @@
  * files, a real tmpfs and the kernel's own errors: data, batching, short reads at the end of a
  * file, errno → sense, and the thread-pool fallback when the addon is missing.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openBackstore } from "../../../server/engine/backstores";
-import { FdBackstore } from "../../../server/engine/backstores/fd";
+import { createEngine } from "../../../server/engine";
+import { FdBackstore, inlineWriteStats } from "../../../server/engine/backstores/fd";
+import { freePort } from "../../support/ports";
 import { fdIoStatus, fdRing } from "../../../server/engine/backstores/uring";
 import { SenseError, SenseKey } from "../../../server/engine/scsi/sense";
 
@@ -109,6 +111,108 @@ describe("io_uring fileio path", () => {
       await b.close();
     }
   });
+
+  it("a lone write-back write goes into the page cache on the event loop; not with IO in flight, not FUA, not write-through, not after a slow one", async () => {
+    ring();
+    // ext4 (this machine's /tmp) refuses RWF_NOWAIT writes, so writeSync is the plain timed pwrite.
+    expect(execFileSync("stat", ["-f", "-c", "%T", dir], { encoding: "utf8" }).trim()).toMatch(/^ext2\/ext3$/);
+    const file = path.join(dir, "inline.img");
+    const b = (await openBackstore({ plugin: "fileio", name: "f", dev: file, size: 1 << 20, writeBack: true })) as FdBackstore;
+    try {
+      const s0 = { ...inlineWriteStats };
+      expect(b.writeSync?.(8192, pattern(11, 4096), false)).toBe(true);
+      expect(inlineWriteStats.writes - s0.writes).toBe(1);
+      // It is in the file when writeSync returns, as another reader sees it (no ring, no callback).
+      expect(fs.readFileSync(file).subarray(8192, 12288).equals(pattern(11, 4096))).toBe(true);
+      // With a write of this backstore in flight on the ring, the next one queues behind it there.
+      const r = ring();
+      const before = r.stats().submitted;
+      const inFlight = b.write(0, pattern(12, 4096), false);
+      expect(b.writeSync?.(16384, pattern(13, 4096), false)).toBe(false);
+      await inFlight;
+      expect(r.stats().submitted - before).toBe(1);
+      // FUA must be stable before GOOD: RWF_DSYNC through the ring, never the inline pwrite.
+      expect(b.writeSync?.(16384, pattern(13, 4096), true)).toBe(false);
+      // Larger than 64 KiB: the ring.
+      expect(b.writeSync?.(65536, pattern(14, 128 * 1024), false)).toBe(false);
+      expect(inlineWriteStats.writes - s0.writes).toBe(1);
+      // A slow inline write (here: every write judged slow) turns the road off for a while: the next goes to the ring.
+      b.inlineSlowMs = -1;
+      expect(b.writeSync?.(20480, pattern(15, 4096), false)).toBe(true);
+      expect(inlineWriteStats.slow - s0.slow).toBe(1);
+      expect(b.writeSync?.(24576, pattern(16, 4096), false)).toBe(false);
+      await b.write(24576, pattern(16, 4096), false);
+      const raw = fs.readFileSync(file);
+      expect(raw.subarray(0, 4096).equals(pattern(12, 4096))).toBe(true);
+      expect(raw.subarray(20480, 24576).equals(pattern(15, 4096))).toBe(true);
+      expect(raw.subarray(24576, 28672).equals(pattern(16, 4096))).toBe(true);
+    } finally {
+      await b.close();
+    }
+    // Write-through (O_DSYNC: stable only when the disk has it) never takes it.
+    const t = await openBackstore({ plugin: "fileio", name: "t", dev: path.join(dir, "inline-wt.img"), size: 1 << 20 });
+    try {
+      expect(t.writeSync?.(0, pattern(17, 4096), false)).toBe(false);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("QEMU's writes over iSCSI to a write-back fileio LUN are written on the event loop and read back", async () => {
+    ring();
+    const file = path.join(dir, "qemu.img");
+    const iqn = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.inlinewrite1";
+    const port = await freePort();
+    const engine = createEngine({ log: () => undefined, statsEnabled: false });
+    const so = await engine.createStorageObject({ plugin: "fileio", name: "inl", dev: file, size: 8 << 20, writeBack: true });
+    engine.createTarget(iqn);
+    engine.createTpg(iqn, 1, { attributes: { generate_node_acls: 1, demo_mode_write_protect: 0 } });
+    engine.createLun(iqn, 1, so.path, { index: 0 });
+    await engine.createPortal(iqn, 1, "127.0.0.1", port);
+    // qemu-io runs as a child while this process's event loop serves it (spawnSync would stall the target).
+    // -t writeback: plain writes (qemu-io's default, writethrough, sends every write with FUA).
+    const qemuIo = (...cmds: string[]) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const c = spawn("qemu-io", ["-f", "raw", "-t", "writeback", ...cmds.flatMap((cmd) => ["-c", cmd]), `iscsi://127.0.0.1:${port}/${iqn}/0`]);
+        let out = "";
+        c.stdout.on("data", (d: Buffer) => (out += d));
+        c.stderr.on("data", (d: Buffer) => (out += d));
+        c.on("close", (code) => resolve({ code, out }));
+      });
+    try {
+      const s0 = { ...inlineWriteStats };
+      // One 4 KiB write at a time (qemu-io's write): lone writes.
+      for (const [i, off] of [0, 4096, 1 << 20, (8 << 20) - 4096].entries()) {
+        const w = await qemuIo(`write -P 0x${(0x31 + i).toString(16)} ${off} 4k`);
+        expect(w.code, w.out).toBe(0);
+      }
+      expect(inlineWriteStats.writes - s0.writes).toBeGreaterThanOrEqual(4);
+      const raw = fs.readFileSync(file);
+      for (const [i, off] of [0, 4096, 1 << 20, (8 << 20) - 4096].entries()) {
+        expect(raw.subarray(off, off + 4096).equals(Buffer.alloc(4096, 0x31 + i)), `block at ${off}`).toBe(true);
+        const r = await qemuIo(`read -P 0x${(0x31 + i).toString(16)} ${off} 4k`);
+        expect(r.code, r.out).toBe(0);
+        expect(r.out).not.toMatch(/Pattern verification failed/);
+      }
+      // SYNCHRONIZE CACHE after an inline write (QEMU sends it only after a write of its own) still reaches
+      // the file: an fdatasync through the ring; and writethrough's FUA writes never take the inline road.
+      const r = ring();
+      const before = { ...r.stats() };
+      const s1 = { ...inlineWriteStats };
+      const f = await qemuIo("write -P 0x41 8k 4k", "flush");
+      expect(f.code, f.out).toBe(0);
+      expect(inlineWriteStats.writes - s1.writes).toBe(1);
+      expect(r.stats().submitted - before.submitted).toBe(1);
+      const fua = await new Promise<number | null>((resolve) =>
+        spawn("qemu-io", ["-f", "raw", "-t", "writethrough", "-c", "write -P 0x42 12k 4k", `iscsi://127.0.0.1:${port}/${iqn}/0`]).on("close", resolve),
+      );
+      expect(fua).toBe(0);
+      expect(inlineWriteStats.writes - s1.writes).toBe(1);
+      expect(fs.readFileSync(file).subarray(8192, 16384).equals(Buffer.concat([Buffer.alloc(4096, 0x41), Buffer.alloc(4096, 0x42)]))).toBe(true);
+    } finally {
+      await engine.shutdown();
+    }
+  }, 120_000);
 
   it("a short read at the end of a file shorter than the LUN reads zeros past it", async () => {
     const r = ring();
