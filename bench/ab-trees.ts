@@ -7,6 +7,7 @@
  *
  *   npx tsx bench/ab-trees.ts --roots /path/to/before,/path/to/after [--seconds 3] [--rounds 2]
  *     [--workloads r32,seq8,w32,w1m,r1,qd1r,qd1w] [--params lio|ceph-iscsi] [--warm] [--node-args "..."] [--node-args-b "..."] [--log-dir DIR]
+ *     [--backing ramdisk|fileio|block]
  *
  * w1m: 1 MiB sequential writes at QD8 (`qemu-img bench -w -s 1M -d 8`, as bench/rbd.ts), IOPS = writes/s.
  * --params ceph-iscsi: the TPG runs ceph-iscsi's login parameters (bench/rbd.ts CEPH_ISCSI_TPG_PARAMETERS:
@@ -16,14 +17,16 @@
  * hard-linked node_modules). --warm writes the whole LUN first (1 MiB writes); --node-args-b
  * gives the second appliance other node options (the same tree twice compares flags). The
  * appliances' stdout goes to DIR/app-<i>.log (e.g. with --node-args --trace-gc).
+ * --backing fileio / block gives each appliance a 1 GiB fallocated file (write_back, as bench/run.ts's
+ * fileio LUN) or a loop device over one (write_back), read once before the runs; ramdisk by default.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { openSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { demoSaveconfig } from "../test/support/demo";
+import { demoSaveconfig, type DemoStorageObject } from "../test/support/demo";
 import { freePort, waitForPort } from "../test/support/ports";
-import { makeDataDir, removeDir } from "../test/support/portico";
+import { makeDataDir, removeDir, storageDirOf } from "../test/support/portico";
 import { qd1 } from "./initiator";
 import { CEPH_ISCSI_TPG_PARAMETERS } from "./rbd";
 
@@ -36,6 +39,7 @@ const wl = (arg("--workloads") ?? "r1,qd1r,qd1w,w32,r32").split(",");
 const prealloc = args.includes("--warm");
 const logDir = arg("--log-dir") ?? os.tmpdir();
 const tpgParameters = arg("--params") === "ceph-iscsi" ? CEPH_ISCSI_TPG_PARAMETERS : undefined;
+const backing = arg("--backing") ?? "ramdisk";
 const GiB = 1024 ** 3;
 const TCK = 100;
 
@@ -53,7 +57,21 @@ function ticks(pid: number): { main: number; other: number; flt: number } {
   return { main, other, flt };
 }
 
-interface T { name: string; pid: number; port: number; child: ChildProcess; dataDir: string }
+interface T { name: string; pid: number; port: number; child: ChildProcess; dataDir: string; loop?: string }
+
+/** The LUN's storage object for --backing: a ramdisk, or a warm 1 GiB fallocated file / loop device over one (write_back). */
+function storageObject(dataDir: string): { so: DemoStorageObject; loop?: string } {
+  if (backing === "ramdisk") return { so: { name: "bench", plugin: "ramdisk", size: GiB } };
+  const file = path.join(storageDirOf(dataDir), "bench.img");
+  exec("fallocate", ["-l", String(GiB), file]);
+  if (backing === "fileio") {
+    exec("dd", [`if=${file}`, "of=/dev/null", "bs=1M", "status=none"]);
+    return { so: { name: "benchfile", plugin: "fileio", dev: file, size: GiB, write_back: true } };
+  }
+  const loop = exec("losetup", ["-f", "--show", file]).trim();
+  exec("dd", [`if=${loop}`, "of=/dev/null", "bs=1M", "status=none"]);
+  return { so: { name: "benchblock", plugin: "block", dev: loop, write_back: true }, loop };
+}
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.benchmark001";
 
 async function start(root: string, i: number): Promise<T> {
@@ -61,14 +79,15 @@ async function start(root: string, i: number): Promise<T> {
   const port = await freePort();
   const http = await freePort();
   const file = path.join(dataDir, "demo.json");
-  writeFileSync(file, JSON.stringify(demoSaveconfig({ iqn: IQN, storageObjects: [{ name: "bench", plugin: "ramdisk", size: GiB }], ports: [port], tpgParameters })));
+  const { so, loop } = storageObject(dataDir);
+  writeFileSync(file, JSON.stringify(demoSaveconfig({ iqn: IQN, storageObjects: [so], ports: [port], tpgParameters })));
   const env = { ...process.env, PORTICO_DATA_DIR: dataDir, PORTICO_HTTP_HOST: "127.0.0.1", PORTICO_HTTP_PORT: String(http), UV_THREADPOOL_SIZE: "64", NEXT_TELEMETRY_DISABLED: "1" };
   const r = spawnSync(process.execPath, [path.join(root, "bin", "portico.mjs"), "restoreconfig", file], { cwd: root, env, encoding: "utf8" });
   if (r.status !== 0) throw new Error(r.stderr + r.stdout);
   const nodeArgs = (arg(i === 1 && arg("--node-args-b") !== undefined ? "--node-args-b" : "--node-args") ?? "").split(" ").filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(root, "server", "main.ts")], { cwd: root, env, stdio: ["ignore", openSync(path.join(logDir, `app-${i}.log`), "w"), "inherit"] });
   await waitForPort(port, "127.0.0.1", 90_000);
-  return { name: `${"AB"[i]}(${path.basename(root)})`, pid: child.pid!, port, child, dataDir };
+  return { name: `${"AB"[i]}(${path.basename(root)})`, pid: child.pid!, port, child, dataDir, loop };
 }
 
 function exec(cmd: string, a: string[]): string {
@@ -128,7 +147,7 @@ async function main() {
   } finally {
     for (const t of ts) { t.child.kill("SIGTERM"); }
     await new Promise((r) => setTimeout(r, 1500));
-    for (const t of ts) { if (t.child.exitCode === null) t.child.kill("SIGKILL"); removeDir(t.dataDir); }
+    for (const t of ts) { if (t.child.exitCode === null) t.child.kill("SIGKILL"); if (t.loop) spawnSync("losetup", ["-d", t.loop]); removeDir(t.dataDir); }
   }
 }
 main().catch((e) => { console.error(e); process.exit(1); });
