@@ -223,8 +223,9 @@ function choose(): Choice {
 export function fdInlineWrites(): { writeInline?: UringAddon["writeInline"] } | undefined {
   choice ??= choose();
   if (!choice.inlineWrites) return undefined;
+  // An addon built before writeInline existed (a stale native/build) leaves fd.ts to judge by time alone.
   const addon = loaded.addon;
-  return { writeInline: addon ? addon.writeInline.bind(addon) : undefined };
+  return { writeInline: typeof addon?.writeInline === "function" ? addon.writeInline.bind(addon) : undefined };
 }
 
 /** The ring, set up at the first call; undefined when the thread pool serves (see fdIoStatus). */
