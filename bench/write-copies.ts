@@ -5,9 +5,10 @@
  * medium are the backstore's; copies into any other buffer of 1 KiB or more are the transport's
  * (PDU assembly, gather buffers); headers and digests (< 1 KiB) are not counted.
  *
- *   npx tsx bench/write-copies.ts [--root TREE] [--params lio|ceph-iscsi] [--count 400] [--size 1M] [--depth 8]
+ *   npx tsx bench/write-copies.ts [--root TREE] [--params lio|ceph-iscsi] [--count 400] [--size 1M] [--depth 8] [--no-count]
  *
- * --root runs another checkout's engine (a before tree) with this counter.
+ * --root runs another checkout's engine (a before tree) with this counter. --no-count leaves Buffer#copy
+ * alone: the same run as a harness for a profile (`node --cpu-prof --import tsx bench/write-copies.ts --no-count`).
  */
 import { spawn } from "node:child_process";
 import os from "node:os";
@@ -32,7 +33,7 @@ const TPG: Record<string, Record<string, string>> = {
 const counted = { transport: 0, medium: 0, calls: 0 };
 let on = false;
 const realCopy = Buffer.prototype.copy;
-Buffer.prototype.copy = function (this: Buffer, target: Uint8Array, ts?: number, ss?: number, se?: number): number {
+if (!args.includes("--no-count")) Buffer.prototype.copy = function (this: Buffer, target: Uint8Array, ts?: number, ss?: number, se?: number): number {
   const n = realCopy.call(this, target, ts, ss, se);
   if (on) {
     if (target.length >= 256 * 1024 * 1024) counted.medium += n;
@@ -77,7 +78,7 @@ async function main() {
   const m = /^(\d+)([kmg]?)$/i.exec(size)!;
   const bytes = count * Number(m[1]) * 1024 ** " kmg".indexOf((m[2] || " ").toLowerCase());
   const per = (n: number) => (n / bytes).toFixed(3);
-  console.log(`${path.basename(root)} params ${params}, ${count} × ${size} writes QD${depth}: transport ${per(counted.transport)} B copied per B written (${(counted.calls / count).toFixed(1)} copies per write), medium ${per(counted.medium)}; ${(bytes / 1048576 / secs).toFixed(0)} MiB/s, CPU ${((cpu.user + cpu.system) / count).toFixed(0)} µs per write (counter included), load ${os.loadavg()[0].toFixed(1)}`);
+  console.log(`${path.basename(root)} params ${params}, ${count} × ${size} writes QD${depth}: transport ${per(counted.transport)} B copied per B written (${(counted.calls / count).toFixed(1)} copies per write), medium ${per(counted.medium)}; ${(bytes / 1048576 / secs).toFixed(0)} MiB/s, CPU ${((cpu.user + cpu.system) / count).toFixed(0)} µs per write${args.includes("--no-count") ? " (not counted)" : " (counter included)"}, load ${os.loadavg()[0].toFixed(1)}`);
   await engine.shutdown();
 }
 main().catch((e) => {
