@@ -82,11 +82,21 @@ async function start(root: string, i: number): Promise<T> {
   const { so, loop } = storageObject(dataDir);
   writeFileSync(file, JSON.stringify(demoSaveconfig({ iqn: IQN, storageObjects: [so], ports: [port], tpgParameters })));
   const env = { ...process.env, PORTICO_DATA_DIR: dataDir, PORTICO_HTTP_HOST: "127.0.0.1", PORTICO_HTTP_PORT: String(http), UV_THREADPOOL_SIZE: "64", NEXT_TELEMETRY_DISABLED: "1" };
-  const r = spawnSync(process.execPath, [path.join(root, "bin", "portico.mjs"), "restoreconfig", file], { cwd: root, env, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(r.stderr + r.stdout);
-  const nodeArgs = (arg(i === 1 && arg("--node-args-b") !== undefined ? "--node-args-b" : "--node-args") ?? "").split(" ").filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(root, "server", "main.ts")], { cwd: root, env, stdio: ["ignore", openSync(path.join(logDir, `app-${i}.log`), "w"), "inherit"] });
-  await waitForPort(port, "127.0.0.1", 90_000);
+  let child: ChildProcess | undefined;
+  try {
+    const r = spawnSync(process.execPath, [path.join(root, "bin", "portico.mjs"), "restoreconfig", file], { cwd: root, env, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`restoreconfig: ${r.stderr}${r.stdout}`);
+    const nodeArgs = (arg(i === 1 && arg("--node-args-b") !== undefined ? "--node-args-b" : "--node-args") ?? "").split(" ").filter(Boolean);
+    child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(root, "server", "main.ts")], { cwd: root, env, stdio: ["ignore", openSync(path.join(logDir, `app-${i}.log`), "w"), "inherit"] });
+    await waitForPort(port, "127.0.0.1", 90_000);
+  } catch (err) {
+    // A tree that does not start (an old checkout without native/build, a saveconfig it cannot read)
+    // leaves no appliance, loop device or data dir behind, and says which tree and where its log is.
+    child?.kill("SIGKILL");
+    if (loop) spawnSync("losetup", ["-d", loop]);
+    removeDir(dataDir);
+    throw new Error(`${root} did not start (log: ${path.join(logDir, `app-${i}.log`)}): ${(err as Error).message}`);
+  }
   return { name: `${"AB"[i]}(${path.basename(root)})`, pid: child.pid!, port, child, dataDir, loop };
 }
 
