@@ -179,6 +179,22 @@ async function startAppliance(spec: (typeof specs)[number], ceph: Ceph, index: n
 async function main() {
   const ceph = await startCeph();
   const apps: Appliance[] = [];
+  // Stops the appliances and Ceph once, whether the run ends, fails, or is interrupted.
+  let stopped: Promise<void> | undefined;
+  const stopAll = () =>
+    (stopped ??= (async () => {
+      for (const a of apps) {
+        a.child.kill("SIGTERM");
+        await new Promise((r) => (a.child.exitCode !== null ? r(null) : a.child.once("exit", r)));
+        removeDir(a.dataDir);
+      }
+      await ceph.stop();
+    })());
+  // SIGINT/SIGTERM outside --hold (which waits for them itself): without this, a killed run left
+  // its ceph-mon and ceph-mgr running. Handled once the current client (a blocking spawn) returns.
+  if (!hold) {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void stopAll().finally(() => process.exit(130)));
+  }
   try {
     ceph.rbd("create", "--size", String(IMAGE_SIZE / MiB), "rbd/ab");
     fio(ceph, ["--rw=write", "--bs=4M", "--iodepth=8"], 0);
@@ -229,12 +245,7 @@ async function main() {
     console.log("\nsummary (runs in order):");
     for (const [k, v] of results) console.log(`${k}\n    ${v.join("\n    ")}`);
   } finally {
-    for (const a of apps) {
-      a.child.kill("SIGTERM");
-      await new Promise((r) => (a.child.exitCode !== null ? r(null) : a.child.once("exit", r)));
-      removeDir(a.dataDir);
-    }
-    await ceph.stop();
+    await stopAll();
   }
 }
 
