@@ -581,10 +581,10 @@ export class Engine {
   }
 
   /** Puts a TPG LUN into an ALUA group of its storage object (LIO lun/alua_tg_pt_gp), online; every nexus gets 2Ah/06h. */
-  setLunAluaGroup(iqn: string, tag: number, index: number, groupName: string): TpgLun {
-    const tpg = this.tpg(iqn, tag);
+  setLunAluaGroup(wwn: string, tag: number, index: number, groupName: string): TpgLun {
+    const tpg = this.tpg(wwn, tag);
     const lun = tpg.luns.get(index);
-    if (!lun) throw new EngineError(`tpg${tag} of ${iqn} has no lun${index}`, "not_found", "index");
+    if (!lun) throw new EngineError(`tpg${tag} of ${wwn} has no lun${index}`, "not_found", "index");
     const group = lun.storageObject.aluaGroups.get(groupName);
     if (!group) {
       throw new EngineError(`${lun.storageObject.key} has no ALUA group ${groupName} (it has ${[...lun.storageObject.aluaGroups.keys()].join(", ")})`, "not_found", "group");
@@ -599,42 +599,42 @@ export class Engine {
 
   // ---- targets and TPGs -------------------------------------------------
 
-  target(iqn: string): Target {
-    const t = this.targets.get(iqn.toLowerCase());
-    if (!t) throw new EngineError(`target ${iqn} does not exist`, "not_found", "wwn");
+  target(wwn: string): Target {
+    const t = this.targets.get(wwn.toLowerCase());
+    if (!t) throw new EngineError(`target ${wwn} does not exist`, "not_found", "wwn");
     return t;
   }
 
-  tpg(iqn: string, tag: number): Tpg {
-    const tpg = this.target(iqn).tpgs.get(tag);
-    if (!tpg) throw new EngineError(`target ${iqn} has no tpg${tag}`, "not_found", "tag");
+  tpg(wwn: string, tag: number): Tpg {
+    const tpg = this.target(wwn).tpgs.get(tag);
+    if (!tpg) throw new EngineError(`target ${wwn} has no tpg${tag}`, "not_found", "tag");
     return tpg;
   }
 
   createTarget(wwn: string): Target {
-    const iqn = normalizeIscsiName(wwn, "wwn");
-    if (this.targets.has(iqn)) throw new EngineError(`target ${iqn} already exists`, "exists", "wwn");
-    const target = new Target(iqn);
-    this.targets.set(iqn, target);
+    const name = normalizeIscsiName(wwn, "wwn");
+    if (this.targets.has(name)) throw new EngineError(`target ${name} already exists`, "exists", "wwn");
+    const target = new Target(name);
+    this.targets.set(name, target);
     return target;
   }
 
-  async deleteTarget(iqn: string): Promise<void> {
-    const target = this.target(iqn);
+  async deleteTarget(wwn: string): Promise<void> {
+    const target = this.target(wwn);
     for (const tag of [...target.tpgs.keys()]) await this.deleteTpg(target.wwn, tag);
     this.targets.delete(target.wwn);
   }
 
   createTpg(
-    iqn: string,
+    wwn: string,
     tag?: number,
     opts: { enabled?: boolean; attributes?: Record<string, number>; parameters?: Record<string, string>; node?: string } = {},
   ): Tpg {
-    const target = this.target(iqn);
+    const target = this.target(wwn);
     let t = tag;
     if (t === undefined) for (t = 1; target.tpgs.has(t); t++);
     if (!Number.isInteger(t) || t < 1 || t > 65535) throw new EngineError(`TPG tag ${t} is out of range 1..65535`, "invalid", "tag");
-    if (target.tpgs.has(t)) throw new EngineError(`target ${iqn} already has tpg${t}`, "exists", "tag");
+    if (target.tpgs.has(t)) throw new EngineError(`target ${wwn} already has tpg${t}`, "exists", "tag");
     const attributes = { ...tpgAttributeDefaults };
     for (const [k, v] of Object.entries(opts.attributes ?? {})) checkTpgAttribute(k, v);
     Object.assign(attributes, opts.attributes ?? {});
@@ -649,10 +649,10 @@ export class Engine {
     return tpg;
   }
 
-  async deleteTpg(iqn: string, tag: number): Promise<void> {
-    const tpg = this.tpg(iqn, tag);
+  async deleteTpg(wwn: string, tag: number): Promise<void> {
+    const tpg = this.tpg(wwn, tag);
     await this.closeTpgSessions(tpg);
-    for (const key of [...tpg.portals]) await this.deletePortal(iqn, tag, key);
+    for (const key of [...tpg.portals]) await this.deletePortal(wwn, tag, key);
     const luns = [...tpg.luns.values()];
     for (const lun of luns) lun.storageObject.exports.delete(lun);
     tpg.luns.clear();
@@ -660,15 +660,15 @@ export class Engine {
     for (const lun of luns) this.lunChange("deleted", lun);
   }
 
-  async setTpgEnabled(iqn: string, tag: number, enabled: boolean): Promise<void> {
-    const tpg = this.tpg(iqn, tag);
+  async setTpgEnabled(wwn: string, tag: number, enabled: boolean): Promise<void> {
+    const tpg = this.tpg(wwn, tag);
     tpg.enabled = enabled;
     tpg.generation++;
     if (!enabled) await this.closeTpgSessions(tpg);
   }
 
-  setTpgAttribute(iqn: string, tag: number, name: string, value: number): void {
-    const tpg = this.tpg(iqn, tag);
+  setTpgAttribute(wwn: string, tag: number, name: string, value: number): void {
+    const tpg = this.tpg(wwn, tag);
     checkTpgAttribute(name, value);
     const before = this.lunViews(tpg);
     tpg.attributes[name] = value;
@@ -680,19 +680,19 @@ export class Engine {
     if (name === "generate_node_acls" || name === "demo_mode_write_protect") this.lunsChanged(tpg, before);
   }
 
-  setTpgParameter(iqn: string, tag: number, name: string, value: string): void {
-    const tpg = this.tpg(iqn, tag);
+  setTpgParameter(wwn: string, tag: number, name: string, value: string): void {
+    const tpg = this.tpg(wwn, tag);
     checkTpgParameter(name, value);
     tpg.parameters[name] = value;
   }
 
-  setTpgAuth(iqn: string, tag: number, chap: ChapCredentials): void {
-    this.tpg(iqn, tag).chap = checkChap(chap);
+  setTpgAuth(wwn: string, tag: number, chap: ChapCredentials): void {
+    this.tpg(wwn, tag).chap = checkChap(chap);
   }
 
   /** Networks (CIDR) logins to the TPG may come from; [] allows any. All valid, or nothing changes. */
-  setTpgAllowedNetworks(iqn: string, tag: number, networks: readonly string[]): string[] {
-    const tpg = this.tpg(iqn, tag);
+  setTpgAllowedNetworks(wwn: string, tag: number, networks: readonly string[]): string[] {
+    const tpg = this.tpg(wwn, tag);
     const parsed = networks.map((n) => {
       try {
         return parseCidr(n);
@@ -704,8 +704,8 @@ export class Engine {
     return tpg.allowedNetworks.map((c) => c.text);
   }
 
-  setNodeAclAuth(iqn: string, tag: number, initiatorName: string, chap: ChapCredentials): void {
-    this.nodeAcl(iqn, tag, initiatorName).chap = checkChap(chap);
+  setNodeAclAuth(wwn: string, tag: number, initiatorName: string, chap: ChapCredentials): void {
+    this.nodeAcl(wwn, tag, initiatorName).chap = checkChap(chap);
   }
 
   setDiscoveryAuth(auth: DiscoveryAuth): void {
@@ -713,28 +713,28 @@ export class Engine {
   }
 
   /** Node ACL attributes (lio-model.md §2.3), all or none. */
-  setNodeAclAttributes(iqn: string, tag: number, initiatorName: string, changes: Record<string, number>): Record<string, number> {
-    const acl = this.nodeAcl(iqn, tag, initiatorName);
+  setNodeAclAttributes(wwn: string, tag: number, initiatorName: string, changes: Record<string, number>): Record<string, number> {
+    const acl = this.nodeAcl(wwn, tag, initiatorName);
     for (const [k, v] of Object.entries(changes)) checkNodeAclAttribute(k, v);
     Object.assign(acl.attributes, changes);
     return { ...acl.attributes };
   }
 
   /** cmdsn_depth: the command window new sessions of this initiator get (LIO applies it at the next login). */
-  setNodeAclCmdsnDepth(iqn: string, tag: number, initiatorName: string, depth: number): void {
-    const acl = this.nodeAcl(iqn, tag, initiatorName);
+  setNodeAclCmdsnDepth(wwn: string, tag: number, initiatorName: string, depth: number): void {
+    const acl = this.nodeAcl(wwn, tag, initiatorName);
     acl.cmdsnDepth = checkCmdsnDepth(depth);
   }
 
   /** ACL tag (targetcli's initiator groups); undefined removes it. */
-  setNodeAclTag(iqn: string, tag: number, initiatorName: string, aclTag: string | undefined): void {
-    const acl = this.nodeAcl(iqn, tag, initiatorName);
+  setNodeAclTag(wwn: string, tag: number, initiatorName: string, aclTag: string | undefined): void {
+    const acl = this.nodeAcl(wwn, tag, initiatorName);
     if (aclTag !== undefined) checkAclTag(aclTag);
     acl.aclTag = aclTag;
   }
 
-  setMappedLunWriteProtect(iqn: string, tag: number, initiatorName: string, index: number, writeProtect: boolean): void {
-    const acl = this.nodeAcl(iqn, tag, initiatorName);
+  setMappedLunWriteProtect(wwn: string, tag: number, initiatorName: string, index: number, writeProtect: boolean): void {
+    const acl = this.nodeAcl(wwn, tag, initiatorName);
     const m = acl.mappedLuns.get(index);
     if (!m) throw new EngineError(`ACL ${acl.initiatorName} has no mapped_lun${index}`, "not_found", "index");
     m.writeProtect = writeProtect;
@@ -743,15 +743,15 @@ export class Engine {
 
   // ---- LUNs ------------------------------------------------------------
 
-  createLun(iqn: string, tag: number, storageObjectRef: string, opts: { index?: number; alias?: string; aluaGroup?: string } = {}): TpgLun {
-    const tpg = this.tpg(iqn, tag);
+  createLun(wwn: string, tag: number, storageObjectRef: string, opts: { index?: number; alias?: string; aluaGroup?: string } = {}): TpgLun {
+    const tpg = this.tpg(wwn, tag);
     const so = this.findStorageObject(storageObjectRef);
     const group = so.aluaGroups.get(opts.aluaGroup ?? DEFAULT_ALUA_GROUP_NAME);
     if (!group) throw new EngineError(`${so.key} has no ALUA group ${opts.aluaGroup} (it has ${[...so.aluaGroups.keys()].join(", ")})`, "not_found", "aluaGroup");
     let index = opts.index;
     if (index === undefined) for (index = 0; tpg.luns.has(index); index++);
     if (!Number.isInteger(index) || index < 0 || index > MAX_LUN) throw new EngineError(`LUN ${index} is out of range 0..${MAX_LUN}`, "invalid", "index");
-    if (tpg.luns.has(index)) throw new EngineError(`tpg${tag} of ${iqn} already has lun${index}`, "exists", "index");
+    if (tpg.luns.has(index)) throw new EngineError(`tpg${tag} of ${wwn} already has lun${index}`, "exists", "index");
     for (const l of tpg.luns.values()) {
       if (l.storageObject === so) throw new EngineError(`${so.path} is already exported by lun${l.index} of this TPG`, "exists", "storageObject");
     }
@@ -766,10 +766,10 @@ export class Engine {
     return lun;
   }
 
-  deleteLun(iqn: string, tag: number, index: number): void {
-    const tpg = this.tpg(iqn, tag);
+  deleteLun(wwn: string, tag: number, index: number): void {
+    const tpg = this.tpg(wwn, tag);
     const lun = tpg.luns.get(index);
-    if (!lun) throw new EngineError(`tpg${tag} of ${iqn} has no lun${index}`, "not_found", "index");
+    if (!lun) throw new EngineError(`tpg${tag} of ${wwn} has no lun${index}`, "not_found", "index");
     const before = this.lunViews(tpg);
     // Mapped LUNs pointing at it go too, as in LIO (the configfs symlinks dangle otherwise).
     for (const acl of tpg.nodeAcls.values()) {
@@ -785,11 +785,11 @@ export class Engine {
   // ---- portals -----------------------------------------------------------
 
   /** Adds a portal to a TPG and opens its listener; an address in use leaves nothing behind. */
-  async createPortal(iqn: string, tag: number, ip: string, port: number): Promise<string> {
-    const tpg = this.tpg(iqn, tag);
+  async createPortal(wwn: string, tag: number, ip: string, port: number): Promise<string> {
+    const tpg = this.tpg(wwn, tag);
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new EngineError(`port ${port} is out of range 1..65535`, "invalid", "port");
     const key = portalKey(ip, port);
-    if (tpg.portals.has(key)) throw new EngineError(`tpg${tag} of ${iqn} already has portal ${key}`, "exists", "ip");
+    if (tpg.portals.has(key)) throw new EngineError(`tpg${tag} of ${wwn} already has portal ${key}`, "exists", "ip");
     for (const other of tpg.target.tpgs.values()) {
       if (other.portals.has(key)) throw new EngineError(`TPGs within a target cannot share ${key} (tpg${other.tag} has it)`, "exists", "ip");
     }
@@ -807,8 +807,8 @@ export class Engine {
    * Moves a TPG to another cluster node (undefined: any). Portals open here when it arrives and
    * close (with its sessions) when it leaves; nothing changes if opening fails.
    */
-  async setTpgNode(iqn: string, tag: number, node: string | undefined): Promise<string | undefined> {
-    const tpg = this.tpg(iqn, tag);
+  async setTpgNode(wwn: string, tag: number, node: string | undefined): Promise<string | undefined> {
+    const tpg = this.tpg(wwn, tag);
     const next = node === undefined || node === "" ? undefined : normalizeNodeName(node);
     const before = this.servesHere(tpg);
     const previous = tpg.node;
@@ -860,9 +860,9 @@ export class Engine {
     if (this.fabric) await this.fabric.closePortal(key.slice(0, sep), Number(key.slice(sep + 1)));
   }
 
-  async deletePortal(iqn: string, tag: number, key: string): Promise<void> {
-    const tpg = this.tpg(iqn, tag);
-    if (!tpg.portals.has(key)) throw new EngineError(`tpg${tag} of ${iqn} has no portal ${key}`, "not_found", "ip");
+  async deletePortal(wwn: string, tag: number, key: string): Promise<void> {
+    const tpg = this.tpg(wwn, tag);
+    if (!tpg.portals.has(key)) throw new EngineError(`tpg${tag} of ${wwn} has no portal ${key}`, "not_found", "ip");
     tpg.portals.delete(key);
     if (this.servesHere(tpg)) await this.releasePortal(key);
   }
@@ -874,21 +874,21 @@ export class Engine {
 
   // ---- node ACLs and mapped LUNs -----------------------------------------
 
-  nodeAcl(iqn: string, tag: number, initiatorName: string): NodeAcl {
-    const acl = this.tpg(iqn, tag).aclFor(initiatorName);
-    if (!acl) throw new EngineError(`tpg${tag} of ${iqn} has no ACL for ${initiatorName}`, "not_found", "initiatorName");
+  nodeAcl(wwn: string, tag: number, initiatorName: string): NodeAcl {
+    const acl = this.tpg(wwn, tag).aclFor(initiatorName);
+    if (!acl) throw new EngineError(`tpg${tag} of ${wwn} has no ACL for ${initiatorName}`, "not_found", "initiatorName");
     return acl;
   }
 
   createNodeAcl(
-    iqn: string,
+    wwn: string,
     tag: number,
     initiatorName: string,
     opts: { attributes?: Record<string, number>; aclTag?: string; cmdsnDepth?: number; chap?: ChapCredentials } = {},
   ): NodeAcl {
-    const tpg = this.tpg(iqn, tag);
+    const tpg = this.tpg(wwn, tag);
     const name = normalizeIscsiName(initiatorName, "initiatorName");
-    if (tpg.nodeAcls.has(name)) throw new EngineError(`tpg${tag} of ${iqn} already has an ACL for ${name}`, "exists", "initiatorName");
+    if (tpg.nodeAcls.has(name)) throw new EngineError(`tpg${tag} of ${wwn} already has an ACL for ${name}`, "exists", "initiatorName");
     for (const k of Object.keys(opts.attributes ?? {})) {
       if (!(k in nodeAclAttributeDefaults)) throw new EngineError(`unknown node ACL attribute "${k}"`, "invalid", k);
     }
@@ -906,8 +906,8 @@ export class Engine {
     return acl;
   }
 
-  async deleteNodeAcl(iqn: string, tag: number, initiatorName: string): Promise<void> {
-    const acl = this.nodeAcl(iqn, tag, initiatorName);
+  async deleteNodeAcl(wwn: string, tag: number, initiatorName: string): Promise<void> {
+    const acl = this.nodeAcl(wwn, tag, initiatorName);
     const before = this.lunViews(acl.tpg);
     acl.tpg.nodeAcls.delete(acl.initiatorName);
     acl.tpg.generation++;
@@ -921,17 +921,17 @@ export class Engine {
   }
 
   createMappedLun(
-    iqn: string,
+    wwn: string,
     tag: number,
     initiatorName: string,
     spec: { index: number; tpgLun: number; writeProtect?: boolean; alias?: string },
   ): MappedLun {
-    const acl = this.nodeAcl(iqn, tag, initiatorName);
+    const acl = this.nodeAcl(wwn, tag, initiatorName);
     if (!Number.isInteger(spec.index) || spec.index < 0 || spec.index > MAX_LUN) {
       throw new EngineError(`mapped LUN ${spec.index} is out of range 0..${MAX_LUN}`, "invalid", "index");
     }
     if (acl.mappedLuns.has(spec.index)) throw new EngineError(`ACL ${acl.initiatorName} already has mapped_lun${spec.index}`, "exists", "index");
-    if (!acl.tpg.luns.has(spec.tpgLun)) throw new EngineError(`tpg${tag} of ${iqn} has no lun${spec.tpgLun} to map`, "not_found", "tpgLun");
+    if (!acl.tpg.luns.has(spec.tpgLun)) throw new EngineError(`tpg${tag} of ${wwn} has no lun${spec.tpgLun} to map`, "not_found", "tpgLun");
     const before = this.lunViews(acl.tpg);
     const m = new MappedLun(spec.index, spec.tpgLun, spec.writeProtect ?? false, spec.alias ?? randomUUID().slice(-10));
     acl.mappedLuns.set(spec.index, m);
@@ -940,8 +940,8 @@ export class Engine {
     return m;
   }
 
-  deleteMappedLun(iqn: string, tag: number, initiatorName: string, index: number): void {
-    const acl = this.nodeAcl(iqn, tag, initiatorName);
+  deleteMappedLun(wwn: string, tag: number, initiatorName: string, index: number): void {
+    const acl = this.nodeAcl(wwn, tag, initiatorName);
     const before = this.lunViews(acl.tpg);
     if (!acl.mappedLuns.delete(index)) throw new EngineError(`ACL ${acl.initiatorName} has no mapped_lun${index}`, "not_found", "index");
     acl.tpg.generation++;
@@ -1023,7 +1023,7 @@ export class Engine {
 
   /** Removes every object (restoreconfig --clear). */
   async clear(): Promise<void> {
-    for (const iqn of [...this.targets.keys()]) await this.deleteTarget(iqn);
+    for (const wwn of [...this.targets.keys()]) await this.deleteTarget(wwn);
     for (const so of [...this.storageObjects.values()]) await this.deleteStorageObject(so.plugin, so.name);
     this.discoveryAuth = { enabled: false };
   }
