@@ -5,9 +5,10 @@
  * table in handlers/dispatch.ts (RFC 7143 §11). Every handler runs inside a guard: an
  * exception is logged and drops this connection only.
  *
- * Hot path: PDUs arrive as views (stream.ts); Data-In goes out as views of the
- * device's buffer behind slab-allocated headers; writes in one tick are corked
- * and leave in one writev.
+ * Hot path: PDUs arrive as views (stream.ts); what a socket chunk answers is encoded into
+ * the shared transmit slab and leaves in one write when the chunk is done (transmit.ts:
+ * small data segments copied next to their header, large ones as views of the device's
+ * buffer); answers that come later leave together on the next tick.
  */
 import type net from "node:net";
 import type { Engine } from "../core/engine";
@@ -18,8 +19,9 @@ import { LoginMachine, LoginStatus, type LoginFailure, type LoginEnv } from "./l
 import type { SessionParams } from "./negotiation";
 import {
   RESERVED_TAG, Reject, RejectReason,
-  encodePdu, type DataInHeader, type LoginRequestHeader, type Pdu, type PduCodec,
+  type DataInHeader, type LoginRequestHeader, type Pdu, type PduCodec,
 } from "./pdu";
+import { Transmitter } from "./transmit";
 import { StatSNUse, stampSequence, type CmdSNWindow, type SequenceFields, type Session, type Task, type Unstamped } from "./session";
 import { PduStream, type FrameError } from "./stream";
 import { dispatchPdu } from "./handlers/dispatch";
@@ -94,7 +96,14 @@ export class Connection implements ConnectionPort {
   /** `closed`'s promise and its resolver, made when first asked (most connections are never waited on). */
   private closedPromise: Promise<void> | undefined;
   private resolveClosed: (() => void) | undefined;
-  private corked = false;
+  /** PDUs queued for the socket (transmit.ts), flushed at the end of a chunk or on the next tick. */
+  private readonly tx: Transmitter;
+  /** Inside onData: what is sent leaves when the chunk is done. */
+  private inChunk = false;
+  /** A next-tick flush is scheduled (for sends outside a chunk: completions that waited). */
+  private flushScheduled = false;
+  /** The next-tick flush, bound when first needed. */
+  private flushTick: (() => void) | undefined;
   private loginTimer: NodeJS.Timeout | undefined;
   /** The duration loginTimer was armed with: the TPG's login_timeout re-arms it only when it differs. */
   private loginTimerMs = -1;
@@ -126,10 +135,11 @@ export class Connection implements ConnectionPort {
   ) {
     this.remoteAddress = socket.remoteAddress ?? "";
     this.remotePort = socket.remotePort ?? 0;
+    this.tx = new Transmitter(socket);
     this.login = new LoginMachine(host.loginEnv(this));
     this.stream = new PduStream(
       { maxRecvDataSegmentLength: 8192 },
-      (pdu) => this.guard(() => this.onPdu(pdu)),
+      (pdu) => this.receive(pdu),
       (err) => this.guard(() => this.onFrameError(err)),
     );
     // A write's payload that straddles socket chunks is copied once, straight into its gather buffer.
@@ -194,9 +204,13 @@ export class Connection implements ConnectionPort {
     try {
       fn();
     } catch (err) {
-      this.host.log("error", "iSCSI connection handler failed; dropping the connection", { remote: this.describe, error: String((err as Error)?.stack ?? err) });
-      this.destroy("internal error");
+      this.failed(err);
     }
+  }
+
+  private failed(err: unknown): void {
+    this.host.log("error", "iSCSI connection handler failed; dropping the connection", { remote: this.describe, error: String((err as Error)?.stack ?? err) });
+    this.destroy("internal error");
   }
 
   /** Drops the connection now. Idempotent. */
@@ -210,6 +224,7 @@ export class Connection implements ConnectionPort {
     clearTimeout(this.pingDeadline);
     clearTimeout(this.dataOutTimer);
     clearTimeout(this.closeTimer);
+    this.tx.drop();
     if (wasLogin && this.login.first && reason !== "login timeout" && reason !== "login failed") {
       this.host.log("info", "iSCSI connection closed during login", { remote: this.describe, reason });
       this.host.loginLost(this, this.login);
@@ -248,38 +263,33 @@ export class Connection implements ConnectionPort {
   // ---- sending -------------------------------------------------------------------------------
 
   /**
-   * Queues a PDU. Inside onData the socket is already corked and the PDU leaves with the
-   * chunk's other answers; otherwise (a completion that waited) all PDUs of this tick leave in
-   * one writev (cork now, uncork next tick).
+   * Queues a PDU (transmit.ts). Inside onData it leaves with the chunk's other answers when the
+   * chunk is done; otherwise (a completion that waited) every PDU of this tick leaves together
+   * on the next tick.
    *
-   * `onWritten` (optional): called once the socket has written the PDU (the kernel has its
-   * bytes), with an error if it never will be; not called when the connection is already
-   * closed. A pooled data buffer goes back to its pool then (scsi-response.ts, releaseDataIn).
+   * `onWritten` (optional): called once the socket no longer needs `data` (at once when it was
+   * copied into the transmit slab, else when its write completed), with an error if it never
+   * will be written; not called when the connection is already closed. A pooled data buffer goes
+   * back to its pool then (scsi-response.ts, releaseDataIn).
    */
   send<H extends SequenceFields>(codec: PduCodec<H>, header: Unstamped<H>, data: Buffer | undefined, statSN: StatSNUse, onWritten?: (err?: Error | null) => void): void {
     if (this.state === "closed" || this.socket.destroyed) return;
     const window: CmdSNWindow = this.session ?? this.loginWindow;
     this.nextStatSN = stampSequence(header, statSN, this.nextStatSN, window);
-    const parts = encodePdu(codec, header as H, data, {
-      headerDigest: this.params.headerDigest,
-      dataDigest: this.params.dataDigest,
-      // Headers come from the module's shared slab (pdu.ts): a slab is never rewritten, only
-      // replaced when full, so sharing it is safe and a connection costs no 64 KiB of its own.
-    });
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
+    this.tx.add(codec, header as H, data, this.params.headerDigest, this.params.dataDigest, onWritten);
+    if (!this.inChunk && !this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick((this.flushTick ??= () => {
+        this.flushScheduled = false;
+        if (!this.inChunk) this.flush();
+      }));
     }
-    let ok = true;
-    const last = parts.length - 1;
-    for (let i = 0; i < last; i++) ok = this.socket.write(parts[i]) && ok;
-    ok = this.socket.write(parts[last], onWritten) && ok;
-    // Backpressure: stop reading new commands until the socket drains.
-    if (!ok && !this.socket.isPaused()) {
+  }
+
+  /** Hands what is queued to the socket; on backpressure, stops reading new commands until it drains. */
+  private flush(): void {
+    if (this.socket.destroyed) return this.tx.drop();
+    if (!this.tx.flush() && !this.socket.isPaused()) {
       this.socket.pause();
       this.socket.once("drain", (this.resumeListener ??= () => this.socket.resume()));
     }
@@ -305,15 +315,17 @@ export class Connection implements ConnectionPort {
    */
   private onData(chunk: Buffer): void {
     if (this.state === "closed") return;
-    if (this.corked) return this.guard(() => this.stream.push(chunk));
-    this.corked = true;
-    this.socket.cork();
+    this.inChunk = true;
+    // guard() inlined: a closure per chunk is a heap object per command at queue depth 1.
     try {
-      this.guard(() => this.stream.push(chunk));
+      this.stream.push(chunk);
+    } catch (err) {
+      this.failed(err);
     } finally {
-      this.corked = false;
-      if (!this.socket.destroyed) this.socket.uncork();
+      this.inChunk = false;
     }
+    // state is changed by the handlers above (TypeScript narrowed it at the top).
+    if ((this.state as ConnectionState) !== "closed") this.flush();
   }
 
   private onFrameError(err: FrameError): void {
@@ -334,6 +346,16 @@ export class Connection implements ConnectionPort {
       return;
     }
     this.protocolFailure(RejectReason.DATA_DIGEST_ERROR, err.pdu.bhs, "data digest error");
+  }
+
+  /** guard(() => this.onPdu(pdu)) without the closure per PDU. */
+  private receive(pdu: Pdu): void {
+    if (this.state === "closed") return;
+    try {
+      this.onPdu(pdu);
+    } catch (err) {
+      this.failed(err);
+    }
   }
 
   private onPdu(pdu: Pdu): void {

@@ -74,8 +74,8 @@ export interface PduCodec<H> {
   readonly name: string;
   readonly fields: readonly Field[];
   decode(bhs: Buffer): H;
-  /** Writes opcode and fields into a 48-byte BHS (lengths are written by encodePdu). */
-  encode(h: H, bhs: Buffer): void;
+  /** Writes opcode and fields into the 48-byte BHS at `offset` of `buf` (lengths are written by the caller: writeLengths). */
+  encode(h: H, buf: Buffer, offset?: number): void;
 }
 
 /**
@@ -98,18 +98,20 @@ function readExpr(f: Field): string {
   }
 }
 
+/** One statement writing field `f` of `h` into `b` at `o` + its offset (o: where the BHS starts in `b`). */
 function writeStatement(f: Field): string {
   const v = `h[${JSON.stringify(f.name)}]`;
+  const at = (k: number) => `o + ${f.off + k}`;
   switch (f.t) {
-    case "flag": return `if (${v}) b[${f.off}] |= ${f.mask};`;
-    case "bits": return `b[${f.off}] |= ((${v} ?? 0) & ${f.mask}) << ${f.shift};`;
-    case "u8": return `b[${f.off}] = ${v} ?? 0;`;
-    case "u16": return `{ const v = (${v} ?? 0) & 0xffff; b[${f.off}] = v >> 8; b[${f.off + 1}] = v; }`;
-    case "u32": return `{ const v = (${v} ?? 0) >>> 0; b[${f.off}] = v >>> 24; b[${f.off + 1}] = v >>> 16; b[${f.off + 2}] = v >>> 8; b[${f.off + 3}] = v; }`;
+    case "flag": return `if (${v}) b[${at(0)}] |= ${f.mask};`;
+    case "bits": return `b[${at(0)}] |= ((${v} ?? 0) & ${f.mask}) << ${f.shift};`;
+    case "u8": return `b[${at(0)}] = ${v} ?? 0;`;
+    case "u16": return `{ const v = (${v} ?? 0) & 0xffff; b[${at(0)}] = v >> 8; b[${at(1)}] = v; }`;
+    case "u32": return `{ const v = (${v} ?? 0) >>> 0; b[${at(0)}] = v >>> 24; b[${at(1)}] = v >>> 16; b[${at(2)}] = v >>> 8; b[${at(3)}] = v; }`;
     // NO_LUN (an address we could not decode) goes out as LUN 0: the field is reserved in every response that can carry it.
-    case "lun": return `{ const v = ${v} ?? 0; encodeLun(v === NO_LUN ? 0 : v, b, ${f.off}); }`;
-    case "isid": return `b.write((${v} ?? "").padStart(12, "0").slice(0, 12), ${f.off}, 6, "hex");`;
-    case "bytes": return `{ const v = ${v}; if (v) v.copy(b, ${f.off}, 0, Math.min(${f.len}, v.length)); }`;
+    case "lun": return `{ const v = ${v} ?? 0; encodeLun(v === NO_LUN ? 0 : v, b, ${at(0)}); }`;
+    case "isid": return `b.write((${v} ?? "").padStart(12, "0").slice(0, 12), ${at(0)}, 6, "hex");`;
+    case "bytes": return `{ const v = ${v}; if (v) v.copy(b, ${at(0)}, 0, Math.min(${f.len}, v.length)); }`;
   }
 }
 
@@ -118,9 +120,9 @@ function compileDecode<H>(fields: readonly Field[]): (bhs: Buffer) => H {
   return new Function("decodeLun", `return function decode(b) { return { ${props} }; };`)(decodeLun) as (bhs: Buffer) => H;
 }
 
-function compileEncode<H>(opcode: number, fields: readonly Field[]): (h: H, bhs: Buffer) => void {
+function compileEncode<H>(opcode: number, fields: readonly Field[]): (h: H, buf: Buffer, offset?: number) => void {
   const body = fields.map(writeStatement).join("\n");
-  return new Function("encodeLun", "NO_LUN", `return function encode(h, b) {\nb.fill(0, 0, ${BHS_LENGTH});\nb[0] = ${opcode};\n${body}\n};`)(encodeLun, NO_LUN) as (h: H, bhs: Buffer) => void;
+  return new Function("encodeLun", "NO_LUN", `return function encode(h, b, offset) {\nconst o = offset === undefined ? 0 : offset;\nb.fill(0, o, o + ${BHS_LENGTH});\nb[o] = ${opcode};\n${body}\n};`)(encodeLun, NO_LUN) as (h: H, buf: Buffer, offset?: number) => void;
 }
 
 function codec<H>(opcode: number, fields: Field[]): PduCodec<H> {
@@ -287,11 +289,12 @@ export function dataSegmentLengthOf(bhs: Buffer, off = 0): number {
   return (bhs[off + 5] << 16) | (bhs[off + 6] << 8) | bhs[off + 7];
 }
 
-export function writeLengths(bhs: Buffer, ahsLength: number, dataLength: number): void {
-  bhs[4] = ahsLength >> 2;
-  bhs[5] = (dataLength >> 16) & 0xff;
-  bhs[6] = (dataLength >> 8) & 0xff;
-  bhs[7] = dataLength & 0xff;
+/** TotalAHSLength and DataSegmentLength of the BHS at `off` of `bhs` (RFC 7143 §11.2.1). */
+export function writeLengths(bhs: Buffer, ahsLength: number, dataLength: number, off = 0): void {
+  bhs[off + 4] = ahsLength >> 2;
+  bhs[off + 5] = (dataLength >> 16) & 0xff;
+  bhs[off + 6] = (dataLength >> 8) & 0xff;
+  bhs[off + 7] = dataLength & 0xff;
 }
 
 export function pad4(n: number): number {
