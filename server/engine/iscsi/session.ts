@@ -126,16 +126,22 @@ export class Task implements ScsiTask {
   private pooled: Buffer | undefined;
   private doneResolve: (() => void) | undefined;
   private donePromise: Promise<void> | undefined;
+  /** TaskTable links: the next task in this one's hash bucket, and the older/newer neighbours in arrival order. */
+  bucketNext: Task | undefined = undefined;
+  older: Task | undefined = undefined;
+  newer: Task | undefined = undefined;
 
   constructor(
     readonly session: Session,
     readonly conn: ConnectionPort,
-    init: { cdb: Buffer; lun: number; edtl: number; readLength: number; read: boolean; write: boolean; attr: number; itt: number; cmdSN: number; immediate: boolean },
+    /** The SCSI Command header's fields (the decoded header itself: no second object per command). */
+    init: { cdb: Buffer; lun: number; edtl: number; read: boolean; write: boolean; attr: number; itt: number; cmdSN: number; immediate: boolean },
+    readLength: number,
   ) {
     this.cdb = init.cdb;
     this.lun = init.lun;
     this.expectedDataTransferLength = init.edtl;
-    this.readLength = init.readLength;
+    this.readLength = readLength;
     this.read = init.read;
     this.write = init.write;
     this.taskAttribute = init.attr;
@@ -201,12 +207,94 @@ export class Task implements ScsiTask {
   }
 }
 
+/**
+ * In-flight tasks by Initiator Task Tag: the subset of Map the transport uses (get, has, set,
+ * delete, values, size), without a JS heap object per command. A Map whose one entry is added
+ * and deleted for every command (queue depth 1) rebuilds its hash table on the delete (V8 shrinks
+ * an OrderedHashMap that falls under a quarter full): ~150 B of young generation per command.
+ * Here the buckets are a fixed array grown by doubling, chained through the tasks themselves;
+ * values() lists tasks in arrival order, as Map did.
+ */
+export class TaskTable {
+  private buckets: (Task | undefined)[] = new Array<Task | undefined>(64).fill(undefined);
+  private shift = 32 - 6;
+  private oldest: Task | undefined = undefined;
+  private newest: Task | undefined = undefined;
+  size = 0;
+
+  private slot(itt: number): number {
+    return Math.imul(itt, 0x9e3779b1) >>> this.shift;
+  }
+
+  get(itt: number): Task | undefined {
+    for (let t = this.buckets[this.slot(itt)]; t !== undefined; t = t.bucketNext) if (t.taskTag === itt) return t;
+    return undefined;
+  }
+
+  has(itt: number): boolean {
+    return this.get(itt) !== undefined;
+  }
+
+  /** Adds `task` under `itt` (its taskTag), replacing a task already there. */
+  set(itt: number, task: Task): this {
+    if (task.taskTag !== itt) throw new Error(`task table: key ${itt} is not the task's ITT ${task.taskTag}`);
+    this.delete(itt);
+    if (this.size >= this.buckets.length * 2) this.grow();
+    const i = this.slot(itt);
+    task.bucketNext = this.buckets[i];
+    this.buckets[i] = task;
+    task.older = this.newest;
+    task.newer = undefined;
+    if (this.newest) this.newest.newer = task;
+    else this.oldest = task;
+    this.newest = task;
+    this.size++;
+    return this;
+  }
+
+  delete(itt: number): boolean {
+    const i = this.slot(itt);
+    let prev: Task | undefined;
+    for (let t = this.buckets[i]; t !== undefined; prev = t, t = t.bucketNext) {
+      if (t.taskTag !== itt) continue;
+      if (prev) prev.bucketNext = t.bucketNext;
+      else this.buckets[i] = t.bucketNext;
+      if (t.older) t.older.newer = t.newer;
+      else this.oldest = t.newer;
+      if (t.newer) t.newer.older = t.older;
+      else this.newest = t.older;
+      t.bucketNext = t.older = t.newer = undefined;
+      this.size--;
+      return true;
+    }
+    return false;
+  }
+
+  /** The tasks in arrival order, as a snapshot (the table may change while the caller walks it). */
+  values(): Task[] {
+    const out: Task[] = [];
+    for (let t = this.oldest; t !== undefined; t = t.newer) out.push(t);
+    return out;
+  }
+
+  private grow(): void {
+    const tasks = this.values();
+    this.buckets = new Array<Task | undefined>(this.buckets.length * 2).fill(undefined);
+    this.shift--;
+    for (const t of tasks) {
+      const i = this.slot(t.taskTag);
+      t.bucketNext = this.buckets[i];
+      this.buckets[i] = t;
+    }
+  }
+}
+
 export class Session {
   readonly id: string;
   readonly loginTime = Date.now();
   readonly connections = new Set<Connection>();
   /** In-flight SCSI tasks by ITT. */
-  readonly tasks = new Map<number, Task>();
+  readonly tasks = new TaskTable();
   expCmdSN: number;
   maxCmdSN: number;
   /** Non-immediate commands received ahead of ExpCmdSN, waiting for the gap to fill. */
