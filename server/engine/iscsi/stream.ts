@@ -14,6 +14,9 @@
 import { crc32c } from "@node-rs/crc32";
 import { BHS_LENGTH, type Pdu, dataSegmentLengthOf, headerDigest, opcodeOf, pad4 } from "./pdu";
 
+/** The AHS or data of a PDU that has none (never written: it has no bytes). */
+const EMPTY = Buffer.alloc(0);
+
 export type FrameError =
   | { kind: "oversize"; bhs: Buffer; dataSegmentLength: number }
   | { kind: "header_digest"; bhs: Buffer }
@@ -232,11 +235,13 @@ export class PduStream {
   /** One complete PDU at `off` of `buf` (header segment of `hlen` bytes): views, digests checked, handed on. */
   private emitWhole(buf: Buffer, off: number, hlen: number): void {
     const bhs = buf.subarray(off, off + BHS_LENGTH);
-    const ahs = buf.subarray(off + BHS_LENGTH, off + BHS_LENGTH + bhs[4] * 4);
-    if (!this.headerOk(buf, off + BHS_LENGTH + ahs.length, bhs, ahs)) return;
+    // No view for an empty AHS or data segment (a READ's command PDU has neither): one shared empty buffer.
+    const ahsLen = bhs[4] * 4;
+    const ahs = ahsLen === 0 ? EMPTY : buf.subarray(off + BHS_LENGTH, off + BHS_LENGTH + ahsLen);
+    if (!this.headerOk(buf, off + BHS_LENGTH + ahsLen, bhs, ahs)) return;
     const dsl = dataSegmentLengthOf(bhs);
     const p = off + hlen;
-    const data = buf.subarray(p, p + dsl);
+    const data = dsl === 0 ? EMPTY : buf.subarray(p, p + dsl);
     const pdu: Pdu = { opcode: opcodeOf(bhs), immediate: (bhs[0] & 0x40) !== 0, bhs, ahs, data };
     if (this.dataDigest && dsl > 0) {
       const padded = p + dsl + pad4(dsl);

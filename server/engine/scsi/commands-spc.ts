@@ -30,6 +30,7 @@ import { reportLunsData } from "./luns";
 import { modePages, modeSenseData, type ModeState, type PageControl } from "./mode";
 import { Asc, SenseError, SenseKey, buildSense, invalidFieldInCdb, invalidFieldInParameterList, parameterListLengthError } from "./sense";
 import { ScsiStatus, type ScsiResult } from "./types";
+import type { Backstore } from "../backstores/backstore";
 
 // ---- SPC commands -----------------------------------------------------------
 
@@ -216,16 +217,18 @@ function read(c: CommandContext): ScsiResult | Promise<ScsiResult> {
   // Read only what the initiator will take (the transport truncates to EDTL anyway).
   const want = Math.min(cdbBytes, Math.ceil(c.task.expectedDataTransferLength / bs) * bs);
   const b = d.info.backstore;
-  const done = (data: Buffer): ScsiResult => {
-    const r: ScsiResult = { status: ScsiStatus.GOOD, dataIn: data };
-    if (want !== cdbBytes) r.cdbTransferLength = cdbBytes;
-    if (b.releaseRead) r.releaseDataIn = b.releaseRead;
-    return r;
-  };
-  if (want <= 0) return done(Buffer.alloc(0));
+  if (want <= 0) return readResult(Buffer.alloc(0), want, cdbBytes, b);
   const now = b.readSync?.(p.lba * bs, want);
-  if (now) return done(now);
-  return b.read(p.lba * bs, want).then(done);
+  // A plain call, not a closure, when the read completed at once (a heap object per READ otherwise).
+  if (now) return readResult(now, want, cdbBytes, b);
+  return b.read(p.lba * bs, want).then((data) => readResult(data, want, cdbBytes, b));
+}
+
+function readResult(data: Buffer, want: number, cdbBytes: number, b: Backstore): ScsiResult {
+  const r: ScsiResult = { status: ScsiStatus.GOOD, dataIn: data };
+  if (want !== cdbBytes) r.cdbTransferLength = cdbBytes;
+  if (b.releaseRead) r.releaseDataIn = b.releaseRead;
+  return r;
 }
 
 /**

@@ -118,10 +118,9 @@ function receiveCommand(c: ConnectionPort, s: Session, pdu: Pdu): Task | undefin
     return void c.reject(RejectReason.PROTOCOL_ERROR, pdu.bhs);
   }
   if (s.tasks.has(h.itt)) return void c.reject(RejectReason.TASK_IN_PROGRESS, pdu.bhs);
-  const task = new Task(s, c, {
-    cdb, lun: h.lun, edtl: h.edtl, readLength: h.read && !h.write ? h.edtl : readLength, read: h.read, write: h.write,
-    attr: h.attr, itt: h.itt, cmdSN: h.cmdSN, immediate: pdu.immediate,
-  });
+  h.cdb = cdb;
+  h.immediate = pdu.immediate;
+  const task = new Task(s, c, h, h.read && !h.write ? h.edtl : readLength);
   s.tasks.set(h.itt, task);
   if (!h.write || h.edtl === 0) {
     // Nothing to collect.
