@@ -40,9 +40,11 @@ const NOWAIT_MAX_SKIP = 64;
  * context switches during it (getrusage RUSAGE_THREAD; being preempted on a busy machine is
  * involuntary and not the file system's doing), and one that slept, or took longer than
  * INLINE_SLOW_MS (by time alone without the addon), turns the road off for a back-off window
- * that doubles (to INLINE_BACKOFF_MAX_MS) while it keeps happening: a struggling file system
- * costs the event loop one stall per window, not one per write. Deep queues never take it
- * (they stay batched on the ring).
+ * that doubles (to INLINE_BACKOFF_MAX_MS) while slow ones keep coming (within INLINE_CALM_MS of
+ * the last): a struggling file system (dirty-page throttling under a write flood) costs the event
+ * loop one stall per window, not one per write. A write that arrives while another IO of its
+ * backstore is in flight goes to the ring; an initiator whose writes arrive one per turn (each
+ * answered in its turn, so none is ever in flight) has them all written inline, one after another.
  */
 /** Largest write done on the event loop (a copy of this size is a few µs). */
 const INLINE_MAX_BYTES = 64 * 1024;
@@ -50,6 +52,8 @@ const INLINE_MAX_BYTES = 64 * 1024;
 export const INLINE_SLOW_MS = 2;
 const INLINE_BACKOFF_MIN_MS = 100;
 const INLINE_BACKOFF_MAX_MS = 60_000;
+/** A slow inline write this long (ms) after the last one starts the back-off from its minimum again. */
+const INLINE_CALM_MS = 10_000;
 
 /** Lone writes done on the event loop, and the ones that slept or were slow (the tests, the benchmarks' explanation). */
 export const inlineWriteStats = { writes: 0, slow: 0 };
@@ -102,6 +106,7 @@ export class FdBackstore implements Backstore {
   /** performance.now() before which no inline write is tried (after a slow one), and the next window. */
   private inlineOffUntil = 0;
   private inlineBackoff = INLINE_BACKOFF_MIN_MS;
+  private inlineLastSlow = -Infinity;
   /** Reads, writes, flushes and unmaps of this backstore started and not yet finished. */
   private pending = 0;
   /** For the tests: the threshold an inline write is judged slow by. */
@@ -187,10 +192,9 @@ export class FdBackstore implements Backstore {
     inlineWriteStats.writes++;
     if (slept || took > this.inlineSlowMs) {
       inlineWriteStats.slow++;
+      this.inlineBackoff = start - this.inlineLastSlow > INLINE_CALM_MS ? INLINE_BACKOFF_MIN_MS : Math.min(INLINE_BACKOFF_MAX_MS, this.inlineBackoff * 2);
+      this.inlineLastSlow = start;
       this.inlineOffUntil = start + took + this.inlineBackoff;
-      this.inlineBackoff = Math.min(INLINE_BACKOFF_MAX_MS, this.inlineBackoff * 2);
-    } else if (this.inlineBackoff > INLINE_BACKOFF_MIN_MS) {
-      this.inlineBackoff /= 2;
     }
     // Short (a full file system mid-write): write() writes it all again and reports what stops it.
     return n === data.length;
