@@ -64,7 +64,7 @@ export function respond(c: ConnectionPort, task: Task, result: ScsiResult): void
 
   let dataSN = 0;
   // Whole buffers go as they are: a view per command is a JS heap object (young-generation GCs set the QD1 tail).
-  if (sent > 0) dataSN = sendDataIn(c, task, sent === dataIn!.length ? dataIn! : dataIn!.subarray(0, sent), collapse ? { over, under, residual } : undefined, result.releaseDataIn && releaser(result.releaseDataIn, dataIn!));
+  if (sent > 0) dataSN = sendDataIn(c, task, sent === dataIn!.length ? dataIn! : dataIn!.subarray(0, sent), collapse, over, under, residual, result.releaseDataIn && releaser(result.releaseDataIn, dataIn!));
   else if (dataIn && result.releaseDataIn) result.releaseDataIn(dataIn);
   if (!(collapse && sent > 0)) {
     const sense = result.sense;
@@ -104,10 +104,11 @@ function releaser(release: (buf: Buffer) => void, buf: Buffer): (err?: Error | n
 /**
  * Data-In: PDUs of at most the initiator's MaxRecvDataSegmentLength, sequences (F bit)
  * of at most MaxBurstLength, DataSN from 0 across sequences; status in the last one
- * when `status` is given (RFC 7143 §11.7.1); `onLastWritten` goes with the last PDU. Returns
+ * when `status` (with its O/U bits and residual, passed as values: no object per READ) (RFC 7143 §11.7.1);
+ * `onLastWritten` goes with the last PDU. Returns
  * the number of PDUs sent.
  */
-function sendDataIn(c: ConnectionPort, task: Task, data: Buffer, status?: { over: boolean; under: boolean; residual: number }, onLastWritten?: (err?: Error | null) => void): number {
+function sendDataIn(c: ConnectionPort, task: Task, data: Buffer, status: boolean, over: boolean, under: boolean, residual: number, onLastWritten?: (err?: Error | null) => void): number {
   const mx = c.params.maxXmitDataSegmentLength;
   const burst = c.params.maxBurstLength;
   const h = c.dataInHdr;
@@ -119,13 +120,13 @@ function sendDataIn(c: ConnectionPort, task: Task, data: Buffer, status?: { over
     while (off < seqEnd) {
       const n = Math.min(mx, seqEnd - off);
       const last = off + n === len;
-      const withStatus = last && status !== undefined;
+      const withStatus = last && status;
       h.final = off + n === seqEnd;
       h.hasStatus = withStatus;
       h.status = withStatus ? ScsiStatus.GOOD : 0;
-      h.overflow = withStatus && status!.over;
-      h.underflow = withStatus && status!.under;
-      h.residualCount = withStatus ? status!.residual : 0;
+      h.overflow = withStatus && over;
+      h.underflow = withStatus && under;
+      h.residualCount = withStatus ? residual : 0;
       h.lun = task.lun < 0 ? 0 : task.lun;
       h.itt = task.taskTag;
       h.dataSN = dataSN++;
