@@ -64,7 +64,7 @@ const only = arg("--only");
 const selected = arg("--workloads")?.split(",");
 type Backing = "ramdisk" | "fileio" | "block";
 const backings = (arg("--backing")?.split(",") ?? ["ramdisk", "fileio", "block"]) as Backing[];
-/** Portico processes to alternate: "" is the default IO path; pool / uring / inline0 pin one (PORTICO_FD_IO, PORTICO_FD_NOWAIT, PORTICO_FD_INLINE_WRITES). */
+/** Portico processes to alternate: "" is the default IO path; pool / uring / inline0 / inline1 pin one (PORTICO_FD_IO, PORTICO_FD_NOWAIT, PORTICO_FD_INLINE_WRITES). */
 const variants = arg("--variants")?.split(",") ?? [""];
 const cpuProf = arg("--cpu-prof");
 const GiB = 1024 ** 3;
@@ -270,8 +270,9 @@ async function startPorticoTarget(variant: string): Promise<Started> {
   const env: Record<string, string> = { UV_THREADPOOL_SIZE: "64" };
   // pool: the road before io_uring (libuv's thread pool, no RWF_NOWAIT); uring: the ring alone.
   if (variant === "pool" || variant === "uring") Object.assign(env, { PORTICO_FD_IO: variant, PORTICO_FD_NOWAIT: "0", PORTICO_FD_INLINE_WRITES: "0" });
-  // inline0: the default road without lone write-back writes on the event loop (every write through the ring).
+  // inline0 / inline1: without / with lone write-back writes on the event loop (opt-in, PORTICO_FD_INLINE_WRITES=1).
   if (variant === "inline0") env.PORTICO_FD_INLINE_WRITES = "0";
+  if (variant === "inline1") env.PORTICO_FD_INLINE_WRITES = "1";
   const nodeArgs = cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${cpuProf}`, "--cpu-prof-interval=200"] : [];
   const p = await startPortico({ dataDir, env, nodeArgs });
   await waitForPort(port);

@@ -10,9 +10,14 @@
  * The ring is set up at the first use. Where the addon is not built (no liburing headers) or
  * the kernel refuses io_uring (ENOSYS; EPERM under a seccomp profile or
  * kernel.io_uring_disabled), `fdIoStatus()` says why and fd.ts uses libuv's thread pool.
- * PORTICO_FD_IO=pool chooses the pool, PORTICO_FD_NOWAIT=0 turns off the RWF_NOWAIT path,
- * PORTICO_FD_INLINE_WRITES=0 the lone write-back writes on the event loop (fd.ts writeSync)
- * (all for measuring the alternatives, docs/performance.md).
+ * PORTICO_FD_IO=pool chooses the pool, PORTICO_FD_NOWAIT=0 turns off the RWF_NOWAIT path
+ * (both for measuring the alternatives, docs/performance.md).
+ *
+ * PORTICO_FD_INLINE_WRITES=1 opts in to lone write-back writes as a plain pwrite on the event
+ * loop where the file system refuses RWF_NOWAIT writes (ext4 and loop devices on this kernel):
+ * faster at QD1, but a pwrite can sleep (dirty-page throttling, journal locks) and a sleeping
+ * call on the event loop stalls every session, so it is off by default (issue 17: "never a
+ * blocking call on it"); fd.ts times each one and backs off after a slow one.
  */
 import { createRequire } from "node:module";
 import fs from "node:fs";
@@ -198,12 +203,12 @@ let choice: Choice | undefined;
 
 function choose(): Choice {
   const nowaitWanted = process.env.PORTICO_FD_NOWAIT !== "0";
-  const inlineWrites = process.env.PORTICO_FD_INLINE_WRITES !== "0";
+  const inlineWrites = process.env.PORTICO_FD_INLINE_WRITES === "1";
   const addon = loaded.addon;
   const nowait = nowaitWanted && addon ? addon : undefined;
   const nowaitNote =
     (nowait ? ", page-cache hits served on the event loop (RWF_NOWAIT)" : "") +
-    (inlineWrites ? ", lone write-back writes into the page cache on the event loop (timed, backing off after a slow one)" : "");
+    (inlineWrites ? ", lone write-back writes into the page cache on the event loop (PORTICO_FD_INLINE_WRITES=1; timed, backing off after a slow one)" : "");
   const done = (c: Omit<Choice, "inlineWrites">): Choice => ({ ...c, inlineWrites });
   if (process.env.PORTICO_FD_IO === "pool") return done({ nowait, status: `libuv thread pool (PORTICO_FD_IO=pool)${nowaitNote}` });
   if (!addon) return done({ status: `libuv thread pool: io_uring unavailable: ${loaded.reason}${nowaitNote}` });

@@ -16,6 +16,9 @@ import { fdIoStatus, fdRing } from "../../../server/engine/backstores/uring";
 import { SenseError, SenseKey } from "../../../server/engine/scsi/sense";
 
 const root = path.resolve(__dirname, "../../..");
+// The inline write road is opt-in (a pwrite on the event loop can sleep); this file tests it, so it opts in
+// before the first fdRing()/fdInlineWrites() call fixes the choice. The default is checked in a child below.
+process.env.PORTICO_FD_INLINE_WRITES = "1";
 let dir: string;
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "portico-uring-"));
@@ -276,6 +279,25 @@ describe("io_uring fileio path", () => {
       execFileSync("umount", [mnt]);
     }
   });
+
+  it("lone write-back writes stay off the event loop unless PORTICO_FD_INLINE_WRITES=1 opts in", () => {
+    const script = `
+      import { fdIoStatus, fdInlineWrites } from ${JSON.stringify(path.join(root, "server/engine/backstores/uring.ts"))};
+      console.log(JSON.stringify({ status: fdIoStatus(), inline: fdInlineWrites() !== undefined }));
+    `;
+    const file = path.join(dir, "inline-default.mts");
+    fs.writeFileSync(file, script);
+    for (const [value, expected] of [[undefined, false], ["0", false], ["1", true]] as const) {
+      const env: NodeJS.ProcessEnv = { ...process.env };
+      if (value === undefined) delete env.PORTICO_FD_INLINE_WRITES;
+      else env.PORTICO_FD_INLINE_WRITES = value;
+      const r = spawnSync(process.execPath, ["--import", "tsx", file], { cwd: root, encoding: "utf8", env, timeout: 120_000 });
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { status: string; inline: boolean };
+      expect(out.inline).toBe(expected);
+      expect(out.status.includes("on the event loop (PORTICO_FD_INLINE_WRITES=1")).toBe(expected);
+    }
+  }, 300_000);
 
   it("without the addon, fileio says why and uses the thread pool, with the same data", () => {
     const script = `
