@@ -22,9 +22,10 @@ const POOLED_GATHER_MIN = 64 * 1024;
 const isWrite10to16 = (op: number) => op === 0x2a || op === 0xaa || op === 0x8a;
 
 /**
- * A pooled gather buffer for a command that has no task yet (its immediate data is being placed
- * as it arrives: handlers/scsi-command.ts placeData), or undefined when the command's buffer
- * would not be pooled. Given to its task by Task.adoptGather, or back by giveEarlyGather.
+ * A pooled gather buffer of `edtl` bytes, or undefined when the command's buffer is not pooled (not
+ * a WRITE(10/12/16), or under POOLED_GATHER_MIN). Task.gatherBuffer takes its own here; for a
+ * command that has no task yet (its immediate data placed as it arrives: handlers/scsi-command.ts
+ * placeData) the buffer is given to its task by Task.adoptGather, or back by giveEarlyGather.
  */
 export function takeEarlyGather(opcode: number, edtl: number): Buffer | undefined {
   return edtl >= POOLED_GATHER_MIN && isWrite10to16(opcode) ? gatherBuffers.take(edtl) : undefined;
@@ -157,9 +158,10 @@ export class Task implements ScsiTask {
    */
   gatherBuffer(): Buffer {
     const n = this.expectedDataTransferLength;
-    if (n < POOLED_GATHER_MIN || !isWrite10to16(this.cdb[0])) return Buffer.allocUnsafe(n);
-    this.pooled = gatherBuffers.take(n);
-    return this.pooled;
+    const pooled = takeEarlyGather(this.cdb[0], n);
+    if (!pooled) return Buffer.allocUnsafe(n);
+    this.pooled = pooled;
+    return pooled;
   }
 
   /** Takes a buffer from takeEarlyGather (immediate data placed before the task existed) as its gather buffer. */
