@@ -1,8 +1,9 @@
 /**
  * fileio and block backstores: a file descriptor read and written through io_uring
  * (uring.ts: many requests per system call, many completions per wake-up), with reads the
- * page cache holds served at once on the event loop (preadv2 RWF_NOWAIT, readSync), and a
- * lone write-back write put into the page cache on the event loop (writeSync, below). Where
+ * page cache holds served at once on the event loop (preadv2 RWF_NOWAIT, readSync), and, when
+ * opted in (PORTICO_FD_INLINE_WRITES=1), a lone write-back write put into the page cache on the
+ * event loop (writeSync, below). Where
  * io_uring is unavailable, Node's callback fs API on libuv's thread pool (fdIoStatus says which).
  *
  * Durability (SBC-4 §4.15): write-through opens with O_DSYNC, so every write is
@@ -26,7 +27,9 @@ const EAGAIN = 11;
 const NOWAIT_MAX_SKIP = 64;
 
 /*
- * Lone write-back writes on the event loop. ext4 and block devices refuse non-blocking buffered
+ * Lone write-back writes on the event loop, opt-in (PORTICO_FD_INLINE_WRITES=1, uring.ts
+ * fdInlineWrites): the back-off below bounds how often a sleeping pwrite can stall the event loop,
+ * not how long the first stall lasts, so by default every write goes through the ring. ext4 and block devices refuse non-blocking buffered
  * writes (RWF_NOWAIT: EOPNOTSUPP on this kernel, docs/performance.md), so on the ring every write
  * is handed to an io-wq worker and its completion wakes the event loop through the eventfd: two
  * thread switches per write, the same hand-off as tgt's worker threads, and at queue depth 1 on a
@@ -147,7 +150,8 @@ export class FdBackstore implements Backstore {
   /**
    * A write-back write into the page cache on the event loop; false when it goes to the ring.
    * Where the file system takes non-blocking buffered writes (pwritev2 RWF_NOWAIT: XFS), that;
-   * where it refuses them (ext4, block devices), a lone small write as a plain pwrite, timed.
+   * where it refuses them (ext4, block devices), a lone small write as a plain pwrite, timed,
+   * when opted in (PORTICO_FD_INLINE_WRITES=1).
    */
   writeSync(offset: number, data: Buffer, fua: boolean): boolean {
     if (fua || this.closed) return false;
