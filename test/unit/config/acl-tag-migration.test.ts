@@ -8,11 +8,11 @@ import Database from "better-sqlite3";
 import { drizzle } from "drizzle-orm/better-sqlite3";
 import { migrate } from "drizzle-orm/better-sqlite3/migrator";
 import fs from "node:fs";
-import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { databaseFile, migrationsFolder } from "@/server/db";
 import { toSaveconfig } from "@/server/config/saveconfig";
 import { makeFixture, tempDir, type Fixture } from "./helpers";
+import { migrationsBefore } from "../../support/migrations";
 
 const TARGET = "iqn.2003-01.org.example:acltag";
 const WEB = "iqn.1994-05.com.example:web1";
@@ -23,19 +23,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** A copy of drizzle/ holding only the migrations before the rename (the previous schema). */
-function previousMigrations(dir: string): string {
-  const out = path.join(dir, "migrations");
-  fs.mkdirSync(path.join(out, "meta"), { recursive: true });
-  const journal = JSON.parse(fs.readFileSync(path.join(migrationsFolder, "meta", "_journal.json"), "utf8"));
-  const idx = journal.entries.findIndex((e: { tag: string }) => e.tag === "0005_acl_tag");
-  expect(idx).toBeGreaterThan(0);
-  journal.entries = journal.entries.slice(0, idx);
-  fs.writeFileSync(path.join(out, "meta", "_journal.json"), JSON.stringify(journal));
-  for (const e of journal.entries) fs.copyFileSync(path.join(migrationsFolder, `${e.tag}.sql`), path.join(out, `${e.tag}.sql`));
-  return out;
-}
-
 function aclColumns(sqlite: Database.Database): string[] {
   return (sqlite.prepare("PRAGMA table_info(node_acls)").all() as { name: string }[]).map((c) => c.name);
 }
@@ -45,7 +32,7 @@ describe("the ACL tag", () => {
     const dir = tempDir("portico-acl-tag-mig-");
     cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     const old = new Database(databaseFile(dir));
-    migrate(drizzle(old), { migrationsFolder: previousMigrations(dir) });
+    migrate(drizzle(old), { migrationsFolder: migrationsBefore(migrationsFolder, "0005_acl_tag", dir) });
     expect(aclColumns(old)).toContain("tag");
     const target = old.prepare("INSERT INTO targets (wwn) VALUES (?)").run(TARGET).lastInsertRowid;
     const tpg = old.prepare("INSERT INTO tpgs (target_id, tag) VALUES (?, 1)").run(target).lastInsertRowid;

@@ -13,24 +13,12 @@ import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { historyMigrationsFolder, openHistory } from "@/server/history/db";
 import { SAMPLE_FIELDS } from "@/server/engine/core/sampler";
+import { migrationsBefore } from "../../support/migrations";
 
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
-
-/** A copy of drizzle-history/ holding only the migrations before the rename (the previous schema). */
-function previousMigrations(dir: string): string {
-  const out = path.join(dir, "migrations");
-  fs.mkdirSync(path.join(out, "meta"), { recursive: true });
-  const journal = JSON.parse(fs.readFileSync(path.join(historyMigrationsFolder, "meta", "_journal.json"), "utf8"));
-  const idx = journal.entries.findIndex((e: { tag: string }) => e.tag === "0002_in_flight_gauge");
-  expect(idx).toBeGreaterThan(0);
-  journal.entries = journal.entries.slice(0, idx);
-  fs.writeFileSync(path.join(out, "meta", "_journal.json"), JSON.stringify(journal));
-  for (const e of journal.entries) fs.copyFileSync(path.join(historyMigrationsFolder, `${e.tag}.sql`), path.join(out, `${e.tag}.sql`));
-  return out;
-}
 
 describe("the in-flight gauge", () => {
   it("is named inFlight in the sampler (not queueDepth, the attribute's word)", () => {
@@ -43,7 +31,7 @@ describe("the in-flight gauge", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "portico-history-mig-"));
     dirs.push(dir);
     const old = new Database(path.join(dir, "history.db"));
-    migrate(drizzle(old), { migrationsFolder: previousMigrations(dir) });
+    migrate(drizzle(old), { migrationsFolder: migrationsBefore(historyMigrationsFolder, "0002_in_flight_gauge", dir) });
     old
       .prepare(
         "INSERT INTO minute_stats (minute, scope, key, samples, read_commands, write_commands, other_commands, read_bytes, write_bytes, errors, read_p50_us, read_p99_us, read_max_us, write_p50_us, write_p99_us, write_max_us, avg_queue_depth, max_queue_depth) VALUES (?, 'appliance', 'appliance', 60, 7,0,0,0,0,0,0,0,0,0,0,0,2.5,31)",
