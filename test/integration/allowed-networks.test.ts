@@ -5,10 +5,10 @@
  * saveconfig.json; widening it lets libiscsi's iscsi-inq in.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { restoreDemo } from "../support/demo";
+import { startDemo } from "../support/demo";
 import { loginStatus } from "../support/iscsi-client";
 import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, removeDir, sh, startPortico, type PorticoProcess } from "../support/portico";
+import { makeDataDir, sh, startPortico, stopAndRemove, type PorticoProcess } from "../support/portico";
 import { apiClient } from "./monitor-support";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.networks0001";
@@ -25,16 +25,11 @@ const inq = () => sh("iscsi-inq", ["-i", INITIATOR, `iscsi://127.0.0.1:${port}/$
 beforeAll(async () => {
   dataDir = makeDataDir("portico-nets-");
   port = await freePort();
-  restoreDemo(dataDir, { iqn: IQN, storageObjects: [{ name: "nets0", plugin: "ramdisk", size: 8 * 1024 * 1024 }], ports: [port] });
-  server = await startPortico({ dataDir });
-  await waitForPort(port);
+  server = await startDemo(dataDir, { iqn: IQN, storageObjects: [{ name: "nets0", plugin: "ramdisk", size: 8 * 1024 * 1024 }], ports: [port] });
   api = apiClient(server.url, dataDir);
 });
 
-afterAll(async () => {
-  await server?.stop().catch(() => server?.kill());
-  removeDir(dataDir);
-});
+afterAll(() => stopAndRemove(server, dataDir));
 
 describe("allowed networks", () => {
   it("refuses a bad network at the field and changes nothing", async () => {

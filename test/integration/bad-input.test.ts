@@ -7,9 +7,9 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { restoreDemo } from "../support/demo";
-import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, removeDir, startPortico, type PorticoProcess } from "../support/portico";
+import { startDemo } from "../support/demo";
+import { freePort } from "../support/ports";
+import { makeDataDir, stopAndRemove, type PorticoProcess } from "../support/portico";
 import { Opcode, RawConnection, TargetOpcode, loginNormal, loginRequest, pdu } from "../support/raw-iscsi";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.badinput0001";
@@ -20,15 +20,10 @@ let server: PorticoProcess;
 beforeAll(async () => {
   dataDir = makeDataDir();
   port = await freePort();
-  restoreDemo(dataDir, { iqn: IQN, storageObjects: [{ name: "rd", plugin: "ramdisk", size: 64 * 1024 * 1024 }], ports: [port] });
-  server = await startPortico({ dataDir });
-  await waitForPort(port);
+  server = await startDemo(dataDir, { iqn: IQN, storageObjects: [{ name: "rd", plugin: "ramdisk", size: 64 * 1024 * 1024 }], ports: [port] });
 });
 
-afterAll(async () => {
-  await server?.stop().catch(() => server?.kill());
-  removeDir(dataDir);
-});
+afterAll(() => stopAndRemove(server, dataDir));
 
 describe("bad input", () => {
   it("answers a login to an unknown target with status 0x0203 (Not found)", async () => {

@@ -7,9 +7,9 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IscsiClient } from "../support/iscsi-client";
-import { restoreDemo } from "../support/demo";
-import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, removeDir, startPortico, storageDirOf, type PorticoProcess } from "../support/portico";
+import { startDemo } from "../support/demo";
+import { freePort } from "../support/ports";
+import { makeDataDir, stopAndRemove, storageDirOf, type PorticoProcess } from "../support/portico";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.digests00001";
 let dataDir: string;
@@ -27,19 +27,14 @@ function rw10(op: 0x28 | 0x2a, lba: number, blocks: number): Buffer {
 beforeAll(async () => {
   dataDir = makeDataDir();
   port = await freePort();
-  restoreDemo(dataDir, {
+  server = await startDemo(dataDir, {
     iqn: IQN,
     storageObjects: [{ name: "dd", plugin: "fileio", dev: path.join(storageDirOf(dataDir), "dd.img"), size: 32 * 1024 * 1024 }],
     ports: [port],
   });
-  server = await startPortico({ dataDir });
-  await waitForPort(port);
 });
 
-afterAll(async () => {
-  await server?.stop().catch(() => server?.kill());
-  removeDir(dataDir);
-});
+afterAll(() => stopAndRemove(server, dataDir));
 
 describe("CRC32C digests", () => {
   for (const [label, headerDigest, dataDigest] of [

@@ -16,10 +16,10 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { restoreDemo } from "../support/demo";
+import { startDemo } from "../support/demo";
 import { IscsiClient } from "../support/iscsi-client";
-import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, removeDir, startPortico, storageDirOf, type PorticoProcess } from "../support/portico";
+import { freePort } from "../support/ports";
+import { makeDataDir, removeDir, storageDirOf, type PorticoProcess } from "../support/portico";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.kill9durable";
 const BLOCK = 4096;
@@ -84,7 +84,7 @@ beforeAll(async () => {
   port = await freePort();
   files.through = path.join(storageDirOf(dataDir), "through.img");
   files.back = path.join(storageDirOf(dataDir), "back.img");
-  restoreDemo(dataDir, {
+  server = await startDemo(dataDir, {
     iqn: IQN,
     storageObjects: [
       { name: "through", plugin: "fileio", dev: files.through, size: FILE_BLOCKS * BLOCK, write_back: false },
@@ -92,8 +92,6 @@ beforeAll(async () => {
     ],
     ports: [port],
   });
-  server = await startPortico({ dataDir });
-  await waitForPort(port);
 }, 180_000);
 
 afterAll(async () => {

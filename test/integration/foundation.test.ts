@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { restoreDemo, type DemoStorageObject } from "../support/demo";
+import { startDemo, type DemoStorageObject } from "../support/demo";
 import { freePort, waitForPort } from "../support/ports";
 import { makeDataDir, portico, removeDir, sh, startPortico, storageDirOf, type PorticoProcess } from "../support/portico";
 
@@ -44,9 +44,7 @@ beforeAll(async () => {
   sh("truncate", ["-s", `${16 * MiB}`, loopFile]);
   const lo = sh("losetup", ["-f", "--show", loopFile]);
   loopDev = lo.status === 0 ? lo.stdout.trim() : undefined;
-  restoreDemo(dataDir, { iqn: IQN, storageObjects: storageObjects(), ports: [iscsiPort] });
-  server = await startPortico({ dataDir });
-  await waitForPort(iscsiPort);
+  server = await startDemo(dataDir, { iqn: IQN, storageObjects: storageObjects(), ports: [iscsiPort] });
 });
 
 afterAll(async () => {

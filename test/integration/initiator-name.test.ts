@@ -4,10 +4,10 @@
  * a valid name written in capitals still logs in.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { restoreDemo } from "../support/demo";
+import { startDemo } from "../support/demo";
 import { loginStatus } from "../support/iscsi-client";
-import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, removeDir, sh, startPortico, type PorticoProcess } from "../support/portico";
+import { freePort } from "../support/ports";
+import { makeDataDir, sh, stopAndRemove, type PorticoProcess } from "../support/portico";
 import { apiClient } from "./monitor-support";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.initname0001";
@@ -21,16 +21,11 @@ const login = (initiatorName: string, discovery = false) => loginStatus(port, { 
 beforeAll(async () => {
   dataDir = makeDataDir("portico-initname-");
   port = await freePort();
-  restoreDemo(dataDir, { iqn: IQN, storageObjects: [{ name: "initname0", plugin: "ramdisk", size: 4 * 1024 * 1024 }], ports: [port] });
-  server = await startPortico({ dataDir });
-  await waitForPort(port);
+  server = await startDemo(dataDir, { iqn: IQN, storageObjects: [{ name: "initname0", plugin: "ramdisk", size: 4 * 1024 * 1024 }], ports: [port] });
   api = apiClient(server.url, dataDir);
 });
 
-afterAll(async () => {
-  await server?.stop().catch(() => server?.kill());
-  removeDir(dataDir);
-});
+afterAll(() => stopAndRemove(server, dataDir));
 
 describe("InitiatorName at login", () => {
   const bad = [

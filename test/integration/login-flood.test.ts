@@ -12,10 +12,10 @@ import { readFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { restoreDemo } from "../support/demo";
+import { startDemo } from "../support/demo";
 import { IscsiClient } from "../support/iscsi-client";
-import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, removeDir, sh, startPortico, storageDirOf, type PorticoProcess } from "../support/portico";
+import { freePort } from "../support/ports";
+import { makeDataDir, sh, stopAndRemove, storageDirOf, type PorticoProcess } from "../support/portico";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.loginflood";
 const PASSWORD = "correct horse battery";
@@ -145,10 +145,12 @@ beforeAll(async () => {
   iscsiPort = await freePort();
   const file = path.join(storageDirOf(dataDir), "flood.img"); // never in the data directory: the appliance refuses its own files
   sh("truncate", ["-s", String(SIZE), file]);
-  restoreDemo(dataDir, { iqn: IQN, storageObjects: [{ name: "flood", plugin: "fileio", dev: file, size: SIZE, write_back: false }], ports: [iscsiPort] });
   // libuv's default pool of 4 threads, as the appliance runs in production (the test helper otherwise raises it to 32).
-  server = await startPortico({ dataDir, env: { UV_THREADPOOL_SIZE: "4" } });
-  await waitForPort(iscsiPort);
+  server = await startDemo(
+    dataDir,
+    { iqn: IQN, storageObjects: [{ name: "flood", plugin: "fileio", dev: file, size: SIZE, write_back: false }], ports: [iscsiPort] },
+    { env: { UV_THREADPOOL_SIZE: "4" } },
+  );
   setupCode = readFileSync(path.join(dataDir, "setup-code"), "utf8").trim();
   const done = await request({
     path: "/api/trpc/onboarding.complete",
@@ -158,10 +160,7 @@ beforeAll(async () => {
   expect(done.status, done.body).toBe(200);
 });
 
-afterAll(async () => {
-  await server?.stop().catch(() => server?.kill());
-  removeDir(dataDir);
-});
+afterAll(() => stopAndRemove(server, dataDir));
 
 describe("start-up", () => {
   it("the ready line names the setup-code file but, stdout not being a terminal, not the code (issue 15 item 7)", () => {

@@ -7,9 +7,10 @@ import Database from "better-sqlite3";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startDemo } from "../support/demo";
 import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, removeDir, startPortico, type PorticoProcess } from "../support/portico";
-import { IQN, apiClient, connect, read10, restoreOneLun, waitFor, write10 } from "./monitor-support";
+import { makeDataDir, removeDir, startPortico, stopAndRemove, type PorticoProcess } from "../support/portico";
+import { IQN, apiClient, connect, oneLun, read10, waitFor, write10 } from "./monitor-support";
 
 const env = { PORTICO_HISTORY_MINUTE_MS: "2000" };
 const LUN_KEY = `${IQN}|1|0`;
@@ -20,18 +21,13 @@ let server: PorticoProcess | undefined;
 beforeAll(async () => {
   dataDir = makeDataDir("portico-hist-");
   port = await freePort();
-  restoreOneLun(dataDir, port);
 });
 
-afterAll(async () => {
-  await server?.stop().catch(() => server?.kill());
-  removeDir(dataDir);
-});
+afterAll(() => stopAndRemove(server, dataDir));
 
 describe("history", () => {
   it("keeps minute aggregates and events in history.db across a restart", async () => {
-    server = await startPortico({ dataDir, env });
-    await waitForPort(port);
+    server = await startDemo(dataDir, oneLun(port), { env });
     let api = apiClient(server.url, dataDir);
     expect(existsSync(path.join(dataDir, "history.db"))).toBe(true);
 
@@ -76,11 +72,9 @@ describe("history", () => {
   it("writes the minute in progress when the appliance is stopped (SIGTERM)", async () => {
     const dir = makeDataDir("portico-hist-term-");
     const p = await freePort();
-    restoreOneLun(dir, p);
     // The real 60 s minute: without the flush at shutdown, IO of the current minute is lost.
-    const s = await startPortico({ dataDir: dir });
+    const s = await startDemo(dir, oneLun(p));
     try {
-      await waitForPort(p);
       const { client } = await connect(p, "iqn.2024-01.org.portico.test:flush");
       const minute = Math.floor(Date.now() / 60_000) * 60_000;
       for (let i = 0; i < 20; i++) expect((await client.command(write10(i, 1), { lun: 0, write: Buffer.alloc(512, 9) })).status).toBe(0);

@@ -9,9 +9,10 @@ import { createHash } from "node:crypto";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AsyncMessage, Opcode } from "../../server/engine/iscsi/pdu";
-import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, removeDir, startPortico, type PorticoProcess } from "../support/portico";
-import { IQN, apiClient, connect, metric, read10, restoreOneLun, scrape, waitFor, write10 } from "./monitor-support";
+import { startDemo } from "../support/demo";
+import { freePort } from "../support/ports";
+import { makeDataDir, stopAndRemove, type PorticoProcess } from "../support/portico";
+import { IQN, apiClient, connect, metric, oneLun, read10, scrape, waitFor, write10 } from "./monitor-support";
 
 let dataDir: string;
 let port: number;
@@ -21,16 +22,11 @@ let api: ReturnType<typeof apiClient>;
 beforeAll(async () => {
   dataDir = makeDataDir("portico-mon-");
   port = await freePort();
-  restoreOneLun(dataDir, port);
-  server = await startPortico({ dataDir });
-  await waitForPort(port);
+  server = await startDemo(dataDir, oneLun(port));
   api = apiClient(server.url, dataDir);
 });
 
-afterAll(async () => {
-  await server?.stop().catch(() => server?.kill());
-  removeDir(dataDir);
-});
+afterAll(() => stopAndRemove(server, dataDir));
 
 describe("GET /metrics", () => {
   it("counts exactly the reads and writes that were done, labelled by target, TPG, LUN and storage object", async () => {

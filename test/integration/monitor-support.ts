@@ -10,12 +10,13 @@ import superjson from "superjson";
 import { expect } from "vitest";
 import type { AppRouter } from "../../server/api/root";
 import { IscsiClient } from "../support/iscsi-client";
-import { restoreDemo } from "../support/demo";
+import type { DemoTarget } from "../support/demo";
 
 export const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.monitor00001";
 
-export function restoreOneLun(dataDir: string, port: number, sizeBytes = 16 * 1024 * 1024): void {
-  restoreDemo(dataDir, { iqn: IQN, storageObjects: [{ name: "mon0", plugin: "ramdisk", size: sizeBytes }], ports: [port] });
+/** The monitor tests' target: one ramdisk LUN, one portal on `port`. */
+export function oneLun(port: number, sizeBytes = 16 * 1024 * 1024): DemoTarget {
+  return { iqn: IQN, storageObjects: [{ name: "mon0", plugin: "ramdisk", size: sizeBytes }], ports: [port] };
 }
 
 export function apiClient(url: string, dataDir: string) {

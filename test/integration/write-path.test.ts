@@ -11,9 +11,9 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CEPH_ISCSI_TPG_PARAMETERS } from "../../bench/rbd";
-import { restoreDemo } from "../support/demo";
-import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, removeDir, sh, startPortico, type PorticoProcess } from "../support/portico";
+import { startDemo } from "../support/demo";
+import { freePort } from "../support/ports";
+import { makeDataDir, sh, stopAndRemove, type PorticoProcess } from "../support/portico";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.writepath01";
 const MiB = 1024 * 1024;
@@ -32,15 +32,10 @@ for (const [label, tpgParameters] of [["LIO's login parameters", undefined], ["c
     beforeAll(async () => {
       dataDir = makeDataDir("portico-write-path-");
       port = await freePort();
-      restoreDemo(dataDir, { iqn: IQN, storageObjects: [{ name: "wp", plugin: "ramdisk", size: SIZE }], ports: [port], tpgParameters });
-      server = await startPortico({ dataDir });
-      await waitForPort(port);
+      server = await startDemo(dataDir, { iqn: IQN, storageObjects: [{ name: "wp", plugin: "ramdisk", size: SIZE }], ports: [port], tpgParameters });
     });
 
-    afterAll(async () => {
-      await server?.stop().catch(() => server?.kill());
-      removeDir(dataDir);
-    });
+    afterAll(() => stopAndRemove(server, dataDir));
 
     it("qemu-img convert writes a random image, qemu-img compare finds it identical", () => {
       const file = path.join(dataDir, "random.img");

@@ -6,7 +6,8 @@
  */
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { portico } from "./portico";
+import { portico, startPortico, type PorticoProcess } from "./portico";
+import { waitForPort } from "./ports";
 
 /** A saveconfig.json storage object: name and plugin, plus any fields (size, dev, wwn, attributes…). */
 export interface DemoStorageObject {
@@ -58,4 +59,20 @@ export function restoreDemo(dataDir: string, t: DemoTarget): void {
   writeFileSync(file, JSON.stringify(demoSaveconfig(t), null, 2));
   const r = portico(dataDir, ["restoreconfig", file]);
   if (r.status !== 0) throw new Error(`portico restoreconfig failed (${r.status}): ${r.stderr}${r.stdout}`);
+}
+
+/**
+ * The start most integration tests share: the demo configuration restored into `dataDir`, the
+ * appliance started on it, and every portal of the target accepting connections.
+ */
+export async function startDemo(dataDir: string, t: DemoTarget, opts: { env?: Record<string, string> } = {}): Promise<PorticoProcess> {
+  restoreDemo(dataDir, t);
+  const server = await startPortico({ dataDir, env: opts.env });
+  try {
+    for (const port of t.ports) await waitForPort(port);
+  } catch (err) {
+    server.kill();
+    throw err;
+  }
+  return server;
 }

@@ -41,6 +41,12 @@ export function removeDir(dir: string): void {
   rmSync(storageDirOf(dir), { recursive: true, force: true });
 }
 
+/** Teardown: stops the appliance (SIGKILL if SIGTERM does not end it in time) and removes its data directory. */
+export async function stopAndRemove(server: PorticoProcess | undefined, dataDir: string | undefined): Promise<void> {
+  await server?.stop().catch(() => server.kill());
+  if (dataDir) removeDir(dataDir);
+}
+
 export async function startPortico(opts: { dataDir?: string; httpPort?: number; env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<PorticoProcess> {
   const dataDir = opts.dataDir ?? makeDataDir();
   const httpPort = opts.httpPort ?? (await freePort());
