@@ -12,9 +12,10 @@ import net from "node:net";
 import {
   DataOut, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, NopIn, NopOut, Opcode, RESERVED_TAG, R2T,
   ScsiCommand, ScsiResponse, TaskMgmtRequest, TaskMgmtResponse, TextRequest, TextResponse, DataIn, Reject,
-  encodePdu, type Pdu, type PduCodec,
+  type Pdu, type PduCodec,
 } from "../../server/engine/iscsi/pdu";
 import { PduStream } from "../../server/engine/iscsi/stream";
+import { encodePdu } from "./pdu-wire";
 
 export interface ChapOptions {
   user: string;

@@ -5,7 +5,7 @@
  *
  * A PDU on the wire is BHS (48 bytes) + AHS (TotalAHSLength × 4) + [HeaderDigest]
  * + data segment padded to 4 + [DataDigest]. Lengths and digests are handled by
- * the framer (stream.ts) and `encodePdu`; the codecs only know BHS fields.
+ * the framer (stream.ts) and the transmitter (transmit.ts); the codecs only know BHS fields.
  */
 import { crc32c } from "@node-rs/crc32";
 import { NO_LUN, decodeLun, encodeLun } from "../scsi/lun";
@@ -262,12 +262,6 @@ export const AsyncMessage = codec<AsyncMessageHeader>(Opcode.ASYNC_MESSAGE, [
 ]);
 export const Reject = codec<RejectHeader>(Opcode.REJECT, [...STATUS, F, { name: "reason", t: "u8", off: 2 }, u32("dataSN", 36)]);
 
-export const CODECS: Record<number, PduCodec<unknown>> = Object.fromEntries(
-  [NopOut, ScsiCommand, TaskMgmtRequest, LoginRequest, TextRequest, DataOut, LogoutRequest, SnackRequest,
-    NopIn, ScsiResponse, TaskMgmtResponse, LoginResponse, TextResponse, DataIn, LogoutResponse, R2T, AsyncMessage, Reject,
-  ].map((c) => [c.opcode, c as PduCodec<unknown>]),
-);
-
 // ---- a framed PDU ---------------------------------------------------------------------------
 
 /** A received PDU: views into the receive buffer, never copies. */
@@ -318,28 +312,7 @@ export function parseAhs(ahs: Buffer): { type: number; value: Buffer }[] | undef
   return out;
 }
 
-/** Builds an AHS segment: [len(2) type(1) reserved(1) value…] padded to 4. */
-export function buildAhs(entries: { type: number; value: Buffer }[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const e of entries) {
-    const len = e.value.length + 1;
-    const b = Buffer.alloc(3 + len + pad4(3 + len));
-    b.writeUInt16BE(len, 0);
-    b[2] = e.type;
-    e.value.copy(b, 4);
-    parts.push(b);
-  }
-  return Buffer.concat(parts);
-}
-
 // ---- CRC32C digests (RFC 7143 §11.2.3, RFC 3720 App. B.4) ----------------------------------
-
-/** CRC32C over buffers, as the 32-bit value. */
-export function crc32cOf(...bufs: Buffer[]): number {
-  let c = 0;
-  for (const b of bufs) c = crc32c(b, c);
-  return c >>> 0;
-}
 
 /** Header digest over BHS + AHS. */
 export function headerDigest(bhs: Buffer, ahs?: Buffer): number {
@@ -355,67 +328,4 @@ export function dataDigest(data: Buffer): number {
   const p = pad4(data.length);
   if (p) c = crc32c(ZERO_PAD.subarray(0, p), c);
   return c >>> 0;
-}
-
-// ---- building outgoing PDUs -----------------------------------------------------------------
-
-/**
- * Bump allocator for outgoing headers: hands out slices of a preallocated slab.
- * A slice is never reused (the socket may still hold it until the write flushes),
- * a slab is simply dropped when full and reclaimed by GC once its writes are done.
- */
-export class HeaderSlab {
-  private slab: Buffer;
-  private used = 0;
-  constructor(private readonly size = 64 * 1024) {
-    this.slab = Buffer.allocUnsafe(size);
-  }
-  take(n: number): Buffer {
-    if (n > this.size) return Buffer.allocUnsafe(n);
-    if (this.used + n > this.size) {
-      this.slab = Buffer.allocUnsafe(this.size);
-      this.used = 0;
-    }
-    const b = this.slab.subarray(this.used, this.used + n);
-    this.used += (n + 7) & ~7;
-    return b;
-  }
-}
-
-const defaultSlab = new HeaderSlab();
-
-export interface EncodeOptions {
-  headerDigest?: boolean;
-  dataDigest?: boolean;
-  ahs?: Buffer;
-  slab?: HeaderSlab;
-}
-
-/**
- * Serializes one PDU into the buffers to hand to socket.write (no copy of `data`):
- * [BHS+AHS(+HeaderDigest)] [data] [pad(+DataDigest)].
- */
-export function encodePdu<H>(c: PduCodec<H>, h: H, data: Buffer | undefined, opts: EncodeOptions = {}): Buffer[] {
-  const ahsLen = opts.ahs?.length ?? 0;
-  const dlen = data?.length ?? 0;
-  const slab = opts.slab ?? defaultSlab;
-  const head = slab.take(BHS_LENGTH + ahsLen + (opts.headerDigest ? 4 : 0));
-  const bhs = head.subarray(0, BHS_LENGTH);
-  c.encode(h, bhs);
-  writeLengths(bhs, ahsLen, dlen);
-  if (ahsLen) opts.ahs!.copy(head, BHS_LENGTH);
-  if (opts.headerDigest) head.writeUInt32LE(headerDigest(bhs, opts.ahs), BHS_LENGTH + ahsLen);
-  if (!dlen) return [head];
-  const p = pad4(dlen);
-  const tailLen = p + (opts.dataDigest ? 4 : 0);
-  if (!tailLen) return [head, data!];
-  const tail = slab.take(tailLen);
-  tail.fill(0, 0, p);
-  if (opts.dataDigest) tail.writeUInt32LE(dataDigest(data!), p);
-  return [head, data!, tail];
-}
-
-/** One contiguous buffer for a PDU (tests, login): concatenation of encodePdu's parts. */
-export function encodePduBuffer<H>(c: PduCodec<H>, h: H, data?: Buffer, opts: EncodeOptions = {}): Buffer {
-  return Buffer.concat(encodePdu(c, h, data, { ...opts, slab: new HeaderSlab(256) }));
 }

@@ -1,11 +1,23 @@
 import { describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
+import { crc32c } from "@node-rs/crc32";
+import * as pduModule from "../../../server/engine/iscsi/pdu";
 import {
-  AhsType, BHS_LENGTH, CODECS, DataIn, LoginRequest, Opcode, ScsiCommand, buildAhs, crc32cOf, dataDigest,
-  encodePdu, encodePduBuffer, headerDigest, parseAhs, type PduCodec,
+  AhsType, BHS_LENGTH, DataIn, LoginRequest, Opcode, ScsiCommand, dataDigest, headerDigest, parseAhs, type PduCodec,
 } from "../../../server/engine/iscsi/pdu";
 import { PduStream, type FrameError } from "../../../server/engine/iscsi/stream";
 import type { Pdu } from "../../../server/engine/iscsi/pdu";
+import { buildAhs, encodePdu, encodePduBuffer } from "../../support/pdu-wire";
+
+/** Every codec the engine's pdu module exports, by opcode. */
+const CODECS: Record<number, PduCodec<unknown>> = Object.fromEntries(
+  (Object.values(pduModule) as unknown[])
+    .filter((v): v is PduCodec<unknown> => typeof v === "object" && v !== null && "opcode" in v && "decode" in v && "encode" in v)
+    .map((c) => [c.opcode, c]),
+);
+
+/** CRC32C as the 32-bit value (the function the digests are made of). */
+const crc32cOf = (b: Buffer) => crc32c(b) >>> 0;
 
 /** A header with every field set to a recognisable non-default value. */
 function sample(c: PduCodec<unknown>, seed: number): Record<string, unknown> {

@@ -6,8 +6,9 @@
  */
 import { describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
-import { DataOut, NopOut, Opcode, ScsiCommand, buildAhs, encodePdu, type Pdu } from "../../../server/engine/iscsi/pdu";
+import { DataOut, NopOut, Opcode, ScsiCommand, type Pdu } from "../../../server/engine/iscsi/pdu";
 import { PduStream, type DataPlacer, type FrameError } from "../../../server/engine/iscsi/stream";
+import { buildAhs, encodePdu } from "../../support/pdu-wire";
 
 interface Sent { opcode: number; ahs: Buffer; data: Buffer }
 

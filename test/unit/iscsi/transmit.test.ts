@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import net from "node:net";
 import { randomBytes } from "node:crypto";
-import { DataIn, NopIn, encodePduBuffer, type DataInHeader } from "../../../server/engine/iscsi/pdu";
+import { DataIn, NopIn, type DataInHeader } from "../../../server/engine/iscsi/pdu";
 import { COPY_MAX, Transmitter, slabTop } from "../../../server/engine/iscsi/transmit";
+import { encodePduBuffer } from "../../support/pdu-wire";
 
 /** A connected pair on 127.0.0.1: `server` is the side the Transmitter writes to. */
 async function pair(): Promise<{ server: net.Socket; client: net.Socket; close(): void }> {

@@ -10,9 +10,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import type { Connection } from "../../../server/engine/iscsi/connection";
-import { DataOut, Opcode, RESERVED_TAG, R2T, ScsiCommand, ScsiResponse, encodePduBuffer, type Pdu } from "../../../server/engine/iscsi/pdu";
+import { DataOut, Opcode, RESERVED_TAG, R2T, ScsiCommand, ScsiResponse, type Pdu } from "../../../server/engine/iscsi/pdu";
 import { giveEarlyGather, takeEarlyGather } from "../../../server/engine/iscsi/session";
 import { IscsiClient, type LoginOptions } from "../../support/iscsi-client";
+import { encodePduBuffer } from "../../support/pdu-wire";
 import { TARGET, startTarget, type Harness } from "./harness";
 
 let h: Harness;
