@@ -9,7 +9,8 @@
  * tree are printed at the end.
  *
  *   npx tsx bench/login-cost.ts [--logins 500] [--rounds 3] [--trees DIR,DIR] [--parallel] [--cpu-prof DIR] [--perf DIR] [--pin CPU]
- *     [--node-arg FLAG]... [--stdout DIR] [--settle SECONDS]
+ *     [--node-arg FLAG]... [--stdout DIR] [--settle SECONDS] [--syscalls] [--tgt] [--cold]
+ *     [--tree-args 'FLAGS|FLAGS']
  *
  * `--trees` starts one appliance per source tree (default: this one) and alternates them round by
  * round (A B, B A, ...): before/after figures of a change from the same minutes. The data
@@ -20,15 +21,23 @@
  * appliance's node (repeatable; e.g. `--node-arg --trace-deopt` to see V8 tier-up), `--stdout DIR` keeps
  * each appliance's standard output in DIR/<index>.log (else it is discarded). `--settle` waits that long
  * after the appliances have started before the first login (their start-up work done first).
+ * `--syscalls` counts each target's system calls over the measured rounds (`perf stat -e
+ * 'syscalls:sys_enter_*' -p PID`, no ptrace stops, so timing is not disturbed) and prints them per
+ * login + logout. `--tgt` adds Debian's tgtd (a 64 MiB file in /dev/shm as LUN 1; needs root) as one
+ * more target in the rotation: the peer's CPU and system calls per login in the same minutes.
+ * `--tree-args` gives each tree's node its own flags (`|` between trees, spaces between flags; a tree
+ * may be named twice: `--trees .,. --tree-args '|--always-sparkplug'` measures a V8 flag A/B).
+ * `--cold` skips the warm-up round: the first round is what a fresh process pays (bench/run.ts's case).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parallelLogins, sequentialLogins } from "./initiator";
 import { restoreDemo } from "../test/support/demo";
 import { makeDataDir, removeDir, root } from "../test/support/portico";
 import { freePort, waitForPort } from "../test/support/ports";
+import { startTgt } from "../test/support/tgt";
 
 const args = process.argv.slice(2);
 const arg = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -43,6 +52,10 @@ const stdoutDir = arg("--stdout");
 const settleMs = (Number(arg("--settle")) || 0) * 1000;
 /** `--pin N`: the appliances and this client on CPU N only (taskset): steadier CPU figures on a shared machine, no parallelism. */
 const pin = arg("--pin");
+const syscalls = args.includes("--syscalls");
+const withTgt = args.includes("--tgt");
+const cold = args.includes("--cold");
+const treeArgs = (arg("--tree-args")?.split("|") ?? []).map((t) => t.split(" ").filter(Boolean));
 if (pin !== undefined) spawnSync("taskset", ["-a", "-pc", pin, String(process.pid)], { stdio: "ignore" });
 const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.logincost01";
@@ -51,8 +64,8 @@ const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.logincost01";
  * CPU seconds of a process's threads, grouped: main, V8 helpers, other. From schedstat (run time in
  * ns) when the kernel has it, else utime + stime in clock ticks (10 ms: too coarse for a short round).
  */
-function threadCpu(pid: number): Record<"main" | "v8" | "other", number> {
-  const out = { main: 0, v8: 0, other: 0 };
+function threadCpu(pid: number): Record<"main" | "v8" | "other" | "ticks", number> {
+  const out = { main: 0, v8: 0, other: 0, ticks: 0 };
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     let stat: string;
     let schedstat: string | undefined;
@@ -64,7 +77,9 @@ function threadCpu(pid: number): Record<"main" | "v8" | "other", number> {
     }
     const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const secs = schedstat ? Number(schedstat.split(" ")[0]) / 1e9 : (Number(f[11]) + Number(f[12])) / CLK_TCK;
+    const ticks = (Number(f[11]) + Number(f[12])) / CLK_TCK;
+    out.ticks += ticks;
+    const secs = schedstat ? Number(schedstat.split(" ")[0]) / 1e9 : ticks;
     if (Number(tid) === pid) out.main += secs;
     else if (/^V8 |DelayedTask|^node$/.test(comm)) out.v8 += secs;
     else out.other += secs;
@@ -77,6 +92,8 @@ interface Appliance {
   name: string;
   port: number;
   pid: number;
+  /** The target name its logins ask for. */
+  iqn: string;
   stop(): Promise<void>;
 }
 
@@ -87,7 +104,7 @@ async function start(tree: string, index: number): Promise<Appliance> {
   const httpPort = await freePort();
   const nodeArgs = cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${path.join(cpuProf, String(index))}`, "--cpu-prof-interval=200"] : [];
   if (perfDir) nodeArgs.push("--perf-basic-prof");
-  nodeArgs.push(...extraNodeArgs);
+  nodeArgs.push(...extraNodeArgs, ...(treeArgs[index] ?? []));
   let stdout: "ignore" | number = "ignore";
   if (stdoutDir) {
     mkdirSync(stdoutDir, { recursive: true });
@@ -103,10 +120,10 @@ async function start(tree: string, index: number): Promise<Appliance> {
   await waitForPort(httpPort, "127.0.0.1", 90_000);
   await waitForPort(port, "127.0.0.1", 30_000);
   for (let i = 0; i < 100 && !existsSync(path.join(dataDir, "portico.runtime.json")); i++) await new Promise((r) => setTimeout(r, 100));
-  const name = trees.length > 1 ? `${String.fromCharCode(65 + index)} ${path.basename(tree)}` : "Portico";
+  const name = trees.length > 1 ? `${String.fromCharCode(65 + index)} ${path.basename(tree)}${treeArgs[index]?.length ? ` ${treeArgs[index].join(" ")}` : ""}` : "Portico";
   console.log(`${name}: ${tree}, pid ${child.pid}, iSCSI port ${port}`);
   return {
-    index, name, port, pid: child.pid!,
+    index, name, port, pid: child.pid!, iqn: IQN,
     async stop() {
       child.kill("SIGTERM");
       await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
@@ -116,12 +133,30 @@ async function start(tree: string, index: number): Promise<Appliance> {
   };
 }
 
+/** tgtd on a free port with a 64 MiB file in /dev/shm as LUN 1, in the same rotation. */
+async function startPeer(index: number): Promise<Appliance> {
+  const file = `/dev/shm/portico-login-cost-${process.pid}.img`;
+  spawnSync("truncate", ["-s", "64M", file]);
+  const iqn = "iqn.2001-04.com.example:logincost";
+  const tgt = await startTgt(file, iqn);
+  if (pin !== undefined) spawnSync("taskset", ["-a", "-pc", pin, String(tgt.pid)], { stdio: "ignore" });
+  const port = Number(new URL(tgt.url.replace(/^iscsi:/, "http:")).port);
+  console.log(`tgt: pid ${tgt.pid}, iSCSI port ${port}`);
+  return {
+    index, name: "tgt", port, pid: tgt.pid!, iqn,
+    async stop() {
+      await tgt.stop();
+      spawnSync("rm", ["-f", file]);
+    },
+  };
+}
+
 /** Per appliance and kind: CPU µs per login and seconds per round, for the medians at the end. */
 const results = new Map<string, { cpu: number[]; main: number[]; secs: number[] }>();
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)];
 
 async function measure(a: Appliance, kind: "seq" | "par", keep = true): Promise<string> {
-  const o = { host: "127.0.0.1", port: a.port, targetName: IQN, initiatorName: "iqn.2026-12.org.portico:login-cost" };
+  const o = { host: "127.0.0.1", port: a.port, targetName: a.iqn, initiatorName: "iqn.2026-12.org.portico:login-cost" };
   const c0 = threadCpu(a.pid);
   const secs = kind === "seq" ? await sequentialLogins(o, logins) : await parallelLogins(o, logins);
   // Let the deferred work of the last logins (event-log batch, 50 ms) run inside the window.
@@ -137,7 +172,26 @@ async function measure(a: Appliance, kind: "seq" | "par", keep = true): Promise<
     r.secs.push(secs);
     results.set(key, r);
   }
-  return `${a.name.padEnd(24)} ${kind} ${logins} logins ${secs.toFixed(3)} s  cpu ${all.toFixed(0).padStart(5)} µs/login (main ${us("main")}, v8 threads ${us("v8")}, other ${us("other")})`;
+  return `${a.name.padEnd(24)} ${kind} ${logins} logins ${secs.toFixed(3)} s  cpu ${all.toFixed(0).padStart(5)} µs/login (main ${us("main")}, v8 threads ${us("v8")}, other ${us("other")}; utime+stime ${us("ticks")})`;
+}
+
+/** `perf stat` of every system call one target makes until the returned function is called; it returns the counts. */
+async function countSyscalls(a: Appliance): Promise<() => Promise<Map<string, number>>> {
+  const out = `/tmp/login-cost-syscalls-${process.pid}-${a.index}.txt`;
+  const perf = spawn("perf", ["stat", "-x", ",", "-e", "syscalls:sys_enter_*", "-p", String(a.pid), "-o", out], { stdio: ["ignore", "ignore", "inherit"] });
+  const exited = new Promise<void>((r) => perf.on("exit", () => r()));
+  await new Promise((r) => setTimeout(r, 1000)); // perf attaches to the threads
+  return async () => {
+    perf.kill("SIGINT");
+    await exited;
+    const counts = new Map<string, number>();
+    for (const line of readFileSync(out, "utf8").split("\n")) {
+      const [n, , event] = line.split(",");
+      if (event?.startsWith("syscalls:sys_enter_") && Number(n) > 0) counts.set(event.slice("syscalls:sys_enter_".length), Number(n));
+    }
+    rmSync(out, { force: true });
+    return counts;
+  };
 }
 
 /** `perf record -g` of one appliance until the returned function is called. */
@@ -156,11 +210,13 @@ async function main(): Promise<void> {
   const started: Appliance[] = [];
   try {
     for (let i = 0; i < trees.length; i++) started.push(await start(trees[i], i));
+    if (withTgt) started.push(await startPeer(started.length));
     if (settleMs) await new Promise((r) => setTimeout(r, settleMs));
     // Warm-up: the first logins compile the login path.
-    for (const a of started) await measure(a, "seq", false);
+    if (!cold) for (const a of started) await measure(a, "seq", false);
     console.log(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
     const recorders = perfDir ? await Promise.all(started.map((a) => recordPerf(a))) : [];
+    const counters = syscalls ? await Promise.all(started.map((a) => countSyscalls(a))) : [];
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? started : [...started].reverse();
       for (const a of order) console.log(`round ${round + 1} ${await measure(a, "seq")}`);
@@ -168,6 +224,13 @@ async function main(): Promise<void> {
     }
     console.log(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
     for (const stop of recorders) await stop();
+    for (let i = 0; i < counters.length; i++) {
+      const counts = await counters[i]();
+      const per = logins * rounds * (parallel ? 2 : 1);
+      const total = [...counts.values()].reduce((x, y) => x + y, 0);
+      const rows = [...counts].sort((x, y) => y[1] - x[1]).filter(([, n]) => n / per >= 0.01).map(([k, n]) => `${k} ${(n / per).toFixed(2)}`);
+      console.log(`${started[i].name}: system calls per login + logout ${(total / per).toFixed(1)}: ${rows.join(", ")}`);
+    }
     if (rounds > 1) {
       console.log(`medians over ${rounds} rounds:`);
       for (const [key, r] of results) {
