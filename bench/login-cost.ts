@@ -9,7 +9,7 @@
  * tree are printed at the end.
  *
  *   npx tsx bench/login-cost.ts [--logins 500] [--rounds 3] [--trees DIR,DIR] [--parallel] [--cpu-prof DIR] [--perf DIR] [--pin CPU]
- *     [--node-arg FLAG]... [--stdout DIR] [--settle SECONDS] [--syscalls] [--tgt] [--cold]
+ *     [--node-arg FLAG]... [--stdout DIR] [--settle SECONDS] [--syscalls] [--tgt] [--floor] [--cold]
  *     [--tree-args 'FLAGS|FLAGS']
  *
  * `--trees` starts one appliance per source tree (default: this one) and alternates them round by
@@ -25,6 +25,8 @@
  * 'syscalls:sys_enter_*' -p PID`, no ptrace stops, so timing is not disturbed) and prints them per
  * login + logout. `--tgt` adds Debian's tgtd (a 64 MiB file in /dev/shm as LUN 1; needs root) as one
  * more target in the rotation: the peer's CPU and system calls per login in the same minutes.
+ * `--floor` adds bench/login-floor.mjs (a plain net.Socket server answering Login and Logout with
+ * canned PDUs): what Node's socket life cycle alone costs per login, below any engine work.
  * `--tree-args` gives each tree's node its own flags (`|` between trees, spaces between flags; a tree
  * may be named twice: `--trees .,. --tree-args '|--always-sparkplug'` measures a V8 flag A/B).
  * `--cold` skips the warm-up round: the first round is what a fresh process pays (bench/run.ts's case).
@@ -54,6 +56,7 @@ const settleMs = (Number(arg("--settle")) || 0) * 1000;
 const pin = arg("--pin");
 const syscalls = args.includes("--syscalls");
 const withTgt = args.includes("--tgt");
+const withFloor = args.includes("--floor");
 const cold = args.includes("--cold");
 const treeArgs = (arg("--tree-args")?.split("|") ?? []).map((t) => t.split(" ").filter(Boolean));
 if (pin !== undefined) spawnSync("taskset", ["-a", "-pc", pin, String(process.pid)], { stdio: "ignore" });
@@ -151,6 +154,24 @@ async function startPeer(index: number): Promise<Appliance> {
   };
 }
 
+/** bench/login-floor.mjs on a free port (no tsx: plain node), in the same rotation. */
+async function startFloor(index: number): Promise<Appliance> {
+  const port = await freePort();
+  const child = spawn(pin !== undefined ? "taskset" : process.execPath, [
+    ...(pin !== undefined ? ["-c", pin, process.execPath] : []), ...extraNodeArgs, path.join(root, "bench", "login-floor.mjs"), String(port),
+  ], { stdio: "ignore" });
+  const exited = new Promise<void>((r) => child.on("exit", () => r()));
+  await waitForPort(port, "127.0.0.1", 30_000);
+  console.log(`net.Socket floor: pid ${child.pid}, port ${port}`);
+  return {
+    index, name: "net.Socket floor", port, pid: child.pid!, iqn: IQN,
+    async stop() {
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
 /** Per appliance and kind: CPU µs per login and seconds per round, for the medians at the end. */
 const results = new Map<string, { cpu: number[]; main: number[]; secs: number[] }>();
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)];
@@ -211,6 +232,7 @@ async function main(): Promise<void> {
   try {
     for (let i = 0; i < trees.length; i++) started.push(await start(trees[i], i));
     if (withTgt) started.push(await startPeer(started.length));
+    if (withFloor) started.push(await startFloor(started.length));
     if (settleMs) await new Promise((r) => setTimeout(r, settleMs));
     // Warm-up: the first logins compile the login path.
     if (!cold) for (const a of started) await measure(a, "seq", false);
