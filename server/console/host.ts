@@ -180,14 +180,3 @@ export function blockProblem(dev: string): { field: "dev"; message: string } | u
   if (d?.mounts.length) return { field: "dev", message: `${c.path} is mounted at ${d.mounts.join(", ")}: exporting it would corrupt that filesystem` };
   return undefined;
 }
-
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[i]}`;
-}
