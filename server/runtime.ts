@@ -98,13 +98,13 @@ export function dataDirLocked(dataDir: string): boolean {
 }
 
 /** Writes a file atomically: temp file (exclusive, mode 0600), fsync, rename (as rtslib's save_to_file). */
-export function writeFileAtomic(file: string, content: string): void {
+export function writeFileAtomic(file: string, content: string | Buffer): void {
   const tmp = `${file}.${process.pid}.temp`;
   // A temp file left by a crash of a process with the same pid (pid 1 in containers) must not block every later write.
   fs.rmSync(tmp, { force: true });
   const fd = fs.openSync(tmp, "wx", 0o600);
   try {
-    fs.writeSync(fd, content);
+    fs.writeFileSync(fd, content);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);

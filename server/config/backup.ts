@@ -9,6 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { EngineError } from "../engine/core/errors";
+import { writeFileAtomic } from "../runtime";
 
 export const DEFAULT_MAX_BACKUP_FILES = 10;
 const NAME_RE = /^saveconfig-\d{8}-\d{2}:\d{2}:\d{2}(?:\.\d+)?-json\.gz$/;
@@ -70,26 +71,6 @@ export function readBackup(dataDir: string, name: string): string {
   }
 }
 
-function writeAtomic(file: string, data: Buffer): void {
-  const tmp = `${file}.${process.pid}.temp`;
-  const fd = fs.openSync(tmp, "w", 0o600);
-  try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  fs.chmodSync(file, 0o600);
-  // The rename itself must survive a crash: fsync the directory.
-  const dfd = fs.openSync(path.dirname(file), "r");
-  try {
-    fs.fsyncSync(dfd);
-  } finally {
-    fs.closeSync(dfd);
-  }
-}
-
 /**
  * Writes a backup of `content` unless it equals the newest one, then prunes to
  * `maxFiles`. Returns the new backup's name, or undefined when nothing changed.
@@ -108,7 +89,7 @@ export function saveBackup(dataDir: string, content: string, maxFiles = DEFAULT_
   let name = `saveconfig-${stamp(now)}-json.gz`;
   // targetcli overwrites a backup made in the same second; keeping both loses nothing.
   for (let i = 1; fs.existsSync(path.join(dir, name)); i++) name = `saveconfig-${stamp(now)}.${i}-json.gz`;
-  writeAtomic(path.join(dir, name), gzipSync(Buffer.from(content, "utf8")));
+  writeFileAtomic(path.join(dir, name), gzipSync(Buffer.from(content, "utf8")));
   const keep = Math.max(1, maxFiles);
   for (const old of listBackups(dataDir).slice(keep)) fs.rmSync(path.join(dir, old.name), { force: true });
   return name;
