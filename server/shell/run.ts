@@ -14,7 +14,7 @@ import { EngineError } from "../engine/core/errors";
 import { bindParams, parseBool, parseLine, parseNumber, resolvePath, ShellError, type ParsedLine, type ParamSpec } from "./grammar";
 import { renderTree, summaryText, treeJson } from "./render";
 import { findNode, groupsOf, rootNode } from "./tree";
-import type { CommandDef, GroupParam, ShellContext, ShellNode } from "./types";
+import type { CommandDef, GroupDef, GroupParam, ShellContext, ShellNode } from "./types";
 
 export interface ShellRequest {
   line: string;
@@ -263,6 +263,14 @@ function help(ctx: ShellContext, n: ShellNode, topic: string | undefined): void 
   ctx.setJson({ command: topic, params: c.params, description: c.help });
 }
 
+/** `get` and `set` without a group: the node's configuration groups, as configshell lists them. */
+function printGroups(ctx: ShellContext, groups: Record<string, GroupDef>): void {
+  ctx.print("AVAILABLE CONFIGURATION GROUPS");
+  ctx.print("==============================");
+  ctx.print(Object.keys(groups).join(" "));
+  ctx.setJson(Object.keys(groups));
+}
+
 function groupOrThrow(n: ShellNode, group: string) {
   const g = groupsOf(n)[group];
   if (!g) throw new ShellError(`Unknown configuration group: ${group}`);
@@ -271,13 +279,7 @@ function groupOrThrow(n: ShellNode, group: string) {
 
 function get(ctx: ShellContext, n: ShellNode, group: string | undefined, names: string[]): void {
   const groups = groupsOf(n);
-  if (group === undefined) {
-    ctx.print("AVAILABLE CONFIGURATION GROUPS");
-    ctx.print("==============================");
-    ctx.print(Object.keys(groups).join(" "));
-    ctx.setJson(Object.keys(groups));
-    return;
-  }
+  if (group === undefined) return printGroups(ctx, groups);
   const g = groupOrThrow(n, group);
   const params = g.params(ctx);
   if (names.length === 0) {
@@ -317,13 +319,7 @@ function checkValue(p: GroupParam, raw: string): string | number | boolean {
 async function setCommand(ctx: ShellContext, n: ShellNode, parsed: ParsedLine): Promise<void> {
   const [group, ...extra] = parsed.pparams;
   const groups = groupsOf(n);
-  if (group === undefined) {
-    ctx.print("AVAILABLE CONFIGURATION GROUPS");
-    ctx.print("==============================");
-    ctx.print(Object.keys(groups).join(" "));
-    ctx.setJson(Object.keys(groups));
-    return;
-  }
+  if (group === undefined) return printGroups(ctx, groups);
   if (extra.length) throw new ShellError(`Syntax error: set takes name=value pairs after the group, not '${extra[0]}'.`);
   const g = groupOrThrow(n, group);
   const params = g.params(ctx);

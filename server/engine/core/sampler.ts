@@ -25,6 +25,21 @@ import {
   type SessionCounters,
 } from "./stats";
 
+/**
+ * Microseconds that the commands completed between counter snapshots `p` and `c` spent in
+ * flight, all kinds summed: over the elapsed time it is the average queue depth (Little's law).
+ */
+function busyMicros(c: Float64Array, p: Float64Array): number {
+  return (
+    c[Counter.READ_LATENCY_SUM_US] -
+    p[Counter.READ_LATENCY_SUM_US] +
+    c[Counter.WRITE_LATENCY_SUM_US] -
+    p[Counter.WRITE_LATENCY_SUM_US] +
+    c[Counter.OTHER_LATENCY_SUM_US] -
+    p[Counter.OTHER_LATENCY_SUM_US]
+  );
+}
+
 /** Columns of a sample row. MB = 10^6 bytes; latencies in µs. */
 export const SAMPLE_FIELDS = [
   "readIops",
@@ -369,14 +384,7 @@ export class IoSampler extends EventEmitter {
     row[o + Col.WRITE_MAX] = writeMax;
     const qd = c[Counter.IN_FLIGHT];
     row[o + Col.IN_FLIGHT] = qd;
-    const busyUs =
-      c[Counter.READ_LATENCY_SUM_US] -
-      p[Counter.READ_LATENCY_SUM_US] +
-      c[Counter.WRITE_LATENCY_SUM_US] -
-      p[Counter.WRITE_LATENCY_SUM_US] +
-      c[Counter.OTHER_LATENCY_SUM_US] -
-      p[Counter.OTHER_LATENCY_SUM_US];
-    row[o + Col.AVG_IN_FLIGHT] = busyUs / (dt * 1e6);
+    row[o + Col.AVG_IN_FLIGHT] = busyMicros(c, p) / (dt * 1e6);
     row[o + Col.ERRORS] = (errorCount(c) - errorCount(p)) / dt;
 
     if (readMax > s.minuteReadMax) s.minuteReadMax = readMax;
@@ -468,13 +476,6 @@ export class IoSampler extends EventEmitter {
       for (let i = 0; i < HISTOGRAM_BUCKETS; i++) d[i] = c[offset + i] - p[offset + i];
       return histogramQuantile(d, 0, quantile, max);
     };
-    const busyUs =
-      c[Counter.READ_LATENCY_SUM_US] -
-      p[Counter.READ_LATENCY_SUM_US] +
-      c[Counter.WRITE_LATENCY_SUM_US] -
-      p[Counter.WRITE_LATENCY_SUM_US] +
-      c[Counter.OTHER_LATENCY_SUM_US] -
-      p[Counter.OTHER_LATENCY_SUM_US];
     const agg: MinuteAggregate = {
       minute,
       scope: s.scope,
@@ -493,7 +494,7 @@ export class IoSampler extends EventEmitter {
       writeP99Us: q(Counter.WRITE_HISTOGRAM, 0.99, s.minuteWriteMax),
       writeMaxUs: s.minuteWriteMax,
       // Little's law over the sampled seconds of the minute.
-      avgInFlight: busyUs / (s.minuteSeconds * 1e6),
+      avgInFlight: busyMicros(c, p) / (s.minuteSeconds * 1e6),
       maxInFlight: s.minuteInFlightMax,
     };
     if (s.scope === "lun") {

@@ -159,9 +159,10 @@ describe("commands on a real configuration", () => {
     expect(tpg.nodeAcls[0].mappedLuns).toEqual([]);
   });
 
-  it("get lists groups and a group's parameters with [ro]", async () => {
+  it("get and set list groups; get lists a group's parameters with [ro]", async () => {
     await run("/backstores/ramdisk create r1 1M");
     expect((await run("/backstores/ramdisk/r1 get")).stdout).toBe("AVAILABLE CONFIGURATION GROUPS\n==============================\nglobal attribute\n");
+    expect((await run("/backstores/ramdisk/r1 set")).stdout).toBe("AVAILABLE CONFIGURATION GROUPS\n==============================\nglobal attribute\n");
     const g = await run("/backstores/ramdisk/r1 get attribute");
     expect(g.stdout).toMatch(/^ATTRIBUTE CONFIG GROUP\n======================\n/);
     expect(g.stdout).toContain("\nhw_block_size=512 [ro]\n----------------------\n");

@@ -193,6 +193,8 @@ describe("IoSampler", () => {
     expect(lun.readBytes).toBe(600 * 4096);
     expect(lun.readMaxUs).toBeCloseTo(9000, 1);
     expect(lun.readP50Us).toBeLessThan(128);
+    // Little's law over the minute: (590×100 µs + 10×9000 µs) in 60 s.
+    expect(lun.avgInFlight).toBeCloseTo(149_000 / 60e6, 7);
     expect(lun).toMatchObject({ targetName: "iqn.t", tpgTag: 1, lun: 0, storageObject: "disk0" });
     expect(minutes[0].map((a) => a.scope).sort()).toEqual(["appliance", "lun", "session"]);
     off();
