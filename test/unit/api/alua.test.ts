@@ -2,11 +2,10 @@
  * The alua router (issue 13): list (states, members, sessions), create, setState, setLunGroup,
  * setAttributes, delete; zod refusals before anything changes, engine refusals with their field.
  */
-import { TRPCError } from "@trpc/server";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createCaller } from "@/server/api/root";
 import { createAluaGroupSchema } from "@/server/api/schemas/alua";
-import { makeFixture, type Fixture } from "../config/helpers";
+import { makeFixture, rejection, type Fixture } from "../config/helpers";
 
 const WWN = "iqn.2024-01.com.example:alua";
 const SO = { plugin: "ramdisk" as const, name: "r0" };
@@ -23,12 +22,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await fx.cleanup();
 });
-
-async function rejection(p: Promise<unknown>): Promise<TRPCError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(TRPCError);
-  return err as TRPCError;
-}
 
 describe("alua router", () => {
   it("lists default_tg_pt_gp with both ports; a new group gets a LUN and a state; delete puts it back", async () => {

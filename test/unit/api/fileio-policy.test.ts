@@ -6,14 +6,13 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { TRPCError } from "@trpc/server";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createCaller } from "@/server/api/root";
 import { ConfigService } from "@/server/config/service";
 import { offlineDevice } from "@/server/config/probe";
 import { openDatabase, type OpenedDatabase } from "@/server/db";
 import { Engine } from "@/server/engine/core/engine";
-import { tempDir, testOpenBackstore } from "../config/helpers";
+import { rejection, tempDir, testOpenBackstore } from "../config/helpers";
 
 let root: string;
 let dataDir: string;
@@ -36,12 +35,6 @@ afterEach(async () => {
   db.close();
   fs.rmSync(root, { recursive: true, force: true });
 });
-
-async function rejection(p: Promise<unknown>): Promise<TRPCError & { cause?: { field?: string; code?: string; engineCode?: string } }> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(TRPCError);
-  return err as TRPCError;
-}
 
 describe("fileio path rules through the API", () => {
   it("the import preview names each refused fileio path", async () => {

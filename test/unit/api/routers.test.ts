@@ -1,9 +1,8 @@
-import { TRPCError } from "@trpc/server";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createCaller } from "@/server/api/root";
 import { createStorageObjectSchema } from "@/server/api/schemas/storage";
 import { createTargetSchema } from "@/server/api/schemas/targets";
-import { lioExample, makeFixture, tableCounts, type Fixture } from "../config/helpers";
+import { lioExample, makeFixture, rejection, tableCounts, type Fixture } from "../config/helpers";
 
 let fx: Fixture;
 let api: ReturnType<typeof createCaller>;
@@ -14,16 +13,6 @@ beforeEach(() => {
 afterEach(async () => {
   await fx.cleanup();
 });
-
-/** The error as a client sees it: the errorFormatter's shape. */
-async function rejection(p: Promise<unknown>): Promise<TRPCError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TRPCError);
-  return err as TRPCError;
-}
 
 describe("zod input validation", () => {
   it("rejects an invalid target IQN before anything changes", async () => {

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createCaller } from "@/server/api/root";
 import { ConfigImportError } from "@/server/config/errors";
 import { parseSaveconfig } from "@/server/config/saveconfig";
-import { lioExample, makeFixture, type Fixture } from "./helpers";
+import { lioExample, makeFixture, rejection, type Fixture } from "./helpers";
 
 const T = "iqn.2024-01.com.example:chap";
 const A = "iqn.1994-05.com.redhat:alpha";
@@ -29,12 +29,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await fx.cleanup();
 });
-
-async function rejection(p: Promise<unknown>): Promise<TRPCError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(TRPCError);
-  return err as TRPCError;
-}
 
 describe("CHAP through the API", () => {
   it("per-ACL credentials reach the engine and the DB; the API never returns a password", async () => {

@@ -7,6 +7,8 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { TRPCError } from "@trpc/server";
+import { expect } from "vitest";
 import { openDatabase, type OpenedDatabase } from "@/server/db";
 import { openBackstore } from "@/server/engine/backstores";
 import type { OpenBackstore } from "@/server/engine/backstores/backstore";
@@ -59,6 +61,16 @@ export function makeFixture(dir = tempDir()): Fixture {
     },
   };
   return fx;
+}
+
+/**
+ * The error a tRPC call rejected with, as a client sees it (the errorFormatter's shape, with the
+ * field and engine code in `cause`); the test fails here if the call resolved or threw anything else.
+ */
+export async function rejection(p: Promise<unknown>): Promise<TRPCError & { cause?: { field?: string; code?: string; engineCode?: string } }> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(TRPCError);
+  return err as TRPCError;
 }
 
 /** Row counts of every config table. */
