@@ -9,12 +9,11 @@
  * 127.0.1.x is "another machine".
  */
 import { readFileSync } from "node:fs";
-import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiClient } from "./monitor-support";
-import { makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../support/portico";
+import { httpRequest, makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../support/portico";
 
 const IQN = "iqn.2003-01.org.example:audit";
 const INIT = "iqn.2024-01.org.example:auditor";
@@ -26,40 +25,8 @@ let dataDir: string;
 let server: PorticoProcess;
 let cookie = "";
 
-interface Reply {
-  status: number;
-  cookie: string | undefined;
-  body: string;
-}
-
-function request(opts: { path: string; body?: unknown; from?: string; headers?: Record<string, string> }): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    const req = http.request(
-      {
-        host: "127.0.0.1",
-        port: server.httpPort,
-        path: opts.path,
-        method: payload ? "POST" : "GET",
-        localAddress: opts.from,
-        agent: false,
-        headers: {
-          ...(payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}),
-          origin: server.url,
-          ...opts.headers,
-        },
-      },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (d) => (body += d));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, cookie: res.headers["set-cookie"]?.find((c) => c.startsWith("portico_session=")), body }));
-      },
-    );
-    req.on("error", reject);
-    req.end(payload);
-  });
-}
+/** One HTTP request from a chosen loopback source address, with the console's Origin. */
+const request = (opts: Parameters<typeof httpRequest>[1]) => httpRequest(server, { ...opts, headers: { origin: server.url, ...opts.headers } });
 
 /** A console mutation with the signed-in admin's cookie, from 127.0.1.6. */
 async function consoleMutation(procedure: string, input: unknown): Promise<void> {

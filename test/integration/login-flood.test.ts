@@ -9,13 +9,12 @@
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import http from "node:http";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDemo } from "../support/demo";
 import { IscsiClient } from "../support/iscsi-client";
 import { freePort } from "../support/ports";
-import { makeDataDir, sh, stopAndRemove, storageDirOf, type PorticoProcess } from "../support/portico";
+import { httpRequest, makeDataDir, sh, stopAndRemove, storageDirOf, type PorticoProcess } from "../support/portico";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.loginflood";
 const PASSWORD = "correct horse battery";
@@ -27,40 +26,8 @@ let iscsiPort: number;
 let server: PorticoProcess;
 let setupCode: string;
 
-interface Reply {
-  status: number;
-  cookie: string | undefined;
-  body: string;
-}
-
-/** One HTTP request from a chosen loopback source address (node:http: fetch cannot pick it). */
-function request(opts: { path: string; method?: string; body?: unknown; from?: string; headers?: Record<string, string> }): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    const req = http.request(
-      {
-        host: "127.0.0.1",
-        port: server.httpPort,
-        path: opts.path,
-        method: opts.method ?? (payload ? "POST" : "GET"),
-        localAddress: opts.from,
-        agent: false,
-        headers: { ...(payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}), ...opts.headers },
-      },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (d) => (body += d));
-        res.on("end", () => {
-          const sc = res.headers["set-cookie"];
-          resolve({ status: res.statusCode ?? 0, cookie: sc?.find((c) => c.startsWith("portico_session=")), body });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(payload);
-  });
-}
+/** One HTTP request from a chosen loopback source address. */
+const request = (opts: Parameters<typeof httpRequest>[1]) => httpRequest(server, opts);
 
 const login = (password: string, from: string) => request({ path: "/api/trpc/auth.login", body: { json: { username: "admin", password } }, from });
 

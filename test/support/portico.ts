@@ -4,6 +4,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -110,6 +111,45 @@ export async function startPortico(opts: { dataDir?: string; httpPort?: number; 
 export function setupCodeHeaders(dataDir: string): Record<string, string> {
   const file = path.join(dataDir, "setup-code");
   return existsSync(file) ? { "x-portico-setup-code": readFileSync(file, "utf8").trim() } : {};
+}
+
+export interface HttpReply {
+  status: number;
+  /** The portico_session cookie the reply sets, if any. */
+  cookie: string | undefined;
+  body: string;
+}
+
+/**
+ * One HTTP request to the appliance from a chosen loopback source address (node:http: fetch
+ * cannot pick it); a `body` is sent as JSON with POST unless `method` says otherwise.
+ */
+export function httpRequest(
+  server: PorticoProcess,
+  opts: { path: string; method?: string; body?: unknown; from?: string; headers?: Record<string, string> },
+): Promise<HttpReply> {
+  return new Promise((resolve, reject) => {
+    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const req = http.request(
+      {
+        host: "127.0.0.1",
+        port: server.httpPort,
+        path: opts.path,
+        method: opts.method ?? (payload ? "POST" : "GET"),
+        localAddress: opts.from,
+        agent: false,
+        headers: { ...(payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}), ...opts.headers },
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, cookie: res.headers["set-cookie"]?.find((c) => c.startsWith("portico_session=")), body }));
+      },
+    );
+    req.on("error", reject);
+    req.end(payload);
+  });
 }
 
 export interface CliResult {
