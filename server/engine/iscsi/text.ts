@@ -30,7 +30,7 @@ export function decodeText(data: Buffer, opts: { allowDuplicates?: boolean } = {
   // ASCII: latin1 and UTF-8 decode alike, and a character is a byte.
   const text = data.toString("latin1");
   const pairs: TextPairs = [];
-  const seen = new Set<string>();
+  const seen: Seen = { set: undefined };
   let start = 0;
   while (start < text.length) {
     let end = text.indexOf("\0", start);
@@ -50,7 +50,7 @@ export function decodeText(data: Buffer, opts: { allowDuplicates?: boolean } = {
 /** The general decoder: each NUL-terminated item decoded as UTF-8 on its own. */
 function decodeItems(data: Buffer, opts: { allowDuplicates?: boolean }): DecodeResult {
   const pairs: TextPairs = [];
-  const seen = new Set<string>();
+  const seen: Seen = { set: undefined };
   let start = 0;
   while (start < data.length) {
     let end = data.indexOf(0, start);
@@ -68,12 +68,35 @@ function decodeItems(data: Buffer, opts: { allowDuplicates?: boolean }): DecodeR
   return { ok: true, pairs };
 }
 
+/**
+ * The keys already decoded, for the duplicate check: a scan of the pairs while there are few (a
+ * login has ~17; a Set per login was 1.2 KB of its heap), a Set once there are more than
+ * SCAN_PAIRS, so a long segment stays linear.
+ */
+interface Seen {
+  set: Set<string> | undefined;
+}
+const SCAN_PAIRS = 32;
+
+function seenBefore(pairs: TextPairs, seen: Seen, key: string): boolean {
+  if (seen.set) return seen.set.has(key);
+  for (let i = 0; i < pairs.length; i++) if (pairs[i][0] === key) return true;
+  return false;
+}
+
 /** Checks one decoded pair (key bounds and characters, value bytes, duplicates) and keeps it; else says what is wrong. */
-function addPair(pairs: TextPairs, seen: Set<string>, opts: { allowDuplicates?: boolean }, key: string, value: string, valueBytes: number): string | undefined {
+function addPair(pairs: TextPairs, seen: Seen, opts: { allowDuplicates?: boolean }, key: string, value: string, valueBytes: number): string | undefined {
   const problem = keyProblem(key) ?? valueProblem(key, valueBytes);
   if (problem) return problem;
-  if (seen.has(key) && !opts.allowDuplicates) return `key ${key} sent twice`;
-  seen.add(key);
+  if (!opts.allowDuplicates) {
+    if (seenBefore(pairs, seen, key)) return `key ${key} sent twice`;
+    if (seen.set) seen.set.add(key);
+    else if (pairs.length === SCAN_PAIRS) {
+      seen.set = new Set<string>();
+      for (const p of pairs) seen.set.add(p[0]);
+      seen.set.add(key);
+    }
+  }
   pairs.push([key, value]);
   return undefined;
 }

@@ -26,6 +26,22 @@ describe("text codec", () => {
     const d = decodeText(Buffer.from("MaxBurstLength=512\0MaxBurstLength=1024\0"));
     expect(d.ok).toBe(false);
   });
+  it("finds a duplicate wherever it is in a long segment, and none among distinct keys (the check scans up to 32 keys, then keeps a set)", () => {
+    const keys = Array.from({ length: 100 }, (_, i) => `X-k${i}`);
+    const text = (ks: string[]) => Buffer.from(ks.map((k) => `${k}=v\0`).join(""));
+    const distinct = decodeText(text(keys));
+    expect(distinct.ok && distinct.pairs.length).toBe(100);
+    // The repeated key is early, at the switch to the set (pair 33), and late; its first use before and after the switch.
+    for (const [first, again] of [[0, 1], [5, 31], [31, 32], [0, 33], [10, 60], [40, 99], [98, 99]]) {
+      const ks = [...keys];
+      ks[again] = keys[first];
+      const d = decodeText(text(ks));
+      expect(d.ok ? "accepted" : d.error).toBe(`key ${keys[first]} sent twice`);
+    }
+    // With allowDuplicates every pair is kept, repeats included.
+    const repeated = decodeText(text([...keys, ...keys]), { allowDuplicates: true });
+    expect(repeated.ok && repeated.pairs.length).toBe(200);
+  });
   it("decodes an ASCII segment (one string) and a UTF-8 one (per item) with the same results and errors", () => {
     // The same text with and without a UTF-8 item at the end takes the two paths of decodeText.
     const utf8Tail = "InitiatorAlias=h\u00f4te\0";
