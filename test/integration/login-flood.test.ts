@@ -15,6 +15,7 @@ import { startDemo } from "../support/demo";
 import { IscsiClient } from "../support/iscsi-client";
 import { freePort } from "../support/ports";
 import { httpRequest, makeDataDir, sh, stopAndRemove, storageDirOf, type PorticoProcess } from "../support/portico";
+import { read10 } from "./monitor-support";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.loginflood";
 const PASSWORD = "correct horse battery";
@@ -34,14 +35,6 @@ const login = (password: string, from: string) => request({ path: "/api/trpc/aut
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
-}
-
-function read10(lba: number, blocks: number): Buffer {
-  const cdb = Buffer.alloc(10);
-  cdb[0] = 0x28;
-  cdb.writeUInt32BE(lba, 2);
-  cdb.writeUInt16BE(blocks, 7);
-  return cdb;
 }
 
 /** Latencies (ms) of at least `n` sequential 4 KiB READs at spread-out offsets of LUN 0, for at least `minMs`. */
