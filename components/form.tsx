@@ -109,6 +109,35 @@ export function SizeInput({ value, onChange, id, invalid, describedBy }: { value
   );
 }
 
+/** A block device as the host.blockDevices query lists it. */
+interface BlockDeviceChoice {
+  path: string;
+  size: number;
+  type: string;
+  model: string | null;
+  mounts: string[];
+  inUse: boolean;
+}
+
+/**
+ * The choices of a block device field: each device with its size, type and model; a mounted or
+ * already exported one is shown but cannot be chosen, and says why.
+ */
+export function BlockDeviceOptions({ devices }: { devices: BlockDeviceChoice[] }) {
+  return (
+    <>
+      <option value="">Choose a device…</option>
+      {devices.map((b) => (
+        <option key={b.path} value={b.path} disabled={b.mounts.length > 0 || b.inUse}>
+          {b.path} — {formatBytes(b.size)} {b.type}
+          {b.model ? ` (${b.model})` : ""}
+          {b.mounts.length ? ` — mounted at ${b.mounts.join(", ")}` : b.inUse ? " — already exported" : ""}
+        </option>
+      ))}
+    </>
+  );
+}
+
 export function formatBytes(n: number | null | undefined): string {
   if (n === null || n === undefined) return "—";
   const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];

@@ -11,7 +11,7 @@ import { useEffect, useRef, useState, type ReactNode } from "react";
 import { adminAccountSchema } from "@/server/auth/schemas";
 import { aclTagSchema } from "@/server/api/schemas/common";
 import { applianceSchema, onboardingAccessSchema, onboardingStorageSchema, onboardingTargetSchema, TARGET_PRESETS, targetStorageSchema, type TargetPreset } from "@/server/console/schemas";
-import { engineCodeOf, formatBytes, newTargetName, serverErrors, sizeToBytes, SizeInput, zodErrors, type Errors, type SizeValue } from "../form";
+import { BlockDeviceOptions, engineCodeOf, formatBytes, newTargetName, serverErrors, sizeToBytes, SizeInput, zodErrors, type Errors, type SizeValue } from "../form";
 import { getSetupCode, setSetupCode } from "../setup-code";
 import { useTRPC } from "../trpc";
 import { Alert, Button, Card, Checkbox, Field, LoadingState, ErrorState, RadioCards, Select, Steps, TextInput, LinkButton } from "../ui";
@@ -496,14 +496,7 @@ export function OnboardingWizard({ mode = "onboarding" }: { mode?: WizardMode } 
                 <LoadingState label="Reading /sys/class/block…" />
               ) : (
                 <Select {...p} value={s.device} onChange={(e) => update("storage", { device: e.target.value, dev: e.target.value })}>
-                  <option value="">Choose a device…</option>
-                  {d.blockDevices.map((b) => (
-                    <option key={b.path} value={b.path} disabled={b.mounts.length > 0 || b.inUse}>
-                      {b.path} — {formatBytes(b.size)} {b.type}
-                      {b.model ? ` (${b.model})` : ""}
-                      {b.mounts.length ? ` — mounted at ${b.mounts.join(", ")}` : b.inUse ? " — already exported" : ""}
-                    </option>
-                  ))}
+                  <BlockDeviceOptions devices={d.blockDevices} />
                 </Select>
               )
             }

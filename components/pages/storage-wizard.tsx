@@ -10,7 +10,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
 import { createStorageObjectSchema } from "@/server/api/schemas/storage";
-import { engineCodeOf, formatBytes, serverErrors, sizeToBytes, SizeInput, zodErrors, type Errors, type SizeValue } from "../form";
+import { BlockDeviceOptions, engineCodeOf, formatBytes, serverErrors, sizeToBytes, SizeInput, zodErrors, type Errors, type SizeValue } from "../form";
 import { useTRPC } from "../trpc";
 import { Alert, Badge, Button, Card, Checkbox, Field, LoadingState, PageHeader, RadioCards, Select, Steps, TextInput } from "../ui";
 
@@ -183,14 +183,7 @@ export function StorageWizard() {
                       <LoadingState label="Reading /sys/class/block…" />
                     ) : (
                       <Select {...p} value={dev} onChange={(e) => (setDev(e.target.value), clear("dev"))}>
-                        <option value="">Choose a device…</option>
-                        {(devices.data ?? []).map((b) => (
-                          <option key={b.path} value={b.path} disabled={b.mounts.length > 0 || b.inUse}>
-                            {b.path} — {formatBytes(b.size)} {b.type}
-                            {b.model ? ` (${b.model})` : ""}
-                            {b.mounts.length ? ` — mounted at ${b.mounts.join(", ")}` : b.inUse ? " — already exported" : ""}
-                          </option>
-                        ))}
+                        <BlockDeviceOptions devices={devices.data ?? []} />
                       </Select>
                     )
                   }
