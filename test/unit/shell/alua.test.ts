@@ -4,22 +4,17 @@
  * alua_tg_pt_gp_name=` on a LUN, and what ls shows; against a real ConfigService and engine.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { runLine } from "@/server/shell/run";
 import { AluaState } from "@/server/engine/scsi/alua";
 import { makeFixture, type Fixture } from "../config/helpers";
+import { shellSession } from "./session";
 
 const WWN = "iqn.2003-01.com.example:alua";
 let fx: Fixture;
-let cwd = "/";
-const run = async (line: string) => {
-  const r = await runLine({ service: fx.service, engine: fx.engine, online: false }, { line, cwd, width: 132 });
-  cwd = r.cwd;
-  return r;
-};
+let run: ReturnType<typeof shellSession>;
 
 beforeEach(async () => {
   fx = makeFixture();
-  cwd = "/";
+  run = shellSession(fx);
   for (const line of [
     "set global auto_add_default_portal=false",
     "/backstores/ramdisk create r1 1M",

@@ -11,6 +11,7 @@ import { formatSize, isReadOnlyLine, naturalCompare, parseLine, parseSize, promp
 import { complete } from "@/server/shell/complete";
 import { runLine } from "@/server/shell/run";
 import { makeFixture, type Fixture } from "../config/helpers";
+import { shellSession } from "./session";
 
 describe("grammar", () => {
   it("splits PATH, COMMAND, positional and keyword parameters as configshell", () => {
@@ -46,17 +47,12 @@ describe("grammar", () => {
 
 describe("commands on a real configuration", () => {
   let fx: Fixture;
-  let cwd = "/";
-  const run = async (line: string) => {
-    const r = await runLine({ service: fx.service, engine: fx.engine, online: false }, { line, cwd, width: 132 });
-    cwd = r.cwd;
-    return r;
-  };
+  let run: ReturnType<typeof shellSession>;
   let dir: string;
 
   beforeEach(async () => {
     fx = makeFixture();
-    cwd = "/";
+    run = shellSession(fx);
     // A path as long as the transcript's /tmp/disk1.img, so the dots line up the same.
     dir = fs.mkdtempSync("/tmp/d");
   });
