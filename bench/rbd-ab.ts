@@ -1,8 +1,13 @@
 /**
- * A/B of the rbd path: two or more checkouts of Portico serve the same RBD image of one
- * single-node Ceph, and the same clients run against each in turn (alternating per round),
- * then fio's rbd engine on the image. For measuring a change before/after on a shared,
- * noisy machine: same Ceph, same image, same minute.
+ * A/B of the rbd path: one or more checkouts of Portico serve the same RBD image of one
+ * single-node Ceph, and the same clients run against each in turn, with fio's rbd engine on the
+ * same image as one more contender: A B (fio) in even rounds, (fio) B A in odd ones, so that over
+ * an even number of rounds the machine's drift hits every side alike. For measuring a change
+ * before/after, or Portico against fio-rbd, on a shared noisy machine: same Ceph, same image,
+ * same minutes. The image is filled once by fio and checked (`rbd du`) to be wholly allocated:
+ * every read on both sides reads written data. The summary gives per contender the median and
+ * range over the rounds, and per appliance the ratio to fio-rbd of each round (its neighbour in
+ * the order) with whether its whole range lies above or below the 0.8 goal.
  *
  *   npx tsx bench/rbd-ab.ts [--seconds 8] [--rounds 3] [--workloads r4k,w4k,r1m,w1m] [--no-fio]
  *        [--prof DIR] [--hold] [--binding] <checkout dir> [<checkout dir>...]
@@ -26,7 +31,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { startCeph, type Ceph } from "../test/support/ceph";
-import { bindingRead, CEPH_ISCSI_TPG_PARAMETERS } from "./rbd";
+import { assertFilled, bindingRead, CEPH_ISCSI_TPG_PARAMETERS, spread, verdict } from "./rbd";
 import { restoreDemo } from "../test/support/demo";
 import { freePort, waitForPort } from "../test/support/ports";
 import { makeDataDir, removeDir } from "../test/support/portico";
@@ -198,6 +203,9 @@ async function main() {
   try {
     ceph.rbd("create", "--size", String(IMAGE_SIZE / MiB), "rbd/ab");
     fio(ceph, ["--rw=write", "--bs=4M", "--iodepth=8"], 0);
+    // Reads of never-written objects cost far less than reads of data: both sides read written data.
+    const filled = assertFilled(ceph, "ab");
+    console.log(`image rbd/ab: ${filled.used} of ${filled.provisioned} bytes allocated (filled by fio)`);
     for (const [i, r] of roots.entries()) apps.push(await startAppliance(r, ceph, i));
     // Warm each appliance (JIT) and move the lock once.
     for (const a of apps) exec("qemu-img", ["bench", "-w", "-c", "2000", "-d", "8", "-s", "4k", "-f", "raw", a.url], 120_000);
@@ -215,14 +223,37 @@ async function main() {
       console.log(`${key}: ${s}`);
       results.set(key, [...(results.get(key) ?? []), s]);
     };
+    // Per workload and contender, one figure per round (the summary's medians, spreads and ratios).
+    const figures = new Map<string, Map<string, { iops: number; mibs: number; cpuUs: number }[]>>();
+    const keep = (w: string, who: string, f: { iops: number; mibs: number; cpuUs: number }) => {
+      const m = figures.get(w) ?? new Map();
+      figures.set(w, m);
+      m.set(who, [...(m.get(who) ?? []), f]);
+    };
+    // fio-rbd is a contender like the appliances: A B B A order over the rounds, so a drift of the
+    // shared machine's load hits both sides alike (fio last in every round favoured whichever ran
+    // in the quieter minute).
+    type Contender = { label: string; app?: Appliance };
+    const contenders: Contender[] = [...apps.map((a) => ({ label: a.label, app: a })), ...(noFio ? [] : [{ label: "fio-rbd" }])];
     for (let round = 0; round < rounds; round++) {
       if (binding) {
         const b = await bindingRead(ceph.conf, "ab", seconds);
         line("binding alone 4k random read QD32", `${b.iops} IOPS, loop ${b.mainUs} µs/IO, process ${b.cpuUs} µs/IO, load ${os.loadavg()[0].toFixed(1)}`);
       }
       for (const w of workloads) {
-        const order = round % 2 ? [...apps].reverse() : apps;
-        for (const a of order) {
+        const order = round % 2 ? [...contenders].reverse() : contenders;
+        for (const c of order) {
+          const a = c.app;
+          if (!a) {
+            const c0 = cephCpu(ceph);
+            const f = fio(ceph, w.fio, seconds);
+            // fio's ramp second is not in total_ios but is in both CPU figures: per IO, they read a little high.
+            const cephUs = ((cephCpu(ceph) - c0) * 1e6) / f.ios;
+            const fioUs = (f.cpuS! * 1e6) / f.ios;
+            keep(w.name, c.label, { iops: f.iops, mibs: f.mibs, cpuUs: fioUs });
+            line(`${w.name} | fio-rbd`, `${f.iops} IOPS ${f.mibs} MiB/s, fio ${fioUs.toFixed(1)} µs/IO, ceph ${cephUs.toFixed(1)} µs/IO, load ${os.loadavg()[0].toFixed(1)}`);
+            continue;
+          }
           if (w.write) exec("qemu-img", ["bench", "-w", "-c", "16", "-d", "1", "-s", "4k", "-f", "raw", a.url], 120_000);
           const pid = a.child.pid!;
           const m0 = cpu(pid), p0 = cpuAll(pid), c0 = cephCpu(ceph);
@@ -230,20 +261,25 @@ async function main() {
           const mainUs = ((cpu(pid) - m0) * 1e6) / r.ios, allUs = ((cpuAll(pid) - p0) * 1e6) / r.ios;
           const cephUs = ((cephCpu(ceph) - c0) * 1e6) / r.ios;
           const clientUs = (lastClientCpu * 1e6) / r.ios;
+          keep(w.name, c.label, { iops: r.iops, mibs: r.mibs, cpuUs: allUs });
           line(`${w.name} | ${a.label}`, `${r.iops} IOPS ${r.mibs} MiB/s, loop ${mainUs.toFixed(1)} µs/IO, process ${allUs.toFixed(1)} µs/IO, client ${clientUs.toFixed(1)} µs/IO, ceph ${cephUs.toFixed(1)} µs/IO, load ${os.loadavg()[0].toFixed(1)}`);
-        }
-        if (!noFio) {
-          const c0 = cephCpu(ceph);
-          const f = fio(ceph, w.fio, seconds);
-          // fio's ramp second is not in total_ios but is in both CPU figures: per IO, they read a little high.
-          const cephUs = ((cephCpu(ceph) - c0) * 1e6) / f.ios;
-          const fioUs = ((f.cpuS! * 1e6) / f.ios).toFixed(1);
-          line(`${w.name} | fio-rbd`, `${f.iops} IOPS ${f.mibs} MiB/s, fio ${fioUs} µs/IO, ceph ${cephUs.toFixed(1)} µs/IO, load ${os.loadavg()[0].toFixed(1)}`);
         }
       }
     }
     console.log("\nsummary (runs in order):");
     for (const [k, v] of results) console.log(`${k}\n    ${v.join("\n    ")}`);
+    console.log(`\nmedians [lowest–highest] over ${rounds} rounds (CPU: the appliance's process, or fio with its librbd threads), load now ${os.loadavg().map((x) => x.toFixed(1)).join(" ")}:`);
+    for (const [w, byWho] of figures) {
+      console.log(w);
+      const fioRuns = byWho.get("fio-rbd");
+      for (const [who, fs] of byWho) {
+        const io = spread(fs.map((f) => f.iops)), mb = spread(fs.map((f) => f.mibs)), cp = spread(fs.map((f) => f.cpuUs));
+        let text = `    ${who.padEnd(28)} ${Math.round(io.median)} IOPS [${io.min}–${io.max}, spread ${(io.rel * 100).toFixed(0)} %], ${Math.round(mb.median)} MiB/s, CPU ${cp.median.toFixed(0)} µs/IO [${cp.min.toFixed(0)}–${cp.max.toFixed(0)}]`;
+        // The ratio per round (each appliance run against the fio run of the same round: neighbours in A B B A).
+        if (fioRuns && who !== "fio-rbd") text += `\n    ${"".padEnd(28)} Portico/fio-rbd ${verdict(fs.map((f, i) => f.iops / fioRuns[i].iops))}`;
+        console.log(text);
+      }
+    }
   } finally {
     await stopAll();
   }

@@ -1,7 +1,7 @@
 /**
  * Portico over an RBD image against fio's rbd engine on the same image (issue 12 §6).
  *
- *   npm run bench -- --only rbd [--seconds 10] [--rounds 1]
+ *   npm run bench -- --only rbd [--rbd-seconds 8] [--rbd-rounds 4]
  *   (npm run bench runs it after the ramdisk rows.)
  *
  * A single-node Ceph (test/support/ceph.ts: 1 mon, 1 mgr, 1 memstore OSD, on this machine),
@@ -20,8 +20,9 @@
  * No libiscsi tool does random writes, so Portico's 4 KiB write run steps 7919 blocks
  * (~31 MiB) between requests: every request lands in a different 4 MiB object and the
  * whole image is covered (7919 is prime to the 262144 blocks), which for RBD is what
- * random means. Workloads alternate Portico / fio so the shared machine's drift hits
- * both; the image's exclusive lock moves between them between runs (librbd hands it
+ * random means. Portico and fio alternate A B, B A over the rounds so the shared machine's
+ * drift hits both (the table gives the median ratio and its range over the rounds: a ratio is
+ * only worth quoting when its range lies on one side of the goal); the image's exclusive lock moves between them between runs (librbd hands it
  * over on request in ~0.1 s). Both sides write through librbd's write-back cache (see
  * fioConf). Prints IOPS, MiB/s and the ratio Portico/fio-rbd, the same client on a ramdisk
  * LUN of the same target (the iSCSI hop's ceiling on this machine), CPU per IO, and the
@@ -99,6 +100,10 @@ export interface RbdRow {
   fio: Figure;
   /** The same client on a ramdisk LUN of the same target: the iSCSI hop's ceiling on this machine. */
   ramdisk: Figure;
+  /** Portico/fio-rbd IOPS of each round (neighbouring runs), and each side's IOPS per round. */
+  ratios: number[];
+  porticoIops: number[];
+  fioIops: number[];
 }
 
 /**
@@ -119,6 +124,39 @@ export const CEPH_ISCSI_TPG_PARAMETERS: Record<string, string> = {
 const MiB = 1024 * 1024;
 const IMAGE_SIZE = 1024 * MiB;
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.benchrbd0001";
+
+/**
+ * Throws unless every byte of `image` is allocated (`rbd du --exact`: used = provisioned). A read
+ * of a never-written RBD object is answered without reading data (librbd's object map, or the
+ * OSD's ENOENT), so it is far cheaper than a read of data: both sides of the comparison must read
+ * written data, and the fill must have covered the whole image for that.
+ */
+export function assertFilled(ceph: Ceph, image: string): { provisioned: number; used: number } {
+  const j = JSON.parse(ceph.rbd("du", "--exact", "--format", "json", `rbd/${image}`)) as { images: { provisioned_size: number; used_size: number }[] };
+  const { provisioned_size: provisioned, used_size: used } = j.images[0];
+  if (used < provisioned) throw new Error(`image rbd/${image} is not filled: ${used} of ${provisioned} bytes allocated; reads of unwritten objects would be measured`);
+  return { provisioned, used };
+}
+
+/** Median, lowest and highest of a list of numbers, and the spread (highest - lowest) relative to the median. */
+export function spread(xs: number[]): { median: number; min: number; max: number; rel: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  const median = n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+  return { median, min: s[0], max: s[n - 1], rel: (s[n - 1] - s[0]) / median };
+}
+
+/**
+ * What a set of per-round ratios Portico/fio-rbd says about the goal (>= `goal`): only a ratio
+ * whose spread lies wholly on one side of the goal says anything.
+ */
+export function verdict(ratios: number[], goal = 0.8): string {
+  const r = spread(ratios);
+  const head = `ratio ${r.median.toFixed(2)} [${r.min.toFixed(2)}–${r.max.toFixed(2)}] over ${ratios.length} rounds`;
+  if (r.min >= goal) return `${head}: >= ${goal} in every round (met)`;
+  if (r.max < goal) return `${head}: < ${goal} in every round (not met)`;
+  return `${head}: the spread straddles ${goal} (undecided: more rounds or a quieter machine)`;
+}
 
 function exec(cmd: string, a: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): string {
   const r = spawnSync(cmd, a, { encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 * MiB, env: env ?? process.env });
@@ -234,6 +272,8 @@ export async function runRbdBench(
     ceph.rbd("create", "--size", String(IMAGE_SIZE / MiB), `rbd/${image}`);
     log(`rbd: filling ${image} (1 GiB) with fio so every object exists`);
     fio(ceph, image, ["--rw=write", "--bs=4M", "--iodepth=8"], 0);
+    // Reads of never-written objects cost far less than reads of data: both sides read written data.
+    assertFilled(ceph, image);
     const port = await freePort();
     restoreDemo(dataDir, {
       iqn: IQN,
@@ -265,8 +305,17 @@ export async function runRbdBench(
           runs.set(w.name, r);
           // Take the image's exclusive lock back from fio before the clock starts (fio's ramp_time does the same for fio).
           if (w.fio[0].includes("write")) exec("qemu-img", ["bench", "-w", "-c", "16", "-d", "1", "-s", "4k", "-f", "raw", url], 120_000);
-          const pf = measured(() => w.portico(url, seconds));
-          const ff = fio(ceph, image, w.fio, seconds);
+          // Portico and fio-rbd in A B order in even rounds, B A in odd ones: over an even number
+          // of rounds the shared machine's drift hits both alike.
+          let pf: Figure, ff: Figure;
+          if (round % 2 === 0) {
+            pf = measured(() => w.portico(url, seconds));
+            ff = fio(ceph, image, w.fio, seconds);
+          } else {
+            ff = fio(ceph, image, w.fio, seconds);
+            if (w.fio[0].includes("write")) exec("qemu-img", ["bench", "-w", "-c", "16", "-d", "1", "-s", "4k", "-f", "raw", url], 120_000);
+            pf = measured(() => w.portico(url, seconds));
+          }
           const rf = measured(() => w.portico(ramdiskUrl, seconds));
           r.portico.push(pf);
           r.fio.push(ff);
@@ -283,7 +332,15 @@ export async function runRbdBench(
       const mid = [...bindings].sort((a, b) => a.iops - b.iops)[Math.floor(bindings.length / 2)];
       const rows = workloads.map((w) => {
         const r = runs.get(w.name)!;
-        return { name: w.name, portico: medianFigure(r.portico), fio: medianFigure(r.fio), ramdisk: medianFigure(r.ramdisk) };
+        return {
+          name: w.name,
+          portico: medianFigure(r.portico),
+          fio: medianFigure(r.fio),
+          ramdisk: medianFigure(r.ramdisk),
+          ratios: r.portico.map((p, i) => p.iops / r.fio[i].iops),
+          porticoIops: r.portico.map((p) => p.iops),
+          fioIops: r.fio.map((f) => f.iops),
+        };
       });
       return { rows, binding: mid };
     } finally {
