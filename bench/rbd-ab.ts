@@ -15,7 +15,8 @@
  * A checkout may carry TPG parameters after a `#`, e.g.
  * `.#MaxRecvDataSegmentLength=65536`, or `.#ceph-iscsi` for ceph-iscsi's target defaults (what
  * bench/rbd.ts runs with, CEPH_ISCSI_TPG_PARAMETERS), to compare login parameters on one build.
- * Without `#`, LIO's defaults.
+ * Without `#`, LIO's defaults. Environment variables for that appliance go after a `%`, e.g.
+ * `.#ceph-iscsi%PORTICO_RBD_BL_READ_MIN=0` (comma-separated), to compare settings of one build.
  *
  * Each checkout needs its node_modules and native/build (the addon it is measured with).
  * Prints per run IOPS, MiB/s, the event loop's CPU per IO (the appliance's main thread,
@@ -62,9 +63,11 @@ const noFio = flag("--no-fio");
 const hold = flag("--hold");
 const binding = flag("--binding");
 const specs = argv.map((a) => {
-  const [dir, params] = a.split("#");
+  const [spec, envText] = a.split("%");
+  const [dir, params] = spec.split("#");
   const parameters = !params ? undefined : params === "ceph-iscsi" ? CEPH_ISCSI_TPG_PARAMETERS : Object.fromEntries(params.split(",").map((kv) => kv.split("=") as [string, string]));
-  return { root: path.resolve(dir), parameters, label: params ? `${path.basename(path.resolve(dir))}#${params}` : path.basename(path.resolve(dir)) };
+  const env = envText ? Object.fromEntries(envText.split(",").map((kv) => kv.split("=") as [string, string])) : {};
+  return { root: path.resolve(dir), parameters, env, label: `${path.basename(path.resolve(dir))}${params ? `#${params}` : ""}${envText ? `%${envText}` : ""}` };
 });
 const roots = specs;
 if (roots.length === 0) {
@@ -174,7 +177,7 @@ async function startAppliance(spec: (typeof specs)[number], ceph: Ceph, index: n
   if (profDir) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${path.join(profDir, String(index))}`);
   const child = spawn(process.execPath, [...nodeArgs, path.join(root, "server", "main.ts")], {
     cwd: root,
-    env: { ...process.env, PORTICO_DATA_DIR: dataDir, PORTICO_HTTP_HOST: "127.0.0.1", PORTICO_HTTP_PORT: String(httpPort), UV_THREADPOOL_SIZE: "64", NEXT_TELEMETRY_DISABLED: "1" },
+    env: { ...process.env, ...spec.env, PORTICO_DATA_DIR: dataDir, PORTICO_HTTP_HOST: "127.0.0.1", PORTICO_HTTP_PORT: String(httpPort), UV_THREADPOOL_SIZE: "64", NEXT_TELEMETRY_DISABLED: "1" },
     stdio: ["ignore", "ignore", "inherit"],
   });
   await waitForPort(port, "127.0.0.1", 120_000);

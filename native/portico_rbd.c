@@ -25,6 +25,9 @@
 #include <node_api.h>
 #include <rados/librados.h>
 #include <rbd/librbd.h>
+#ifdef PORTICO_RBD_BL
+#include "portico_rbd_bl.h"
+#endif
 
 /* ---- handles ------------------------------------------------------------ */
 
@@ -103,7 +106,11 @@ static void *get_external(napi_env env, napi_value v) {
 
 /* ---- asynchronous data path ---------------------------------------------- */
 
-enum aio_op { AIO_READ, AIO_WRITE, AIO_FLUSH, AIO_DISCARD, AIO_WRITESAME, AIO_CAW, AIO_ZEROES };
+/*
+ * AIO_READ_BL: a read into librbd's own buffers (no copy in librbd; portico_rbd_bl.cc), handed to
+ * JS as an external Buffer that releaseRead() detaches, freeing librbd's buffer at once.
+ */
+enum aio_op { AIO_READ, AIO_WRITE, AIO_FLUSH, AIO_DISCARD, AIO_WRITESAME, AIO_CAW, AIO_ZEROES, AIO_READ_BL };
 
 /*
  * One request per IO, named by a slot number the JS side chose (its table holds the promise
@@ -121,7 +128,21 @@ typedef struct aio_req {
   uint64_t off, len;
   char *b1, *b2;
   size_t l1;
+  void *bl;      /* AIO_READ_BL: the ceph::bufferlist librbd reads into */
+  char *bl_data; /* ...and its contiguous data once read (set on the librbd thread) */
 } aio_req;
+
+/* AIO_READ_BL reads done, and how many of them had to be made contiguous by a copy (stats()). */
+static uint64_t bl_reads = 0, bl_rebuilt = 0;
+
+#ifdef PORTICO_RBD_BL
+/* The JS Buffer over a read's bufferlist is gone (detached by releaseRead, or collected). */
+static void free_bl(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)data;
+  prbd_bl_free(hint);
+}
+#endif
 
 /*
  * Completions are batched. librbd's threads append finished requests to one done list and
@@ -172,14 +193,26 @@ static void aio_call_js(napi_env env, napi_value js_cb, void *context, void *dat
   loop_signaled = 0;
   pthread_mutex_unlock(&aio_done_lock);
   if (env == NULL) return; /* shutting down */
-  napi_value undef, count;
+  napi_value undef, args[2];
   napi_get_undefined(env, &undef);
   while (r) {
     size_t n = 0;
+    napi_value bufs = NULL; /* the READ_BL reads' Buffers by ring index, made when there are some */
     while (r && n < aio_ring_entries) {
       aio_req *next = r->next;
+      double ret = r->comp ? (double)rbd_aio_get_return_value(r->comp) : (double)r->err;
+      if (r->bl) {
+#ifdef PORTICO_RBD_BL
+        napi_value buf;
+        if (ret >= 0 && (!r->bl_data || napi_create_external_buffer(env, r->len, r->bl_data, free_bl, r->bl, &buf) != napi_ok)) ret = -ENOMEM;
+        if (ret >= 0) {
+          if (!bufs) napi_create_array(env, &bufs);
+          napi_set_element(env, bufs, (uint32_t)n, buf);
+        } else prbd_bl_free(r->bl);
+#endif
+      }
       aio_ring[3 * n] = r->slot;
-      aio_ring[3 * n + 1] = r->comp ? (double)rbd_aio_get_return_value(r->comp) : (double)r->err;
+      aio_ring[3 * n + 1] = ret;
       aio_ring[3 * n + 2] = (double)r->mismatch;
       if (r->comp) rbd_aio_release(r->comp);
       free(r);
@@ -187,8 +220,9 @@ static void aio_call_js(napi_env env, napi_value js_cb, void *context, void *dat
       r = next;
     }
     aio_inflight -= (int64_t)n;
-    napi_create_uint32(env, (uint32_t)n, &count);
-    napi_call_function(env, undef, js_cb, 1, &count, NULL);
+    napi_create_uint32(env, (uint32_t)n, &args[0]);
+    args[1] = bufs ? bufs : undef;
+    napi_call_function(env, undef, js_cb, 2, args, NULL);
   }
   if (aio_inflight == 0) napi_unref_threadsafe_function(env, aio_tsfn);
 }
@@ -196,8 +230,19 @@ static void aio_call_js(napi_env env, napi_value js_cb, void *context, void *dat
 static void aio_done(aio_req *r);
 
 static void aio_complete(rbd_completion_t c, void *arg) {
+  aio_req *r = (aio_req *)arg;
+#ifdef PORTICO_RBD_BL
+  /* On librbd's thread, not the loop: a bufferlist of several segments is made one here (a copy). */
+  if (r->bl && rbd_aio_get_return_value(c) >= 0) {
+    int rebuilt = 0;
+    r->bl_data = prbd_bl_flat(r->bl, r->len, &rebuilt);
+    __atomic_add_fetch(&bl_reads, 1, __ATOMIC_RELAXED);
+    if (rebuilt) __atomic_add_fetch(&bl_rebuilt, 1, __ATOMIC_RELAXED);
+  }
+#else
   (void)c;
-  aio_done((aio_req *)arg);
+#endif
+  aio_done(r);
 }
 
 /* On a librbd thread (or the submitter): queue it; wake the event loop now, leave it to the coalescer, or nothing (already woken). */
@@ -283,6 +328,9 @@ static void submit_one(aio_req *r) {
     case AIO_WRITESAME: rc = rbd_aio_writesame(img->image, r->off, r->len, r->b1, r->l1, r->comp, r->flags); break;
     case AIO_CAW: rc = (int)rbd_aio_compare_and_write(img->image, r->off, r->len, r->b1, r->b2, r->comp, &r->mismatch, r->flags); break;
     case AIO_ZEROES: rc = rbd_aio_write_zeroes(img->image, r->off, r->len, r->comp, 0, r->flags); break;
+#ifdef PORTICO_RBD_BL
+    case AIO_READ_BL: rc = prbd_aio_read_bl(img->image, r->off, r->len, r->bl, r->comp, 0); break;
+#endif
     default: rc = -EINVAL;
   }
   if (rc < 0) {
@@ -392,7 +440,7 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
   double slot = 0;
   image_h *img = argc >= 1 ? get_external(env, argv[0]) : NULL;
   if (argc < 5 || !img || !aio_tsfn || napi_get_value_int32(env, argv[1], &op) != napi_ok || !get_u64(env, argv[2], &off) || !get_u64(env, argv[3], &len) ||
-      napi_get_value_double(env, argv[4], &slot) != napi_ok || op < 0 || op > AIO_ZEROES) {
+      napi_get_value_double(env, argv[4], &slot) != napi_ok || op < 0 || op > AIO_READ_BL) {
     napi_throw_type_error(env, NULL, "submit(image, op, offset, length, slot, buf1?, buf2?, fua?) after setup()");
     return NULL;
   }
@@ -412,11 +460,26 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "submit: buffer missing or shorter than length");
     return NULL;
   }
+#ifndef PORTICO_RBD_BL
+  if (op == AIO_READ_BL) {
+    napi_create_int32(env, -EOPNOTSUPP, &out); /* built without librados' C++ headers */
+    return out;
+  }
+#endif
   aio_req *r = malloc(sizeof *r);
   if (!r) {
     napi_create_int32(env, -ENOMEM, &out);
     return out;
   }
+  r->bl = NULL;
+  r->bl_data = NULL;
+#ifdef PORTICO_RBD_BL
+  if (op == AIO_READ_BL && !(r->bl = prbd_bl_new())) {
+    free(r);
+    napi_create_int32(env, -ENOMEM, &out);
+    return out;
+  }
+#endif
   r->comp = NULL;
   r->mismatch = 0;
   r->slot = slot;
@@ -452,8 +515,45 @@ static napi_value js_error_of(napi_env env, napi_callback_info info) {
   int32_t op = 0, err = EIO;
   if (argc >= 1) napi_get_value_int32(env, argv[0], &op);
   if (argc >= 2) napi_get_value_int32(env, argv[1], &err);
-  static const char *names[] = {"rbd read", "rbd write", "rbd flush", "rbd discard", "rbd writesame", "rbd compare-and-write", "rbd write zeroes"};
-  return make_error(env, op >= 0 && op <= AIO_ZEROES ? names[op] : "rbd aio", err);
+  static const char *names[] = {"rbd read", "rbd write", "rbd flush", "rbd discard", "rbd writesame", "rbd compare-and-write", "rbd write zeroes", "rbd read"};
+  return make_error(env, op >= 0 && op <= AIO_READ_BL ? names[op] : "rbd aio", err);
+}
+
+static void set_num(napi_env env, napi_value obj, const char *key, double n);
+
+/*
+ * releaseRead(buf): the Data-In of a READ_BL read has left; detach its ArrayBuffer, which drops
+ * the external memory at once (librbd's buffer freed, V8's external-memory count lowered) rather
+ * than at some later GC; every view of it reads as empty from then on, never freed memory.
+ */
+static napi_value js_release_read(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], ab;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_typedarray_type type;
+  size_t length, offset;
+  void *data;
+  if (argc < 1 || napi_get_typedarray_info(env, argv[0], &type, &length, &data, &ab, &offset) != napi_ok || napi_detach_arraybuffer(env, ab) != napi_ok) {
+    napi_throw_type_error(env, NULL, "releaseRead(buffer of a read into librbd's buffers)");
+    return NULL;
+  }
+  return NULL;
+}
+
+/* stats() -> {readsIntoLibrbdBuffers, blReads, blRebuilt}: whether READ_BL is built, and how many such reads needed a copy. */
+static napi_value js_stats(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out, b;
+  napi_create_object(env, &out);
+#ifdef PORTICO_RBD_BL
+  napi_get_boolean(env, true, &b);
+#else
+  napi_get_boolean(env, false, &b);
+#endif
+  napi_set_named_property(env, out, "readsIntoLibrbdBuffers", b);
+  set_num(env, out, "blReads", (double)__atomic_load_n(&bl_reads, __ATOMIC_RELAXED));
+  set_num(env, out, "blRebuilt", (double)__atomic_load_n(&bl_rebuilt, __ATOMIC_RELAXED));
+  return out;
 }
 
 /* ---- blocking control path on the thread pool ---------------------------- */
@@ -1221,6 +1321,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"setup", NULL, js_setup, NULL, NULL, NULL, napi_default, NULL},
     {"submit", NULL, js_submit, NULL, NULL, NULL, napi_default, NULL},
     {"errorOf", NULL, js_error_of, NULL, NULL, NULL, napi_default, NULL},
+    {"releaseRead", NULL, js_release_read, NULL, NULL, NULL, napi_default, NULL},
+    {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
     {"connect", NULL, js_connect, NULL, NULL, NULL, napi_default, NULL},
     {"shutdown", NULL, js_shutdown, NULL, NULL, NULL, napi_default, NULL},
     {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},

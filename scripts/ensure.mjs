@@ -89,7 +89,7 @@ export function ensureNativeAddon() {
     log(`cannot install ${URING_BUILD_PACKAGES.join(" ")} (${err.message}): fileio/block will use the thread pool`);
   }
   const built = path.join(root, "native", "build", "Release", "portico_native.node");
-  const source = newestMtime(readdirSync(path.join(root, "native")).filter((f) => /\.(c|h|gyp)$/.test(f)).map((f) => `native/${f}`));
+  const source = newestMtime(readdirSync(path.join(root, "native")).filter((f) => /\.(c|cc|h|gyp)$/.test(f)).map((f) => `native/${f}`));
   // The rbd backstore's addon (native/portico_rbd.c) is built only where librbd's headers are.
   const rbdBuilt = path.join(root, "native", "build", "Release", "portico_rbd.node");
   const rbdWanted = existsSync("/usr/include/rbd/librbd.h") && existsSync("/usr/include/rados/librados.h");
@@ -109,8 +109,10 @@ export function ensureNativeAddon() {
 /**
  * librbd's and librados' headers for the rbd backstore (native/portico_rbd.c). Installed
  * when root; without them everything but the rbd backstore works, and it says why.
+ * libradospp-dev (librados' C++ headers, which librbd.hpp needs) lets large reads use librbd's
+ * own buffers (native/portico_rbd_bl.cc); without it they are copied, as before.
  */
-export const RBD_BUILD_PACKAGES = ["librbd-dev", "librados-dev"];
+export const RBD_BUILD_PACKAGES = ["librbd-dev", "librados-dev", "libradospp-dev"];
 
 /** liburing's headers (and library) for the fileio/block io_uring path, native/portico_uring.c. */
 export const URING_BUILD_PACKAGES = ["liburing-dev"];

@@ -152,6 +152,34 @@ describe("rbd backstore on a real Ceph", () => {
     expect(r.stdout).not.toMatch(/Pattern verification failed/);
   });
 
+  it("large reads (into librbd's own buffers) return the image's bytes: across an object boundary, at an unaligned offset into a partly written object, over a never-written object", async () => {
+    const c = await login("iqn.1994-05.com.redhat:bigread", "400001370009");
+    try {
+      const data = Buffer.alloc(2 * MiB);
+      for (let i = 0; i < data.length; i += 4) data.writeUInt32LE((Math.random() * 2 ** 32) >>> 0, i);
+      const at = 23 * MiB; // objects are 4 MiB: this write ends 1 MiB into the object at 24 MiB
+      expect((await c.command(cdb16(0x8a, at / 512, data.length / 512), { write: data })).status).toBe(0);
+      const read = async (offset: number, length: number) => {
+        const r = await c.command(cdb16(0x88, offset / 512, length / 512), { readLength: length });
+        expect(r.status).toBe(0);
+        return r.data;
+      };
+      const image = ceph.rbdBytes("export", "rbd/img1", "-");
+      // Two objects' replies in one read.
+      expect((await read(at, 2 * MiB)).equals(data)).toBe(true);
+      // Starts 512 bytes into a 4 KiB block, ends past the written bytes of its object: zeros after them.
+      const mid = 25 * MiB - 64 * 1024 - 512;
+      const got = await read(mid, 128 * 1024 + 1024);
+      expect(got.equals(image.subarray(mid, mid + got.length))).toBe(true);
+      expect(got.subarray(0, 64 * 1024 + 512).equals(data.subarray(mid - at, 2 * MiB))).toBe(true);
+      expect(got.subarray(64 * 1024 + 512).every((b) => b === 0)).toBe(true);
+      // A never-written object reads as zeros.
+      expect((await read(28 * MiB, MiB)).every((b) => b === 0)).toBe(true);
+    } finally {
+      c.close();
+    }
+  });
+
   it("COMPARE AND WRITE from two sessions: the first wins, the second gets MISCOMPARE at the first differing byte", async () => {
     const a = await login("iqn.1994-05.com.redhat:caw-a", "400001370001");
     const b = await login("iqn.1994-05.com.redhat:caw-b", "400001370002");

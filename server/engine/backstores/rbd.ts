@@ -45,10 +45,15 @@ export interface RbdPoolsStat {
 }
 
 interface RbdAddon {
-  setup(onDone: (count: number) => void, ring: Float64Array): void;
+  /** onDone(count, bufs): bufs[i] is ring entry i's Buffer when that entry is a READ_BL read that succeeded. */
+  setup(onDone: (count: number, bufs: (Buffer | undefined)[] | undefined) => void, ring: Float64Array): void;
   /** 0 when queued (onDone reports it), or -errno when not. */
   submit(image: ImageHandle, op: number, offset: number, length: number, slot: number, buf1?: Buffer, buf2?: Buffer, fua?: number): number;
   errorOf(op: number, errno: number): Error;
+  /** Detaches a READ_BL read's Buffer: librbd's buffer under it is freed now; it reads as empty after. */
+  releaseRead(buf: Buffer): void;
+  /** Whether READ_BL is built (librados' C++ headers were there), and how many such reads needed a copy to be contiguous. */
+  stats(): { readsIntoLibrbdBuffers: boolean; blReads: number; blRebuilt: number };
   connect(conf: string, id: string, options: [string, string][]): Promise<ClusterHandle>;
   shutdown(cluster: ClusterHandle): Promise<void>;
   open(cluster: ClusterHandle, pool: string, image: string): Promise<ImageHandle>;
@@ -71,7 +76,7 @@ interface RbdAddon {
   clientAddress(cluster: ClusterHandle): Promise<string>;
 }
 
-const Op = { READ: 0, WRITE: 1, FLUSH: 2, DISCARD: 3, WRITESAME: 4, CAW: 5, ZEROES: 6 } as const;
+const Op = { READ: 0, WRITE: 1, FLUSH: 2, DISCARD: 3, WRITESAME: 4, CAW: 5, ZEROES: 6, READ_BL: 7 } as const;
 
 /** RBD image feature bits (librbd/features.h), for the console's detail view. */
 export const RBD_FEATURES: Record<string, number> = {
@@ -153,6 +158,11 @@ function clusterOptions(osdOpTimeout: number): [string, string][] {
     // The addon submits from a thread of its own (native/portico_rbd.c), never from the event
     // loop: librbd does its submission work inline there instead of waking its io_context thread.
     ["rbd_non_blocking_aio", "false"],
+    // For measuring (docs/performance.md, rbd): librbd copies a write's data into a bufferlist of
+    // its own unless this is false; then it references our gather buffer and holds the write's
+    // completion until the OSD is done with it (so the buffer goes back to its pool only then),
+    // which gives up the early acknowledgement of librbd's write-around cache.
+    ...(process.env.PORTICO_RBD_ZERO_COPY_WRITES === "1" ? [["rbd_disable_zero_copy_writes", "false"] as [string, string]] : []),
   ];
 }
 
@@ -229,16 +239,18 @@ function ensureSetup(a: RbdAddon): void {
 }
 
 /** Every request librbd finished since the last call, in one call from the event loop. */
-function onDone(count: number): void {
+function onDone(count: number, bufs: (Buffer | undefined)[] | undefined): void {
   for (let i = 0; i < count; i++) {
     const slot = ring[3 * i];
     const owner = slotOwner[slot]!;
-    const resolve = slotResolve[slot]!, reject = slotReject[slot]!, b1 = slotBuf1[slot];
+    const resolve = slotResolve[slot]!, reject = slotReject[slot]!;
     const op = slotOp[slot];
+    const b1 = op === Op.READ_BL ? bufs?.[i] : slotBuf1[slot];
     slotOwner[slot] = undefined;
     slotResolve[slot] = slotReject[slot] = undefined;
     slotBuf1[slot] = slotBuf2[slot] = undefined;
     freeSlots.push(slot);
+    if (op === Op.READ_BL && b1) librbdReads.add(b1);
     try {
       owner.complete(op, ring[3 * i + 1], ring[3 * i + 2], resolve, reject, b1);
     } catch (err) {
@@ -253,6 +265,26 @@ function onDone(count: number): void {
  * GCs over the whole appliance heap (docs/performance.md, rbd).
  */
 const readBuffers = new BufferPool();
+
+/**
+ * Reads of at least this many bytes are read into librbd's own buffers (Op.READ_BL, when the
+ * addon was built with librados' C++ headers): librbd then hands back the buffers the OSD's reply
+ * arrived in instead of copying them into ours (a memcpy per byte, ~150 µs of a librbd thread per
+ * 1 MiB read; docs/performance.md, rbd). Below it the copy is cheaper than an external Buffer.
+ * PORTICO_RBD_BL_READ_MIN sets it (0 turns it off), for measuring.
+ */
+const BL_READ_MIN = (() => {
+  const v = process.env.PORTICO_RBD_BL_READ_MIN;
+  const n = v === undefined || v === "" ? 65536 : Number(v);
+  // An addon built before READ_BL has no stats(): it reads into our buffers, as before.
+  return Number.isFinite(n) && n > 0 && typeof addon?.stats === "function" && addon.stats().readsIntoLibrbdBuffers ? n : Infinity;
+})();
+
+/**
+ * The Buffers of READ_BL reads not yet released: releaseRead detaches them instead of pooling.
+ * Weak: one never released (an error path) is collected, and its finalizer frees librbd's buffer.
+ */
+const librbdReads = new WeakSet<Buffer>();
 
 // ---- errors -----------------------------------------------------------------------
 
@@ -387,7 +419,7 @@ export class RbdBackstore implements Backstore {
     if (--this.inflight === 0 && this.drained) this.drained();
     if (ret >= 0) {
       this.lastError = undefined;
-      resolve(op === Op.READ ? b1 : op === Op.CAW ? -1 : ret);
+      resolve(op === Op.READ || op === Op.READ_BL ? b1 : op === Op.CAW ? -1 : ret);
     } else if (op === Op.CAW && ret === -EILSEQ) {
       this.lastError = undefined;
       resolve(mismatch);
@@ -416,11 +448,18 @@ export class RbdBackstore implements Backstore {
   read(offset: number, length: number): Promise<Buffer> {
     const f = this.forwardedTo;
     if (f) return f.read(offset, length, readBuffers.take(length));
+    if (length >= BL_READ_MIN) return this.io(Op.READ_BL, offset, length);
     return this.io(Op.READ, offset, length, readBuffers.take(length));
   }
 
-  /** A read buffer whose Data-In has left: the next read of that size reuses it (Backstore.releaseRead). */
-  readonly releaseRead = (buf: Buffer): void => readBuffers.give(buf);
+  /**
+   * A read buffer whose Data-In has left (Backstore.releaseRead): the next read of that size
+   * reuses it, or, for a read into librbd's buffers, librbd's buffer is freed now.
+   */
+  readonly releaseRead = (buf: Buffer): void => {
+    if (librbdReads.delete(buf)) needAddon().releaseRead(buf);
+    else readBuffers.give(buf);
+  };
 
   write(offset: number, data: Buffer, fua: boolean): Promise<void> {
     const f = this.forwardedTo;
