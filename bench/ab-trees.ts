@@ -7,7 +7,7 @@
  *
  *   npx tsx bench/ab-trees.ts --roots /path/to/before,/path/to/after [--seconds 3] [--rounds 2]
  *     [--workloads r32,seq8,w32,w1m,r1,qd1r,qd1w] [--params lio|ceph-iscsi] [--warm] [--node-args "..."] [--node-args-b "..."] [--log-dir DIR]
- *     [--backing ramdisk|fileio|block]
+ *     [--backing ramdisk|fileio|block] [--env-a K=V,K=V] [--env-b K=V,K=V]
  *
  * w1m: 1 MiB sequential writes at QD8 (`qemu-img bench -w -s 1M -d 8`, as bench/rbd.ts), IOPS = writes/s.
  * --params ceph-iscsi: the TPG runs ceph-iscsi's login parameters (bench/rbd.ts CEPH_ISCSI_TPG_PARAMETERS:
@@ -15,7 +15,8 @@
  *
  * A tree is a checkout with node_modules (e.g. `git archive <commit> | tar -x -C DIR` and a
  * hard-linked node_modules). --warm writes the whole LUN first (1 MiB writes); --node-args-b
- * gives the second appliance other node options (the same tree twice compares flags). The
+ * gives the second appliance other node options (the same tree twice compares flags), --env-a /
+ * --env-b other environment settings (e.g. PORTICO_POLL_US=0 against the default). The
  * appliances' stdout goes to DIR/app-<i>.log (e.g. with --node-args --trace-gc).
  * --backing fileio / block gives each appliance a 1 GiB fallocated file (write_back, as bench/run.ts's
  * fileio LUN) or a loop device over one (write_back), read once before the runs; ramdisk by default.
@@ -81,7 +82,8 @@ async function start(root: string, i: number): Promise<T> {
   const file = path.join(dataDir, "demo.json");
   const { so, loop } = storageObject(dataDir);
   writeFileSync(file, JSON.stringify(demoSaveconfig({ iqn: IQN, storageObjects: [so], ports: [port], tpgParameters })));
-  const env = { ...process.env, PORTICO_DATA_DIR: dataDir, PORTICO_HTTP_HOST: "127.0.0.1", PORTICO_HTTP_PORT: String(http), UV_THREADPOOL_SIZE: "64", NEXT_TELEMETRY_DISABLED: "1" };
+  const extra = Object.fromEntries((arg(i === 0 ? "--env-a" : "--env-b") ?? "").split(",").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+  const env = { ...process.env, ...extra, PORTICO_DATA_DIR: dataDir, PORTICO_HTTP_HOST: "127.0.0.1", PORTICO_HTTP_PORT: String(http), UV_THREADPOOL_SIZE: "64", NEXT_TELEMETRY_DISABLED: "1" };
   let child: ChildProcess | undefined;
   try {
     const r = spawnSync(process.execPath, [path.join(root, "bin", "portico.mjs"), "restoreconfig", file], { cwd: root, env, encoding: "utf8" });

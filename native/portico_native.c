@@ -6,17 +6,26 @@
  *       real space reclaim for UNMAP / WRITE SAME with UNMAP (SBC-3 §4.7).
  *   seekData(fd, offset) / seekHole(fd, offset) -> number (-1 when ENXIO)
  *       lseek(SEEK_DATA / SEEK_HOLE), for GET LBA STATUS.
+ *   pollHold(us) / pollSpins() -> number
+ *       keeps the event loop from sleeping for the next `us` microseconds (the iSCSI
+ *       poll window, server/engine/iscsi/poll-window.ts): an idle handle is active until
+ *       the deadline, so libuv polls epoll with a zero timeout instead of blocking; the
+ *       loop still runs every callback as usual (nothing is spun inside a callback), and
+ *       each empty turn calls sched_yield(). pollSpins() counts those turns (tests, figures).
  * Built with node-gyp (npm_config_nodedir=/usr); the TypeScript side falls back
  * to writing zeros when the addon is absent.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/falloc.h>
 #include <node_api.h>
+#include <uv.h>
 
 typedef struct {
   int fd;
@@ -105,13 +114,96 @@ static napi_value do_seek(napi_env env, napi_callback_info info, int whence) {
 static napi_value seek_data(napi_env env, napi_callback_info info) { return do_seek(env, info, SEEK_DATA); }
 static napi_value seek_hole(napi_env env, napi_callback_info info) { return do_seek(env, info, SEEK_HOLE); }
 
+/*
+ * The poll window: one idle handle per Node environment (main thread or worker), on that
+ * environment's loop, stopped by its own callback at the deadline. While it is active libuv
+ * polls with a zero timeout; each empty turn yields the CPU (a client on the same CPU runs at
+ * once instead of waiting for the window to end). When a yield did give the CPU away (the
+ * thread's involuntary context switches moved: another task was waiting for this CPU), the
+ * window ends there: what that task sent is picked up by this turn's poll, and a busy machine
+ * is not made to switch back and forth.
+ */
+typedef struct {
+  uv_idle_t idle;
+  uint64_t deadline;
+  long nivcsw;
+  double spins;
+} poll_state;
+
+static long poll_nivcsw(void) {
+  struct rusage ru;
+  return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nivcsw : 0;
+}
+
+static void poll_turn(uv_idle_t *h) {
+  poll_state *p = (poll_state *)h->data;
+  if (uv_hrtime() >= p->deadline) {
+    uv_idle_stop(h);
+    return;
+  }
+  p->spins++;
+  sched_yield();
+  long n = poll_nivcsw();
+  if (n != p->nivcsw) uv_idle_stop(h);
+}
+
+static void poll_closed(uv_handle_t *h) { free(h->data); }
+
+static void poll_finalize(napi_env env, void *data, void *hint) {
+  poll_state *p = (poll_state *)data;
+  uv_idle_stop(&p->idle);
+  uv_close((uv_handle_t *)&p->idle, poll_closed);
+}
+
+static poll_state *poll_get(napi_env env) {
+  poll_state *p = NULL;
+  if (napi_get_instance_data(env, (void **)&p) == napi_ok && p != NULL) return p;
+  uv_loop_t *loop = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == NULL) return NULL;
+  p = calloc(1, sizeof *p);
+  if (p == NULL) return NULL;
+  uv_idle_init(loop, &p->idle);
+  p->idle.data = p;
+  /* Never what keeps the process alive: the idle handle only changes how the loop waits. */
+  uv_unref((uv_handle_t *)&p->idle);
+  napi_set_instance_data(env, p, poll_finalize, NULL);
+  return p;
+}
+
+static napi_value poll_hold(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  double us = 0;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_double(env, argv[0], &us) != napi_ok || !(us > 0)) return NULL;
+  poll_state *p = poll_get(env);
+  if (p == NULL) return NULL;
+  uint64_t until = uv_hrtime() + (uint64_t)(us * 1000.0);
+  if (until > p->deadline) p->deadline = until;
+  if (!uv_is_active((uv_handle_t *)&p->idle)) {
+    p->nivcsw = poll_nivcsw();
+    uv_idle_start(&p->idle, poll_turn);
+  }
+  return NULL;
+}
+
+static napi_value poll_spins_get(napi_env env, napi_callback_info info) {
+  poll_state *p = NULL;
+  napi_value out;
+  napi_get_instance_data(env, (void **)&p);
+  napi_create_double(env, p ? p->spins : 0, &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"punchHole", NULL, punch_hole, NULL, NULL, NULL, napi_default, NULL},
     {"seekData", NULL, seek_data, NULL, NULL, NULL, napi_default, NULL},
     {"seekHole", NULL, seek_hole, NULL, NULL, NULL, napi_default, NULL},
+    {"pollHold", NULL, poll_hold, NULL, NULL, NULL, napi_default, NULL},
+    {"pollSpins", NULL, poll_spins_get, NULL, NULL, NULL, napi_default, NULL},
   };
-  napi_define_properties(env, exports, 3, props);
+  napi_define_properties(env, exports, 5, props);
   return exports;
 }
 

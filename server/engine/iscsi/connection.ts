@@ -22,6 +22,7 @@ import {
   type DataInHeader, type LoginRequestHeader, type Pdu, type PduCodec,
 } from "./pdu";
 import { Transmitter } from "./transmit";
+import { PollWindow } from "./poll-window";
 import { StatSNUse, stampSequence, type CmdSNWindow, type SequenceFields, type Session, type Task, type Unstamped } from "./session";
 import { PduStream, type FrameError } from "./stream";
 import { dispatchPdu } from "./handlers/dispatch";
@@ -98,6 +99,8 @@ export class Connection implements ConnectionPort {
   private resolveClosed: (() => void) | undefined;
   /** PDUs queued for the socket (transmit.ts), flushed at the end of a chunk or on the next tick. */
   private readonly tx: Transmitter;
+  /** Keeps the event loop awake for a short while after this connection answered everything (poll-window.ts). */
+  private readonly poll = new PollWindow();
   /** Inside onData: what is sent leaves when the chunk is done. */
   private inChunk = false;
   /** A next-tick flush is scheduled (for sends outside a chunk: completions that waited). */
@@ -289,9 +292,14 @@ export class Connection implements ConnectionPort {
   /** Hands what is queued to the socket; on backpressure, stops reading new commands until it drains. */
   private flush(): void {
     if (this.socket.destroyed) return this.tx.drop();
-    if (!this.tx.flush() && !this.socket.isPaused()) {
-      this.socket.pause();
-      this.socket.once("drain", (this.resumeListener ??= () => this.socket.resume()));
+    if (!this.tx.flush()) {
+      if (!this.socket.isPaused()) {
+        this.socket.pause();
+        this.socket.once("drain", (this.resumeListener ??= () => this.socket.resume()));
+      }
+    } else if (this.state === "login" || (this.state === "ffp" && this.session!.tasks.size === 0)) {
+      // Everything asked is answered: the initiator's next PDU may follow at once.
+      this.poll.idle();
     }
   }
 
@@ -315,6 +323,7 @@ export class Connection implements ConnectionPort {
    */
   private onData(chunk: Buffer): void {
     if (this.state === "closed") return;
+    this.poll.arrived();
     this.inChunk = true;
     // guard() inlined: a closure per chunk is a heap object per command at queue depth 1.
     try {

@@ -1,0 +1,152 @@
+/**
+ * The poll window: after a connection has answered everything it was asked and waits for the
+ * initiator's next command, the event loop is kept from going to sleep for a short while
+ * (PORTICO_POLL_US, 100 µs by default), so a command that follows at once is picked up without
+ * the process sleeping in epoll_wait and being woken again.
+ *
+ * Why: at queue depth 1 a command's time on a VM is dominated by the sleep and wake-up of the
+ * two processes (docs/performance.md "The poll window"): on a Firecracker guest whose idle vCPU
+ * halts, a wake-up is an inter-processor interrupt that exits to the host. The technique is
+ * SPDK's pollers, NVMe hybrid polling and Linux's net.core.busy_poll, bounded and adaptive.
+ *
+ * How the loop is kept awake: the native addon's pollHold(us) starts an idle handle until the
+ * deadline (native/portico_native.c). While an idle handle is active libuv polls epoll with a
+ * zero timeout instead of blocking, and every turn still runs every callback: the window never
+ * delays another connection's work, a timer or an IO completion (they are what it waits for).
+ * Each empty turn calls sched_yield(), so a client on the same CPU (a loopback initiator, a VM)
+ * runs at once rather than waiting for the window to end. Without the addon there is no window
+ * (a setImmediate chain would keep the loop awake too, but cannot yield the CPU).
+ *
+ * Adaptive, per connection: a window ends in a hit (the next PDU arrived within it) or a miss.
+ * While hits keep up (an average of at least HIT_RATE of recent windows) the window stays on and
+ * its length follows the gaps seen (a few times their average, at most PORTICO_POLL_US); when
+ * misses win (gaps longer than the window: an idle session, a client that thinks between
+ * commands) the connection stops polling for OFF_WINDOWS idle periods, doubled each time it is
+ * switched off again (up to OFF_MAX), then tries again. So an idle appliance spins at most one
+ * window after its last answer, and a session whose commands are far apart costs a few wasted
+ * windows per OFF_MAX commands.
+ */
+import { nativeAddon } from "../backstores/native";
+
+/** What keeps the event loop awake: the native addon's idle handle (tests give their own). */
+export interface LoopHolder {
+  /** Keep the loop from sleeping for the next `us` microseconds (a later deadline wins). */
+  hold(us: number): void;
+}
+
+interface PollAddon {
+  pollHold?(us: number): void;
+}
+
+/** PORTICO_POLL_US: the longest window in µs; 0 or "off" switches the window off. */
+export function pollMaxUs(env: Readonly<Record<string, string | undefined>> = process.env): number {
+  const v = env.PORTICO_POLL_US;
+  if (v === undefined || v === "") return DEFAULT_POLL_US;
+  if (v === "off") return 0;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) return DEFAULT_POLL_US;
+  return Math.min(n, MAX_POLL_US);
+}
+
+export const DEFAULT_POLL_US = 100;
+/** A ceiling on the setting: a window is a wait for a command that follows at once, not a spin. */
+export const MAX_POLL_US = 2000;
+/** The shortest window worth arming (a few loop turns). */
+export const MIN_WINDOW_US = 20;
+/** A window is this many times the average gap of recent hits (the tail of the gaps is caught too). */
+export const GAP_FACTOR = 3;
+/** The hit rate (running average over ~16 windows) under which the connection stops polling. */
+export const HIT_RATE = 0.5;
+/** Idle periods without a window after the first switch-off; doubled at each further one. */
+export const OFF_WINDOWS = 64;
+export const OFF_MAX = 4096;
+
+function nativeHolder(): LoopHolder | null {
+  const a = nativeAddon as PollAddon | undefined;
+  const hold = a?.pollHold;
+  return hold ? { hold: (us) => hold(us) } : null;
+}
+
+let sharedHolder: LoopHolder | null | undefined;
+
+/** The process's holder: the native addon's, or null when it is not built (no window). */
+export function defaultHolder(): LoopHolder | null {
+  if (sharedHolder === undefined) sharedHolder = nativeHolder();
+  return sharedHolder;
+}
+
+/** One connection's window: idle() when it has answered everything, arrived() when a chunk comes in. */
+export class PollWindow {
+  /** When the connection went idle (performance.now(), ms), or 0 when it is not waiting. */
+  private idleAt = 0;
+  /** The window armed at idleAt, µs (0: none was). */
+  private armed = 0;
+  /** Running average of hits (1) and misses (0), starts optimistic. */
+  private hitRate = 1;
+  /** Running average of the gaps of hits, µs. */
+  private gapUs: number;
+  /** Idle periods left without a window, and the length of the next switch-off. */
+  private offLeft = 0;
+  private offNext = OFF_WINDOWS;
+  /** Counters (tests, measurements). */
+  windows = 0;
+  hits = 0;
+
+  constructor(
+    private readonly maxUs: number = pollMaxUs(),
+    private readonly holder: LoopHolder | null = defaultHolder(),
+    private readonly now: () => number = performance.now.bind(performance),
+  ) {
+    this.gapUs = maxUs / GAP_FACTOR;
+  }
+
+  /** The window the next idle period gets, µs (0: none). */
+  get windowUs(): number {
+    if (this.maxUs <= 0 || !this.holder || this.offLeft > 0) return 0;
+    return Math.min(this.maxUs, Math.max(MIN_WINDOW_US, GAP_FACTOR * this.gapUs));
+  }
+
+  /** The connection answered everything and waits for the initiator: hold the loop for a window. */
+  idle(): void {
+    this.idleAt = this.now();
+    if (this.offLeft > 0) {
+      this.offLeft--;
+      this.armed = 0;
+      return;
+    }
+    const w = this.windowUs;
+    this.armed = w;
+    if (w > 0) {
+      this.windows++;
+      this.holder!.hold(w);
+    }
+  }
+
+  /** Something arrived from the initiator: score the window it ended. */
+  arrived(): void {
+    if (this.idleAt === 0) return;
+    const gapUs = (this.now() - this.idleAt) * 1000;
+    this.idleAt = 0;
+    const w = this.armed;
+    if (w === 0) return;
+    this.armed = 0;
+    if (gapUs <= w) {
+      this.hits++;
+      this.hitRate += (1 - this.hitRate) / 16;
+      this.gapUs += (gapUs - this.gapUs) / 8;
+      if (this.hitRate >= 0.9) this.offNext = OFF_WINDOWS;
+      return;
+    }
+    this.hitRate -= this.hitRate / 16;
+    // A miss's gap was measured through a sleep and wake-up (longer than the initiator's), but it
+    // says the gaps are longer than this window: lengthen it, up to the setting.
+    this.gapUs += (Math.min(gapUs, this.maxUs) - this.gapUs) / 8;
+    if (this.hitRate < HIT_RATE) {
+      this.offLeft = this.offNext;
+      this.offNext = Math.min(OFF_MAX, this.offNext * 2);
+      // The next probe gets the whole window and an even chance: a few misses switch it off again.
+      this.hitRate = 0.6;
+      this.gapUs = this.maxUs / GAP_FACTOR;
+    }
+  }
+}
