@@ -34,7 +34,8 @@
  * `--variants ,uring,pool,inline0` starts a Portico per fileio/block IO road ("" the default: io_uring with
  * page-cache hits and lone write-back writes on the event loop; uring: the ring alone; pool: libuv's
  * thread pool, the road before io_uring; inline0: the default without the lone writes on the event
- * loop; backstores/uring.ts, fd.ts) and alternates them with tgt: before/after figures from
+ * loop; backstores/uring.ts, fd.ts; poll0: no poll window after answers, PORTICO_POLL_US=0, iscsi/poll-window.ts)
+ * and alternates them with tgt: before/after figures from
  * one run on the same load. `--only both` runs the tgt rows without the rbd rows.
  *
  * Then the rbd rows (bench/rbd.ts): Portico over an RBD image of a single-node Ceph against
@@ -64,7 +65,7 @@ const only = arg("--only");
 const selected = arg("--workloads")?.split(",");
 type Backing = "ramdisk" | "fileio" | "block";
 const backings = (arg("--backing")?.split(",") ?? ["ramdisk", "fileio", "block"]) as Backing[];
-/** Portico processes to alternate: "" is the default IO path; pool / uring / inline0 / inline1 pin one (PORTICO_FD_IO, PORTICO_FD_NOWAIT, PORTICO_FD_INLINE_WRITES). */
+/** Portico processes to alternate: "" is the default IO path; pool / uring / inline0 / inline1 pin one (PORTICO_FD_IO, PORTICO_FD_NOWAIT, PORTICO_FD_INLINE_WRITES); poll0 has no poll window (PORTICO_POLL_US=0). */
 const variants = arg("--variants")?.split(",") ?? [""];
 const cpuProf = arg("--cpu-prof");
 const GiB = 1024 ** 3;
@@ -273,6 +274,8 @@ async function startPorticoTarget(variant: string): Promise<Started> {
   // inline0 / inline1: without / with lone write-back writes on the event loop (opt-in, PORTICO_FD_INLINE_WRITES=1).
   if (variant === "inline0") env.PORTICO_FD_INLINE_WRITES = "0";
   if (variant === "inline1") env.PORTICO_FD_INLINE_WRITES = "1";
+  // poll0: without the poll window after answers (PORTICO_POLL_US=0, iscsi/poll-window.ts).
+  if (variant === "poll0") env.PORTICO_POLL_US = "0";
   const nodeArgs = cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${cpuProf}`, "--cpu-prof-interval=200"] : [];
   const p = await startPortico({ dataDir, env, nodeArgs });
   await waitForPort(port);
