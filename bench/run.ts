@@ -271,7 +271,7 @@ async function startPorticoTarget(variant: string): Promise<Started> {
   const env: Record<string, string> = { UV_THREADPOOL_SIZE: "64" };
   // pool: the road before io_uring (libuv's thread pool, no RWF_NOWAIT); uring: the ring alone.
   if (variant === "pool" || variant === "uring") Object.assign(env, { PORTICO_FD_IO: variant, PORTICO_FD_NOWAIT: "0", PORTICO_FD_INLINE_WRITES: "0" });
-  // inline0 / inline1: without / with lone write-back writes on the event loop (opt-in, PORTICO_FD_INLINE_WRITES=1).
+  // inline0 / inline1: without / with (the default since it is gated) lone write-back writes on the event loop.
   if (variant === "inline0") env.PORTICO_FD_INLINE_WRITES = "0";
   if (variant === "inline1") env.PORTICO_FD_INLINE_WRITES = "1";
   // poll0: without the poll window after answers (PORTICO_POLL_US=0, iscsi/poll-window.ts).

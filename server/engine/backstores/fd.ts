@@ -1,9 +1,9 @@
 /**
  * fileio and block backstores: a file descriptor read and written through io_uring
  * (uring.ts: many requests per system call, many completions per wake-up), with reads the
- * page cache holds served at once on the event loop (preadv2 RWF_NOWAIT, readSync), and, when
- * opted in (PORTICO_FD_INLINE_WRITES=1), a lone write-back write put into the page cache on the
- * event loop (writeSync, below). Where
+ * page cache holds served at once on the event loop (preadv2 RWF_NOWAIT, readSync), and a lone
+ * write-back write whose pages are cached put into the page cache on the event loop (writeSync,
+ * below; PORTICO_FD_INLINE_WRITES=0 turns it off). Where
  * io_uring is unavailable, Node's callback fs API on libuv's thread pool (fdIoStatus says which).
  *
  * Durability (SBC-4 §4.15): write-through opens with O_DSYNC, so every write is
@@ -18,7 +18,7 @@ import path from "node:path";
 import type { Backstore, BackstorePlugin } from "./backstore";
 import { nativeAddon } from "./native";
 import { Asc, SenseError, SenseKey } from "../scsi/sense";
-import { errnoError, fdInlineWrites, fdNowait, fdRing, type Ring } from "./uring";
+import { errnoError, fdInlineWrites, fdNowait, fdRing, InlineRefusal, type Ring } from "./uring";
 
 /** SPACE ALLOCATION FAILED WRITE PROTECT (SBC-3 §4.7.3.7): the file system is full under a thin LUN. */
 const SPACE_ALLOCATION_FAILED = [0x27, 0x07] as const;
@@ -27,41 +27,46 @@ const EAGAIN = 11;
 const NOWAIT_MAX_SKIP = 64;
 
 /*
- * Lone write-back writes on the event loop, opt-in (PORTICO_FD_INLINE_WRITES=1, uring.ts
- * fdInlineWrites): the back-off below bounds how often a sleeping pwrite can stall the event loop,
- * not how long the first stall lasts, so by default every write goes through the ring. ext4 and block devices refuse non-blocking buffered
- * writes (RWF_NOWAIT: EOPNOTSUPP on this kernel, docs/performance.md), so on the ring every write
- * is handed to an io-wq worker and its completion wakes the event loop through the eventfd: two
- * thread switches per write, the same hand-off as tgt's worker threads, and at queue depth 1 on a
- * busy machine the whole of the latency. A write-back write is only a copy into the page cache,
- * a few µs to tens of µs, so a small one with nothing else of this backstore in flight is a plain
- * pwrite on the event loop and answered in its command's turn, as a ramdisk write is. Durability
- * is the ring's: the same page-cache write (write-back: not stable until SYNCHRONIZE CACHE, which
- * still fdatasyncs), never a FUA write (RWF_DSYNC through the ring) and never write-through
- * (O_DSYNC waits for the disk). A buffered pwrite can still sleep (the journal, dirty-page
- * throttling, reading a partly cached folio): the addon's pwrite counts the thread's voluntary
- * context switches during it (getrusage RUSAGE_THREAD; being preempted on a busy machine is
- * involuntary and not the file system's doing), and one that slept, or took longer than
- * INLINE_SLOW_MS (by time alone without the addon), turns the road off for a back-off window
- * that doubles (to INLINE_BACKOFF_MAX_MS) while slow ones keep coming (within INLINE_CALM_MS of
- * the last): a struggling file system (dirty-page throttling under a write flood) costs the event
- * loop one stall per window, not one per write. A write that arrives while another IO of its
- * backstore is in flight goes to the ring; an initiator whose writes arrive one per turn (each
- * answered in its turn, so none is ever in flight) has them all written inline, one after another.
+ * Lone write-back writes on the event loop, gated (on unless PORTICO_FD_INLINE_WRITES=0, uring.ts
+ * fdInlineWrites). ext4 and block devices refuse non-blocking buffered writes (RWF_NOWAIT:
+ * EOPNOTSUPP on kernel 6.18, docs/performance.md), so on the ring every write is handed to an io-wq
+ * worker and its completion wakes the event loop through the eventfd: ~3.7 context switches per
+ * QD1 write, the same hand-off as tgt's worker threads, and on this VM (where a switch is dear) most
+ * of a QD1 write's latency and CPU. A write-back write is only a copy into the page cache, so a small
+ * one with nothing else of this backstore in flight is a plain pwrite on the event loop, answered in
+ * its command's turn as a ramdisk write is, when the addon's gate (native/portico_uring.c
+ * inline_gate) finds that it should not sleep: every page of it in the page cache (nothing to
+ * allocate or read), none under writeback (the folio lock, stable pages: the only sleeps measured
+ * under a dirty-page flood), and the system's dirty + writeback pages below the background
+ * threshold (far under the kernel's throttling; /proc/vmstat sampled every 50 ms). Otherwise
+ * nothing is written and the ring takes it. Durability is the ring's: the same page-cache write
+ * (write-back: not stable until SYNCHRONIZE CACHE, which still fdatasyncs), never a FUA write
+ * (RWF_DSYNC through the ring) and never write-through (O_DSYNC waits for the disk). What the gate
+ * cannot see (a journal handle for the mtime update, a race with the flusher) is caught after the
+ * fact: the addon counts the thread's voluntary context switches during the pwrite (getrusage
+ * RUSAGE_THREAD; being preempted is involuntary and not the file system's doing) and its CPU time,
+ * and one that slept or used over INLINE_SLOW_MS of CPU turns the road off for a back-off window
+ * that doubles (to INLINE_BACKOFF_MAX_MS) while slow ones keep coming (within INLINE_CALM_MS of the
+ * last). A write that arrives while another IO of its backstore is in flight goes to the ring (it
+ * would queue on the inode lock); an initiator whose writes arrive one per turn (each answered in
+ * its turn, so none is ever in flight) has them all written inline, one after another.
  */
 /** Largest write done on the event loop (a copy of this size is a few µs). */
 const INLINE_MAX_BYTES = 64 * 1024;
-/** An inline write that took longer than this (ms) counts as slow even without a sleep (or without the addon to tell). */
+/** An inline write that used more CPU than this (ms) counts as slow even without a sleep. */
 export const INLINE_SLOW_MS = 2;
 const INLINE_BACKOFF_MIN_MS = 100;
 const INLINE_BACKOFF_MAX_MS = 60_000;
 /** A slow inline write this long (ms) after the last one starts the back-off from its minimum again. */
 const INLINE_CALM_MS = 10_000;
 
-/** Lone writes done on the event loop, and the ones that slept or were slow (the tests, the benchmarks' explanation). */
-export const inlineWriteStats = { writes: 0, slow: 0 };
-/** The addon's report on the last inline write: [voluntary context switches, µs]. */
-const inlineInfo = new Int32Array(2);
+/**
+ * Lone writes done on the event loop, the ones that slept or were slow, and the ones the addon's gate
+ * sent to the ring (page not cached / under writeback / dirty limits near) (the tests, the benchmarks' explanation).
+ */
+export const inlineWriteStats = { writes: 0, slow: 0, notCached: 0, writeback: 0, dirtyLimits: 0 };
+/** The addon's report on the last inline write: [voluntary context switches, µs, InlineRefusal]. */
+const inlineInfo = new Int32Array(3);
 
 /** Zero-fill chunk for the UNMAP fallback. */
 const ZERO_CHUNK = 1 << 20;
@@ -104,14 +109,16 @@ export class FdBackstore implements Backstore {
   private writeNowait: boolean;
   /** The buffer of a readSync that missed the cache, reused by the read() that follows. */
   private spare: Buffer | undefined;
-  /** Lone write-back writes may be done on the event loop (see INLINE_MAX_BYTES); with the addon's pwrite when built. */
-  private readonly inline: { writeInline?: (fd: number, buf: Buffer, off: number, len: number, pos: number, info: Int32Array) => number } | undefined;
+  /** The addon's gated pwrite when lone write-back writes may be done on the event loop (see INLINE_MAX_BYTES). */
+  private readonly inline: ((fd: number, buf: Buffer, off: number, len: number, pos: number, info: Int32Array, gate: number) => number) | undefined;
   /** performance.now() before which no inline write is tried (after a slow one), and the next window. */
   private inlineOffUntil = 0;
   private inlineBackoff = INLINE_BACKOFF_MIN_MS;
   private inlineLastSlow = -Infinity;
-  /** Reads, writes, flushes and unmaps of this backstore started and not yet finished. */
+  /** Reads, writes, flushes and unmaps of this backstore started and not yet finished (counted only for inline writes). */
   private pending = 0;
+  /** Whether `pending` is kept: only inline writes ask for it. */
+  private readonly counts: boolean;
   /** For the tests: the threshold an inline write is judged slow by. */
   inlineSlowMs = INLINE_SLOW_MS;
 
@@ -126,6 +133,7 @@ export class FdBackstore implements Backstore {
   ) {
     this.writeNowait = writeBack && !readonly;
     this.inline = writeBack && !readonly ? fdInlineWrites() : undefined;
+    this.counts = this.inline !== undefined;
   }
 
   get reclaims(): boolean {
@@ -150,8 +158,8 @@ export class FdBackstore implements Backstore {
   /**
    * A write-back write into the page cache on the event loop; false when it goes to the ring.
    * Where the file system takes non-blocking buffered writes (pwritev2 RWF_NOWAIT: XFS), that;
-   * where it refuses them (ext4, block devices), a lone small write as a plain pwrite, timed,
-   * when opted in (PORTICO_FD_INLINE_WRITES=1).
+   * where it refuses them (ext4, block devices), a lone small write as a plain pwrite when the
+   * addon's gate says it should not sleep (writeInline).
    */
   writeSync(offset: number, data: Buffer, fua: boolean): boolean {
     if (fua || this.closed) return false;
@@ -173,32 +181,33 @@ export class FdBackstore implements Backstore {
     return false;
   }
 
-  /** A lone small write-back write as a plain pwrite on the event loop (see INLINE_MAX_BYTES); false: use write(). */
+  /**
+   * A lone small write-back write as a plain pwrite on the event loop (see INLINE_MAX_BYTES), when the
+   * addon's gate finds its pages cached, none under writeback and the system's dirty pages far from the
+   * throttling limits; false: use write().
+   */
   private writeInline(offset: number, data: Buffer): boolean {
-    if (!this.inline || this.pending !== 0 || data.length > INLINE_MAX_BYTES) return false;
-    const start = performance.now();
-    if (start < this.inlineOffUntil) return false;
-    let n: number;
-    let slept = false;
-    const native = this.inline.writeInline;
-    if (native) {
-      n = native(this.fd, data, 0, data.length, offset, inlineInfo);
-      slept = inlineInfo[0] > 0;
-      if (n < 0) throw ioSense(errnoError(-n, "pwrite", `of ${data.length} bytes at byte ${offset}`), true, offset / this.blockSize);
-    } else {
-      try {
-        n = fs.writeSync(this.fd, data, 0, data.length, offset);
-      } catch (err) {
-        throw ioSense(err, true, offset / this.blockSize);
-      }
+    const native = this.inline;
+    if (!native || this.pending !== 0 || data.length > INLINE_MAX_BYTES) return false;
+    if (this.inlineOffUntil !== 0 && performance.now() < this.inlineOffUntil) return false;
+    const n = native(this.fd, data, 0, data.length, offset, inlineInfo, 1);
+    if (n === -EAGAIN && inlineInfo[2] !== InlineRefusal.None) {
+      // The gate: it could sleep, nothing written; the ring writes it (no back-off: nothing was slow).
+      const why = inlineInfo[2];
+      if (why === InlineRefusal.NotCached) inlineWriteStats.notCached++;
+      else if (why === InlineRefusal.Writeback) inlineWriteStats.writeback++;
+      else inlineWriteStats.dirtyLimits++;
+      return false;
     }
-    const took = performance.now() - start;
+    if (n < 0) throw ioSense(errnoError(-n, "pwrite", `of ${data.length} bytes at byte ${offset}`), true, offset / this.blockSize);
     inlineWriteStats.writes++;
-    if (slept || took > this.inlineSlowMs) {
+    // Slept, or spent over INLINE_SLOW_MS of CPU in it (not of wall-clock time: being preempted is not the file system's doing).
+    if (inlineInfo[0] > 0 || inlineInfo[1] > this.inlineSlowMs * 1000) {
+      const now = performance.now();
       inlineWriteStats.slow++;
-      this.inlineBackoff = start - this.inlineLastSlow > INLINE_CALM_MS ? INLINE_BACKOFF_MIN_MS : Math.min(INLINE_BACKOFF_MAX_MS, this.inlineBackoff * 2);
-      this.inlineLastSlow = start;
-      this.inlineOffUntil = start + took + this.inlineBackoff;
+      this.inlineBackoff = now - this.inlineLastSlow > INLINE_CALM_MS ? INLINE_BACKOFF_MIN_MS : Math.min(INLINE_BACKOFF_MAX_MS, this.inlineBackoff * 2);
+      this.inlineLastSlow = now;
+      this.inlineOffUntil = now + this.inlineBackoff;
     }
     // Short (a full file system mid-write): write() writes it all again and reports what stops it.
     return n === data.length;
@@ -219,7 +228,7 @@ export class FdBackstore implements Backstore {
     let buf = this.spare;
     this.spare = undefined;
     if (buf?.length !== length) buf = Buffer.allocUnsafe(length);
-    this.pending++;
+    if (this.counts) this.pending++;
     try {
       const ring = this.ring;
       let done = 0;
@@ -236,7 +245,7 @@ export class FdBackstore implements Backstore {
     } catch (err) {
       throw ioSense(err, false, offset / this.blockSize);
     } finally {
-      this.pending--;
+      if (this.counts) this.pending--;
     }
     return buf;
   }
@@ -246,7 +255,7 @@ export class FdBackstore implements Backstore {
     if (this.readonly) throw new Error(`${this.path} is open read-only`);
     // Write-through already opened O_DSYNC; write-back must make a FUA write stable now (SBC-3 §5.37).
     const sync = fua && this.writeBack;
-    this.pending++;
+    if (this.counts) this.pending++;
     try {
       if (this.ring) {
         await this.ring.write(this.fd, data, 0, data.length, offset, sync);
@@ -263,7 +272,7 @@ export class FdBackstore implements Backstore {
     } catch (err) {
       throw ioSense(err, true, offset / this.blockSize);
     } finally {
-      this.pending--;
+      if (this.counts) this.pending--;
     }
   }
 
@@ -274,13 +283,13 @@ export class FdBackstore implements Backstore {
   async flush(): Promise<void> {
     this.check();
     if (this.readonly) return;
-    this.pending++;
+    if (this.counts) this.pending++;
     try {
       await this.datasync();
     } catch (err) {
       throw ioSense(err, true);
     } finally {
-      this.pending--;
+      if (this.counts) this.pending--;
     }
   }
 
@@ -288,7 +297,7 @@ export class FdBackstore implements Backstore {
     this.check();
     if (this.readonly) throw new Error(`${this.path} is open read-only`);
     if (nativeAddon && !this.punchUnsupported) {
-      this.pending++;
+      if (this.counts) this.pending++;
       try {
         await nativeAddon.punchHole(this.fd, offset, length);
         if (!this.writeBack) await this.datasync();
@@ -299,7 +308,7 @@ export class FdBackstore implements Backstore {
         if (e.errno !== 95 && e.errno !== 22) throw err;
         this.punchUnsupported = true;
       } finally {
-        this.pending--;
+        if (this.counts) this.pending--;
       }
     }
     zeroChunk ??= Buffer.alloc(ZERO_CHUNK);

@@ -13,11 +13,12 @@
  * PORTICO_FD_IO=pool chooses the pool, PORTICO_FD_NOWAIT=0 turns off the RWF_NOWAIT path
  * (both for measuring the alternatives, docs/performance.md).
  *
- * PORTICO_FD_INLINE_WRITES=1 opts in to lone write-back writes as a plain pwrite on the event
- * loop where the file system refuses RWF_NOWAIT writes (ext4 and loop devices on this kernel):
- * faster at QD1, but a pwrite can sleep (dirty-page throttling, journal locks) and a sleeping
- * call on the event loop stalls every session, so it is off by default (issue 17: "never a
- * blocking call on it"); fd.ts times each one and backs off after a slow one.
+ * Lone write-back writes are a plain pwrite on the event loop where the file system refuses
+ * RWF_NOWAIT writes (ext4 and loop devices on this kernel) only when the addon's gate finds they
+ * should not sleep (every page cached, none under writeback, dirty pages far below the throttling
+ * limits; issue 17: "never a blocking call on it"); fd.ts backs off after one that slept anyway.
+ * PORTICO_FD_INLINE_WRITES=0 sends every write through the ring; an addon built without the
+ * gate never writes on the event loop.
  */
 import { createRequire } from "node:module";
 import fs from "node:fs";
@@ -32,8 +33,14 @@ interface UringAddon {
   fsync(fd: number, id: number): void;
   readNow(fd: number, buf: Buffer, bufOffset: number, length: number, position: number): number;
   writeNow(fd: number, buf: Buffer, bufOffset: number, length: number, position: number): number;
-  /** pwrite; info[0] = voluntary context switches during it (it slept), info[1] = µs it took. */
-  writeInline(fd: number, buf: Buffer, bufOffset: number, length: number, position: number, info: Int32Array): number;
+  /**
+   * pwrite; info[0] = voluntary context switches during it (it slept), info[1] = µs it took. With `gate`
+   * 1 it first asks whether the write could sleep (a page not cached or under writeback, the system's
+   * dirty pages near the throttling limits): then nothing is written, -EAGAIN, and info[2] says why (InlineRefusal).
+   */
+  writeInline(fd: number, buf: Buffer, bufOffset: number, length: number, position: number, info: Int32Array, gate?: number): number;
+  /** Set by a build whose writeInline takes `gate` (an older one ignores it). */
+  writeInlineGated?: boolean;
   stats(): { entries: number; inflight: number; prepared: number; submits: number; submitted: number; wakeups: number; reaped: number };
 }
 
@@ -198,17 +205,25 @@ export class Ring {
   }
 }
 
+/** Why the addon's gate refused an inline write (info[2]); 0: it did not. */
+export const InlineRefusal = { None: 0, NotCached: 1, Writeback: 2, DirtyLimits: 3, Unknown: 4 } as const;
+
 type Choice = { ring?: Ring; nowait?: UringAddon; inlineWrites: boolean; status: string };
 let choice: Choice | undefined;
 
 function choose(): Choice {
   const nowaitWanted = process.env.PORTICO_FD_NOWAIT !== "0";
-  const inlineWrites = process.env.PORTICO_FD_INLINE_WRITES === "1";
   const addon = loaded.addon;
+  // Gated lone write-back writes on the event loop by default where the addon can gate them; "0" turns them off.
+  const inlineWrites = process.env.PORTICO_FD_INLINE_WRITES !== "0" && addon?.writeInlineGated === true;
   const nowait = nowaitWanted && addon ? addon : undefined;
   const nowaitNote =
     (nowait ? ", page-cache hits served on the event loop (RWF_NOWAIT)" : "") +
-    (inlineWrites ? ", lone write-back writes into the page cache on the event loop (PORTICO_FD_INLINE_WRITES=1; timed, backing off after a slow one)" : "");
+    (inlineWrites
+      ? ", lone write-back writes into the page cache on the event loop when cached, not under writeback and far from the dirty limits (PORTICO_FD_INLINE_WRITES=0 turns them off)"
+      : process.env.PORTICO_FD_INLINE_WRITES === "0"
+        ? ", every write through the ring (PORTICO_FD_INLINE_WRITES=0)"
+        : "");
   const done = (c: Omit<Choice, "inlineWrites">): Choice => ({ ...c, inlineWrites });
   if (process.env.PORTICO_FD_IO === "pool") return done({ nowait, status: `libuv thread pool (PORTICO_FD_IO=pool)${nowaitNote}` });
   if (!addon) return done({ status: `libuv thread pool: io_uring unavailable: ${loaded.reason}${nowaitNote}` });
@@ -221,16 +236,15 @@ function choose(): Choice {
 }
 
 /**
- * Whether a lone write-back write may be written into the page cache on the event loop (fd.ts
- * writeSync), and the addon's pwrite that says whether it slept (undefined without the addon:
- * fd.ts then judges by time alone).
+ * The addon's gated pwrite when a lone write-back write may be written into the page cache on the
+ * event loop (fd.ts writeSync); undefined when not (PORTICO_FD_INLINE_WRITES=0, or no addon that can
+ * gate: a stale native/build without the gate never writes on the event loop).
  */
-export function fdInlineWrites(): { writeInline?: UringAddon["writeInline"] } | undefined {
+export function fdInlineWrites(): UringAddon["writeInline"] | undefined {
   choice ??= choose();
   if (!choice.inlineWrites) return undefined;
-  // An addon built before writeInline existed (a stale native/build) leaves fd.ts to judge by time alone.
-  const addon = loaded.addon;
-  return { writeInline: typeof addon?.writeInline === "function" ? addon.writeInline.bind(addon) : undefined };
+  const addon = loaded.addon!;
+  return addon.writeInline.bind(addon);
 }
 
 /** The ring, set up at the first call; undefined when the thread pool serves (see fdIoStatus). */

@@ -16,9 +16,10 @@ import { fdIoStatus, fdRing } from "../../../server/engine/backstores/uring";
 import { SenseError, SenseKey } from "../../../server/engine/scsi/sense";
 
 const root = path.resolve(__dirname, "../../..");
-// The inline write road is opt-in (a pwrite on the event loop can sleep); this file tests it, so it opts in
-// before the first fdRing()/fdInlineWrites() call fixes the choice. The default is checked in a child below.
-process.env.PORTICO_FD_INLINE_WRITES = "1";
+// Gated inline writes are the default; this file tests them, so it makes sure no PORTICO_FD_INLINE_WRITES=0 from
+// the environment turns them off before the first fdRing()/fdInlineWrites() call fixes the choice. The default is
+// checked in a child below.
+delete process.env.PORTICO_FD_INLINE_WRITES;
 let dir: string;
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "portico-uring-"));
@@ -115,7 +116,7 @@ describe("io_uring fileio path", () => {
     }
   });
 
-  it("a lone write-back write goes into the page cache on the event loop; not with IO in flight, not FUA, not write-through, not after a slow one", async () => {
+  it("a lone write-back write goes into the page cache on the event loop; not uncached, not with IO in flight, not FUA, not write-through, not after a slow one", async () => {
     ring();
     // ext4 (this machine's /tmp) refuses RWF_NOWAIT writes, so writeSync is the plain timed pwrite.
     expect(execFileSync("stat", ["-f", "-c", "%T", dir], { encoding: "utf8" }).trim()).toMatch(/^ext2\/ext3$/);
@@ -123,6 +124,11 @@ describe("io_uring fileio path", () => {
     const b = (await openBackstore({ plugin: "fileio", name: "f", dev: file, size: 1 << 20, writeBack: true })) as FdBackstore;
     try {
       const s0 = { ...inlineWriteStats };
+      // Not in the page cache yet (the write would allocate the page, maybe reclaim): the gate sends it to the ring.
+      expect(b.writeSync?.(8192, pattern(10, 4096), false)).toBe(false);
+      expect(inlineWriteStats.notCached - s0.notCached).toBe(1);
+      expect(inlineWriteStats.writes - s0.writes).toBe(0);
+      await b.read(0, 1 << 20);
       expect(b.writeSync?.(8192, pattern(11, 4096), false)).toBe(true);
       expect(inlineWriteStats.writes - s0.writes).toBe(1);
       // It is in the file when writeSync returns, as another reader sees it (no ring, no callback).
@@ -183,6 +189,8 @@ describe("io_uring fileio path", () => {
         c.on("close", (code) => resolve({ code, out }));
       });
     try {
+      // The file's pages in the page cache (as an admin's image after use): the gate lets the writes through.
+      fs.readFileSync(file);
       const s0 = { ...inlineWriteStats };
       // One 4 KiB write at a time (qemu-io's write): lone writes.
       for (const [i, off] of [0, 4096, 1 << 20, (8 << 20) - 4096].entries()) {
@@ -280,14 +288,14 @@ describe("io_uring fileio path", () => {
     }
   });
 
-  it("lone write-back writes stay off the event loop unless PORTICO_FD_INLINE_WRITES=1 opts in", () => {
+  it("gated lone write-back writes are on by default, off with PORTICO_FD_INLINE_WRITES=0", () => {
     const script = `
       import { fdIoStatus, fdInlineWrites } from ${JSON.stringify(path.join(root, "server/engine/backstores/uring.ts"))};
       console.log(JSON.stringify({ status: fdIoStatus(), inline: fdInlineWrites() !== undefined }));
     `;
     const file = path.join(dir, "inline-default.mts");
     fs.writeFileSync(file, script);
-    for (const [value, expected] of [[undefined, false], ["0", false], ["1", true]] as const) {
+    for (const [value, expected] of [[undefined, true], ["0", false], ["1", true]] as const) {
       const env: NodeJS.ProcessEnv = { ...process.env };
       if (value === undefined) delete env.PORTICO_FD_INLINE_WRITES;
       else env.PORTICO_FD_INLINE_WRITES = value;
@@ -295,7 +303,8 @@ describe("io_uring fileio path", () => {
       expect(r.status, r.stderr).toBe(0);
       const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { status: string; inline: boolean };
       expect(out.inline).toBe(expected);
-      expect(out.status.includes("on the event loop (PORTICO_FD_INLINE_WRITES=1")).toBe(expected);
+      expect(out.status.includes("writes into the page cache on the event loop when cached")).toBe(expected);
+      expect(out.status.includes("every write through the ring (PORTICO_FD_INLINE_WRITES=0)")).toBe(value === "0");
     }
   }, 300_000);
 
