@@ -115,10 +115,8 @@ export class FdBackstore implements Backstore {
   private inlineOffUntil = 0;
   private inlineBackoff = INLINE_BACKOFF_MIN_MS;
   private inlineLastSlow = -Infinity;
-  /** Reads, writes, flushes and unmaps of this backstore started and not yet finished (counted only for inline writes). */
+  /** Reads, writes, flushes and unmaps of this backstore started and not yet finished (kept only when `inline` is set: only inline writes ask). */
   private pending = 0;
-  /** Whether `pending` is kept: only inline writes ask for it. */
-  private readonly counts: boolean;
   /** For the tests: the threshold an inline write is judged slow by. */
   inlineSlowMs = INLINE_SLOW_MS;
 
@@ -133,7 +131,6 @@ export class FdBackstore implements Backstore {
   ) {
     this.writeNowait = writeBack && !readonly;
     this.inline = writeBack && !readonly ? fdInlineWrites() : undefined;
-    this.counts = this.inline !== undefined;
   }
 
   get reclaims(): boolean {
@@ -228,7 +225,7 @@ export class FdBackstore implements Backstore {
     let buf = this.spare;
     this.spare = undefined;
     if (buf?.length !== length) buf = Buffer.allocUnsafe(length);
-    if (this.counts) this.pending++;
+    if (this.inline) this.pending++;
     try {
       const ring = this.ring;
       let done = 0;
@@ -245,7 +242,7 @@ export class FdBackstore implements Backstore {
     } catch (err) {
       throw ioSense(err, false, offset / this.blockSize);
     } finally {
-      if (this.counts) this.pending--;
+      if (this.inline) this.pending--;
     }
     return buf;
   }
@@ -255,7 +252,7 @@ export class FdBackstore implements Backstore {
     if (this.readonly) throw new Error(`${this.path} is open read-only`);
     // Write-through already opened O_DSYNC; write-back must make a FUA write stable now (SBC-3 §5.37).
     const sync = fua && this.writeBack;
-    if (this.counts) this.pending++;
+    if (this.inline) this.pending++;
     try {
       if (this.ring) {
         await this.ring.write(this.fd, data, 0, data.length, offset, sync);
@@ -272,7 +269,7 @@ export class FdBackstore implements Backstore {
     } catch (err) {
       throw ioSense(err, true, offset / this.blockSize);
     } finally {
-      if (this.counts) this.pending--;
+      if (this.inline) this.pending--;
     }
   }
 
@@ -283,13 +280,13 @@ export class FdBackstore implements Backstore {
   async flush(): Promise<void> {
     this.check();
     if (this.readonly) return;
-    if (this.counts) this.pending++;
+    if (this.inline) this.pending++;
     try {
       await this.datasync();
     } catch (err) {
       throw ioSense(err, true);
     } finally {
-      if (this.counts) this.pending--;
+      if (this.inline) this.pending--;
     }
   }
 
@@ -297,7 +294,7 @@ export class FdBackstore implements Backstore {
     this.check();
     if (this.readonly) throw new Error(`${this.path} is open read-only`);
     if (nativeAddon && !this.punchUnsupported) {
-      if (this.counts) this.pending++;
+      if (this.inline) this.pending++;
       try {
         await nativeAddon.punchHole(this.fd, offset, length);
         if (!this.writeBack) await this.datasync();
@@ -308,7 +305,7 @@ export class FdBackstore implements Backstore {
         if (e.errno !== 95 && e.errno !== 22) throw err;
         this.punchUnsupported = true;
       } finally {
-        if (this.counts) this.pending--;
+        if (this.inline) this.pending--;
       }
     }
     zeroChunk ??= Buffer.alloc(ZERO_CHUNK);
