@@ -117,7 +117,22 @@ export function writeFileAtomic(file: string, content: string | Buffer): void {
   }
   fs.chmodSync(file, 0o600);
   // The rename is durable only once the directory entry is on disk.
-  const dirFd = fs.openSync(path.dirname(file), "r");
+  fsyncDir(path.dirname(file));
+}
+
+/**
+ * Removes a file so that the removal survives power loss: the unlink is durable only once the
+ * directory is synced (otherwise a removed state file, e.g. a left cluster's cluster.json, can
+ * come back after a crash).
+ */
+export function removeFileDurable(file: string): void {
+  if (!fs.existsSync(file)) return;
+  fs.rmSync(file, { force: true });
+  fsyncDir(path.dirname(file));
+}
+
+function fsyncDir(dir: string): void {
+  const dirFd = fs.openSync(dir, "r");
   try {
     fs.fsyncSync(dirFd);
   } finally {

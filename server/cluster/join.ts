@@ -26,13 +26,14 @@ import { FieldError } from "../console/errors";
 import { setCluster } from "./index";
 import { EVICTED_PREFIX, NODES_PREFIX, type ClusterMembership, type MemberEvent } from "./membership";
 import type { ClusterSettings } from "./settings";
+import { removeFileDurable, writeFileAtomic } from "../runtime";
 
 export const SAVED_FILE = "cluster.json";
 
 /** Where this node's membership settings came from. */
 export type ClusterSource = "env" | "console";
 
-interface Saved extends ClusterSettings {
+export interface SavedCluster extends ClusterSettings {
   joinedAt: string;
   by?: string;
 }
@@ -47,7 +48,7 @@ export function readSavedCluster(dataDir: string, warn: (m: string) => void = ()
     return undefined;
   }
   try {
-    const v = JSON.parse(text) as Partial<Saved>;
+    const v = JSON.parse(text) as Partial<SavedCluster>;
     if (!Array.isArray(v.endpoints) || !v.endpoints.every((e) => typeof e === "string") || typeof v.node !== "string") throw new Error("missing endpoints or node");
     return { endpoints: v.endpoints, node: v.node, joinedAt: v.joinedAt };
   } catch (err) {
@@ -56,11 +57,13 @@ export function readSavedCluster(dataDir: string, warn: (m: string) => void = ()
   }
 }
 
-function writeSaved(dataDir: string, saved: Saved): void {
-  const file = path.join(dataDir, SAVED_FILE);
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(saved, null, 2) + "\n", { mode: 0o600 });
-  fs.renameSync(tmp, file); // all or nothing: a crash never leaves half a file
+/**
+ * Saves a join made on the Cluster page. Temp file, fsync, rename, fsync of the directory
+ * (writeFileAtomic): a crash or a power loss leaves the old file or the new one, never half of
+ * one, and a join that was answered is still there after the power comes back.
+ */
+export function writeSavedCluster(dataDir: string, saved: SavedCluster): void {
+  writeFileAtomic(path.join(dataDir, SAVED_FILE), JSON.stringify(saved, null, 2) + "\n");
 }
 
 export interface JoinResult {
@@ -160,9 +163,9 @@ export class ClusterControl {
     this.busy = true;
     try {
       await preflight(input);
-      const saved: Saved = { ...input, joinedAt: new Date().toISOString(), by };
+      const saved: SavedCluster = { ...input, joinedAt: new Date().toISOString(), by };
       const restartReason = this.liveJoinBlocker(input.node);
-      writeSaved(this.opts.dataDir, saved);
+      writeSavedCluster(this.opts.dataDir, saved);
       this.leftAt = null;
       if (restartReason) {
         this.pending = { ...input, reason: restartReason };
@@ -193,7 +196,7 @@ export class ClusterControl {
     const m = this.current;
     if (!m && !this.pending) throw new FieldError("this node is not a member of a cluster", "form", "CONFLICT");
     const node = m?.node ?? this.pending?.node;
-    fs.rmSync(path.join(this.opts.dataDir, SAVED_FILE), { force: true });
+    removeFileDurable(path.join(this.opts.dataDir, SAVED_FILE));
     this.pending = null;
     const rejoinsAtStart = this.source === "env";
     if (m) {

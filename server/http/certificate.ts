@@ -15,7 +15,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
-import { writeFileAtomic } from "../runtime";
+import { removeFileDurable, writeFileAtomic } from "../runtime";
 
 export type CertificateKind = "self-signed" | "uploaded";
 
@@ -223,7 +223,8 @@ export class CertificateStore {
 
   /** Removes the uploaded certificate: the self-signed one is served again. */
   removeUploaded(): void {
-    fs.rmSync(this.file("uploaded", "crt"), { force: true });
-    fs.rmSync(this.file("uploaded", "key"), { force: true });
+    // Synced: a removed certificate must not come back after a power loss.
+    removeFileDurable(this.file("uploaded", "crt"));
+    removeFileDurable(this.file("uploaded", "key"));
   }
 }

@@ -7,11 +7,12 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { evictNodeSchema, joinClusterSchema, moveOwnershipSchema } from "../../../server/api/schemas/cluster";
 import { parseEndpoints } from "../../../server/cluster/endpoints";
 import { clusterOverview, getOwnershipSource, lunsOf, renewedAgo, setOwnershipSource } from "../../../server/cluster/console";
-import { ClusterControl, readSavedCluster, SAVED_FILE, setClusterControl } from "../../../server/cluster/join";
+import { ClusterControl, readSavedCluster, SAVED_FILE, setClusterControl, writeSavedCluster } from "../../../server/cluster/join";
+import { expectDurablyRemoved, expectDurablyReplaced, recordFsOps } from "../../support/durability";
 import { makeEngine } from "../config/helpers";
 
 const issuesOf = (r: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] } }) =>
@@ -62,6 +63,45 @@ describe("saved join and leases", () => {
     const warnings: string[] = [];
     expect(readSavedCluster(d, (m) => warnings.push(m))).toBeUndefined();
     expect(warnings[0]).toMatch(/cluster\.json is not readable/);
+  });
+
+  it("a join is saved durably: the new cluster.json synced before its rename, the directory after", () => {
+    const d = tmp();
+    const saved = { endpoints: ["http://h:1"], node: "gw-a", joinedAt: "2026-01-01T00:00:00.000Z", by: "admin" };
+    const ops = recordFsOps(() => writeSavedCluster(d, saved));
+    expectDurablyReplaced(ops, path.join(d, SAVED_FILE), JSON.stringify(saved, null, 2) + "\n");
+    expect(readSavedCluster(d)).toEqual({ endpoints: ["http://h:1"], node: "gw-a", joinedAt: "2026-01-01T00:00:00.000Z" });
+    expect(fs.statSync(path.join(d, SAVED_FILE)).mode & 0o777).toBe(0o600);
+  });
+
+  it("a save that fails at the rename (a crash there) leaves the old join intact and no temp file", () => {
+    const d = tmp();
+    writeSavedCluster(d, { endpoints: ["http://old:1"], node: "gw-old", joinedAt: "2026-01-01T00:00:00.000Z" });
+    const rename = vi.spyOn(fs, "renameSync").mockImplementationOnce(() => {
+      throw Object.assign(new Error("EIO: i/o error, rename"), { code: "EIO" });
+    });
+    try {
+      expect(() => writeSavedCluster(d, { endpoints: ["http://new:1"], node: "gw-new", joinedAt: "2026-01-02T00:00:00.000Z" })).toThrow(/EIO/);
+    } finally {
+      rename.mockRestore();
+    }
+    expect(readSavedCluster(d)).toMatchObject({ node: "gw-old", endpoints: ["http://old:1"] });
+    expect(fs.readdirSync(d)).toEqual([SAVED_FILE]);
+  });
+
+  it("leaving removes the saved join durably (the directory is synced after the unlink)", async () => {
+    const d = tmp();
+    writeSavedCluster(d, { endpoints: ["http://h:1"], node: "gw-a", joinedAt: "2026-01-01T00:00:00.000Z" });
+    const engine = makeEngine();
+    const control = new ClusterControl({ dataDir: d, engine, membership: () => { throw new Error("must not start"); } });
+    control.pending = { endpoints: ["http://h:1"], node: "gw-a", reason: "test" };
+    let left: Promise<{ rejoinsAtStart: boolean }> | undefined;
+    // leave() removes the file before its first await: the calls are all made synchronously.
+    const ops = recordFsOps(() => { left = control.leave("admin"); });
+    await expect(left).resolves.toEqual({ rejoinsAtStart: false });
+    expectDurablyRemoved(ops, path.join(d, SAVED_FILE));
+    expect(readSavedCluster(d)).toBeUndefined();
+    await engine.shutdown();
   });
 
   it("seconds since the last renewal come from what is left of the lease", () => {

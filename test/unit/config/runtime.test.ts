@@ -8,7 +8,8 @@ import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase } from "../../../server/db";
 import { lockDataDir } from "../../../server/db/lock";
-import { readRuntime, writeFileAtomic, writeRuntime } from "../../../server/runtime";
+import { readRuntime, removeFileDurable, writeFileAtomic, writeRuntime } from "../../../server/runtime";
+import { expectDurablyRemoved, expectDurablyReplaced, recordFsOps } from "../../support/durability";
 
 const dirs: string[] = [];
 function tmpDir(): string {
@@ -40,6 +41,15 @@ describe("runtime file", () => {
     } finally {
       held.release();
     }
+  });
+
+  it("writeFileAtomic (backups, certificates, saveconfig exports) syncs the new content before its rename and the directory after", () => {
+    const dir = tmpDir();
+    const file = path.join(dir, "x.json");
+    writeFileAtomic(file, "old\n");
+    expectDurablyReplaced(recordFsOps(() => writeFileAtomic(file, "new\n")), file, "new\n");
+    expectDurablyRemoved(recordFsOps(() => removeFileDurable(file)), file);
+    expect(fs.existsSync(file)).toBe(false);
   });
 
   it("is written even when a crash left its temp file behind", () => {
