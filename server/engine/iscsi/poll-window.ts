@@ -55,11 +55,36 @@ export const MAX_POLL_US = 2000;
 export const MIN_WINDOW_US = 20;
 /** A window is this many times the average gap of recent hits (the tail of the gaps is caught too). */
 export const GAP_FACTOR = 3;
-/** The hit rate (running average over ~16 windows) under which the connection stops polling. */
+/** The hit rate (running average over HIT_AVERAGE windows) under which the connection stops polling. */
 export const HIT_RATE = 0.5;
+/**
+ * The hit rate is a running average over about this many windows (each new window weighs
+ * 1/HIT_AVERAGE): long enough that one late command does not switch the window off, short
+ * enough that an idle session stops polling after a few misses.
+ */
+export const HIT_AVERAGE = 16;
+/**
+ * The gap of the hits is a running average over about this many windows: the window follows
+ * the initiator's pace (it changes with the load) faster than the hit rate changes.
+ */
+export const GAP_AVERAGE = 8;
+/**
+ * A hit rate at or above this (nearly every window caught its command) says the connection is
+ * back to back again: the next switch-off starts from OFF_WINDOWS, not from the doubled length.
+ * Above HIT_RATE with a margin, so that a rate hovering at the threshold keeps backing off.
+ */
+export const STEADY_HIT_RATE = 0.9;
+/**
+ * The hit rate a window gets when it is tried again after a switch-off: an even chance, a little
+ * above HIT_RATE, so that three misses in a row (0.6 × (15/16)³ < 0.5) switch it off again and
+ * a few hits keep it on.
+ */
+export const PROBE_HIT_RATE = 0.6;
 /** Idle periods without a window after the first switch-off; doubled at each further one. */
 export const OFF_WINDOWS = 64;
+/** The longest switch-off, in idle periods: a connection that went quiet is tried again now and then. */
 export const OFF_MAX = 4096;
+const US_PER_MS = 1000;
 
 function nativeHolder(): LoopHolder | null {
   const a = nativeAddon as PollAddon | undefined;
@@ -125,27 +150,27 @@ export class PollWindow {
   /** Something arrived from the initiator: score the window it ended. */
   arrived(): void {
     if (this.idleAt === 0) return;
-    const gapUs = (this.now() - this.idleAt) * 1000;
+    const gapUs = (this.now() - this.idleAt) * US_PER_MS;
     this.idleAt = 0;
     const w = this.armed;
     if (w === 0) return;
     this.armed = 0;
     if (gapUs <= w) {
       this.hits++;
-      this.hitRate += (1 - this.hitRate) / 16;
-      this.gapUs += (gapUs - this.gapUs) / 8;
-      if (this.hitRate >= 0.9) this.offNext = OFF_WINDOWS;
+      this.hitRate += (1 - this.hitRate) / HIT_AVERAGE;
+      this.gapUs += (gapUs - this.gapUs) / GAP_AVERAGE;
+      if (this.hitRate >= STEADY_HIT_RATE) this.offNext = OFF_WINDOWS;
       return;
     }
-    this.hitRate -= this.hitRate / 16;
+    this.hitRate -= this.hitRate / HIT_AVERAGE;
     // A miss's gap was measured through a sleep and wake-up (longer than the initiator's), but it
     // says the gaps are longer than this window: lengthen it, up to the setting.
-    this.gapUs += (Math.min(gapUs, this.maxUs) - this.gapUs) / 8;
+    this.gapUs += (Math.min(gapUs, this.maxUs) - this.gapUs) / GAP_AVERAGE;
     if (this.hitRate < HIT_RATE) {
       this.offLeft = this.offNext;
       this.offNext = Math.min(OFF_MAX, this.offNext * 2);
       // The next probe gets the whole window and an even chance: a few misses switch it off again.
-      this.hitRate = 0.6;
+      this.hitRate = PROBE_HIT_RATE;
       this.gapUs = this.maxUs / GAP_FACTOR;
     }
   }
