@@ -29,6 +29,7 @@ import type { Backstore, ForwardedIo } from "../engine/backstores/backstore";
 import type { Engine } from "../engine/core/engine";
 import type { AluaTargetPortGroup } from "../engine/core/alua";
 import type { StorageObject } from "../engine/core/model";
+import { envNumber } from "../engine/core/env";
 import { RbdBackstore } from "../engine/backstores/rbd";
 import { ALUA_STATE_NAMES, AluaState } from "../engine/scsi/alua";
 import { recordEvent } from "../history/events";
@@ -38,7 +39,7 @@ import { PeerClient, PeerServer, retryable, type PeerTarget } from "./peer-link"
 export const OWNERS_PREFIX = `${KEY_PREFIX}owners/`;
 export const MOVES_PREFIX = `${KEY_PREFIX}owner-moves/`;
 /** Seconds an owner that stops renewing keeps its LUs (scale-out.md: TTL 2 → successor in ~2.2 s). */
-export const OWNER_TTL_S = Number(process.env.PORTICO_OWNER_TTL) || 2;
+export const OWNER_TTL_S = envNumber("PORTICO_OWNER_TTL", { default: 2, min: 1, integer: true });
 /** How long a move request waits for its target before anyone may take the LU. */
 const MOVE_TTL_S = 15;
 const TICK_MS = 500;

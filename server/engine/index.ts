@@ -5,6 +5,7 @@
 import { openBackstore } from "./backstores";
 import type { FileioPolicyOptions } from "./backstores/path-policy";
 import { Engine } from "./core/engine";
+import { envNumber } from "./core/env";
 import { IoSampler } from "./core/sampler";
 import { IoStats } from "./core/stats";
 import { IscsiFabric, type IscsiFabricOptions } from "./iscsi/fabric";
@@ -58,7 +59,7 @@ export function createEngine(options: IscsiFabricOptions & { statsEnabled?: bool
   fabric = new IscsiFabric(engine, { ...options, stats });
   engine.attachFabric(fabric);
   // PORTICO_HISTORY_MINUTE_MS shortens the aggregate "minute" (tests of the history).
-  const minuteMs = Number(process.env.PORTICO_HISTORY_MINUTE_MS) || undefined;
+  const minuteMs = envNumber("PORTICO_HISTORY_MINUTE_MS", { default: undefined, min: 1 });
   monitors.set(engine, { stats, sampler: new IoSampler(stats, { minuteMs }), fabric });
   return engine;
 }

@@ -27,6 +27,7 @@
  * windows per OFF_MAX commands.
  */
 import { nativeAddon } from "../backstores/native";
+import { envNumber, type Env } from "../core/env";
 
 /** What keeps the event loop awake: the native addon's idle handle (tests give their own). */
 export interface LoopHolder {
@@ -38,14 +39,12 @@ interface PollAddon {
   pollHold?(us: number): void;
 }
 
-/** PORTICO_POLL_US: the longest window in µs; 0 or "off" switches the window off. */
-export function pollMaxUs(env: Readonly<Record<string, string | undefined>> = process.env): number {
-  const v = env.PORTICO_POLL_US;
-  if (v === undefined || v === "") return DEFAULT_POLL_US;
-  if (v === "off") return 0;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) return DEFAULT_POLL_US;
-  return Math.min(n, MAX_POLL_US);
+/**
+ * PORTICO_POLL_US: the longest window in µs; 0 or "off" switches the window off. Above
+ * MAX_POLL_US it is MAX_POLL_US; garbage or a negative value gives the default, with a warning.
+ */
+export function pollMaxUs(env: Env = process.env, warn?: (message: string) => void): number {
+  return Math.min(envNumber("PORTICO_POLL_US", { default: DEFAULT_POLL_US, min: 0, words: { off: 0 }, env, warn }), MAX_POLL_US);
 }
 
 export const DEFAULT_POLL_US = 100;

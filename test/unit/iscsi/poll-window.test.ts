@@ -110,8 +110,11 @@ describe("PollWindow", () => {
     expect(pollMaxUs({ PORTICO_POLL_US: "0" })).toBe(0);
     expect(pollMaxUs({ PORTICO_POLL_US: "off" })).toBe(0);
     expect(pollMaxUs({ PORTICO_POLL_US: "1e9" })).toBe(MAX_POLL_US);
-    expect(pollMaxUs({ PORTICO_POLL_US: "fast" })).toBe(DEFAULT_POLL_US);
-    expect(pollMaxUs({ PORTICO_POLL_US: "-5" })).toBe(DEFAULT_POLL_US);
+    const warnings: string[] = [];
+    expect(pollMaxUs({ PORTICO_POLL_US: "fast" }, (m) => warnings.push(m))).toBe(DEFAULT_POLL_US);
+    expect(pollMaxUs({ PORTICO_POLL_US: "-5" }, (m) => warnings.push(m))).toBe(DEFAULT_POLL_US);
+    // Garbage is said, not silently replaced.
+    expect(warnings).toEqual([`PORTICO_POLL_US="fast" is not a number or off: using ${DEFAULT_POLL_US}`, `PORTICO_POLL_US="-5" is below 0 or off: using ${DEFAULT_POLL_US}`]);
   });
 });
 
