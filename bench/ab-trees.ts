@@ -2,8 +2,9 @@
  * Before/after of two source trees on the same minutes: one appliance per tree (each with a
  * fresh 1 GiB ramdisk LUN, as bench/run.ts gives Portico), the workloads alternated A B / B A
  * per round. For each run: IOPS, the target's CPU per IO split into the main thread and the
- * other threads (V8's GC and compiler, libuv), p50/p99 for the own-client rows, and page
- * faults per IO (minflt from /proc: a fault costs this VM tens of µs, docs/performance.md).
+ * other threads (V8's GC and compiler, libuv), p50/p99 for the own-client rows, page
+ * faults per IO (minflt from /proc: a fault costs this VM tens of µs, docs/performance.md) and
+ * context switches per IO (all threads, voluntary + involuntary: sleeps and hand-offs).
  *
  *   npx tsx bench/ab-trees.ts --roots /path/to/before,/path/to/after [--seconds 3] [--rounds 2]
  *     [--workloads r32,seq8,w32,w1m,r1,qd1r,qd1w] [--params lio|ceph-iscsi] [--warm] [--node-args "..."] [--node-args-b "..."] [--log-dir DIR]
@@ -19,7 +20,8 @@
  * --env-b other environment settings (e.g. PORTICO_POLL_US=0 against the default). The
  * appliances' stdout goes to DIR/app-<i>.log (e.g. with --node-args --trace-gc).
  * --backing fileio / block gives each appliance a 1 GiB fallocated file (write_back, as bench/run.ts's
- * fileio LUN) or a loop device over one (write_back), read once before the runs; ramdisk by default.
+ * fileio LUN) or a loop device over one (write_back), read once the appliance holds it open and again
+ * before every run (each line says how much of it was still cached); ramdisk by default.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { openSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
@@ -44,8 +46,8 @@ const backing = arg("--backing") ?? "ramdisk";
 const GiB = 1024 ** 3;
 const TCK = 100;
 
-function ticks(pid: number): { main: number; other: number; flt: number } {
-  let main = 0, other = 0, flt = 0;
+function ticks(pid: number): { main: number; other: number; flt: number; csw: number } {
+  let main = 0, other = 0, flt = 0, csw = 0;
   { const s = readFileSync(`/proc/${pid}/stat`, "utf8"); flt = Number(s.slice(s.lastIndexOf(")") + 2).split(" ")[7]); }
   for (const t of readdirSync(`/proc/${pid}/task`)) {
     try {
@@ -53,25 +55,45 @@ function ticks(pid: number): { main: number; other: number; flt: number } {
       const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
       const v = Number(f[11]) + Number(f[12]);
       if (Number(t) === pid) main += v; else other += v;
+      const st = readFileSync(`/proc/${pid}/task/${t}/status`, "utf8");
+      csw += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0) + Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
     } catch {}
   }
-  return { main, other, flt };
+  return { main, other, flt, csw };
 }
 
-interface T { name: string; pid: number; port: number; child: ChildProcess; dataDir: string; loop?: string }
+interface T { name: string; pid: number; port: number; child: ChildProcess; dataDir: string; loop?: string; so: DemoStorageObject }
 
 /** The LUN's storage object for --backing: a ramdisk, or a warm 1 GiB fallocated file / loop device over one (write_back). */
 function storageObject(dataDir: string): { so: DemoStorageObject; loop?: string } {
   if (backing === "ramdisk") return { so: { name: "bench", plugin: "ramdisk", size: GiB } };
   const file = path.join(storageDirOf(dataDir), "bench.img");
   exec("fallocate", ["-l", String(GiB), file]);
-  if (backing === "fileio") {
-    exec("dd", [`if=${file}`, "of=/dev/null", "bs=1M", "status=none"]);
-    return { so: { name: "benchfile", plugin: "fileio", dev: file, size: GiB, write_back: true } };
-  }
+  if (backing === "fileio") return { so: { name: "benchfile", plugin: "fileio", dev: file, size: GiB, write_back: true } };
   const loop = exec("losetup", ["-f", "--show", file]).trim();
-  exec("dd", [`if=${loop}`, "of=/dev/null", "bs=1M", "status=none"]);
   return { so: { name: "benchblock", plugin: "block", dev: loop, write_back: true }, loop };
+}
+
+/**
+ * Reads the LUN's file or device once with the appliance running (as bench/run.ts does): a block
+ * device's page cache is dropped at its last close, so warming a loop device nobody holds open
+ * leaves it cold (the reads then go through the loop driver's worker, not the page cache).
+ */
+function warm(so: DemoStorageObject): void {
+  if (typeof so.dev === "string") exec("dd", [`if=${so.dev}`, "of=/dev/null", "bs=1M", "status=none"]);
+}
+
+/**
+ * Before each run on a file or device: how much of it is still cached (this VM's DAMON reclaim pages
+ * out idle page cache on its own, bench/run.ts rewarm), then read it again so both trees start warm.
+ */
+function rewarm(so: DemoStorageObject): string {
+  if (typeof so.dev !== "string") return "";
+  const r = spawnSync("fincore", ["-n", "-b", "-o", "RES,SIZE", so.dev], { encoding: "utf8" });
+  const [res, size] = (r.stdout ?? "").trim().split(/\s+/).map(Number);
+  spawnSync("sync");
+  warm(so);
+  return r.status === 0 && size > 0 ? ` cached ${Math.round((res / size) * 100)}%` : "";
 }
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.benchmark001";
 
@@ -91,6 +113,7 @@ async function start(root: string, i: number): Promise<T> {
     const nodeArgs = (arg(i === 1 && arg("--node-args-b") !== undefined ? "--node-args-b" : "--node-args") ?? "").split(" ").filter(Boolean);
     child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(root, "server", "main.ts")], { cwd: root, env, stdio: ["ignore", openSync(path.join(logDir, `app-${i}.log`), "w"), "inherit"] });
     await waitForPort(port, "127.0.0.1", 90_000);
+    warm(so);
   } catch (err) {
     // A tree that does not start (an old checkout without native/build, a saveconfig it cannot read)
     // leaves no appliance, loop device or data dir behind, and says which tree and where its log is.
@@ -99,7 +122,7 @@ async function start(root: string, i: number): Promise<T> {
     removeDir(dataDir);
     throw new Error(`${root} did not start (log: ${path.join(logDir, `app-${i}.log`)}): ${(err as Error).message}`);
   }
-  return { name: `${"AB"[i]}(${path.basename(root)})`, pid: child.pid!, port, child, dataDir, loop };
+  return { name: `${"AB"[i]}(${path.basename(root)})`, pid: child.pid!, port, child, dataDir, loop, so };
 }
 
 function exec(cmd: string, a: string[]): string {
@@ -149,11 +172,12 @@ async function main() {
     for (let r = 0; r < rounds; r++) {
       const order = r % 2 ? [...ts].reverse() : ts;
       for (const w of wl) for (const t of order) {
+        const cached = rewarm(t.so);
         const a = ticks(t.pid);
         const res = await run(w, t);
         const b = ticks(t.pid);
         const us = (x: number) => ((x / TCK) * 1e6 / res.ops).toFixed(1);
-        console.log(`r${r + 1} ${w.padEnd(5)} ${t.name.padEnd(22)} ${String(res.iops).padStart(7)} IOPS  cpu ${us(b.main - a.main + b.other - a.other)} µs/IO (main ${us(b.main - a.main)}, other threads ${us(b.other - a.other)}) ${res.lat ?? ""} faults/IO ${((b.flt - a.flt) / res.ops).toFixed(2)} load ${os.loadavg()[0].toFixed(1)}`);
+        console.log(`r${r + 1} ${w.padEnd(5)} ${t.name.padEnd(22)} ${String(res.iops).padStart(7)} IOPS  cpu ${us(b.main - a.main + b.other - a.other)} µs/IO (main ${us(b.main - a.main)}, other threads ${us(b.other - a.other)}) ${res.lat ?? ""} faults/IO ${((b.flt - a.flt) / res.ops).toFixed(2)} ctxsw/IO ${((b.csw - a.csw) / res.ops).toFixed(2)} load ${os.loadavg()[0].toFixed(1)}${cached}`);
       }
     }
   } finally {

@@ -30,7 +30,8 @@
  * tgt's rdwr backing store on a file of the same kind beside it, and on a block LUN (a loop device
  * over such a file, write_back) against tgt on another loop device. tgt keeps its default write
  * cache (WCE=1, no O_SYNC), hence write_back on Portico's side; both files are read once before
- * the runs so the page cache is warm for both. The login workloads run on the ramdisk only.
+ * the runs and again before every run (this VM evicts idle page cache on its own; each run line says how
+ * much was still cached) so the page cache is warm for both. The login workloads run on the ramdisk only.
  * `--variants ,uring,pool,inline0` starts a Portico per fileio/block IO road ("" the default: io_uring with
  * page-cache hits and lone write-back writes on the event loop; uring: the ring alone; pool: libuv's
  * thread pool, the road before io_uring; inline0: the default without the lone writes on the event
@@ -79,6 +80,8 @@ interface Target {
   iqn: string;
   lun: number;
   pid: number | undefined;
+  /** The file or device behind the LUN (fileio/block), re-read before each run. */
+  backing?: string;
 }
 
 /** One run: its headline figure, how many IOs (or logins) it did, and extra figures. */
@@ -249,6 +252,28 @@ function warm(file: string): void {
   exec("dd", [`if=${file}`, "of=/dev/null", "bs=1M", "status=none"], 300_000);
 }
 
+/** The share of a file or device (held open by its target) in the page cache, from fincore; undefined when it cannot tell. */
+function cachedShare(file: string): number | undefined {
+  const r = spawnSync("fincore", ["-n", "-b", "-o", "RES,SIZE", file], { encoding: "utf8" });
+  const [res, size] = (r.stdout ?? "").trim().split(/\s+/).map(Number);
+  return r.status === 0 && size > 0 ? res / size : undefined;
+}
+
+/**
+ * Before each run on a file or device: the share of it still cached (printed), then read it again.
+ * This VM evicts page cache nobody touched for a while on its own (DAMON's proactive reclaim,
+ * kdamond with a pageout scheme: regions idle for 12 aggregation intervals, up to 128 MiB/s), so
+ * a file warmed once at start is partly cold by the time later rounds reach it, and which target
+ * found more of its file cached decided the fileio/block rows (docs/performance.md, 2026-12-03
+ * afternoon). Re-read before every run, both targets start each run with their file cached.
+ */
+function rewarm(file: string | undefined): string {
+  if (!file) return "";
+  const before = cachedShare(file);
+  warm(file);
+  return before === undefined ? "" : `  cached ${Math.round(before * 100)}% before re-read`;
+}
+
 async function startPorticoTarget(variant: string): Promise<Started> {
   const dataDir = makeDataDir("portico-bench-");
   const port = await freePort();
@@ -285,7 +310,10 @@ async function startPorticoTarget(variant: string): Promise<Started> {
   console.log(`${name}: fileio/block IO: ${ioLine ?? "(not logged yet)"}`);
   return {
     name,
-    at: (b) => ({ name, url: `iscsi://127.0.0.1:${port}/${iqn}/${lunOf[b]}`, host: "127.0.0.1", port, iqn, lun: lunOf[b]!, pid: p.child.pid }),
+    at: (b) => {
+      const dev = objects[lunOf[b]!].dev;
+      return { name, url: `iscsi://127.0.0.1:${port}/${iqn}/${lunOf[b]}`, host: "127.0.0.1", port, iqn, lun: lunOf[b]!, pid: p.child.pid, backing: typeof dev === "string" ? dev : undefined };
+    },
     stop: async () => {
       console.log(`${name} RSS after the runs: ${rssMiB(p.child.pid) ?? "?"} MiB`);
       await p.stop().catch(() => p.kill());
@@ -321,7 +349,10 @@ async function startTgtTarget(): Promise<Started> {
     const u = new URL(tgt.url.replace(/^iscsi:/, "http:"));
     return {
       name: "tgt",
-      at: (b) => ({ name: "tgt", url: tgt.url.replace(/\/1$/, `/${lunOf[b]}`), host: u.hostname, port: Number(u.port), iqn, lun: lunOf[b]!, pid: tgt.pid }),
+      at: (b) => {
+        const f = backingFiles[lunOf[b]! - 1];
+        return { name: "tgt", url: tgt.url.replace(/\/1$/, `/${lunOf[b]}`), host: u.hostname, port: Number(u.port), iqn, lun: lunOf[b]!, pid: tgt.pid, backing: b === "ramdisk" ? undefined : f };
+      },
       stop: async () => {
         await tgt.stop();
         for (const l of loops) exec("losetup", ["-d", l], 30_000);
@@ -400,6 +431,7 @@ async function tgtRows() {
             // Write back what earlier runs left dirty (w32 leaves up to 1 GiB) before a file or device run, so the
             // kernel's flusher does not write one target's data back during the next target's run (sync is not timed).
             if (b !== "ramdisk") spawnSync("sync");
+            const cached = b !== "ramdisk" ? rewarm(t.backing) : "";
             const s = await measure(w, t);
             const byTarget = results.get(key(w, b)) ?? new Map<string, Sample[]>();
             results.set(key(w, b), byTarget);
@@ -409,7 +441,7 @@ async function tgtRows() {
               (s.cpuUs !== undefined ? `  cpu ${s.cpuUs.toFixed(1)} µs/${w.unit === "s" ? "login" : "IO"}` : "") +
               (s.switches !== undefined ? `  ctxsw ${s.switches.toFixed(2)}/${w.unit === "s" ? "login" : "IO"}` : "");
             console.log(
-              `round ${round + 1} ${b.padEnd(7)} ${w.id.padEnd(10)} ${t.name.padEnd(15)} ${fmtValue(w, s.value).padStart(8)} ${w.unit}${s.extra ? ` (${s.extra})` : ""}${lat}${cpu}`,
+              `round ${round + 1} ${b.padEnd(7)} ${w.id.padEnd(10)} ${t.name.padEnd(15)} ${fmtValue(w, s.value).padStart(8)} ${w.unit}${s.extra ? ` (${s.extra})` : ""}${lat}${cpu}${cached}`,
             );
           }
         }

@@ -17,6 +17,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Backstore, BackstorePlugin } from "./backstore";
 import { nativeAddon } from "./native";
+import { BufferPool } from "../core/buffer-pool";
 import { Asc, SenseError, SenseKey } from "../scsi/sense";
 import { errnoError, fdInlineWrites, fdNowait, fdRing, InlineRefusal, type Ring } from "./uring";
 
@@ -67,6 +68,15 @@ const INLINE_CALM_MS = 10_000;
 export const inlineWriteStats = { writes: 0, slow: 0, notCached: 0, writeback: 0, dirtyLimits: 0 };
 /** The addon's report on the last inline write: [voluntary context switches, µs, InlineRefusal]. */
 const inlineInfo = new Int32Array(3);
+
+/**
+ * Read buffers, shared by every fileio and block backstore and given back by the transport once
+ * their Data-In has been written (releaseRead). A fresh Buffer per read is memory the kernel must
+ * first map and zero: a 1 MiB read took 70-120 page faults for its buffer (docs/performance.md,
+ * 2026-12-03), and the external memory makes V8 collect the whole heap more often.
+ */
+const readBuffers = new BufferPool();
+const releaseReadBuffer = (buf: Buffer): void => readBuffers.give(buf);
 
 /** Zero-fill chunk for the UNMAP fallback. */
 const ZERO_CHUNK = 1 << 20;
@@ -119,6 +129,8 @@ export class FdBackstore implements Backstore {
   private pending = 0;
   /** For the tests: the threshold an inline write is judged slow by. */
   inlineSlowMs = INLINE_SLOW_MS;
+  /** A buffer read() or readSync() returned, once its Data-In has left: the next read of that size reuses it. */
+  readonly releaseRead = releaseReadBuffer;
 
   constructor(
     readonly plugin: BackstorePlugin,
@@ -140,7 +152,7 @@ export class FdBackstore implements Backstore {
   /** A page-cache hit read on the event loop (preadv2 RWF_NOWAIT); undefined when it would wait. */
   readSync(offset: number, length: number): Buffer | undefined {
     if (!this.nowait || this.closed || this.skipNowait()) return undefined;
-    const buf = Buffer.allocUnsafe(length);
+    const buf = readBuffers.take(length);
     const n = this.nowait.readNow(this.fd, buf, 0, length, offset);
     if (n === length) {
       this.nowaitBackoff = 1;
@@ -224,7 +236,7 @@ export class FdBackstore implements Backstore {
     this.check();
     let buf = this.spare;
     this.spare = undefined;
-    if (buf?.length !== length) buf = Buffer.allocUnsafe(length);
+    if (buf?.length !== length) buf = readBuffers.take(length);
     if (this.inline) this.pending++;
     try {
       const ring = this.ring;

@@ -100,6 +100,43 @@ describe("io_uring fileio path", () => {
     }
   });
 
+  it("reuses a read buffer the transport gave back (releaseRead), on the event loop and through the ring, and never one still out", async () => {
+    ring();
+    const file = path.join(dir, "pool.img");
+    const b = await openBackstore({ plugin: "fileio", name: "f", dev: file, size: 1 << 20, writeBack: true });
+    try {
+      const n = 256 << 10;
+      await b.write(n, pattern(5, n), false);
+      await b.write(2 * n, pattern(6, n), false);
+      expect(b.releaseRead).toBeTypeOf("function");
+      const first = b.readSync?.(n, n) ?? (await b.read(n, n));
+      expect(first.equals(pattern(5, n))).toBe(true);
+      // Still out (its Data-In not yet written): the next read must not get it.
+      const second = await b.read(2 * n, n);
+      expect(second).not.toBe(first);
+      expect(first.equals(pattern(5, n))).toBe(true);
+      b.releaseRead!(first);
+      // Given back: the next read of that size reads into it (no fresh buffer to fault in), with the new bytes.
+      const third = b.readSync?.(2 * n, n) ?? (await b.read(2 * n, n));
+      expect(third).toBe(first);
+      expect(third.equals(pattern(6, n))).toBe(true);
+      b.releaseRead!(third);
+      b.releaseRead!(second);
+      const viaRing = await b.read(n, n);
+      expect([first, second]).toContain(viaRing);
+      expect(viaRing.equals(pattern(5, n))).toBe(true);
+      // A buffer given back twice, or one the backstore never lent, is ignored (never handed to two readers).
+      b.releaseRead!(viaRing);
+      b.releaseRead!(viaRing);
+      b.releaseRead!(Buffer.alloc(n));
+      const x = await b.read(0, n);
+      const y = await b.read(0, n);
+      expect(x).not.toBe(y);
+    } finally {
+      await b.close();
+    }
+  });
+
   it("write-back writes land in the page cache on the event loop (writeSync) and read back", async () => {
     ring();
     const file = path.join(dir, "wsync.img");
