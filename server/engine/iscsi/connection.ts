@@ -45,8 +45,10 @@ export interface ConnectionHost {
   /** Milliseconds per second of a node ACL timeout attribute (1000; tests shorten it). */
   readonly attributeSecondMs?: number;
   loginEnv(conn: Connection): LoginEnv;
-  /** Turns a completed login into a session (TSIH, reinstatement), or refuses it. */
+  /** Turns a completed login into a session (TSIH, reinstatement), or refuses it: what the final Login Response needs. */
   completeLogin(conn: Connection, login: LoginMachine, h: LoginRequestHeader): Session | LoginFailure;
+  /** The rest of a completed login (unit attentions, statistics, event, log), once its final Login Response has left. */
+  sessionStarted(conn: Connection, session: Session): void;
   loginFailed(conn: Connection, login: LoginMachine, failure: LoginFailure): void;
   /** A reason to refuse this connection's login before evaluating it (the address is throttled). */
   loginRefusal?(conn: Connection): LoginFailure | undefined;
@@ -84,8 +86,8 @@ export class Connection implements ConnectionPort {
   private loginCid = 0;
   /** The window Login Responses carry before there is a session: the login's CmdSN (RFC 7143 §11.13). */
   private readonly loginWindow = { expCmdSN: 0, maxCmdSN: 0 };
-  readonly remoteAddress: string;
-  readonly remotePort: number;
+  /** The initiator's address, read (getpeername) when first asked: after the Login Response unless the login needs it (throttling, allowed networks). */
+  private peername: { address: string; port: number } | undefined;
   /** Our end's address, read (getsockname) when first asked: SendTargets and the session list need it, a login does not. */
   private sockname: { address: string; port: number } | undefined;
   /** IO statistics of this connection (set at login); handles cached per initiator LUN, rebuilt when the TPG changes. */
@@ -136,8 +138,6 @@ export class Connection implements ConnectionPort {
     readonly socket: net.Socket,
     readonly listenerKey: string,
   ) {
-    this.remoteAddress = socket.remoteAddress ?? "";
-    this.remotePort = socket.remotePort ?? 0;
     this.tx = new Transmitter(socket);
     this.login = new LoginMachine(host.loginEnv(this));
     this.stream = new PduStream(
@@ -147,7 +147,6 @@ export class Connection implements ConnectionPort {
     );
     // A write's payload that straddles socket chunks is copied once, straight into its gather buffer.
     this.stream.placer = (bhs, ahs) => (this.state === "ffp" ? placeData(this, this.session!, bhs, ahs) : undefined);
-    socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     // A PDU cut short by EOF can never complete: the connection is over (RFC 7143 §7.1 at ERL 0).
     socket.on("end", () => this.destroy("peer closed"));
@@ -194,6 +193,18 @@ export class Connection implements ConnectionPort {
 
   private localName(): { address: string; port: number } {
     return (this.sockname ??= { address: this.socket.localAddress ?? "", port: this.socket.localPort ?? 0 });
+  }
+
+  get remoteAddress(): string {
+    return this.peer().address;
+  }
+
+  get remotePort(): number {
+    return this.peer().port;
+  }
+
+  private peer(): { address: string; port: number } {
+    return (this.peername ??= { address: this.socket.remoteAddress ?? "", port: this.socket.remotePort ?? 0 });
   }
 
   get describe(): string {
@@ -407,15 +418,27 @@ export class Connection implements ConnectionPort {
   /**
    * The login completed: digests and our MaxRecvDataSegmentLength apply from the next PDU on
    * (RFC 7143 §11.13), the login timer stops and the idle ping starts.
+   *
+   * The final Login Response leaves first, here, rather than when the socket chunk is done: what
+   * follows (the session's statistics, unit attentions, login event, TCP_NODELAY, the idle timer)
+   * is needed only from the initiator's first command on, and the initiator cannot send that before
+   * it has read the response. So that work overlaps the initiator's own instead of delaying it
+   * (sequential logins are a ping-pong between the two). TCP_NODELAY is set here, not at accept:
+   * during login requests and responses strictly alternate, each request acknowledging the previous
+   * response, so Nagle never holds a Login Response back.
    */
   enterFullFeaturePhase(): void {
-    const params = this.session!.params;
+    this.flush();
+    const session = this.session!;
+    const params = session.params;
     this.params = params;
     this.stream.headerDigest = params.headerDigest;
     this.stream.dataDigest = params.dataDigest;
     this.stream.maxRecvDataSegmentLength = params.maxRecvDataSegmentLength;
     this.state = "ffp";
     clearTimeout(this.loginTimer);
+    this.host.sessionStarted(this, session);
+    if (!this.socket.destroyed) this.socket.setNoDelay(true);
     this.armPing();
   }
 

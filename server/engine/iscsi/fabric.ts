@@ -199,96 +199,95 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
   }
 
   loginEnv(conn: Connection): LoginEnv {
-    return new FabricLoginEnv(this.engine, conn.listenerKey, conn.remoteAddress);
+    return new FabricLoginEnv(this.engine, conn);
   }
 
   /**
-   * The event log rows a login causes ('login', and the power-on 'unit_attention_raised' of each
-   * LUN) are written after the Login Response has left: they are held while the session is built
-   * and emitted on the next tick, once the connection's chunk handler has sent the answer
-   * (Connection.onData). A listener writing to a database is then off the login's critical path.
+   * A completed login's session, as far as the final Login Response needs it (its TSIH and CmdSN
+   * window): the TSIH, a reinstatement (rare, apart), the session registered. What the session needs
+   * only from its first command on (its LUNs' power-on unit attentions, statistics, the login event
+   * and log line) is sessionStarted's, which the connection calls once that response has left: the
+   * initiator reads it meanwhile, on the other core (sequential logins are a ping-pong).
    */
   completeLogin(conn: Connection, login: LoginMachine, h: LoginRequestHeader): Session | LoginFailure {
-    if (this.heldEvents) return this.buildSession(conn, login, h);
-    const held: FabricEvent[] = (this.heldEvents = []);
-    try {
-      return this.buildSession(conn, login, h);
-    } finally {
-      this.heldEvents = undefined;
-      if (held.length) process.nextTick(() => { for (const e of held) this.emitEvent(e); });
-    }
-  }
-
-  /** Events raised while a login completes, emitted after its response (completeLogin). */
-  private heldEvents: FabricEvent[] | undefined;
-
-  private buildSession(conn: Connection, login: LoginMachine, h: LoginRequestHeader): Session | LoginFailure {
-    if (h.tsih !== 0) {
-      // Adding a connection to a session: MaxConnections is 1 (RFC 7143 §13.2).
-      return this.liveSessions.has(h.tsih)
-        ? { status: LoginStatus.TOO_MANY_CONNECTIONS, reason: "too many connections", message: `session ${h.tsih} already has its connection` }
-        : { status: LoginStatus.SESSION_DOES_NOT_EXIST, reason: "session does not exist", message: `no session with TSIH ${h.tsih}` };
-    }
+    if (h.tsih !== 0) return addConnectionRefusal(this.liveSessions.has(h.tsih), h.tsih);
     const tsih = this.allocateTsih();
     if (tsih === 0) return { status: LoginStatus.OUT_OF_RESOURCES, reason: "protocol error", message: "no free TSIH" };
-    const params = login.params();
     const tpg = login.tpg;
     let identity: NexusIdentity | undefined;
     let view: ScsiNexusView | undefined;
     let depth = 1;
     if (login.sessionType === "Normal" && tpg) {
       identity = itNexus(login.initiatorName, h.isid, tpg.target.wwn, tpg.tag);
-      // Session reinstatement (RFC 7143 §6.3.5): same initiator, ISID and target portal group, TSIH 0.
       const old = this.nexusSessions.get(identity.key);
-      if (old && !old.ended) {
-        this.log("info", "iSCSI session reinstatement", { initiator: login.initiatorName, isid: h.isid, tsih: old.tsih });
-        void this.closeSession(old, true);
-      }
+      if (old && !old.ended) this.reinstate(old, login.initiatorName, h.isid);
       view = tpg.nexusView(identity);
       depth = tpg.aclFor(login.initiatorName)?.cmdsnDepth ?? tpg.attributes.default_cmdsn_depth;
     }
     const session = new Session(
       tsih, login.sessionType, login.initiatorName, login.initiatorAlias, h.isid, tpg, identity, view,
-      login.negotiation, params, login.authMethod === "CHAP", h.cmdSN, Math.max(1, depth),
+      login.negotiation, login.params(), login.authMethod === "CHAP", h.cmdSN, Math.max(1, depth),
     );
     session.connections.add(conn);
     this.liveSessions.set(tsih, session);
-    // The power-on unit attention each LUN queues for a new nexus (SPC-4 §6.x, 29h/00h) is part of
-    // the login's event, not one more event-log row per LUN (unitAttentionRaised).
-    const unitAttentions: Record<string, unknown>[] = [];
-    if (view && identity) {
-      this.nexusSessions.set(identity.key, session);
-      this.loginUnitAttentions = { key: identity.key, list: unitAttentions };
-      for (const lun of view.luns()) {
-        const device = view.resolve(lun)?.device;
-        if (!device || session.devices.has(device)) continue;
-        session.devices.add(device);
-        try {
-          device.nexusCreated?.(identity);
-        } catch (err) {
-          this.log("error", "nexusCreated hook failed", { error: String(err) });
-        }
-      }
-      this.loginUnitAttentions = undefined;
-    }
+    if (identity) this.nexusSessions.set(identity.key, session);
+    return session;
+  }
+
+  /** Session reinstatement (RFC 7143 §6.3.5): same initiator, ISID and target portal group, TSIH 0: the old session ends first. */
+  private reinstate(old: Session, initiator: string, isid: string): void {
+    this.log("info", "iSCSI session reinstatement", { initiator, isid, tsih: old.tsih });
+    void this.closeSession(old, true);
+  }
+
+  /**
+   * The rest of a login, after its final Login Response has left and before the connection reads
+   * its next PDU (same turn of the event loop): each LUN's power-on unit attention for the new
+   * nexus (SPC-4 §6.x, 29h/00h, carried by the login event rather than one row per LUN), the
+   * statistics, the login event and the log line.
+   */
+  sessionStarted(conn: Connection, session: Session): void {
+    const tpg = session.tpg;
+    const identity = session.identity;
+    const view = session.view;
+    let unitAttentions: Record<string, unknown>[] | undefined;
+    if (view && identity) unitAttentions = this.nexusCreated(session, view, identity);
     this.successes++;
+    const targetName = tpg?.target.wwn;
+    const tpgTag = tpg?.tag;
     session.stats = this.stats.openSession(session.id, {
-      initiatorName: login.initiatorName, targetName: tpg?.target.wwn, tpgTag: tpg?.tag, isid: h.isid, sessionType: login.sessionType,
+      initiatorName: session.initiatorName, targetName, tpgTag, isid: session.isid, sessionType: session.type,
     });
     conn.stats = this.stats.openConnection(session.stats, conn.cid, conn.describe);
-    if (login.sessionType === "Normal" && tpg) this.stats.loginSucceeded(tpg.target.wwn, tpg.tag);
+    if (identity) this.stats.loginSucceeded(targetName, tpgTag);
     else this.stats.loginSucceeded(undefined, undefined);
+    const detail: Record<string, unknown> = { sessionType: session.type, tsih: session.tsih, isid: session.isid, chap: session.authenticated };
+    if (unitAttentions?.length) detail.unitAttentions = unitAttentions;
     this.emitEvent({
-      type: "login", at: Date.now(), initiatorName: login.initiatorName, targetName: tpg?.target.wwn, tpgTag: tpg?.tag, sessionId: session.id,
-      remote: conn.describe,
-      detail: unitAttentions.length
-        ? { sessionType: login.sessionType, tsih, isid: h.isid, chap: login.authMethod === "CHAP", unitAttentions }
-        : { sessionType: login.sessionType, tsih, isid: h.isid, chap: login.authMethod === "CHAP" },
+      type: "login", at: Date.now(), initiatorName: session.initiatorName, targetName, tpgTag, sessionId: session.id,
+      remote: conn.describe, detail,
     });
     this.log("info", "iSCSI login", {
-      initiator: login.initiatorName, target: tpg?.target.wwn, tpg: tpg?.tag, type: login.sessionType, tsih, remote: conn.describe,
+      initiator: session.initiatorName, target: targetName, tpg: tpgTag, type: session.type, tsih: session.tsih, remote: conn.describe,
     });
-    return session;
+  }
+
+  /** Tells each device of a new nexus (nexusCreated: its power-on unit attention); returns the unit attentions raised for it. */
+  private nexusCreated(session: Session, view: ScsiNexusView, identity: NexusIdentity): Record<string, unknown>[] {
+    const unitAttentions: Record<string, unknown>[] = [];
+    this.loginUnitAttentions = { key: identity.key, list: unitAttentions };
+    for (const lun of view.luns()) {
+      const device = view.resolve(lun)?.device;
+      if (!device || session.devices.has(device)) continue;
+      session.devices.add(device);
+      try {
+        device.nexusCreated?.(identity);
+      } catch (err) {
+        this.log("error", "nexusCreated hook failed", { error: String(err) });
+      }
+    }
+    this.loginUnitAttentions = undefined;
+    return unitAttentions;
   }
 
   /**
@@ -297,7 +296,9 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
    * RFC 7143 §11.13.5) until its refusal period ends.
    */
   loginRefusal(conn: Connection): LoginFailure | undefined {
-    const r = this.loginThrottle?.refusal(conn.remoteAddress, Date.now());
+    // No address has failed: nothing to look up (nor the peer's address to read before the answer).
+    if (!this.loginThrottle || this.loginThrottle.empty) return undefined;
+    const r = this.loginThrottle.refusal(conn.remoteAddress, Date.now());
     if (!r) return undefined;
     const seconds = Math.ceil(r.retryAfterMs / 1000);
     return {
@@ -406,10 +407,6 @@ export class IscsiFabric implements FabricDriver, ConnectionHost {
 
   private emitEvent(e: FabricEvent): void {
     if (this.events.listenerCount("event") === 0) return;
-    if (this.heldEvents) {
-      this.heldEvents.push(e);
-      return;
-    }
     try {
       this.events.emit("event", e);
     } catch (err) {
@@ -526,17 +523,32 @@ function portalError(key: string, err: NodeJS.ErrnoException): EngineError {
 
 const DONE = Promise.resolve();
 
+/** A Login Request with a TSIH adds a connection to a session: MaxConnections is 1 (RFC 7143 §13.2). */
+function addConnectionRefusal(exists: boolean, tsih: number): LoginFailure {
+  return exists
+    ? { status: LoginStatus.TOO_MANY_CONNECTIONS, reason: "too many connections", message: `session ${tsih} already has its connection` }
+    : { status: LoginStatus.SESSION_DOES_NOT_EXIST, reason: "session does not exist", message: `no session with TSIH ${tsih}` };
+}
+
 /**
  * What a connection's login machine asks the fabric (LoginEnv): one small object per connection with
  * its methods on the prototype, not three closures (each a function object, and under tsx's
  * keepNames an Object.defineProperty call, per login).
  */
 class FabricLoginEnv implements LoginEnv {
+  readonly listenerKey: string;
+
   constructor(
     private readonly engine: Engine,
-    readonly listenerKey: string,
-    readonly remoteAddress: string,
-  ) {}
+    private readonly conn: Connection,
+  ) {
+    this.listenerKey = conn.listenerKey;
+  }
+
+  /** Read from the socket only when a TPG restricts its networks (Connection.remoteAddress). */
+  get remoteAddress(): string {
+    return this.conn.remoteAddress;
+  }
 
   findTpg(targetName: string) {
     return this.engine.tpgForLogin(targetName, this.listenerKey);

@@ -239,7 +239,8 @@ export class LoginMachine {
     if (!tpg.admits(this.initiatorName)) {
       return { status: LoginStatus.AUTHORIZATION_FAILURE, reason: "ACL denied", message: `${this.initiatorName} has no node ACL on tpg${tpg.tag} of ${tpg.target.wwn}` };
     }
-    if (this.env.remoteAddress !== undefined && !tpg.admitsAddress(this.env.remoteAddress)) {
+    // The address is asked for only when the TPG restricts it (reading it is a getpeername(2) before the answer).
+    if (tpg.allowedNetworks.length > 0 && this.env.remoteAddress !== undefined && !tpg.admitsAddress(this.env.remoteAddress)) {
       return { status: LoginStatus.AUTHORIZATION_FAILURE, reason: "network not allowed", message: `${this.env.remoteAddress} is not in the allowed networks of tpg${tpg.tag} of ${tpg.target.wwn}` };
     }
     this.tpg = tpg;

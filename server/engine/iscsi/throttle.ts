@@ -54,6 +54,11 @@ export class LoginThrottle {
     this.options = { ...DEFAULT_LOGIN_THROTTLE, ...options };
   }
 
+  /** No address has a failure on record: no login can be refused (the caller need not know the address). */
+  get empty(): boolean {
+    return this.addresses.size === 0;
+  }
+
   /** Is a login from `address` refused at `now`? */
   refusal(address: string, now: number): ThrottleRefusal | undefined {
     const s = this.addresses.get(address);
