@@ -101,8 +101,11 @@ export class Connection implements ConnectionPort {
   private resolveClosed: (() => void) | undefined;
   /** PDUs queued for the socket (transmit.ts), flushed at the end of a chunk or on the next tick. */
   private readonly tx: Transmitter;
-  /** Keeps the event loop awake for a short while after this connection answered everything (poll-window.ts). */
-  private readonly poll = new PollWindow();
+  /**
+   * Keeps the event loop awake for a short while after this connection answered everything
+   * (poll-window.ts). Made at the first idle period of full feature phase: a login + logout has none.
+   */
+  private poll: PollWindow | undefined;
   /** Inside onData: what is sent leaves when the chunk is done. */
   private inChunk = false;
   /** A next-tick flush is scheduled (for sends outside a chunk: completions that waited). */
@@ -300,19 +303,22 @@ export class Connection implements ConnectionPort {
     }
   }
 
-  /** Hands what is queued to the socket; on backpressure, stops reading new commands until it drains. */
-  private flush(): void {
+  /**
+   * Hands what is queued to the socket; on backpressure, stops reading new commands until it drains.
+   * `login`: the chunk was read during login (the one that completed it included): no poll window.
+   */
+  private flush(login = false): void {
     if (this.socket.destroyed) return this.tx.drop();
     if (!this.tx.flush()) {
       if (!this.socket.isPaused()) {
         this.socket.pause();
         this.socket.once("drain", (this.resumeListener ??= () => this.socket.resume()));
       }
-    } else if (this.state === "ffp" && this.session!.tasks.size === 0) {
+    } else if (!login && this.state === "ffp" && this.session!.tasks.size === 0) {
       // Everything asked is answered: the initiator's next command may follow at once. Not during
-      // login: its few PDUs come further apart than that (bench/login-cost.ts: a window there cost
-      // ~5 % more CPU per login and saved nothing).
-      this.poll.idle();
+      // login, nor after the final Login Response: its PDUs come further apart than that
+      // (bench/login-cost.ts: a window there cost ~5 % more CPU per login and saved nothing).
+      (this.poll ??= new PollWindow()).idle();
     }
   }
 
@@ -336,7 +342,8 @@ export class Connection implements ConnectionPort {
    */
   private onData(chunk: Buffer): void {
     if (this.state === "closed") return;
-    this.poll.arrived();
+    this.poll?.arrived();
+    const login = this.state === "login";
     this.inChunk = true;
     // guard() inlined: a closure per chunk is a heap object per command at queue depth 1.
     try {
@@ -347,7 +354,7 @@ export class Connection implements ConnectionPort {
       this.inChunk = false;
     }
     // state is changed by the handlers above (TypeScript narrowed it at the top).
-    if ((this.state as ConnectionState) !== "closed") this.flush();
+    if ((this.state as ConnectionState) !== "closed") this.flush(login);
   }
 
   private onFrameError(err: FrameError): void {

@@ -3,10 +3,12 @@
  * the response leaves first; the session's statistics, the read of the initiator's address
  * (getpeername) and TCP_NODELAY (setsockopt) come after it, while the initiator reads the
  * answer. A TPG with allowed networks, or a throttled address, still has the address read
- * before the login is evaluated.
+ * before the login is evaluated. No poll window follows the final Login Response (the
+ * initiator's next PDU comes much later than a window lasts).
  */
 import type net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { nativeAddon } from "../../../server/engine/backstores/native";
 import { IoStats, type SessionCounters, type SessionIdentity } from "../../../server/engine/core/stats";
 import type { Connection } from "../../../server/engine/iscsi/connection";
 import { IscsiClient } from "../../support/iscsi-client";
@@ -94,5 +96,19 @@ describe("a completed login", () => {
     clients.push(c);
     expect((await c.login({ targetName: TARGET, initiatorName: INITIATOR, isid: "400001000e02" })).statusClass).toBe(0);
     expect(Math.min(...probe.addressRead)).toBe(0);
+  });
+
+  it("arms no poll window after the final Login Response", async () => {
+    const a = nativeAddon as { pollSpins?: () => number } | undefined;
+    expect(typeof a?.pollSpins).toBe("function"); // npm test builds native/
+    h = await startTarget();
+    const s0 = a!.pollSpins!();
+    for (let i = 0; i < 5; i++) {
+      const c = await IscsiClient.connect(h.port);
+      clients.push(c);
+      expect((await c.login({ targetName: TARGET, initiatorName: INITIATOR, isid: `400001000e1${i}` })).statusClass).toBe(0);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+    expect(a!.pollSpins!() - s0).toBe(0);
   });
 });
