@@ -14,6 +14,7 @@ import { readRuntime, runtimeUrl, TOKEN_HEADER } from "@/server/runtime";
 import { IscsiClient } from "../support/iscsi-client";
 import { freePort, waitForPort } from "../support/ports";
 import { makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../support/portico";
+import { prInCdb, prOutCommand } from "../support/pr";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.aptpl";
 const INITIATOR = "iqn.1994-05.com.example:aptpl-host";
@@ -27,27 +28,6 @@ afterAll(async () => {
   await server?.stop().catch(() => server?.kill());
   if (dataDir) removeDir(dataDir);
 });
-
-function prOut(sa: number, type: number, key: bigint, saKey: bigint, aptpl: boolean): [Buffer, Buffer] {
-  const p = Buffer.alloc(24);
-  p.writeBigUInt64BE(key, 0);
-  p.writeBigUInt64BE(saKey, 8);
-  p[20] = aptpl ? 0x01 : 0;
-  const cdb = Buffer.alloc(10);
-  cdb[0] = 0x5f;
-  cdb[1] = sa;
-  cdb[2] = type & 0x0f; // scope 0: LU
-  cdb.writeUInt32BE(p.length, 5);
-  return [cdb, p];
-}
-
-function prIn(sa: number): Buffer {
-  const cdb = Buffer.alloc(10);
-  cdb[0] = 0x5e;
-  cdb[1] = sa;
-  cdb.writeUInt16BE(1024, 7);
-  return cdb;
-}
 
 async function connect(port: number): Promise<IscsiClient> {
   const c = await IscsiClient.connect(port);
@@ -63,23 +43,23 @@ async function settle(c: IscsiClient, lun: number): Promise<void> {
 }
 
 async function readKeys(c: IscsiClient, lun: number): Promise<bigint[]> {
-  const r = await c.command(prIn(0x00), { lun, readLength: 1024 });
+  const r = await c.command(prInCdb(0x00), { lun, readLength: 1024 });
   expect(r.status).toBe(0);
   const n = r.data.readUInt32BE(4) / 8;
   return Array.from({ length: n }, (_, i) => r.data.readBigUInt64BE(8 + i * 8));
 }
 
 async function readReservation(c: IscsiClient, lun: number): Promise<{ key: bigint; type: number } | undefined> {
-  const r = await c.command(prIn(0x01), { lun, readLength: 1024 });
+  const r = await c.command(prInCdb(0x01), { lun, readLength: 1024 });
   expect(r.status).toBe(0);
   if (r.data.readUInt32BE(4) === 0) return undefined;
   return { key: r.data.readBigUInt64BE(8), type: r.data[21] & 0x0f };
 }
 
 async function registerAndReserve(c: IscsiClient, lun: number, aptpl: boolean): Promise<void> {
-  const [reg, regData] = prOut(0x00, 0, 0n, KEY, aptpl); // REGISTER
+  const [reg, regData] = prOutCommand(0x00, 0, 0n, KEY, aptpl); // REGISTER
   expect((await c.command(reg, { lun, write: regData })).status).toBe(0);
-  const [res, resData] = prOut(0x01, 0x01, KEY, 0n, false); // RESERVE, WRITE EXCLUSIVE
+  const [res, resData] = prOutCommand(0x01, 0x01, KEY, 0n, false); // RESERVE, WRITE EXCLUSIVE
   expect((await c.command(res, { lun, write: resData })).status).toBe(0);
 }
 
@@ -148,9 +128,9 @@ describe("APTPL persistence", () => {
 
     // The reservation holder still is this I_T nexus: it may release, and unregistering
     // with APTPL (REGISTER with key 0) leaves nothing to restore.
-    const [rel, relData] = prOut(0x02, 0x01, KEY, 0n, false);
+    const [rel, relData] = prOutCommand(0x02, 0x01, KEY, 0n, false);
     expect((await c.command(rel, { lun: 0, write: relData })).status).toBe(0);
-    const [unreg, unregData] = prOut(0x00, 0, KEY, 0n, true);
+    const [unreg, unregData] = prOutCommand(0x00, 0, KEY, 0n, true);
     expect((await c.command(unreg, { lun: 0, write: unregData })).status).toBe(0);
     await c.logout().catch(() => undefined);
 

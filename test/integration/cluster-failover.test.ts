@@ -15,19 +15,15 @@
  * retries UNIT ATTENTION and NOT READY/transitioning on the same path and moves to the other
  * path on Standby or a lost connection, as dm-multipath with scsi_dh_alua does.
  */
-import { rmSync, writeFileSync } from "node:fs";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RbdBackstore } from "../../server/engine/backstores/rbd";
 import { AluaState, decodeRtpg } from "../../server/engine/scsi/alua";
 import { startCeph, type Ceph } from "../support/ceph";
-import { twoGatewayRbdSaveconfig } from "../support/cluster";
 import { startEtcd, type Etcd } from "../support/etcd";
+import { restoreTwoGateways, startGateway, type Gateway } from "../support/gateways";
 import { IscsiClient } from "../support/iscsi-client";
-import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, portico, removeDir, startPortico, type PorticoProcess } from "../support/portico";
+import { removeDir } from "../support/portico";
 import { until } from "../support/until";
-import { apiClient } from "./monitor-support";
 
 const MiB = 1024 * 1024;
 let ceph: Ceph;
@@ -137,18 +133,8 @@ const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.failover0001";
 const LU = "shared";
 const IMAGE_MIB = 64;
 const BLOCKS = (IMAGE_MIB * MiB) / 4096;
-type Node = { name: "gw-a" | "gw-b"; dataDir: string; port: number; tag: number; server?: PorticoProcess; api?: ReturnType<typeof apiClient> };
+type Node = Gateway;
 const nodes: Record<string, Node> = {};
-
-async function startNode(n: Node): Promise<void> {
-  // After a kill -9 the old process's runtime file is still there: the new one's token is what counts.
-  const old = n.server?.child;
-  if (old && old.exitCode === null && old.signalCode === null) await new Promise((r) => old.once("exit", r));
-  rmSync(path.join(n.dataDir, "portico.runtime.json"), { force: true });
-  n.server = await startPortico({ dataDir: n.dataDir, env: { PORTICO_CLUSTER: etcd!.clusterUrl, PORTICO_NODE: n.name } });
-  await waitForPort(n.port);
-  n.api = apiClient(n.server.url, n.dataDir);
-}
 
 const ownershipOf = async (n: Node) => (await n.api!.cluster.ownership.query()).find((e) => e.lu === LU);
 const other = (n: Node) => (n.name === "gw-a" ? nodes["gw-b"]! : nodes["gw-a"]!);
@@ -306,17 +292,8 @@ describe("two gateways, one RBD LUN: ownership and fencing", () => {
   beforeAll(async () => {
     etcd = await startEtcd();
     ceph.rbd("create", "--size", `${IMAGE_MIB}M`, `rbd/${LU}`);
-    const pa = await freePort();
-    const pb = await freePort();
-    for (const [name, port, tag] of [["gw-a", pa, 1], ["gw-b", pb, 2]] as const) {
-      const dataDir = makeDataDir(`portico-${name}-`);
-      const file = path.join(dataDir, "saveconfig.json");
-      writeFileSync(file, JSON.stringify(twoGatewayRbdSaveconfig({ iqn: IQN, lu: LU, sizeBytes: IMAGE_MIB * MiB, wwn: "5b1c0a30-0000-4000-8000-00000000fa11", cephConf: ceph.conf, ports: [pa, pb] }), null, 2));
-      const r = portico(dataDir, ["restoreconfig", file]);
-      expect(r.status, r.stderr + r.stdout).toBe(0);
-      nodes[name] = { name, dataDir, port, tag };
-    }
-    await Promise.all(Object.values(nodes).map((n) => startNode(n)));
+    Object.assign(nodes, await restoreTwoGateways({ iqn: IQN, lu: LU, sizeBytes: IMAGE_MIB * MiB, wwn: "5b1c0a30-0000-4000-8000-00000000fa11", cephConf: ceph.conf }));
+    await Promise.all(Object.values(nodes).map((n) => startGateway(n, etcd!.clusterUrl)));
   }, 180_000);
 
   it("elects one owner: its group Active/Optimized, the other Active/Non-optimized (forwarding), reported alike through both ports; the owner holds the lock", async () => {
@@ -369,7 +346,7 @@ describe("two gateways, one RBD LUN: ownership and fencing", () => {
     expect(targetSide).toBeLessThan(15_000);
     expect((await rtpg(survivor.port))[survivor.tag]).toBe(AluaState.ACTIVE_OPTIMIZED);
     // The dead node comes back as a standby (a new Ceph client: the old one is blocklisted).
-    await startNode(owner);
+    await startGateway(owner, etcd!.clusterUrl);
     await settledOwner();
     expect((await ownershipOf(owner))!.state).toBe("standby");
   });
@@ -416,7 +393,7 @@ describe("two gateways, one RBD LUN: ownership and fencing", () => {
     }
     // Restarted (its Ceph client is dead: killed, not stopped), it is a standby again.
     owner.server!.kill();
-    await startNode(owner);
+    await startGateway(owner, etcd!.clusterUrl);
     await settledOwner(60_000);
   }, 300_000);
 

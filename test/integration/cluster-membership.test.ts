@@ -5,10 +5,10 @@
  * taken name is refused by name; an unreachable etcd is a status, not a crash, and the node
  * joins once etcd answers. Without PORTICO_CLUSTER nothing changes (cluster: null).
  */
-import { writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEtcd, type Etcd } from "../support/etcd";
-import { freePort, waitForPort } from "../support/ports";
+import { startMember } from "../support/gateways";
+import { freePort } from "../support/ports";
 import { makeDataDir, portico, removeDir, sh, startPortico, type PorticoProcess } from "../support/portico";
 import { until } from "../support/until";
 import { apiClient } from "./monitor-support";
@@ -59,15 +59,10 @@ function sharedConfig() {
 }
 
 async function startNode(name: string, clusterUrl = etcd.clusterUrl) {
-  const dataDir = makeDataDir(`portico-${name}-`);
   const port = ports[name]!;
-  const file = `${dataDir}/cluster.json`;
-  writeFileSync(file, JSON.stringify(sharedConfig()));
-  expect(portico(dataDir, ["restoreconfig", file]).status).toBe(0);
-  const server = await startPortico({ dataDir, env: { PORTICO_CLUSTER: clusterUrl, PORTICO_NODE: name } });
-  await waitForPort(port);
-  nodes.push({ server, dataDir });
-  return { server, dataDir, port, api: apiClient(server.url, dataDir) };
+  const n = await startMember({ name, saveconfig: sharedConfig(), clusterUrl, port });
+  nodes.push(n);
+  return { ...n, port, api: apiClient(n.server.url, n.dataDir) };
 }
 
 const memberNames = (s: { members: { name: string }[] } | null) => (s?.members ?? []).map((m) => m.name).join(",");
@@ -166,17 +161,11 @@ describe("cluster membership on etcd", () => {
       ],
     });
     const started: Record<string, { server: PorticoProcess; dataDir: string }> = {};
-    for (const name of ["gw-e", "gw-f"]) {
-      const dataDir = makeDataDir(`portico-${name}-`);
-      const file = `${dataDir}/cluster.json`;
-      writeFileSync(file, JSON.stringify(doc()));
-      expect(portico(dataDir, ["restoreconfig", file]).status).toBe(0);
-      const server = await startPortico({ dataDir, env: { PORTICO_CLUSTER: etcd.clusterUrl, PORTICO_NODE: name } });
-      nodes.push({ server, dataDir });
-      started[name] = { server, dataDir };
+    for (const [name, port] of [["gw-e", pa], ["gw-f", pb]] as const) {
+      const n = await startMember({ name, saveconfig: doc(), clusterUrl: etcd.clusterUrl, port });
+      nodes.push(n);
+      started[name] = n;
     }
-    await waitForPort(pa);
-    await waitForPort(pb);
     const listen = (dataDir: string) => portico(dataDir, ["status"]).stdout;
     const e = listen(started["gw-e"]!.dataDir);
     expect(e).toContain(`portal 127.0.0.1:${pa} (iqn.2003-01.org.linux-iscsi.portico.x8664:sn.clustertwo01 tpg1): listening`);

@@ -14,26 +14,25 @@
  *   made through it after the failover is read through the killed node once it is restarted, and
  *   the reservation holder's writes through the restarted node (now forwarding) land.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AluaState, decodeRtpg } from "../../server/engine/scsi/alua";
 import { startCeph, type Ceph } from "../support/ceph";
-import { twoGatewayRbdSaveconfig } from "../support/cluster";
 import { startEtcd, type Etcd } from "../support/etcd";
+import { restoreTwoGateways, startGateway, type Gateway } from "../support/gateways";
 import { IscsiClient } from "../support/iscsi-client";
-import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, portico, removeDir, root, startPortico, type PorticoProcess } from "../support/portico";
+import { removeDir, root } from "../support/portico";
+import { prOut, readKeys, readReservation } from "../support/pr";
 import { until } from "../support/until";
-import { apiClient } from "./monitor-support";
 
 const MiB = 1024 * 1024;
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.multipath001";
 const LU = "mpath";
 const IMAGE_MIB = 64;
-type Node = { name: "gw-a" | "gw-b"; dataDir: string; port: number; tag: number; server?: PorticoProcess; api?: ReturnType<typeof apiClient> };
+type Node = Gateway;
 const nodes: Record<string, Node> = {};
 let ceph: Ceph;
 let etcd: Etcd | undefined;
@@ -43,22 +42,9 @@ beforeAll(async () => {
   ceph = await startCeph();
   etcd = await startEtcd();
   ceph.rbd("create", "--size", `${IMAGE_MIB}M`, `rbd/${LU}`);
-  const pa = await freePort();
-  const pb = await freePort();
-  for (const [name, port, tag] of [["gw-a", pa, 1], ["gw-b", pb, 2]] as const) {
-    const dataDir = makeDataDir(`portico-${name}-mp-`);
-    const file = path.join(dataDir, "saveconfig.json");
-    writeFileSync(file, JSON.stringify(
-      // nonop_delay_msecs 0: the forwarding node's hop is delay enough (LIO's default of 100 ms would add to it).
-      twoGatewayRbdSaveconfig({ iqn: IQN, lu: LU, sizeBytes: IMAGE_MIB * MiB, wwn: "7c2d1b40-0000-4000-8000-0000000a11ce", cephConf: ceph.conf, ports: [pa, pb], nonopDelayMsecs: 0 }),
-      null,
-      2,
-    ));
-    const r = portico(dataDir, ["restoreconfig", file]);
-    expect(r.status, r.stderr + r.stdout).toBe(0);
-    nodes[name] = { name, dataDir, port, tag };
-  }
-  await Promise.all(Object.values(nodes).map((n) => startNode(n)));
+  // nonop_delay_msecs 0: the forwarding node's hop is delay enough (LIO's default of 100 ms would add to it).
+  Object.assign(nodes, await restoreTwoGateways({ iqn: IQN, lu: LU, sizeBytes: IMAGE_MIB * MiB, wwn: "7c2d1b40-0000-4000-8000-0000000a11ce", cephConf: ceph.conf, nonopDelayMsecs: 0 }, "-mp"));
+  await Promise.all(Object.values(nodes).map((n) => startGateway(n, etcd!.clusterUrl)));
 }, 240_000);
 
 afterAll(async () => {
@@ -70,15 +56,6 @@ afterAll(async () => {
   await etcd?.stop();
   await ceph?.stop();
 }, 60_000);
-
-async function startNode(n: Node): Promise<void> {
-  const old = n.server?.child;
-  if (old && old.exitCode === null && old.signalCode === null) await new Promise((r) => old.once("exit", r));
-  rmSync(path.join(n.dataDir, "portico.runtime.json"), { force: true });
-  n.server = await startPortico({ dataDir: n.dataDir, env: { PORTICO_CLUSTER: etcd!.clusterUrl, PORTICO_NODE: n.name } });
-  await waitForPort(n.port);
-  n.api = apiClient(n.server.url, n.dataDir);
-}
 
 const ownershipOf = async (n: Node) => (await n.api!.cluster.ownership.query()).find((e) => e.lu === LU);
 const other = (n: Node) => (n.name === "gw-a" ? nodes["gw-b"]! : nodes["gw-a"]!);
@@ -151,44 +128,6 @@ function testCu(first: Node, second: Node, tests: string, label: string): Record
   return results;
 }
 
-// PERSISTENT RESERVE OUT/IN through our own client.
-function prOut(sa: number, type: number, key: bigint, saKey: bigint): [Buffer, Buffer] {
-  const p = Buffer.alloc(24);
-  p.writeBigUInt64BE(key, 0);
-  p.writeBigUInt64BE(saKey, 8);
-  const cdb = Buffer.alloc(10);
-  cdb[0] = 0x5f;
-  cdb[1] = sa;
-  cdb[2] = type & 0x0f;
-  cdb.writeUInt32BE(p.length, 5);
-  return [cdb, p];
-}
-
-async function out(c: IscsiClient, sa: number, type: number, key: bigint, saKey: bigint): Promise<number> {
-  const [cdb, data] = prOut(sa, type, key, saKey);
-  return (await c.command(cdb, { write: data })).status;
-}
-
-async function prIn(c: IscsiClient, sa: number): Promise<Buffer> {
-  const cdb = Buffer.alloc(10);
-  cdb[0] = 0x5e;
-  cdb[1] = sa;
-  cdb.writeUInt16BE(1024, 7);
-  const r = await c.command(cdb, { readLength: 1024 });
-  expect(r.status).toBe(0);
-  return r.data;
-}
-
-async function readKeys(c: IscsiClient): Promise<bigint[]> {
-  const d = await prIn(c, 0x00);
-  return Array.from({ length: d.readUInt32BE(4) / 8 }, (_, i) => d.readBigUInt64BE(8 + 8 * i));
-}
-
-async function readReservation(c: IscsiClient): Promise<{ key: bigint; type: number } | undefined> {
-  const d = await prIn(c, 0x01);
-  return d.readUInt32BE(4) === 0 ? undefined : { key: d.readBigUInt64BE(8), type: d[21]! & 0x0f };
-}
-
 /** WRITE(10) of one block at `lba`, retried past unit attentions and 04h/0Ah (as initiators do); the final status. */
 async function writeBlock(c: IscsiClient, lba: number, byte: number): Promise<number> {
   const cdb = Buffer.from([0x2a, 0x08, 0, 0, 0, 0, 0, 0, 1, 0]);
@@ -243,9 +182,9 @@ describe("two Portico nodes, one etcd, one RBD LUN as one target", () => {
     const before101 = ceph.rbdBytes("export", `rbd/${LU}`, "-").subarray(101 * 512, 102 * 512);
     const xOwner = await login(owner.port, X);
     const ySurvivor = await login(survivor.port, Y);
-    expect(await out(xOwner, 0x00, 0, 0n, 0xa1n)).toBe(0); // REGISTER
-    expect(await out(xOwner, 0x01, 0x1, 0xa1n, 0n)).toBe(0); // RESERVE, Write Exclusive
-    expect(await readKeys(ySurvivor)).toContain(0xa1n);
+    expect(await prOut(xOwner, 0x00, 0, 0n, 0xa1n)).toBe(0); // REGISTER
+    expect(await prOut(xOwner, 0x01, 0x1, 0xa1n, 0n)).toBe(0); // RESERVE, Write Exclusive
+    expect((await readKeys(ySurvivor)).keys).toContain(0xa1n);
     expect(await readReservation(ySurvivor)).toEqual({ key: 0xa1n, type: 0x1 });
     // The holder writes through the owner; Y (not the holder) is refused through the forwarding node.
     expect(await writeBlock(xOwner, 100, 0x11)).toBe(0);
@@ -257,18 +196,18 @@ describe("two Portico nodes, one etcd, one RBD LUN as one target", () => {
     console.log(`kill -9 of ${owner.name}: ${survivor.name} owns ${LU} after ${Date.now() - killedAt} ms`);
     // The survivor still has the registration and the reservation (etcd's, not the dead node's memory).
     const y2 = await login(survivor.port, Y);
-    expect(await readKeys(y2)).toContain(0xa1n);
+    expect((await readKeys(y2)).keys).toContain(0xa1n);
     expect(await readReservation(y2)).toEqual({ key: 0xa1n, type: 0x1 });
     expect(await writeBlock(y2, 101, 0x22)).toBe(0x18);
     // A registration after the failover, through the survivor.
-    expect(await out(y2, 0x00, 0, 0n, 0xb2n)).toBe(0);
+    expect(await prOut(y2, 0x00, 0, 0n, 0xb2n)).toBe(0);
 
     // The killed node comes back (a new Ceph client; its old one is blocklisted) and forwards to the survivor.
-    await startNode(owner);
+    await startGateway(owner, etcd!.clusterUrl);
     const now = await settled(60_000);
     expect(now.owner.name).toBe(survivor.name);
     const x2 = await login(owner.port, X);
-    const keys = await readKeys(x2);
+    const { keys } = await readKeys(x2);
     expect(keys).toContain(0xa1n);
     expect(keys).toContain(0xb2n);
     expect(await readReservation(x2)).toEqual({ key: 0xa1n, type: 0x1 });
@@ -279,9 +218,9 @@ describe("two Portico nodes, one etcd, one RBD LUN as one target", () => {
     expect(image.subarray(101 * 512, 102 * 512).equals(before101)).toBe(true); // Y's refused writes never landed
     expect(image.subarray(102 * 512, 103 * 512).equals(Buffer.alloc(512, 0x33))).toBe(true);
     // Clean up: the holder releases, both unregister.
-    expect(await out(x2, 0x02, 0x1, 0xa1n, 0n)).toBe(0);
-    expect(await out(x2, 0x00, 0, 0xa1n, 0n)).toBe(0);
-    expect(await out(y2, 0x00, 0, 0xb2n, 0n)).toBe(0);
-    expect(await readKeys(y2)).toEqual([]);
+    expect(await prOut(x2, 0x02, 0x1, 0xa1n, 0n)).toBe(0);
+    expect(await prOut(x2, 0x00, 0, 0xa1n, 0n)).toBe(0);
+    expect(await prOut(y2, 0x00, 0, 0xb2n, 0n)).toBe(0);
+    expect((await readKeys(y2)).keys).toEqual([]);
   }, 300_000);
 });

@@ -16,13 +16,15 @@
  * nodes at the end.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEtcd, type Etcd } from "../support/etcd";
 import { IscsiClient } from "../support/iscsi-client";
-import { freePort, waitForPort } from "../support/ports";
-import { makeDataDir, portico, removeDir, root, startPortico, type PorticoProcess } from "../support/portico";
+import { startMember } from "../support/gateways";
+import { freePort } from "../support/ports";
+import { removeDir, root, type PorticoProcess } from "../support/portico";
+import { prIn, prOut, prOutCommand, readKeys, readReservation } from "../support/pr";
 
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.clusterpr01";
 const X = "iqn.1994-05.com.example:host-x";
@@ -66,14 +68,9 @@ function saveconfig() {
 }
 
 async function startNode(node: "gw-a" | "gw-b"): Promise<PorticoProcess> {
-  const dataDir = makeDataDir(`portico-${node}-pr-`);
-  const file = path.join(dataDir, "cluster.json");
-  writeFileSync(file, JSON.stringify(saveconfig()));
-  expect(portico(dataDir, ["restoreconfig", file]).status).toBe(0);
-  const server = await startPortico({ dataDir, env: { PORTICO_CLUSTER: etcd.clusterUrl, PORTICO_NODE: node } });
-  procs.push({ server, dataDir });
-  await waitForPort(ports[node]);
-  return server;
+  const p = await startMember({ name: node, saveconfig: saveconfig(), clusterUrl: etcd.clusterUrl, port: ports[node], dirPrefix: `portico-${node}-pr-` });
+  procs.push(p);
+  return p.server;
 }
 
 beforeAll(async () => {
@@ -104,44 +101,6 @@ async function session(node: "gw-a" | "gw-b", initiator: string): Promise<IscsiC
   return c;
 }
 
-function prOut(sa: number, type: number, key: bigint, saKey: bigint): [Buffer, Buffer] {
-  const p = Buffer.alloc(24);
-  p.writeBigUInt64BE(key, 0);
-  p.writeBigUInt64BE(saKey, 8);
-  const cdb = Buffer.alloc(10);
-  cdb[0] = 0x5f;
-  cdb[1] = sa;
-  cdb[2] = type & 0x0f;
-  cdb.writeUInt32BE(p.length, 5);
-  return [cdb, p];
-}
-
-async function out(c: IscsiClient, sa: number, type: number, key: bigint, saKey: bigint, lun = 0): Promise<number> {
-  const [cdb, data] = prOut(sa, type, key, saKey);
-  return (await c.command(cdb, { lun, write: data })).status;
-}
-
-async function prIn(c: IscsiClient, sa: number, lun = 0): Promise<Buffer> {
-  const cdb = Buffer.alloc(10);
-  cdb[0] = 0x5e;
-  cdb[1] = sa;
-  cdb.writeUInt16BE(1024, 7);
-  const r = await c.command(cdb, { lun, readLength: 1024 });
-  expect(r.status).toBe(0);
-  return r.data;
-}
-
-async function readKeys(c: IscsiClient, lun = 0): Promise<{ generation: number; keys: bigint[] }> {
-  const d = await prIn(c, 0x00, lun);
-  const n = d.readUInt32BE(4) / 8;
-  return { generation: d.readUInt32BE(0), keys: Array.from({ length: n }, (_, i) => d.readBigUInt64BE(8 + 8 * i)) };
-}
-
-async function readReservation(c: IscsiClient, lun = 0): Promise<{ key: bigint; type: number } | undefined> {
-  const d = await prIn(c, 0x01, lun);
-  return d.readUInt32BE(4) === 0 ? undefined : { key: d.readBigUInt64BE(8), type: d[21] & 0x0f };
-}
-
 async function write(c: IscsiClient, lun = 0): Promise<number> {
   const cdb = Buffer.from([0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
   return (await c.command(cdb, { lun, write: Buffer.alloc(512, 0x5a) })).status;
@@ -168,7 +127,7 @@ describe("persistent reservations across two gateways on etcd", () => {
     xA = await session("gw-a", X);
     yB = await session("gw-b", Y);
     expect(await readKeys(yB)).toEqual({ generation: 0, keys: [] });
-    expect(await out(xA, 0x00, 0, 0n, 0xa1n)).toBe(GOOD);
+    expect(await prOut(xA, 0x00, 0, 0n, 0xa1n)).toBe(GOOD);
     // No polling: the GOOD above waited for gw-b to apply the change.
     expect(await readKeys(yB)).toEqual({ generation: 1, keys: [0xa1n] });
     // READ FULL STATUS through gw-b names the I_T nexus through gw-a's target port.
@@ -181,19 +140,19 @@ describe("persistent reservations across two gateways on etcd", () => {
   });
 
   it("RESERVE through gw-a makes a non-registered write through gw-b meet RESERVATION CONFLICT", async () => {
-    expect(await out(xA, 0x01, WE, 0xa1n, 0n)).toBe(GOOD);
+    expect(await prOut(xA, 0x01, WE, 0xa1n, 0n)).toBe(GOOD);
     expect(await write(yB)).toBe(RESERVATION_CONFLICT);
     expect(await write(xA)).toBe(GOOD);
     expect(await readReservation(yB)).toEqual({ key: 0xa1n, type: WE });
     // The same initiator port through gw-b is another I_T nexus (ALL_TG_PT was 0): not registered there.
     const xB = await session("gw-b", X);
     expect(await write(xB)).toBe(RESERVATION_CONFLICT);
-    expect(await out(xB, 0x01, WE, 0xa1n, 0n)).toBe(RESERVATION_CONFLICT);
+    expect(await prOut(xB, 0x01, WE, 0xa1n, 0n)).toBe(RESERVATION_CONFLICT);
   });
 
   it("PREEMPT through gw-b raises REGISTRATIONS PREEMPTED on gw-a's nexus and takes the reservation", async () => {
-    expect(await out(yB, 0x00, 0, 0n, 0xb2n)).toBe(GOOD);
-    expect(await out(yB, 0x04, WE, 0xb2n, 0xa1n)).toBe(GOOD);
+    expect(await prOut(yB, 0x00, 0, 0n, 0xb2n)).toBe(GOOD);
+    expect(await prOut(yB, 0x04, WE, 0xb2n, 0xa1n)).toBe(GOOD);
     const tur = await xA.command(Buffer.alloc(6), { lun: 0 });
     expect(tur.status).toBe(CHECK_CONDITION);
     expect(senseOf(tur.sense)).toEqual([0x6, 0x2a, 0x05]);
@@ -208,8 +167,8 @@ describe("persistent reservations across two gateways on etcd", () => {
     const x2 = await session("gw-a", "iqn.1994-05.com.example:host-x2");
     const y2 = await session("gw-b", "iqn.1994-05.com.example:host-y2");
     const statuses = await Promise.all([
-      ...Array.from({ length: 5 }, (_, i) => out(x2, 0x06, 0, 0n, 0xc0n + BigInt(i))), // REGISTER AND IGNORE EXISTING KEY
-      ...Array.from({ length: 5 }, (_, i) => out(y2, 0x06, 0, 0n, 0xd0n + BigInt(i))),
+      ...Array.from({ length: 5 }, (_, i) => prOut(x2, 0x06, 0, 0n, 0xc0n + BigInt(i))), // REGISTER AND IGNORE EXISTING KEY
+      ...Array.from({ length: 5 }, (_, i) => prOut(y2, 0x06, 0, 0n, 0xd0n + BigInt(i))),
     ]);
     expect(statuses).toEqual(Array(10).fill(GOOD));
     const k = await readKeys(yB);
@@ -223,8 +182,8 @@ describe("persistent reservations across two gateways on etcd", () => {
     // Unregister them again (service action key 0).
     const kx = k.keys.find((v) => v >= 0xc0n && v < 0xc5n)!;
     const ky = k.keys.find((v) => v >= 0xd0n && v < 0xd5n)!;
-    expect(await out(x2, 0x00, 0, kx, 0n)).toBe(GOOD);
-    expect(await out(y2, 0x00, 0, ky, 0n)).toBe(GOOD);
+    expect(await prOut(x2, 0x00, 0, kx, 0n)).toBe(GOOD);
+    expect(await prOut(y2, 0x00, 0, ky, 0n)).toBe(GOOD);
   });
 
   it("SPC-2 RESERVE through gw-a conflicts through gw-b", async () => {
@@ -235,9 +194,9 @@ describe("persistent reservations across two gateways on etcd", () => {
 
   it("gw-a killed -9: its registration and reservation are still there through gw-b; its SPC-2 reservation goes with it", async () => {
     // x registers again through gw-a and takes an EXCLUSIVE ACCESS reservation once y released its own.
-    expect(await out(xA, 0x00, 0, 0n, 0xa3n)).toBe(GOOD);
-    expect(await out(yB, 0x02, WE, 0xb2n, 0n)).toBe(GOOD); // RELEASE
-    expect(await out(xA, 0x01, EA, 0xa3n, 0n)).toBe(GOOD);
+    expect(await prOut(xA, 0x00, 0, 0n, 0xa3n)).toBe(GOOD);
+    expect(await prOut(yB, 0x02, WE, 0xb2n, 0n)).toBe(GOOD); // RELEASE
+    expect(await prOut(xA, 0x01, EA, 0xa3n, 0n)).toBe(GOOD);
     const before = await readKeys(yB);
     a.kill();
     await new Promise<void>((r) => (a.child.exitCode !== null || a.child.signalCode !== null ? r() : a.child.once("exit", () => r())));
@@ -267,7 +226,7 @@ describe("persistent reservations across two gateways on etcd", () => {
     const y = await session("gw-b", "iqn.1994-05.com.example:host-z");
     expect(await write(y)).toBe(RESERVATION_CONFLICT);
     // And a change through the restarted node reaches the other at once.
-    expect(await out(x, 0x03, 0, 0xa3n, 0n)).toBe(GOOD); // CLEAR
+    expect(await prOut(x, 0x03, 0, 0xa3n, 0n)).toBe(GOOD); // CLEAR
     const tur = await yB.command(Buffer.alloc(6), { lun: 0 });
     expect(tur.status).toBe(CHECK_CONDITION);
     expect(senseOf(tur.sense)).toEqual([0x6, 0x2a, 0x03]); // RESERVATIONS PREEMPTED for the other registrant
@@ -311,7 +270,7 @@ describe("persistent reservations across two gateways on etcd", () => {
     const q = await session("gw-b", "iqn.1994-05.com.example:host-q");
     etcd.pause();
     try {
-      const [cdb, data] = prOut(0x00, 0, 0n, 0xe1n);
+      const [cdb, data] = prOutCommand(0x00, 0, 0n, 0xe1n);
       const r = await p.command(cdb, { lun: 0, write: data });
       expect(r.status).toBe(CHECK_CONDITION);
       expect(senseOf(r.sense)).toEqual([0xb, 0x08, 0x00]);
@@ -329,13 +288,13 @@ describe("persistent reservations across two gateways on etcd", () => {
     const deadline = Date.now() + 30_000;
     let st = -1;
     while (st !== GOOD && Date.now() < deadline) {
-      st = await out(p, 0x06, 0, 0n, 0xe1n);
+      st = await prOut(p, 0x06, 0, 0n, 0xe1n);
       if (st !== GOOD) await new Promise((res) => setTimeout(res, 500));
     }
     expect(st).toBe(GOOD);
     // The watches resumed: gw-b has it as soon as gw-a answered.
     expect((await readKeys(q)).keys).toContain(0xe1n);
-    expect(await out(q, 0x00, 0, 0n, 0xe2n)).toBe(GOOD);
+    expect(await prOut(q, 0x00, 0, 0n, 0xe2n)).toBe(GOOD);
     // gw-a's watch comes back on the etcd client's reconnect backoff, which can outlast the
     // committing node's bounded wait for the others (APPLY_WAIT_MS): give it a few seconds more.
     let keysP = (await readKeys(p)).keys;

@@ -3,12 +3,7 @@
  * directory, a tRPC client authenticated like the CLI (runtime-file token), a strict
  * enough /metrics parser, and exact SCSI IO through the test initiator.
  */
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { createTRPCClient, httpLink } from "@trpc/client";
-import superjson from "superjson";
 import { expect } from "vitest";
-import type { AppRouter } from "../../server/api/root";
 import { IscsiClient } from "../support/iscsi-client";
 import type { DemoTarget } from "../support/demo";
 
@@ -19,12 +14,8 @@ export function oneLun(port: number, sizeBytes = 16 * 1024 * 1024): DemoTarget {
   return { iqn: IQN, storageObjects: [{ name: "mon0", plugin: "ramdisk", size: sizeBytes }], ports: [port] };
 }
 
-export function apiClient(url: string, dataDir: string) {
-  const token = (JSON.parse(readFileSync(path.join(dataDir, "portico.runtime.json"), "utf8")) as { token: string }).token;
-  return createTRPCClient<AppRouter>({
-    links: [httpLink({ url: `${url}/api/trpc`, transformer: superjson, headers: { "x-portico-token": token } })],
-  });
-}
+/** The API client (support/api.ts), here too for the tests and e2e specs that import it from this file. */
+export { apiClient } from "../support/api";
 
 export interface MetricSample {
   name: string;
