@@ -175,6 +175,10 @@ export class CertificateStore {
     try {
       const cert = fs.readFileSync(this.file(kind, "crt"), "utf8");
       const key = fs.readFileSync(this.file(kind, "key"), "utf8");
+      // The pair is two files, each replaced atomically but not together: a crash between the
+      // two renames of write() leaves a new key beside the old certificate. Never serve that.
+      const leaf = new X509Certificate((cert.match(PEM_CERT) ?? [cert])[0]!);
+      if (!leaf.checkPrivateKey(createPrivateKey(key))) throw new Error("its key does not belong to it (a change cut short?)");
       return { cert, key, info: describe(kind, cert) };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;

@@ -67,6 +67,23 @@ describe("CertificateStore", () => {
     expect(store.active().info).toMatchObject({ kind: "self-signed", fingerprint256: self.info.fingerprint256 });
   });
 
+  it("a certificate beside a key that is not its own (a replacement cut short between its two renames) is not served", () => {
+    const store = new CertificateStore(tmp());
+    const self = store.active();
+    store.install(own.cert, own.key);
+    // install(other) renamed the new key into place, then the process died before the certificate.
+    fs.writeFileSync(path.join(store.dir, "uploaded.key"), other.key);
+    const warnings: string[] = [];
+    expect(store.active(new Date(), (m) => warnings.push(m)).info).toMatchObject({ kind: "self-signed", fingerprint256: self.info.fingerprint256 });
+    expect(warnings).toEqual([expect.stringMatching(/cannot read the uploaded certificate .*its key does not belong to it.*serving the self-signed certificate/)]);
+    // The same for the self-signed pair: a new one is made.
+    fs.writeFileSync(path.join(store.dir, "self-signed.key"), other.key);
+    const made = store.active(new Date(), (m) => warnings.push(m));
+    expect(made.info.kind).toBe("self-signed");
+    expect(new X509Certificate(made.cert).checkPrivateKey(createPrivateKey(made.key))).toBe(true);
+    expect(warnings[2]).toMatch(/self-signed certificate .*its key does not belong to it.*making a new one/);
+  });
+
   it("writes nothing when an upload is refused", () => {
     const store = new CertificateStore(tmp());
     store.active();
