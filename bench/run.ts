@@ -262,10 +262,11 @@ function cachedShare(file: string): number | undefined {
 /**
  * Before each run on a file or device: the share of it still cached (printed), then read it again.
  * This VM evicts page cache nobody touched for a while on its own (DAMON's proactive reclaim,
- * kdamond with a pageout scheme: regions idle for 12 aggregation intervals, up to 128 MiB/s), so
- * a file warmed once at start is partly cold by the time later rounds reach it, and which target
- * found more of its file cached decided the fileio/block rows (docs/performance.md, 2026-12-03
- * afternoon). Re-read before every run, both targets start each run with their file cached.
+ * kdamond with a pageout scheme: regions idle for 12 aggregation intervals, up to 128 MiB/s; an
+ * idle 1 GiB file went from 1024 to 924 MiB cached in 4 minutes with no memory pressure,
+ * docs/performance.md, 2026-12-03 afternoon), so a file warmed once at start may be partly cold
+ * when a later round reaches it, for one target more than the other. Re-read before every run,
+ * both targets start each run with their file cached, and the line says what was left.
  */
 function rewarm(file: string | undefined): string {
   if (!file) return "";
