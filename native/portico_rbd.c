@@ -128,6 +128,7 @@ typedef struct aio_req {
   uint64_t off, len;
   char *b1, *b2;
   size_t l1;
+  uint64_t budget; /* data bytes counted in aio_out_bytes while in librbd */
   void *bl;      /* AIO_READ_BL: the ceph::bufferlist librbd reads into */
   char *bl_data; /* ...and its contiguous data once read (set on the librbd thread) */
 } aio_req;
@@ -171,6 +172,7 @@ static aio_req *aio_done_head = NULL, *aio_done_tail = NULL;
  * All of this state is under aio_done_lock.
  */
 static int64_t aio_outstanding = 0; /* submitted, not yet on the done list */
+static uint64_t aio_out_bytes = 0;  /* their data bytes (reads, writes): see submit_inline_ok */
 static size_t aio_done_n = 0;       /* on the done list */
 static int loop_signaled = 0;       /* a thread-safe call is pending: it drains the whole list */
 static struct timespec first_done;  /* when the oldest request on the list finished */
@@ -255,6 +257,7 @@ static void aio_done(aio_req *r) {
   aio_done_tail = r;
   aio_done_n++;
   aio_outstanding--;
+  aio_out_bytes -= r->budget;
   if (!loop_signaled) {
     if (aio_outstanding < coalesce_below || aio_done_n >= coalesce_max) {
       loop_signaled = 1;
@@ -355,9 +358,14 @@ static void *submitter(void *arg) {
     sub_head = sub_tail = NULL;
     pthread_mutex_unlock(&sub_lock);
     int64_t n = 0;
-    for (aio_req *q = r; q; q = q->next) n++;
+    uint64_t bytes = 0;
+    for (aio_req *q = r; q; q = q->next) {
+      n++;
+      bytes += q->budget;
+    }
     pthread_mutex_lock(&aio_done_lock);
     aio_outstanding += n; /* before librbd can complete any of them */
+    aio_out_bytes += bytes;
     pthread_mutex_unlock(&aio_done_lock);
     while (r) {
       aio_req *next = r->next;
@@ -367,6 +375,44 @@ static void *submitter(void *arg) {
     }
   }
   return NULL;
+}
+
+/*
+ * Reads are submitted from the event loop itself when that cannot block and keeps the order:
+ * waking the submitter for them cost a thread hand-off per burst (0.19 context switches per 4 KiB
+ * read at QD32, and the submitter thread 15 us of CPU per read against the ~10 us librbd's
+ * submission takes inline; docs/performance.md, rbd, 2026-12-03 afternoon). Why it does not
+ * block (librbd 16.2, rbd_non_blocking_aio=false, so api::Io -> ImageDispatcher runs inline):
+ * every dispatch layer defers rather than waits (exclusive lock not held: ExclusiveLockImageDispatch
+ * queues the IO and acquires asynchronously, or fails it at once in managed-lock mode; refresh
+ * needed: RefreshImageDispatch refreshes asynchronously; QoS: TokenBucketThrottle queues; reads
+ * bypass the write-around cache); its locks are held only briefly by others. What can block is
+ * the Objecter's in-flight budget (objecter_inflight_ops / objecter_inflight_op_bytes: op_submit
+ * waits for room). So a read goes inline only while few requests and bytes are in librbd
+ * (inline_max_ops, inline_max_bytes: far below the budget, which rbd.ts also raises past what
+ * librbd's write-around cache can add), and only when the submitter is idle with nothing queued
+ * (then every earlier request has been submitted: the order of submit() calls is kept). Writes
+ * (librbd copies their data on the calling thread), flushes and the rest keep the submitter.
+ * PORTICO_RBD_INLINE_READS=0 turns this off, for measuring; PORTICO_RBD_INLINE_MAX_OPS lowers the
+ * 256 (tests).
+ */
+static int inline_reads = 1;
+static int64_t inline_max_ops = 256;
+static uint64_t inline_max_bytes = 16u << 20;
+static uint64_t submits_inline = 0, submits_thread = 0; /* stats(); the event loop's only */
+
+/* Under sub_lock, on the event loop: may r be submitted right here? Counts it in librbd if so. */
+static int submit_inline_ok(aio_req *r) {
+  if (!inline_reads || (r->op != AIO_READ && r->op != AIO_READ_BL) || !sub_waiting || sub_head) return 0;
+  int ok = 0;
+  pthread_mutex_lock(&aio_done_lock);
+  if (aio_outstanding < inline_max_ops && aio_out_bytes + r->budget <= inline_max_bytes) {
+    aio_outstanding++; /* before librbd can complete it */
+    aio_out_bytes += r->budget;
+    ok = 1;
+  }
+  pthread_mutex_unlock(&aio_done_lock);
+  return ok;
 }
 
 /* setup(onDone(count), ring: Float64Array of 3×N) — once, before the first submit. */
@@ -397,6 +443,8 @@ static napi_value js_setup(napi_env env, napi_callback_info info) {
   if ((e = getenv("PORTICO_RBD_COALESCE_BELOW"))) coalesce_below = strtol(e, NULL, 10);
   if ((e = getenv("PORTICO_RBD_COALESCE_MAX"))) coalesce_max = (size_t)strtol(e, NULL, 10);
   if (coalesce_us <= 0) coalesce_below = INT64_MAX; /* every completion wakes the loop at once */
+  if ((e = getenv("PORTICO_RBD_INLINE_READS")) && strcmp(e, "0") == 0) inline_reads = 0;
+  if ((e = getenv("PORTICO_RBD_INLINE_MAX_OPS")) && strtol(e, NULL, 10) > 0 && strtol(e, NULL, 10) <= 256) inline_max_ops = strtol(e, NULL, 10);
   pthread_condattr_t cattr;
   pthread_condattr_init(&cattr);
   pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
@@ -493,16 +541,27 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
   r->b1 = b1;
   r->b2 = b2;
   r->l1 = l1;
-  /* Queued for the submitter thread; a request librbd then refuses completes with its error. */
+  r->budget = op == AIO_READ || op == AIO_READ_BL || op == AIO_WRITE ? len : op == AIO_CAW ? 2 * len : 0;
+  /* Submitted here (see submit_inline_ok), or queued for the submitter thread; a request librbd
+   * then refuses completes with its error through the done list either way. */
   pthread_mutex_lock(&sub_lock);
-  if (sub_tail) sub_tail->next = r;
-  else sub_head = r;
-  sub_tail = r;
-  int wake = sub_waiting;
+  int here = submit_inline_ok(r), wake = 0;
+  if (!here) {
+    if (sub_tail) sub_tail->next = r;
+    else sub_head = r;
+    sub_tail = r;
+    wake = sub_waiting;
+  }
   pthread_mutex_unlock(&sub_lock);
-  if (wake) pthread_cond_signal(&sub_cond);
-  rc = 0;
   if (aio_inflight++ == 0) napi_ref_threadsafe_function(env, aio_tsfn);
+  if (here) {
+    submits_inline++;
+    submit_one(r);
+  } else {
+    submits_thread++;
+    if (wake) pthread_cond_signal(&sub_cond);
+  }
+  rc = 0;
   napi_create_int32(env, rc, &out);
   return out;
 }
@@ -540,7 +599,8 @@ static napi_value js_release_read(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* stats() -> {readsIntoLibrbdBuffers, blReads, blRebuilt}: whether READ_BL is built, and how many such reads needed a copy. */
+/* stats() -> {readsIntoLibrbdBuffers, blReads, blRebuilt, submitsInline, submitsThread}: whether READ_BL is built, how many
+ * such reads needed a copy, and how many requests were submitted from the event loop / by the submitter thread. */
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value out, b;
@@ -553,6 +613,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, out, "readsIntoLibrbdBuffers", b);
   set_num(env, out, "blReads", (double)__atomic_load_n(&bl_reads, __ATOMIC_RELAXED));
   set_num(env, out, "blRebuilt", (double)__atomic_load_n(&bl_rebuilt, __ATOMIC_RELAXED));
+  set_num(env, out, "submitsInline", (double)submits_inline);
+  set_num(env, out, "submitsThread", (double)submits_thread);
   return out;
 }
 

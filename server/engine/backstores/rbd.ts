@@ -53,7 +53,7 @@ interface RbdAddon {
   /** Detaches a READ_BL read's Buffer: librbd's buffer under it is freed now; it reads as empty after. */
   releaseRead(buf: Buffer): void;
   /** Whether READ_BL is built (librados' C++ headers were there), and how many such reads needed a copy to be contiguous. */
-  stats(): { readsIntoLibrbdBuffers: boolean; blReads: number; blRebuilt: number };
+  stats(): { readsIntoLibrbdBuffers: boolean; blReads: number; blRebuilt: number; submitsInline?: number; submitsThread?: number };
   connect(conf: string, id: string, options: [string, string][]): Promise<ClusterHandle>;
   shutdown(cluster: ClusterHandle): Promise<void>;
   open(cluster: ClusterHandle, pool: string, image: string): Promise<ImageHandle>;
@@ -128,6 +128,11 @@ const addon = loaded.addon;
 export const rbdStatus: string = loaded.reason;
 export const rbdAvailable = (): boolean => addon !== undefined;
 
+/** The addon's counters (reads into librbd's buffers, submissions from the loop / the submitter thread), for tests and benches. */
+export function rbdAddonStats(): ReturnType<RbdAddon["stats"]> | undefined {
+  return typeof addon?.stats === "function" ? addon.stats() : undefined;
+}
+
 function needAddon(): RbdAddon {
   if (!addon) throw new Error(`rbd backstore unavailable: ${rbdStatus}`);
   return addon;
@@ -155,9 +160,17 @@ function clusterOptions(osdOpTimeout: number): [string, string][] {
     ["rados_osd_op_timeout", String(osdOpTimeout)],
     // Partial-object discards must zero the range: UNMAP'd blocks read back as zeros (LBPRZ).
     ["rbd_skip_partial_discard", "false"],
-    // The addon submits from a thread of its own (native/portico_rbd.c), never from the event
-    // loop: librbd does its submission work inline there instead of waking its io_context thread.
+    // librbd does its submission work inline on the calling thread instead of waking its
+    // io_context thread: the addon's submitter thread, or the event loop for reads while few
+    // requests are in librbd (native/portico_rbd.c, submit_inline_ok).
     ["rbd_non_blocking_aio", "false"],
+    // The Objecter's op budget is the one place a submission can wait (op_submit blocks for
+    // room); an inline read must never wait on the event loop. Besides the addon's own requests
+    // (at most 256 in flight when it submits inline), librbd's write-around cache keeps up to
+    // rbd_cache_max_dirty (24 MiB) of acknowledged writes in flight, as many as 49,152 ops of
+    // 512 bytes against the default budget of 1024 ops: this makes room for them. Bytes stay
+    // under the default 100 MiB (16 MiB inline gate + 24 MiB).
+    ["objecter_inflight_ops", "65536"],
     // For measuring (docs/performance.md, rbd): librbd copies a write's data into a bufferlist of
     // its own unless this is false; then it references our gather buffer and holds the write's
     // completion until the OSD is done with it (so the buffer goes back to its pool only then),
