@@ -10,7 +10,7 @@
  * the order) with whether its whole range lies above or below the 0.8 goal.
  *
  *   npx tsx bench/rbd-ab.ts [--seconds 8] [--rounds 3] [--workloads r4k,w4k,r1m,w1m] [--no-fio]
- *        [--prof DIR] [--hold] [--binding] <checkout dir> [<checkout dir>...]
+ *        [--prof DIR] [--hold] [--binding] [--threads] <checkout dir> [<checkout dir>...]
  *
  * A checkout may carry TPG parameters after a `#`, e.g.
  * `.#MaxRecvDataSegmentLength=65536`, or `.#ceph-iscsi` for ceph-iscsi's target defaults (what
@@ -23,12 +23,14 @@
  * /proc/<pid>/task/<pid>) and the whole process's, Ceph's daemons' CPU per IO (mon, mgr and the
  * memstore OSD: the server side both paths share), fio's CPU per IO, and the load average.
  * `--binding` adds, per round, 4 KiB random reads at QD32 through RbdBackstore.read in this
- * process (this checkout's addon, no iSCSI). `--prof DIR` runs
+ * process (this checkout's addon, no iSCSI). `--threads` adds per appliance run its threads' CPU
+ * and context switches per IO by thread name (/proc/<pid>/task/*: loop (the main thread),
+ * rbd-submit, rbd-coalesce, msgr-worker, io_context_pool, node for V8/libuv's). `--prof DIR` runs
  * every appliance under `node --cpu-prof` (profiles written to DIR when they stop); `--hold`
  * starts everything, prints the URLs and pids, and waits for SIGINT (experiments by hand).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { startCeph, type Ceph } from "../test/support/ceph";
@@ -62,6 +64,7 @@ const profDir = opt("--prof");
 const noFio = flag("--no-fio");
 const hold = flag("--hold");
 const binding = flag("--binding");
+const threads = flag("--threads");
 const specs = argv.map((a) => {
   const [spec, envText] = a.split("%");
   const [dir, params] = spec.split("#");
@@ -145,6 +148,35 @@ function fio(ceph: Ceph, extra: string[], secs: number): Run {
 function cpu(pid: number, tid = pid): number {
   const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1].split(" ");
   return (Number(f[11]) + Number(f[12])) / 100;
+}
+/** Per thread name (libuv/V8's unnamed ones are "node"): CPU seconds and context switches (voluntary + not) of a process's threads. */
+function threadTable(pid: number): Map<string, { cpu: number; cs: number }> {
+  const out = new Map<string, { cpu: number; cs: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const name = tid === String(pid) ? "loop" : stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/[-_:]?\d+$/, "");
+      const f = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
+      const cs = [...status.matchAll(/ctxt_switches:\s+(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+      const e = out.get(name) ?? { cpu: 0, cs: 0 };
+      e.cpu += (Number(f[11]) + Number(f[12])) / 100;
+      e.cs += cs;
+      out.set(name, e);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+/** "name cpu µs/switches" per IO for each thread name, busiest first. */
+function threadDelta(before: Map<string, { cpu: number; cs: number }>, after: Map<string, { cpu: number; cs: number }>, ios: number): string {
+  const rows = [...after].map(([name, a]) => {
+    const b = before.get(name) ?? { cpu: 0, cs: 0 };
+    return { name, us: ((a.cpu - b.cpu) * 1e6) / ios, cs: (a.cs - b.cs) / ios };
+  });
+  const cs = rows.reduce((x, r) => x + r.cs, 0);
+  return `switches ${cs.toFixed(2)}/IO; ` + rows.filter((r) => r.us >= 0.5 || r.cs >= 0.01).sort((x, y) => y.us - x.us).map((r) => `${r.name} ${r.us.toFixed(1)}µs/${r.cs.toFixed(2)}`).join(", ");
 }
 function cephCpu(ceph: Ceph): number {
   return ceph.pids().reduce((sum, p) => sum + cpuAll(p), 0);
@@ -260,7 +292,9 @@ async function main() {
           if (w.write) exec("qemu-img", ["bench", "-w", "-c", "16", "-d", "1", "-s", "4k", "-f", "raw", a.url], 120_000);
           const pid = a.child.pid!;
           const m0 = cpu(pid), p0 = cpuAll(pid), c0 = cephCpu(ceph);
+          const t0 = threads ? threadTable(pid) : undefined;
           const r = w.client(a.url);
+          if (t0) line(`${w.name} | ${a.label} threads`, threadDelta(t0, threadTable(pid), r.ios));
           const mainUs = ((cpu(pid) - m0) * 1e6) / r.ios, allUs = ((cpuAll(pid) - p0) * 1e6) / r.ios;
           const cephUs = ((cephCpu(ceph) - c0) * 1e6) / r.ios;
           const clientUs = (lastClientCpu * 1e6) / r.ios;
