@@ -4,11 +4,12 @@
  * per round. For each run: IOPS, the target's CPU per IO split into the main thread and the
  * other threads (V8's GC and compiler, libuv), p50/p99 for the own-client rows, page
  * faults per IO (minflt from /proc: a fault costs this VM tens of µs, docs/performance.md) and
- * context switches per IO (all threads, voluntary + involuntary: sleeps and hand-offs).
+ * context switches per IO (all threads, voluntary + involuntary: sleeps and hand-offs) and the
+ * main thread's run-queue wait per IO (runnable, no CPU given: the load, not the target's work).
  *
  *   npx tsx bench/ab-trees.ts --roots /path/to/before,/path/to/after [--seconds 3] [--rounds 2]
  *     [--workloads r32,seq8,w32,w1m,r1,qd1r,qd1w] [--params lio|ceph-iscsi] [--warm] [--node-args "..."] [--node-args-b "..."] [--log-dir DIR]
- *     [--backing ramdisk|fileio|block] [--env-a K=V,K=V] [--env-b K=V,K=V]
+ *     [--backing ramdisk|fileio|block] [--cache warm|cold] [--env-a K=V,K=V] [--env-b K=V,K=V]
  *
  * w1m: 1 MiB sequential writes at QD8 (`qemu-img bench -w -s 1M -d 8`, as bench/rbd.ts), IOPS = writes/s.
  * --params ceph-iscsi: the TPG runs ceph-iscsi's login parameters (bench/rbd.ts CEPH_ISCSI_TPG_PARAMETERS:
@@ -22,6 +23,10 @@
  * --backing fileio / block gives each appliance a 1 GiB fallocated file (write_back, as bench/run.ts's
  * fileio LUN) or a loop device over one (write_back), read once the appliance holds it open and again
  * before every run (each line says how much of it was still cached); ramdisk by default.
+ * --cache cold instead drops the file's or device's page cache before every run (sync, then
+ * posix_fadvise DONTNEED through `dd iflag=nocache count=0`) and never warms it: writes then find
+ * their pages uncached, so fd.ts's gate sends them to the ring, where a warm cache has them written
+ * inline on the event loop (docs/performance.md, w32). Each line ends with the state it ran in.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { openSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
@@ -43,11 +48,18 @@ const prealloc = args.includes("--warm");
 const logDir = arg("--log-dir") ?? os.tmpdir();
 const tpgParameters = arg("--params") === "ceph-iscsi" ? CEPH_ISCSI_TPG_PARAMETERS : undefined;
 const backing = arg("--backing") ?? "ramdisk";
+const cold = arg("--cache") === "cold";
 const GiB = 1024 ** 3;
 const TCK = 100;
 
-function ticks(pid: number): { main: number; other: number; flt: number; csw: number } {
-  let main = 0, other = 0, flt = 0, csw = 0;
+/**
+ * CPU ticks (main thread, other threads), page faults, context switches, and the main thread's time
+ * runnable but waiting for a CPU (/proc/PID/schedstat's second field, ns): under load a one-thread
+ * event loop waits there, while a target with many threads (tgt's workers, io-wq) gets more shares.
+ */
+function ticks(pid: number): { main: number; other: number; flt: number; csw: number; runq: number } {
+  let main = 0, other = 0, flt = 0, csw = 0, runq = 0;
+  try { runq = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[1]); } catch {}
   { const s = readFileSync(`/proc/${pid}/stat`, "utf8"); flt = Number(s.slice(s.lastIndexOf(")") + 2).split(" ")[7]); }
   for (const t of readdirSync(`/proc/${pid}/task`)) {
     try {
@@ -59,7 +71,7 @@ function ticks(pid: number): { main: number; other: number; flt: number; csw: nu
       csw += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0) + Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
     } catch {}
   }
-  return { main, other, flt, csw };
+  return { main, other, flt, csw, runq };
 }
 
 interface T { name: string; pid: number; port: number; child: ChildProcess; dataDir: string; loop?: string; so: DemoStorageObject }
@@ -80,7 +92,11 @@ function storageObject(dataDir: string): { so: DemoStorageObject; loop?: string 
  * leaves it cold (the reads then go through the loop driver's worker, not the page cache).
  */
 function warm(so: DemoStorageObject): void {
-  if (typeof so.dev === "string") exec("dd", [`if=${so.dev}`, "of=/dev/null", "bs=1M", "status=none"]);
+  if (typeof so.dev !== "string") return;
+  if (cold) {
+    spawnSync("sync");
+    exec("dd", [`if=${so.dev}`, "iflag=nocache", "count=0", "status=none"]);
+  } else exec("dd", [`if=${so.dev}`, "of=/dev/null", "bs=1M", "status=none"]);
 }
 
 /**
@@ -93,7 +109,8 @@ function rewarm(so: DemoStorageObject): string {
   const [res, size] = (r.stdout ?? "").trim().split(/\s+/).map(Number);
   spawnSync("sync");
   warm(so);
-  return r.status === 0 && size > 0 ? ` cached ${Math.round((res / size) * 100)}%` : "";
+  const state = cold ? "dropped (cold)" : "re-read (warm)";
+  return r.status === 0 && size > 0 ? ` cached ${Math.round((res / size) * 100)}% before, ${state}` : ` ${state}`;
 }
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.benchmark001";
 
@@ -145,9 +162,12 @@ async function run(w: string, t: T): Promise<{ iops: number; ops: number; lat?: 
   }
   if (w === "w32") {
     const count = seconds * 30_000;
-    const out = exec("qemu-img", ["bench", "-w", "-d", "32", "-s", "4k", "-c", String(count), "-f", "raw", url]);
+    // /usr/bin/time: the client's own CPU and switches per write (is one side waiting for the other?).
+    const out = exec("/usr/bin/time", ["-f", "CLIENT %U %S %w %c", "qemu-img", "bench", "-w", "-d", "32", "-s", "4k", "-c", String(count), "-f", "raw", url]);
     const m = /Run completed in ([\d.]+) seconds/.exec(out)!;
-    return { iops: Math.round(count / Number(m[1])), ops: count };
+    const c = /CLIENT ([\d.]+) ([\d.]+) (\d+) (\d+)/.exec(out);
+    const client = c ? `client cpu ${(((Number(c[1]) + Number(c[2])) * 1e6) / count).toFixed(1)} µs/IO ctxsw/IO ${((Number(c[3]) + Number(c[4])) / count).toFixed(2)}` : "";
+    return { iops: Math.round(count / Number(m[1])), ops: count, lat: client };
   }
   if (w === "w1m") {
     const count = seconds * 150;
@@ -177,7 +197,7 @@ async function main() {
         const res = await run(w, t);
         const b = ticks(t.pid);
         const us = (x: number) => ((x / TCK) * 1e6 / res.ops).toFixed(1);
-        console.log(`r${r + 1} ${w.padEnd(5)} ${t.name.padEnd(22)} ${String(res.iops).padStart(7)} IOPS  cpu ${us(b.main - a.main + b.other - a.other)} µs/IO (main ${us(b.main - a.main)}, other threads ${us(b.other - a.other)}) ${res.lat ?? ""} faults/IO ${((b.flt - a.flt) / res.ops).toFixed(2)} ctxsw/IO ${((b.csw - a.csw) / res.ops).toFixed(2)} load ${os.loadavg()[0].toFixed(1)}${cached}`);
+        console.log(`r${r + 1} ${w.padEnd(5)} ${t.name.padEnd(22)} ${String(res.iops).padStart(7)} IOPS  cpu ${us(b.main - a.main + b.other - a.other)} µs/IO (main ${us(b.main - a.main)}, other threads ${us(b.other - a.other)}) ${res.lat ?? ""} faults/IO ${((b.flt - a.flt) / res.ops).toFixed(2)} ctxsw/IO ${((b.csw - a.csw) / res.ops).toFixed(2)} runq ${((b.runq - a.runq) / 1e3 / res.ops).toFixed(1)} µs/IO load ${os.loadavg()[0].toFixed(1)}${cached}`);
       }
     }
   } finally {

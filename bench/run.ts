@@ -22,7 +22,9 @@
  *                                            after another / all at once (bench/initiator.ts)
  * For each: the median and spread per target, the ratio of medians (> 1: Portico is better),
  * and the target's CPU per IO (or per login) from /proc/<pid>/stat (utime + stime, all threads) with its
- * [min–max], and its context switches per IO (all threads, /proc/<pid>/task/<tid>/status).
+ * [min–max], its context switches per IO (all threads, /proc/<pid>/task/<tid>/status), and its main thread's
+ * run-queue wait per IO (runnable with no CPU given, /proc/<pid>/task/<pid>/schedstat: the load's share, not the
+ * target's work; under load it is where a one-thread event loop's IOPS go, docs/performance.md w32).
  * Needs root for tgtd.
  *
  * Backings (`--backing ramdisk,fileio,block`, all three by default): the same workloads on a
@@ -196,6 +198,16 @@ function contextSwitches(pid: number | undefined): number | undefined {
   return n;
 }
 
+/** Nanoseconds the process's main thread has spent runnable but waiting for a CPU (/proc/<pid>/task/<pid>/schedstat). */
+function runQueueNs(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[1]);
+  } catch {
+    return undefined;
+  }
+}
+
 function rssMiB(pid: number | undefined): number | undefined {
   if (!pid) return undefined;
   const r = spawnSync("ps", ["-o", "rss=", "-p", String(pid)], { encoding: "utf8" });
@@ -208,18 +220,23 @@ interface Sample extends Run {
   cpuUs?: number;
   /** Target context switches per IO (or per login), all threads. */
   switches?: number;
+  /** µs per IO (or per login) the target's main thread waited runnable for a CPU. */
+  runqUs?: number;
 }
 
 async function measure(w: Workload, t: Target): Promise<Sample> {
   const c0 = cpuSeconds(t.pid);
   const x0 = contextSwitches(t.pid);
+  const q0 = runQueueNs(t.pid);
   const r = await w.run(t);
   const c1 = cpuSeconds(t.pid);
   const x1 = contextSwitches(t.pid);
+  const q1 = runQueueNs(t.pid);
   return {
     ...r,
     cpuUs: c0 !== undefined && c1 !== undefined && r.ops > 0 ? ((c1 - c0) * 1e6) / r.ops : undefined,
     switches: x0 !== undefined && x1 !== undefined && r.ops > 0 ? (x1 - x0) / r.ops : undefined,
+    runqUs: q0 !== undefined && q1 !== undefined && r.ops > 0 ? (q1 - q0) / 1e3 / r.ops : undefined,
   };
 }
 
@@ -440,7 +457,8 @@ async function tgtRows() {
             const lat = s.p50us !== undefined ? `  p50 ${s.p50us} µs p99 ${s.p99us} µs` : "";
             const cpu =
               (s.cpuUs !== undefined ? `  cpu ${s.cpuUs.toFixed(1)} µs/${w.unit === "s" ? "login" : "IO"}` : "") +
-              (s.switches !== undefined ? `  ctxsw ${s.switches.toFixed(2)}/${w.unit === "s" ? "login" : "IO"}` : "");
+              (s.switches !== undefined ? `  ctxsw ${s.switches.toFixed(2)}/${w.unit === "s" ? "login" : "IO"}` : "") +
+              (s.runqUs !== undefined ? `  runq ${s.runqUs.toFixed(1)} µs/${w.unit === "s" ? "login" : "IO"}` : "");
             console.log(
               `round ${round + 1} ${b.padEnd(7)} ${w.id.padEnd(10)} ${t.name.padEnd(15)} ${fmtValue(w, s.value).padStart(8)} ${w.unit}${s.extra ? ` (${s.extra})` : ""}${lat}${cpu}${cached}`,
             );
@@ -468,6 +486,8 @@ async function tgtRows() {
           if (cpu.length) out += `, cpu ${median(cpu).toFixed(1)} µs/${w.unit === "s" ? "login" : "IO"} [${Math.min(...cpu).toFixed(1)}–${Math.max(...cpu).toFixed(1)}]`;
           const sw = ss.map((s) => s.switches).filter((x): x is number => x !== undefined);
           if (sw.length) out += `, ctxsw ${median(sw).toFixed(2)}/${w.unit === "s" ? "login" : "IO"}`;
+          const rq = ss.map((s) => s.runqUs).filter((x): x is number => x !== undefined);
+          if (rq.length) out += `, runq ${median(rq).toFixed(1)} µs/${w.unit === "s" ? "login" : "IO"} [${Math.min(...rq).toFixed(1)}–${Math.max(...rq).toFixed(1)}]`;
           return out;
         };
         const g = byTarget.get("tgt")?.map((s) => s.value);
