@@ -17,7 +17,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Backstore, BackstorePlugin } from "./backstore";
 import { nativeAddon } from "./native";
-import { BufferPool } from "../core/buffer-pool";
+import { readBuffers } from "../core/buffer-pool";
 import { Asc, SenseError, SenseKey } from "../scsi/sense";
 import { errnoError, fdInlineWrites, fdNowait, fdRing, InlineRefusal, type Ring } from "./uring";
 
@@ -76,12 +76,11 @@ export const inlineWriteStats = { writes: 0, slow: 0, notCached: 0, writeback: 0
 const inlineInfo = new Int32Array(3);
 
 /**
- * Read buffers, shared by every fileio and block backstore and given back by the transport once
- * their Data-In has been written (releaseRead). A fresh Buffer per read is memory the kernel must
- * first map and zero: a 1 MiB read took 70-120 page faults for its buffer (docs/performance.md,
+ * Read buffers come from the backstores' shared pool (core/buffer-pool.ts readBuffers) and go back
+ * once their Data-In has been written (releaseRead). A fresh Buffer per read is memory the kernel
+ * must first map and zero: a 1 MiB read took 70-120 page faults for its buffer (docs/performance.md,
  * 2026-12-03), and the external memory makes V8 collect the whole heap more often.
  */
-const readBuffers = new BufferPool();
 const releaseReadBuffer = (buf: Buffer): void => readBuffers.give(buf);
 
 /** Zero-fill chunk for the UNMAP fallback. */

@@ -21,7 +21,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Asc, SenseError, SenseKey } from "../scsi/sense";
 import { rbdUnmapAttributes } from "../core/defaults";
-import { BufferPool } from "../core/buffer-pool";
+import { readBuffers } from "../core/buffer-pool";
 import type { Backstore, ForwardedIo } from "./backstore";
 import { parseRbdConfig, type RbdConfig } from "./rbd-config";
 
@@ -275,12 +275,9 @@ function onDone(count: number, bufs: (Buffer | undefined)[] | undefined): void {
   }
 }
 
-/**
- * Read buffers, shared by every rbd image and given back by the transport once their Data-In
- * has been written (releaseRead): a fresh 4 KiB or 1 MiB Buffer per read made V8 run major
- * GCs over the whole appliance heap (docs/performance.md, rbd).
- */
-const readBuffers = new BufferPool();
+// Read buffers come from the backstores' shared pool (core/buffer-pool.ts readBuffers) and go back
+// once their Data-In has been written (releaseRead): a fresh 4 KiB or 1 MiB Buffer per read made V8
+// run major GCs over the whole appliance heap (docs/performance.md, rbd).
 
 /**
  * Reads of at least this many bytes are read into librbd's own buffers (Op.READ_BL, when the

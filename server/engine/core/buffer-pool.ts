@@ -50,3 +50,11 @@ export class BufferPool {
     return this.bytes;
   }
 }
+
+/**
+ * Read buffers of every backstore that reads into buffers of its own (fileio, block, rbd), given
+ * back by the transport once their Data-In has been written (Backstore.releaseRead). One pool, so
+ * one bound on the free memory held, and a buffer one backstore took (an rbd read forwarded to the
+ * owner's backstore) is taken back whichever backstore's releaseRead sees it.
+ */
+export const readBuffers = new BufferPool();
