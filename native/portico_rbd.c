@@ -447,7 +447,10 @@ static napi_value js_setup(napi_env env, napi_callback_info info) {
   if ((e = getenv("PORTICO_RBD_COALESCE_MAX"))) coalesce_max = (size_t)strtol(e, NULL, 10);
   if (coalesce_us <= 0) coalesce_below = INT64_MAX; /* every completion wakes the loop at once */
   if ((e = getenv("PORTICO_RBD_INLINE_READS")) && strcmp(e, "0") == 0) inline_reads = 0;
-  if ((e = getenv("PORTICO_RBD_INLINE_MAX_OPS")) && strtol(e, NULL, 10) > 0 && strtol(e, NULL, 10) <= 256) inline_max_ops = strtol(e, NULL, 10);
+  if ((e = getenv("PORTICO_RBD_INLINE_MAX_OPS"))) {
+    long max_ops = strtol(e, NULL, 10);
+    if (max_ops > 0 && max_ops <= 256) inline_max_ops = max_ops;
+  }
   pthread_condattr_t cattr;
   pthread_condattr_init(&cattr);
   pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
