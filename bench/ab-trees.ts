@@ -36,6 +36,7 @@ import { demoSaveconfig, type DemoStorageObject } from "../test/support/demo";
 import { freePort, waitForPort } from "../test/support/ports";
 import { makeDataDir, removeDir, storageDirOf } from "../test/support/portico";
 import { qd1 } from "./initiator";
+import { cachedShare, contextSwitches, runQueueNs } from "./proc";
 import { CEPH_ISCSI_TPG_PARAMETERS } from "./rbd";
 
 const args = process.argv.slice(2);
@@ -58,8 +59,9 @@ const TCK = 100;
  * event loop waits there, while a target with many threads (tgt's workers, io-wq) gets more shares.
  */
 function ticks(pid: number): { main: number; other: number; flt: number; csw: number; runq: number } {
-  let main = 0, other = 0, flt = 0, csw = 0, runq = 0;
-  try { runq = Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[1]); } catch {}
+  let main = 0, other = 0, flt = 0;
+  const runq = runQueueNs(pid) ?? 0;
+  const csw = contextSwitches(pid) ?? 0;
   { const s = readFileSync(`/proc/${pid}/stat`, "utf8"); flt = Number(s.slice(s.lastIndexOf(")") + 2).split(" ")[7]); }
   for (const t of readdirSync(`/proc/${pid}/task`)) {
     try {
@@ -67,8 +69,6 @@ function ticks(pid: number): { main: number; other: number; flt: number; csw: nu
       const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
       const v = Number(f[11]) + Number(f[12]);
       if (Number(t) === pid) main += v; else other += v;
-      const st = readFileSync(`/proc/${pid}/task/${t}/status`, "utf8");
-      csw += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0) + Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
     } catch {}
   }
   return { main, other, flt, csw, runq };
@@ -105,12 +105,11 @@ function warm(so: DemoStorageObject): void {
  */
 function rewarm(so: DemoStorageObject): string {
   if (typeof so.dev !== "string") return "";
-  const r = spawnSync("fincore", ["-n", "-b", "-o", "RES,SIZE", so.dev], { encoding: "utf8" });
-  const [res, size] = (r.stdout ?? "").trim().split(/\s+/).map(Number);
+  const before = cachedShare(so.dev);
   spawnSync("sync");
   warm(so);
   const state = cold ? "dropped (cold)" : "re-read (warm)";
-  return r.status === 0 && size > 0 ? ` cached ${Math.round((res / size) * 100)}% before, ${state}` : ` ${state}`;
+  return before !== undefined ? ` cached ${Math.round(before * 100)}% before, ${state}` : ` ${state}`;
 }
 const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.benchmark001";
 

@@ -47,7 +47,7 @@
  * `--rbd-rounds` (4, Portico and fio-rbd in A B B A order) size them.
  */
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { rbdAvailable, rbdStatus } from "../server/engine/backstores/rbd";
@@ -57,6 +57,7 @@ import { startTgt } from "../test/support/tgt";
 import { freePort, waitForPort } from "../test/support/ports";
 import { makeDataDir, removeDir, startPortico, storageDirOf } from "../test/support/portico";
 import { parallelLogins, qd1, sequentialLogins } from "./initiator";
+import { cachedShare, contextSwitches, runQueueNs } from "./proc";
 import { CEPH_ISCSI_TPG_PARAMETERS, runRbdBench, spread, verdict, type Figure as RbdFigure } from "./rbd";
 
 const args = process.argv.slice(2);
@@ -175,39 +176,6 @@ function cpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
-/**
- * Context switches (voluntary + involuntary) of a process's threads so far, from /proc/<pid>/task/<tid>/status.
- * Per IO it counts the thread hand-offs and sleeps a command costs (io-wq workers and tgt's worker threads
- * included), a structural figure a loaded machine hardly moves. Threads that exited are not counted.
- */
-function contextSwitches(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  let n = 0;
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        const st = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
-        n += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0) + Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
-      } catch {
-        // the thread exited meanwhile
-      }
-    }
-  } catch {
-    return undefined;
-  }
-  return n;
-}
-
-/** Nanoseconds the process's main thread has spent runnable but waiting for a CPU (/proc/<pid>/task/<pid>/schedstat). */
-function runQueueNs(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[1]);
-  } catch {
-    return undefined;
-  }
-}
-
 function rssMiB(pid: number | undefined): number | undefined {
   if (!pid) return undefined;
   const r = spawnSync("ps", ["-o", "rss=", "-p", String(pid)], { encoding: "utf8" });
@@ -267,13 +235,6 @@ function attachLoop(file: string): string {
 /** Reads a file or device once, so the runs start with a warm page cache (as tgt's and Portico's both do). */
 function warm(file: string): void {
   exec("dd", [`if=${file}`, "of=/dev/null", "bs=1M", "status=none"], 300_000);
-}
-
-/** The share of a file or device (held open by its target) in the page cache, from fincore; undefined when it cannot tell. */
-function cachedShare(file: string): number | undefined {
-  const r = spawnSync("fincore", ["-n", "-b", "-o", "RES,SIZE", file], { encoding: "utf8" });
-  const [res, size] = (r.stdout ?? "").trim().split(/\s+/).map(Number);
-  return r.status === 0 && size > 0 ? res / size : undefined;
 }
 
 /**
