@@ -5,20 +5,13 @@
 import fs from "node:fs";
 import path from "node:path";
 import { writeFileAtomic, version } from "../runtime";
-import { ShellError } from "./grammar";
+import { parseBool, ShellError } from "./grammar";
 import type { CommandDef, ShellContext } from "./types";
 
 function defaultSaveFile(ctx: ShellContext): string {
   const dir = ctx.service.dataDir;
   if (!dir) throw new ShellError("This configuration has no data directory: give a savefile.");
   return path.join(dir, "saveconfig.json");
-}
-
-function bool(raw: string | undefined, name: string): boolean {
-  const v = (raw ?? "false").toLowerCase();
-  if (["true", "yes", "1", "on"].includes(v)) return true;
-  if (["false", "no", "0", "off"].includes(v)) return false;
-  throw new ShellError(`Not setting ${name}! Syntax error, '${raw}' is not true|false.`);
 }
 
 /** `sessions [list|detail] [sid]`: live sessions from the engine, demo-mode initiators included. */
@@ -72,7 +65,7 @@ export function rootCommands(): Record<string, CommandDef> {
         } catch {
           throw new ShellError(`Restore file ${file} not found`);
         }
-        const r = await ctx.service.importSaveconfig(text, { clear: bool(args.clear_existing, "clear_existing") });
+        const r = await ctx.service.importSaveconfig(text, { clear: parseBool(args.clear_existing ?? "false", "clear_existing") });
         for (const w of [...r.warnings, ...r.notHonoured]) ctx.print(w);
         ctx.print(`Configuration restored from ${file}`);
         ctx.setJson({ restored: file, ...r });
@@ -83,7 +76,7 @@ export function rootCommands(): Record<string, CommandDef> {
       help: "Removes every storage object and target. Needs confirm=true.",
       complete: (_c, param) => (param === "confirm" ? ["true", "false"] : []),
       async run(ctx, args) {
-        if (!bool(args.confirm, "confirm")) throw new ShellError("As a precaution, confirm=True needs to be set");
+        if (!parseBool(args.confirm ?? "false", "confirm")) throw new ShellError("As a precaution, confirm=True needs to be set");
         await ctx.service.importSaveconfig({ fabric_modules: [], storage_objects: [], targets: [] }, { clear: true });
         ctx.print("All configuration cleared");
         ctx.setJson({ cleared: true });

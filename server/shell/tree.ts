@@ -16,7 +16,7 @@ import { paths, storageObjectPath, type Chap, type NodeAclConfig, type StorageOb
 import { nodeAclAttributeDefaults, nodeAclAttributeRanges, storageObjectAttributeRules, tpgAttributeDefaults, tpgAttributeRanges, tpgParameterChoices, tpgParameterDefaults, tpgParameterRules, describeTpgParameter } from "../engine/core/defaults";
 import { portalKey } from "../engine/core/names";
 import { BACKSTORE_KINDS, backstoreKind, backstoreKindOf, type BackstoreKind } from "./backstores";
-import { naturalCompare, ShellError } from "./grammar";
+import { naturalCompare, parseBool, ShellError } from "./grammar";
 import { globalGroup, pref } from "./prefs";
 import type { CommandDef, GroupDef, GroupParam, ShellContext, ShellNode, Summary } from "./types";
 import { rootCommands } from "./root";
@@ -182,7 +182,7 @@ function backstoreDirNode(ctx: ShellContext, kind: BackstoreKind, parent: string
     async run(c, args) {
       const so = objects().find((o) => o.name === args.name);
       if (!so) throw new ShellError(`No storage object named ${args.name}.`);
-      const deleteFile = args.delete_file !== undefined && parseBoolArg(args.delete_file, "delete_file");
+      const deleteFile = args.delete_file !== undefined && parseBool(args.delete_file, "delete_file");
       // Cascade as targetcli does: LUNs (and their mapped LUNs) go with the object.
       const ref = storageObjectPath(so);
       for (const t of c.config.targets)
@@ -270,7 +270,7 @@ function aclNode(ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, acl: NodeAc
           : [],
     async run(c, args) {
       const index = lunNumber(args.mapped_lun!, "mapped_lun");
-      const wp = args.write_protect === undefined ? false : parseBoolArg(args.write_protect, "write_protect");
+      const wp = args.write_protect === undefined ? false : parseBool(args.write_protect, "write_protect");
       const target = args.tpg_lun_or_backstore!;
       let tpgLun: number;
       let madeLun: number | undefined;
@@ -337,13 +337,6 @@ function lunNumber(raw: string, name: string): number {
   return Number(m[1]);
 }
 
-function parseBoolArg(raw: string, name: string): boolean {
-  const v = raw.toLowerCase();
-  if (["true", "yes", "1", "on"].includes(v)) return true;
-  if (["false", "no", "0", "off"].includes(v)) return false;
-  throw new ShellError(`Not setting ${name}! Syntax error, '${raw}' is not true|false.`);
-}
-
 function aclsNode(ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, parent: string): ShellNode {
   const aclsPath = join(parent, "acls");
   const create: CommandDef = {
@@ -351,7 +344,7 @@ function aclsNode(ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, parent: st
     help: "Creates a Node ACL for the initiator node with the specified wwn. With add_mapped_luns (default: the auto_add_mapped_luns preference) every TPG LUN is mapped into it.",
     complete: (_c, param) => (param === "add_mapped_luns" ? BOOL_VALUES : []),
     async run(c, args) {
-      const add = args.add_mapped_luns === undefined ? pref(c, "auto_add_mapped_luns") !== false : parseBoolArg(args.add_mapped_luns, "add_mapped_luns");
+      const add = args.add_mapped_luns === undefined ? pref(c, "auto_add_mapped_luns") !== false : parseBool(args.add_mapped_luns, "add_mapped_luns");
       const r = await c.service.createNodeAcl(t.wwn, tpg.tag, args.wwn!, { addMappedLuns: add });
       c.print(`Created Node ACL for ${r.initiatorName}`);
       for (const m of r.mappedLuns) c.print(`Created Mapped LUN ${m}.`);
@@ -414,7 +407,7 @@ function lunsNode(ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, parent: st
       param === "storage_object" ? c.config.storageObjects.map((so) => `/backstores/${backstoreKindOf(so.plugin)?.dir ?? so.plugin}/${so.name}`) : param === "add_mapped_luns" ? BOOL_VALUES : [],
     async run(c, args) {
       let ref = storageObjectRef(args.storage_object!);
-      const add = args.add_mapped_luns === undefined ? pref(c, "auto_add_mapped_luns") !== false : parseBoolArg(args.add_mapped_luns, "add_mapped_luns");
+      const add = args.add_mapped_luns === undefined ? pref(c, "auto_add_mapped_luns") !== false : parseBool(args.add_mapped_luns, "add_mapped_luns");
       const index = args.lun === undefined ? undefined : lunNumber(args.lun, "lun");
       // As targetcli (rtslib StorageObjectFactory): a file or block device path gets a storage object named after it.
       let created: { plugin: BackstoreKind["plugin"]; name: string } | undefined;
@@ -530,7 +523,7 @@ function transportSwitch(label: string, what: string): CommandDef {
     help: `Enables or disables ${what} on this portal. Portico serves iSCSI over TCP only.`,
     complete: (_c, param) => (param === "boolean" ? BOOL_VALUES : []),
     run(c, args) {
-      if (parseBoolArg(args.boolean!, "boolean")) throw new ShellError(`${what} is not supported by Portico: its portals serve iSCSI over TCP.`);
+      if (parseBool(args.boolean!, "boolean")) throw new ShellError(`${what} is not supported by Portico: its portals serve iSCSI over TCP.`);
       c.print(`${label} enable now: False`);
       c.setJson({ enabled: false });
     },
