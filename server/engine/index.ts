@@ -5,7 +5,7 @@
 import { openBackstore } from "./backstores";
 import type { FileioPolicyOptions } from "./backstores/path-policy";
 import { Engine } from "./core/engine";
-import { envNumber } from "./core/env";
+import { envNumber, envSwitch, type Env } from "./core/env";
 import { IoSampler } from "./core/sampler";
 import { IoStats } from "./core/stats";
 import { IscsiFabric, type IscsiFabricOptions } from "./iscsi/fabric";
@@ -30,10 +30,9 @@ export function engineMonitor(engine: Engine): EngineMonitor | undefined {
   return monitors.get(engine);
 }
 
-/** PORTICO_STATS=off (or 0/false) switches IO counting off: the overhead benchmark's baseline. */
-export function statsEnabledFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
-  const v = (env.PORTICO_STATS ?? "").trim().toLowerCase();
-  return !(v === "off" || v === "0" || v === "false" || v === "no");
+/** PORTICO_STATS=off (or 0/false/no) switches IO counting off: the overhead benchmark's baseline. */
+export function statsEnabledFromEnv(env: Env = process.env): boolean {
+  return envSwitch("PORTICO_STATS", { default: true, env });
 }
 
 export function createEngine(options: IscsiFabricOptions & { statsEnabled?: boolean; fileio?: FileioPolicyOptions } = {}): Engine {

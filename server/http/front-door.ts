@@ -10,6 +10,7 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 import os from "node:os";
+import { envSwitch } from "../engine/core/env";
 import { CertificateStore, machineNames, type CertificateInfo } from "./certificate";
 import { rememberClient } from "./client";
 import { createDualListener, type DualListener, type Handler, type UpgradeHandler } from "./listener";
@@ -53,8 +54,7 @@ function envList(value: string | undefined): string[] {
 }
 
 export function httpsEnabledByEnv(env: NodeJS.ProcessEnv = process.env): boolean {
-  const v = (env.PORTICO_HTTPS ?? "on").trim().toLowerCase();
-  return !["off", "0", "false", "no"].includes(v);
+  return envSwitch("PORTICO_HTTPS", { default: true, env });
 }
 
 /** The names and addresses this machine answers to by itself (refreshed: addresses come and go). */

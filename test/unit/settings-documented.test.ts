@@ -18,9 +18,9 @@ function files(dir: string, ext: RegExp): string[] {
   });
 }
 
-/** The variables read: process.env.X, env.X, env["X"], envNumber("X", …), getenv("X") in the addon. */
+/** The variables read: process.env.X, env.X, env["X"], envNumber("X", …), envSwitch("X", …), getenv("X") in the addon. */
 function readByCode(): Map<string, string> {
-  const reads = [/process\.env\.(PORTICO_[A-Z0-9_]+)/g, /\benv\.(PORTICO_[A-Z0-9_]+)/g, /\benv\[\s*["'](PORTICO_[A-Z0-9_]+)["']\s*\]/g, /envNumber\(\s*"(PORTICO_[A-Z0-9_]+)"/g, /getenv\("(PORTICO_[A-Z0-9_]+)"\)/g];
+  const reads = [/process\.env\.(PORTICO_[A-Z0-9_]+)/g, /\benv\.(PORTICO_[A-Z0-9_]+)/g, /\benv\[\s*["'](PORTICO_[A-Z0-9_]+)["']\s*\]/g, /env(?:Number|Switch)\(\s*"(PORTICO_[A-Z0-9_]+)"/g, /getenv\("(PORTICO_[A-Z0-9_]+)"\)/g];
   const found = new Map<string, string>();
   const sources = [...files(path.join(root, "server"), /\.tsx?$/), ...files(path.join(root, "native"), /\.(c|cc)$/)];
   for (const f of sources) {

@@ -25,6 +25,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { envSwitch } from "../core/env";
 
 interface UringAddon {
   init(entries: number, onComplete: (count: number) => void, out: Int32Array): void;
@@ -212,16 +213,17 @@ type Choice = { ring?: Ring; nowait?: UringAddon; inlineWrites: boolean; status:
 let choice: Choice | undefined;
 
 function choose(): Choice {
-  const nowaitWanted = process.env.PORTICO_FD_NOWAIT !== "0";
+  const nowaitWanted = envSwitch("PORTICO_FD_NOWAIT", { default: true });
   const addon = loaded.addon;
   // Gated lone write-back writes on the event loop by default where the addon can gate them; "0" turns them off.
-  const inlineWrites = process.env.PORTICO_FD_INLINE_WRITES !== "0" && addon?.writeInlineGated === true;
+  const inlineWanted = envSwitch("PORTICO_FD_INLINE_WRITES", { default: true });
+  const inlineWrites = inlineWanted && addon?.writeInlineGated === true;
   const nowait = nowaitWanted && addon ? addon : undefined;
   const nowaitNote =
     (nowait ? ", page-cache hits served on the event loop (RWF_NOWAIT)" : "") +
     (inlineWrites
       ? ", lone write-back writes into the page cache on the event loop when cached, not under writeback and far from the dirty limits (PORTICO_FD_INLINE_WRITES=0 turns them off)"
-      : process.env.PORTICO_FD_INLINE_WRITES === "0"
+      : !inlineWanted
         ? ", every write through the ring (PORTICO_FD_INLINE_WRITES=0)"
         : "");
   const done = (c: Omit<Choice, "inlineWrites">): Choice => ({ ...c, inlineWrites });

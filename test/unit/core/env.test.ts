@@ -1,9 +1,10 @@
 /**
- * envNumber (engine/core/env.ts): numbers from PORTICO_* variables, with a default for unset or
- * empty, and a warning (not a silent NaN) for what is not usable.
+ * envNumber and envSwitch (engine/core/env.ts): numbers and on/off switches from PORTICO_* variables,
+ * with a default for unset or empty, and a warning (not a silent NaN or a silent "on") for what is
+ * not usable.
  */
 import { describe, expect, it, vi } from "vitest";
-import { envNumber } from "../../../server/engine/core/env";
+import { envNumber, envSwitch } from "../../../server/engine/core/env";
 
 function read(value: string | undefined, o: { min?: number; max?: number; integer?: boolean; words?: Record<string, number>; default?: number | undefined } = {}) {
   const warnings: string[] = [];
@@ -48,5 +49,30 @@ describe("envNumber", () => {
     } finally {
       write.mockRestore();
     }
+  });
+});
+
+function readSwitch(value: string | undefined, dflt: boolean) {
+  const warnings: string[] = [];
+  const v = envSwitch("PORTICO_S", { default: dflt, env: value === undefined ? {} : { PORTICO_S: value }, warn: (m) => warnings.push(m) });
+  return { v, warnings };
+}
+
+describe("envSwitch", () => {
+  it("unset or empty: the default, no warning", () => {
+    expect(readSwitch(undefined, true)).toEqual({ v: true, warnings: [] });
+    expect(readSwitch(undefined, false)).toEqual({ v: false, warnings: [] });
+    expect(readSwitch(" ", false)).toEqual({ v: false, warnings: [] });
+  });
+
+  it("0, off, false, no turn it off and 1, on, true, yes on, in any case and with spaces around", () => {
+    for (const w of ["0", "off", "false", "no", "OFF", " No "]) expect(readSwitch(w, true)).toEqual({ v: false, warnings: [] });
+    for (const w of ["1", "on", "true", "yes", "On", " TRUE "]) expect(readSwitch(w, false)).toEqual({ v: true, warnings: [] });
+  });
+
+  it("anything else: the default and a warning naming the variable, the value and the words", () => {
+    expect(readSwitch("of", true)).toEqual({ v: true, warnings: ['PORTICO_S="of" is not one of 0, off, false, no, 1, on, true, yes: using on'] });
+    expect(readSwitch("2", false)).toEqual({ v: false, warnings: ['PORTICO_S="2" is not one of 0, off, false, no, 1, on, true, yes: using off'] });
+    expect(readSwitch("toString", false).v).toBe(false);
   });
 });
