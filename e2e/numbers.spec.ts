@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, unlinkSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { expect, test } from "@playwright/test";
+import { read10 } from "../test/support/cdb";
 import { restoreDemo } from "../test/support/demo";
 import { IscsiClient } from "../test/support/iscsi-client";
 import { freePort } from "../test/support/ports";
@@ -44,14 +45,6 @@ test.afterAll(async () => {
   removeDir(dataDir);
   rmSync(fileDir, { recursive: true, force: true });
 });
-
-function read10(lba: number, blocks: number): Buffer {
-  const cdb = Buffer.alloc(10);
-  cdb[0] = 0x28;
-  cdb.writeUInt32BE(lba, 2);
-  cdb.writeUInt16BE(blocks, 7);
-  return cdb;
-}
 
 test("unit attentions apart from errors, a breakdown that adds up, and what needs attention", async ({ page }, testInfo) => {
   // A real initiator reads (libiscsi), then ours: the first command after login gets the 29h/00h unit attention.

@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RbdBackstore } from "../../server/engine/backstores/rbd";
 import { AluaState, decodeRtpg } from "../../server/engine/scsi/alua";
 import { startCeph, type Ceph } from "../support/ceph";
+import { write10 } from "../support/cdb";
 import { startEtcd, type Etcd } from "../support/etcd";
 import { restoreTwoGateways, startGateway, type Gateway } from "../support/gateways";
 import { IscsiClient } from "../support/iscsi-client";
@@ -165,14 +166,7 @@ async function login(port: number, name = "iqn.2024-01.org.portico.test:failover
 }
 
 const rtpgCdb = () => Buffer.from([0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0]);
-const write10 = (lba: number, blocks: number, fua = true) => {
-  const c = Buffer.alloc(10);
-  c[0] = 0x2a;
-  c[1] = fua ? 0x08 : 0;
-  c.writeUInt32BE(lba, 2);
-  c.writeUInt16BE(blocks, 7);
-  return c;
-};
+const writeFua = (lba: number, blocks: number) => write10(lba, blocks, { fua: true });
 
 /** REPORT TARGET PORT GROUPS through `port`: group id → state (unit attentions retried). */
 async function rtpg(port: number): Promise<Record<number, number>> {
@@ -249,7 +243,7 @@ class MultipathWriter {
           await new Promise((r) => setTimeout(r, 100));
           continue;
         }
-        const r = await withTimeout(c.command(write10(i * 8, 8), { write: data }).catch(() => undefined), 4_000);
+        const r = await withTimeout(c.command(writeFua(i * 8, 8), { write: data }).catch(() => undefined), 4_000);
         if (r && r !== "timeout" && r.status === 0) break;
         this.retries++;
         if (!r || r === "timeout") {
@@ -311,8 +305,8 @@ describe("two gateways, one RBD LUN: ownership and fencing", () => {
     // while the lock never moved (still exactly one exclusive lock, the owner's).
     const lockBefore = ceph.rbd("lock", "ls", `rbd/${LU}`);
     const c = await login(standby.port);
-    let r = await c.command(write10(0, 8), { write: Buffer.alloc(4096, 0x3c) });
-    for (let i = 0; i < 5 && r.status !== 0; i++) r = await c.command(write10(0, 8), { write: Buffer.alloc(4096, 0x3c) }); // past unit attentions
+    let r = await c.command(writeFua(0, 8), { write: Buffer.alloc(4096, 0x3c) });
+    for (let i = 0; i < 5 && r.status !== 0; i++) r = await c.command(writeFua(0, 8), { write: Buffer.alloc(4096, 0x3c) }); // past unit attentions
     expect(r.status).toBe(0);
     const read = await c.command(Buffer.from([0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0]), { readLength: 4096 });
     expect(read.status).toBe(0);
@@ -357,18 +351,18 @@ describe("two gateways, one RBD LUN: ownership and fencing", () => {
     const zombie = await login(owner.port, "iqn.2024-01.org.portico.test:zombie");
     const LBA = 4096; // block 512 of 4 KiB
     let first = -1;
-    for (let i = 0; i < 5 && first !== 0; i++) first = (await zombie.command(write10(LBA, 8), { write: Buffer.alloc(4096, 0x5a) })).status; // past unit attentions
+    for (let i = 0; i < 5 && first !== 0; i++) first = (await zombie.command(writeFua(LBA, 8), { write: Buffer.alloc(4096, 0x5a) })).status; // past unit attentions
     expect(first).toBe(0);
     owner.server!.child.kill("SIGSTOP");
     const stoppedAt = Date.now();
     try {
       // Sent while it sleeps: it reaches the process only when it wakes.
-      const late = zombie.command(write10(LBA, 8), { write: Buffer.alloc(4096, 0xdd) }).catch((e: Error) => e);
+      const late = zombie.command(writeFua(LBA, 8), { write: Buffer.alloc(4096, 0xdd) }).catch((e: Error) => e);
       await until("survivor owns", () => ownershipOf(survivor), (e) => e?.state === "owner", 30_000, 100);
       const took = Date.now() - stoppedAt;
       const c = await login(survivor.port);
       let ok = false;
-      for (let i = 0; i < 20 && !ok; i++) ok = (await c.command(write10(LBA + 8, 8), { write: Buffer.alloc(4096, 0x77) })).status === 0;
+      for (let i = 0; i < 20 && !ok; i++) ok = (await c.command(writeFua(LBA + 8, 8), { write: Buffer.alloc(4096, 0x77) })).status === 0;
       expect(ok).toBe(true);
       c.close();
       owner.server!.child.kill("SIGCONT");
@@ -377,7 +371,7 @@ describe("two gateways, one RBD LUN: ownership and fencing", () => {
       console.log(`the woken node answered its pending write with ${senseOf(r)}`);
       expect(r === "timeout" || r instanceof Error ? 2 : r.status).not.toBe(0);
       // Any further write through the woken node is refused too.
-      const again = await withTimeout(zombie.command(write10(LBA, 8), { write: Buffer.alloc(4096, 0xde) }).catch((e: Error) => e), 15_000);
+      const again = await withTimeout(zombie.command(writeFua(LBA, 8), { write: Buffer.alloc(4096, 0xde) }).catch((e: Error) => e), 15_000);
       expect(again === "timeout" || again instanceof Error ? 2 : again.status).not.toBe(0);
       const image = ceph.rbdBytes("export", `rbd/${LU}`, "-");
       expect(image.subarray(LBA * 512, LBA * 512 + 4096).equals(Buffer.alloc(4096, 0x5a))).toBe(true);

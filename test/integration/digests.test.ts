@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { read10, write10 } from "../support/cdb";
 import { IscsiClient } from "../support/iscsi-client";
 import { startDemo } from "../support/demo";
 import { freePort } from "../support/ports";
@@ -15,14 +16,6 @@ const IQN = "iqn.2003-01.org.linux-iscsi.portico.x8664:sn.digests00001";
 let dataDir: string;
 let port: number;
 let server: PorticoProcess;
-
-function rw10(op: 0x28 | 0x2a, lba: number, blocks: number): Buffer {
-  const cdb = Buffer.alloc(16);
-  cdb[0] = op;
-  cdb.writeUInt32BE(lba, 2);
-  cdb.writeUInt16BE(blocks, 7);
-  return cdb;
-}
 
 beforeAll(async () => {
   dataDir = makeDataDir();
@@ -53,9 +46,9 @@ describe("CRC32C digests", () => {
         expect(tur.status).toBe(2);
         expect(tur.sense?.[2]! & 0x0f).toBe(0x06);
         const data = randomBytes(1024 * 1024);
-        const w = await c.command(rw10(0x2a, 100, 2048), { write: data });
+        const w = await c.command(write10(100, 2048), { write: data });
         expect(w.status, `sense ${w.sense?.toString("hex")}`).toBe(0);
-        const r = await c.command(rw10(0x28, 100, 2048), { readLength: data.length });
+        const r = await c.command(read10(100, 2048), { readLength: data.length });
         expect(r.status).toBe(0);
         expect(r.dataInPdus).toBeGreaterThan(1);
         expect(r.data.equals(data)).toBe(true);

@@ -16,6 +16,7 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { write10 } from "../support/cdb";
 import { startDemo } from "../support/demo";
 import { IscsiClient } from "../support/iscsi-client";
 import { freePort } from "../support/ports";
@@ -45,13 +46,9 @@ function stamp(token: Buffer, lun: number, index: number): Buffer {
   return b;
 }
 
-function write10(blockSize: number, index: number, fua: boolean): Buffer {
-  const cdb = Buffer.alloc(10);
-  cdb[0] = 0x2a;
-  cdb[1] = fua ? 0x08 : 0; // FUA (SBC-3 §5.37)
-  cdb.writeUInt32BE((index * BLOCK) / blockSize, 2);
-  cdb.writeUInt16BE(BLOCK / blockSize, 7);
-  return cdb;
+/** The WRITE(10) of stamp `index` (BLOCK bytes) on a LUN of `blockSize`-byte blocks. */
+function stampWrite(blockSize: number, index: number, fua: boolean): Buffer {
+  return write10((index * BLOCK) / blockSize, BLOCK / blockSize, { fua });
 }
 
 /** The open-file flags of the appliance's descriptor on `file` (octal in /proc/<pid>/fdinfo). */
@@ -146,7 +143,7 @@ describe("kill -9 during acknowledged fileio writes", () => {
           if (index >= FILE_BLOCKS) return;
           inflight[s]++;
           try {
-            const r = await clients[s].command(write10(blockSize[st.lun], index, st.fua), { lun: st.lun, write: stamp(token, st.lun, index) });
+            const r = await clients[s].command(stampWrite(blockSize[st.lun], index, st.fua), { lun: st.lun, write: stamp(token, st.lun, index) });
             // Not GOOD is not an acknowledgement (the block is not checked); only the power-on unit attention is expected.
             if (r.status !== 0) {
               st.refused.push(r.sense ? r.sense[2] & 0x0f : -1);

@@ -61,21 +61,7 @@ export async function scrape(url: string): Promise<MetricSample[]> {
   return parseMetrics(await r.text());
 }
 
-export function read10(lba: number, blocks: number): Buffer {
-  const cdb = Buffer.alloc(10);
-  cdb[0] = 0x28;
-  cdb.writeUInt32BE(lba, 2);
-  cdb.writeUInt16BE(blocks, 7);
-  return cdb;
-}
-
-export function write10(lba: number, blocks: number): Buffer {
-  const cdb = Buffer.alloc(10);
-  cdb[0] = 0x2a;
-  cdb.writeUInt32BE(lba, 2);
-  cdb.writeUInt16BE(blocks, 7);
-  return cdb;
-}
+export { read10, write10 } from "../support/cdb";
 
 /** Logs in and clears any pending unit attention with TEST UNIT READY (an "other" command). */
 export async function connect(port: number, initiatorName: string, isid?: string): Promise<{ client: IscsiClient; others: number }> {

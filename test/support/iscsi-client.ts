@@ -15,6 +15,7 @@ import {
   type Pdu, type PduCodec,
 } from "../../server/engine/iscsi/pdu";
 import { PduStream } from "../../server/engine/iscsi/stream";
+import { read10, write10 } from "./cdb";
 import { encodePdu } from "./pdu-wire";
 
 export interface ChapOptions {
@@ -453,19 +454,11 @@ export class IscsiClient {
   }
 
   read10(lba: number, blocks: number, blockSize = 512, lun = 0): Promise<CommandResult> {
-    const cdb = Buffer.alloc(10);
-    cdb[0] = 0x28;
-    cdb.writeUInt32BE(lba, 2);
-    cdb.writeUInt16BE(blocks, 7);
-    return this.command(cdb, { lun, readLength: blocks * blockSize });
+    return this.command(read10(lba, blocks), { lun, readLength: blocks * blockSize });
   }
 
   write10(lba: number, data: Buffer, blockSize = 512, lun = 0, opts: Partial<CommandOptions> = {}): Promise<CommandResult> {
-    const cdb = Buffer.alloc(10);
-    cdb[0] = 0x2a;
-    cdb.writeUInt32BE(lba, 2);
-    cdb.writeUInt16BE(data.length / blockSize, 7);
-    return this.command(cdb, { lun, write: data, ...opts });
+    return this.command(write10(lba, data.length / blockSize), { lun, write: data, ...opts });
   }
 
   async taskManagement(fn: number, lun = 0, refTaskTag = RESERVED_TAG, refCmdSN = 0): Promise<number> {
