@@ -5,6 +5,7 @@
  * exception, looks healthy while initiators cannot connect.
  */
 import { recordEvent } from "./history/events";
+import { processSlot } from "./process-slot";
 
 export interface ProcessHealth {
   fabric: { loaded: boolean; error: string | null };
@@ -12,21 +13,21 @@ export interface ProcessHealth {
   uncaught: { exceptions: number; rejections: number; last: { at: number; message: string } | null };
 }
 
-const HEALTH = Symbol.for("portico.health");
-type Registry = { [HEALTH]?: ProcessHealth };
+const health = processSlot<ProcessHealth>("portico.health");
 
 function fresh(): ProcessHealth {
   return { fabric: { loaded: true, error: null }, uncaught: { exceptions: 0, rejections: 0, last: null } };
 }
 
 export function processHealth(): ProcessHealth {
-  const g = globalThis as Registry;
-  return (g[HEALTH] ??= fresh());
+  let h = health.get();
+  if (!h) health.set((h = fresh()));
+  return h;
 }
 
 /** For tests: forget what was noted. */
 export function resetProcessHealth(): void {
-  (globalThis as Registry)[HEALTH] = fresh();
+  health.set(fresh());
 }
 
 /** Noted while the engine is made, before the event log is open: logFabricFailure() records it once it is. */

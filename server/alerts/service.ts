@@ -13,6 +13,7 @@ import type { ConfigService } from "../config/service";
 import { recordEvent } from "../history/events";
 import { escapeLabelValue } from "../engine/core/metrics";
 import { getMonitor, setExtraMetrics } from "../history/monitor";
+import { processSlot } from "../process-slot";
 import { FactGatherer } from "./facts";
 import { evaluateRules, type Alert, type AlertFacts } from "./rules";
 import { alertSettingsSchema, DEFAULT_ALERT_SETTINGS, splitAddresses, type AlertSettings } from "./schemas";
@@ -299,17 +300,16 @@ async function postWebhook(url: string, body: unknown): Promise<void> {
   if (r.status < 200 || r.status >= 300) throw new Error(`${url} answered ${r.status} ${r.statusText}`);
 }
 
-const REGISTRY = Symbol.for("portico.alerts");
-type Registry = { [REGISTRY]?: AlertService };
+const alertService = processSlot<AlertService>("portico.alerts");
 
 export function getAlertService(): AlertService | undefined {
-  return (globalThis as Registry)[REGISTRY];
+  return alertService.get();
 }
 
 /** For server/main.ts: starts evaluating the alert rules. */
 export function startAlerts(service: ConfigService, auth: AuthStore, appliance: () => string): AlertService {
   const a = new AlertService(service, auth, appliance);
-  (globalThis as Registry)[REGISTRY] = a;
+  alertService.set(a);
   setExtraMetrics(() => a.metrics());
   a.start();
   return a;

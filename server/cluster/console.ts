@@ -8,6 +8,7 @@
 import os from "node:os";
 import type { Engine } from "../engine/core/engine";
 import { nodeNameReason } from "../engine/core/names";
+import { processSlot } from "../process-slot";
 import { getCluster } from "./index";
 import { getClusterControl } from "./join";
 import { MEMBER_TTL_S, type Eviction, type MemberLease } from "./membership";
@@ -39,15 +40,14 @@ export interface OwnershipSource {
   move?(lu: string, to: string, by: string): Promise<unknown>;
 }
 
-const OWNERSHIP = Symbol.for("portico.clusterOwnership");
-type Registry = { [OWNERSHIP]?: OwnershipSource };
+const ownershipSource = processSlot<OwnershipSource>("portico.clusterOwnership");
 
 /** Registered by the ownership module while it runs; undefined: ownership not available. */
 export function setOwnershipSource(s: OwnershipSource | undefined): void {
-  (globalThis as Registry)[OWNERSHIP] = s;
+  ownershipSource.set(s);
 }
 export function getOwnershipSource(): OwnershipSource | undefined {
-  return (globalThis as Registry)[OWNERSHIP];
+  return ownershipSource.get();
 }
 
 export interface NodeRow {

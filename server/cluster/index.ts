@@ -4,24 +4,24 @@
  */
 import type { ClusterMembership } from "./membership";
 import type { ConfigSync } from "./config-sync";
+import { processSlot } from "../process-slot";
 
-const CLUSTER = Symbol.for("portico.cluster");
-const CONFIG_SYNC = Symbol.for("portico.cluster.configSync");
-type Registry = { [CLUSTER]?: ClusterMembership; [CONFIG_SYNC]?: ConfigSync };
+const cluster = processSlot<ClusterMembership>("portico.cluster");
+const configSync = processSlot<ConfigSync>("portico.cluster.configSync");
 
 export function setCluster(m: ClusterMembership | undefined): void {
-  (globalThis as Registry)[CLUSTER] = m;
+  cluster.set(m);
 }
 
 export function getCluster(): ClusterMembership | undefined {
-  return (globalThis as Registry)[CLUSTER];
+  return cluster.get();
 }
 
 /** The cluster configuration's replication (server/cluster/config-sync.ts); undefined on a single appliance. */
 export function setConfigSync(s: ConfigSync | undefined): void {
-  (globalThis as Registry)[CONFIG_SYNC] = s;
+  configSync.set(s);
 }
 
 export function getConfigSync(): ConfigSync | undefined {
-  return (globalThis as Registry)[CONFIG_SYNC];
+  return configSync.get();
 }

@@ -27,6 +27,7 @@ import { setCluster } from "./index";
 import { EVICTED_PREFIX, NODES_PREFIX, type ClusterMembership, type MemberEvent } from "./membership";
 import type { ClusterSettings } from "./settings";
 import { removeFileDurable, writeFileAtomic } from "../runtime";
+import { processSlot } from "../process-slot";
 
 export const SAVED_FILE = "cluster.json";
 
@@ -93,14 +94,13 @@ export interface ClusterControlOptions {
   liveJoinBlocker?: string | null;
 }
 
-const CONTROL = Symbol.for("portico.clusterControl");
-type Registry = { [CONTROL]?: ClusterControl };
+const control = processSlot<ClusterControl>("portico.clusterControl");
 
 export function setClusterControl(c: ClusterControl | undefined): void {
-  (globalThis as Registry)[CONTROL] = c;
+  control.set(c);
 }
 export function getClusterControl(): ClusterControl | undefined {
-  return (globalThis as Registry)[CONTROL];
+  return control.get();
 }
 
 export class ClusterControl {

@@ -33,6 +33,7 @@ import { envNumber } from "../engine/core/env";
 import { RbdBackstore } from "../engine/backstores/rbd";
 import { ALUA_STATE_NAMES, AluaState } from "../engine/scsi/alua";
 import { recordEvent } from "../history/events";
+import { processSlot } from "../process-slot";
 import { KEY_PREFIX } from "./membership";
 import { PeerClient, PeerServer, retryable, type PeerTarget } from "./peer-link";
 
@@ -754,15 +755,14 @@ export class ClusterOwnership {
 
 // ---- the running node's ownership, for the API and the console ------------------------------
 
-const OWNERSHIP = Symbol.for("portico.ownership");
-type Registry = { [OWNERSHIP]?: ClusterOwnership };
+const ownership = processSlot<ClusterOwnership>("portico.ownership");
 
 export function setOwnership(o: ClusterOwnership | undefined): void {
-  (globalThis as Registry)[OWNERSHIP] = o;
+  ownership.set(o);
 }
 
 export function getOwnership(): ClusterOwnership | undefined {
-  return (globalThis as Registry)[OWNERSHIP];
+  return ownership.get();
 }
 
 /** Per rbd LU: its owner and this node's part (empty on a single appliance). */

@@ -8,6 +8,7 @@
  * retention, so that no flood of refused iSCSI logins can push the audit trail out.
  */
 import { describeChange, type ObjectChange } from "../config/diff";
+import { processSlot } from "../process-slot";
 
 
 /** Event types that belong to the audit log (table audit_events). */
@@ -45,18 +46,17 @@ export interface EventInput {
   count?: number;
 }
 
-const SINK = Symbol.for("portico.eventSink");
-type Registry = { [SINK]?: (e: EventInput) => void };
+const eventSink = processSlot<(e: EventInput) => void>("portico.eventSink");
 
 /** Set by the monitor (server/history/monitor.ts). */
 export function setEventSink(sink: ((e: EventInput) => void) | undefined): void {
-  (globalThis as Registry)[SINK] = sink;
+  eventSink.set(sink);
 }
 
 /** Appends an event; never throws. */
 export function recordEvent(e: EventInput): void {
   try {
-    (globalThis as Registry)[SINK]?.(e);
+    eventSink.get()?.(e);
   } catch {
     // the event log must never break what it observes
   }

@@ -18,6 +18,7 @@ import type { IoHistory, IoSample, IoSampler, MinuteAggregate } from "../engine/
 import { Counter, errorCount, SENSE_KEY_NAMES, STATUS_ERROR_NAMES, UNIT_ATTENTION_SENSE_KEY, unitAttentionCount, type IoStats } from "../engine/core/stats";
 import { engineMonitor } from "../engine/index";
 import type { FabricEvent, IscsiFabric } from "../engine/iscsi/fabric";
+import { processSlot } from "../process-slot";
 import { openHistory, type OpenedHistory } from "./db";
 import { AGGREGATED_TYPES, ascMeaning, AUDIT_TYPES, setEventSink, type EventInput } from "./events";
 import { auditEvents, events, minuteStats, monitorSettings } from "./schema";
@@ -666,28 +667,26 @@ function escapeLike(s: string): string {
   return s.replace(/[%_]/g, "");
 }
 
-const EXTRA = Symbol.for("portico.metrics.extra");
-type ExtraRegistry = { [EXTRA]?: () => string };
+const extra = processSlot<() => string>("portico.metrics.extra");
 
 /** Families another part of the appliance appends to GET /metrics (the alert service's storage and portal gauges). */
 export function setExtraMetrics(fn: (() => string) | undefined): void {
-  (globalThis as ExtraRegistry)[EXTRA] = fn;
+  extra.set(fn);
 }
 
 function extraMetrics(): string {
   try {
-    return (globalThis as ExtraRegistry)[EXTRA]?.() ?? "";
+    return extra.get()?.() ?? "";
   } catch {
     return "";
   }
 }
 
-const REGISTRY = Symbol.for("portico.monitor");
-type Registry = { [REGISTRY]?: Monitor };
+const runningMonitor = processSlot<Monitor>("portico.monitor");
 
 /** The running monitor (started by server/main.ts), or undefined (unit tests, an engine without iSCSI). */
 export function getMonitor(): Monitor | undefined {
-  return (globalThis as Registry)[REGISTRY];
+  return runningMonitor.get();
 }
 
 /**
@@ -698,7 +697,7 @@ export function getMonitor(): Monitor | undefined {
 export function startMonitor(opts: { engine: Engine; dataDir: string }): Monitor | undefined {
   try {
     const m = new Monitor(opts.engine, openHistory(opts.dataDir));
-    (globalThis as Registry)[REGISTRY] = m;
+    runningMonitor.set(m);
     process.once("exit", () => m.close());
     return m;
   } catch (err) {
