@@ -21,7 +21,7 @@ import { evictNodeSchema, joinClusterSchema } from "@/server/api/schemas/cluster
 import { errorMessage, serverErrors, zodErrors, type Errors } from "./form";
 import { fmtDateTime } from "./monitor/format";
 import { useTRPC, type RouterOutputs } from "./trpc";
-import { Alert, Badge, Button, Card, ConfirmDialog, CopyBlock, DataTable, ErrorState, Field, LoadingState, PageHeader, Select, TextInput, td, th } from "./ui";
+import { Alert, Badge, Button, Card, ConfirmDialog, CopyBlock, DataTable, ErrorState, Field, LoadingState, PageHeader, Select, TableHead, TextInput, actionsColumn, td } from "./ui";
 
 type Overview = RouterOutputs["cluster"]["overview"];
 type NodeRow = Overview["nodes"][number];
@@ -258,18 +258,7 @@ function Member({ o }: { o: Overview }) {
           <p className="text-sm text-slate-600 dark:text-slate-400">{o.connected ? "No member listed yet." : "The member list is unknown while this node is not joined."}</p>
         ) : (
           <DataTable label="Cluster nodes">
-            <thead>
-              <tr>
-                <th className={th}>Node</th>
-                <th className={th}>Health</th>
-                <th className={th}>Addresses</th>
-                <th className={th}>Version</th>
-                <th className={th}>Owns</th>
-                <th className={th}>
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={["Node", "Health", "Addresses", "Version", "Owns", actionsColumn]} />
             <tbody>
               {o.nodes.map((n) => (
                 <tr key={n.name} data-testid="cluster-node" data-name={n.name} data-self={n.self ? "true" : "false"}>
@@ -347,14 +336,7 @@ function Ownership({ o }: { o: Overview }) {
         <p data-testid="ownership-empty" className="text-sm text-slate-600 dark:text-slate-400">No RBD LUN in the cluster has an owner yet: ownership applies to LUNs backed by Ceph RBD.</p>
       ) : (
         <DataTable label="LUN ownership">
-          <thead>
-            <tr>
-              <th className={th}>LUN</th>
-              <th className={th}>Owner</th>
-              <th className={th}>ALUA state here</th>
-              <th className={th}>Move ownership</th>
-            </tr>
-          </thead>
+          <TableHead columns={["LUN", "Owner", "ALUA state here", "Move ownership"]} />
           <tbody>
             {units.map((u) => {
               const to = choice[u.lu] ?? live.find((n) => n !== u.owner) ?? "";

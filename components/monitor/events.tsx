@@ -14,7 +14,7 @@ import Link from "next/link";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { useTRPC, type RouterOutputs } from "@/components/trpc";
-import { Badge, Button, Card, EmptyState, ErrorState, LoadingState, td, th } from "@/components/ui";
+import { Badge, Button, Card, EmptyState, ErrorState, LoadingState, TableHead, td } from "@/components/ui";
 import { cx, fmtDateTime } from "./format";
 
 type EventRow = RouterOutputs["events"]["list"][number];
@@ -181,15 +181,7 @@ export function EventsPage() {
           <>
             <div className="relative overflow-x-auto">
               <table className="w-full min-w-[56rem] text-left text-sm" data-testid="events-table" aria-label="Events">
-                <thead>
-                  <tr>
-                    <th className={th}>Time</th>
-                    <th className={th}>Event</th>
-                    <th className={th}>Initiator</th>
-                    <th className={th}>Target</th>
-                    <th className={th}>Details</th>
-                  </tr>
-                </thead>
+                <TableHead columns={["Time", "Event", "Initiator", "Target", "Details"]} />
                 <tbody>
                   {list.data.map((e) => (
                     <EventLine key={`${e.log}-${e.id}`} e={e} />

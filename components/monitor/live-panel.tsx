@@ -12,7 +12,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { memo, useEffect, useMemo, useRef } from "react";
 import { useTRPC } from "@/components/trpc";
-import { Card, EmptyState, ErrorState, LoadingState, td, th } from "@/components/ui";
+import { Card, EmptyState, ErrorState, LoadingState, TableHead, td } from "@/components/ui";
 import { Stat } from "@/components/ui/stat";
 import { IoCharts } from "./charts";
 import { fmtBytes, fmtCount, fmtIops, fmtLatency, fmtMBps, lunHref } from "./format";
@@ -153,17 +153,17 @@ function BusiestLuns({ feed }: { feed: LiveFeed }) {
   return (
     <div className="relative overflow-x-auto">
       <table className="w-full min-w-[36rem] text-left text-sm" data-testid="busiest-luns" aria-label="Busiest LUNs">
-        <thead>
-          <tr>
-            <th className={th}>LUN</th>
-            <th className={th}>Storage object</th>
-            <th className={`${th} text-right`}>IOPS</th>
-            <th className={`${th} text-right`}>Read</th>
-            <th className={`${th} text-right`}>Write</th>
-            <th className={`${th} text-right`}>p99 latency</th>
-            <th className={`${th} text-right`}>In flight</th>
-          </tr>
-        </thead>
+        <TableHead
+          columns={[
+            "LUN",
+            "Storage object",
+            { label: "IOPS", numeric: true },
+            { label: "Read", numeric: true },
+            { label: "Write", numeric: true },
+            { label: "p99 latency", numeric: true },
+            { label: "In flight", numeric: true },
+          ]}
+        />
         <tbody>
           {busiest.map((l) => (
             <tr key={l.key} data-testid="busiest-lun" data-key={l.key}>

@@ -8,7 +8,7 @@ import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useCallback, useMemo, useState } from "react";
 import { useTRPC, type RouterOutputs } from "@/components/trpc";
-import { Badge, Card, EmptyState, ErrorState, LoadingState, td, th } from "@/components/ui";
+import { Badge, Card, EmptyState, ErrorState, LoadingState, TableHead, td } from "@/components/ui";
 import { Stat } from "@/components/ui/stat";
 import { IoCharts } from "./charts";
 import { cx, fmtBytes, fmtCount, fmtIops, fmtLatency, fmtMBps, lunHref } from "./format";
@@ -42,18 +42,18 @@ export function LunsPage() {
         ) : (
           <div className="relative overflow-x-auto">
             <table className="w-full min-w-[48rem] text-left text-sm" data-testid="luns-table" aria-label="LUNs">
-              <thead>
-                <tr>
-                  <th className={th}>Target / TPG / LUN</th>
-                  <th className={th}>Storage object</th>
-                  <th className={`${th} text-right`}>Size</th>
-                  <th className={`${th} text-right`}>IOPS</th>
-                  <th className={`${th} text-right`}>Read</th>
-                  <th className={`${th} text-right`}>Write</th>
-                  <th className={`${th} text-right`}>p99</th>
-                  <th className={`${th} text-right`}>Errors</th>
-                </tr>
-              </thead>
+              <TableHead
+                columns={[
+                  "Target / TPG / LUN",
+                  "Storage object",
+                  { label: "Size", numeric: true },
+                  { label: "IOPS", numeric: true },
+                  { label: "Read", numeric: true },
+                  { label: "Write", numeric: true },
+                  { label: "p99", numeric: true },
+                  { label: "Errors", numeric: true },
+                ]}
+              />
               <tbody>
                 {luns.data.map((l) => {
                   const r = rates.get(l.key) ?? l.latest;

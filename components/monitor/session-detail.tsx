@@ -9,7 +9,7 @@ import { IoCharts } from "./charts";
 import { fmtBytes, fmtCount, fmtDateTime, fmtDuration, fmtIops, fmtMBps } from "./format";
 import { historyToPoints, LiveBadge, useLiveFeed, useLiveLatest, type SampleEvent } from "./live";
 import { DisconnectDialog, Parameters, withLiveRates, type SessionRow } from "./sessions";
-import { Badge, Button, Card, EmptyState, ErrorState, LoadingState, td, th } from "@/components/ui";
+import { Badge, Button, Card, EmptyState, ErrorState, LoadingState, TableHead, td } from "@/components/ui";
 import { Stat } from "@/components/ui/stat";
 import { ConnectionInstructions } from "@/components/onboarding/instructions";
 import { plural } from "@/components/form";
@@ -76,13 +76,7 @@ export function SessionDetailPage({ id }: { id: string }) {
         <Card title="Connections">
           <div className="relative overflow-x-auto">
           <table className="w-full min-w-[24rem] text-left text-sm" aria-label="Connections">
-            <thead>
-              <tr>
-                <th className={th}>CID</th>
-                <th className={th}>Initiator address</th>
-                <th className={th}>Portal</th>
-              </tr>
-            </thead>
+            <TableHead columns={["CID", "Initiator address", "Portal"]} />
             <tbody>
               {s.connections.map((c) => (
                 <tr key={c.cid}>

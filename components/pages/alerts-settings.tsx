@@ -10,7 +10,7 @@ import { useEffect, useState } from "react";
 import { ALERT_RULE_TITLES, ALERT_RULES, alertSettingsSchema, type AlertRule, type AlertSettings } from "@/server/alerts/schemas";
 import { errorMessage, serverErrors, zodErrors, type Errors } from "../form";
 import { useTRPC } from "../trpc";
-import { Alert, Badge, Button, Card, Checkbox, DataTable, EmptyState, ErrorState, Field, LoadingState, PageHeader, Select, TextInput, td, th } from "../ui";
+import { Alert, Badge, Button, Card, Checkbox, DataTable, EmptyState, ErrorState, Field, LoadingState, PageHeader, Select, TableHead, TextInput, td } from "../ui";
 import { fmtDateTime, fmtTime } from "../monitor/format";
 
 type Draft = {
@@ -223,13 +223,7 @@ export function AlertsSettings() {
             </EmptyState>
           ) : (
             <DataTable label="Alerts firing now">
-              <thead>
-                <tr>
-                  <th className={th}>Severity</th>
-                  <th className={th}>Alert</th>
-                  <th className={th}>Since</th>
-                </tr>
-              </thead>
+              <TableHead columns={["Severity", "Alert", "Since"]} />
               <tbody data-testid="alerts-active">
                 {status.data.active.map((a) => (
                   <tr key={a.id} data-testid="alert-row" data-rule={a.rule}>

@@ -10,7 +10,7 @@ import Link from "next/link";
 import { formatUptime, plural } from "../form";
 import { useTRPC } from "../trpc";
 import { LivePanel, useSessionsNow } from "../monitor/live-panel";
-import { Alert, Badge, Card, DataTable, EmptyState, ErrorState, LinkButton, LoadingState, PageHeader, td, th } from "../ui";
+import { Alert, Badge, Card, DataTable, EmptyState, ErrorState, LinkButton, LoadingState, PageHeader, TableHead, td } from "../ui";
 import { fmtTime } from "../monitor/format";
 
 /** Status and tree: counts, warnings and what needs attention change rarely; sessions and rates come from the live panel's stream. */
@@ -130,14 +130,7 @@ function OverviewSessions() {
         <p className="text-sm text-slate-600 dark:text-slate-400">No initiator is logged in.</p>
       ) : (
         <DataTable label="Sessions">
-          <thead>
-            <tr>
-              <th className={th}>Initiator</th>
-              <th className={th}>Target</th>
-              <th className={th}>From</th>
-              <th className={th}>Since</th>
-            </tr>
-          </thead>
+          <TableHead columns={["Initiator", "Target", "From", "Since"]} />
           <tbody>
             {sessions.data.map((x) => (
               <tr key={x.id} data-testid="session">

@@ -14,7 +14,7 @@ import { applianceSchema } from "@/server/console/schemas";
 import { errorMessage, formatBytes, plural, serverErrors, useForm, zodErrors, type Errors } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
 import { HttpsSettingsCard } from "./https-settings";
-import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, ErrorState, Field, LoadingState, PageHeader, TextInput, td, th } from "../ui";
+import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, ErrorState, Field, LoadingState, PageHeader, TableHead, TextInput, actionsColumn, td } from "../ui";
 
 function download(name: string, text: string) {
   const url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
@@ -108,14 +108,7 @@ function AdminsCard() {
         <ErrorState error={admins.error} retry={() => void admins.refetch()} />
       ) : (
         <DataTable label="Administrators" compact>
-          <thead>
-            <tr>
-              <th className={th}>User name</th>
-              <th className={th}>Created</th>
-              <th className={th}>Password changed</th>
-              <th className={th}>Last active</th>
-            </tr>
-          </thead>
+          <TableHead columns={["User name", "Created", "Password changed", "Last active"]} />
           <tbody>
             {admins.data.map((a) => (
               <tr key={a.id} data-testid="admin-row">
@@ -262,13 +255,7 @@ function ImportExportCard() {
           )}
           {preview.storageObjects.length + preview.targets.length > 0 && (
             <DataTable label="Objects in the file">
-              <thead>
-                <tr>
-                  <th className={th}>Object</th>
-                  <th className={th}>Details</th>
-                  <th className={th}>Change</th>
-                </tr>
-              </thead>
+              <TableHead columns={["Object", "Details", "Change"]} />
               <tbody>
                 {preview.storageObjects.map((s) => (
                   <tr key={s.path} data-testid="preview-object">
@@ -506,13 +493,7 @@ function BackupsCard() {
         <p className="text-sm">No backups yet.</p>
       ) : (
         <DataTable label="Backups" compact>
-          <thead>
-            <tr>
-              <th className={th}>Backup (date-time)</th>
-              <th className={th}>Size</th>
-              <th className={th}><span className="sr-only">Actions</span></th>
-            </tr>
-          </thead>
+          <TableHead columns={["Backup (date-time)", "Size", actionsColumn]} />
           <tbody>
             {rows.slice(0, showAll ? rows.length : 5).map((b) => (
               <tr key={b.name} data-testid="backup">

@@ -11,7 +11,7 @@ import { useState } from "react";
 import { createAluaGroupSchema } from "@/server/api/schemas/alua";
 import { errorMessage, serverErrors, zodErrors, type Errors } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
-import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, ErrorState, Field, LoadingState, Select, TextInput, td, th } from "../ui";
+import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, ErrorState, Field, LoadingState, Select, TableHead, TextInput, td } from "../ui";
 
 type Plugin = "ramdisk" | "fileio" | "block" | "rbd";
 type AluaList = RouterOutputs["alua"]["list"];
@@ -126,14 +126,7 @@ export function AluaCard({ plugin, name }: { plugin: Plugin; name: string }) {
         and belongs to one group.
       </p>
       <DataTable label="ALUA target port groups">
-        <thead>
-          <tr>
-            <th className={th}>Group</th>
-            <th className={th}>State</th>
-            <th className={th}>Paths (LUNs)</th>
-            <th className={th}>Change state</th>
-          </tr>
-        </thead>
+        <TableHead columns={["Group", "State", "Paths (LUNs)", "Change state"]} />
         <tbody>
           {groups.map((g) => {
             const key = `state:${g.name}`;

@@ -13,7 +13,7 @@ import { storageObjectAttributeRules, type SoAttributeRule } from "@/server/engi
 import { STORAGE_ATTRIBUTES } from "../attributes";
 import { formatBytes, serverErrors, SizeInput, sizeToBytes, zodErrors, type Errors, type SizeValue } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
-import { Alert, Badge, Button, Card, DataTable, ErrorState, Field, LoadingState, Switch, TextInput, td, th } from "../ui";
+import { Alert, Badge, Button, Card, DataTable, ErrorState, Field, LoadingState, Switch, TableHead, TextInput, td } from "../ui";
 import { DraftActions } from "../ui/draft-actions";
 
 type Plugin = "ramdisk" | "fileio" | "block" | "rbd";
@@ -98,14 +98,7 @@ export function StorageAttributesEditor({ plugin, name }: { plugin: Plugin; name
         }}
       >
         <DataTable label="Storage object attributes">
-          <thead>
-            <tr>
-              <th className={th}>Attribute</th>
-              <th className={th}>Value</th>
-              <th className={th}>Allowed</th>
-              <th className={th}>Meaning</th>
-            </tr>
-          </thead>
+          <TableHead columns={["Attribute", "Value", "Allowed", "Meaning"]} />
           <tbody>
             {Object.entries(d.attributes)
               .sort(([a], [b]) => a.localeCompare(b))

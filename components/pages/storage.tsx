@@ -9,7 +9,7 @@ import { useTRPC, type RouterOutputs } from "../trpc";
 import { IdentityCard, ResizeCard, StorageAttributesEditor } from "./storage-edit";
 import { RbdImageCard } from "./storage-rbd";
 import { AluaCard } from "./storage-alua";
-import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, EmptyState, ErrorState, LinkButton, LoadingState, PageHeader, td, th } from "../ui";
+import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, EmptyState, ErrorState, LinkButton, LoadingState, PageHeader, TableHead, actionsColumn, td } from "../ui";
 
 type So = RouterOutputs["storage"]["list"][number];
 const PLUGIN_LABEL: Record<string, string> = { ramdisk: "RAM disk", fileio: "File", block: "Block device", rbd: "Ceph RBD" };
@@ -101,19 +101,7 @@ export function StorageList() {
       ) : (
         <Card>
           <DataTable label="Storage objects">
-            <thead>
-              <tr>
-                <th className={th}>Name</th>
-                <th className={th}>Type</th>
-                <th className={th}>Size</th>
-                <th className={th}>Backing</th>
-                <th className={th}>Used by</th>
-                <th className={th}>Health</th>
-                <th className={th}>
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={["Name", "Type", "Size", "Backing", "Used by", "Health", actionsColumn]} />
             <tbody data-testid="storage-objects">
               {list.data.map((so) => (
                 <tr key={so.path} data-testid="storage-object" data-name={so.name}>

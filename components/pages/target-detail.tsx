@@ -16,7 +16,7 @@ import { errorMessage, formatBytes, plural, serverErrors, zodErrors, type Errors
 import { ConnectionInstructions } from "../onboarding/instructions";
 import { useTRPC, type RouterOutputs } from "../trpc";
 import { AllowedNetworksCard } from "./allowed-networks";
-import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, Dialog, EmptyState, ErrorState, Field, LoadingState, PageHeader, Select, Switch, Tabs, TextInput, td, th } from "../ui";
+import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, Dialog, EmptyState, ErrorState, Field, LoadingState, PageHeader, Select, Switch, TableHead, Tabs, TextInput, actionsColumn, td } from "../ui";
 import { DraftActions } from "../ui/draft-actions";
 
 type Target = RouterOutputs["targets"]["list"][number];
@@ -107,15 +107,7 @@ function LunsTab({ t, g, sessions }: { t: Target; g: Tpg; sessions: Session[] })
         </EmptyState>
       ) : (
         <DataTable label="LUNs">
-          <thead>
-            <tr>
-              <th className={th}>LUN</th>
-              <th className={th}>Storage object</th>
-              <th className={th}>Mapped for</th>
-              <th className={th}>State</th>
-              <th className={th}><span className="sr-only">Actions</span></th>
-            </tr>
-          </thead>
+          <TableHead columns={["LUN", "Storage object", "Mapped for", "State", actionsColumn]} />
           <tbody>
             {g.luns.map((l) => (
               <tr key={l.index} data-testid="lun" data-index={l.index}>
@@ -393,14 +385,7 @@ function AttributesTab({ t, g }: { t: Target; g: Tpg }) {
       </div>
       {errors.form && <Alert tone="bad">{errors.form}</Alert>}
       <DataTable label="TPG attributes">
-        <thead>
-          <tr>
-            <th className={th}>Attribute</th>
-            <th className={th}>Value</th>
-            <th className={th}>Allowed</th>
-            <th className={th}>Meaning</th>
-          </tr>
-        </thead>
+        <TableHead columns={["Attribute", "Value", "Allowed", "Meaning"]} />
         <tbody>
           {Object.entries(g.attributes)
             .sort(([a], [b]) => a.localeCompare(b))

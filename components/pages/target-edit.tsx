@@ -13,7 +13,7 @@ import { describeTpgParameter, nodeAclAttributeRanges, tpgParameterChoices, tpgP
 import { NODE_ACL_ATTRIBUTES, TPG_PARAMETERS } from "../attributes";
 import { errorMessage, serverErrors, zodErrors, type Errors } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
-import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, Dialog, ErrorState, Field, LoadingState, Select, Switch, TextInput, td, th } from "../ui";
+import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, Dialog, ErrorState, Field, LoadingState, Select, Switch, TableHead, TextInput, td } from "../ui";
 import { DraftActions } from "../ui/draft-actions";
 
 type ChapView = RouterOutputs["targets"]["tpgs"]["get"]["chap"];
@@ -305,13 +305,7 @@ export function AclEditDialog({
             </Field>
           </div>
           <DataTable label="ACL attributes">
-            <thead>
-              <tr>
-                <th className={th}>Attribute</th>
-                <th className={th}>Value</th>
-                <th className={th}>Meaning</th>
-              </tr>
-            </thead>
+            <TableHead columns={["Attribute", "Value", "Meaning"]} />
             <tbody>
               {Object.entries(a.attributes)
                 .sort(([x], [y]) => x.localeCompare(y))
@@ -455,14 +449,7 @@ export function ParametersCard({ wwn, tag, sessions }: { wwn: string; tag: numbe
       {saved && !changed.length && <p role="status" className="mb-2 text-sm text-emerald-700 dark:text-emerald-400">Saved.</p>}
       {errors.form && <Alert tone="bad">{errors.form}</Alert>}
       <DataTable label="iSCSI parameters">
-        <thead>
-          <tr>
-            <th className={th}>Parameter</th>
-            <th className={th}>Value</th>
-            <th className={th}>Allowed</th>
-            <th className={th}>Meaning</th>
-          </tr>
-        </thead>
+        <TableHead columns={["Parameter", "Value", "Allowed", "Meaning"]} />
         <tbody>
           {Object.keys(params)
             .map((k) => [k, params[k]] as const)

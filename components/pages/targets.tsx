@@ -7,7 +7,7 @@ import { useEffect, useState } from "react";
 import { createTargetSchema } from "@/server/api/schemas/targets";
 import { newTargetName, serverErrors, useForm } from "../form";
 import { useTRPC } from "../trpc";
-import { Alert, Badge, Button, Card, DataTable, EmptyState, ErrorState, Field, LinkButton, LoadingState, PageHeader, TextInput, td, th } from "../ui";
+import { Alert, Badge, Button, Card, DataTable, EmptyState, ErrorState, Field, LinkButton, LoadingState, PageHeader, TableHead, TextInput, td } from "../ui";
 
 export function TargetList() {
   const trpc = useTRPC();
@@ -28,15 +28,7 @@ export function TargetList() {
       ) : (
         <Card>
           <DataTable label="Targets">
-            <thead>
-              <tr>
-                <th className={th}>Target IQN</th>
-                <th className={th}>TPGs</th>
-                <th className={th}>LUNs</th>
-                <th className={th}>Portals</th>
-                <th className={th}>Sessions</th>
-              </tr>
-            </thead>
+            <TableHead columns={["Target IQN", "TPGs", "LUNs", "Portals", "Sessions"]} />
             <tbody data-testid="targets">
               {list.data.map((t) => (
                 <tr key={t.wwn} data-testid="target" data-wwn={t.wwn}>

@@ -449,3 +449,26 @@ export function DataTable({ children, label, compact }: { children: ReactNode; l
 }
 export const th = "border-b border-slate-200 px-2 py-2 text-xs font-semibold tracking-wide text-slate-600 uppercase dark:border-slate-800 dark:text-slate-400";
 export const td = "border-b border-slate-100 px-2 py-2 align-top dark:border-slate-800";
+
+/** A column of a TableHead: its label, or the label with figures aligned right (`numeric`) or read only by screen readers (`hidden`). */
+export type Column = string | { label: string; numeric?: boolean; hidden?: boolean };
+/** The column of a row's buttons: named for screen readers, blank on screen. */
+export const actionsColumn: Column = { label: "Actions", hidden: true };
+
+/** A DataTable's header row. */
+export function TableHead({ columns }: { columns: readonly Column[] }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((c) => {
+          const { label, numeric, hidden } = typeof c === "string" ? { label: c } : c;
+          return (
+            <th key={label} className={numeric ? `${th} text-right` : th}>
+              {hidden ? <span className="sr-only">{label}</span> : label}
+            </th>
+          );
+        })}
+      </tr>
+    </thead>
+  );
+}
