@@ -21,11 +21,16 @@
  * Each checkout needs its node_modules and native/build (the addon it is measured with).
  * Prints per run IOPS, MiB/s, the event loop's CPU per IO (the appliance's main thread,
  * /proc/<pid>/task/<pid>) and the whole process's, Ceph's daemons' CPU per IO (mon, mgr and the
- * memstore OSD: the server side both paths share), fio's CPU per IO, and the load average.
+ * memstore OSD: the server side both paths share), the client's (iscsi-perf or qemu-img; fio with
+ * its librbd threads), their sum (for fio: fio + Ceph), the whole machine's busy CPU per IO with its
+ * idle and steal shares (/proc/stat: other sessions' work included), and the load average. On
+ * this 2-vCPU machine, when idle is ~0 the IOPS are ~2 / (sum of CPU per IO): the sums say
+ * what a side must shed to reach a ratio.
  * `--binding` adds, per round, 4 KiB random reads at QD32 through RbdBackstore.read in this
  * process (this checkout's addon, no iSCSI). `--threads` adds per appliance run its threads' CPU
  * and context switches per IO by thread name (/proc/<pid>/task/*: loop (the main thread),
- * rbd-submit, rbd-coalesce, msgr-worker, io_context_pool, node for V8/libuv's). `--prof DIR` runs
+ * rbd-submit, rbd-coalesce, msgr-worker, io_context_pool, node for V8/libuv's), and per fio run
+ * fio's threads (sampled every 100 ms while it runs, the last sample scaled to its whole CPU). `--prof DIR` runs
  * every appliance under `node --cpu-prof` (profiles written to DIR when they stop); `--hold`
  * starts everything, prints the URLs and pids, and waits for SIGINT (experiments by hand).
  */
@@ -95,6 +100,68 @@ function timed(cmd: string, a: string[], timeoutMs: number, env?: NodeJS.Process
   return out;
 }
 
+/** A process and its descendants (fio forks its job processes). */
+function descendants(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    try {
+      for (const tid of readdirSync(`/proc/${out[i]}/task`)) {
+        for (const c of readFileSync(`/proc/${out[i]}/task/${tid}/children`, "utf8").trim().split(/\s+/)) if (c) out.push(Number(c));
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * timed() without blocking, calling `sample` with the command's process (the one bash runs) every
+ * 100 ms while it runs: fio's figures are read from those samples, since its librbd threads are
+ * gone once it exits. Returns the output; lastClientCpu as timed().
+ */
+async function timedSampled(cmd: string, a: string[], timeoutMs: number, env: NodeJS.ProcessEnv, sample: (pid: number) => void): Promise<string> {
+  const child = spawn("bash", ["-c", 'c="$1"; shift; "$c" "$@"; s=$?; times; exit $s', "timed", cmd, ...a], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const timer = setInterval(() => {
+    try {
+      const kids = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+      if (kids.length) sample(Number(kids[0]));
+    } catch {
+      // between exec and exit
+    }
+  }, 100);
+  const killer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const code: number | null = await new Promise((r) => child.once("exit", r));
+  clearInterval(timer);
+  clearTimeout(killer);
+  if (code !== 0) throw new Error(`${cmd} ${a.join(" ")} exited ${code}: ${out.slice(-500)}`);
+  const t = [...out.matchAll(/(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/g)].at(-1);
+  lastClientCpu = t ? Number(t[1]) * 60 + Number(t[2]) + Number(t[3]) * 60 + Number(t[4]) : NaN;
+  return out;
+}
+
+/**
+ * The whole machine's CPU time so far (/proc/stat's first line, all processes, other sessions'
+ * included), in seconds: busy (user, nice, system, irq, softirq), idle (idle + iowait), and
+ * steal (this is a Firecracker guest: time its vCPUs wanted and the host gave elsewhere).
+ */
+function machine(): { busy: number; idle: number; steal: number } {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = f;
+  const hz = 100;
+  return { busy: (user + nice + system + irq + softirq) / hz, idle: (idle + iowait) / hz, steal: (steal ?? 0) / hz };
+}
+/** "machine busy X µs/IO, idle Y %, steal Z %" between two machine() readings; idle and steal in % of all vCPUs' time. */
+function machineDelta(m0: ReturnType<typeof machine>, m1: ReturnType<typeof machine>, ios: number): { busyUs: number; idlePct: number; stealPct: number; text: string } {
+  const busy = m1.busy - m0.busy, idle = m1.idle - m0.idle, steal = m1.steal - m0.steal;
+  const all = busy + idle + steal;
+  const busyUs = (busy * 1e6) / ios, idlePct = (100 * idle) / all, stealPct = (100 * steal) / all;
+  return { busyUs, idlePct, stealPct, text: `machine ${busyUs.toFixed(1)} µs/IO busy, idle ${idlePct.toFixed(0)} %, steal ${stealPct.toFixed(0)} % of ${os.cpus().length} vCPUs` };
+}
+
 interface Run {
   iops: number;
   mibs: number;
@@ -132,17 +199,70 @@ const workloads: { key: string; name: string; client: Client; fio: string[]; wri
   { key: "w1m", name: "1M sequential write QD8", client: qemuBench(8, MiB, MiB, 40), fio: ["--rw=write", "--bs=1M", "--iodepth=8"], write: true },
 ].filter((w) => selected.includes(w.key));
 
-function fio(ceph: Ceph, extra: string[], secs: number): Run {
+/** One sample of a fio run: when, fio's CPU (all its processes and threads), Ceph's, the machine's, fio's threads. */
+interface FioSample {
+  t: number;
+  fio: number;
+  ceph: number;
+  mach: ReturnType<typeof machine>;
+  threads: Map<string, { cpu: number; cs: number }>;
+}
+
+/**
+ * fio's run, and its CPU figures over its steady part: from the first sample at least 0.3 s past
+ * the ramp (`secs` before the last sample) to the last sample, with IOs = IOPS x that time. Whole-run
+ * CPU (bash's `times`) also counts fio's connection set-up and its ramp second, which total_ios does
+ * not: per IO it read ~10-15 % high for 4 KiB reads.
+ */
+async function fio(ceph: Ceph, extra: string[], secs: number): Promise<Run & { window?: { fioUs: number; cephUs: number; mach: ReturnType<typeof machineDelta>; threads: string } }> {
   const conf = path.join(ceph.dir, "fio-ceph.conf");
   if (!existsSync(conf)) writeFileSync(conf, `${readFileSync(ceph.conf, "utf8")}\n[client]\nrbd cache writethrough until flush = false\n`);
   const a = ["--name=rbd", "--ioengine=rbd", "--clientname=admin", "--pool=rbd", "--rbdname=ab", "--direct=1", `--size=${IMAGE_SIZE}`, "--output-format=json", ...extra];
   if (secs > 0) a.push("--time_based", `--runtime=${secs}`, "--ramp_time=1");
   // fio's CPU time: its thread and its librbd threads.
-  const out = timed("fio", a, (secs + 600) * 1000, { ...process.env, CEPH_CONF: conf });
+  const env = { ...process.env, CEPH_CONF: conf };
+  const samples: FioSample[] = [];
+  const out = await timedSampled("fio", a, (secs + 600) * 1000, env, (pid) => {
+    const threads = new Map<string, { cpu: number; cs: number }>();
+    let cpuS = 0;
+    for (const p of descendants(pid)) {
+      try {
+        cpuS += cpuAll(p);
+      } catch {
+        continue;
+      }
+      for (const [n, e] of threadTable(p)) {
+        const name = n === "loop" ? "fio" : n;
+        const x = threads.get(name) ?? { cpu: 0, cs: 0 };
+        x.cpu += e.cpu;
+        x.cs += e.cs;
+        threads.set(name, x);
+      }
+    }
+    samples.push({ t: performance.now() / 1000, fio: cpuS, ceph: cephCpu(ceph), mach: machine(), threads });
+  });
   const cpuS = lastClientCpu;
   const j = (JSON.parse(out.slice(out.indexOf("{"), out.lastIndexOf("}") + 1)) as { jobs: { read: { iops: number; bw_bytes: number; total_ios: number }; write: { iops: number; bw_bytes: number; total_ios: number } }[] }).jobs[0];
   const side = j.read.iops > 0 ? j.read : j.write;
-  return { iops: Math.round(side.iops), mibs: Math.round(side.bw_bytes / MiB), ios: side.total_ios, cpuS };
+  const run = { iops: Math.round(side.iops), mibs: Math.round(side.bw_bytes / MiB), ios: side.total_ios, cpuS };
+  // The last sample while fio's job (its librbd threads) still ran: once the job process exits its CPU
+  // leaves the samples until fio reaps it.
+  const running = samples.filter((x) => x.threads.has("msgr-worker"));
+  let end = 0;
+  while (end + 1 < running.length && running[end + 1].fio >= running[end].fio) end++;
+  const last = running[end];
+  const first = last && running.find((x) => x.t >= last.t - secs + 0.3);
+  if (!last || !first || last.t - first.t < 1) return run;
+  const ios = side.iops * (last.t - first.t);
+  return {
+    ...run,
+    window: {
+      fioUs: ((last.fio - first.fio) * 1e6) / ios,
+      cephUs: ((last.ceph - first.ceph) * 1e6) / ios,
+      mach: machineDelta(first.mach, last.mach, ios),
+      threads: threadDelta(first.threads, last.threads, ios),
+    },
+  };
 }
 
 function cpu(pid: number, tid = pid): number {
@@ -237,7 +357,7 @@ async function main() {
   }
   try {
     ceph.rbd("create", "--size", String(IMAGE_SIZE / MiB), "rbd/ab");
-    fio(ceph, ["--rw=write", "--bs=4M", "--iodepth=8"], 0);
+    await fio(ceph, ["--rw=write", "--bs=4M", "--iodepth=8"], 0);
     // Reads of never-written objects cost far less than reads of data: both sides read written data.
     const filled = assertFilled(ceph, "ab");
     console.log(`image rbd/ab: ${filled.used} of ${filled.provisioned} bytes allocated (filled by fio)`);
@@ -259,8 +379,9 @@ async function main() {
       results.set(key, [...(results.get(key) ?? []), s]);
     };
     // Per workload and contender, one figure per round (the summary's medians, spreads and ratios).
-    const figures = new Map<string, Map<string, { iops: number; mibs: number; cpuUs: number }[]>>();
-    const keep = (w: string, who: string, f: { iops: number; mibs: number; cpuUs: number }) => {
+    type Figure = { iops: number; mibs: number; cpuUs: number; sumUs: number; idlePct: number };
+    const figures = new Map<string, Map<string, Figure[]>>();
+    const keep = (w: string, who: string, f: Figure) => {
       const m = figures.get(w) ?? new Map();
       figures.set(w, m);
       m.set(who, [...(m.get(who) ?? []), f]);
@@ -280,26 +401,35 @@ async function main() {
         for (const c of order) {
           const a = c.app;
           if (!a) {
-            const c0 = cephCpu(ceph);
-            const f = fio(ceph, w.fio, seconds);
-            // fio's ramp second is not in total_ios but is in both CPU figures: per IO, they read a little high.
-            const cephUs = ((cephCpu(ceph) - c0) * 1e6) / f.ios;
-            const fioUs = (f.cpuS! * 1e6) / f.ios;
-            keep(w.name, c.label, { iops: f.iops, mibs: f.mibs, cpuUs: fioUs });
-            line(`${w.name} | fio-rbd`, `${f.iops} IOPS ${f.mibs} MiB/s, fio ${fioUs.toFixed(1)} µs/IO, ceph ${cephUs.toFixed(1)} µs/IO, load ${os.loadavg()[0].toFixed(1)}`);
+            const c0 = cephCpu(ceph), mc0 = machine();
+            const f = await fio(ceph, w.fio, seconds);
+            // Whole run (ramp and set-up included, which total_ios is not: per IO, a little high).
+            const cephWholeUs = ((cephCpu(ceph) - c0) * 1e6) / f.ios;
+            const machWhole = machineDelta(mc0, machine(), f.ios);
+            const fioWholeUs = (f.cpuS! * 1e6) / f.ios;
+            const fw = f.window;
+            if (fw && threads) line(`${w.name} | fio-rbd threads`, fw.threads);
+            const fioUs = fw?.fioUs ?? fioWholeUs, cephUs = fw?.cephUs ?? cephWholeUs, mach = fw?.mach ?? machWhole;
+            keep(w.name, c.label, { iops: f.iops, mibs: f.mibs, cpuUs: fioUs, sumUs: fioUs + cephUs, idlePct: mach.idlePct });
+            line(
+              `${w.name} | fio-rbd`,
+              `${f.iops} IOPS ${f.mibs} MiB/s, fio ${fioUs.toFixed(1)} µs/IO, ceph ${cephUs.toFixed(1)} µs/IO, fio + ceph ${(fioUs + cephUs).toFixed(1)} µs/IO, ${mach.text}${fw ? ` (steady part; whole run fio ${fioWholeUs.toFixed(1)}, ceph ${cephWholeUs.toFixed(1)}, idle ${machWhole.idlePct.toFixed(0)} %)` : ""}, load ${os.loadavg()[0].toFixed(1)}`,
+            );
             continue;
           }
           if (w.write) exec("qemu-img", ["bench", "-w", "-c", "16", "-d", "1", "-s", "4k", "-f", "raw", a.url], 120_000);
           const pid = a.child.pid!;
-          const m0 = cpu(pid), p0 = cpuAll(pid), c0 = cephCpu(ceph);
+          const m0 = cpu(pid), p0 = cpuAll(pid), c0 = cephCpu(ceph), mc0 = machine();
           const t0 = threads ? threadTable(pid) : undefined;
           const r = w.client(a.url);
           if (t0) line(`${w.name} | ${a.label} threads`, threadDelta(t0, threadTable(pid), r.ios));
           const mainUs = ((cpu(pid) - m0) * 1e6) / r.ios, allUs = ((cpuAll(pid) - p0) * 1e6) / r.ios;
           const cephUs = ((cephCpu(ceph) - c0) * 1e6) / r.ios;
+          const mach = machineDelta(mc0, machine(), r.ios);
           const clientUs = (lastClientCpu * 1e6) / r.ios;
-          keep(w.name, c.label, { iops: r.iops, mibs: r.mibs, cpuUs: allUs });
-          line(`${w.name} | ${a.label}`, `${r.iops} IOPS ${r.mibs} MiB/s, loop ${mainUs.toFixed(1)} µs/IO, process ${allUs.toFixed(1)} µs/IO, client ${clientUs.toFixed(1)} µs/IO, ceph ${cephUs.toFixed(1)} µs/IO, load ${os.loadavg()[0].toFixed(1)}`);
+          const sumUs = allUs + clientUs + cephUs;
+          keep(w.name, c.label, { iops: r.iops, mibs: r.mibs, cpuUs: allUs, sumUs, idlePct: mach.idlePct });
+          line(`${w.name} | ${a.label}`, `${r.iops} IOPS ${r.mibs} MiB/s, loop ${mainUs.toFixed(1)} µs/IO, process ${allUs.toFixed(1)} µs/IO, client ${clientUs.toFixed(1)} µs/IO, ceph ${cephUs.toFixed(1)} µs/IO, appliance + client + ceph ${sumUs.toFixed(1)} µs/IO, ${mach.text}, load ${os.loadavg()[0].toFixed(1)}`);
         }
       }
     }
@@ -311,7 +441,11 @@ async function main() {
       const fioRuns = byWho.get("fio-rbd");
       for (const [who, fs] of byWho) {
         const io = spread(fs.map((f) => f.iops)), mb = spread(fs.map((f) => f.mibs)), cp = spread(fs.map((f) => f.cpuUs));
+        const sm = spread(fs.map((f) => f.sumUs)), idle = spread(fs.map((f) => f.idlePct));
         let text = `    ${who.padEnd(28)} ${Math.round(io.median)} IOPS [${io.min}–${io.max}, spread ${(io.rel * 100).toFixed(0)} %], ${Math.round(mb.median)} MiB/s, CPU ${cp.median.toFixed(0)} µs/IO [${cp.min.toFixed(0)}–${cp.max.toFixed(0)}]`;
+        // With Ceph's daemons and the client (for fio: itself), and the machine's idle share: if idle is ~0,
+        // IOPS ~ vCPUs / (sum of CPU per IO) and the sum says what must shrink.
+        text += `\n    ${"".padEnd(28)} with ${who === "fio-rbd" ? "Ceph" : "client and Ceph"} ${sm.median.toFixed(0)} µs/IO [${sm.min.toFixed(0)}–${sm.max.toFixed(0)}], machine idle ${idle.median.toFixed(0)} % [${idle.min.toFixed(0)}–${idle.max.toFixed(0)}]`;
         // The ratio per round (each appliance run against the fio run of the same round: neighbours in A B B A).
         if (fioRuns && who !== "fio-rbd") text += `\n    ${"".padEnd(28)} Portico/fio-rbd ${verdict(fs.map((f, i) => f.iops / fioRuns[i].iops))}`;
         console.log(text);
