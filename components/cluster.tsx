@@ -21,7 +21,7 @@ import { evictNodeSchema, joinClusterSchema } from "@/server/api/schemas/cluster
 import { errorMessage, serverErrors, zodErrors, type Errors } from "./form";
 import { fmtDateTime } from "./monitor/format";
 import { useTRPC, type RouterOutputs } from "./trpc";
-import { Alert, Badge, Button, Card, ConfirmDialog, CopyBlock, DataTable, ErrorState, Field, LoadingState, PageHeader, Select, TableHead, TextInput, actionsColumn, td } from "./ui";
+import { Alert, Badge, Button, Card, ConfirmDialog, CopyBlock, DataTable, Field, PageHeader, QueryStatus, Select, TableHead, TextInput, actionsColumn, td } from "./ui";
 
 type Overview = RouterOutputs["cluster"]["overview"];
 type NodeRow = Overview["nodes"][number];
@@ -38,7 +38,7 @@ export function ClusterPage() {
         title="Cluster"
         description="Several Portico nodes serving one target from Ceph RBD, with etcd holding membership, configuration and leases: an initiator with multipath keeps working when a node dies."
       />
-      {q.isPending ? <LoadingState label="Reading the cluster…" /> : q.isError ? <ErrorState error={q.error} retry={() => void q.refetch()} /> : q.data.mode === "single" ? <SingleNode o={q.data} /> : <Member o={q.data} />}
+      {!q.isSuccess ? <QueryStatus query={q} label="Reading the cluster…" /> : q.data.mode === "single" ? <SingleNode o={q.data} /> : <Member o={q.data} />}
       {q.data?.mode === "member" || q.data?.left ? <ClusterEvents /> : null}
     </div>
   );
@@ -413,10 +413,8 @@ function ClusterEvents() {
   const q = useQuery({ ...trpc.events.list.queryOptions({ types: CLUSTER_EVENT_TYPES, limit: 20 }), refetchInterval: 5_000 });
   return (
     <Card title="Cluster events" id="cluster-events" actions={<Link className="text-sm text-sky-700 hover:underline dark:text-sky-400" href="/events">All events</Link>}>
-      {q.isPending ? (
-        <LoadingState label="Loading events…" />
-      ) : q.isError ? (
-        <ErrorState error={q.error} retry={() => void q.refetch()} />
+      {!q.isSuccess ? (
+        <QueryStatus query={q} label="Loading events…" />
       ) : q.data.length === 0 ? (
         <p className="text-sm text-slate-600 dark:text-slate-400">No join, departure, failover or fencing recorded on this node yet.</p>
       ) : (

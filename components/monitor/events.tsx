@@ -14,7 +14,7 @@ import Link from "next/link";
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { useTRPC, type RouterOutputs } from "@/components/trpc";
-import { Badge, Button, Card, EmptyState, ErrorState, LoadingState, TableHead, td } from "@/components/ui";
+import { Badge, Button, Card, EmptyState, QueryStatus, TableHead, td } from "@/components/ui";
 import { cx, fmtDateTime } from "./format";
 
 type EventRow = RouterOutputs["events"]["list"][number];
@@ -167,10 +167,8 @@ export function EventsPage() {
         </form>
       </Card>
       <Card>
-        {list.isPending ? (
-          <LoadingState label="Loading events…" />
-        ) : list.isError ? (
-          <ErrorState error={list.error} retry={() => void list.refetch()} />
+        {!list.isSuccess ? (
+          <QueryStatus query={list} label="Loading events…" />
         ) : list.data.length === 0 ? (
           <div data-testid="events-empty">
             <EmptyState title={filtered ? "No event matches these filters" : "Nothing has happened in the last 24 hours"}>

@@ -12,7 +12,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { memo, useEffect, useMemo, useRef } from "react";
 import { useTRPC } from "@/components/trpc";
-import { Card, EmptyState, ErrorState, LoadingState, TableHead, td } from "@/components/ui";
+import { Card, EmptyState, QueryStatus, TableHead, td } from "@/components/ui";
 import { Stat } from "@/components/ui/stat";
 import { IoCharts } from "./charts";
 import { fmtBytes, fmtCount, fmtIops, fmtLatency, fmtMBps, lunHref } from "./format";
@@ -62,8 +62,7 @@ export const LivePanel = memo(function LivePanel() {
   const feed = useLiveFeed({ pick: pickAppliance, seed });
   const sessions = useSessionsNow(feed);
 
-  if (overview.isPending) return <LoadingState label="Loading live statistics…" />;
-  if (overview.isError) return <ErrorState error={overview.error} retry={() => void overview.refetch()} />;
+  if (!overview.isSuccess) return <QueryStatus query={overview} label="Loading live statistics…" />;
   const o = overview.data;
   const normal = sessions.data ? sessions.data.filter((s) => s.sessionType === "Normal").length : o.sessions;
   const discovery = sessions.data ? sessions.data.length - normal : o.discoverySessions;

@@ -8,7 +8,7 @@ import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useCallback, useMemo, useState } from "react";
 import { useTRPC, type RouterOutputs } from "@/components/trpc";
-import { Badge, Card, EmptyState, ErrorState, LoadingState, TableHead, td } from "@/components/ui";
+import { Badge, Card, EmptyState, ErrorState, LoadingState, QueryStatus, TableHead, td } from "@/components/ui";
 import { Stat } from "@/components/ui/stat";
 import { IoCharts } from "./charts";
 import { cx, fmtBytes, fmtCount, fmtIops, fmtLatency, fmtMBps, lunHref } from "./format";
@@ -31,10 +31,8 @@ export function LunsPage() {
          <LiveBadge feed={feed} />
       </div>
       <Card>
-        {luns.isPending ? (
-          <LoadingState label="Loading LUNs…" />
-        ) : luns.isError ? (
-          <ErrorState error={luns.error} retry={() => void luns.refetch()} />
+        {!luns.isSuccess ? (
+          <QueryStatus query={luns} label="Loading LUNs…" />
         ) : luns.data.length === 0 ? (
           <div data-testid="luns-empty">
             <EmptyState title="No LUN is exported">Export a storage object from a target&apos;s TPG to see its IO here.</EmptyState>
@@ -105,8 +103,7 @@ export function LunDetailPage({ lunKey }: { lunKey: string }) {
   const points = useMemo(() => (stored.data?.source === "stored" ? stored.data.points : []), [stored.data]);
   const [target, tpg, n] = lunKey.split("|");
 
-  if (lun.isPending) return <LoadingState label="Loading LUN…" />;
-  if (lun.isError) return <ErrorState error={lun.error} retry={() => void lun.refetch()} />;
+  if (!lun.isSuccess) return <QueryStatus query={lun} label="Loading LUN…" />;
   if (!lun.data) {
     return (
       <div data-testid="lun-missing">

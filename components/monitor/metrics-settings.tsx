@@ -7,7 +7,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { useTRPC } from "@/components/trpc";
-import { Badge, Button, Card, ConfirmDialog, ErrorState, LoadingState } from "@/components/ui";
+import { Badge, Button, Card, ConfirmDialog, QueryStatus } from "@/components/ui";
 
 export function MetricsSettings() {
   const trpc = useTRPC();
@@ -27,10 +27,8 @@ export function MetricsSettings() {
   const origin = typeof window === "undefined" ? "http://appliance:3000" : window.location.origin;
   return (
     <Card title="Prometheus metrics" id="metrics-settings">
-      {settings.isPending ? (
-        <LoadingState />
-      ) : settings.isError ? (
-        <ErrorState error={settings.error} retry={() => void settings.refetch()} />
+      {!settings.isSuccess ? (
+        <QueryStatus query={settings} />
       ) : (
         <div className="space-y-3 text-sm">
           <p>

@@ -9,7 +9,7 @@ import { IoCharts } from "./charts";
 import { fmtBytes, fmtCount, fmtDateTime, fmtDuration, fmtIops, fmtMBps } from "./format";
 import { historyToPoints, LiveBadge, useLiveFeed, useLiveLatest, type SampleEvent } from "./live";
 import { DisconnectDialog, Parameters, withLiveRates, type SessionRow } from "./sessions";
-import { Badge, Button, Card, EmptyState, ErrorState, LoadingState, TableHead, td } from "@/components/ui";
+import { Badge, Button, Card, EmptyState, QueryStatus, TableHead, td } from "@/components/ui";
 import { Stat } from "@/components/ui/stat";
 import { ConnectionInstructions } from "@/components/onboarding/instructions";
 import { plural } from "@/components/form";
@@ -26,8 +26,7 @@ export function SessionDetailPage({ id }: { id: string }) {
   const latest = useLiveLatest(feed);
   const [doomed, setDoomed] = useState<SessionRow | null>(null);
 
-  if (q.isPending) return <LoadingState label="Loading session…" />;
-  if (q.isError) return <ErrorState error={q.error} retry={() => void q.refetch()} />;
+  if (!q.isSuccess) return <QueryStatus query={q} label="Loading session…" />;
   if (!q.data.session) {
     return (
       <div data-testid="session-missing">

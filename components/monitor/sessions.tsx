@@ -11,7 +11,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { Fragment, useMemo, useState } from "react";
 import { useTRPC, type RouterOutputs } from "@/components/trpc";
-import { Badge, Button, Card, ConfirmDialog, EmptyState, ErrorState, LoadingState, td, th } from "@/components/ui";
+import { Badge, Button, Card, ConfirmDialog, EmptyState, QueryStatus, td, th } from "@/components/ui";
 import { cx, fmtDateTime, fmtDuration, fmtIops, fmtMBps, sessionHref } from "./format";
 import { LiveBadge, useLiveFeed, useLiveLatest, type SampleEvent } from "./live";
 
@@ -143,10 +143,8 @@ export function SessionsPage() {
         </p>
       )}
       <Card id="sessions-panel">
-        {list.isPending ? (
-          <LoadingState label="Loading sessions…" />
-        ) : list.isError ? (
-          <ErrorState error={list.error} retry={() => void list.refetch()} />
+        {!list.isSuccess ? (
+          <QueryStatus query={list} label="Loading sessions…" />
         ) : rows.length === 0 ? (
           <div data-testid="sessions-empty">
             <EmptyState title="No initiator is logged in">

@@ -7,7 +7,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { useState, type ReactNode } from "react";
 import { useTRPC, type RouterOutputs } from "../trpc";
-import { Alert, Badge, Button, CopyBlock, ErrorState, LoadingState, Select } from "../ui";
+import { Alert, Badge, Button, CopyBlock, QueryStatus, Select } from "../ui";
 
 type Instructions = RouterOutputs["targets"]["instructions"];
 
@@ -44,8 +44,7 @@ export function ConnectionInstructions({ wwn, tag = 1, initiatorName }: { wwn: s
   const [pick, setPick] = useState(0);
   const host = typeof window !== "undefined" ? window.location.hostname.replace(/^\[|\]$/g, "") : undefined;
   const q = useQuery({ ...trpc.targets.instructions.queryOptions({ wwn, tag, initiatorName, host, reveal }), placeholderData: (prev) => prev });
-  if (q.isPending) return <LoadingState label="Building the instructions…" />;
-  if (q.isError) return <ErrorState error={q.error} retry={() => void q.refetch()} />;
+  if (!q.isSuccess) return <QueryStatus query={q} label="Building the instructions…" />;
   const r: Instructions = q.data;
   const i = r.initiators[Math.min(pick, r.initiators.length - 1)];
   const anyChap = r.initiators.some((x) => x.chap);

@@ -14,7 +14,7 @@ import { applianceSchema, onboardingAccessSchema, onboardingStorageSchema, onboa
 import { BlockDeviceOptions, engineCodeOf, formatBytes, newTargetName, serverErrors, sizeToBytes, SizeInput, zodErrors, type Errors, type SizeValue } from "../form";
 import { getSetupCode, setSetupCode } from "../setup-code";
 import { useTRPC } from "../trpc";
-import { Alert, Button, Card, Checkbox, Field, LoadingState, ErrorState, RadioCards, Select, Steps, TextInput, LinkButton } from "../ui";
+import { Alert, Button, Card, Checkbox, Field, LinkButton, LoadingState, QueryStatus, RadioCards, Select, Steps, TextInput } from "../ui";
 import { ConnectionInstructions } from "./instructions";
 
 const STEPS = ["Admin", "Appliance", "Storage", "Target", "Access", "Review", "Create", "Connect"];
@@ -194,8 +194,7 @@ export function OnboardingWizard({ mode = "onboarding" }: { mode?: WizardMode } 
   const creating = complete.isPending || createTarget.isPending;
   const checkSetupCode = useMutation(trpc.onboarding.checkSetupCode.mutationOptions());
 
-  if (status.isPending) return <LoadingState />;
-  if (status.isError) return <ErrorState error={status.error} retry={() => void status.refetch()} />;
+  if (!status.isSuccess) return <QueryStatus query={status} />;
   if (!forTarget && status.data.onboarded && step < 8) {
     return (
       <Card>

@@ -10,7 +10,7 @@ import { useEffect, useState } from "react";
 import { ALERT_RULE_TITLES, ALERT_RULES, alertSettingsSchema, type AlertRule, type AlertSettings } from "@/server/alerts/schemas";
 import { errorMessage, serverErrors, zodErrors, type Errors } from "../form";
 import { useTRPC } from "../trpc";
-import { Alert, Badge, Button, Card, Checkbox, DataTable, EmptyState, ErrorState, Field, LoadingState, PageHeader, Select, TableHead, TextInput, td } from "../ui";
+import { Alert, Badge, Button, Card, Checkbox, DataTable, EmptyState, ErrorState, Field, LoadingState, PageHeader, QueryStatus, Select, TableHead, TextInput, td } from "../ui";
 import { fmtDateTime, fmtTime } from "../monitor/format";
 
 type Draft = {
@@ -213,10 +213,8 @@ export function AlertsSettings() {
       <PageHeader title="Settings · Alerts" description="Rules the appliance checks, and where it sends an alert when one starts or stops firing." />
       <div className="space-y-6">
         <Card title="Firing now">
-          {status.isPending ? (
-            <LoadingState />
-          ) : status.isError ? (
-            <ErrorState error={status.error} retry={() => void status.refetch()} />
+          {!status.isSuccess ? (
+            <QueryStatus query={status} />
           ) : status.data.active.length === 0 ? (
             <EmptyState title="No alerts">
               {status.data.lastEvaluatedAt ? `Rules last checked at ${fmtTime(status.data.lastEvaluatedAt)}.` : "The rules have not run yet."}

@@ -11,7 +11,7 @@ import { useState, type ChangeEvent } from "react";
 import { accessSettingsSchema, certificateUploadSchema, splitEntries } from "@/server/api/schemas/https";
 import { serverErrors, zodErrors, type Errors } from "../form";
 import { useTRPC } from "../trpc";
-import { Alert, Badge, Button, Card, ConfirmDialog, ErrorState, Field, LoadingState } from "../ui";
+import { Alert, Badge, Button, Card, ConfirmDialog, ErrorState, Field, LoadingState, QueryStatus } from "../ui";
 
 const area =
   "block w-full rounded-md border border-slate-300 bg-white px-3 py-2 font-mono text-xs shadow-sm focus:border-sky-600 focus:ring-2 focus:ring-sky-600/30 focus:outline-none aria-[invalid=true]:border-red-600 dark:border-slate-700 dark:bg-slate-950";
@@ -39,8 +39,7 @@ function CertificatePart() {
   const refresh = () => qc.invalidateQueries({ queryKey: trpc.https.status.queryKey() });
   const install = useMutation(trpc.https.installCertificate.mutationOptions());
   const back = useMutation(trpc.https.useSelfSigned.mutationOptions());
-  if (status.isPending) return <LoadingState />;
-  if (status.isError) return <ErrorState error={status.error} retry={() => void status.refetch()} />;
+  if (!status.isSuccess) return <QueryStatus query={status} />;
   const s = status.data;
   if (!s.enabled || !s.certificate) {
     return (

@@ -10,7 +10,7 @@ import Link from "next/link";
 import { formatUptime, plural } from "../form";
 import { useTRPC } from "../trpc";
 import { LivePanel, useSessionsNow } from "../monitor/live-panel";
-import { Alert, Badge, Card, DataTable, EmptyState, ErrorState, LinkButton, LoadingState, PageHeader, TableHead, td } from "../ui";
+import { Alert, Badge, Card, DataTable, EmptyState, ErrorState, LinkButton, LoadingState, PageHeader, QueryStatus, TableHead, td } from "../ui";
 import { fmtTime } from "../monitor/format";
 
 /** Status and tree: counts, warnings and what needs attention change rarely; sessions and rates come from the live panel's stream. */
@@ -122,10 +122,8 @@ function OverviewSessions() {
   const sessions = useSessionsNow();
   return (
     <Card title="Sessions" id="sessions-card">
-      {sessions.isPending ? (
-        <LoadingState label="Loading sessions…" />
-      ) : sessions.isError ? (
-        <ErrorState error={sessions.error} retry={() => void sessions.refetch()} />
+      {!sessions.isSuccess ? (
+        <QueryStatus query={sessions} label="Loading sessions…" />
       ) : sessions.data.length === 0 ? (
         <p className="text-sm text-slate-600 dark:text-slate-400">No initiator is logged in.</p>
       ) : (

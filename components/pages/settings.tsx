@@ -14,7 +14,7 @@ import { applianceSchema } from "@/server/console/schemas";
 import { errorMessage, formatBytes, plural, serverErrors, useForm, zodErrors, type Errors } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
 import { HttpsSettingsCard } from "./https-settings";
-import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, ErrorState, Field, LoadingState, PageHeader, TableHead, TextInput, actionsColumn, td } from "../ui";
+import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, ErrorState, Field, LoadingState, PageHeader, QueryStatus, TableHead, TextInput, actionsColumn, td } from "../ui";
 
 function download(name: string, text: string) {
   const url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
@@ -102,10 +102,8 @@ function AdminsCard() {
   return (
     <Card title="Administrators">
       <p className="mb-3 text-sm text-slate-600 dark:text-slate-400">Every account that can sign in to this console. Onboarding creates exactly one.</p>
-      {admins.isPending ? (
-        <LoadingState />
-      ) : admins.isError ? (
-        <ErrorState error={admins.error} retry={() => void admins.refetch()} />
+      {!admins.isSuccess ? (
+        <QueryStatus query={admins} />
       ) : (
         <DataTable label="Administrators" compact>
           <TableHead columns={["User name", "Created", "Password changed", "Last active"]} />
@@ -344,10 +342,8 @@ function TargetcliSettingsCard() {
   const save = useMutation(trpc.config.setSettings.mutationOptions());
   return (
     <Card title="Configuration preferences" id="targetcli-settings">
-      {current.isPending ? (
-        <LoadingState />
-      ) : current.isError ? (
-        <ErrorState error={current.error} retry={() => void current.refetch()} />
+      {!current.isSuccess ? (
+        <QueryStatus query={current} />
       ) : (
         <form
           noValidate
@@ -397,10 +393,8 @@ function StorageRootsCard() {
   const save = useMutation(trpc.config.setSettings.mutationOptions());
   return (
     <Card title="Storage roots" id="storage-roots">
-      {current.isPending ? (
-        <LoadingState />
-      ) : current.isError ? (
-        <ErrorState error={current.error} retry={() => void current.refetch()} />
+      {!current.isSuccess ? (
+        <QueryStatus query={current} />
       ) : (
         <form
           noValidate
@@ -485,10 +479,8 @@ function BackupsCard() {
       <div className="mb-3">
         <Checkbox label="Include CHAP secrets in downloads" checked={secrets} onChange={setSecrets} />
       </div>
-      {list.isPending ? (
-        <LoadingState />
-      ) : list.isError ? (
-        <ErrorState error={list.error} retry={() => void list.refetch()} />
+      {!list.isSuccess ? (
+        <QueryStatus query={list} />
       ) : rows.length === 0 ? (
         <p className="text-sm">No backups yet.</p>
       ) : (

@@ -11,7 +11,7 @@ import { useState } from "react";
 import { createAluaGroupSchema } from "@/server/api/schemas/alua";
 import { errorMessage, serverErrors, zodErrors, type Errors } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
-import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, ErrorState, Field, LoadingState, Select, TableHead, TextInput, td } from "../ui";
+import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, Field, QueryStatus, Select, TableHead, TextInput, td } from "../ui";
 
 type Plugin = "ramdisk" | "fileio" | "block" | "rbd";
 type AluaList = RouterOutputs["alua"]["list"];
@@ -107,8 +107,7 @@ export function AluaCard({ plugin, name }: { plugin: Plugin; name: string }) {
   const setState = useMutation(trpc.alua.setState.mutationOptions());
   const move = useMutation(trpc.alua.setLunGroup.mutationOptions());
   const del = useMutation(trpc.alua.delete.mutationOptions());
-  if (list.isPending) return <Card title="ALUA target port groups"><LoadingState /></Card>;
-  if (list.isError) return <Card title="ALUA target port groups"><ErrorState error={list.error} retry={() => void list.refetch()} /></Card>;
+  if (!list.isSuccess) return <Card title="ALUA target port groups"><QueryStatus query={list} /></Card>;
   const { groups, sessions } = list.data;
   const busy = setState.isPending || move.isPending;
   const error = setState.error ?? move.error;

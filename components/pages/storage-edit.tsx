@@ -13,7 +13,7 @@ import { storageObjectAttributeRules, type SoAttributeRule } from "@/server/engi
 import { STORAGE_ATTRIBUTES } from "../attributes";
 import { formatBytes, serverErrors, SizeInput, sizeToBytes, zodErrors, type Errors, type SizeValue } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
-import { Alert, Badge, Button, Card, DataTable, ErrorState, Field, LoadingState, Switch, TableHead, TextInput, td } from "../ui";
+import { Alert, Badge, Button, Card, DataTable, Field, QueryStatus, Switch, TableHead, TextInput, td } from "../ui";
 import { DraftActions } from "../ui/draft-actions";
 
 type Plugin = "ramdisk" | "fileio" | "block" | "rbd";
@@ -59,8 +59,7 @@ export function StorageAttributesEditor({ plugin, name }: { plugin: Plugin; name
   const [errors, setErrors] = useState<Errors>({});
   const [saved, setSaved] = useState(false);
   const save = useMutation(trpc.storage.setAttributes.mutationOptions());
-  if (detail.isPending) return <Card title="Attributes"><LoadingState /></Card>;
-  if (detail.isError) return <Card title="Attributes"><ErrorState error={detail.error} retry={() => void detail.refetch()} /></Card>;
+  if (!detail.isSuccess) return <Card title="Attributes"><QueryStatus query={detail} /></Card>;
   const d = detail.data;
   const exported = d.exportedBy.length > 0;
   const changed = Object.entries(draft).filter(([k, v]) => String(d.attributes[k]) !== v);
@@ -191,8 +190,7 @@ export function ResizeCard({ plugin, name }: { plugin: Plugin; name: string }) {
   const [errors, setErrors] = useState<Errors>({});
   const [done, setDone] = useState<number | null>(null);
   const resize = useMutation(trpc.storage.resize.mutationOptions());
-  if (detail.isPending) return <Card title="Size"><LoadingState /></Card>;
-  if (detail.isError) return <Card title="Size"><ErrorState error={detail.error} retry={() => void detail.refetch()} /></Card>;
+  if (!detail.isSuccess) return <Card title="Size"><QueryStatus query={detail} /></Card>;
   const d = detail.data;
   const value = size ?? bestUnit(d.size);
   if (plugin === "block") {
@@ -263,8 +261,7 @@ export function IdentityCard({ plugin, name }: { plugin: Plugin; name: string })
   const [errors, setErrors] = useState<Errors>({});
   const [saved, setSaved] = useState(false);
   const save = useMutation(trpc.storage.setIdentity.mutationOptions());
-  if (detail.isPending) return <Card title="Identity"><LoadingState /></Card>;
-  if (detail.isError) return <Card title="Identity"><ErrorState error={detail.error} retry={() => void detail.refetch()} /></Card>;
+  if (!detail.isSuccess) return <Card title="Identity"><QueryStatus query={detail} /></Card>;
   const d = detail.data;
   const current: Record<IdentityKey, string> = { wwn: d.wwn, vendorId: d.vendorId, productId: d.productId, revision: d.revision };
   const changed = IDENTITY.filter((f) => draft[f.key] !== undefined && draft[f.key] !== current[f.key]);

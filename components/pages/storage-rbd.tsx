@@ -6,13 +6,12 @@
 import { useQuery } from "@tanstack/react-query";
 import { formatBytes } from "../form";
 import { useTRPC } from "../trpc";
-import { Alert, Badge, Card, ErrorState, LoadingState } from "../ui";
+import { Alert, Badge, Card, QueryStatus } from "../ui";
 
 export function RbdImageCard({ name }: { name: string }) {
   const trpc = useTRPC();
   const image = useQuery({ ...trpc.rbd.image.queryOptions({ plugin: "rbd", name }), refetchInterval: 10_000, retry: false });
-  if (image.isPending) return <Card title="Ceph image"><LoadingState label="Asking the cluster…" /></Card>;
-  if (image.isError) return <Card title="Ceph image"><ErrorState error={image.error} retry={() => void image.refetch()} /></Card>;
+  if (!image.isSuccess) return <Card title="Ceph image"><QueryStatus query={image} label="Asking the cluster…" /></Card>;
   const im = image.data;
   const usedPct = im.used !== null && im.provisioned > 0 ? Math.round((im.used / im.provisioned) * 100) : undefined;
   return (

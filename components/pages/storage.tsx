@@ -9,7 +9,7 @@ import { useTRPC, type RouterOutputs } from "../trpc";
 import { IdentityCard, ResizeCard, StorageAttributesEditor } from "./storage-edit";
 import { RbdImageCard } from "./storage-rbd";
 import { AluaCard } from "./storage-alua";
-import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, EmptyState, ErrorState, LinkButton, LoadingState, PageHeader, TableHead, actionsColumn, td } from "../ui";
+import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, EmptyState, LinkButton, PageHeader, QueryStatus, TableHead, actionsColumn, td } from "../ui";
 
 type So = RouterOutputs["storage"]["list"][number];
 const PLUGIN_LABEL: Record<string, string> = { ramdisk: "RAM disk", fileio: "File", block: "Block device", rbd: "Ceph RBD" };
@@ -90,10 +90,8 @@ export function StorageList() {
   return (
     <>
       <PageHeader title="Storage" description="Backstores: where each disk's data lives." actions={<LinkButton tone="primary" href="/storage/new">New storage object</LinkButton>} />
-      {list.isPending ? (
-        <LoadingState />
-      ) : list.isError ? (
-        <ErrorState error={list.error} retry={() => void list.refetch()} />
+      {!list.isSuccess ? (
+        <QueryStatus query={list} />
       ) : list.data.length === 0 ? (
         <EmptyState title="No storage yet" action={<LinkButton tone="primary" href="/storage/new">Create storage</LinkButton>}>
           A storage object is a RAM disk, a file or a block device that a target can export as a LUN.
@@ -150,8 +148,7 @@ export function StorageDetail() {
   const detail = useQuery(trpc.host.storageObject.queryOptions({ plugin, name }));
   const list = useQuery(trpc.storage.list.queryOptions());
   const so = list.data?.find((s) => s.plugin === plugin && s.name === name);
-  if (detail.isPending) return <LoadingState />;
-  if (detail.isError) return <ErrorState error={detail.error} retry={() => void detail.refetch()} />;
+  if (!detail.isSuccess) return <QueryStatus query={detail} />;
   const d = detail.data;
   return (
     <>

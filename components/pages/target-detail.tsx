@@ -16,7 +16,7 @@ import { errorMessage, formatBytes, plural, serverErrors, zodErrors, type Errors
 import { ConnectionInstructions } from "../onboarding/instructions";
 import { useTRPC, type RouterOutputs } from "../trpc";
 import { AllowedNetworksCard } from "./allowed-networks";
-import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, Dialog, EmptyState, ErrorState, Field, LoadingState, PageHeader, Select, Switch, TableHead, Tabs, TextInput, actionsColumn, td } from "../ui";
+import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, Dialog, EmptyState, Field, PageHeader, QueryStatus, Select, Switch, TableHead, Tabs, TextInput, actionsColumn, td } from "../ui";
 import { DraftActions } from "../ui/draft-actions";
 
 type Target = RouterOutputs["targets"]["list"][number];
@@ -452,8 +452,7 @@ export function TargetDetail() {
   const removeTarget = useMutation(trpc.targets.delete.mutationOptions());
   const setEnabled = useMutation(trpc.targets.tpgs.setEnabled.mutationOptions());
   const addTpg = useMutation(trpc.targets.tpgs.create.mutationOptions());
-  if (list.isPending) return <LoadingState />;
-  if (list.isError) return <ErrorState error={list.error} retry={() => void list.refetch()} />;
+  if (!list.isSuccess) return <QueryStatus query={list} />;
   const t = list.data.find((x) => x.wwn === wwn);
   if (!t) return <EmptyState title="No such target" action={<Button onClick={() => router.push("/targets")}>All targets</Button>}>{wwn} does not exist (any more).</EmptyState>;
   const tag = Number(search.get("tpg") ?? t.tpgs[0]?.tag ?? 1);

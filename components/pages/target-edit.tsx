@@ -13,7 +13,7 @@ import { describeTpgParameter, nodeAclAttributeRanges, tpgParameterChoices, tpgP
 import { NODE_ACL_ATTRIBUTES, TPG_PARAMETERS } from "../attributes";
 import { errorMessage, serverErrors, zodErrors, type Errors } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
-import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, Dialog, ErrorState, Field, LoadingState, Select, Switch, TableHead, TextInput, td } from "../ui";
+import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, Dialog, Field, QueryStatus, Select, Switch, TableHead, TextInput, td } from "../ui";
 import { DraftActions } from "../ui/draft-actions";
 
 type ChapView = RouterOutputs["targets"]["tpgs"]["get"]["chap"];
@@ -219,8 +219,7 @@ export function AclEditDialog({
   const [errors, setErrors] = useState<Errors>({});
   const [saved, setSaved] = useState(false);
   const body = () => {
-    if (acl.isPending) return <LoadingState />;
-    if (acl.isError) return <ErrorState error={acl.error} retry={() => void acl.refetch()} />;
+    if (!acl.isSuccess) return <QueryStatus query={acl} />;
     const a = acl.data;
     const val = (k: string, cur: string) => draft[k] ?? cur;
     const edit = (k: string, value: string) => {
@@ -427,8 +426,7 @@ export function ParametersCard({ wwn, tag, sessions }: { wwn: string; tag: numbe
   const [draft, setDraft] = useState<Record<string, string>>({});
   const [errors, setErrors] = useState<Errors>({});
   const [saved, setSaved] = useState(false);
-  if (tpg.isPending) return <Card title="iSCSI parameters"><LoadingState /></Card>;
-  if (tpg.isError) return <Card title="iSCSI parameters"><ErrorState error={tpg.error} retry={() => void tpg.refetch()} /></Card>;
+  if (!tpg.isSuccess) return <Card title="iSCSI parameters"><QueryStatus query={tpg} /></Card>;
   const params = tpg.data.parameters;
   const changed = Object.entries(draft).filter(([k, v]) => params[k] !== v);
   const submit = () => {
@@ -519,10 +517,8 @@ export function TpgChapCard({ wwn, tag, demoMode, authRequired, sessions }: { ww
         In demo mode (generate_node_acls = 1) initiators without an ACL of their own log in with these credentials.
         {demoMode ? " Demo mode is on for this TPG." : " Demo mode is off for this TPG, so these apply only once it is turned on (Attributes tab)."}
       </p>
-      {tpg.isPending ? (
-        <LoadingState />
-      ) : tpg.isError ? (
-        <ErrorState error={tpg.error} retry={() => void tpg.refetch()} />
+      {!tpg.isSuccess ? (
+        <QueryStatus query={tpg} />
       ) : (
         <ChapEditor
           chap={tpg.data.chap}

@@ -7,7 +7,7 @@ import { useEffect, useState } from "react";
 import { createTargetSchema } from "@/server/api/schemas/targets";
 import { newTargetName, serverErrors, useForm } from "../form";
 import { useTRPC } from "../trpc";
-import { Alert, Badge, Button, Card, DataTable, EmptyState, ErrorState, Field, LinkButton, LoadingState, PageHeader, TableHead, TextInput, td } from "../ui";
+import { Alert, Badge, Button, Card, DataTable, EmptyState, Field, LinkButton, PageHeader, QueryStatus, TableHead, TextInput, td } from "../ui";
 
 export function TargetList() {
   const trpc = useTRPC();
@@ -17,10 +17,8 @@ export function TargetList() {
   return (
     <>
       <PageHeader title="Targets" description="What initiators log in to: each target has TPGs with LUNs, portals and ACLs." actions={<LinkButton tone="primary" href="/targets/new">New target</LinkButton>} />
-      {list.isPending ? (
-        <LoadingState />
-      ) : list.isError ? (
-        <ErrorState error={list.error} retry={() => void list.refetch()} />
+      {!list.isSuccess ? (
+        <QueryStatus query={list} />
       ) : list.data.length === 0 ? (
         <EmptyState title="No targets yet" action={<LinkButton tone="primary" href="/targets/new">Create a target</LinkButton>}>
           Create a target, then map storage to it as LUNs and add a portal for initiators to connect to.

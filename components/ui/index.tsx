@@ -143,6 +143,15 @@ export function ErrorState({ error, retry }: { error: { message: string }; retry
   );
 }
 
+/**
+ * What stands in for a query's content until it has data: a spinner while it loads, then the error
+ * with a retry if it failed. Callers render it for `!query.isSuccess`, which also narrows `query.data`.
+ */
+export function QueryStatus({ query, label }: { query: { isPending: boolean; error: { message: string } | null; refetch: () => unknown }; label?: string }) {
+  if (query.isPending || !query.error) return <LoadingState label={label} />;
+  return <ErrorState error={query.error} retry={() => void query.refetch()} />;
+}
+
 /** A labelled control with hint and error; the error is announced and tied to the control (aria-describedby). */
 export function Field({
   label,
