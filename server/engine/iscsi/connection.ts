@@ -25,6 +25,7 @@ import { Transmitter } from "./transmit";
 import { PollWindow } from "./poll-window";
 import { StatSNUse, stampSequence, type CmdSNWindow, type SequenceFields, type Session, type Task, type Unstamped } from "./session";
 import { PduStream, type FrameError } from "./stream";
+import { RECEIVE_BUFFER_SIZE, readIntoReusedBuffer } from "./receive-buffer";
 import { dispatchPdu } from "./handlers/dispatch";
 import { placeData } from "./handlers/scsi-command";
 import type { ConnectionPort, ConnectionState } from "./handlers/port";
@@ -150,7 +151,9 @@ export class Connection implements ConnectionPort {
     );
     // A write's payload that straddles socket chunks is copied once, straight into its gather buffer.
     this.stream.placer = (bhs, ahs) => (this.state === "ffp" ? placeData(this, this.session!, bhs, ahs) : undefined);
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    // One reused read buffer (receive-buffer.ts), else a fresh Buffer per read ('data').
+    this.stream.reusesChunks = readIntoReusedBuffer(socket, RECEIVE_BUFFER_SIZE, (chunk) => this.onData(chunk));
+    if (!this.stream.reusesChunks) socket.on("data", (chunk: Buffer) => this.onData(chunk));
     // A PDU cut short by EOF can never complete: the connection is over (RFC 7143 §7.1 at ERL 0).
     socket.on("end", () => this.destroy("peer closed"));
     socket.on("error", (err) => this.destroy(`socket error: ${(err as NodeJS.ErrnoException).code ?? err.message}`));

@@ -75,6 +75,65 @@ function expectSame(pdus: Pdu[], sent: Sent[]): void {
   expect(differences(pdus, sent)).toEqual([]);
 }
 
+/**
+ * Feeds `wire` through ONE buffer, as a connection reading into a reused buffer does
+ * (receive-buffer.ts): each chunk is copied into it, pushed, then the buffer is overwritten with junk.
+ */
+function runReused(wire: Buffer, step: number, digests: boolean, placer?: DataPlacer): { pdus: Pdu[]; errors: FrameError[]; bhs: Buffer[]; reused: Buffer } {
+  const pdus: Pdu[] = [];
+  const errors: FrameError[] = [];
+  const bhs: Buffer[] = [];
+  const s = new PduStream({ maxRecvDataSegmentLength: 8192, headerDigest: digests, dataDigest: digests }, (p) => {
+    pdus.push(p);
+    bhs.push(Buffer.from(p.bhs));
+  }, (e) => errors.push(e));
+  s.placer = placer;
+  s.reusesChunks = true;
+  const reused = Buffer.alloc(step);
+  for (let at = 0; at < wire.length; at += step) {
+    const n = wire.copy(reused, 0, at, Math.min(at + step, wire.length));
+    s.push(reused.subarray(0, n));
+    reused.fill(0xa5);
+  }
+  return { pdus, errors, bhs, reused };
+}
+
+describe("PduStream: chunks from one reused read buffer (reusesChunks)", () => {
+  for (const digests of [false, true]) {
+    it(`emits nothing that refers to the read buffer: whole PDUs and split ones stay byte-exact after it is overwritten (digests ${digests})`, () => {
+      const { wire, sent } = wireOf(digests);
+      for (const step of [1, 7, 48, 53, 500, 1200, wire.length]) {
+        const gather = Buffer.alloc(4096);
+        const placed: Buffer[] = [];
+        const r = runReused(wire, step, digests, gatherPlacer(gather, placed));
+        expect(r.errors).toEqual([]);
+        expectSame(r.pdus, sent);
+        // Headers as they were when emitted (the read buffer has been overwritten since).
+        r.pdus.forEach((p, i) => expect(p.bhs.equals(r.bhs[i]), `step ${step} PDU ${i} header`).toBe(true));
+        for (const p of r.pdus) expect(p.bhs.buffer === r.reused.buffer || p.data.buffer === r.reused.buffer).toBe(false);
+        // Every data segment (whole in a chunk or not) went straight to its place, at its offset.
+        expect(placed.length).toBe(4);
+        const expected = Buffer.concat(sent.slice(0, 4).map((x) => x.data));
+        expect(gather.subarray(0, expected.length).equals(expected)).toBe(true);
+        // Without a placer, each data segment is a buffer of the stream's own.
+        const plain = runReused(wire, step, digests);
+        expect(plain.errors).toEqual([]);
+        expectSame(plain.pdus, sent);
+      }
+    });
+  }
+
+  it("still detects a corrupt data digest in a PDU that lies whole in one chunk", () => {
+    const { wire } = wireOf(true);
+    const bad = Buffer.from(wire);
+    const dataAt = 48 + 20 + 4 + 1001 + 3 + 4 + 52;
+    bad[dataAt + 10] ^= 0x10;
+    const r = runReused(bad, bad.length, true, gatherPlacer(Buffer.alloc(4096), []));
+    expect(r.errors.map((e) => e.kind)).toEqual(["data_digest"]);
+    expect(r.pdus.map((p) => p.opcode)).toEqual([Opcode.SCSI_COMMAND, Opcode.SCSI_DATA_OUT, Opcode.SCSI_DATA_OUT, Opcode.NOP_OUT]);
+  });
+});
+
 describe("PduStream: data segments that straddle chunks", () => {
   for (const digests of [false, true]) {
     it(`frames a write split in two at every byte, placed or not (digests ${digests})`, () => {

@@ -53,28 +53,49 @@ function countingCopy(this: Buffer, target: Uint8Array, targetStart?: number, so
 
 /**
  * Re-cuts everything the target's socket delivers into chunks of the sizes `sizes` cycles through
- * (the last piece of each delivery as it is), each chunk its own memory as a socket's are.
+ * (the last piece of each delivery as it is). When the connection reads into one reused buffer
+ * (receive-buffer.ts), every chunk is a view of one scratch buffer that is overwritten with junk
+ * as soon as the target returns: a PDU the target kept a view of would then carry junk. Otherwise
+ * each chunk is its own memory, as a socket's 'data' chunks are.
  */
 function recut(c: IscsiClient, sizes: number[]): void {
-  const sock = serverSide(c).socket;
-  const [deliver] = sock.listeners("data") as ((b: Buffer) => void)[];
-  sock.removeListener("data", deliver);
+  const conn = serverSide(c);
+  const sock = conn.socket;
+  const onData = (conn as unknown as { onData(chunk: Buffer): void }).onData.bind(conn);
+  const reused = conn.stream.reusesChunks;
+  const scratch = Buffer.alloc(Math.max(...sizes));
   let i = 0;
-  sock.on("data", (d: Buffer) => {
+  const cut = (d: Buffer) => {
     for (let off = 0; off < d.length; ) {
       const n = Math.min(sizes[i++ % sizes.length], d.length - off);
-      const chunk = Buffer.from(d.subarray(off, off + n));
+      let chunk: Buffer;
+      if (reused) {
+        chunk = scratch.subarray(0, n);
+        d.copy(chunk, 0, off, off + n);
+      } else chunk = Buffer.from(d.subarray(off, off + n));
       off += n;
       counting = true;
       Buffer.prototype.copy = countingCopy as typeof Buffer.prototype.copy;
       try {
-        deliver(chunk);
+        onData(chunk);
       } finally {
         Buffer.prototype.copy = realCopy;
         counting = false;
       }
+      if (reused) scratch.fill(0xa5);
     }
-  });
+  };
+  if (reused) {
+    const kBufferCb = Object.getOwnPropertySymbols(sock).find((k) => k.description === "kBufferCb")!;
+    const fields = sock as unknown as Record<symbol, unknown>;
+    const own = fields[kBufferCb] as (nread: number, buf: Buffer) => void;
+    expect(typeof own).toBe("function");
+    fields[kBufferCb] = (nread: number, buf: Buffer) => cut(buf.subarray(0, nread));
+  } else {
+    const [deliver] = sock.listeners("data") as ((b: Buffer) => void)[];
+    sock.removeListener("data", deliver);
+    sock.on("data", cut);
+  }
 }
 
 /** The target's end of a client's connection. */
