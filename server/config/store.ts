@@ -21,6 +21,17 @@ const chapColumns = (c: Chap) => ({
   chapMutualUserid: c.mutualUserid ?? null,
   chapMutualPassword: c.mutualPassword ?? null,
 });
+/** A storage object's columns that can change after it is made (its snapshot rewrites them: attributes, identity, size, block size). */
+const storageObjectChangeable = (so: StorageObjectConfig) => ({
+  size: so.size ?? 0,
+  wwn: required(so.wwn, "wwn for the storage object"),
+  blockSize: so.blockSize,
+  attributes: so.attributes,
+  aluaTpgs: so.aluaGroups ?? [],
+  vendorId: so.vendorId ?? null,
+  productId: so.productId ?? null,
+  revision: so.revision ?? null,
+});
 
 /** The whole stored configuration, in a stable order (plugin/name, wwn, tag, index). */
 export function loadConfig(db: PorticoDb): PorticoConfig {
@@ -118,16 +129,9 @@ export function insertStorageObject(db: PorticoDb, so: StorageObjectConfig): voi
       plugin: so.plugin,
       name: so.name,
       dev: so.dev ?? null,
-      size: so.size ?? 0,
-      wwn: required(so.wwn, "wwn for the storage object"),
       writeBack: so.writeBack,
-      blockSize: so.blockSize,
       readonly: so.readonly,
-      attributes: so.attributes,
-      aluaTpgs: so.aluaGroups ?? [],
-      vendorId: so.vendorId ?? null,
-      productId: so.productId ?? null,
-      revision: so.revision ?? null,
+      ...storageObjectChangeable(so),
     })
     .run();
 }
@@ -136,16 +140,7 @@ export function insertStorageObject(db: PorticoDb, so: StorageObjectConfig): voi
 export function updateStorageObject(db: PorticoDb, so: StorageObjectConfig): void {
   const changes = db
     .update(storageObjects)
-    .set({
-      size: so.size ?? 0,
-      wwn: required(so.wwn, "wwn for the storage object"),
-      blockSize: so.blockSize,
-      attributes: so.attributes,
-      aluaTpgs: so.aluaGroups ?? [],
-      vendorId: so.vendorId ?? null,
-      productId: so.productId ?? null,
-      revision: so.revision ?? null,
-    })
+    .set(storageObjectChangeable(so))
     .where(and(eq(storageObjects.plugin, so.plugin), eq(storageObjects.name, so.name)))
     .run().changes;
   if (changes === 0) throw new Error(`database has no storage object ${so.plugin}/${so.name}`);
