@@ -8,6 +8,7 @@
  * Prints `READY <iqn> <ip>:<port>` when the portal listens; SIGTERM/SIGINT shut down cleanly.
  */
 import { createEngine } from "../../server/engine";
+import { serveDemoTarget } from "./demo-target";
 
 const args = process.argv.slice(2);
 function opt(name: string): string | undefined {
@@ -48,17 +49,8 @@ async function main() {
     sos.push(so.path);
   }
   if (sos.length === 0) sos.push((await engine.createStorageObject({ plugin: "ramdisk", name: "rd0", size: bytes("1G") })).path);
-  engine.createTarget(iqn);
-  engine.createTpg(iqn, 1, { attributes: { generate_node_acls: 1, demo_mode_write_protect: 0, cache_dynamic_acls: 1 } });
-  sos.forEach((p, lun) => engine.createLun(iqn, 1, p, { index: lun }));
-  await engine.createPortal(iqn, 1, ip, port);
+  await serveDemoTarget(engine, { iqn, ip, port, storageObjects: sos, attributes: { cache_dynamic_acls: 1 } });
   process.stdout.write(`READY ${iqn} ${ip}:${port}\n`);
-  const stop = async () => {
-    await engine.shutdown();
-    process.exit(0);
-  };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
 }
 
 main().catch((err) => {

@@ -5,6 +5,7 @@
  * Prints READY <iqn> when listening. Then: /work/shared/tools/libiscsi-score URL URL.
  */
 import { createEngine } from "../../../server/engine";
+import { serveDemoTarget } from "../../support/demo-target";
 
 async function main() {
   const [portArg, plugin, a, b, c] = process.argv.slice(2);
@@ -19,17 +20,8 @@ async function main() {
       : plugin === "fileio"
         ? await engine.createStorageObject({ plugin: "fileio", name: "fio", dev: a, size: Number(b), attributes })
         : await engine.createStorageObject({ plugin: "block", name: "blk", dev: a, attributes });
-  engine.createTarget(iqn);
-  engine.createTpg(iqn, 1, { attributes: { generate_node_acls: 1, demo_mode_write_protect: 0 } });
-  engine.createLun(iqn, 1, so.path, { index: 0 });
-  await engine.createPortal(iqn, 1, "127.0.0.1", port);
+  await serveDemoTarget(engine, { iqn, ip: "127.0.0.1", port, storageObjects: [so.path] });
   process.stdout.write(`READY ${iqn}\n`);
-  const stop = async () => {
-    await engine.shutdown();
-    process.exit(0);
-  };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
 }
 main().catch((err) => {
   console.error(err);
