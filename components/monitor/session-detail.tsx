@@ -6,7 +6,7 @@ import { useRouter } from "next/navigation";
 import { useCallback, useMemo, useState } from "react";
 import { useTRPC } from "@/components/trpc";
 import { IoCharts } from "./charts";
-import { fmtBytes, fmtCount, fmtDateTime, fmtDuration, fmtIops, fmtMBps } from "./format";
+import { fmtBytes, fmtDateTime, fmtDuration, fmtIops, fmtMBps } from "./format";
 import { historyToPoints, LiveBadge, useLiveFeed, useLiveLatest, type SampleEvent } from "./live";
 import { DisconnectDialog, Parameters, withLiveRates, type SessionRow } from "./sessions";
 import { Badge, Button, Card, EmptyState, QueryStatus, TableHead, td } from "@/components/ui";

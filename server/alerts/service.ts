@@ -91,7 +91,7 @@ export class AlertService {
   stopped = false;
 
   constructor(
-    private readonly service: ConfigService,
+    service: ConfigService,
     private readonly auth: AuthStore,
     private readonly appliance: () => string = () => os.hostname(),
   ) {

@@ -211,7 +211,7 @@ export class ClusterOwnership {
   private peerAddress: string | null = null;
 
   constructor(
-    private readonly endpoints: string[],
+    endpoints: string[],
     readonly node: string,
     private readonly engine: Engine,
     private readonly log: (line: string) => void = () => undefined,

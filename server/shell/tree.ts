@@ -468,7 +468,7 @@ function storageObjectRef(raw: string): string {
   return name !== undefined && kind ? storageObjectPath({ plugin: kind.plugin, name }) : raw;
 }
 
-function portalsNode(ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, parent: string): ShellNode {
+function portalsNode(t: TargetConfig, tpg: TpgConfig, parent: string): ShellNode {
   const portalsPath = join(parent, "portals");
   const create: CommandDef = {
     params: [{ name: "ip_address", default: "None" }, { name: "ip_port", default: "None" }],
@@ -551,7 +551,7 @@ function tpgNode(ctx: ShellContext, t: TargetConfig, tpg: TpgConfig, parent: str
     `tpg${tpg.tag}`,
     tpgPath,
     () => tpgSummary(tpg),
-    () => [aclsNode(ctx, t, tpg, tpgPath), lunsNode(ctx, t, tpg, tpgPath), portalsNode(ctx, t, tpg, tpgPath)],
+    () => [aclsNode(ctx, t, tpg, tpgPath), lunsNode(ctx, t, tpg, tpgPath), portalsNode(t, tpg, tpgPath)],
     {
       commands: { enable: enable(true), disable: enable(false) },
       groups: {
