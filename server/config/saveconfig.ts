@@ -17,6 +17,7 @@ import {
   nodeAclAttributeSupported,
   tpgAttributeSupported,
   unsupportedValue,
+  type SupportedValues,
   checkStorageObjectAttributes,
   storageObjectAttributeDefaults,
   storageObjectAttributeRules,
@@ -67,6 +68,15 @@ export const ALLOWED_NETWORKS_KEY = "portico_allowed_networks";
 /** The TPG's serving cluster node, as issue 14 names it (`"node": "gw-a"`); targetcli ignores it. */
 export const NODE_KEY = "node";
 const CHAP_KEYS = ["chap_userid", "chap_password", "chap_mutual_userid", "chap_mutual_password"] as const;
+
+/** The rules of one kind of integer attributes (engine/core/defaults.ts). */
+interface IntAttributeTable {
+  defaults: Readonly<Record<string, number>>;
+  ranges: Readonly<Record<string, [number, number]>>;
+  supported: Record<string, SupportedValues>;
+}
+const TPG_ATTRIBUTES: IntAttributeTable = { defaults: tpgAttributeDefaults, ranges: tpgAttributeRanges, supported: tpgAttributeSupported };
+const NODE_ACL_ATTRIBUTES: IntAttributeTable = { defaults: nodeAclAttributeDefaults, ranges: nodeAclAttributeRanges, supported: nodeAclAttributeSupported };
 
 class Reader {
   readonly issues: ConfigIssue[] = [];
@@ -141,6 +151,32 @@ class Reader {
       return {};
     }
     return v;
+  }
+  /**
+   * A TPG's or node ACL's `attributes` (LIO's attrib/, integers): a name the engine does not have is
+   * ignored ("not yet supported"), a value outside its range is an error, and a value the engine
+   * does not honour is reported with the default that is used instead (and left out).
+   */
+  intAttributes(obj: Json, path: string, table: IntAttributeTable): Record<string, number> {
+    const attributes: Record<string, number> = {};
+    for (const [k, v] of Object.entries(this.map(obj, "attributes", path))) {
+      const range = table.ranges[k];
+      if (!(k in table.defaults) || !range) {
+        this.ignore(`${path}.attributes.${k}`, "not yet supported");
+        continue;
+      }
+      if (typeof v !== "number" || !Number.isInteger(v) || v < range[0] || v > range[1]) {
+        this.error(`${path}.attributes.${k}`, `must be an integer in ${range[0]}..${range[1]}, got ${JSON.stringify(v)}`);
+        continue;
+      }
+      const unsupported = unsupportedValue(table.supported, k, v);
+      if (unsupported) {
+        this.notHonoured.push(`${path}.attributes.${unsupported.replace(" is not supported:", " not honoured:")} (${table.defaults[k]} is used)`);
+        continue;
+      }
+      attributes[k] = v;
+    }
+    return attributes;
   }
   /** Runs an engine validator, turning its EngineError into an issue at `path`. */
   check<T>(path: string, fn: () => T): T | undefined {
@@ -465,24 +501,7 @@ function readTpg(r: Reader, raw: Json, path: string, siblings: TpgConfig[], skip
   if (tag !== undefined && siblings.some((s) => s.tag === tag)) r.error(`${path}.tag`, `tpg${tag} appears twice`);
   const enabled = r.bool(raw, "enable", path) ?? true;
 
-  const attributes: Record<string, number> = {};
-  for (const [k, v] of Object.entries(r.map(raw, "attributes", path))) {
-    const range = tpgAttributeRanges[k];
-    if (!(k in tpgAttributeDefaults) || !range) {
-      r.ignore(`${path}.attributes.${k}`, "not yet supported");
-      continue;
-    }
-    if (typeof v !== "number" || !Number.isInteger(v) || v < range[0] || v > range[1]) {
-      r.error(`${path}.attributes.${k}`, `must be an integer in ${range[0]}..${range[1]}, got ${JSON.stringify(v)}`);
-      continue;
-    }
-    const unsupported = unsupportedValue(tpgAttributeSupported, k, v);
-    if (unsupported) {
-      r.notHonoured.push(`${path}.attributes.${unsupported.replace(" is not supported:", " not honoured:")} (${tpgAttributeDefaults[k]} is used)`);
-      continue;
-    }
-    attributes[k] = v;
-  }
+  const attributes = r.intAttributes(raw, path, TPG_ATTRIBUTES);
   const parameters: Record<string, string> = {};
   for (const [k, v] of Object.entries(r.map(raw, "parameters", path))) {
     if (!(k in tpgParameterDefaults)) {
@@ -587,24 +606,7 @@ function readNodeAcl(r: Reader, raw: Json, path: string, luns: LunConfig[], skip
     // rtslib dumps tcq_depth as a string in older files.
     cmdsnDepth = r.check(`${path}.cmdsn_depth`, () => checkCmdsnDepth(typeof depthRaw === "string" ? Number(depthRaw) : depthRaw));
   }
-  const attributes: Record<string, number> = {};
-  for (const [k, v] of Object.entries(r.map(raw, "attributes", path))) {
-    if (!(k in nodeAclAttributeDefaults)) {
-      r.ignore(`${path}.attributes.${k}`, "not yet supported");
-      continue;
-    }
-    const range = nodeAclAttributeRanges[k];
-    if (typeof v !== "number" || !Number.isInteger(v) || v < range[0] || v > range[1]) {
-      r.error(`${path}.attributes.${k}`, `must be an integer in ${range[0]}..${range[1]}, got ${JSON.stringify(v)}`);
-      continue;
-    }
-    const unsupported = unsupportedValue(nodeAclAttributeSupported, k, v);
-    if (unsupported) {
-      r.notHonoured.push(`${path}.attributes.${unsupported.replace(" is not supported:", " not honoured:")} (${nodeAclAttributeDefaults[k]} is used)`);
-      continue;
-    }
-    attributes[k] = v;
-  }
+  const attributes = r.intAttributes(raw, path, NODE_ACL_ATTRIBUTES);
   const chap = r.chap(raw, path);
   const mappedLuns: MappedLunConfig[] = [];
   r.list(raw, "mapped_luns", path).forEach((m, i) => {
