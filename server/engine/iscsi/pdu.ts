@@ -279,6 +279,17 @@ export function opcodeOf(bhs: Buffer): number {
   return bhs[0] & 0x3f;
 }
 
+/**
+ * Fields of a SCSI Data-Out BHS read in place (RFC 7143 §11.7): handleDataOut and placeData read
+ * them for every Data-Out PDU (127 per 1 MiB write at 8 KiB PDUs) without a header object.
+ */
+export const DataOutField = {
+  itt: (bhs: Buffer): number => bhs.readUInt32BE(16),
+  ttt: (bhs: Buffer): number => bhs.readUInt32BE(20),
+  dataSN: (bhs: Buffer): number => bhs.readUInt32BE(36),
+  bufferOffset: (bhs: Buffer): number => bhs.readUInt32BE(40),
+} as const;
+
 export function dataSegmentLengthOf(bhs: Buffer, off = 0): number {
   return (bhs[off + 5] << 16) | (bhs[off + 6] << 8) | bhs[off + 7];
 }

@@ -214,8 +214,9 @@ export class PduStream {
 
   /** Checks a complete header segment whose data segment (DataSegmentLength > 0) is still to come. */
   private beginData(head: Buffer): void {
-    const bhs = head.subarray(0, BHS_LENGTH);
-    const ahs = head.subarray(BHS_LENGTH, BHS_LENGTH + bhs[4] * 4);
+    // No view where the header segment is just a BHS (a Data-Out without digest: 127 per 1 MiB write at 8 KiB PDUs).
+    const bhs = head.length === BHS_LENGTH ? head : head.subarray(0, BHS_LENGTH);
+    const ahs = head[4] === 0 ? EMPTY : head.subarray(BHS_LENGTH, BHS_LENGTH + head[4] * 4);
     if (!this.headerOk(head, BHS_LENGTH + ahs.length, bhs, ahs)) return;
     const dsl = dataSegmentLengthOf(bhs);
     const placed = this.placer?.(bhs, ahs);

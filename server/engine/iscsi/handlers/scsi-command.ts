@@ -10,7 +10,7 @@
  * (placeData), not assembled first. Closures only where a promise or the CmdSN window needs one.
  */
 import {
-  AhsType, DataOut, Opcode, R2T, RESERVED_TAG, RejectReason, ScsiCommand, dataSegmentLengthOf, opcodeOf, parseAhs, type Pdu,
+  AhsType, DataOutField, Opcode, R2T, RESERVED_TAG, RejectReason, ScsiCommand, dataSegmentLengthOf, opcodeOf, parseAhs, type Pdu,
 } from "../pdu";
 import { StatSNUse, Task, giveEarlyGather, takeEarlyGather, type Session } from "../session";
 import { ScsiStatus, type ScsiResult } from "../../scsi/types";
@@ -60,13 +60,13 @@ export function placeData(c: ConnectionPort, s: Session, bhs: Buffer, ahs: Buffe
 }
 
 function placeDataOut(s: Session, bhs: Buffer): Buffer | undefined {
-  const h = DataOut.decode(bhs);
-  const task = s.tasks.get(h.itt);
+  const task = s.tasks.get(DataOutField.itt(bhs));
   if (!task || task.state !== "data" || !task.r2ts || task.received >= task.expectedDataTransferLength) return undefined;
   const len = dataSegmentLengthOf(bhs);
-  if (sequenceError(task, h.ttt, h.bufferOffset, len, h.dataSN) !== undefined) return undefined;
+  const off = DataOutField.bufferOffset(bhs);
+  if (sequenceError(task, DataOutField.ttt(bhs), off, len, DataOutField.dataSN(bhs)) !== undefined) return undefined;
   task.dataOut ??= task.gatherBuffer();
-  return (task.placing = task.dataOut.subarray(h.bufferOffset, h.bufferOffset + len));
+  return (task.placing = task.dataOut.subarray(off, off + len));
 }
 
 /** A WRITE's immediate data: into a pooled gather buffer of EDTL bytes, which its task adopts (receiveCommand). */
@@ -177,26 +177,27 @@ function issueR2Ts(c: ConnectionPort, task: Task): void {
 
 /** SCSI Data-Out (RFC 7143 §11.7): unsolicited (TTT reserved) or answering one of our R2Ts. */
 function handleDataOut(c: ConnectionPort, s: Session, pdu: Pdu): void {
-  const h = DataOut.decode(pdu.bhs);
-  const task = s.tasks.get(h.itt);
+  const bhs = pdu.bhs;
+  const task = s.tasks.get(DataOutField.itt(bhs));
   // task.r2ts is set on every command that collects Data-Out (its buffer may not exist yet).
   if (!task || task.state !== "data" || !task.r2ts || task.received >= task.expectedDataTransferLength) {
     // Data for a task we dropped (outside the window) or aborted: discard it (RFC 7143 §11.5.1 allows it).
     return;
   }
   const len = pdu.data.length;
-  const off = h.bufferOffset;
-  const why = sequenceError(task, h.ttt, off, len, h.dataSN);
+  const off = DataOutField.bufferOffset(bhs);
+  const ttt = DataOutField.ttt(bhs);
+  const why = sequenceError(task, ttt, off, len, DataOutField.dataSN(bhs));
   if (why !== undefined) return failDataOut(c, task, why);
-  if (h.ttt === RESERVED_TAG) {
+  if (ttt === RESERVED_TAG) {
     task.unsolicitedNext += len;
     task.unsolicitedDataSN++;
   } else {
-    const r2t = task.r2ts.get(h.ttt)!;
+    const r2t = task.r2ts.get(ttt)!;
     r2t.next += len;
     r2t.dataSN++;
     if (r2t.next === r2t.offset + r2t.length) {
-      task.r2ts.delete(h.ttt);
+      task.r2ts.delete(ttt);
     }
   }
   if (pdu.data === task.placing) task.placing = undefined; // the stream copied it in place from the chunks
