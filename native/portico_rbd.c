@@ -5,7 +5,8 @@
  * side's table (which keeps its buffers alive); submit() queues it for the submitter thread,
  * which calls librbd (see submitter); the completion callback runs on a librbd thread and
  * queues the request on a done list; the event loop reports every queued request in one
- * N-API thread-safe call (see aio_complete). Nothing here blocks the loop.
+ * N-API thread-safe call (see aio_complete), or, when they completed while it was awake, at the
+ * end of its turn without being woken (see turn_drain). Nothing here blocks the loop.
  *
  * Control path (connect, open, stat, resize, extents, pools...): librados/librbd
  * calls that block on the network, run as napi async work on libuv's thread pool.
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 #include <node_api.h>
+#include <uv.h>
 #include <rados/librados.h>
 #include <rbd/librbd.h>
 #ifdef PORTICO_RBD_BL
@@ -185,16 +187,50 @@ static napi_ref aio_ring_ref = NULL;
 static double *aio_ring = NULL;
 static size_t aio_ring_entries = 0;
 
-static void aio_call_js(napi_env env, napi_value js_cb, void *context, void *data) {
-  (void)context;
-  (void)data;
-  pthread_mutex_lock(&aio_done_lock);
-  aio_req *r = aio_done_head;
-  aio_done_head = aio_done_tail = NULL;
-  aio_done_n = 0;
-  loop_signaled = 0;
-  pthread_mutex_unlock(&aio_done_lock);
-  if (env == NULL) return; /* shutting down */
+/*
+ * Completions at the end of the loop's turn. While the event loop is awake (it submitted a
+ * request or ran onDone in this turn: loop_awake), a completion is only queued: no
+ * thread-safe call (an eventfd write and an epoll wake-up), no coalescer hand-off. The loop
+ * delivers what is queued in its prepare phase, right before it would block in epoll, and only
+ * there, under aio_done_lock, declares itself asleep (loop_awake = 0); completions after that
+ * wake it as before. A thread-safe call cannot run before that point anyway (it runs in the
+ * poll phase), so nothing waits longer, and completions the coalescer would have held up to
+ * coalesce_us while the loop worked go out at the end of the turn. Written only by the loop
+ * thread; 1 -> 0 only under aio_done_lock, together with the check that the list is empty (so a
+ * completion that saw 1 is on the list the prepare phase drains); aio_done reads it under that
+ * lock. PORTICO_RBD_TURN_DRAIN=0 turns it off (every completion goes through the wake-up path).
+ */
+static int turn_drain = 1;
+static int loop_awake = 0;
+static uv_prepare_t turn_prepare;
+static napi_env aio_env = NULL;
+static napi_ref aio_cb_ref = NULL;
+static napi_async_context aio_async = NULL;
+static uint64_t turn_drained = 0; /* completions delivered at a turn's end without a wake-up (stats()) */
+
+static inline void mark_awake(void) {
+  if (turn_drain) __atomic_store_n(&loop_awake, 1, __ATOMIC_RELAXED);
+}
+
+/* Calls onDone(count, bufs): from the thread-safe call (inside its callback scope), or from the prepare phase (napi_make_callback: its own scope, so promise reactions and nextTicks run after). */
+static void call_on_done(napi_env env, napi_value js_cb, napi_value *args, int own_scope) {
+  napi_value undef;
+  napi_get_undefined(env, &undef);
+  if (!own_scope) {
+    napi_call_function(env, undef, js_cb, 2, args, NULL);
+    return;
+  }
+  napi_value recv;
+  napi_get_global(env, &recv); /* napi_make_callback converts recv to an object: undefined throws */
+  if (napi_make_callback(env, aio_async, recv, js_cb, 2, args, NULL) == napi_pending_exception) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc);
+  }
+}
+
+/* Reports the requests r (a list taken off the done list) to onDone, up to the ring's size per call. */
+static void deliver(napi_env env, napi_value js_cb, aio_req *r, int own_scope) {
   napi_value undef, args[2];
   napi_get_undefined(env, &undef);
   while (r) {
@@ -224,9 +260,55 @@ static void aio_call_js(napi_env env, napi_value js_cb, void *context, void *dat
     aio_inflight -= (int64_t)n;
     napi_create_uint32(env, (uint32_t)n, &args[0]);
     args[1] = bufs ? bufs : undef;
-    napi_call_function(env, undef, js_cb, 2, args, NULL);
+    call_on_done(env, js_cb, args, own_scope);
   }
   if (aio_inflight == 0) napi_unref_threadsafe_function(env, aio_tsfn);
+}
+
+static void aio_call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  (void)context;
+  (void)data;
+  pthread_mutex_lock(&aio_done_lock);
+  aio_req *r = aio_done_head;
+  aio_done_head = aio_done_tail = NULL;
+  aio_done_n = 0;
+  loop_signaled = 0;
+  pthread_mutex_unlock(&aio_done_lock);
+  if (env == NULL) return; /* shutting down */
+  mark_awake(); /* its prepare phase delivers what completes meanwhile */
+  deliver(env, js_cb, r, 0);
+}
+
+/* The loop's prepare phase (see turn_drain): deliver what completed while it was awake, then declare it asleep. */
+static void on_turn_prepare(uv_prepare_t *h) {
+  (void)h;
+  if (!__atomic_load_n(&loop_awake, __ATOMIC_RELAXED)) return;
+  for (;;) {
+    pthread_mutex_lock(&aio_done_lock);
+    aio_req *r = aio_done_head;
+    if (!r) {
+      loop_awake = 0;
+      pthread_mutex_unlock(&aio_done_lock);
+      return;
+    }
+    turn_drained += aio_done_n;
+    aio_done_head = aio_done_tail = NULL;
+    aio_done_n = 0;
+    loop_signaled = 0; /* a thread-safe call still pending finds the list empty */
+    pthread_mutex_unlock(&aio_done_lock);
+    napi_handle_scope scope;
+    napi_open_handle_scope(aio_env, &scope);
+    napi_value cb;
+    napi_get_reference_value(aio_env, aio_cb_ref, &cb);
+    deliver(aio_env, cb, r, 1);
+    napi_close_handle_scope(aio_env, scope);
+  }
+}
+
+static void turn_cleanup(void *arg) {
+  (void)arg;
+  uv_prepare_stop(&turn_prepare);
+  uv_close((uv_handle_t *)&turn_prepare, NULL);
 }
 
 static void aio_done(aio_req *r);
@@ -258,7 +340,7 @@ static void aio_done(aio_req *r) {
   aio_done_n++;
   aio_outstanding--;
   aio_out_bytes -= r->budget;
-  if (!loop_signaled) {
+  if (!loop_signaled && !__atomic_load_n(&loop_awake, __ATOMIC_RELAXED)) {
     if (aio_outstanding < coalesce_below || aio_done_n >= coalesce_max) {
       loop_signaled = 1;
       wake_loop = 1;
@@ -277,7 +359,8 @@ static void *coalescer(void *arg) {
   (void)arg;
   pthread_mutex_lock(&aio_done_lock);
   for (;;) {
-    while (!aio_done_head || loop_signaled) {
+    /* Nothing held, the loop already signaled, or awake (its prepare phase delivers the list). */
+    while (!aio_done_head || loop_signaled || __atomic_load_n(&loop_awake, __ATOMIC_RELAXED)) {
       co_waiting = 1;
       pthread_cond_wait(&co_cond, &aio_done_lock);
       co_waiting = 0;
@@ -291,7 +374,7 @@ static void *coalescer(void *arg) {
     struct timespec batch = first_done;
     if (pthread_cond_timedwait(&co_cond, &aio_done_lock, &deadline) != ETIMEDOUT) continue; /* re-check */
     /* Signal unless the loop drained that batch meanwhile (a newer batch has its own deadline). */
-    if (aio_done_head && !loop_signaled && batch.tv_sec == first_done.tv_sec && batch.tv_nsec == first_done.tv_nsec) {
+    if (aio_done_head && !loop_signaled && !__atomic_load_n(&loop_awake, __ATOMIC_RELAXED) && batch.tv_sec == first_done.tv_sec && batch.tv_nsec == first_done.tv_nsec) {
       loop_signaled = 1;
       pthread_mutex_unlock(&aio_done_lock);
       napi_call_threadsafe_function(aio_tsfn, NULL, napi_tsfn_nonblocking);
@@ -434,12 +517,26 @@ static napi_value js_setup(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "setup(onDone, ring: Float64Array)");
     return NULL;
   }
+  const char *e0;
   napi_create_string_utf8(env, "rbd aio completion", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, NULL, aio_call_js, &aio_tsfn) != napi_ok) {
     napi_throw_error(env, NULL, "cannot create the rbd completion queue");
     return NULL;
   }
   napi_unref_threadsafe_function(env, aio_tsfn);
+  if ((e0 = getenv("PORTICO_RBD_TURN_DRAIN")) && strcmp(e0, "0") == 0) turn_drain = 0;
+  uv_loop_t *loop = NULL;
+  if (turn_drain && napi_get_uv_event_loop(env, &loop) == napi_ok && loop) {
+    napi_value async_name;
+    aio_env = env;
+    napi_create_reference(env, argv[0], 1, &aio_cb_ref);
+    napi_create_string_utf8(env, "rbd aio completion (turn end)", NAPI_AUTO_LENGTH, &async_name);
+    napi_async_init(env, NULL, async_name, &aio_async);
+    uv_prepare_init(loop, &turn_prepare);
+    uv_prepare_start(&turn_prepare, on_turn_prepare);
+    uv_unref((uv_handle_t *)&turn_prepare); /* never what keeps the process alive */
+    napi_add_env_cleanup_hook(env, turn_cleanup, NULL);
+  } else turn_drain = 0;
   /* Coalescing knobs, for measuring (docs/performance.md, rbd): PORTICO_RBD_COALESCE_US=0 turns it off. */
   const char *e;
   if ((e = getenv("PORTICO_RBD_COALESCE_US"))) coalesce_us = strtol(e, NULL, 10);
@@ -560,6 +657,7 @@ static napi_value js_submit(napi_env env, napi_callback_info info) {
   }
   pthread_mutex_unlock(&sub_lock);
   if (aio_inflight++ == 0) napi_ref_threadsafe_function(env, aio_tsfn);
+  mark_awake(); /* this turn's prepare phase delivers what completes meanwhile */
   if (here) {
     submits_inline++;
     submit_one(r);
@@ -621,6 +719,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_num(env, out, "blRebuilt", (double)__atomic_load_n(&bl_rebuilt, __ATOMIC_RELAXED));
   set_num(env, out, "submitsInline", (double)submits_inline);
   set_num(env, out, "submitsThread", (double)submits_thread);
+  set_num(env, out, "turnDrained", (double)turn_drained);
   return out;
 }
 

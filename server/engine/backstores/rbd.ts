@@ -53,7 +53,7 @@ interface RbdAddon {
   /** Detaches a READ_BL read's Buffer: librbd's buffer under it is freed now; it reads as empty after. */
   releaseRead(buf: Buffer): void;
   /** Whether READ_BL is built (librados' C++ headers were there), and how many such reads needed a copy to be contiguous. */
-  stats(): { readsIntoLibrbdBuffers: boolean; blReads: number; blRebuilt: number; submitsInline?: number; submitsThread?: number };
+  stats(): { readsIntoLibrbdBuffers: boolean; blReads: number; blRebuilt: number; submitsInline?: number; submitsThread?: number; turnDrained?: number };
   connect(conf: string, id: string, options: [string, string][]): Promise<ClusterHandle>;
   shutdown(cluster: ClusterHandle): Promise<void>;
   open(cluster: ClusterHandle, pool: string, image: string): Promise<ImageHandle>;
