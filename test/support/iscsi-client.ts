@@ -16,6 +16,7 @@ import {
 } from "../../server/engine/iscsi/pdu";
 import { PduStream } from "../../server/engine/iscsi/stream";
 import { read10, write10 } from "./cdb";
+import { Inbox } from "./inbox";
 import { encodePdu } from "./pdu-wire";
 
 export interface ChapOptions {
@@ -110,12 +111,11 @@ export class IscsiClient {
   };
   readonly closed: Promise<void>;
   isClosed = false;
-  /** PDUs nobody waited for (Reject, async NOP-In...). */
-  readonly unsolicited: Pdu[] = [];
+  /** PDUs no command waits for (Reject, async NOP-In...). */
+  private readonly unsolicited = new Inbox<Pdu>();
   private readonly stream: PduStream;
   private readonly pending = new Map<number, Pending>();
   private loginWaiter: ((p: Pdu | undefined) => void) | undefined;
-  private rawWaiters: ((p: Pdu | undefined) => void)[] = [];
   /** Answer the target's NOP-In pings automatically. */
   autoNopReply = true;
 
@@ -131,7 +131,7 @@ export class IscsiClient {
       socket.on("close", () => {
         this.isClosed = true;
         this.loginWaiter?.(undefined);
-        for (const w of this.rawWaiters.splice(0)) w(undefined);
+        this.unsolicited.close();
         for (const p of this.pending.values()) p.reject(new Error("connection closed"));
         this.pending.clear();
         resolve();
@@ -164,20 +164,7 @@ export class IscsiClient {
 
   /** Next PDU not claimed by a pending command (Reject, NOP-In ping, ...), or undefined on close/timeout. */
   nextUnsolicited(timeoutMs = 5000): Promise<Pdu | undefined> {
-    const q = this.unsolicited.shift();
-    if (q) return Promise.resolve(q);
-    if (this.isClosed) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.rawWaiters = this.rawWaiters.filter((w) => w !== done);
-        resolve(undefined);
-      }, timeoutMs);
-      const done = (p: Pdu | undefined) => {
-        clearTimeout(t);
-        resolve(p);
-      };
-      this.rawWaiters.push(done);
-    });
+    return this.unsolicited.next(timeoutMs);
   }
 
   closesWithin(ms: number): Promise<boolean> {
@@ -204,9 +191,7 @@ export class IscsiClient {
     }
     const p = this.pending.get(itt);
     if (!p) {
-      const w = this.rawWaiters.shift();
-      if (w) w(pdu);
-      else this.unsolicited.push(pdu);
+      this.unsolicited.put(pdu);
       return;
     }
     switch (pdu.opcode) {

@@ -4,6 +4,7 @@
  * hide itself here. RFC 7143 §11.12 (Login Request), §11.13 (Login Response), §11.17 (Reject).
  */
 import net from "node:net";
+import { Inbox } from "./inbox";
 
 export const Opcode = { NOP_OUT: 0x00, SCSI_COMMAND: 0x01, LOGIN_REQUEST: 0x03, TEXT_REQUEST: 0x04, LOGOUT_REQUEST: 0x06 } as const;
 export const TargetOpcode = { NOP_IN: 0x20, SCSI_RESPONSE: 0x21, LOGIN_RESPONSE: 0x23, TEXT_RESPONSE: 0x24, DATA_IN: 0x25, LOGOUT_RESPONSE: 0x26, REJECT: 0x3f } as const;
@@ -74,8 +75,7 @@ export function loginRequest(keys: Record<string, string>, opts: { csg?: number;
 /** A connection that reads whole PDUs (no digests). */
 export class RawConnection {
   private buf = Buffer.alloc(0);
-  private waiters: ((p: RawPdu | undefined) => void)[] = [];
-  private queue: RawPdu[] = [];
+  private readonly inbox = new Inbox<RawPdu>();
   closed = false;
   readonly closedPromise: Promise<void>;
 
@@ -87,7 +87,7 @@ export class RawConnection {
     this.closedPromise = new Promise((resolve) => {
       socket.on("close", () => {
         this.closed = true;
-        for (const w of this.waiters.splice(0)) w(undefined);
+        this.inbox.close();
         resolve();
       });
     });
@@ -110,9 +110,7 @@ export class RawConnection {
       const bhs = Buffer.from(this.buf.subarray(0, 48));
       const p: RawPdu = { opcode: bhs[0] & 0x3f, flags: bhs[1], bhs, data: Buffer.from(this.buf.subarray(48 + ahs, 48 + ahs + dsl)) };
       this.buf = this.buf.subarray(total);
-      const w = this.waiters.shift();
-      if (w) w(p);
-      else this.queue.push(p);
+      this.inbox.put(p);
     }
   }
 
@@ -122,20 +120,7 @@ export class RawConnection {
 
   /** The next PDU, or undefined if the connection closed or nothing came within timeoutMs. */
   next(timeoutMs = 5000): Promise<RawPdu | undefined> {
-    const q = this.queue.shift();
-    if (q) return Promise.resolve(q);
-    if (this.closed) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== done);
-        resolve(undefined);
-      }, timeoutMs);
-      const done = (p: RawPdu | undefined) => {
-        clearTimeout(t);
-        resolve(p);
-      };
-      this.waiters.push(done);
-    });
+    return this.inbox.next(timeoutMs);
   }
 
   /** Resolves true if the peer closes within timeoutMs. */
