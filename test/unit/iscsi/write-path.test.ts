@@ -142,7 +142,8 @@ describe("write path: payload from socket chunks to the backstore", () => {
             copied.transport = copied.medium = 0;
             const w = await c.write10(at, data, 512, 0, { noImmediateData: noImmediate[i] });
             expect(w.status, `sense ${w.sense?.toString("hex")}`).toBe(0);
-            // Each byte copied once into the medium; at most once before it (none for data that came whole in one chunk).
+            // Each byte copied once into the medium; at most once before it (out of the reused read buffer, or none for data
+            // that came whole in one fresh 'data' chunk).
             expect(copied.medium).toBe(data.length);
             expect(copied.transport).toBeLessThanOrEqual(data.length);
             if (sizes[0] === 1) expect(copied.transport).toBe(data.length);

@@ -3,11 +3,13 @@
  * in the session's task table, its whole Data-Out is collected (immediate, unsolicited,
  * solicited by R2T), then it is dispatched to the SCSI layer; scsi-response.ts answers.
  *
- * Hot path: a write's payload is copied once on its way to the backstore. Immediate data, and a
- * Data-Out PDU that carries a command's whole data, are passed on as views when they lie in one
- * socket chunk; data in several pieces is copied once, each piece to its offset in one gather
- * buffer, and a piece that straddles chunks is copied there by the stream itself, from the chunks
- * (placeData), not assembled first. Closures only where a promise or the CmdSN window needs one.
+ * Hot path: a write's payload is copied once on its way to the backstore. The connection reads
+ * into one reused buffer (receive-buffer.ts), so the stream copies every data segment out of it,
+ * straight to its offset in the command's gather buffer where placeData names one (Data-Out, a
+ * WRITE's immediate data), never assembled first. Where Node lacks that (fresh 'data' chunks),
+ * immediate data and a Data-Out PDU carrying a command's whole data that lie in one chunk are
+ * passed on as views, and only straddling pieces are placed. Closures only where a promise or the
+ * CmdSN window needs one.
  */
 import {
   AhsType, DataOutField, Opcode, R2T, RESERVED_TAG, RejectReason, ScsiCommand, dataSegmentLengthOf, opcodeOf, parseAhs, type Pdu,
