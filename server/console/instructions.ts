@@ -185,6 +185,27 @@ export function buildInstructions(model: InstructionsModel, opts: InstructionsOp
   };
 }
 
+/**
+ * How libiscsi gets CHAP credentials: in the URL (`user%secret@`, and `?target_user=…&target_password=…`
+ * for mutual CHAP) when none of them has a character the URL cannot hold, else as LIBISCSI_CHAP_*
+ * variables before the command (`env`, with its trailing space; `inUrl` false). All empty without credentials.
+ */
+function libiscsiChap(
+  c: { userid: string; password: string } | undefined,
+  mutual: { user: string; secret: string } | undefined,
+  secret: (s: string) => string,
+): { inUrl: boolean; cred: string; args: string; env: string } {
+  if (!c) return { inUrl: false, cred: "", args: "", env: "" };
+  const inUrl = !URL_UNSAFE.test(c.userid) && !URL_UNSAFE.test(c.password) && (!mutual || (!URL_UNSAFE.test(mutual.user) && !URL_UNSAFE.test(mutual.secret)));
+  if (inUrl) return { inUrl, cred: `${c.userid}%${secret(c.password)}@`, args: mutual ? `?target_user=${mutual.user}&target_password=${secret(mutual.secret)}` : "", env: "" };
+  const vars = [
+    `LIBISCSI_CHAP_USERNAME=${shellQuote(c.userid)}`,
+    `LIBISCSI_CHAP_PASSWORD=${shellQuote(secret(c.password))}`,
+    ...(mutual ? [`LIBISCSI_CHAP_TARGET_USERNAME=${shellQuote(mutual.user)}`, `LIBISCSI_CHAP_TARGET_PASSWORD=${shellQuote(secret(mutual.secret))}`] : []),
+  ];
+  return { inUrl, cred: "", args: "", env: vars.join(" ") + " " };
+}
+
 function initiatorInstructions(
   w: { name: string | null; chap: ChapConfig | undefined; luns: number[] },
   ctx: {
@@ -246,38 +267,19 @@ function initiatorInstructions(
   linux.push(`lsblk   # the new disk appears as /dev/sdX`);
 
   // ---- libiscsi -----------------------------------------------------------------------------
-  const inUrl = c && !URL_UNSAFE.test(c.userid) && !URL_UNSAFE.test(c.password) && (!mutual || (!URL_UNSAFE.test(mutual.user) && !URL_UNSAFE.test(mutual.secret)));
-  const cred = c && inUrl ? `${c.userid}%${secret(c.password)}@` : "";
-  const args = mutual && inUrl ? `?target_user=${mutual.user}&target_password=${secret(mutual.secret)}` : "";
-  const url = `iscsi://${cred}${hp}/${target}/${lun}${args}`;
+  const session = libiscsiChap(c, mutual, secret);
+  const url = `iscsi://${session.cred}${hp}/${target}/${lun}${session.args}`;
   // iscsi-ls runs a discovery session: it authenticates with the discovery credentials, if any.
   const d = ctx.discovery;
-  const dMutual = d?.mutualUserid && d.mutualPassword ? { user: d.mutualUserid, secret: d.mutualPassword } : undefined;
-  const dInUrl = d && !URL_UNSAFE.test(d.userid) && !URL_UNSAFE.test(d.password) && (!dMutual || (!URL_UNSAFE.test(dMutual.user) && !URL_UNSAFE.test(dMutual.secret)));
-  const portalUrl = `iscsi://${d && dInUrl ? `${d.userid}%${secret(d.password)}@` : ""}${hp}${dMutual && dInUrl ? `?target_user=${dMutual.user}&target_password=${secret(dMutual.secret)}` : ""}`;
-  const dEnv =
-    d && !dInUrl
-      ? [
-          `LIBISCSI_CHAP_USERNAME=${shellQuote(d.userid)}`,
-          `LIBISCSI_CHAP_PASSWORD=${shellQuote(secret(d.password))}`,
-          ...(dMutual ? [`LIBISCSI_CHAP_TARGET_USERNAME=${shellQuote(dMutual.user)}`, `LIBISCSI_CHAP_TARGET_PASSWORD=${shellQuote(secret(dMutual.secret))}`] : []),
-        ].join(" ") + " "
-      : "";
-  const env =
-    c && !inUrl
-      ? [
-          `LIBISCSI_CHAP_USERNAME=${shellQuote(c.userid)}`,
-          `LIBISCSI_CHAP_PASSWORD=${shellQuote(secret(c.password))}`,
-          ...(mutual ? [`LIBISCSI_CHAP_TARGET_USERNAME=${shellQuote(mutual.user)}`, `LIBISCSI_CHAP_TARGET_PASSWORD=${shellQuote(secret(mutual.secret))}`] : []),
-        ].join(" ") + " "
-      : "";
+  const discovery = libiscsiChap(d, d?.mutualUserid && d.mutualPassword ? { user: d.mutualUserid, secret: d.mutualPassword } : undefined, secret);
+  const portalUrl = `iscsi://${discovery.cred}${hp}${discovery.args}`;
   const i = setName ? ` -i ${name}` : "";
   const libiscsi = [
     ...(setName ? [`# -i gives the initiator name the ACL allows`] : []),
     `# the targets this initiator may log in to (a discovery session)`,
-    `${dEnv}iscsi-ls${i} ${shellQuote(portalUrl)}`,
+    `${discovery.env}iscsi-ls${i} ${shellQuote(portalUrl)}`,
     `# the disk at LUN ${lun}`,
-    `${env}iscsi-inq${i} ${shellQuote(url)}`,
+    `${session.env}iscsi-inq${i} ${shellQuote(url)}`,
   ].join("\n");
 
   // ---- QEMU -----------------------------------------------------------------------------
@@ -299,8 +301,8 @@ function initiatorInstructions(
   if (mutual) qemu.push(`# QEMU does one-way CHAP only: it authenticates to the target but does not check the target's mutual credentials`);
   qemu.push(`# a VM's disk:`);
   // The URL carries no mutual arguments for QEMU (it ignores them).
-  const qemuUrl = `iscsi://${cred}${hp}/${target}/${lun}`;
-  if (c && !inUrl) {
+  const qemuUrl = `iscsi://${session.cred}${hp}/${target}/${lun}`;
+  if (c && !session.inUrl) {
     qemu.push(`qemu-system-x86_64 -iscsi ${shellQuote(`initiator-name=${name ?? "iqn.2008-11.org.linux-kvm"},user=${qemuOpt(c.userid)},password=${qemuOpt(secret(c.password))}`)} -drive ${shellQuote(`file=iscsi://${hp}/${target}/${lun},format=raw,if=virtio`)} …`);
   } else {
     qemu.push(`qemu-system-x86_64${setName ? ` -iscsi initiator-name=${name}` : ""} -drive ${shellQuote(`file=${qemuUrl},format=raw,if=virtio`)} …`);
