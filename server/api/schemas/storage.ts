@@ -35,15 +35,20 @@ export const rbdClusterSchema = z.object({
 });
 export const rbdPoolSchema = rbdClusterSchema.extend({ pool: z.string().trim().regex(/^[A-Za-z0-9_.+-]{1,250}$/, "a pool name") });
 
+/** What every kind of storage object may be given when it is made: unit serial, block size, attributes, INQUIRY identity. */
+const createCommonFields = {
+  wwn: unitSerialSchema.optional(),
+  blockSize: blockSizeSchema.optional(),
+  attributes: z.record(z.string(), z.number().int()).optional(),
+  ...identityFields,
+};
+
 export const createStorageObjectSchema = z.discriminatedUnion("plugin", [
   z.object({
     plugin: z.literal("ramdisk"),
     name: storageObjectNameSchema,
     size: sizeSchema,
-    wwn: unitSerialSchema.optional(),
-    blockSize: blockSizeSchema.optional(),
-    attributes: z.record(z.string(), z.number().int()).optional(),
-    ...identityFields,
+    ...createCommonFields,
   }),
   z.object({
     plugin: z.literal("fileio"),
@@ -55,10 +60,7 @@ export const createStorageObjectSchema = z.discriminatedUnion("plugin", [
     overcommit: z.boolean().optional(),
     writeBack: z.boolean().optional(),
     sparse: z.boolean().optional(),
-    wwn: unitSerialSchema.optional(),
-    blockSize: blockSizeSchema.optional(),
-    attributes: z.record(z.string(), z.number().int()).optional(),
-    ...identityFields,
+    ...createCommonFields,
   }),
   z.object({
     plugin: z.literal("block"),
@@ -66,10 +68,7 @@ export const createStorageObjectSchema = z.discriminatedUnion("plugin", [
     dev: pathSchema,
     readonly: z.boolean().optional(),
     writeBack: z.boolean().optional(),
-    wwn: unitSerialSchema.optional(),
-    blockSize: blockSizeSchema.optional(),
-    attributes: z.record(z.string(), z.number().int()).optional(),
-    ...identityFields,
+    ...createCommonFields,
   }),
   z.object({
     plugin: z.literal("rbd"),
@@ -78,10 +77,7 @@ export const createStorageObjectSchema = z.discriminatedUnion("plugin", [
     config: rbdConfigSchema(),
     /** Create the image first with this size (bytes); without it the image must exist. */
     createImageSize: sizeSchema.optional(),
-    wwn: unitSerialSchema.optional(),
-    blockSize: blockSizeSchema.optional(),
-    attributes: z.record(z.string(), z.number().int()).optional(),
-    ...identityFields,
+    ...createCommonFields,
   }),
 ]);
 export type CreateStorageObjectInput = z.infer<typeof createStorageObjectSchema>;
