@@ -8,7 +8,7 @@ import { useState } from "react";
 import { setTpgAllowedNetworksSchema } from "@/server/api/schemas/targets";
 import { serverErrors, zodErrors, type Errors } from "../form";
 import { useTRPC } from "../trpc";
-import { Badge, Button, Card, Field } from "../ui";
+import { Badge, Button, Card, Field, SavedNote } from "../ui";
 
 const split = (text: string) => text.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
 
@@ -64,7 +64,7 @@ export function AllowedNetworksCard({ wwn, tag, networks }: { wwn: string; tag: 
           <Button type="submit" busy={save.isPending} data-testid="save-networks">
             Save networks
           </Button>
-          {saved && <span role="status" className="text-sm text-emerald-700">Saved.</span>}
+          <SavedNote show={saved} />
         </div>
       </form>
     </Card>

@@ -14,7 +14,7 @@ import { applianceSchema } from "@/server/console/schemas";
 import { errorMessage, formatBytes, plural, serverErrors, useForm, zodErrors, type Errors } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
 import { HttpsSettingsCard } from "./https-settings";
-import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, ErrorState, Field, LoadingState, PageHeader, QueryStatus, TableHead, TextInput, actionsColumn, td } from "../ui";
+import { Alert, Badge, Button, Card, Checkbox, ConfirmDialog, DataTable, ErrorState, Field, LoadingState, PageHeader, QueryStatus, SavedNote, TableHead, TextInput, actionsColumn, td } from "../ui";
 
 function download(name: string, text: string) {
   const url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
@@ -54,7 +54,7 @@ function ApplianceCard() {
         </Field>
         <div className="flex items-center gap-3">
           <Button type="submit" tone="primary" busy={save.isPending}>Save</Button>
-          {saved && <span role="status" className="text-sm text-emerald-700">Saved.</span>}
+          <SavedNote show={saved} />
         </div>
       </form>
     </Card>
@@ -171,7 +171,7 @@ function DiscoveryCard() {
         {errors.form && <Alert tone="bad">{errors.form}</Alert>}
         <div className="flex items-center gap-3">
           <Button type="submit" tone="primary" busy={save.isPending}>Save</Button>
-          {saved && <span role="status" className="text-sm text-emerald-700">Saved.</span>}
+          <SavedNote show={saved} />
         </div>
       </form>
     </Card>
@@ -369,7 +369,7 @@ function TargetcliSettingsCard() {
           {errors.form && <Alert tone="bad">{errors.form}</Alert>}
           <div className="flex items-center gap-3">
             <Button type="submit" tone="primary" busy={save.isPending} data-testid="settings-save">Save</Button>
-            {saved && <span role="status" className="text-sm text-emerald-700">Saved.</span>}
+            <SavedNote show={saved} />
           </div>
         </form>
       )}
@@ -439,7 +439,7 @@ function StorageRootsCard() {
           {errors.form && <Alert tone="bad">{errors.form}</Alert>}
           <div className="flex items-center gap-3">
             <Button type="submit" tone="primary" busy={save.isPending} data-testid="storage-roots-save">Save</Button>
-            {saved && <span role="status" className="text-sm text-emerald-700">Saved.</span>}
+            <SavedNote show={saved} />
           </div>
         </form>
       )}

@@ -13,7 +13,7 @@ import { storageObjectAttributeRules, type SoAttributeRule } from "@/server/engi
 import { STORAGE_ATTRIBUTES } from "../attributes";
 import { formatBytes, serverErrors, SizeInput, sizeToBytes, zodErrors, type Errors, type SizeValue } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
-import { Alert, Badge, Button, Card, DataTable, Field, QueryStatus, Switch, TableHead, TextInput, td } from "../ui";
+import { Alert, Badge, Button, Card, DataTable, Field, QueryStatus, SavedNote, Switch, TableHead, TextInput, td } from "../ui";
 import { DraftActions } from "../ui/draft-actions";
 
 type Plugin = "ramdisk" | "fileio" | "block" | "rbd";
@@ -312,7 +312,7 @@ export function IdentityCard({ plugin, name }: { plugin: Plugin; name: string })
             Save identity
           </Button>
           {changed.length > 0 && <Button onClick={() => (setDraft({}), setErrors({}))}>Discard</Button>}
-          {saved && <span role="status" className="text-sm text-emerald-700 dark:text-emerald-400">Saved.</span>}
+          <SavedNote show={saved} />
         </div>
       </form>
     </Card>

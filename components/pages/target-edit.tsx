@@ -13,7 +13,7 @@ import { describeTpgParameter, nodeAclAttributeRanges, tpgParameterChoices, tpgP
 import { NODE_ACL_ATTRIBUTES, TPG_PARAMETERS } from "../attributes";
 import { errorMessage, serverErrors, zodErrors, type Errors } from "../form";
 import { useTRPC, type RouterOutputs } from "../trpc";
-import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, Dialog, Field, QueryStatus, Select, Switch, TableHead, TextInput, td } from "../ui";
+import { Alert, Badge, Button, Card, ConfirmDialog, DataTable, Dialog, Field, QueryStatus, SavedNote, Select, Switch, TableHead, TextInput, td } from "../ui";
 import { DraftActions } from "../ui/draft-actions";
 
 type ChapView = RouterOutputs["targets"]["tpgs"]["get"]["chap"];
@@ -351,7 +351,7 @@ export function AclEditDialog({
             <Button type="submit" tone="primary" busy={update.isPending} data-testid="acl-settings-save">
               Save settings
             </Button>
-            {saved && <span role="status" className="text-sm text-emerald-700 dark:text-emerald-400">Saved.</span>}
+            <SavedNote show={saved} />
           </div>
         </form>
       </>

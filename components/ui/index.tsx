@@ -120,6 +120,15 @@ export function EmptyState({ title, children, action }: { title: string; childre
   );
 }
 
+/** The confirmation beside a form's Save button once the change is stored (announced to screen readers). */
+export function SavedNote({ show }: { show: boolean }) {
+  return show ? (
+    <span role="status" className="text-sm text-emerald-700 dark:text-emerald-400">
+      Saved.
+    </span>
+  ) : null;
+}
+
 export function LoadingState({ label = "Loading…" }: { label?: string }) {
   return (
     <div data-testid="loading-state" className="flex items-center justify-center p-8 text-sm text-slate-600 dark:text-slate-400">
