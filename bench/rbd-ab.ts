@@ -260,7 +260,12 @@ async function fio(ceph: Ceph, extra: string[], secs: number): Promise<Run & { w
       fioUs: ((last.fio - first.fio) * 1e6) / ios,
       cephUs: ((last.ceph - first.ceph) * 1e6) / ios,
       mach: machineDelta(first.mach, last.mach, ios),
-      threads: threadDelta(first.threads, last.threads, ios),
+      // Per thread from the first window sample whose threads all still run at the last one (a set-up thread of
+      // fio's parent that ended would count negative), over that sample's own share of the IOs.
+      threads: (() => {
+        const t0 = running.find((x) => x.t >= first.t && [...x.threads].every(([n, e]) => (last.threads.get(n)?.cpu ?? -1) >= e.cpu)) ?? first;
+        return threadDelta(t0.threads, last.threads, side.iops * (last.t - t0.t));
+      })(),
     },
   };
 }
