@@ -28,7 +28,12 @@ const isWrite10to16 = (op: number) => op === 0x2a || op === 0xaa || op === 0x8a;
  * placeData) the buffer is given to its task by Task.adoptGather, or back by giveEarlyGather.
  */
 export function takeEarlyGather(opcode: number, edtl: number): Buffer | undefined {
-  return edtl >= POOLED_GATHER_MIN && isWrite10to16(opcode) ? gatherBuffers.take(edtl) : undefined;
+  return isPooledGather(opcode, edtl) ? gatherBuffers.take(edtl) : undefined;
+}
+
+/** Whether a command (its CDB's opcode, its EDTL) gathers its Data-Out into a pooled buffer. */
+export function isPooledGather(opcode: number, edtl: number): boolean {
+  return edtl >= POOLED_GATHER_MIN && isWrite10to16(opcode);
 }
 
 export function giveEarlyGather(b: Buffer): void {

@@ -123,6 +123,20 @@ describe("PduStream: chunks from one reused read buffer (reusesChunks)", () => {
     });
   }
 
+  it("carves small data segments it keeps from one slab, not an ArrayBuffer each (as views of a shared chunk were)", () => {
+    const parts: Buffer[] = [];
+    const sent: Buffer[] = [];
+    for (let i = 0; i < 3; i++) {
+      const d = randomBytes(5000); // above Buffer's own pool (< 4 KiB)
+      sent.push(d);
+      parts.push(...encodePdu(NopOut, { immediate: true, final: true, lun: 0, itt: i, ttt: 0xffffffff, cmdSN: 1, expStatSN: 1 }, d, {}).map((b) => Buffer.from(b)));
+    }
+    const r = runReused(Buffer.concat(parts), 4096, false);
+    expect(r.errors).toEqual([]);
+    expect(r.pdus.map((p) => p.data.equals(sent[r.pdus.indexOf(p)]))).toEqual([true, true, true]);
+    expect(new Set(r.pdus.map((p) => p.data.buffer)).size).toBe(1);
+  });
+
   it("still detects a corrupt data digest in a PDU that lies whole in one chunk", () => {
     const { wire } = wireOf(true);
     const bad = Buffer.from(wire);

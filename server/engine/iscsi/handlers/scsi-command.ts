@@ -14,7 +14,7 @@
 import {
   AhsType, DataOutField, Opcode, R2T, RESERVED_TAG, RejectReason, ScsiCommand, dataSegmentLengthOf, opcodeOf, parseAhs, type Pdu,
 } from "../pdu";
-import { StatSNUse, Task, giveEarlyGather, takeEarlyGather, type Session } from "../session";
+import { StatSNUse, Task, giveEarlyGather, isPooledGather, takeEarlyGather, type Session } from "../session";
 import { ScsiStatus, type ScsiResult } from "../../scsi/types";
 import type { OrderedHandler, UnorderedHandler } from "./dispatch";
 import type { ConnectionPort } from "./port";
@@ -73,7 +73,9 @@ function placeDataOut(s: Session, bhs: Buffer): Buffer | undefined {
 
 /** A WRITE's immediate data: into a pooled gather buffer of EDTL bytes, which its task adopts (receiveCommand). */
 function placeImmediate(c: ConnectionPort, s: Session, bhs: Buffer): Buffer | undefined {
-  if (s.type === "Discovery") return undefined;
+  // Only a pooled gather buffer is worth placing into (a small write's data is the stream's own):
+  // decided from the CDB's opcode (byte 32) and EDTL (byte 20) before the header is decoded.
+  if (s.type === "Discovery" || !isPooledGather(bhs[32], bhs.readUInt32BE(20))) return undefined;
   const h = ScsiCommand.decode(bhs);
   const len = dataSegmentLengthOf(bhs);
   const p = c.params;
