@@ -172,13 +172,18 @@ export function clusterOptions(osdOpTimeout: number): [string, string][] {
     // 512 bytes against the default budget of 1024 ops: this makes room for them. Bytes stay
     // under the default 100 MiB (16 MiB inline gate + 24 MiB).
     ["objecter_inflight_ops", "65536"],
-    // librbd references a write's data (the Data-Out buffer, complete and never changed while the
-    // write is in flight) instead of copying it into a bufferlist of its own: it holds the
-    // write's completion until it has let go of the buffer, so the buffer goes back to its pool
-    // only then; the write-around cache's early acknowledgement is given up. 1 MiB writes: 117 ->
-    // 188 IOPS median, 4.1 -> 2.8 ms of CPU per write (docs/performance.md, rbd, 2026-12-03
-    // afternoon); 4 KiB writes unchanged within the noise. PORTICO_RBD_ZERO_COPY_WRITES=0: copy.
+    // Ask librbd to reference a write's data (the Data-Out buffer, complete and never changed
+    // while the write is in flight) instead of copying it. librbd honours this only with its
+    // cache off: the write-around cache (rbd_cache, on by default) acknowledges writes before
+    // the OSD has them, so it sets disable_zero_copy on every image it serves
+    // (WriteAroundObjectDispatch::init) and each write's data is copied on the submitting
+    // thread: ~170 µs of the addon's submitter thread per 1 MiB write (docs/performance.md, rbd,
+    // "2026-12-03 (evening), 1 MiB writes"). PORTICO_RBD_ZERO_COPY_WRITES=0: copy even then.
     ["rbd_disable_zero_copy_writes", process.env.PORTICO_RBD_ZERO_COPY_WRITES === "0" ? "true" : "false"],
+    // For measuring (same subsection): PORTICO_RBD_CACHE=0 turns librbd's cache off, so writes
+    // are zero-copy and acknowledged only once on the OSD (write-through; FUA and SYNCHRONIZE
+    // CACHE hold trivially).
+    ...(process.env.PORTICO_RBD_CACHE === "0" ? [["rbd_cache", "false"] as [string, string]] : []),
   ];
 }
 

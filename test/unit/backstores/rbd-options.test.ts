@@ -6,6 +6,15 @@ const optionsOf = () => new Map(clusterOptions(30));
 describe("the options every Ceph connection of the rbd backstore is made with", () => {
   afterEach(() => {
     delete process.env.PORTICO_RBD_ZERO_COPY_WRITES;
+    delete process.env.PORTICO_RBD_CACHE;
+  });
+
+  it("librbd's cache is left to ceph.conf (on by default) unless PORTICO_RBD_CACHE=0 turns it off", () => {
+    expect(optionsOf().has("rbd_cache")).toBe(false);
+    process.env.PORTICO_RBD_CACHE = "1";
+    expect(optionsOf().has("rbd_cache")).toBe(false);
+    process.env.PORTICO_RBD_CACHE = "0";
+    expect(optionsOf().get("rbd_cache")).toBe("false");
   });
 
   it("librbd references a write's data (zero-copy writes) unless PORTICO_RBD_ZERO_COPY_WRITES=0", () => {
