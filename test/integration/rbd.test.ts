@@ -339,10 +339,19 @@ describe("rbd backstore on a real Ceph", () => {
 
   it("an OSD that stops answering: commands fail after osd_op_timeout with a retryable NOT READY, the other LUN and the console keep working, IO resumes", async () => {
     const c = await login("iqn.1994-05.com.redhat:osd");
+    // The read below must need the OSD. librbd answers a read of an object its object map says
+    // was never written with zeros, without asking the OSD, once this client holds the image's
+    // exclusive lock (any earlier write took it): with CAW's test alone before this one, a read of
+    // object 0 came back GOOD after 116 ms with the OSD stopped. So write the range first, with
+    // the OSD running, in an object no other test uses (the restart test reads 0xab at 1-3 MiB).
+    const lba = (48 * MiB) / 512; // object 12
+    const data = Buffer.alloc(4096, 0x3c);
     try {
+      // FUA: on the OSD before the OSD stops (the write-around cache acknowledges writes early).
+      expect((await c.command(cdb16(0x8a, lba, 8, 0x08), { lun: 0, write: data })).status).toBe(0);
       ceph.pauseOsd();
       const t0 = Date.now();
-      const stuck = c.command(cdb16(0x88, 4096, 8), { lun: 0, readLength: 4096 });
+      const stuck = c.command(cdb16(0x88, lba, 8), { lun: 0, readLength: 4096 });
       // Meanwhile: the ramdisk LUN answers at once, and so does the console's API.
       const tr = Date.now();
       const other = await c.command(cdb16(0x8a, 0, 8), { lun: 1, write: Buffer.alloc(4096, 1) });
@@ -352,19 +361,20 @@ describe("rbd backstore on a real Ceph", () => {
       expect(list.map((s) => s.name)).toContain("img1");
       const r = await stuck;
       const took = Date.now() - t0;
-      expect(ascOf(r)).toEqual([0x02, 0x04, 0x0a]);
+      expect(ascOf(r), `READ after ${took} ms${r.status === 0 ? (r.data.equals(data) ? ", the data written" : ", NOT the data written") : ""}`).toEqual([0x02, 0x04, 0x0a]);
       expect(took).toBeGreaterThanOrEqual((OSD_OP_TIMEOUT - 1) * 1000);
       expect(took).toBeLessThan((OSD_OP_TIMEOUT + 10) * 1000);
     } finally {
       ceph.resumeOsd();
     }
     try {
-      let ok = false;
-      for (let i = 0; i < 20 && !ok; i++) {
-        ok = (await c.command(cdb16(0x88, 2048, 8), { lun: 0, readLength: 4096 })).status === 0;
-        if (!ok) await new Promise((r) => setTimeout(r, 500));
+      let r = await c.command(cdb16(0x88, lba, 8), { lun: 0, readLength: 4096 });
+      for (let i = 0; i < 20 && r.status !== 0; i++) {
+        await new Promise((res) => setTimeout(res, 500));
+        r = await c.command(cdb16(0x88, lba, 8), { lun: 0, readLength: 4096 });
       }
-      expect(ok).toBe(true);
+      expect(r.status).toBe(0);
+      expect(r.data.equals(data)).toBe(true);
     } finally {
       c.close();
     }
