@@ -24,6 +24,7 @@ import { startEtcd, type Etcd } from "../support/etcd";
 import { restoreTwoGateways, startGateway, type Gateway } from "../support/gateways";
 import { IscsiClient } from "../support/iscsi-client";
 import { removeDir } from "../support/portico";
+import { stopProcess } from "../support/sigstop";
 import { until } from "../support/until";
 
 const MiB = 1024 * 1024;
@@ -353,7 +354,8 @@ describe("two gateways, one RBD LUN: ownership and fencing", () => {
     let first = -1;
     for (let i = 0; i < 5 && first !== 0; i++) first = (await zombie.command(writeFua(LBA, 8), { write: Buffer.alloc(4096, 0x5a) })).status; // past unit attentions
     expect(first).toBe(0);
-    owner.server!.child.kill("SIGSTOP");
+    // Only once all its threads are stopped: a write sent before that could still be taken (sigstop.ts).
+    stopProcess(owner.server!.child);
     const stoppedAt = Date.now();
     try {
       // Sent while it sleeps: it reaches the process only when it wakes.
