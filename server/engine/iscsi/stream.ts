@@ -20,9 +20,27 @@ import { BHS_LENGTH, type Pdu, dataSegmentLengthOf, headerDigest, opcodeOf, pad4
 /** The AHS or data of a PDU that has none (never written: it has no bytes). */
 const EMPTY = Buffer.alloc(0);
 
-/** ownData's slabs: small data segments share one, up to SLAB_CARVE_MAX bytes each. */
+/**
+ * ownData's slabs: small data segments of every connection share one, up to SLAB_CARVE_MAX bytes
+ * each. Shared, not one per stream: a slab per stream was 256 KiB of external memory per login
+ * (a Login Request's keys are the first data a stream keeps), and V8's GC threads made 500 logins
+ * in a row cost twice the CPU (bench/login-cost.ts).
+ */
 const SLAB_SIZE = 256 * 1024;
 const SLAB_CARVE_MAX = 32 * 1024;
+let slab: Buffer = Buffer.alloc(0);
+let slabUsed = 0;
+
+/** `dsl` bytes carved from the shared slab (a fresh slab when this one is full; an old one goes when no view is left). */
+function carve(dsl: number): Buffer {
+  if (slabUsed + dsl > slab.length) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const data = slab.subarray(slabUsed, slabUsed + dsl);
+  slabUsed += (dsl + 7) & ~7;
+  return data;
+}
 
 /** `len` bytes of `buf` at `off` in a buffer of their own (a header segment: Buffer's shared pool for small ones). */
 function copyOf(buf: Buffer, off: number, len: number): Buffer {
@@ -95,9 +113,6 @@ export class PduStream {
   private trailerLength = 0;
   /** CRC32C so far over the data segment and its pad bytes (when DataDigest is on). */
   private crc = 0;
-  /** Where ownData carves small data segments from, and how much of it is handed out. */
-  private slab: Buffer = EMPTY;
-  private slabUsed = 0;
 
   constructor(
     opts: PduStreamOptions,
@@ -239,18 +254,12 @@ export class PduStream {
   /**
    * A buffer of the stream's own for a data segment the placer did not take. With reused chunks, a
    * small one (a 4 KiB WRITE's immediate data, a Text request) is carved from a slab shared with the
-   * next ones, as it used to be a view of a shared socket chunk: a fresh ArrayBuffer per command is
+   * next ones (of every connection), as it used to be a view of a shared socket chunk: a fresh ArrayBuffer per command is
    * external memory to V8 again, and dearer. A slab is never reused: it goes when no view is left.
    */
   private ownData(dsl: number): Buffer {
     if (!this.reusesChunks || dsl > SLAB_CARVE_MAX) return Buffer.allocUnsafe(dsl);
-    if (this.slabUsed + dsl > this.slab.length) {
-      this.slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-      this.slabUsed = 0;
-    }
-    const data = this.slab.subarray(this.slabUsed, this.slabUsed + dsl);
-    this.slabUsed += (dsl + 7) & ~7;
-    return data;
+    return carve(dsl);
   }
 
   /** Data segment and trailer are in: check the data digest (over data and pad as received), emit. */
