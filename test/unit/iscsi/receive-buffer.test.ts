@@ -16,6 +16,7 @@ describe("readIntoReusedBuffer", () => {
     const received = new Map<number, Buffer[]>();
     const memory = new Set<ArrayBufferLike>();
     let attached = 0;
+    const attachedOk: boolean[] = [];
     const done = new Map<number, () => void>();
     const server = net.createServer((socket) => {
       const id = attached++;
@@ -27,7 +28,7 @@ describe("readIntoReusedBuffer", () => {
         total += chunk.length;
         if (total === PER_CLIENT) done.get(id)?.();
       });
-      expect(ok).toBe(true);
+      attachedOk.push(ok); // asserted below: an expect in this callback would be an unhandled error, not a failed test
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     closers.push(() => server.close());
@@ -60,6 +61,7 @@ describe("readIntoReusedBuffer", () => {
       if (round % 16 === 15) await new Promise((r) => setImmediate(r));
     }
     await Promise.race([Promise.all(finished), new Promise((_, j) => setTimeout(() => j(new Error("timeout")), 10_000))]);
+    expect(attachedOk).toEqual([true, true]);
     // Connection ids follow accept order, which follows connect order on loopback.
     const got = [0, 1].map((id) => Buffer.concat(received.get(id)!));
     expect(got.map((g) => g.length).sort()).toEqual([PER_CLIENT, PER_CLIENT]);
