@@ -209,9 +209,9 @@ export const LoginRequest = codec<LoginRequestHeader>(Opcode.LOGIN_REQUEST, [
   u32("cmdSN", 24), u32("expStatSN", 28),
 ]);
 export const TextRequest = codec<TextRequestHeader>(Opcode.TEXT_REQUEST, [...CMD, F, { name: "cont", t: "flag", off: 1, mask: 0x40 }, LUN, TTT]);
-export const DataOut = codec<DataOutHeader>(Opcode.SCSI_DATA_OUT, [
-  F, LUN, ITT, TTT, u32("expStatSN", 28), u32("dataSN", 36), u32("bufferOffset", 40),
-]);
+const DATA_SN = u32("dataSN", 36);
+const BUFFER_OFFSET = u32("bufferOffset", 40);
+export const DataOut = codec<DataOutHeader>(Opcode.SCSI_DATA_OUT, [F, LUN, ITT, TTT, u32("expStatSN", 28), DATA_SN, BUFFER_OFFSET]);
 export const LogoutRequest = codec<LogoutRequestHeader>(Opcode.LOGOUT_REQUEST, [
   ...CMD, F, { name: "reason", t: "bits", off: 1, shift: 0, mask: 0x7f }, { name: "cid", t: "u16", off: 20 },
 ]);
@@ -281,13 +281,14 @@ export function opcodeOf(bhs: Buffer): number {
 
 /**
  * Fields of a SCSI Data-Out BHS read in place (RFC 7143 §11.7): handleDataOut and placeData read
- * them for every Data-Out PDU (127 per 1 MiB write at 8 KiB PDUs) without a header object.
+ * them for every Data-Out PDU (127 per 1 MiB write at 8 KiB PDUs) without a header object. The
+ * offsets are the DataOut codec's own fields.
  */
 export const DataOutField = {
-  itt: (bhs: Buffer): number => bhs.readUInt32BE(16),
-  ttt: (bhs: Buffer): number => bhs.readUInt32BE(20),
-  dataSN: (bhs: Buffer): number => bhs.readUInt32BE(36),
-  bufferOffset: (bhs: Buffer): number => bhs.readUInt32BE(40),
+  itt: (bhs: Buffer): number => bhs.readUInt32BE(ITT.off),
+  ttt: (bhs: Buffer): number => bhs.readUInt32BE(TTT.off),
+  dataSN: (bhs: Buffer): number => bhs.readUInt32BE(DATA_SN.off),
+  bufferOffset: (bhs: Buffer): number => bhs.readUInt32BE(BUFFER_OFFSET.off),
 } as const;
 
 export function dataSegmentLengthOf(bhs: Buffer, off = 0): number {
