@@ -280,10 +280,6 @@ function onDone(count: number, bufs: (Buffer | undefined)[] | undefined): void {
   }
 }
 
-// Read buffers come from the backstores' shared pool (core/buffer-pool.ts readBuffers) and go back
-// once their Data-In has been written (releaseRead): a fresh 4 KiB or 1 MiB Buffer per read made V8
-// run major GCs over the whole appliance heap (docs/performance.md, rbd).
-
 /**
  * Reads of at least this many bytes are read into librbd's own buffers (Op.READ_BL, when the
  * addon was built with librados' C++ headers): librbd then hands back the buffers the OSD's reply

@@ -53,7 +53,9 @@ export class BufferPool {
 
 /**
  * Read buffers of every backstore that reads into buffers of its own (fileio, block, rbd), given
- * back by the transport once their Data-In has been written (Backstore.releaseRead). One pool, so
+ * back by the transport once their Data-In has been written (Backstore.releaseRead). A fresh 4 KiB
+ * or 1 MiB Buffer per read made V8 run major GCs over the whole appliance heap (docs/performance.md,
+ * rbd and fileio/block). One pool, so
  * one bound on the free memory held, and a buffer one backstore took (an rbd read forwarded to the
  * owner's backstore) is taken back whichever backstore's releaseRead sees it.
  */
