@@ -10,6 +10,7 @@
  * restart keeps serving.
  */
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createTRPCClient, httpLink } from "@trpc/client";
@@ -155,8 +156,7 @@ describe("rbd backstore on a real Ceph", () => {
   it("large reads (into librbd's own buffers) return the image's bytes: across an object boundary, at an unaligned offset into a partly written object, over a never-written object", async () => {
     const c = await login("iqn.1994-05.com.redhat:bigread", "400001370009");
     try {
-      const data = Buffer.alloc(2 * MiB);
-      for (let i = 0; i < data.length; i += 4) data.writeUInt32LE((Math.random() * 2 ** 32) >>> 0, i);
+      const data = randomBytes(2 * MiB);
       const at = 23 * MiB; // objects are 4 MiB: this write ends 1 MiB into the object at 24 MiB
       expect((await c.command(cdb16(0x8a, at / 512, data.length / 512), { write: data })).status).toBe(0);
       const read = async (offset: number, length: number) => {
@@ -184,12 +184,10 @@ describe("rbd backstore on a real Ceph", () => {
     // In this process (the addon and rbd.ts without iSCSI), on an image of its own; the addon's
     // first IO in this process reads the limit: at most 2 requests in librbd for an inline read.
     process.env.PORTICO_RBD_INLINE_MAX_OPS = "2";
-    const { RbdBackstore, rbdAddonStats } = await import("@/server/engine/backstores/rbd");
-    ceph.rbd("create", "--size", "16M", "rbd/inl");
-    const b = await RbdBackstore.open("inl", `rbd/rbd/inl;conf=${ceph.conf}`, 512);
+    const { rbdAddonStats } = await import("@/server/engine/backstores/rbd");
+    const b = await openNewImage("inl", "16M");
     try {
-      const data = Buffer.alloc(4 * MiB);
-      for (let i = 0; i < data.length; i += 4) data.writeUInt32LE((Math.random() * 2 ** 32) >>> 0, i);
+      const data = randomBytes(4 * MiB);
       const s0 = rbdAddonStats()!;
       await b.write(0, data, false); // writes always go through the submitter thread
       const s1 = rbdAddonStats()!;
@@ -223,12 +221,10 @@ describe("rbd backstore on a real Ceph", () => {
   });
 
   it("completions that arrive while the event loop is busy are delivered at the end of its turn, without a wake-up; every read returns the image's bytes", async () => {
-    const { RbdBackstore, rbdAddonStats } = await import("@/server/engine/backstores/rbd");
-    ceph.rbd("create", "--size", "8M", "rbd/turn");
-    const b = await RbdBackstore.open("turn", `rbd/rbd/turn;conf=${ceph.conf}`, 512);
+    const { rbdAddonStats } = await import("@/server/engine/backstores/rbd");
+    const b = await openNewImage("turn", "8M");
     try {
-      const data = Buffer.alloc(2 * MiB);
-      for (let i = 0; i < data.length; i += 4) data.writeUInt32LE((Math.random() * 2 ** 32) >>> 0, i);
+      const data = randomBytes(2 * MiB);
       await b.write(0, data, false);
       const s0 = rbdAddonStats()!;
       const reads = Array.from({ length: 64 }, (_, i) => {
@@ -415,6 +411,13 @@ describe("rbd backstore on a real Ceph", () => {
     expect(bad.stderr + bad.stdout).toMatch(/rbd\/nosuch does not exist/);
     expect(portico(dataDir, ["/backstores/user:rbd", "delete", "img3"]).status).toBe(0);
   });
+
+  /** A new image `name` of `size`, opened in this process (the addon and rbd.ts without iSCSI). */
+  async function openNewImage(name: string, size: string) {
+    const { RbdBackstore } = await import("@/server/engine/backstores/rbd");
+    ceph.rbd("create", "--size", size, `rbd/${name}`);
+    return RbdBackstore.open(name, `rbd/rbd/${name};conf=${ceph.conf}`, 512);
+  }
 
   /** A new image served as LUN `lun` (API create, shell LUN), with a session that got past its unit attentions. */
   async function serveNewImage(name: string, lun: number): Promise<{ c: IscsiClient; cfg: string }> {
